@@ -1,0 +1,235 @@
+// Package admin serves Sluice's administrative REST API under /admin/v1/.
+// Every route requires the admin token as a Bearer credential. Handlers
+// return errors; one function renders them as JSON.
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	oa "github.com/sluicehq/sluice/internal/apischema/openai"
+	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/ledger"
+	"github.com/sluicehq/sluice/internal/runtime"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// Control is what the admin API may ask of the running server.
+type Control interface {
+	// Reload re-reads the configuration file and stored keys, compiles them
+	// and swaps the snapshot; on failure the running snapshot stays.
+	Reload(ctx context.Context) error
+	// RefreshKeys recompiles the current configuration with the stored keys.
+	RefreshKeys(ctx context.Context) error
+}
+
+// Options configure the admin API.
+type Options struct {
+	Store     *store.Store
+	Control   Control
+	Snapshots *runtime.Holder
+	// TokenHash is the SHA-256 of the admin token.
+	TokenHash auth.Hash
+	Logger    *slog.Logger
+}
+
+// API is the admin HTTP API.
+type API struct{ opts Options }
+
+// New returns the admin API.
+func New(opts Options) *API {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &API{opts: opts}
+}
+
+// Register adds the admin routes to mux. Every route, including unknown
+// ones under /admin/, goes through the admin token check.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.Handle("GET /admin/v1/requests", a.wrap(a.listRequests))
+	mux.Handle("POST /admin/v1/reload", a.wrap(a.reload))
+	mux.Handle("GET /admin/v1/config", a.wrap(a.configInfo))
+	mux.Handle("GET /admin/v1/keys", a.wrap(a.listKeys))
+	mux.Handle("POST /admin/v1/keys", a.wrap(a.createKey))
+	mux.Handle("DELETE /admin/v1/keys/{id}", a.wrap(a.revokeKey))
+	mux.Handle("/admin/", a.wrap(func(http.ResponseWriter, *http.Request) error {
+		return &httpError{http.StatusNotFound, "not_found", "No such admin route."}
+	}))
+}
+
+type httpError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func (a *API) wrap(fn func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.authorized(r) {
+			writeJSONError(w, &httpError{http.StatusUnauthorized, "invalid_admin_token", "Missing or invalid admin token."})
+			return
+		}
+		if err := fn(w, r); err != nil {
+			var he *httpError
+			if !errors.As(err, &he) {
+				a.opts.Logger.Error("admin request failed", "path", r.URL.Path, "err", err)
+				he = &httpError{http.StatusInternalServerError, "internal_error", "Internal error."}
+			}
+			writeJSONError(w, he)
+		}
+	})
+}
+
+func (a *API) authorized(r *http.Request) bool {
+	v := r.Header.Get("Authorization")
+	if len(v) < 8 || (v[:7] != "Bearer " && v[:7] != "bearer ") {
+		return false
+	}
+	h := sha256.Sum256([]byte(v[7:]))
+	return auth.Equal(string(h[:]), string(a.opts.TokenHash[:]))
+}
+
+func writeJSONError(w http.ResponseWriter, e *httpError) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.status)
+	_, _ = w.Write(oa.MarshalError("admin_error", e.code, "", e.msg, w.Header().Get("X-Request-Id")))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// entryJSON is a ledger entry as the admin API shows it.
+type entryJSON struct {
+	ledger.Entry
+	LatencyMS float64       `json:"latency_ms"`
+	TTFTMS    float64       `json:"ttft_ms"`
+	Attempts  []attemptJSON `json:"attempts"`
+}
+
+type attemptJSON struct {
+	ledger.Attempt
+	LatencyMS float64 `json:"latency_ms"`
+	TTFTMS    float64 `json:"ttft_ms"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (a *API) listRequests(w http.ResponseWriter, r *http.Request) error {
+	limit := 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			return &httpError{http.StatusBadRequest, "invalid_limit", "limit must be an integer from 1 to 1000."}
+		}
+		limit = n
+	}
+	entries, err := a.opts.Store.ListRequests(r.Context(), store.RequestFilter{Limit: limit, KeyID: r.URL.Query().Get("key_id")})
+	if err != nil {
+		return err
+	}
+	out := make([]entryJSON, len(entries))
+	for i, e := range entries {
+		out[i] = entryJSON{Entry: e, LatencyMS: ms(e.Latency), TTFTMS: ms(e.TTFT), Attempts: make([]attemptJSON, len(e.Attempts))}
+		for j, at := range e.Attempts {
+			out[i].Attempts[j] = attemptJSON{Attempt: at, LatencyMS: ms(at.Latency), TTFTMS: ms(at.TTFT)}
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": out})
+}
+
+func (a *API) reload(w http.ResponseWriter, r *http.Request) error {
+	if err := a.opts.Control.Reload(r.Context()); err != nil {
+		return &httpError{http.StatusUnprocessableEntity, "invalid_config", "The new configuration was rejected; the running one stays.\n" + err.Error()}
+	}
+	return a.configInfo(w, r)
+}
+
+func (a *API) configInfo(w http.ResponseWriter, _ *http.Request) error {
+	s := a.opts.Snapshots.Load()
+	return writeJSON(w, http.StatusOK, map[string]any{
+		"version": s.Version, "loaded_at": s.LoadedAt.UTC(), "source": s.Source,
+		"models": s.ModelNames, "keys": len(s.Keys),
+	})
+}
+
+func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
+	keys, err := a.opts.Store.ListKeys(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": keys})
+}
+
+type createKeyRequest struct {
+	Name   string   `json:"name"`
+	Models []string `json:"models"`
+}
+
+func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
+	var req createKeyRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return &httpError{http.StatusBadRequest, "invalid_body", "The body must be JSON: {\"name\": \"...\", \"models\": [...]}. " + err.Error()}
+	}
+	if req.Name == "" || len(req.Name) > 64 {
+		return &httpError{http.StatusBadRequest, "invalid_name", "name is required (at most 64 characters)."}
+	}
+	snap := a.opts.Snapshots.Load()
+	for _, m := range req.Models {
+		if snap.Models[m] == nil {
+			return &httpError{http.StatusBadRequest, "unknown_model", fmt.Sprintf("No model named %q.", m)}
+		}
+	}
+	key := auth.NewKey("live")
+	h := auth.HashKey(key)
+	id := make([]byte, 8)
+	copy(id, h[24:])
+	rec := store.KeyRecord{ID: "key_" + hex.EncodeToString(id), Name: req.Name, Hash: hex.EncodeToString(h[:]),
+		Prefix: auth.DisplayPrefix(key), Models: req.Models, CreatedAt: time.Now().UTC()}
+	if err := a.opts.Store.CreateKey(r.Context(), rec); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return &httpError{http.StatusConflict, "name_taken", fmt.Sprintf("A key named %q already exists.", req.Name)}
+		}
+		return err
+	}
+	if err := a.opts.Control.RefreshKeys(r.Context()); err != nil {
+		return err
+	}
+	if rec.Models == nil {
+		rec.Models = []string{}
+	}
+	return writeJSON(w, http.StatusCreated, map[string]any{"key": key, "id": rec.ID, "name": rec.Name,
+		"prefix": rec.Prefix, "models": rec.Models, "created_at": rec.CreatedAt,
+		"note": "This is the only time the key is shown. Sluice stores only its hash."})
+}
+
+func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := a.opts.Store.RevokeKey(r.Context(), id, time.Now()); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return &httpError{http.StatusNotFound, "not_found", "No such key."}
+		}
+		return err
+	}
+	if err := a.opts.Control.RefreshKeys(r.Context()); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"revoked": id})
+}

@@ -1,0 +1,194 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// adminClient calls a running server's admin API.
+type adminClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+func newAdminClient(server, token string) (*adminClient, error) {
+	if server == "" {
+		server = os.Getenv("SLUICE_SERVER")
+	}
+	if server == "" {
+		server = "http://127.0.0.1:8080"
+	}
+	if token == "" {
+		token = os.Getenv("SLUICE_ADMIN_TOKEN")
+	}
+	if token == "" {
+		return nil, usageError{"set SLUICE_ADMIN_TOKEN (or pass --token) to the admin token printed on first start"}
+	}
+	return &adminClient{base: strings.TrimRight(server, "/"), token: token, http: &http.Client{Timeout: 30 * time.Second}}, nil
+}
+
+func (c *adminClient) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error struct{ Message string } `json:"error"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Error.Message != "" {
+			return fmt.Errorf("%s %s: %s", method, path, e.Error.Message)
+		}
+		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+func clientCommand(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+	sub := ""
+	if cmd == "keys" {
+		if len(args) == 0 {
+			return usageError{"usage: sluice keys create|list|revoke"}
+		}
+		sub, args = args[0], args[1:]
+	}
+	fs := newFlags(strings.TrimSpace(cmd+" "+sub), stderr)
+	server := fs.String("server", "", "Sluice server URL (default $SLUICE_SERVER or http://127.0.0.1:8080)")
+	token := fs.String("token", "", "admin token (default $SLUICE_ADMIN_TOKEN)")
+	limit := fs.Int("limit", 20, "number of entries (requests)")
+	name := fs.String("name", "", "key name (keys create)")
+	models := fs.String("models", "", "comma-separated model allow-list (keys create)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := newAdminClient(*server, *token)
+	if err != nil {
+		return err
+	}
+	switch cmd + " " + sub {
+	case "reload ":
+		var out map[string]any
+		if err := c.do(ctx, http.MethodPost, "/admin/v1/reload", nil, &out); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "reloaded: config version %v, models %v\n", out["version"], out["models"])
+		return nil
+	case "requests ":
+		var out struct {
+			Data []map[string]any `json:"data"`
+		}
+		if err := c.do(ctx, http.MethodGet, fmt.Sprintf("/admin/v1/requests?limit=%d", *limit), nil, &out); err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, out.Data)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TIME\tREQUEST ID\tKEY\tMODEL\tPROVIDER\tSTATUS\tHTTP\tIN\tOUT\tCACHED\tCOST $\tLATENCY ms\tTTFT ms")
+		for _, e := range out.Data {
+			est := ""
+			if e["estimated"] == true {
+				est = "~"
+			}
+			fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%v\t%v\t%s%v\t%s%v\t%v\t%.6f\t%.1f\t%.1f\n",
+				e["time"], e["request_id"], str(e["key_name"]), str(e["model"]), str(e["provider"]), e["status"], e["http_status"],
+				est, e["input_tokens"], est, e["output_tokens"], e["cached_tokens"], num(e["cost_micros"])/1e6,
+				num(e["latency_ms"]), num(e["ttft_ms"]))
+		}
+		return tw.Flush()
+	case "keys create":
+		if *name == "" {
+			return usageError{"usage: sluice keys create --name NAME [--models a,b]"}
+		}
+		var out map[string]any
+		if err := c.do(ctx, http.MethodPost, "/admin/v1/keys", map[string]any{"name": *name, "models": splitList(*models)}, &out); err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, out)
+		}
+		fmt.Fprintf(stdout, "Created key %v (%v). Shown once; Sluice keeps only its hash:\n\n    %v\n\n", out["name"], out["id"], out["key"])
+		return nil
+	case "keys list":
+		var out struct {
+			Data []map[string]any `json:"data"`
+		}
+		if err := c.do(ctx, http.MethodGet, "/admin/v1/keys", nil, &out); err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, out.Data)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tMODELS\tCREATED\tREVOKED")
+		for _, k := range out.Data {
+			revoked := "-"
+			if v, ok := k["revoked_at"]; ok && v != nil {
+				revoked = fmt.Sprint(v)
+			}
+			fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%v\n", k["id"], k["name"], k["prefix"], k["models"], k["created_at"], revoked)
+		}
+		return tw.Flush()
+	case "keys revoke":
+		if fs.NArg() != 1 {
+			return usageError{"usage: sluice keys revoke ID|NAME"}
+		}
+		if err := c.do(ctx, http.MethodDelete, "/admin/v1/keys/"+url.PathEscape(fs.Arg(0)), nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked %s\n", fs.Arg(0))
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown command %q", strings.TrimSpace(cmd+" "+sub))}
+}
+
+func str(v any) string {
+	if v == nil || v == "" {
+		return "-"
+	}
+	return fmt.Sprint(v)
+}
+
+func num(v any) float64 {
+	f, _ := v.(float64)
+	return f
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

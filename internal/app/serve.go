@@ -1,0 +1,296 @@
+package app
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/admin"
+	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/ledger"
+	"github.com/sluicehq/sluice/internal/meter"
+	"github.com/sluicehq/sluice/internal/provider"
+	"github.com/sluicehq/sluice/internal/provider/demo"
+	"github.com/sluicehq/sluice/internal/provider/openai"
+	"github.com/sluicehq/sluice/internal/proxy"
+	"github.com/sluicehq/sluice/internal/runtime"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// registry maps every config provider type to its adapter factory.
+func registry() provider.Registry {
+	return provider.Registry{
+		config.TypeOpenAI: func(s provider.Spec) (provider.Adapter, error) {
+			return openai.New(openai.Options{Name: s.Name, BaseURL: s.BaseURL, APIKey: s.APIKey,
+				Headers: s.Headers, Timeout: s.Timeout, Client: s.Client}), nil
+		},
+		config.TypeDemo: func(s provider.Spec) (provider.Adapter, error) {
+			return openai.New(openai.Options{Name: s.Name, BaseURL: demo.BaseURL, Timeout: s.Timeout, Client: demo.Client()}), nil
+		},
+	}
+}
+
+// upstreamClient is the one HTTP client for every upstream: pooled
+// keep-alive connections, no automatic decompression (bytes pass through
+// and are metered as they are), and no redirects followed.
+func upstreamClient() *http.Client {
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     true,
+		WriteBufferSize:       32 << 10,
+		ReadBufferSize:        32 << 10,
+	}
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+}
+
+// server is a running Sluice.
+type server struct {
+	log        *slog.Logger
+	configPath string
+	store      *store.Store
+	snaps      runtime.Holder
+	client     *http.Client
+	registry   provider.Registry
+
+	mu   sync.Mutex // serialises reloads; held across the compile, never on the request path
+	file *config.File
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	configPath := fs.String("config", "", "configuration file (YAML); without one the built-in demo model is served")
+	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
+	dataDir := fs.String("data-dir", "sluice-data", "directory for the embedded database")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var h slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})
+	if *logFormat == "json" {
+		h = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})
+	}
+	log := slog.New(h)
+
+	file := config.Default()
+	if *configPath != "" {
+		f, err := config.Load(*configPath)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *configPath, err)
+		}
+		file = f
+	}
+
+	st, err := store.OpenSQLite(ctx, *dataDir)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+
+	s := &server{log: log, configPath: *configPath, store: st, client: upstreamClient(), registry: registry(), file: file}
+	tokenHash, err := s.bootstrap(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	if err := s.compile(ctx, file); err != nil {
+		return err
+	}
+
+	go meter.Warm()
+	lw := ledger.NewWriter(st, ledger.Options{Logger: log})
+	mux := http.NewServeMux()
+	proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log}).Register(mux)
+	admin.New(admin.Options{Store: st, Control: s, Snapshots: &s.snaps, TokenHash: tokenHash, Logger: log}).Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"error":{"message":"Not found. The OpenAI-compatible API is under /v1/.","type":"invalid_request_error","param":null,"code":"unknown_url"}}`)
+	})
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           withRequestID(mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(h, slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("sluice is serving", "addr", ln.Addr().String(), "config", orDefault(*configPath, "(built-in demo)"),
+		"data_dir", *dataDir, "models", len(s.snaps.Load().ModelNames))
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			if err := s.Reload(ctx); err != nil {
+				log.Error("reload rejected; the running configuration stays", "err", err)
+			}
+			continue
+		case err := <-errc:
+			_ = lw.Close(context.Background())
+			return err
+		case <-ctx.Done():
+		}
+		break
+	}
+	log.Info("shutting down: draining in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("drain timed out; closing remaining connections", "err", err)
+		_ = srv.Close()
+	}
+	if err := lw.Close(sctx); err != nil {
+		return fmt.Errorf("ledger drain: %w", err)
+	}
+	log.Info("stopped; ledger flushed")
+	return nil
+}
+
+// withRequestID gives every response an x-request-id, also those not
+// served by the data plane (which sets its own before this runs).
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.URL.Path) < 4 || r.URL.Path[:4] != "/v1/" {
+			w.Header().Set("X-Request-Id", proxy.NewRequestID())
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+const (
+	settingAdminToken = "admin_token_sha256"
+	settingDemoKey    = "demo_key_created"
+)
+
+// bootstrap sets the admin token: SLUICE_ADMIN_TOKEN when given; otherwise
+// the stored one; on a first start a new random token, printed once. With
+// the built-in demo config it also creates a demo key on first start.
+func (s *server) bootstrap(ctx context.Context, stderr io.Writer) (auth.Hash, error) {
+	var h auth.Hash
+	if tok := os.Getenv("SLUICE_ADMIN_TOKEN"); tok != "" {
+		if len(tok) < 16 {
+			return h, errors.New("SLUICE_ADMIN_TOKEN must be at least 16 characters")
+		}
+		h = auth.HashKey(tok)
+		return h, s.store.SetSetting(ctx, settingAdminToken, hex.EncodeToString(h[:]))
+	}
+	stored, err := s.store.Setting(ctx, settingAdminToken)
+	switch {
+	case err == nil:
+		raw, derr := hex.DecodeString(stored)
+		if derr != nil || len(raw) != len(h) {
+			return h, errors.New("the stored admin token hash is malformed; set SLUICE_ADMIN_TOKEN to replace it")
+		}
+		copy(h[:], raw)
+	case errors.Is(err, store.ErrNotFound):
+		tok := auth.NewAdminToken()
+		h = auth.HashKey(tok)
+		if err := s.store.SetSetting(ctx, settingAdminToken, hex.EncodeToString(h[:])); err != nil {
+			return h, err
+		}
+		fmt.Fprintf(stderr, "\nSluice admin token (shown once; Sluice keeps only its hash):\n\n    %s\n\n", tok)
+	default:
+		return h, err
+	}
+	if s.configPath != "" {
+		return h, nil
+	}
+	if _, err := s.store.Setting(ctx, settingDemoKey); errors.Is(err, store.ErrNotFound) {
+		key := auth.NewKey("demo")
+		kh := auth.HashKey(key)
+		rec := store.KeyRecord{ID: "key_demo", Name: "demo", Hash: hex.EncodeToString(kh[:]), Prefix: auth.DisplayPrefix(key),
+			CreatedAt: time.Now().UTC()}
+		if err := s.store.CreateKey(ctx, rec); err != nil && !errors.Is(err, store.ErrConflict) {
+			return h, err
+		}
+		if err := s.store.SetSetting(ctx, settingDemoKey, "1"); err != nil {
+			return h, err
+		}
+		fmt.Fprintf(stderr, "Demo API key for the built-in demo model (shown once):\n\n    %s\n\n", key)
+	}
+	return h, nil
+}
+
+// compile builds and publishes a snapshot from file and the stored keys.
+func (s *server) compile(ctx context.Context, file *config.File) error {
+	keys, err := s.store.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	snap, err := runtime.Compile(runtime.Inputs{
+		File: file, Source: s.configPath, StoredKeys: keys, Registry: s.registry,
+		Provider: func(p config.Provider) provider.Spec {
+			return provider.Spec{Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey,
+				Headers: p.Headers, Timeout: time.Duration(p.Timeout), Client: s.client}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	s.snaps.Store(snap)
+	return nil
+}
+
+// Reload implements admin.Control.
+func (s *server) Reload(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	file := config.Default()
+	if s.configPath != "" {
+		f, err := config.Load(s.configPath)
+		if err != nil {
+			return err
+		}
+		file = f
+	}
+	if err := s.compile(ctx, file); err != nil {
+		return err
+	}
+	s.file = file
+	s.log.Info("configuration reloaded", "version", s.snaps.Load().Version, "models", len(file.Models))
+	return nil
+}
+
+// RefreshKeys implements admin.Control.
+func (s *server) RefreshKeys(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.compile(ctx, s.file)
+}

@@ -1,0 +1,138 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Validate checks values and references and returns Problems listing every
+// one found, or nil.
+func (f *File) Validate() error {
+	var ps Problems
+	add := func(path, format string, args ...any) {
+		ps = append(ps, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	switch f.Version {
+	case 0:
+		add("version", "missing; this build reads version: %d", CurrentVersion)
+	case CurrentVersion:
+	default:
+		add("version", "unsupported version %d; this build reads version: %d", f.Version, CurrentVersion)
+	}
+
+	providers := map[string]bool{}
+	for i, p := range f.Providers {
+		at := fmt.Sprintf("providers[%d]", i)
+		if !validName(p.Name) {
+			add(at+".name", "must be 1-64 characters of letters, digits, '-', '_' or '.'")
+		} else if providers[p.Name] {
+			add(at+".name", "duplicate provider name %q", p.Name)
+		}
+		providers[p.Name] = true
+		switch p.Type {
+		case TypeOpenAI:
+			if p.BaseURL == "" {
+				add(at+".base_url", "required for type %s", p.Type)
+			} else if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add(at+".base_url", "must be an absolute http:// or https:// URL")
+			} else if u.User != nil || u.Fragment != "" || u.RawQuery != "" {
+				add(at+".base_url", "must not carry user info, a query or a fragment")
+			}
+		case TypeDemo:
+		case "":
+			add(at+".type", "required; one of %s", strings.Join(ProviderTypes, ", "))
+		default:
+			add(at+".type", "unknown provider type %q; one of %s", p.Type, strings.Join(ProviderTypes, ", "))
+		}
+		if strings.ContainsAny(p.APIKey, "\r\n\x00") {
+			add(at+".api_key", "must not contain control characters")
+		}
+		for h, v := range p.Headers {
+			if h == "" || strings.ContainsAny(h+v, "\r\n\x00") || strings.ContainsAny(h, " :") {
+				add(at+".headers."+h, "invalid header name or value")
+			}
+		}
+		if p.Timeout < 0 {
+			add(at+".timeout", "must not be negative")
+		}
+	}
+
+	models := map[string]bool{}
+	for i, m := range f.Models {
+		at := fmt.Sprintf("models[%d]", i)
+		if m.Name == "" || len(m.Name) > 256 || strings.ContainsAny(m.Name, "\r\n\x00") {
+			add(at+".name", "required, at most 256 characters")
+		} else if models[m.Name] {
+			add(at+".name", "duplicate model name %q", m.Name)
+		}
+		models[m.Name] = true
+		if len(m.Targets) == 0 {
+			add(at+".targets", "at least one target is required")
+		}
+		for j, t := range m.Targets {
+			tat := fmt.Sprintf("%s.targets[%d]", at, j)
+			if t.Provider == "" {
+				add(tat+".provider", "required")
+			} else if !providers[t.Provider] {
+				add(tat+".provider", "no provider named %q", t.Provider)
+			}
+			if t.Model == "" {
+				add(tat+".model", "required: the upstream model name")
+			}
+		}
+		for name, v := range map[string]float64{
+			"input_per_mtok": m.Pricing.InputPerMTok, "output_per_mtok": m.Pricing.OutputPerMTok,
+			"cached_input_per_mtok": m.Pricing.CachedInputPerMTok,
+		} {
+			if v < 0 || v > 1e6 || v != v {
+				add(at+".pricing."+name, "must be between 0 and 1000000 dollars per million tokens")
+			}
+		}
+	}
+
+	keyNames := map[string]bool{}
+	keyValues := map[string]bool{}
+	for i, k := range f.Keys {
+		at := fmt.Sprintf("keys[%d]", i)
+		if !validName(k.Name) {
+			add(at+".name", "must be 1-64 characters of letters, digits, '-', '_' or '.'")
+		} else if keyNames[k.Name] {
+			add(at+".name", "duplicate key name %q", k.Name)
+		}
+		keyNames[k.Name] = true
+		switch {
+		case len(k.Key) < 16:
+			add(at+".key", "must be at least 16 characters")
+		case len(k.Key) > 512 || strings.ContainsAny(k.Key, " \t\r\n\x00"):
+			add(at+".key", "must be at most 512 characters without spaces or control characters")
+		case keyValues[k.Key]:
+			add(at+".key", "the same key value is declared twice")
+		}
+		keyValues[k.Key] = true
+		for j, m := range k.Models {
+			if !models[m] {
+				add(fmt.Sprintf("%s.models[%d]", at, j), "no model named %q", m)
+			}
+		}
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(ps, func(a, b Problem) int { return strings.Compare(a.Path, b.Path) })
+	return ps
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		ok := r == '-' || r == '_' || r == '.' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,62 @@
+// Package ledger defines the usage ledger's records and the batched writer
+// that moves them off the request path into the store.
+//
+// Every request that reaches Sluice leaves exactly one Entry, with one
+// Attempt per upstream try. Entries are queued by the data plane and written
+// by a single goroutine in group commits, so no request waits for the
+// database. On Close the queue is drained: a graceful shutdown loses no entry.
+// After a crash, at most the entries of the last commit window (FlushEvery)
+// are lost; every committed entry stays intact.
+package ledger
+
+import "time"
+
+// Status is the outcome of a request or of one upstream attempt.
+type Status string
+
+// Statuses, as stored and as shown by the admin API.
+const (
+	StatusOK            Status = "ok"
+	StatusClientError   Status = "client_error"   // the client's request was refused (by Sluice or the upstream)
+	StatusUpstreamError Status = "upstream_error" // the upstream failed or could not be reached
+	StatusCancelled     Status = "cancelled"      // the client went away before the response ended
+	StatusTruncated     Status = "truncated"      // the upstream stream ended without its terminal event
+)
+
+// Entry is one client request.
+type Entry struct {
+	RequestID        string        `json:"request_id"`
+	Time             time.Time     `json:"time"`
+	Endpoint         string        `json:"endpoint"`
+	KeyID            string        `json:"key_id,omitempty"`
+	KeyName          string        `json:"key_name,omitempty"`
+	Model            string        `json:"model,omitempty"`
+	ServedModel      string        `json:"served_model,omitempty"`
+	Provider         string        `json:"provider,omitempty"`
+	Stream           bool          `json:"stream"`
+	Status           Status        `json:"status"`
+	HTTPStatus       int           `json:"http_status"`
+	InputTokens      int64         `json:"input_tokens"`
+	OutputTokens     int64         `json:"output_tokens"`
+	CachedTokens     int64         `json:"cached_tokens"`
+	CacheWriteTokens int64         `json:"cache_write_tokens"`
+	ReasoningTokens  int64         `json:"reasoning_tokens"`
+	Estimated        bool          `json:"estimated"`
+	CostMicros       int64         `json:"cost_micros"`
+	Latency          time.Duration `json:"-"`
+	TTFT             time.Duration `json:"-"`
+	Error            string        `json:"error,omitempty"`
+	Attempts         []Attempt     `json:"attempts"`
+}
+
+// Attempt is one try of a request against one upstream target.
+type Attempt struct {
+	N          int           `json:"n"`
+	Provider   string        `json:"provider"`
+	Model      string        `json:"model"`
+	Status     Status        `json:"status"`
+	HTTPStatus int           `json:"http_status"`
+	Latency    time.Duration `json:"-"`
+	TTFT       time.Duration `json:"-"`
+	Error      string        `json:"error,omitempty"`
+}

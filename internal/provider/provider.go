@@ -1,0 +1,53 @@
+// Package provider defines how Sluice talks to upstream LLM providers.
+//
+// An Adapter is built once per configured provider, is long-lived and safe
+// for concurrent use, and sends requests that are already in the provider's
+// own wire protocol. Translation between a client's protocol and a
+// provider's lives beside the adapter (files named <client>_<upstream>.go),
+// so that a request whose protocols match is forwarded byte for byte.
+package provider
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Protocol names a wire protocol spoken by clients and upstreams.
+type Protocol string
+
+// Protocols known to this build.
+const (
+	ProtocolOpenAI Protocol = "openai"
+)
+
+// Request is one upstream attempt, already in the adapter's protocol.
+type Request struct {
+	// Endpoint is the path below the provider's API root, such as
+	// "/chat/completions".
+	Endpoint string
+	// Body is the request body. The adapter must not modify it.
+	Body []byte
+	// Header holds client headers that may be forwarded; credentials and
+	// hop-by-hop headers have already been removed. May be nil.
+	Header http.Header
+	// Model is the upstream model name (already written into Body for
+	// protocols that carry it there).
+	Model string
+	// Stream reports whether a streamed response was asked for.
+	Stream bool
+}
+
+// Adapter sends requests to one upstream provider account.
+type Adapter interface {
+	// Name is the provider's configured name.
+	Name() string
+	// Protocol is the wire protocol the upstream speaks.
+	Protocol() Protocol
+	// Do sends req and returns the upstream's response, whatever its status.
+	// The caller must close the response body. Cancelling ctx aborts the
+	// upstream request at once.
+	Do(ctx context.Context, req *Request) (*http.Response, error)
+	// Timeout bounds one whole attempt, streaming included.
+	Timeout() time.Duration
+}

@@ -1,0 +1,88 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/ledger"
+)
+
+func open(t *testing.T) *Store {
+	t.Helper()
+	s, err := OpenSQLite(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestLedgerRoundTripAndIdempotence(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	e := ledger.Entry{
+		RequestID: "req-1", Time: now, Endpoint: "chat.completions", KeyName: "dev", Model: "m", ServedModel: "up-m",
+		Provider: "p", Stream: true, Status: ledger.StatusTruncated, HTTPStatus: 200, InputTokens: 10, OutputTokens: 5,
+		CachedTokens: 2, Estimated: true, CostMicros: 7, Latency: 3 * time.Millisecond, TTFT: time.Millisecond,
+		Attempts: []ledger.Attempt{{N: 1, Provider: "p", Model: "up-m", Status: ledger.StatusTruncated, HTTPStatus: 200}},
+	}
+	for range 2 { // the second insert of the same request id is a no-op
+		if err := s.InsertEntries(ctx, []ledger.Entry{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ListRequests(ctx, RequestFilter{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || len(got[0].Attempts) != 1 {
+		t.Fatalf("got %d entries / %+v, want 1 with 1 attempt", len(got), got)
+	}
+	g := got[0]
+	if g.RequestID != e.RequestID || !g.Time.Equal(now) || g.Status != e.Status || !g.Stream || !g.Estimated ||
+		g.CostMicros != 7 || g.Latency != e.Latency || g.TTFT != e.TTFT || g.CachedTokens != 2 {
+		t.Fatalf("round trip mismatch: %+v", g)
+	}
+	if v, err := s.IntegrityCheck(ctx); err != nil || v != "ok" {
+		t.Fatalf("integrity = %q, %v", v, err)
+	}
+}
+
+func TestKeys(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	k := KeyRecord{ID: "k1", Name: "dev", Hash: "abc", Prefix: "gw-…", Models: []string{"m"}, CreatedAt: time.Now()}
+	if err := s.CreateKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	k.ID = "k2"
+	if err := s.CreateKey(ctx, k); !errors.Is(err, ErrConflict) {
+		t.Fatalf("duplicate name: err = %v, want ErrConflict", err)
+	}
+	if err := s.RevokeKey(ctx, "dev", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeKey(ctx, "nope", time.Now()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown key: err = %v", err)
+	}
+	ks, err := s.ListKeys(ctx)
+	if err != nil || len(ks) != 1 || ks[0].RevokedAt == nil || ks[0].Models[0] != "m" {
+		t.Fatalf("ListKeys = %+v, %v", ks, err)
+	}
+}
+
+func TestSQLInjectionIsData(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	for _, name := range []string{"x' OR '1'='1", "a; DROP TABLE api_keys; --", "%_"} {
+		if err := s.RevokeKey(ctx, name, time.Now()); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("RevokeKey(%q) = %v, want ErrNotFound", name, err)
+		}
+	}
+	if _, err := s.ListKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
