@@ -32,3 +32,6 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
+
+bench: ## direct vs bare ReverseProxy vs Sluice on loopback, one table (~4 min; BENCH_FLAGS='-reps 1' to tune)
+	$(GO) run ./bench/cmd/bench $(BENCH_FLAGS)

@@ -82,12 +82,14 @@ func Parse(data []byte, env LookupEnv) (*File, error) {
 		} else {
 			probs = append(probs, Problem{Msg: err.Error()})
 		}
+	} else {
+		var vp Problems
+		if errors.As(f.Validate(), &vp) {
+			probs = append(probs, vp...)
+		}
 	}
 	if len(probs) > 0 {
 		return nil, probs
-	}
-	if err := f.Validate(); err != nil {
-		return nil, err
 	}
 	return &f, nil
 }

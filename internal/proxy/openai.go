@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
@@ -108,8 +109,8 @@ func peek(body []byte) (peeked, error) {
 	if !p.model.Exists() || p.model.Type == gjson.Null {
 		return p, errBadRequest("missing_model", "model", "You must provide a model parameter.")
 	}
-	if p.model.Type != gjson.String || p.model.Str == "" {
-		return p, errBadRequest("invalid_type", "model", "'model' must be a non-empty string.")
+	if p.model.Type != gjson.String || p.model.Str == "" || !utf8.ValidString(p.model.Str) {
+		return p, errBadRequest("invalid_type", "model", "'model' must be a non-empty UTF-8 string.")
 	}
 	return p, nil
 }

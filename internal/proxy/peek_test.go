@@ -1,0 +1,68 @@
+package proxy
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+var peekSeeds = []string{
+	`{"model":"m","stream":true}`,
+	`{"model":"m","model":"n"}`,
+	`{"stream":false,"model":"m\u0041","stream_options":{"include_usage":true}}`,
+	`{"model":1}`,
+	`[1]`,
+	`{"model":"m","messages":[{"role":"user","content":"{\"model\":\"x\"}"}]}`,
+	`{"mod\u0065l":"a","model":"b"}`,
+}
+
+// FuzzPeek checks the property the data plane relies on: when peek accepts a
+// body, the model it authorises is the model every JSON parser sees, and
+// rewriting it changes only that value.
+func FuzzPeek(f *testing.F) {
+	for _, s := range peekSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := peek(body)
+		if err != nil {
+			return
+		}
+		var std map[string]json.RawMessage
+		if json.Unmarshal(body, &std) != nil {
+			return // invalid UTF-8 and similar: gjson and encoding/json may differ on validity
+		}
+		var model string
+		if json.Unmarshal(std["model"], &model) != nil || model != p.model.Str {
+			t.Fatalf("peek saw model %q, encoding/json sees %s", p.model.Str, std["model"])
+		}
+		out := rewriteModel(body, p.model, "upstream-model")
+		var after map[string]json.RawMessage
+		if err := json.Unmarshal(out, &after); err != nil {
+			t.Fatalf("rewrite broke the JSON: %v\n%s", err, out)
+		}
+		if string(after["model"]) != `"upstream-model"` {
+			t.Fatalf("rewrite gave model %s", after["model"])
+		}
+		for k, v := range std {
+			if k != "model" && string(after[k]) != string(v) {
+				t.Fatalf("rewrite changed %q: %s -> %s", k, v, after[k])
+			}
+		}
+	})
+}
+
+func TestPeekDuplicateEscapedKey(t *testing.T) {
+	if _, err := peek([]byte(`{"mod\u0065l":"a","model":"b"}`)); err == nil {
+		t.Fatal("an escaped duplicate of model was accepted")
+	}
+}
+
+func BenchmarkPeek(b *testing.B) {
+	body := []byte(`{"model":"chat-small","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"system","content":"You are helpful."},{"role":"user","content":"` + string(make([]byte, 0)) + `Tell me about the weather in Paris in three sentences please."}],"temperature":0.2,"max_tokens":256}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := peek(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
