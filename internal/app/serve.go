@@ -258,7 +258,9 @@ func (s *server) compile(ctx context.Context, file *config.File) error {
 		File: file, Source: s.configPath, StoredKeys: keys, Registry: s.registry,
 		Provider: func(p config.Provider) provider.Spec {
 			return provider.Spec{Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey,
-				Headers: p.Headers, Timeout: time.Duration(p.Timeout), Client: s.client}
+				Headers: p.Headers, Timeout: time.Duration(p.Timeout), Client: s.client, APIVersion: p.APIVersion,
+				Region: p.Region, AWSAccessKeyID: p.AWSAccessKeyID, AWSSecretAccessKey: p.AWSSecretAccessKey,
+				AWSSessionToken: p.AWSSessionToken}
 		},
 	})
 	if err != nil {

@@ -25,6 +25,16 @@ type Provider struct {
 	Headers map[string]string `yaml:"headers"`
 	// Timeout bounds a whole upstream attempt, for example "10m". Zero means the default.
 	Timeout Duration `yaml:"timeout"`
+
+	// APIVersion is Azure OpenAI's api-version query parameter, or the
+	// anthropic-version header for type anthropic (defaults apply).
+	APIVersion string `yaml:"api_version"`
+	// Region, and the AWS credentials, are for type bedrock. base_url may be
+	// left out: it is derived from the region.
+	Region             string `yaml:"region"`
+	AWSAccessKeyID     string `yaml:"aws_access_key_id"`
+	AWSSecretAccessKey string `yaml:"aws_secret_access_key"`
+	AWSSessionToken    string `yaml:"aws_session_token"`
 }
 
 // Model is a name clients ask for; it resolves to one or more targets.
@@ -57,12 +67,16 @@ type Key struct {
 
 // Provider types known to this build.
 const (
-	TypeOpenAI = "openai"
-	TypeDemo   = "demo"
+	TypeOpenAI      = "openai"
+	TypeAzureOpenAI = "azure-openai"
+	TypeAnthropic   = "anthropic"
+	TypeGemini      = "gemini"
+	TypeBedrock     = "bedrock"
+	TypeDemo        = "demo"
 )
 
 // ProviderTypes lists the accepted values of providers[].type.
-var ProviderTypes = []string{TypeOpenAI, TypeDemo}
+var ProviderTypes = []string{TypeOpenAI, TypeAzureOpenAI, TypeAnthropic, TypeGemini, TypeBedrock, TypeDemo}
 
 // Default returns the configuration used when Sluice starts without a file:
 // the built-in demo provider serving the models "demo" and "demo-embed".

@@ -32,13 +32,29 @@ func (f *File) Validate() error {
 		}
 		providers[p.Name] = true
 		switch p.Type {
-		case TypeOpenAI:
-			if p.BaseURL == "" {
+		case TypeOpenAI, TypeAzureOpenAI, TypeAnthropic, TypeGemini, TypeBedrock:
+			switch {
+			case p.BaseURL == "" && p.Type == TypeBedrock:
+				if p.Region == "" {
+					add(at+".region", "required for type bedrock when base_url is not given")
+				}
+			case p.BaseURL == "":
 				add(at+".base_url", "required for type %s", p.Type)
-			} else if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				add(at+".base_url", "must be an absolute http:// or https:// URL")
-			} else if u.User != nil || u.Fragment != "" || u.RawQuery != "" {
-				add(at+".base_url", "must not carry user info, a query or a fragment")
+			default:
+				if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					add(at+".base_url", "must be an absolute http:// or https:// URL")
+				} else if u.User != nil || u.Fragment != "" || u.RawQuery != "" {
+					add(at+".base_url", "must not carry user info, a query or a fragment")
+				}
+			}
+			if p.Type == TypeBedrock && (p.AWSAccessKeyID == "") != (p.AWSSecretAccessKey == "") {
+				add(at+".aws_secret_access_key", "aws_access_key_id and aws_secret_access_key go together")
+			}
+			if p.Type == TypeBedrock && p.AWSAccessKeyID == "" {
+				add(at+".aws_access_key_id", "required for type bedrock")
+			}
+			if p.Type == TypeBedrock && p.Region == "" {
+				add(at+".region", "required for type bedrock (it is part of the request signature)")
 			}
 		case TypeDemo:
 		case "":
@@ -46,7 +62,7 @@ func (f *File) Validate() error {
 		default:
 			add(at+".type", "unknown provider type %q; one of %s", p.Type, strings.Join(ProviderTypes, ", "))
 		}
-		if strings.ContainsAny(p.APIKey, "\r\n\x00") {
+		if strings.ContainsAny(p.APIKey+p.APIVersion+p.Region+p.AWSAccessKeyID+p.AWSSecretAccessKey+p.AWSSessionToken, "\r\n\x00") {
 			add(at+".api_key", "must not contain control characters")
 		}
 		for h, v := range p.Headers {

@@ -9,6 +9,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 )
@@ -16,23 +17,42 @@ import (
 // Protocol names a wire protocol spoken by clients and upstreams.
 type Protocol string
 
-// Protocols known to this build.
+// Protocols known to this build: the upstream protocols (each has an
+// llm.UpstreamCodec) and the client protocols (each has an llm.ClientCodec).
 const (
-	ProtocolOpenAI Protocol = "openai"
+	ProtocolOpenAI    Protocol = "openai"    // OpenAI Chat Completions
+	ProtocolResponses Protocol = "responses" // OpenAI Responses (clients only)
+	ProtocolAnthropic Protocol = "anthropic" // Anthropic Messages
+	ProtocolGemini    Protocol = "gemini"    // Google Gemini generateContent
+	ProtocolBedrock   Protocol = "bedrock"   // AWS Bedrock Converse (upstreams only)
 )
+
+// Operation is what a request asks of the upstream; the adapter maps it to
+// the provider's URL for the model.
+type Operation string
+
+// Operations.
+const (
+	OpChat        Operation = "chat"         // the provider's native chat/generate endpoint
+	OpEmbeddings  Operation = "embeddings"   // OpenAI-protocol embeddings
+	OpResponses   Operation = "responses"    // OpenAI Responses, for pass-through
+	OpCountTokens Operation = "count_tokens" // Anthropic count_tokens, Gemini countTokens
+)
+
+// ErrUnsupported is returned by Do for an operation the provider lacks.
+var ErrUnsupported = errors.New("operation not supported by this provider")
 
 // Request is one upstream attempt, already in the adapter's protocol.
 type Request struct {
-	// Endpoint is the path below the provider's API root, such as
-	// "/chat/completions".
-	Endpoint string
+	// Op selects the endpoint.
+	Op Operation
 	// Body is the request body. The adapter must not modify it.
 	Body []byte
 	// Header holds client headers that may be forwarded; credentials and
 	// hop-by-hop headers have already been removed. May be nil.
 	Header http.Header
 	// Model is the upstream model name (already written into Body for
-	// protocols that carry it there).
+	// protocols that carry it there; put into the URL for those that do not).
 	Model string
 	// Stream reports whether a streamed response was asked for.
 	Stream bool

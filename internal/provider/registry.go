@@ -16,6 +16,14 @@ type Spec struct {
 	Headers map[string]string
 	Timeout time.Duration
 	Client  *http.Client
+
+	// APIVersion: Azure's api-version, or Anthropic's anthropic-version.
+	APIVersion string
+	// Region and AWS credentials, for Bedrock.
+	Region             string
+	AWSAccessKeyID     string
+	AWSSecretAccessKey string
+	AWSSessionToken    string
 }
 
 // Factory builds an adapter from its spec.

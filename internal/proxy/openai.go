@@ -175,7 +175,7 @@ func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
-	return h.forward(w, r, c, forwardSpec{endpoint: "/chat/completions", body: body, peek: p, model: m, chat: true})
+	return h.forward(w, r, c, forwardSpec{op: provider.OpChat, body: body, peek: p, model: m, chat: true})
 }
 
 func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -186,15 +186,15 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request, c *call) er
 	if p.stream {
 		return errBadRequest("invalid_value", "stream", "Embeddings cannot be streamed.")
 	}
-	return h.forward(w, r, c, forwardSpec{endpoint: "/embeddings", body: body, peek: p, model: m})
+	return h.forward(w, r, c, forwardSpec{op: provider.OpEmbeddings, body: body, peek: p, model: m})
 }
 
 type forwardSpec struct {
-	endpoint string
-	body     []byte
-	peek     peeked
-	model    *runtime.Model
-	chat     bool
+	op    provider.Operation
+	body  []byte
+	peek  peeked
+	model *runtime.Model
+	chat  bool
 }
 
 // forward sends the request to the model's target and relays the answer.
@@ -212,7 +212,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *call, fs fo
 	ctx, cancel := context.WithTimeout(r.Context(), t.Provider.Timeout())
 	defer cancel()
 	resp, err := t.Provider.Do(ctx, &provider.Request{
-		Endpoint: fs.endpoint, Body: body, Header: forwardHeaders(r.Header), Model: t.Model, Stream: fs.peek.stream,
+		Op: fs.op, Body: body, Header: forwardHeaders(r.Header), Model: t.Model, Stream: fs.peek.stream,
 	})
 	if err != nil {
 		if r.Context().Err() != nil {

@@ -70,7 +70,18 @@ func (a *Adapter) Timeout() time.Duration { return a.timeout }
 
 // Do implements provider.Adapter.
 func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response, error) {
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+req.Endpoint, bytes.NewReader(req.Body))
+	var path string
+	switch req.Op {
+	case provider.OpChat:
+		path = "/chat/completions"
+	case provider.OpEmbeddings:
+		path = "/embeddings"
+	case provider.OpResponses:
+		path = "/responses"
+	default:
+		return nil, provider.ErrUnsupported
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+path, bytes.NewReader(req.Body))
 	if err != nil {
 		return nil, err
 	}
