@@ -7,6 +7,8 @@ import (
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
 	"github.com/sluicehq/sluice/internal/ledger"
+	"github.com/sluicehq/sluice/internal/llm"
+	"github.com/sluicehq/sluice/internal/provider"
 )
 
 // Error is a request failure with a client-safe message. Cause is logged
@@ -63,12 +65,64 @@ func statusOf(code int) ledger.Status {
 	}
 }
 
-// writeError renders e in the OpenAI dialect.
-func writeError(w http.ResponseWriter, e *Error, requestID string) {
-	body := oa.MarshalError(e.Type, e.Code, e.Param, e.Msg, requestID)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Del("Content-Length")
-	w.WriteHeader(e.Status)
+// dialectError is an upstream error, decoded into canonical form, to be
+// rendered in the client's dialect with the upstream's status.
+type dialectError struct {
+	status int
+	err    *llm.Error
+}
+
+func (e *dialectError) Error() string { return e.err.Error() }
+
+// toCanonical converts any error into the status, canonical error and
+// OpenAI code to render.
+func toCanonical(err error) (int, *llm.Error, string, error) {
+	var de *dialectError
+	if errors.As(err, &de) {
+		return de.status, de.err, "", nil
+	}
+	var le *llm.Error
+	if errors.As(err, &le) {
+		status := le.Status
+		if status == 0 {
+			status = http.StatusBadRequest
+		}
+		return status, le, "", nil
+	}
+	e := asError(err)
+	return e.Status, &llm.Error{Status: e.Status, Type: llm.ErrorTypeForStatus(e.Status), Param: e.Param, Message: e.Msg}, e.Code, e.Cause
+}
+
+// openAITypes maps canonical error kinds to OpenAI error types.
+var openAITypes = map[string]string{
+	"invalid_request": oa.TypeInvalidRequest, "authentication": oa.TypeAuthentication, "permission": oa.TypePermission,
+	"not_found": oa.TypeNotFound, "rate_limit": oa.TypeRateLimit, "request_too_large": oa.TypeInvalidRequest,
+	"overloaded": oa.TypeServer, "server": oa.TypeServer,
+}
+
+// writeError renders err in the dialect of the client's protocol and
+// returns the status and message for the ledger.
+func (h *Handler) writeError(w http.ResponseWriter, c *call, err error) (int, string) {
+	status, le, code, _ := toCanonical(err)
+	var body []byte
+	if cc := h.opts.Codecs.Clients[c.in.proto]; cc != nil && c.in.proto != provider.ProtocolOpenAI {
+		body = cc.EncodeError(le)
+	} else {
+		var pe *Error
+		if errors.As(err, &pe) {
+			body = oa.MarshalError(pe.Type, pe.Code, pe.Param, pe.Msg, c.id)
+		} else {
+			typ := openAITypes[le.Type]
+			if typ == "" {
+				typ = oa.TypeInvalidRequest
+			}
+			body = oa.MarshalError(typ, code, le.Param, le.Message, c.id)
+		}
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Del("Content-Length")
+	w.WriteHeader(status)
 	_, _ = w.Write(body)
+	return status, le.Message
 }

@@ -3,6 +3,8 @@ package proxy
 import (
 	"net/http"
 	"strings"
+
+	"github.com/sluicehq/sluice/internal/provider"
 )
 
 // dropRequest are client headers never forwarded upstream: the client's
@@ -63,4 +65,28 @@ func copyResponseHeaders(dst, src http.Header) {
 	if id := src.Get("X-Request-Id"); id != "" {
 		dst.Set("X-Upstream-Request-Id", id)
 	}
+}
+
+// protocolHeaders are client headers that mean something only to one
+// protocol's servers; they are dropped when a request is translated.
+var protocolHeaders = map[string]provider.Protocol{
+	"Anthropic-Version": provider.ProtocolAnthropic, "Anthropic-Beta": provider.ProtocolAnthropic,
+	"Anthropic-Dangerous-Direct-Browser-Access": provider.ProtocolAnthropic,
+	"X-Goog-Api-Client": provider.ProtocolGemini, "X-Goog-User-Project": provider.ProtocolGemini,
+	"Openai-Beta": provider.ProtocolOpenAI,
+}
+
+// upstreamHeaders returns the client headers to send to an upstream that
+// speaks up, for a client that speaks client.
+func upstreamHeaders(in http.Header, client, up provider.Protocol) http.Header {
+	out := forwardHeaders(in)
+	if client == up || (client == provider.ProtocolResponses && up == provider.ProtocolOpenAI) {
+		return out
+	}
+	for k := range out {
+		if p, ok := protocolHeaders[k]; ok && p != up {
+			delete(out, k)
+		}
+	}
+	return out
 }

@@ -2,43 +2,21 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"sync"
-	"time"
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
-	"github.com/sluicehq/sluice/internal/auth"
-	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/meter"
-	"github.com/sluicehq/sluice/internal/provider"
 	"github.com/sluicehq/sluice/internal/runtime"
 	"github.com/sluicehq/sluice/internal/sse"
 )
-
-// authenticate resolves the request's key against the current snapshot.
-func (h *Handler) authenticate(r *http.Request, c *call) error {
-	c.snap = h.opts.Snapshots.Load()
-	key := auth.FromRequest(r.Header)
-	if key == "" {
-		return errNoKey
-	}
-	k := c.snap.Keys[auth.HashKey(key)]
-	if k == nil {
-		return errNoKey
-	}
-	c.key = k
-	return nil
-}
 
 func (h *Handler) models(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := h.authenticate(r, c); err != nil {
@@ -115,276 +93,6 @@ func peek(body []byte) (peeked, error) {
 	return p, nil
 }
 
-// readBody reads the whole request body before anything is written back:
-// with HTTP/1.x a handler that answers before reading the body may lose it,
-// and Go's server then truncates a share of streamed responses.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > h.opts.MaxBody {
-		return nil, errTooLarge
-	}
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(60 * time.Second))
-	defer rc.SetReadDeadline(time.Time{})
-	size := 4096
-	if r.ContentLength > 0 {
-		size = int(r.ContentLength) + 1
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.opts.MaxBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, errTooLarge
-		}
-		return nil, &Error{Status: http.StatusBadRequest, Type: oa.TypeInvalidRequest, Code: "body_read_failed",
-			Msg: "The request body could not be read.", Cause: err}
-	}
-	return buf.Bytes(), nil
-}
-
-// resolve authenticates, reads and peeks the body, and finds the model.
-func (h *Handler) resolve(w http.ResponseWriter, r *http.Request, c *call) ([]byte, peeked, *runtime.Model, error) {
-	if err := h.authenticate(r, c); err != nil {
-		return nil, peeked{}, nil, err
-	}
-	body, err := h.readBody(w, r)
-	if err != nil {
-		return nil, peeked{}, nil, err
-	}
-	p, err := peek(body)
-	if err != nil {
-		return nil, p, nil, err
-	}
-	name := p.model.Str
-	c.entry.Model = name
-	c.entry.Stream = p.stream
-	m := c.snap.Models[name]
-	if m == nil {
-		return nil, p, nil, &Error{Status: http.StatusNotFound, Type: oa.TypeInvalidRequest, Code: "model_not_found", Param: "model",
-			Msg: fmt.Sprintf("The model %q does not exist or you do not have access to it.", truncate(name, 128))}
-	}
-	if !c.key.Allows(name) {
-		return nil, p, nil, &Error{Status: http.StatusForbidden, Type: oa.TypePermission, Code: "model_not_allowed", Param: "model",
-			Msg: fmt.Sprintf("This key is not allowed to use the model %q.", truncate(name, 128))}
-	}
-	return body, p, m, nil
-}
-
-func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request, c *call) error {
-	body, p, m, err := h.resolve(w, r, c)
-	if err != nil {
-		return err
-	}
-	return h.forward(w, r, c, forwardSpec{op: provider.OpChat, body: body, peek: p, model: m, chat: true})
-}
-
-func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request, c *call) error {
-	body, p, m, err := h.resolve(w, r, c)
-	if err != nil {
-		return err
-	}
-	if p.stream {
-		return errBadRequest("invalid_value", "stream", "Embeddings cannot be streamed.")
-	}
-	return h.forward(w, r, c, forwardSpec{op: provider.OpEmbeddings, body: body, peek: p, model: m})
-}
-
-type forwardSpec struct {
-	op    provider.Operation
-	body  []byte
-	peek  peeked
-	model *runtime.Model
-	chat  bool
-}
-
-// forward sends the request to the model's target and relays the answer.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *call, fs forwardSpec) error {
-	t := fs.model.Targets[0]
-	body := rewriteModel(fs.body, fs.peek.model, t.Model)
-	c.entry.ServedModel, c.entry.Provider = t.Model, t.Provider.Name()
-	att := ledger.Attempt{N: 1, Provider: t.Provider.Name(), Model: t.Model}
-	attStart := time.Now()
-	defer func() {
-		att.Latency = time.Since(attStart)
-		c.entry.Attempts = append(c.entry.Attempts, att)
-	}()
-
-	ctx, cancel := context.WithTimeout(r.Context(), t.Provider.Timeout())
-	defer cancel()
-	resp, err := t.Provider.Do(ctx, &provider.Request{
-		Op: fs.op, Body: body, Header: forwardHeaders(r.Header), Model: t.Model, Stream: fs.peek.stream,
-	})
-	if err != nil {
-		if r.Context().Err() != nil {
-			att.Status, att.HTTPStatus, att.Error = ledger.StatusCancelled, 499, "client disconnected"
-			c.entry.Status, c.entry.HTTPStatus, c.entry.Error = ledger.StatusCancelled, 499, "client disconnected before the upstream answered"
-			return nil
-		}
-		att.Status, att.HTTPStatus, att.Error = ledger.StatusUpstreamError, 0, sanitizeErr(err)
-		return &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream, Code: "upstream_unreachable",
-			Msg: "The upstream provider could not be reached.", Cause: err}
-	}
-	defer resp.Body.Close()
-	att.HTTPStatus = resp.StatusCode
-
-	if resp.StatusCode < 200 || resp.StatusCode > 299 || !isEventStream(resp.Header) {
-		st, err := h.relayBody(w, c, resp, fs)
-		att.Status = st
-		att.TTFT = c.entry.TTFT
-		if st != ledger.StatusOK {
-			att.Error = c.entry.Error
-		}
-		return err
-	}
-	tap := newChatTap(!fs.peek.includeUsage)
-	st, msg := h.relayStream(w, r, c, resp, tap)
-	att.Status, att.Error, att.TTFT = st, msg, c.entry.TTFT
-	c.entry.Status, c.entry.HTTPStatus, c.entry.Error = st, resp.StatusCode, msg
-	if st == ledger.StatusCancelled {
-		c.entry.HTTPStatus = 499
-	}
-	u := tap.usage
-	if !tap.haveUsage {
-		u = meter.Usage{InputTokens: meter.EstimateChatInput(fs.body), Estimated: true}
-		if tap.accumulate {
-			u.OutputTokens = meter.CountText(string(tap.text))
-		} else {
-			u.OutputTokens = tap.chunks
-		}
-	}
-	h.bill(c, fs.model, u)
-	return nil
-}
-
-// relayBody copies a non-streamed upstream answer to the client and meters it.
-func (h *Handler) relayBody(w http.ResponseWriter, c *call, resp *http.Response, fs forwardSpec) (ledger.Status, error) {
-	buf := getBuffer()
-	defer putBuffer(buf)
-	_, err := buf.ReadFrom(io.LimitReader(resp.Body, h.opts.MaxUpstreamBody+1))
-	c.entry.TTFT = time.Since(c.start)
-	if err != nil {
-		if contextDone(resp) {
-			c.entry.Status, c.entry.HTTPStatus, c.entry.Error = ledger.StatusCancelled, 499, "client disconnected"
-			return ledger.StatusCancelled, nil
-		}
-		c.entry.Error = "upstream body read failed"
-		return ledger.StatusUpstreamError, &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream, Code: "upstream_read_failed",
-			Msg: "The upstream response could not be read.", Cause: err}
-	}
-	if int64(buf.Len()) > h.opts.MaxUpstreamBody {
-		c.entry.Error = "upstream body too large"
-		return ledger.StatusUpstreamError, &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream, Code: "upstream_too_large",
-			Msg: "The upstream response is larger than this gateway accepts."}
-	}
-	out := buf.Bytes()
-	hdr := w.Header()
-	copyResponseHeaders(hdr, resp.Header)
-	hdr.Set("Content-Length", strconv.Itoa(len(out)))
-	c.wrote = true
-	w.WriteHeader(resp.StatusCode)
-	_, werr := w.Write(out)
-
-	st := statusOf(resp.StatusCode)
-	c.entry.Status, c.entry.HTTPStatus = st, resp.StatusCode
-	if st != ledger.StatusOK {
-		c.entry.Error = upstreamErrorMessage(out, resp.StatusCode)
-		return st, nil
-	}
-	var u meter.Usage
-	var ok bool
-	if fs.chat {
-		u, ok = usageOpenAI(gjson.GetBytes(out, "usage"))
-		if !ok {
-			u = meter.Usage{InputTokens: meter.EstimateChatInput(fs.body), Estimated: true}
-			gjson.GetBytes(out, "choices.#.message.content").ForEach(func(_, v gjson.Result) bool {
-				u.OutputTokens += meter.CountText(v.Str)
-				return true
-			})
-		}
-	} else {
-		u, ok = usageOpenAI(gjson.GetBytes(out, "usage"))
-		if !ok {
-			u = meter.Usage{InputTokens: meter.EstimateEmbeddingInput(fs.body), Estimated: true}
-		}
-	}
-	if werr != nil {
-		// The upstream answered and billed; the client left while reading.
-		c.entry.Status, c.entry.Error = ledger.StatusCancelled, "client disconnected while the response was written"
-	}
-	h.bill(c, fs.model, u)
-	return ledger.StatusOK, nil
-}
-
-func contextDone(resp *http.Response) bool {
-	return resp.Request != nil && resp.Request.Context().Err() != nil
-}
-
-// relayStream copies an SSE stream chunk by chunk, flushing each read, and
-// feeds the bytes to tap. It returns the outcome for the ledger.
-func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response, tap *chatTap) (ledger.Status, string) {
-	hdr := w.Header()
-	copyResponseHeaders(hdr, resp.Header)
-	hdr.Del("Content-Length")
-	hdr.Set("X-Accel-Buffering", "no")
-	rc := http.NewResponseController(w)
-	c.wrote = true
-	w.WriteHeader(resp.StatusCode)
-	_ = rc.Flush()
-
-	bp := streamBufs.Get().(*[]byte)
-	defer streamBufs.Put(bp)
-	buf := *bp
-	first := true
-	for {
-		n, rerr := resp.Body.Read(buf)
-		if n > 0 {
-			if first {
-				c.entry.TTFT = time.Since(c.start)
-				first = false
-			}
-			tap.feed(buf[:n])
-			_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return ledger.StatusCancelled, "client disconnected during the stream"
-			}
-			if ferr := rc.Flush(); ferr != nil {
-				return ledger.StatusCancelled, "client disconnected during the stream"
-			}
-		}
-		if rerr == nil {
-			continue
-		}
-		if r.Context().Err() != nil {
-			return ledger.StatusCancelled, "client disconnected during the stream"
-		}
-		if rerr == io.EOF && tap.done {
-			return ledger.StatusOK, ""
-		}
-		msg := "the upstream stream ended before its terminal event"
-		if rerr != io.EOF {
-			msg = "the upstream stream failed: " + sanitizeErr(rerr)
-		}
-		if tap.err != nil {
-			msg = "the upstream stream was malformed: " + tap.err.Error()
-		}
-		h.writeStreamError(w, rc, tap, msg)
-		return ledger.StatusTruncated, msg
-	}
-}
-
-// writeStreamError ends a stream that the upstream cut with an explicit
-// error event in the OpenAI dialect; never a fabricated finish or [DONE].
-func (h *Handler) writeStreamError(w http.ResponseWriter, rc *http.ResponseController, tap *chatTap, msg string) {
-	var out []byte
-	if tap.parser.Pending() {
-		out = append(out, "\n\n"...) // terminate the partial event first
-	}
-	out = sse.AppendEvent(out, "", oa.MarshalError(oa.TypeServer, "upstream_stream_truncated", "", "Sluice: "+msg+".", ""))
-	_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
-	_, _ = w.Write(out)
-	_ = rc.Flush()
-}
-
 // bill records usage and its cost on the entry.
 func (h *Handler) bill(c *call, m *runtime.Model, u meter.Usage) {
 	e := &c.entry
@@ -422,8 +130,8 @@ func usageOpenAI(u gjson.Result) (meter.Usage, bool) {
 type chatTap struct {
 	parser    sse.Parser
 	emit      func(sse.Event)
-	done      bool
-	usage     meter.Usage
+	isDone    bool
+	u         meter.Usage
 	haveUsage bool
 	chunks    int64
 	err       error
@@ -454,12 +162,12 @@ var usageKey = []byte(`"usage"`)
 
 func (t *chatTap) event(e sse.Event) {
 	if sse.IsDone(e.Data) {
-		t.done = true
+		t.isDone = true
 		return
 	}
 	if bytes.Contains(e.Data, usageKey) {
 		if u, ok := usageOpenAI(gjson.GetBytes(e.Data, "usage")); ok {
-			t.usage, t.haveUsage = u, true
+			t.u, t.haveUsage = u, true
 		}
 	}
 	t.chunks++

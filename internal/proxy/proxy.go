@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/ledger"
+	"github.com/sluicehq/sluice/internal/llm"
+	"github.com/sluicehq/sluice/internal/meter"
+	"github.com/sluicehq/sluice/internal/provider"
 	"github.com/sluicehq/sluice/internal/runtime"
 )
 
@@ -37,6 +40,18 @@ type Options struct {
 	// WriteTimeout bounds each write to a client (default 60 s), so that a
 	// client that stops reading cannot hold a stream open.
 	WriteTimeout time.Duration
+	// Codecs translate between protocols.
+	Codecs Codecs
+}
+
+// Codecs are the protocol translators, by protocol.
+type Codecs struct {
+	Clients   map[provider.Protocol]llm.ClientCodec
+	Upstreams map[provider.Protocol]llm.UpstreamCodec
+	// ResponsesTap and ResponsesUsage meter OpenAI Responses traffic passed
+	// through to an OpenAI upstream (Responses has no upstream codec).
+	ResponsesTap   func() llm.StreamReader
+	ResponsesUsage func(body []byte) (meter.Usage, bool)
 }
 
 // Handler serves the OpenAI-compatible API.
@@ -64,14 +79,35 @@ func New(opts Options) *Handler {
 
 // Register adds the data-plane routes to mux.
 func (h *Handler) Register(mux *http.ServeMux) {
-	mux.Handle("POST /v1/chat/completions", h.endpoint("chat.completions", h.chatCompletions))
-	mux.Handle("POST /v1/embeddings", h.endpoint("embeddings", h.embeddings))
-	mux.Handle("GET /v1/models", h.endpoint("models", h.models))
-	mux.Handle("/v1/", h.endpoint("unknown", h.notFound))
+	for _, rt := range h.Routes() {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
+}
+
+// Route is a data-plane route.
+type Route struct {
+	Pattern string
+	Handler http.Handler
+}
+
+// Routes lists every data-plane route: the one table that tests check
+// against, so that no route escapes authentication.
+func (h *Handler) Routes() []Route {
+	return []Route{
+		{"POST /v1/chat/completions", h.endpoint(inChat, h.chatCompletions)},
+		{"POST /v1/embeddings", h.endpoint(inEmb, h.embeddings)},
+		{"GET /v1/models", h.endpoint(inModels, h.models)},
+		{"POST /v1/responses", h.endpoint(inResponses, h.responses)},
+		{"POST /v1/messages", h.endpoint(inMessages, h.messages)},
+		{"POST /v1/messages/count_tokens", h.endpoint(inCount, h.messages)},
+		{"POST /v1beta/models/{rest...}", h.endpoint(inGemini, h.gemini)},
+		{"/v1/", h.endpoint(&ingress{endpoint: "unknown", proto: provider.ProtocolOpenAI, keyFrom: headerKey}, h.notFound)},
+	}
 }
 
 // call is the state of one client request.
 type call struct {
+	in    *ingress
 	id    string
 	start time.Time
 	entry ledger.Entry
@@ -86,10 +122,10 @@ type endpointFunc func(w http.ResponseWriter, r *http.Request, c *call) error
 // endpoint wraps a handler with the per-request chain, in this order:
 // recover -> request id -> handler (which authenticates first) -> error
 // rendering -> ledger entry. Exactly one entry is recorded per request.
-func (h *Handler) endpoint(name string, fn endpointFunc) http.Handler {
+func (h *Handler) endpoint(in *ingress, fn endpointFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &call{id: newRequestID(), start: time.Now()}
-		c.entry.Endpoint = name
+		c := &call{in: in, id: newRequestID(), start: time.Now()}
+		c.entry.Endpoint = in.endpoint
 		w.Header().Set("X-Request-Id", c.id)
 		defer func() {
 			if p := recover(); p != nil {
@@ -100,7 +136,7 @@ func (h *Handler) endpoint(name string, fn endpointFunc) http.Handler {
 				}
 				h.log.Error("panic in handler", "request_id", c.id, "panic", p) // the body is never logged
 				if !c.wrote {
-					writeError(w, asError(nil), c.id)
+					h.writeError(w, c, asError(nil))
 				}
 				c.entry.Status, c.entry.HTTPStatus, c.entry.Error = ledger.StatusUpstreamError, 500, "internal error"
 				h.finish(c)
@@ -108,21 +144,21 @@ func (h *Handler) endpoint(name string, fn endpointFunc) http.Handler {
 		}()
 		err := fn(w, r, c)
 		if err != nil {
-			e := asError(err)
+			status, msg := http.StatusInternalServerError, "internal error"
 			if !c.wrote {
-				writeError(w, e, c.id)
+				status, msg = h.writeError(w, c, err)
 			}
 			if c.entry.HTTPStatus == 0 {
-				c.entry.HTTPStatus = e.Status
+				c.entry.HTTPStatus = status
 			}
 			if c.entry.Status == "" {
-				c.entry.Status = statusOf(e.Status)
+				c.entry.Status = statusOf(status)
 			}
 			if c.entry.Error == "" {
-				c.entry.Error = e.Msg
+				c.entry.Error = msg
 			}
-			if e.Status >= 500 {
-				h.log.Warn("request failed", "request_id", c.id, "status", e.Status, "err", e)
+			if status >= 500 {
+				h.log.Warn("request failed", "request_id", c.id, "status", status, "err", err)
 			}
 		}
 		h.finish(c)

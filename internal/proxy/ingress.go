@@ -1,0 +1,321 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	oa "github.com/sluicehq/sluice/internal/apischema/openai"
+	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/llm"
+	"github.com/sluicehq/sluice/internal/meter"
+	"github.com/sluicehq/sluice/internal/provider"
+	"github.com/sluicehq/sluice/internal/runtime"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+)
+
+// An ingress is one client-facing API: the protocol its clients speak and
+// the name its requests carry in the ledger.
+type ingress struct {
+	endpoint string
+	proto    provider.Protocol
+	// op is the operation forwarded when the upstream speaks proto.
+	op provider.Operation
+	// keyFrom extracts the client's key.
+	keyFrom func(r *http.Request) string
+}
+
+var (
+	inChat        = &ingress{endpoint: "chat.completions", proto: provider.ProtocolOpenAI, op: provider.OpChat, keyFrom: headerKey}
+	inEmb         = &ingress{endpoint: "embeddings", proto: provider.ProtocolOpenAI, op: provider.OpEmbeddings, keyFrom: headerKey}
+	inModels      = &ingress{endpoint: "models", proto: provider.ProtocolOpenAI, keyFrom: headerKey}
+	inResponses   = &ingress{endpoint: "responses", proto: provider.ProtocolResponses, op: provider.OpResponses, keyFrom: headerKey}
+	inMessages    = &ingress{endpoint: "messages", proto: provider.ProtocolAnthropic, op: provider.OpChat, keyFrom: headerKey}
+	inCount       = &ingress{endpoint: "messages.count_tokens", proto: provider.ProtocolAnthropic, op: provider.OpCountTokens, keyFrom: headerKey}
+	inGemini      = &ingress{endpoint: "gemini.generate_content", proto: provider.ProtocolGemini, op: provider.OpChat, keyFrom: geminiKey}
+	inGeminiCount = &ingress{endpoint: "gemini.count_tokens", proto: provider.ProtocolGemini, op: provider.OpCountTokens, keyFrom: geminiKey}
+)
+
+func headerKey(r *http.Request) string { return auth.FromRequest(r.Header) }
+
+// geminiKey reads the key as Google's SDKs send it: the x-goog-api-key
+// header or the key query parameter (which is never logged).
+func geminiKey(r *http.Request) string {
+	if k := r.Header.Get("X-Goog-Api-Key"); k != "" {
+		if len(r.Header.Values("X-Goog-Api-Key")) > 1 {
+			return ""
+		}
+		return k
+	}
+	if k := r.URL.Query().Get("key"); k != "" {
+		return k
+	}
+	return auth.FromRequest(r.Header)
+}
+
+// authenticate resolves the request's key against the current snapshot.
+func (h *Handler) authenticate(r *http.Request, c *call) error {
+	c.snap = h.opts.Snapshots.Load()
+	key := c.in.keyFrom(r)
+	if key == "" || len(key) > auth.MaxKeyLen {
+		return errNoKey
+	}
+	k := c.snap.Keys[auth.HashKey(key)]
+	if k == nil {
+		return errNoKey
+	}
+	c.key = k
+	return nil
+}
+
+// readBody reads the whole request body before anything is written back:
+// with HTTP/1.x a handler that answers before reading the body may lose it,
+// and Go's server then truncates a share of streamed responses.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > h.opts.MaxBody {
+		return nil, errTooLarge
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(60 * time.Second))
+	defer rc.SetReadDeadline(time.Time{})
+	size := 4096
+	if r.ContentLength > 0 {
+		size = int(r.ContentLength) + 1
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.opts.MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errTooLarge
+		}
+		return nil, &Error{Status: http.StatusBadRequest, Type: oa.TypeInvalidRequest, Code: "body_read_failed",
+			Msg: "The request body could not be read.", Cause: err}
+	}
+	return buf.Bytes(), nil
+}
+
+// lookupModel finds the model and checks the key's allow-list.
+func lookupModel(c *call, name string) (*runtime.Model, error) {
+	c.entry.Model = name
+	m := c.snap.Models[name]
+	if m == nil {
+		return nil, &Error{Status: http.StatusNotFound, Type: oa.TypeInvalidRequest, Code: "model_not_found", Param: "model",
+			Msg: fmt.Sprintf("The model %q does not exist or you do not have access to it.", truncate(name, 128))}
+	}
+	if !c.key.Allows(name) {
+		return nil, &Error{Status: http.StatusForbidden, Type: oa.TypePermission, Code: "model_not_allowed", Param: "model",
+			Msg: fmt.Sprintf("This key is not allowed to use the model %q.", truncate(name, 128))}
+	}
+	return m, nil
+}
+
+// bodyRequest authenticates, reads the body, peeks it and resolves the
+// model named in it: the common start of every body-carrying endpoint.
+func (h *Handler) bodyRequest(w http.ResponseWriter, r *http.Request, c *call) (*forwardSpec, error) {
+	if err := h.authenticate(r, c); err != nil {
+		return nil, err
+	}
+	return h.resolveBody(w, r, c)
+}
+
+// resolveBody reads and peeks the body and resolves its model.
+func (h *Handler) resolveBody(w http.ResponseWriter, r *http.Request, c *call) (*forwardSpec, error) {
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	p, err := peek(body)
+	if err != nil {
+		return nil, err
+	}
+	c.entry.Stream = p.stream
+	m, err := lookupModel(c, p.model.Str)
+	if err != nil {
+		return nil, err
+	}
+	return &forwardSpec{body: body, peek: p, model: m, stream: p.stream}, nil
+}
+
+func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request, c *call) error {
+	fs, err := h.bodyRequest(w, r, c)
+	if err != nil {
+		return err
+	}
+	return h.forward(w, r, c, fs)
+}
+
+func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request, c *call) error {
+	fs, err := h.bodyRequest(w, r, c)
+	if err != nil {
+		return err
+	}
+	if fs.stream {
+		return errBadRequest("invalid_value", "stream", "Embeddings cannot be streamed.")
+	}
+	return h.forward(w, r, c, fs)
+}
+
+func (h *Handler) responses(w http.ResponseWriter, r *http.Request, c *call) error {
+	fs, err := h.bodyRequest(w, r, c)
+	if err != nil {
+		return err
+	}
+	return h.forward(w, r, c, fs)
+}
+
+// messages serves Anthropic's Messages API. Anthropic requires the
+// anthropic-version header; Sluice does too, so that clients that work
+// here work against Anthropic.
+func (h *Handler) messages(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := h.authenticate(r, c); err != nil {
+		return err
+	}
+	if r.Header.Get("Anthropic-Version") == "" {
+		return errBadRequest("missing_header", "anthropic-version", "anthropic-version: header is required")
+	}
+	fs, err := h.resolveBody(w, r, c)
+	if err != nil {
+		return err
+	}
+	if c.in == inCount {
+		return h.countTokens(w, r, c, fs)
+	}
+	return h.forward(w, r, c, fs)
+}
+
+// gemini serves /v1beta/models/{model}:{method} for generateContent,
+// streamGenerateContent (alt=sse) and countTokens.
+func (h *Handler) gemini(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := h.authenticate(r, c); err != nil {
+		return err
+	}
+	rest := r.PathValue("rest")
+	i := strings.LastIndexByte(rest, ':')
+	if i <= 0 {
+		return &Error{Status: http.StatusNotFound, Type: "NOT_FOUND", Code: "unknown_url", Msg: "Expected /v1beta/models/{model}:{method}."}
+	}
+	name, method := strings.TrimPrefix(rest[:i], "models/"), rest[i+1:]
+	fs := &forwardSpec{pathModel: true}
+	switch method {
+	case "generateContent":
+	case "streamGenerateContent":
+		if r.URL.Query().Get("alt") != "sse" {
+			return errBadRequest("invalid_value", "alt", "Sluice streams Gemini responses as server-sent events: add ?alt=sse.")
+		}
+		fs.stream = true
+	case "countTokens":
+		c.in = inGeminiCount
+		c.entry.Endpoint = inGeminiCount.endpoint
+	default:
+		return &Error{Status: http.StatusNotFound, Type: "NOT_FOUND", Code: "unknown_url", Msg: fmt.Sprintf("Unknown method %q.", truncate(method, 64))}
+	}
+	c.entry.Stream = fs.stream
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if len(body) == 0 || !jsonObject(body) {
+		return errBadRequest("invalid_json", "", "The request body must be a JSON object.")
+	}
+	m, err := lookupModel(c, name)
+	if err != nil {
+		return err
+	}
+	fs.body, fs.model = body, m
+	if c.in == inGeminiCount {
+		return h.countTokens(w, r, c, fs)
+	}
+	return h.forward(w, r, c, fs)
+}
+
+// countTokens answers a token count: from the upstream when it speaks the
+// client's protocol, otherwise from Sluice's offline tokenizer.
+func (h *Handler) countTokens(w http.ResponseWriter, r *http.Request, c *call, fs *forwardSpec) error {
+	t := fs.model.Targets[0]
+	if t.Provider.Protocol() == c.in.proto {
+		return h.forward(w, r, c, fs)
+	}
+	cc := h.opts.Codecs.Clients[c.in.proto]
+	if cc == nil {
+		return errBadRequest("unsupported", "", "Token counting is not available for this protocol.")
+	}
+	req, err := cc.DecodeRequest(countable(c.in, fs.body), nameFromPath(fs))
+	if err != nil {
+		return err
+	}
+	n := estimateRequest(req)
+	var out []byte
+	if c.in.proto == provider.ProtocolGemini {
+		out = fmt.Appendf(nil, `{"totalTokens":%d}`, n)
+	} else {
+		out = fmt.Appendf(nil, `{"input_tokens":%d}`, n)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	c.wrote = true
+	c.entry.HTTPStatus, c.entry.Status, c.entry.InputTokens, c.entry.Estimated = 200, "ok", n, true
+	c.entry.ServedModel, c.entry.Provider = t.Model, "sluice"
+	_, _ = w.Write(out)
+	return nil
+}
+
+// countable makes a count_tokens body decodable as a full request: Anthropic
+// count_tokens bodies have no max_tokens.
+func countable(in *ingress, body []byte) []byte {
+	if in.proto == provider.ProtocolAnthropic && !gjson.GetBytes(body, "max_tokens").Exists() {
+		if out, err := sjson.SetBytes(body, "max_tokens", 1); err == nil {
+			return out
+		}
+	}
+	return body
+}
+
+func nameFromPath(fs *forwardSpec) string {
+	if fs.pathModel {
+		return fs.model.Name
+	}
+	return ""
+}
+
+// estimateRequest counts a canonical request's input tokens offline.
+func estimateRequest(req *llm.Request) int64 {
+	var b strings.Builder
+	var n int64 = 3
+	add := func(parts []llm.Part) {
+		for _, p := range parts {
+			switch p.Type {
+			case llm.PartImage:
+				n += 85
+			case llm.PartToolCall:
+				b.WriteString(p.ToolName)
+				b.Write(p.Arguments)
+			case llm.PartToolResult:
+				for _, q := range p.Content {
+					b.WriteString(q.Text)
+				}
+			default:
+				b.WriteString(p.Text)
+			}
+		}
+	}
+	add(req.System)
+	for _, m := range req.Messages {
+		n += 3
+		add(m.Content)
+	}
+	for _, t := range req.Tools {
+		b.WriteString(t.Name)
+		b.WriteString(t.Description)
+		b.Write(t.Parameters)
+	}
+	return n + meter.CountText(b.String())
+}
+
+func jsonObject(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 1 && b[0] == '{'
+}
