@@ -72,7 +72,7 @@ func copyResponseHeaders(dst, src http.Header) {
 var protocolHeaders = map[string]provider.Protocol{
 	"Anthropic-Version": provider.ProtocolAnthropic, "Anthropic-Beta": provider.ProtocolAnthropic,
 	"Anthropic-Dangerous-Direct-Browser-Access": provider.ProtocolAnthropic,
-	"X-Goog-Api-Client": provider.ProtocolGemini, "X-Goog-User-Project": provider.ProtocolGemini,
+	"X-Goog-Api-Client":                         provider.ProtocolGemini, "X-Goog-User-Project": provider.ProtocolGemini,
 	"Openai-Beta": provider.ProtocolOpenAI,
 }
 
