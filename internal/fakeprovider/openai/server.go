@@ -136,7 +136,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
-	if s.opts.APIKey != "" && r.URL.Path != "/" {
+	if s.opts.APIKey != "" {
 		if err := s.checkAuth(r); err != nil {
 			writeAPIError(rw, err)
 			return
