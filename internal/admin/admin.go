@@ -12,12 +12,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/ledger"
+	"github.com/sluicehq/sluice/internal/route"
 	"github.com/sluicehq/sluice/internal/runtime"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -38,6 +41,8 @@ type Options struct {
 	Snapshots *runtime.Holder
 	// TokenHash is the SHA-256 of the admin token.
 	TokenHash auth.Hash
+	// Health is the upstream targets' health.
+	Health *route.Registry
 	Logger    *slog.Logger
 }
 
@@ -58,6 +63,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /admin/v1/requests", a.wrap(a.listRequests))
 	mux.Handle("POST /admin/v1/reload", a.wrap(a.reload))
 	mux.Handle("GET /admin/v1/config", a.wrap(a.configInfo))
+	mux.Handle("GET /admin/v1/health", a.wrap(a.health))
 	mux.Handle("GET /admin/v1/keys", a.wrap(a.listKeys))
 	mux.Handle("POST /admin/v1/keys", a.wrap(a.createKey))
 	mux.Handle("DELETE /admin/v1/keys/{id}", a.wrap(a.revokeKey))
@@ -166,6 +172,14 @@ func (a *API) configInfo(w http.ResponseWriter, _ *http.Request) error {
 		"version": s.Version, "loaded_at": s.LoadedAt.UTC(), "source": s.Source,
 		"models": s.ModelNames, "keys": len(s.Keys),
 	})
+}
+
+func (a *API) health(w http.ResponseWriter, _ *http.Request) error {
+	targets := a.opts.Health.Snapshot()
+	slices.SortFunc(targets, func(x, y route.Status) int {
+		return strings.Compare(x.Provider+"\x00"+x.Model, y.Provider+"\x00"+y.Model)
+	})
+	return writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": targets})
 }
 
 func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {

@@ -24,6 +24,7 @@ import (
 	"github.com/sluicehq/sluice/internal/provider/demo"
 	"github.com/sluicehq/sluice/internal/provider/openai"
 	"github.com/sluicehq/sluice/internal/proxy"
+	"github.com/sluicehq/sluice/internal/route"
 	"github.com/sluicehq/sluice/internal/runtime"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -46,7 +47,10 @@ func registry() provider.Registry {
 // and are metered as they are), and no redirects followed.
 func upstreamClient() *http.Client {
 	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			d := net.Dialer{Timeout: provider.ConnectTimeout(ctx, 5*time.Second), KeepAlive: 30 * time.Second}
+			return d.DialContext(ctx, network, addr)
+		},
 		MaxIdleConns:          4096,
 		MaxIdleConnsPerHost:   1024,
 		IdleConnTimeout:       90 * time.Second,
@@ -70,6 +74,7 @@ type server struct {
 	snaps      runtime.Holder
 	client     *http.Client
 	registry   provider.Registry
+	health     *route.Registry
 
 	mu   sync.Mutex // serialises reloads; held across the compile, never on the request path
 	file *config.File
@@ -105,7 +110,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer st.Close()
 
-	s := &server{log: log, configPath: *configPath, store: st, client: upstreamClient(), registry: registry(), file: file}
+	s := &server{log: log, configPath: *configPath, store: st, client: upstreamClient(), registry: registry(), file: file,
+		health: route.NewRegistry(route.HealthOptions{})}
 	tokenHash, err := s.bootstrap(ctx, stderr)
 	if err != nil {
 		return err
@@ -118,7 +124,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	lw := ledger.NewWriter(st, ledger.Options{Logger: log})
 	mux := http.NewServeMux()
 	proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log}).Register(mux)
-	admin.New(admin.Options{Store: st, Control: s, Snapshots: &s.snaps, TokenHash: tokenHash, Logger: log}).Register(mux)
+	admin.New(admin.Options{Store: st, Control: s, Snapshots: &s.snaps, TokenHash: tokenHash, Health: s.health, Logger: log}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
@@ -255,10 +261,10 @@ func (s *server) compile(ctx context.Context, file *config.File) error {
 		return err
 	}
 	snap, err := runtime.Compile(runtime.Inputs{
-		File: file, Source: s.configPath, StoredKeys: keys, Registry: s.registry,
+		File: file, Source: s.configPath, StoredKeys: keys, Registry: s.registry, Health: s.health,
 		Provider: func(p config.Provider) provider.Spec {
 			return provider.Spec{Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey,
-				Headers: p.Headers, Timeout: time.Duration(p.Timeout), Client: s.client, APIVersion: p.APIVersion,
+				Headers: p.Headers, Client: s.client, APIVersion: p.APIVersion,
 				Region: p.Region, AWSAccessKeyID: p.AWSAccessKeyID, AWSSecretAccessKey: p.AWSSecretAccessKey,
 				AWSSessionToken: p.AWSSessionToken}
 		},

@@ -23,8 +23,14 @@ type Provider struct {
 	APIKey string `yaml:"api_key"`
 	// Headers are extra headers sent upstream on every request.
 	Headers map[string]string `yaml:"headers"`
-	// Timeout bounds a whole upstream attempt, for example "10m". Zero means the default.
-	Timeout Duration `yaml:"timeout"`
+	// APIKeys is a pool of keys used in turn, each with its own cooldown
+	// (from the provider's 429 Retry-After); an alternative to api_key.
+	APIKeys []string `yaml:"api_keys"`
+	// Timeouts bound each attempt; zero values take the defaults.
+	Timeouts Timeouts `yaml:"timeouts"`
+	// RetryOn lists the upstream statuses that fail over to the next target
+	// (default 408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529).
+	RetryOn []int `yaml:"retry_on"`
 
 	// APIVersion is Azure OpenAI's api-version query parameter, or the
 	// anthropic-version header for type anthropic (defaults apply).
@@ -37,17 +43,75 @@ type Provider struct {
 	AWSSessionToken    string `yaml:"aws_session_token"`
 }
 
-// Model is a name clients ask for; it resolves to one or more targets.
+// Timeouts are per-attempt deadlines.
+type Timeouts struct {
+	// Connect bounds the TCP (and TLS) connection (default 5s).
+	Connect Duration `yaml:"connect"`
+	// FirstByte bounds the wait for the response headers (default 60s);
+	// past it the attempt fails over.
+	FirstByte Duration `yaml:"first_byte"`
+	// Stall bounds the gap between two chunks of a stream (default 120s).
+	Stall Duration `yaml:"stall"`
+	// Total bounds the whole attempt, streaming included (default 10m).
+	Total Duration `yaml:"total"`
+}
+
+// Model is a name clients ask for; it resolves to one or more targets
+// under a routing policy, or to the targets of the first matching route.
 type Model struct {
 	Name    string   `yaml:"name"`
 	Targets []Target `yaml:"targets"`
-	Pricing Pricing  `yaml:"pricing"`
+	Routing Routing  `yaml:"routing"`
+	// Routes are conditional: the first whose match fits the request
+	// chooses the targets; otherwise Targets serve.
+	Routes  []Route `yaml:"routes"`
+	Pricing Pricing `yaml:"pricing"`
+}
+
+// Routing chooses among a model's targets.
+type Routing struct {
+	// Policy: weighted | priority | least-latency | least-inflight |
+	// lowest-cost | canary (default priority: targets in order).
+	Policy string `yaml:"policy"`
+	// Sticky pins canary (A/B) assignment: "key" (default), "user" (the
+	// request's user field), or "header:<name>" (a session header).
+	Sticky string `yaml:"sticky"`
+	// MaxAttempts bounds the targets tried per request (default: all of
+	// them, at most 5).
+	MaxAttempts int `yaml:"max_attempts"`
+}
+
+// Route is a conditional route.
+type Route struct {
+	Name    string   `yaml:"name"`
+	Match   Match    `yaml:"match"`
+	Targets []Target `yaml:"targets"`
+	Routing Routing  `yaml:"routing"`
+}
+
+// Match selects requests by their metadata. All given conditions must hold.
+type Match struct {
+	// Headers must be present with these values ("*" matches any value).
+	Headers map[string]string `yaml:"headers"`
+	// Keys are key names; KeyTags match keys that carry any of the tags.
+	Keys    []string `yaml:"keys"`
+	KeyTags []string `yaml:"key_tags"`
+	// MinMaxTokens matches requests asking for at least this many output tokens.
+	MinMaxTokens int `yaml:"min_max_tokens"`
+	// MinInputTokens matches prompts of at least this many tokens (estimated
+	// as bytes / 4): the context-window fallback.
+	MinInputTokens int `yaml:"min_input_tokens"`
+	// HasTools and HasImages match the presence of tools or image inputs.
+	HasTools  *bool `yaml:"has_tools"`
+	HasImages *bool `yaml:"has_images"`
 }
 
 // Target is one upstream model at one provider.
 type Target struct {
 	Provider string `yaml:"provider"`
 	Model    string `yaml:"model"`
+	// Weight is the target's share under the weighted and canary policies.
+	Weight int `yaml:"weight"`
 }
 
 // Pricing is in US dollars per million tokens.
@@ -63,6 +127,8 @@ type Key struct {
 	Name   string   `yaml:"name"`
 	Key    string   `yaml:"key"`
 	Models []string `yaml:"models"`
+	// Tags are metadata (a team, an environment) that routes can match.
+	Tags []string `yaml:"tags"`
 }
 
 // Provider types known to this build.

@@ -20,7 +20,7 @@ providers:
     type: openai
     base_url: http://127.0.0.1:8000/v1
     api_key: ${VLLM_API_KEY}
-    timeout: 2m
+    timeouts: {total: 2m, first_byte: 10s}
 models:
   - name: chat-small
     targets:
@@ -40,7 +40,7 @@ func TestParseGood(t *testing.T) {
 	if f.Providers[0].APIKey != "sk-vllm" || f.Keys[0].Key != "gw-dev-0123456789abcdef" || f.Models[0].Pricing.CachedInputPerMTok != 0.075 {
 		t.Fatalf("decoded %+v", f)
 	}
-	if f.Providers[0].Timeout != Duration(2*time.Minute) {
+	if f.Providers[0].Timeouts.Total != Duration(2*time.Minute) || f.Providers[0].Timeouts.FirstByte != Duration(10*time.Second) {
 		t.Fatal("timeout not decoded")
 	}
 }

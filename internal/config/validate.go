@@ -70,8 +70,24 @@ func (f *File) Validate() error {
 				add(at+".headers."+h, "invalid header name or value")
 			}
 		}
-		if p.Timeout < 0 {
-			add(at+".timeout", "must not be negative")
+		for name, d := range map[string]Duration{"connect": p.Timeouts.Connect, "first_byte": p.Timeouts.FirstByte,
+			"stall": p.Timeouts.Stall, "total": p.Timeouts.Total} {
+			if d < 0 {
+				add(at+".timeouts."+name, "must not be negative")
+			}
+		}
+		if p.APIKey != "" && len(p.APIKeys) > 0 {
+			add(at+".api_keys", "give api_key or api_keys, not both")
+		}
+		for j, k := range p.APIKeys {
+			if k == "" || strings.ContainsAny(k, "\r\n\x00") {
+				add(fmt.Sprintf("%s.api_keys[%d]", at, j), "must be a non-empty key without control characters")
+			}
+		}
+		for j, code := range p.RetryOn {
+			if code < 400 || code > 599 {
+				add(fmt.Sprintf("%s.retry_on[%d]", at, j), "must be an HTTP error status (400-599)")
+			}
 		}
 	}
 
@@ -87,15 +103,54 @@ func (f *File) Validate() error {
 		if len(m.Targets) == 0 {
 			add(at+".targets", "at least one target is required")
 		}
-		for j, t := range m.Targets {
-			tat := fmt.Sprintf("%s.targets[%d]", at, j)
-			if t.Provider == "" {
-				add(tat+".provider", "required")
-			} else if !providers[t.Provider] {
-				add(tat+".provider", "no provider named %q", t.Provider)
+		checkTargets := func(at string, targets []Target, r Routing) {
+			for j, t := range targets {
+				tat := fmt.Sprintf("%s.targets[%d]", at, j)
+				if t.Provider == "" {
+					add(tat+".provider", "required")
+				} else if !providers[t.Provider] {
+					add(tat+".provider", "no provider named %q", t.Provider)
+				}
+				if t.Model == "" {
+					add(tat+".model", "required: the upstream model name")
+				}
+				if t.Weight < 0 || t.Weight > 1_000_000 {
+					add(tat+".weight", "must be between 0 and 1000000")
+				}
 			}
-			if t.Model == "" {
-				add(tat+".model", "required: the upstream model name")
+			if r.Policy != "" && !slices.Contains(RoutingPolicies, r.Policy) {
+				add(at+".routing.policy", "unknown policy %q; one of %s", r.Policy, strings.Join(RoutingPolicies, ", "))
+			}
+			if r.Sticky != "" && r.Sticky != "key" && r.Sticky != "user" && (!strings.HasPrefix(r.Sticky, "header:") || len(r.Sticky) == 7) {
+				add(at+".routing.sticky", "must be key, user or header:<name>")
+			}
+			if r.MaxAttempts < 0 || r.MaxAttempts > 10 {
+				add(at+".routing.max_attempts", "must be between 1 and 10")
+			}
+			if r.Policy == "canary" || r.Policy == "weighted" {
+				sum := 0
+				for _, t := range targets {
+					sum += t.Weight
+				}
+				if r.Policy == "canary" && sum == 0 {
+					add(at+".targets", "canary needs weights (each target's share)")
+				}
+			}
+		}
+		checkTargets(at, m.Targets, m.Routing)
+		for j, rt := range m.Routes {
+			rat := fmt.Sprintf("%s.routes[%d]", at, j)
+			if len(rt.Targets) == 0 {
+				add(rat+".targets", "at least one target is required")
+			}
+			checkTargets(rat, rt.Targets, rt.Routing)
+			if rt.Match.MinMaxTokens < 0 || rt.Match.MinInputTokens < 0 {
+				add(rat+".match", "token thresholds must not be negative")
+			}
+			for h := range rt.Match.Headers {
+				if h == "" || strings.ContainsAny(h, " :\r\n") {
+					add(rat+".match.headers."+h, "invalid header name")
+				}
 			}
 		}
 		for name, v := range map[string]float64{
@@ -139,6 +194,9 @@ func (f *File) Validate() error {
 	slices.SortStableFunc(ps, func(a, b Problem) int { return strings.Compare(a.Path, b.Path) })
 	return ps
 }
+
+// RoutingPolicies lists the accepted values of routing.policy.
+var RoutingPolicies = []string{"weighted", "priority", "least-latency", "least-inflight", "lowest-cost", "canary"}
 
 func validName(s string) bool {
 	if s == "" || len(s) > 64 {

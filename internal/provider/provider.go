@@ -56,6 +56,25 @@ type Request struct {
 	Model string
 	// Stream reports whether a streamed response was asked for.
 	Stream bool
+	// APIKey, when set, is the credential to use instead of the adapter's
+	// configured one (a key chosen from the provider's key pool).
+	APIKey string
+}
+
+type connectKey struct{}
+
+// WithConnectTimeout returns a context that carries the connect deadline
+// for the upstream dial (the shared transport's dialer reads it).
+func WithConnectTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, connectKey{}, d)
+}
+
+// ConnectTimeout returns the connect deadline carried by ctx, or def.
+func ConnectTimeout(ctx context.Context, def time.Duration) time.Duration {
+	if d, ok := ctx.Value(connectKey{}).(time.Duration); ok && d > 0 {
+		return d
+	}
+	return def
 }
 
 // Adapter sends requests to one upstream provider account.

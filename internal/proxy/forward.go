@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidwall/gjson"
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
+	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/llm"
 	"github.com/sluicehq/sluice/internal/meter"
@@ -40,19 +45,146 @@ const (
 	retryable
 )
 
-// forward resolves the model's targets and tries them in order until one
-// answers. Failover happens only before the first byte reaches the client.
+// forward picks the model's route and tries its targets in the routing
+// policy's order until one answers. Failover happens only before the first
+// byte reaches the client, and only within the retry budget.
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *call, fs *forwardSpec) error {
-	targets := fs.model.Targets
-	var lastErr error
-	for i, t := range targets {
-		res, err := h.attempt(w, r, c, fs, t, i+1)
-		if res == answered || i == len(targets)-1 || r.Context().Err() != nil {
+	rt := selectRoute(r, c, fs)
+	plan := rt.Router.Plan(stickyValue(rt, r, c, fs))
+	order := plan.Order
+	if len(order) > rt.MaxAttempts {
+		order = order[:rt.MaxAttempts]
+	}
+	w.Header().Set("X-Sluice-Route", fs.model.Name+":"+rt.Name+":"+string(rt.Router.Policy()))
+	h.budget.inflight.Add(1)
+	defer h.budget.inflight.Add(-1)
+	holding := false
+	defer func() {
+		if holding {
+			h.budget.retrying.Add(-1)
+		}
+	}()
+	for i, idx := range order {
+		more := func() bool {
+			if i == len(order)-1 || r.Context().Err() != nil {
+				return false
+			}
+			if holding {
+				return true // a retrying request keeps its slot for its next tries
+			}
+			holding = h.budget.acquire()
+			return holding
+		}
+		res, err := h.attempt(w, r, c, fs, rt.Targets[idx], i+1, plan.Probe[i], more)
+		if res == answered {
 			return err
 		}
-		lastErr = err
 	}
-	return lastErr
+	return nil
+}
+
+// retryBudget bounds retries to a share of the requests in flight (Envoy's
+// default: 20%, at least 3), so that an outage never becomes a retry storm.
+type retryBudget struct {
+	inflight atomic.Int64
+	retrying atomic.Int64
+}
+
+func (b *retryBudget) acquire() bool {
+	for {
+		cur := b.retrying.Load()
+		if cur >= max(3, b.inflight.Load()/5) {
+			return false
+		}
+		if b.retrying.CompareAndSwap(cur, cur+1) {
+			return true
+		}
+	}
+}
+
+// selectRoute returns the first conditional route whose match fits, or the
+// model's default route.
+func selectRoute(r *http.Request, c *call, fs *forwardSpec) *runtime.Route {
+	for _, rt := range fs.model.Routes {
+		if matches(rt.Match, r, c, fs) {
+			return rt
+		}
+	}
+	return fs.model.Default
+}
+
+func matches(m *config.Match, r *http.Request, c *call, fs *forwardSpec) bool {
+	for k, v := range m.Headers {
+		got := r.Header.Get(k)
+		if got == "" || (v != "*" && got != v) {
+			return false
+		}
+	}
+	if len(m.Keys) > 0 && (c.key == nil || !slices.Contains(m.Keys, c.key.Name)) {
+		return false
+	}
+	if len(m.KeyTags) > 0 && (c.key == nil || !c.key.HasTag(m.KeyTags)) {
+		return false
+	}
+	if m.MinMaxTokens > 0 && requestedMaxTokens(fs.body) < int64(m.MinMaxTokens) {
+		return false
+	}
+	if m.MinInputTokens > 0 && len(fs.body)/4 < m.MinInputTokens {
+		return false
+	}
+	if m.HasTools != nil && hasTools(fs.body) != *m.HasTools {
+		return false
+	}
+	if m.HasImages != nil && hasImages(fs.body) != *m.HasImages {
+		return false
+	}
+	return true
+}
+
+func requestedMaxTokens(body []byte) int64 {
+	for _, v := range gjson.GetManyBytes(body, "max_tokens", "max_completion_tokens", "max_output_tokens", "generationConfig.maxOutputTokens") {
+		if v.Exists() {
+			return v.Int()
+		}
+	}
+	return 0
+}
+
+func hasTools(body []byte) bool {
+	t := gjson.GetBytes(body, "tools")
+	return t.IsArray() && len(t.Array()) > 0
+}
+
+var imageMarkers = [][]byte{[]byte(`"image_url"`), []byte(`"input_image"`), []byte(`"inlineData"`), []byte(`"inline_data"`), []byte(`"type":"image"`), []byte(`"type": "image"`)}
+
+func hasImages(body []byte) bool {
+	for _, m := range imageMarkers {
+		if bytes.Contains(body, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// stickyValue is what pins a canary assignment: the key, the end user, or
+// a session header, as the route says.
+func stickyValue(rt *runtime.Route, r *http.Request, c *call, fs *forwardSpec) string {
+	switch {
+	case rt.Sticky == "user":
+		for _, v := range gjson.GetManyBytes(fs.body, "user", "metadata.user_id") {
+			if v.Str != "" {
+				return "u:" + v.Str
+			}
+		}
+	case strings.HasPrefix(rt.Sticky, "header:"):
+		if v := r.Header.Get(rt.Sticky[7:]); v != "" {
+			return "h:" + v
+		}
+	}
+	if c.key != nil {
+		return "k:" + c.key.ID
+	}
+	return ""
 }
 
 // pending holds an upstream error answer that may be retried elsewhere, so
@@ -63,17 +195,35 @@ type pending struct {
 	body   []byte
 }
 
-// attempt sends the request to one target.
-func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *call, fs *forwardSpec, t runtime.Target, n int) (attemptResult, error) {
+var (
+	errFirstByte = errors.New("no response headers within the first-byte deadline")
+	errStall     = errors.New("the stream stalled past its deadline")
+)
+
+// attempt sends the request to one target. more reports (and reserves)
+// whether a further target may be tried after this one.
+func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *call, fs *forwardSpec, t runtime.Target, n int, probe bool, more func() bool) (res attemptResult, retErr error) {
 	up := t.Provider.Protocol()
 	passthrough := up == c.in.proto || (c.in.proto == provider.ProtocolResponses && up == provider.ProtocolOpenAI)
 	c.entry.ServedModel, c.entry.Provider = t.Model, t.Provider.Name()
 	att := ledger.Attempt{N: n, Provider: t.Provider.Name(), Model: t.Model}
 	start := time.Now()
+	t.Health.Begin()
+	verdict := false // whether the outcome was reported to the target's health
 	defer func() {
+		t.Health.End()
+		if probe && !verdict {
+			t.Health.Release()
+		}
 		att.Latency = time.Since(start)
 		c.entry.Attempts = append(c.entry.Attempts, att)
 	}()
+	good := func() { verdict = true; t.Health.Success(time.Since(start)) }
+	bad := func() { verdict = true; t.Health.Failure() }
+	hdr := w.Header()
+	hdr.Set("X-Sluice-Provider", t.Provider.Name())
+	hdr.Set("X-Sluice-Model", t.Model)
+	hdr.Set("X-Sluice-Attempts", strconv.Itoa(n))
 	fail := func(st ledger.Status, status int, msg string) {
 		att.Status, att.HTTPStatus, att.Error = st, status, msg
 	}
@@ -114,9 +264,24 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *call, fs *f
 		op = provider.OpChat
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), t.Provider.Timeout())
+	cctx, cancelCause := context.WithCancelCause(r.Context())
+	defer cancelCause(nil)
+	ctx, cancel := context.WithTimeout(cctx, t.Timeouts.Total)
 	defer cancel()
-	resp, err := t.Provider.Do(ctx, &provider.Request{Op: op, Body: body, Header: upstreamHeaders(r.Header, c.in.proto, up), Model: t.Model, Stream: fs.stream})
+	ctx = provider.WithConnectTimeout(ctx, t.Timeouts.Connect)
+	ureq := &provider.Request{Op: op, Body: body, Header: upstreamHeaders(r.Header, c.in.proto, up), Model: t.Model, Stream: fs.stream}
+	keyIdx := -1
+	if t.Keys != nil {
+		keyIdx, ureq.APIKey = t.Keys.Pick()
+	}
+	var firstByte *time.Timer
+	if fs.stream {
+		firstByte = time.AfterFunc(t.Timeouts.FirstByte, func() { cancelCause(errFirstByte) })
+	}
+	resp, err := t.Provider.Do(ctx, ureq)
+	if firstByte != nil {
+		firstByte.Stop()
+	}
 	if err != nil {
 		if r.Context().Err() != nil {
 			fail(ledger.StatusCancelled, 499, "client disconnected")
@@ -127,9 +292,25 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *call, fs *f
 			fail(ledger.StatusClientError, 400, "operation not supported")
 			return answered, errBadRequest("unsupported_operation", "", "This model's provider does not support this operation.")
 		}
-		fail(ledger.StatusUpstreamError, 0, sanitizeErr(err))
-		return retryable, &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream, Code: "upstream_unreachable",
+		bad()
+		perr := &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream, Code: "upstream_unreachable",
 			Msg: "The upstream provider could not be reached.", Cause: err}
+		msg := sanitizeErr(err)
+		if context.Cause(cctx) == errFirstByte {
+			msg = errFirstByte.Error()
+			perr = &Error{Status: http.StatusGatewayTimeout, Type: oa.TypeUpstream, Code: "upstream_timeout",
+				Msg: "The upstream provider did not answer in time.", Cause: err}
+		} else if errors.Is(err, context.DeadlineExceeded) {
+			msg = "the attempt's total deadline passed"
+			perr = &Error{Status: http.StatusGatewayTimeout, Type: oa.TypeUpstream, Code: "upstream_timeout",
+				Msg: "The upstream provider did not answer in time.", Cause: err}
+		}
+		fail(ledger.StatusUpstreamError, 0, msg)
+		c.entry.Status, c.entry.Error = ledger.StatusUpstreamError, msg
+		if more() {
+			return retryable, perr
+		}
+		return answered, perr
 	}
 	defer resp.Body.Close()
 	att.HTTPStatus = resp.StatusCode
@@ -147,20 +328,31 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *call, fs *f
 		msg := upstreamErrorMessage(data, resp.StatusCode)
 		fail(st, resp.StatusCode, msg)
 		c.entry.Status, c.entry.HTTPStatus, c.entry.Error = st, resp.StatusCode, msg
-		res := answered
-		if retryableStatus(resp.StatusCode) {
-			res = retryable
-		}
-		if res == retryable && !h.lastTarget(fs, n) {
-			return retryable, nil
+		if t.RetryOn[resp.StatusCode] {
+			if until, ok := retryAfter(resp.Header); ok && resp.StatusCode == http.StatusTooManyRequests {
+				verdict = true
+				if keyIdx >= 0 {
+					t.Keys.Cooldown(keyIdx, until)
+				} else {
+					t.Health.Cooldown(until)
+				}
+			} else {
+				bad()
+			}
+			if more() {
+				return retryable, nil
+			}
+		} else {
+			good() // the provider is up; the request was refused
 		}
 		if passthrough {
 			h.writeRaw(w, c, resp.StatusCode, resp.Header, data)
-			return res, nil
+			return answered, nil
 		}
 		ue := uc.DecodeError(resp.StatusCode, data)
-		return res, &dialectError{status: resp.StatusCode, err: ue}
+		return answered, &dialectError{status: resp.StatusCode, err: ue}
 	}
+	good()
 
 	if !fs.stream || !isEventStreamOrBinary(resp.Header) {
 		st, msg, u, err := h.relayBody(w, r, c, resp, fs, passthrough, cc, uc, ireq)
@@ -172,7 +364,7 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *call, fs *f
 		return answered, nil
 	}
 	s := h.newStreamer(w, c, fs, passthrough, cc, uc, ireq)
-	st, msg := h.relayStream(w, r, c, resp, s)
+	st, msg := h.relayStream(w, r, c, resp, s, t.Timeouts.Stall, cctx, cancelCause)
 	att.Status, att.Error, att.TTFT = st, msg, c.entry.TTFT
 	c.entry.Status, c.entry.HTTPStatus, c.entry.Error = st, resp.StatusCode, msg
 	if st == ledger.StatusCancelled {
@@ -182,15 +374,24 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *call, fs *f
 	return answered, nil
 }
 
-func (h *Handler) lastTarget(fs *forwardSpec, n int) bool { return n >= len(fs.model.Targets) }
-
-// retryableStatus: the provider failed or is overloaded; another target may not be.
-func retryableStatus(code int) bool {
-	switch code {
-	case 408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529:
-		return true
+// retryAfter reads a Retry-After header (seconds or an HTTP date), capped
+// at ten minutes.
+func retryAfter(h http.Header) (time.Time, bool) {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return time.Time{}, false
 	}
-	return false
+	now := time.Now()
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+		return now.Add(min(time.Duration(secs*float64(time.Second)), 10*time.Minute)), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if limit := now.Add(10 * time.Minute); t.After(limit) {
+			return limit, true
+		}
+		return t, true
+	}
+	return time.Time{}, false
 }
 
 // writeRaw relays a complete upstream answer as it is.
@@ -421,7 +622,8 @@ func (t *chatTap) usage(reqBody []byte) meter.Usage {
 
 // relayStream copies a stream chunk by chunk, flushing each read. It
 // returns the outcome for the ledger.
-func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response, s streamer) (ledger.Status, string) {
+func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response, s streamer,
+	stall time.Duration, actx context.Context, cancel context.CancelCauseFunc) (ledger.Status, string) {
 	hdr := w.Header()
 	copyResponseHeaders(hdr, resp.Header)
 	if _, ok := s.(*eventStreamer); ok && !s.(*eventStreamer).forward {
@@ -439,8 +641,11 @@ func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, c *call, r
 	defer streamBufs.Put(bp)
 	buf := *bp
 	first := true
+	stallTimer := time.AfterFunc(stall, func() { cancel(errStall) })
+	defer stallTimer.Stop()
 	for {
 		n, rerr := resp.Body.Read(buf)
+		stallTimer.Reset(stall)
 		if n > 0 {
 			out := s.process(buf[:n])
 			if len(out) > 0 {
@@ -474,6 +679,9 @@ func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, c *call, r
 		msg := "the upstream stream ended before its terminal event"
 		if rerr != nil && rerr != io.EOF {
 			msg = "the upstream stream failed: " + sanitizeErr(rerr)
+		}
+		if context.Cause(actx) == errStall {
+			msg = fmt.Sprintf("the upstream stream stalled for more than %s", stall)
 		}
 		if err := s.broken(); err != nil {
 			msg = "the upstream stream was malformed: " + err.Error()

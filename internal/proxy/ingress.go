@@ -236,7 +236,7 @@ func (h *Handler) gemini(w http.ResponseWriter, r *http.Request, c *call) error 
 // countTokens answers a token count: from the upstream when it speaks the
 // client's protocol, otherwise from Sluice's offline tokenizer.
 func (h *Handler) countTokens(w http.ResponseWriter, r *http.Request, c *call, fs *forwardSpec) error {
-	t := fs.model.Targets[0]
+	t := fs.model.Default.Targets[0]
 	if t.Provider.Protocol() == c.in.proto {
 		return h.forward(w, r, c, fs)
 	}

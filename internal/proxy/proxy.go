@@ -56,8 +56,9 @@ type Codecs struct {
 
 // Handler serves the OpenAI-compatible API.
 type Handler struct {
-	opts Options
-	log  *slog.Logger
+	opts   Options
+	log    *slog.Logger
+	budget retryBudget
 }
 
 // New returns a data-plane handler.

@@ -88,7 +88,7 @@ func newEnv(t *testing.T, mutate ...func(*config.File)) *env {
 		return openai.New(openai.Options{Name: s.Name, BaseURL: s.BaseURL, APIKey: s.APIKey, Client: client, Timeout: s.Timeout}), nil
 	}}
 	snap, err := runtime.Compile(runtime.Inputs{File: file, Registry: reg, Provider: func(p config.Provider) provider.Spec {
-		return provider.Spec{Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey, Timeout: time.Duration(p.Timeout)}
+		return provider.Spec{Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey}
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/meter"
 	"github.com/sluicehq/sluice/internal/provider"
+	"github.com/sluicehq/sluice/internal/route"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -31,22 +33,58 @@ type Snapshot struct {
 
 // Model is a name clients ask for.
 type Model struct {
-	Name    string
-	Targets []Target
-	Price   meter.Price
+	Name string
+	// Default serves requests that match no conditional route.
+	Default *Route
+	// Routes are the conditional routes, in order.
+	Routes []*Route
+	Price  meter.Price
+}
+
+// Route is a list of targets under a routing policy.
+type Route struct {
+	Name        string
+	Match       *config.Match // nil for the default route
+	Targets     []Target
+	Router      *route.Router
+	Sticky      string // "key", "user" or "header:<name>"
+	MaxAttempts int
 }
 
 // Target is an upstream model at a provider.
 type Target struct {
 	Provider provider.Adapter
 	Model    string
+	Health   *route.Health
+	Keys     *KeyPool // nil when the provider has one key (or none)
+	Timeouts Timeouts
+	// RetryOn holds the upstream statuses that fail over.
+	RetryOn map[int]bool
 }
+
+// Timeouts are a target's per-attempt deadlines, defaults applied.
+type Timeouts struct {
+	Connect, FirstByte, Stall, Total time.Duration
+}
+
+// Default deadlines.
+const (
+	DefaultConnect   = 5 * time.Second
+	DefaultFirstByte = 60 * time.Second
+	DefaultStall     = 120 * time.Second
+	DefaultTotal     = 10 * time.Minute
+)
+
+// DefaultRetryOn are the statuses that fail over when retry_on is unset.
+var DefaultRetryOn = map[int]bool{408: true, 409: true, 429: true, 500: true, 502: true, 503: true, 504: true,
+	520: true, 522: true, 524: true, 529: true}
 
 // Key is an active virtual key.
 type Key struct {
 	ID     string
 	Name   string
 	Source string // "config" or "api"
+	Tags   []string
 	// Allowed is the model allow-list; nil allows every model.
 	Allowed map[string]bool
 }
@@ -61,13 +99,25 @@ type Inputs struct {
 	StoredKeys []store.KeyRecord
 	Registry   provider.Registry
 	Provider   func(config.Provider) provider.Spec // fills in the shared client
+	// Health is the long-lived target health registry (a new one if nil).
+	Health *route.Registry
 }
 
 var versions atomic.Int64
 
+type compiledProvider struct {
+	adapter  provider.Adapter
+	keys     []string
+	timeouts Timeouts
+	retryOn  map[int]bool
+}
+
 // Compile builds a snapshot. It fails without side effects.
 func Compile(in Inputs) (*Snapshot, error) {
 	f := in.File
+	if in.Health == nil {
+		in.Health = route.NewRegistry(route.HealthOptions{})
+	}
 	s := &Snapshot{
 		Version:  versions.Add(1),
 		LoadedAt: time.Now(),
@@ -75,22 +125,45 @@ func Compile(in Inputs) (*Snapshot, error) {
 		Models:   make(map[string]*Model, len(f.Models)),
 		Keys:     make(map[auth.Hash]*Key, len(f.Keys)+len(in.StoredKeys)),
 	}
-	adapters := make(map[string]provider.Adapter, len(f.Providers))
+	providers := make(map[string]*compiledProvider, len(f.Providers))
 	for _, p := range f.Providers {
-		a, err := in.Registry.Build(in.Provider(p))
+		spec := in.Provider(p)
+		spec.Timeout = orDefault(time.Duration(p.Timeouts.Total), DefaultTotal)
+		a, err := in.Registry.Build(spec)
 		if err != nil {
 			return nil, err
 		}
-		adapters[p.Name] = a
+		cp := &compiledProvider{adapter: a, keys: p.APIKeys, timeouts: Timeouts{
+			Connect:   orDefault(time.Duration(p.Timeouts.Connect), DefaultConnect),
+			FirstByte: orDefault(time.Duration(p.Timeouts.FirstByte), DefaultFirstByte),
+			Stall:     orDefault(time.Duration(p.Timeouts.Stall), DefaultStall),
+			Total:     spec.Timeout,
+		}, retryOn: DefaultRetryOn}
+		if len(p.RetryOn) > 0 {
+			cp.retryOn = map[int]bool{}
+			for _, c := range p.RetryOn {
+				cp.retryOn[c] = true
+			}
+		}
+		providers[p.Name] = cp
 	}
 	for _, m := range f.Models {
 		cm := &Model{Name: m.Name, Price: meter.PriceFromDollars(m.Pricing.InputPerMTok, m.Pricing.OutputPerMTok, m.Pricing.CachedInputPerMTok)}
-		for _, t := range m.Targets {
-			a, ok := adapters[t.Provider]
-			if !ok {
-				return nil, fmt.Errorf("model %q: no provider %q", m.Name, t.Provider)
+		var err error
+		if cm.Default, err = compileRoute(in.Health, providers, m, "default", nil, m.Targets, m.Routing); err != nil {
+			return nil, err
+		}
+		for i, r := range m.Routes {
+			name := r.Name
+			if name == "" {
+				name = fmt.Sprintf("route-%d", i)
 			}
-			cm.Targets = append(cm.Targets, Target{Provider: a, Model: t.Model})
+			match := r.Match
+			cr, err := compileRoute(in.Health, providers, m, name, &match, r.Targets, r.Routing)
+			if err != nil {
+				return nil, err
+			}
+			cm.Routes = append(cm.Routes, cr)
 		}
 		s.Models[m.Name] = cm
 		s.ModelNames = append(s.ModelNames, m.Name)
@@ -98,7 +171,7 @@ func Compile(in Inputs) (*Snapshot, error) {
 	slices.Sort(s.ModelNames)
 	for _, k := range f.Keys {
 		h := auth.HashKey(k.Key)
-		s.Keys[h] = &Key{ID: "cfg_" + hex.EncodeToString(h[:6]), Name: k.Name, Source: "config", Allowed: allowSet(k.Models)}
+		s.Keys[h] = &Key{ID: "cfg_" + hex.EncodeToString(h[:6]), Name: k.Name, Source: "config", Tags: k.Tags, Allowed: allowSet(k.Models)}
 	}
 	for _, k := range in.StoredKeys {
 		if k.RevokedAt != nil {
@@ -118,6 +191,49 @@ func Compile(in Inputs) (*Snapshot, error) {
 	return s, nil
 }
 
+func compileRoute(reg *route.Registry, providers map[string]*compiledProvider, m config.Model, name string,
+	match *config.Match, targets []config.Target, r config.Routing) (*Route, error) {
+	cr := &Route{Name: name, Match: match, Sticky: r.Sticky, MaxAttempts: r.MaxAttempts}
+	if cr.Sticky == "" {
+		cr.Sticky = "key"
+	}
+	if cr.MaxAttempts <= 0 {
+		cr.MaxAttempts = min(len(targets), 5)
+	}
+	policy := route.Policy(r.Policy)
+	if policy == "" {
+		policy = route.Priority
+	}
+	price := meter.PriceFromDollars(m.Pricing.InputPerMTok, m.Pricing.OutputPerMTok, m.Pricing.CachedInputPerMTok)
+	rts := make([]route.Target, 0, len(targets))
+	for _, t := range targets {
+		p, ok := providers[t.Provider]
+		if !ok {
+			return nil, fmt.Errorf("model %q: no provider %q", m.Name, t.Provider)
+		}
+		h := reg.Get(t.Provider, t.Model)
+		ct := Target{Provider: p.adapter, Model: t.Model, Health: h, Timeouts: p.timeouts, RetryOn: p.retryOn}
+		if len(p.keys) > 0 {
+			ct.Keys = newKeyPool(reg, t.Provider, p.keys)
+		}
+		cr.Targets = append(cr.Targets, ct)
+		rts = append(rts, route.Target{Weight: t.Weight, Cost: price.Input + price.Output, Health: h})
+	}
+	router, err := route.NewRouter(policy, rts)
+	if err != nil {
+		return nil, fmt.Errorf("model %q: %w", m.Name, err)
+	}
+	cr.Router = router
+	return cr, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
 func allowSet(models []string) map[string]bool {
 	if len(models) == 0 {
 		return nil
@@ -127,6 +243,51 @@ func allowSet(models []string) map[string]bool {
 		m[n] = true
 	}
 	return m
+}
+
+// KeyPool rotates through a provider's upstream keys, skipping keys that
+// the provider asked to rest (429 with Retry-After) or that it refused.
+type KeyPool struct {
+	keys   []string
+	health []*route.Health
+	next   atomic.Uint32
+}
+
+func newKeyPool(reg *route.Registry, providerName string, keys []string) *KeyPool {
+	p := &KeyPool{keys: keys}
+	for i := range keys {
+		p.health = append(p.health, reg.Get(providerName, fmt.Sprintf("#key%d", i)))
+	}
+	return p
+}
+
+// Pick returns the next usable key and its index; when every key rests it
+// returns the next one anyway.
+func (p *KeyPool) Pick() (int, string) {
+	n := len(p.keys)
+	start := int(p.next.Add(1)-1) % n
+	for i := range n {
+		j := (start + i) % n
+		if !p.health[j].Ejected() {
+			return j, p.keys[j]
+		}
+	}
+	return start, p.keys[start]
+}
+
+// Cooldown rests key i until t.
+func (p *KeyPool) Cooldown(i int, until time.Time) { p.health[i].Cooldown(until) }
+
+// HasTag reports whether the key carries any of tags.
+func (k *Key) HasTag(tags []string) bool {
+	for _, t := range k.Tags {
+		for _, u := range tags {
+			if strings.EqualFold(t, u) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Holder publishes the current snapshot.

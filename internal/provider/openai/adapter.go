@@ -98,7 +98,10 @@ func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response
 	for k, v := range a.headers {
 		h.Set(k, v)
 	}
-	if a.auth != "" {
+	switch {
+	case req.APIKey != "":
+		h.Set("Authorization", "Bearer "+req.APIKey)
+	case a.auth != "":
 		h.Set("Authorization", a.auth)
 	}
 	return a.client.Do(hr)
