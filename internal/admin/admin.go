@@ -43,7 +43,7 @@ type Options struct {
 	TokenHash auth.Hash
 	// Health is the upstream targets' health.
 	Health *route.Registry
-	Logger    *slog.Logger
+	Logger *slog.Logger
 }
 
 // API is the admin HTTP API.
