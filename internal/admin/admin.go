@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -191,8 +192,17 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
 }
 
 type createKeyRequest struct {
-	Name   string   `json:"name"`
-	Models []string `json:"models"`
+	Name          string     `json:"name"`
+	Models        []string   `json:"models"`
+	RPM           int64      `json:"rpm"`
+	TPM           int64      `json:"tpm"`
+	MaxConcurrent int64      `json:"max_concurrent"`
+	ExpiresAt     *time.Time `json:"expires_at"`
+	Budget        *struct {
+		AmountUSD  float64 `json:"amount_usd"`
+		Period     string  `json:"period"`
+		ReserveUSD float64 `json:"reserve_usd"`
+	} `json:"budget"`
 }
 
 func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
@@ -211,12 +221,30 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 			return &httpError{http.StatusBadRequest, "unknown_model", fmt.Sprintf("No model named %q.", m)}
 		}
 	}
+	if req.RPM < 0 || req.TPM < 0 || req.MaxConcurrent < 0 {
+		return &httpError{http.StatusBadRequest, "invalid_limits", "rpm, tpm and max_concurrent must not be negative."}
+	}
 	key := auth.NewKey("live")
 	h := auth.HashKey(key)
 	id := make([]byte, 8)
 	copy(id, h[24:])
 	rec := store.KeyRecord{ID: "key_" + hex.EncodeToString(id), Name: req.Name, Hash: hex.EncodeToString(h[:]),
-		Prefix: auth.DisplayPrefix(key), Models: req.Models, CreatedAt: time.Now().UTC()}
+		Prefix: auth.DisplayPrefix(key), Models: req.Models, CreatedAt: time.Now().UTC(), ExpiresAt: req.ExpiresAt,
+		RPM: req.RPM, TPM: req.TPM, MaxConcurrent: req.MaxConcurrent}
+	if b := req.Budget; b != nil {
+		switch b.Period {
+		case "":
+			b.Period = "monthly"
+		case "daily", "weekly", "monthly", "total":
+		default:
+			return &httpError{http.StatusBadRequest, "invalid_budget", "budget.period must be daily, weekly, monthly or total."}
+		}
+		if b.AmountUSD <= 0 || b.ReserveUSD < 0 {
+			return &httpError{http.StatusBadRequest, "invalid_budget", "budget.amount_usd must be positive and reserve_usd not negative."}
+		}
+		rec.BudgetMicros, rec.BudgetPeriod = int64(math.Round(b.AmountUSD*1e6)), b.Period
+		rec.ReserveMicros = int64(math.Round(b.ReserveUSD * 1e6))
+	}
 	if err := a.opts.Store.CreateKey(r.Context(), rec); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return &httpError{http.StatusConflict, "name_taken", fmt.Sprintf("A key named %q already exists.", req.Name)}

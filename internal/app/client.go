@@ -91,6 +91,11 @@ func clientCommand(ctx context.Context, cmd string, args []string, stdout, stder
 	name := fs.String("name", "", "key name (keys create)")
 	models := fs.String("models", "", "comma-separated model allow-list (keys create)")
 	asJSON := fs.Bool("json", false, "print JSON")
+	rpm := fs.Int64("rpm", 0, "requests per minute (keys create)")
+	tpm := fs.Int64("tpm", 0, "tokens per minute (keys create)")
+	conc := fs.Int64("max-concurrent", 0, "concurrent requests (keys create)")
+	budget := fs.Float64("budget-usd", 0, "budget in dollars (keys create)")
+	period := fs.String("budget-period", "monthly", "budget period: daily, weekly, monthly, total (keys create)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -134,7 +139,11 @@ func clientCommand(ctx context.Context, cmd string, args []string, stdout, stder
 			return usageError{"usage: sluice keys create --name NAME [--models a,b]"}
 		}
 		var out map[string]any
-		if err := c.do(ctx, http.MethodPost, "/admin/v1/keys", map[string]any{"name": *name, "models": splitList(*models)}, &out); err != nil {
+		body := map[string]any{"name": *name, "models": splitList(*models), "rpm": *rpm, "tpm": *tpm, "max_concurrent": *conc}
+		if *budget > 0 {
+			body["budget"] = map[string]any{"amount_usd": *budget, "period": *period}
+		}
+		if err := c.do(ctx, http.MethodPost, "/admin/v1/keys", body, &out); err != nil {
 			return err
 		}
 		if *asJSON {

@@ -24,6 +24,7 @@ import (
 	"github.com/sluicehq/sluice/internal/provider/demo"
 	"github.com/sluicehq/sluice/internal/provider/openai"
 	"github.com/sluicehq/sluice/internal/proxy"
+	"github.com/sluicehq/sluice/internal/ratelimit"
 	"github.com/sluicehq/sluice/internal/route"
 	"github.com/sluicehq/sluice/internal/runtime"
 	"github.com/sluicehq/sluice/internal/store"
@@ -123,7 +124,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	go meter.Warm()
 	lw := ledger.NewWriter(st, ledger.Options{Logger: log})
 	mux := http.NewServeMux()
-	proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log}).Register(mux)
+	proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(),
+		Limiter: ratelimit.New(nil), SpendSince: st.SpendSince}).Register(mux)
 	admin.New(admin.Options{Store: st, Control: s, Snapshots: &s.snaps, TokenHash: tokenHash, Health: s.health, Logger: log}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -3,6 +3,8 @@
 // validation that reports every problem with its field path.
 package config
 
+import "time"
+
 // CurrentVersion is the only schema version this build understands.
 const CurrentVersion = 1
 
@@ -129,6 +131,24 @@ type Key struct {
 	Models []string `yaml:"models"`
 	// Tags are metadata (a team, an environment) that routes can match.
 	Tags []string `yaml:"tags"`
+	// Limits: requests and tokens per minute, concurrent requests.
+	RPM           int64 `yaml:"rpm"`
+	TPM           int64 `yaml:"tpm"`
+	MaxConcurrent int64 `yaml:"max_concurrent"`
+	// Budget caps spend per period.
+	Budget *Budget `yaml:"budget"`
+	// ExpiresAt, when set, is when the key stops working (RFC 3339).
+	ExpiresAt *time.Time `yaml:"expires_at"`
+}
+
+// Budget is a spend cap.
+type Budget struct {
+	AmountUSD float64 `yaml:"amount_usd"`
+	// Period: daily, weekly, monthly or total (default monthly).
+	Period string `yaml:"period"`
+	// ReserveUSD, when set, is the amount reserved per request instead of
+	// the worst case computed from the prompt and max_tokens.
+	ReserveUSD float64 `yaml:"reserve_usd"`
 }
 
 // Provider types known to this build.

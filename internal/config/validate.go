@@ -182,6 +182,22 @@ func (f *File) Validate() error {
 			add(at+".key", "the same key value is declared twice")
 		}
 		keyValues[k.Key] = true
+		if k.RPM < 0 || k.TPM < 0 || k.MaxConcurrent < 0 {
+			add(at, "rpm, tpm and max_concurrent must not be negative")
+		}
+		if b := k.Budget; b != nil {
+			if b.AmountUSD <= 0 || b.AmountUSD > 1e9 || b.AmountUSD != b.AmountUSD {
+				add(at+".budget.amount_usd", "must be a positive amount of dollars")
+			}
+			if b.ReserveUSD < 0 || b.ReserveUSD != b.ReserveUSD {
+				add(at+".budget.reserve_usd", "must not be negative")
+			}
+			switch b.Period {
+			case "", "daily", "weekly", "monthly", "total":
+			default:
+				add(at+".budget.period", "must be daily, weekly, monthly or total")
+			}
+		}
 		for j, m := range k.Models {
 			if !models[m] {
 				add(fmt.Sprintf("%s.models[%d]", at, j), "no model named %q", m)

@@ -49,6 +49,9 @@ const (
 // policy's order until one answers. Failover happens only before the first
 // byte reaches the client, and only within the retry budget.
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *call, fs *forwardSpec) error {
+	if err := h.admit(w, r, c, fs); err != nil {
+		return err
+	}
 	rt := selectRoute(r, c, fs)
 	plan := rt.Router.Plan(stickyValue(rt, r, c, fs))
 	order := plan.Order

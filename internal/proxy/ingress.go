@@ -68,6 +68,9 @@ func (h *Handler) authenticate(r *http.Request, c *call) error {
 	if k == nil {
 		return errNoKey
 	}
+	if k.Expired(time.Now()) {
+		return &Error{Status: http.StatusUnauthorized, Type: oa.TypeInvalidRequest, Code: "expired_api_key", Msg: "This API key has expired."}
+	}
 	c.key = k
 	return nil
 }

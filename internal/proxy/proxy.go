@@ -8,11 +8,13 @@
 package proxy
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/sluicehq/sluice/internal/llm"
 	"github.com/sluicehq/sluice/internal/meter"
 	"github.com/sluicehq/sluice/internal/provider"
+	"github.com/sluicehq/sluice/internal/ratelimit"
 	"github.com/sluicehq/sluice/internal/runtime"
 )
 
@@ -42,6 +45,11 @@ type Options struct {
 	WriteTimeout time.Duration
 	// Codecs translate between protocols.
 	Codecs Codecs
+	// Limiter enforces keys' rate limits and budgets (nil: no limits).
+	Limiter *ratelimit.Limiter
+	// SpendSince reads a key's settled spend from the ledger, to seed its
+	// budget on its first request after a start.
+	SpendSince func(ctx context.Context, keyID string, since time.Time) (int64, error)
 }
 
 // Codecs are the protocol translators, by protocol.
@@ -59,6 +67,7 @@ type Handler struct {
 	opts   Options
 	log    *slog.Logger
 	budget retryBudget
+	seeds  sync.Map // key id -> *sync.Mutex: one ledger read per key to seed its budget
 }
 
 // New returns a data-plane handler.
@@ -102,6 +111,7 @@ func (h *Handler) Routes() []Route {
 		{"POST /v1/messages", h.endpoint(inMessages, h.messages)},
 		{"POST /v1/messages/count_tokens", h.endpoint(inCount, h.messages)},
 		{"POST /v1beta/models/{rest...}", h.endpoint(inGemini, h.gemini)},
+		{"GET /v1/sluice/usage", h.endpoint(&ingress{endpoint: "usage", proto: provider.ProtocolOpenAI, keyFrom: headerKey}, h.selfUsage)},
 		{"/v1/", h.endpoint(&ingress{endpoint: "unknown", proto: provider.ProtocolOpenAI, keyFrom: headerKey}, h.notFound)},
 	}
 }
@@ -116,6 +126,8 @@ type call struct {
 	snap  *runtime.Snapshot
 	// wrote is set once response headers have been sent.
 	wrote bool
+	// ticket is the key's admission; settled when the request ends.
+	ticket *ratelimit.Ticket
 }
 
 type endpointFunc func(w http.ResponseWriter, r *http.Request, c *call) error
@@ -180,6 +192,7 @@ func (h *Handler) finish(c *call) {
 	if e.Attempts == nil {
 		e.Attempts = []ledger.Attempt{}
 	}
+	c.ticket.Done(e.CostMicros, e.InputTokens+e.OutputTokens)
 	h.opts.Ledger.Record(*e)
 }
 

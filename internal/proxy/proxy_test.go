@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/provider"
 	"github.com/sluicehq/sluice/internal/provider/openai"
+	"github.com/sluicehq/sluice/internal/ratelimit"
 	"github.com/sluicehq/sluice/internal/runtime"
 )
 
@@ -97,7 +98,8 @@ func newEnv(t *testing.T, mutate ...func(*config.File)) *env {
 	holder.Store(snap)
 	rec := &recorder{}
 	mux := http.NewServeMux()
-	New(Options{Snapshots: &holder, Ledger: rec}).Register(mux)
+	New(Options{Snapshots: &holder, Ledger: rec, Limiter: ratelimit.New(nil),
+		SpendSince: func(context.Context, string, time.Time) (int64, error) { return seededSpend, nil }}).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &env{fake: fake, server: srv, rec: rec}

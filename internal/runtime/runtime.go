@@ -6,6 +6,7 @@ package runtime
 import (
 	"encoding/hex"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/meter"
 	"github.com/sluicehq/sluice/internal/provider"
+	"github.com/sluicehq/sluice/internal/ratelimit"
 	"github.com/sluicehq/sluice/internal/route"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -87,6 +89,45 @@ type Key struct {
 	Tags   []string
 	// Allowed is the model allow-list; nil allows every model.
 	Allowed map[string]bool
+	// Limits are the key's rate limits and budget.
+	Limits ratelimit.Limits
+	// ReserveMicros, when positive, is the budget reserved per request.
+	ReserveMicros int64
+	// ExpiresAt is when the key stops working (zero: never).
+	ExpiresAt time.Time
+}
+
+// Expired reports whether the key has expired at now.
+func (k *Key) Expired(now time.Time) bool { return !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) }
+
+func keyFromConfig(k config.Key, id string) *Key {
+	ck := &Key{ID: id, Name: k.Name, Source: "config", Tags: k.Tags, Allowed: allowSet(k.Models),
+		Limits: ratelimit.Limits{RPM: k.RPM, TPM: k.TPM, MaxConcurrent: k.MaxConcurrent}}
+	if k.Budget != nil {
+		ck.Limits.BudgetMicros = int64(math.Round(k.Budget.AmountUSD * 1e6))
+		ck.Limits.BudgetPeriod = ratelimit.Period(k.Budget.Period)
+		if ck.Limits.BudgetPeriod == "" {
+			ck.Limits.BudgetPeriod = ratelimit.Monthly
+		}
+		ck.ReserveMicros = int64(math.Round(k.Budget.ReserveUSD * 1e6))
+	}
+	if k.ExpiresAt != nil {
+		ck.ExpiresAt = *k.ExpiresAt
+	}
+	return ck
+}
+
+func keyFromStore(k store.KeyRecord) *Key {
+	ck := &Key{ID: k.ID, Name: k.Name, Source: "api", Allowed: allowSet(k.Models), ReserveMicros: k.ReserveMicros,
+		Limits: ratelimit.Limits{RPM: k.RPM, TPM: k.TPM, MaxConcurrent: k.MaxConcurrent, BudgetMicros: k.BudgetMicros,
+			BudgetPeriod: ratelimit.Period(k.BudgetPeriod)}}
+	if ck.Limits.BudgetMicros > 0 && ck.Limits.BudgetPeriod == "" {
+		ck.Limits.BudgetPeriod = ratelimit.Monthly
+	}
+	if k.ExpiresAt != nil {
+		ck.ExpiresAt = *k.ExpiresAt
+	}
+	return ck
 }
 
 // Allows reports whether the key may use model.
@@ -171,7 +212,7 @@ func Compile(in Inputs) (*Snapshot, error) {
 	slices.Sort(s.ModelNames)
 	for _, k := range f.Keys {
 		h := auth.HashKey(k.Key)
-		s.Keys[h] = &Key{ID: "cfg_" + hex.EncodeToString(h[:6]), Name: k.Name, Source: "config", Tags: k.Tags, Allowed: allowSet(k.Models)}
+		s.Keys[h] = keyFromConfig(k, "cfg_"+hex.EncodeToString(h[:6]))
 	}
 	for _, k := range in.StoredKeys {
 		if k.RevokedAt != nil {
@@ -186,7 +227,7 @@ func Compile(in Inputs) (*Snapshot, error) {
 		if _, dup := s.Keys[h]; dup {
 			continue // a declared key wins over a stored one with the same value
 		}
-		s.Keys[h] = &Key{ID: k.ID, Name: k.Name, Source: "api", Allowed: allowSet(k.Models)}
+		s.Keys[h] = keyFromStore(k)
 	}
 	return s, nil
 }

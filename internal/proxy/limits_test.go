@@ -1,0 +1,120 @@
+package proxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/sluicehq/sluice/internal/config"
+)
+
+// seededSpend is what the test ledger reports as a key's earlier spend.
+var seededSpend int64
+
+const budgetKey = "gw-test-budget-key-0003"
+
+// budgetEnv has a key with a $1.00 budget and a model where one prompt
+// token costs exactly $0.01.
+func budgetEnv(t *testing.T) *env {
+	return newEnv(t, func(f *config.File) {
+		f.Models = append(f.Models, config.Model{Name: "cent", Targets: []config.Target{{Provider: "up", Model: "fake-model-1"}},
+			Pricing: config.Pricing{InputPerMTok: 10_000, OutputPerMTok: 0}})
+		f.Keys = append(f.Keys, config.Key{Name: "budgeted", Key: budgetKey, RPM: 100_000,
+			Budget: &config.Budget{AmountUSD: 1, Period: "monthly", ReserveUSD: 0.01}})
+	})
+}
+
+// TestK1BudgetExact: 200 concurrent requests released by a barrier against
+// a budget that allows 100 admit exactly 100, stream and non-stream, and
+// the spend is exactly the budget.
+func TestK1BudgetExact(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		name := map[bool]string{false: "non-stream", true: "stream"}[stream]
+		t.Run(name, func(t *testing.T) {
+			e := budgetEnv(t)
+			body := `{"model":"cent","messages":[{"role":"user","content":"hi"}]}`
+			if stream {
+				body = `{"model":"cent","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
+			}
+			var ok, refused atomic.Int64
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for range 200 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					req, _ := http.NewRequest(http.MethodPost, e.server.URL+"/v1/chat/completions", strings.NewReader(body))
+					req.Header.Set("Authorization", "Bearer "+budgetKey)
+					req.Header.Set("X-Fake-Prompt-Tokens", "1")
+					req.Header.Set("X-Fake-Completion-Tokens", "0")
+					<-start
+					resp, err := e.server.Client().Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					b := readAll(t, resp)
+					switch resp.StatusCode {
+					case 200:
+						ok.Add(1)
+					case 429:
+						if !strings.Contains(b, "budget_exceeded") {
+							t.Errorf("429 body %s", b)
+						}
+						refused.Add(1)
+					default:
+						t.Errorf("status %d: %s", resp.StatusCode, b)
+					}
+				}()
+			}
+			close(start)
+			wg.Wait()
+			if ok.Load() != 100 || refused.Load() != 100 {
+				t.Fatalf("admitted %d, refused %d; want exactly 100 and 100", ok.Load(), refused.Load())
+			}
+			var spent int64
+			for _, en := range e.waitEntries(t, 200) {
+				spent += en.CostMicros
+			}
+			if spent != 1_000_000 {
+				t.Fatalf("ledger spend %d micro-dollars, want exactly 1,000,000", spent)
+			}
+			// The key sees its own usage.
+			req, _ := http.NewRequest(http.MethodGet, e.server.URL+"/v1/sluice/usage", nil)
+			req.Header.Set("Authorization", "Bearer "+budgetKey)
+			resp, err := e.server.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var u struct {
+				Budget struct {
+					SpentMicros, RemainingMicros, AmountMicros int64
+				} `json:"budget"`
+			}
+			raw := readAll(t, resp)
+			_ = json.Unmarshal([]byte(strings.NewReplacer("spent_micros", "SpentMicros", "remaining_micros", "RemainingMicros", "amount_micros", "AmountMicros").Replace(raw)), &u)
+			if resp.StatusCode != 200 || u.Budget.SpentMicros != 1_000_000 || u.Budget.RemainingMicros != 0 || u.Budget.AmountMicros != 1_000_000 {
+				t.Fatalf("usage %d %s", resp.StatusCode, raw)
+			}
+		})
+	}
+}
+
+// TestBudgetSeededFromLedger: after a restart the key's earlier spend counts.
+func TestBudgetSeededFromLedger(t *testing.T) {
+	seededSpend = 990_000
+	t.Cleanup(func() { seededSpend = 0 })
+	e := budgetEnv(t)
+	hdr := map[string]string{"Authorization": "Bearer " + budgetKey, "X-Fake-Prompt-Tokens": "1", "X-Fake-Completion-Tokens": "0"}
+	body := `{"model":"cent","messages":[{"role":"user","content":"hi"}]}`
+	if resp := e.post(t, "/v1/chat/completions", body, hdr); resp.StatusCode != 200 {
+		t.Fatalf("first request: %d", resp.StatusCode)
+	}
+	resp := e.post(t, "/v1/chat/completions", body, hdr)
+	if b := readAll(t, resp); resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("second request: %d %s", resp.StatusCode, b)
+	}
+}
