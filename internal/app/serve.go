@@ -86,6 +86,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	configPath := fs.String("config", "", "configuration file (YAML); without one the built-in demo model is served")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
 	dataDir := fs.String("data-dir", "sluice-data", "directory for the embedded database")
+	dbURL := fs.String("db", os.Getenv("SLUICE_DATABASE_URL"), "a postgres:// URL to use PostgreSQL instead of the embedded SQLite (default $SLUICE_DATABASE_URL)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -105,7 +106,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		file = f
 	}
 
-	st, err := store.OpenSQLite(ctx, *dataDir)
+	st, err := store.Open(ctx, *dbURL, *dataDir)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}

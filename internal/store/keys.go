@@ -99,9 +99,10 @@ func micros(t *time.Time) any {
 // SpendSince returns the cost, in micro-dollars, of a key's ledger entries
 // from since onwards.
 func (s *Store) SpendSince(ctx context.Context, keyID string, since time.Time) (int64, error) {
-	var n sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT SUM(cost_micros) FROM requests WHERE key_id = $1 AND ts >= $2`, keyID, since.UnixMicro()).Scan(&n)
-	return n.Int64, err
+	var n int64
+	err := s.r.QueryRowContext(ctx, `SELECT CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) FROM requests WHERE key_id = $1 AND ts >= $2`,
+		keyID, since.UnixMicro()).Scan(&n)
+	return n, err
 }
 
 func nonNil(s []string) []string {

@@ -18,7 +18,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // the embedded default database
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL, for clusters
+	_ "modernc.org/sqlite"             // the embedded default database
 )
 
 //go:embed migrations/*.sql
@@ -32,9 +33,42 @@ var ErrConflict = errors.New("already exists")
 
 // Store is the SQL store. Its methods are safe for concurrent use.
 type Store struct {
-	w *sql.DB // the single writer connection
-	r *sql.DB // readers
+	w       *sql.DB // writes: one connection on SQLite
+	r       *sql.DB // reads
+	dialect string  // "sqlite" or "postgres"
 }
+
+// Open opens the store named by dsn: a postgres:// or postgresql:// URL
+// opens PostgreSQL; anything else (or "") opens SQLite in dataDir.
+func Open(ctx context.Context, dsn, dataDir string) (*Store, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return OpenPostgres(ctx, dsn)
+	}
+	return OpenSQLite(ctx, dataDir)
+}
+
+// OpenPostgres opens a PostgreSQL database and applies pending migrations.
+func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(16)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	s := &Store{w: db, r: db, dialect: "postgres"}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate PostgreSQL: %w", err)
+	}
+	return s, nil
+}
+
+// Dialect names the database: "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.dialect }
 
 // OpenSQLite opens (creating if needed) the SQLite database in dir and
 // applies pending migrations. The database runs in WAL mode with
@@ -58,7 +92,7 @@ func OpenSQLite(ctx context.Context, dir string) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{w: w, r: r}
+	s := &Store{w: w, r: r, dialect: "sqlite"}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
@@ -68,11 +102,18 @@ func OpenSQLite(ctx context.Context, dir string) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.w == s.r {
+		return s.w.Close()
+	}
 	return errors.Join(s.w.Close(), s.r.Close())
 }
 
-// IntegrityCheck runs SQLite's integrity check and returns its verdict.
+// IntegrityCheck runs SQLite's integrity check and returns its verdict
+// ("ok" on PostgreSQL, which checks itself).
 func (s *Store) IntegrityCheck(ctx context.Context) (string, error) {
+	if s.dialect == "postgres" {
+		return "ok", s.r.PingContext(ctx)
+	}
 	var v string
 	err := s.r.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&v)
 	return v, err

@@ -9,18 +9,34 @@ import (
 	"github.com/sluicehq/sluice/internal/ledger"
 )
 
-func open(t *testing.T) *Store {
+// open returns a fresh store on every backend the environment offers:
+// SQLite always, PostgreSQL when SLUICE_TEST_POSTGRES_DSN is set (CI sets
+// it, and SLUICE_TEST_REQUIRE_POSTGRES=1 makes its absence a failure).
+func stores(t *testing.T) map[string]*Store {
 	t.Helper()
+	out := map[string]*Store{}
 	s, err := OpenSQLite(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s
+	out["sqlite"] = s
+	if pg := PostgresForTest(t); pg != nil {
+		out["postgres"] = pg
+	}
+	return out
 }
 
-func TestLedgerRoundTripAndIdempotence(t *testing.T) {
-	s := open(t)
+// forEach runs fn against each backend.
+func forEach(t *testing.T, fn func(t *testing.T, s *Store)) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) { fn(t, s) })
+	}
+}
+
+func TestLedgerRoundTripAndIdempotence(t *testing.T) { forEach(t, testLedgerRoundTrip) }
+
+func testLedgerRoundTrip(t *testing.T, s *Store) {
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	e := ledger.Entry{
@@ -49,10 +65,17 @@ func TestLedgerRoundTripAndIdempotence(t *testing.T) {
 	if v, err := s.IntegrityCheck(ctx); err != nil || v != "ok" {
 		t.Fatalf("integrity = %q, %v", v, err)
 	}
+	if n, err := s.SpendSince(ctx, "", now.Add(-time.Second)); err != nil || n != 7 {
+		t.Fatalf("SpendSince = %d, %v; want 7", n, err)
+	}
+	if n, err := s.SpendSince(ctx, "nobody", time.Time{}); err != nil || n != 0 {
+		t.Fatalf("SpendSince(nobody) = %d, %v", n, err)
+	}
 }
 
-func TestKeys(t *testing.T) {
-	s := open(t)
+func TestKeys(t *testing.T) { forEach(t, testKeys) }
+
+func testKeys(t *testing.T, s *Store) {
 	ctx := context.Background()
 	k := KeyRecord{ID: "k1", Name: "dev", Hash: "abc", Prefix: "gw-…", Models: []string{"m"}, CreatedAt: time.Now()}
 	if err := s.CreateKey(ctx, k); err != nil {
@@ -74,8 +97,9 @@ func TestKeys(t *testing.T) {
 	}
 }
 
-func TestSQLInjectionIsData(t *testing.T) {
-	s := open(t)
+func TestSQLInjectionIsData(t *testing.T) { forEach(t, testSQLInjection) }
+
+func testSQLInjection(t *testing.T, s *Store) {
 	ctx := context.Background()
 	for _, name := range []string{"x' OR '1'='1", "a; DROP TABLE api_keys; --", "%_"} {
 		if err := s.RevokeKey(ctx, name, time.Now()); !errors.Is(err, ErrNotFound) {
