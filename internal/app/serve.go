@@ -19,9 +19,12 @@ import (
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/ledger"
-	"github.com/sluicehq/sluice/internal/meter"
 	"github.com/sluicehq/sluice/internal/provider"
+	"github.com/sluicehq/sluice/internal/provider/anthropic"
+	"github.com/sluicehq/sluice/internal/provider/azure"
+	"github.com/sluicehq/sluice/internal/provider/bedrock"
 	"github.com/sluicehq/sluice/internal/provider/demo"
+	"github.com/sluicehq/sluice/internal/provider/gemini"
 	"github.com/sluicehq/sluice/internal/provider/openai"
 	"github.com/sluicehq/sluice/internal/proxy"
 	"github.com/sluicehq/sluice/internal/ratelimit"
@@ -37,6 +40,10 @@ func registry() provider.Registry {
 			return openai.New(openai.Options{Name: s.Name, BaseURL: s.BaseURL, APIKey: s.APIKey,
 				Headers: s.Headers, Timeout: s.Timeout, Client: s.Client}), nil
 		},
+		config.TypeBedrock:     bedrock.New,
+		config.TypeAnthropic:   anthropic.New,
+		config.TypeGemini:      gemini.New,
+		config.TypeAzureOpenAI: azure.New,
 		config.TypeDemo: func(s provider.Spec) (provider.Adapter, error) {
 			return openai.New(openai.Options{Name: s.Name, BaseURL: demo.BaseURL, Timeout: s.Timeout, Client: demo.Client()}), nil
 		},
@@ -59,8 +66,6 @@ func upstreamClient() *http.Client {
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
 		ForceAttemptHTTP2:     true,
-		WriteBufferSize:       32 << 10,
-		ReadBufferSize:        32 << 10,
 	}
 	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
@@ -122,7 +127,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
-	go meter.Warm()
 	lw := ledger.NewWriter(st, ledger.Options{Logger: log})
 	mux := http.NewServeMux()
 	proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(),

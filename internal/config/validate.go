@@ -50,8 +50,8 @@ func (f *File) Validate() error {
 			if p.Type == TypeBedrock && (p.AWSAccessKeyID == "") != (p.AWSSecretAccessKey == "") {
 				add(at+".aws_secret_access_key", "aws_access_key_id and aws_secret_access_key go together")
 			}
-			if p.Type == TypeBedrock && p.AWSAccessKeyID == "" {
-				add(at+".aws_access_key_id", "required for type bedrock")
+			if p.Type == TypeBedrock && p.AWSAccessKeyID == "" && p.APIKey == "" {
+				add(at+".aws_access_key_id", "required for type bedrock (or a Bedrock API key in api_key)")
 			}
 			if p.Type == TypeBedrock && p.Region == "" {
 				add(at+".region", "required for type bedrock (it is part of the request signature)")

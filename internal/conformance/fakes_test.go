@@ -23,7 +23,11 @@ func startFakes(t *testing.T) []fakeProvider {
 	az := openaifake.New(openaifake.Options{APIKey: providerKey})
 	azSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rest, ok := strings.CutPrefix(r.URL.Path, "/openai/deployments/my-deployment/")
-		if !ok || r.URL.Query().Get("api-version") == "" || r.Header.Get("Api-Key") != providerKey || r.Header.Get("Authorization") != "" {
+		versioned := ok && r.URL.Query().Get("api-version") != ""
+		if r.URL.Path == "/openai/v1/responses" { // Azure's v1 API: the deployment is the body's model
+			rest, versioned = "responses", true
+		}
+		if !versioned || r.Header.Get("Api-Key") != providerKey || r.Header.Get("Authorization") != "" {
 			http.Error(w, `{"error":{"code":"404","message":"Resource not found"}}`, http.StatusNotFound)
 			return
 		}

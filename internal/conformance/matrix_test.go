@@ -263,6 +263,9 @@ func parse(ingress string, stream bool, body []byte) answer {
 				toolArgs[0] += j.Get("delta.partial_json").Str
 			case "message_delta":
 				a.outTok = j.Get("usage.output_tokens").Int()
+				if in := j.Get("usage.input_tokens"); in.Exists() {
+					a.inTok = in.Int() + j.Get("usage.cache_read_input_tokens").Int() + j.Get("usage.cache_creation_input_tokens").Int()
+				}
 			case "message_stop":
 				a.terminal = true
 			}

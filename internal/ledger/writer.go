@@ -20,8 +20,9 @@ type Options struct {
 	FlushEvery time.Duration
 	// MaxBatch is the most entries in one transaction (default 512).
 	MaxBatch int
-	// QueueSize bounds the queue (default 65536). When it is full, Record
-	// blocks: Sluice applies backpressure rather than drop a record.
+	// QueueSize bounds the queue (default 4096, about 2 MB). When it is
+	// full, Record blocks: Sluice applies backpressure rather than drop a
+	// record.
 	QueueSize int
 	Logger    *slog.Logger
 }
@@ -46,7 +47,7 @@ func NewWriter(sink Sink, opts Options) *Writer {
 		opts.MaxBatch = 512
 	}
 	if opts.QueueSize <= 0 {
-		opts.QueueSize = 1 << 16
+		opts.QueueSize = 4096
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

@@ -259,7 +259,7 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *call, fs *f
 			fail(ledger.StatusClientError, 400, err.Error())
 			return answered, err
 		}
-		ireq.Model = t.Model
+		ireq.Model, ireq.Stream = t.Model, fs.stream
 		if body, err = uc.EncodeRequest(ireq, t.Model); err != nil {
 			fail(ledger.StatusClientError, 400, err.Error())
 			return answered, err
@@ -437,6 +437,9 @@ func (h *Handler) relayBody(w http.ResponseWriter, r *http.Request, c *call, res
 	} else {
 		ir, derr := uc.DecodeResponse(data)
 		if derr == nil {
+			if ir.Model == "" {
+				ir.Model = c.entry.ServedModel
+			}
 			out, derr = cc.EncodeResponse(ireq, ir)
 		}
 		if derr != nil {
@@ -535,14 +538,23 @@ func (h *Handler) newStreamer(w http.ResponseWriter, c *call, fs *forwardSpec, p
 		es.reader = uc.NewStreamReader()
 		es.writer = cc.NewStreamWriter(&es.out, ireq)
 	}
+	es.model = c.entry.ServedModel
 	es.emit = es.event
 	return es
+}
+
+// ender is a StreamReader that holds events until the stream ends (Bedrock
+// waits for its metadata frame before the final stop).
+type ender interface {
+	End(emit func(llm.Event)) error
 }
 
 // eventStreamer decodes an upstream stream into canonical events; it
 // either forwards the original bytes (same protocol, metering only) or
 // renders the events in the client's protocol.
 type eventStreamer struct {
+	model   string // the served model, for protocols whose streams do not name it
+	ended   bool
 	reader  llm.StreamReader
 	writer  llm.StreamWriter
 	forward bool
@@ -553,6 +565,9 @@ type eventStreamer struct {
 }
 
 func (s *eventStreamer) event(ev llm.Event) {
+	if ev.Type == llm.EvStart && ev.Model == "" {
+		ev.Model = s.model
+	}
 	switch ev.Type {
 	case llm.EvTextDelta, llm.EvThinkingDelta, llm.EvToolArgsDelta:
 		if len(s.text) < maxAccumulated {
@@ -577,13 +592,34 @@ func (s *eventStreamer) process(in []byte) []byte {
 	return s.out.Bytes()
 }
 
-func (s *eventStreamer) done() bool    { return s.reader != nil && s.reader.Done() }
+func (s *eventStreamer) done() bool { return s.reader != nil && s.reader.Done() }
+
+// finish flushes a reader that holds events until the end of the stream,
+// and returns what that renders for the client.
+func (s *eventStreamer) finish() []byte {
+	e, ok := s.reader.(ender)
+	if !ok || s.ended || s.err != nil {
+		return nil
+	}
+	s.ended = true
+	s.out.Reset()
+	if err := e.End(s.emit); err != nil {
+		s.err = err
+	}
+	if s.forward {
+		return nil
+	}
+	return s.out.Bytes()
+}
 func (s *eventStreamer) broken() error { return s.err }
 
 func (s *eventStreamer) failure(msg string) []byte {
 	s.out.Reset()
 	if s.writer == nil {
 		return nil
+	}
+	if p, ok := s.reader.(interface{ Pending() bool }); ok && s.forward && p.Pending() {
+		s.out.WriteString("\n\n") // terminate the partial event the client holds
 	}
 	_ = s.writer.Fail(&llm.Error{Status: 502, Type: "server", Message: "Sluice: " + msg + "."})
 	return s.out.Bytes()
@@ -670,6 +706,13 @@ func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, c *call, r
 		}
 		if rerr == nil && s.broken() == nil {
 			continue
+		}
+		if es, ok := s.(*eventStreamer); ok && rerr == io.EOF {
+			if out := es.finish(); len(out) > 0 {
+				_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
+				_, _ = w.Write(out)
+				_ = rc.Flush()
+			}
 		}
 		// The terminal event decides, not the read error: a client that
 		// closes right after [DONE] has received the whole answer.

@@ -14,8 +14,6 @@ import (
 	"github.com/sluicehq/sluice/internal/meter"
 	"github.com/sluicehq/sluice/internal/provider"
 	"github.com/sluicehq/sluice/internal/runtime"
-	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 )
 
 // An ingress is one client-facing API: the protocol its clients speak and
@@ -243,11 +241,11 @@ func (h *Handler) countTokens(w http.ResponseWriter, r *http.Request, c *call, f
 	if t.Provider.Protocol() == c.in.proto {
 		return h.forward(w, r, c, fs)
 	}
-	cc := h.opts.Codecs.Clients[c.in.proto]
-	if cc == nil {
+	decode := h.opts.Codecs.CountTokensRequest[c.in.proto]
+	if decode == nil {
 		return errBadRequest("unsupported", "", "Token counting is not available for this protocol.")
 	}
-	req, err := cc.DecodeRequest(countable(c.in, fs.body), nameFromPath(fs))
+	req, err := decode(fs.body, nameFromPath(fs))
 	if err != nil {
 		return err
 	}
@@ -264,17 +262,6 @@ func (h *Handler) countTokens(w http.ResponseWriter, r *http.Request, c *call, f
 	c.entry.ServedModel, c.entry.Provider = t.Model, "sluice"
 	_, _ = w.Write(out)
 	return nil
-}
-
-// countable makes a count_tokens body decodable as a full request: Anthropic
-// count_tokens bodies have no max_tokens.
-func countable(in *ingress, body []byte) []byte {
-	if in.proto == provider.ProtocolAnthropic && !gjson.GetBytes(body, "max_tokens").Exists() {
-		if out, err := sjson.SetBytes(body, "max_tokens", 1); err == nil {
-			return out
-		}
-	}
-	return body
 }
 
 func nameFromPath(fs *forwardSpec) string {

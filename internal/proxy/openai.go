@@ -236,7 +236,7 @@ var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 func getBuffer() *bytes.Buffer { b := bodyBufs.Get().(*bytes.Buffer); b.Reset(); return b }
 
 func putBuffer(b *bytes.Buffer) {
-	if b.Cap() <= 1<<20 {
+	if b.Cap() <= 64<<10 { // large answers are not kept: the pool would pin their memory
 		bodyBufs.Put(b)
 	}
 }

@@ -60,6 +60,8 @@ type Codecs struct {
 	// through to an OpenAI upstream (Responses has no upstream codec).
 	ResponsesTap   func() llm.StreamReader
 	ResponsesUsage func(body []byte) (meter.Usage, bool)
+	// CountTokensRequest decodes a count-tokens body, by client protocol.
+	CountTokensRequest map[provider.Protocol]func(body []byte, model string) (*llm.Request, error)
 }
 
 // Handler serves the OpenAI-compatible API.

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/sluicehq/sluice/bench/internal/load"
+	"github.com/sluicehq/sluice/bench/internal/proc"
+)
+
+// cpuMeter snapshots the CPU time of the measured process and the upstream.
+type cpuMeter struct {
+	pids       [2]int
+	begin, end [2]time.Duration
+}
+
+func (m *cpuMeter) read(dst *[2]time.Duration) {
+	for i, pid := range m.pids {
+		dst[i], _ = proc.CPUTime(pid)
+	}
+}
+
+// perOp returns the CPU time per operation of the measured process and of
+// the upstream.
+func (m *cpuMeter) perOp(n int) (measured, upstream time.Duration) {
+	if n == 0 {
+		return 0, 0
+	}
+	return (m.end[0] - m.begin[0]) / time.Duration(n), (m.end[1] - m.begin[1]) / time.Duration(n)
+}
+
+// rotate returns the rows in an order that starts one further each
+// repetition, so that no path always runs first or last.
+func rotate(rows []*row, rep int) []*row {
+	out := make([]*row, 0, len(rows))
+	for i := range rows {
+		out = append(out, rows[(i+rep)%len(rows)])
+	}
+	return out
+}
+
+// prepare restarts r's process and resets the peak RSS of the process that
+// will be measured. It returns the RSS then, or false when r can no longer
+// be measured.
+func (e *env) prepare(ctx context.Context, r *row) (int64, bool) {
+	if r.dead != nil {
+		return 0, false
+	}
+	if err := e.restart(ctx, r); err != nil {
+		logf("%s: restart failed: %v", r.name, err)
+		return 0, false
+	}
+	runtime.GC() // the load generator's own garbage from the last run
+	_ = proc.ResetPeak(r.child.PID())
+	rss, _, _ := proc.Memory(r.child.PID())
+	return rss, true
+}
+
+// nonStream runs every path at every connection count, reps times,
+// interleaved.
+func (e *env) nonStream(ctx context.Context, conns []int, paths []string) []closedSample {
+	var out []closedSample
+	for rep := range e.cfg.reps {
+		for _, r := range rotate(e.rows, rep) {
+			if r.streamOnly || !has(paths, r.name) {
+				continue
+			}
+			for _, n := range conns {
+				if ctx.Err() != nil {
+					break
+				}
+				startRSS, ok := e.prepare(ctx, r)
+				if !ok {
+					break
+				}
+				s := e.closedOnce(ctx, r, n, rep)
+				s.StartRSS = startRSS
+				logf("rep %d %-8s c=%-3d %8.0f req/s  p50 %-8s p99 %-8s cpu/req %-8s peak %s  errors %d",
+					rep+1, r.name, n, s.RPS, fmtDur(s.P50), fmtDur(s.P99), fmtDur(s.CPUPerReq), fmtMB(s.PeakRSS), s.Errors)
+				if s.FirstError != "" {
+					logf("  first error: %s", s.FirstError)
+				}
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+func (e *env) closedOnce(ctx context.Context, r *row, conns, rep int) closedSample {
+	pid := r.child.PID()
+	m := &cpuMeter{pids: [2]int{pid, e.upstream.PID()}}
+	before := e.upstreamStats(ctx)
+	res := load.Closed(ctx, r.target, load.ClosedOptions{
+		Conns: conns, Warmup: e.cfg.warmup, Duration: e.cfg.duration,
+		Begin: func() { m.read(&m.begin) },
+		End:   func() { m.read(&m.end) },
+	})
+	after := e.upstreamStats(ctx)
+	_, peak, _ := proc.Memory(pid)
+	if r.name == pathSluice {
+		e.sluiceForwarded += after.Requests - before.Requests
+	}
+	s := closedSample{Path: r.name, Conns: conns, Rep: rep + 1, Requests: res.Requests, Exact: res.Exact,
+		Errors: res.Errors, FirstError: res.FirstError, RPS: res.RPS, P50: res.P50, P99: res.P99,
+		PeakRSS: peak, UpstreamConns: after.Conns - before.Conns}
+	s.CPUPerReq, s.UpstreamCPUPerReq = m.perOp(res.Requests + res.Errors)
+	return s
+}
+
+// streams runs the stream test with n streams on every path, reps times,
+// interleaved.
+func (e *env) streams(ctx context.Context, n int) []streamSample {
+	c := e.cfg
+	var out []streamSample
+	for rep := range c.reps {
+		for _, r := range rotate(e.rows, rep) {
+			if ctx.Err() != nil {
+				return out
+			}
+			startRSS, ok := e.prepare(ctx, r)
+			if !ok {
+				continue
+			}
+			pid := r.child.PID()
+			m := &cpuMeter{pids: [2]int{pid, e.upstream.PID()}}
+			before := e.upstreamStats(ctx)
+			res := load.Streams(ctx, r.target, load.StreamOptions{
+				Streams: n, Ramp: c.ramp, Timeout: c.streamTimeout,
+				Nonce: fmt.Sprintf("%s-%d-%d", r.name, rep, time.Now().UnixNano()),
+				Begin: func() { m.read(&m.begin) },
+				End:   func() { m.read(&m.end) },
+			})
+			after := e.upstreamStats(ctx)
+			_, peak, _ := proc.Memory(pid)
+			if r.name == pathSluice {
+				e.sluiceForwarded += after.Requests - before.Requests
+			}
+			s := streamSample{Path: r.name, Rep: rep + 1, StreamResult: res, PeakRSS: peak, StartRSS: startRSS,
+				UpstreamConns: after.Conns - before.Conns}
+			s.CPUPerStream, s.UpstreamCPUPerStream = m.perOp(res.Streams)
+			logf("rep %d %-15s %d streams: ok %d/%d (truncated %d, reordered %d, no [DONE] %d, mismatch %d, failed %d)  first event p50 %s p99 %s  gap p99 %s  wall %s  peak %s",
+				rep+1, r.name, n, res.OK, res.Streams, res.Truncated, res.Reordered, res.NoDone, res.Mismatch, res.Failed,
+				fmtDur(res.TTFEP50), fmtDur(res.TTFEP99), fmtDur(res.GapP99), fmtDur(res.Wall), fmtMB(peak))
+			if res.FirstProblem != "" {
+				logf("  first problem: %s", res.FirstProblem)
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
