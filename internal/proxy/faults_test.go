@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/fakeprovider/chaos"
 	openaifake "github.com/sluicehq/sluice/internal/fakeprovider/openai"
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/provider"
@@ -36,6 +37,12 @@ type faultEnv struct {
 // scripts A's answers; aURL, when set, replaces A's address (for refused
 // connections and blackholes).
 func newFaultEnv(t *testing.T, scriptA func(*http.Request) *openaifake.Behavior, aURL string, timeouts config.Timeouts) *faultEnv {
+	return newFaultEnvVia(t, scriptA, func(string) string { return aURL }, timeouts)
+}
+
+// newFaultEnvVia is newFaultEnv where via maps A's fake URL to the URL
+// Sluice uses for A (a chaos proxy in front of it); "" keeps A's URL.
+func newFaultEnvVia(t *testing.T, scriptA func(*http.Request) *openaifake.Behavior, via func(string) string, timeouts config.Timeouts) *faultEnv {
 	t.Helper()
 	fe := &faultEnv{rec: &recorder{}, health: route.NewRegistry(route.HealthOptions{})}
 	var urlA string
@@ -46,8 +53,8 @@ func newFaultEnv(t *testing.T, scriptA func(*http.Request) *openaifake.Behavior,
 		}
 		return nil
 	}})
-	if aURL != "" {
-		urlA = aURL
+	if u := via(urlA); u != "" {
+		urlA = u
 	}
 	var urlB string
 	fe.b, urlB = openaifake.Start(t, openaifake.Options{APIKey: providerKey})
@@ -60,6 +67,13 @@ func newFaultEnv(t *testing.T, scriptA func(*http.Request) *openaifake.Behavior,
 			Pricing: config.Pricing{InputPerMTok: 1, OutputPerMTok: 1}}},
 		Keys: []config.Key{{Name: "dev", Key: clientKey}},
 	}
+	fe.server = serveFile(t, file, fe.health, fe.rec)
+	return fe
+}
+
+// serveFile compiles file and serves it with a fresh data plane.
+func serveFile(t *testing.T, file *config.File, health *route.Registry, rec *recorder) string {
+	t.Helper()
 	if err := file.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +86,7 @@ func newFaultEnv(t *testing.T, scriptA func(*http.Request) *openaifake.Behavior,
 	reg := provider.Registry{"openai": func(s provider.Spec) (provider.Adapter, error) {
 		return openai.New(openai.Options{Name: s.Name, BaseURL: s.BaseURL, APIKey: s.APIKey, Client: client, Timeout: s.Timeout}), nil
 	}}
-	snap, err := runtime.Compile(runtime.Inputs{File: file, Registry: reg, Health: fe.health, Provider: func(p config.Provider) provider.Spec {
+	snap, err := runtime.Compile(runtime.Inputs{File: file, Registry: reg, Health: health, Provider: func(p config.Provider) provider.Spec {
 		return provider.Spec{Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey}
 	}})
 	if err != nil {
@@ -81,10 +95,8 @@ func newFaultEnv(t *testing.T, scriptA func(*http.Request) *openaifake.Behavior,
 	var holder runtime.Holder
 	holder.Store(snap)
 	mux := http.NewServeMux()
-	New(Options{Snapshots: &holder, Ledger: fe.rec}).Register(mux)
-	srv := newTestServer(t, mux)
-	fe.server = srv
-	return fe
+	New(Options{Snapshots: &holder, Ledger: rec}).Register(mux)
+	return newTestServer(t, mux)
 }
 
 func newTestServer(t *testing.T, h http.Handler) string {
@@ -382,5 +394,132 @@ func TestF9HostileUpstream(t *testing.T) {
 				t.Fatalf("absurd usage must be replaced by an estimate: %+v", e)
 			}
 		})
+	}
+}
+
+// chaosVia puts a chaos proxy with mode m in front of A.
+func chaosVia(t *testing.T, m chaos.Mode, out **chaos.Proxy) func(string) string {
+	return func(fakeURL string) string {
+		host := strings.TrimSuffix(strings.TrimPrefix(fakeURL, "http://"), "/v1")
+		p := chaos.Start(t, host, m)
+		*out = p
+		return "http://" + p.Addr() + "/v1"
+	}
+}
+
+// F3 with a chaos proxy: A resets every connection before headers.
+func TestF3ResetBeforeHeaders(t *testing.T) {
+	var p *chaos.Proxy
+	fe := newFaultEnvVia(t, nil, chaosVia(t, chaos.Mode{ResetAfter: -1}, &p), config.Timeouts{})
+	for range 20 {
+		resp, _ := fe.do(t, haStream)
+		if resp.StatusCode != 200 || resp.Header.Get("X-Sluice-Provider") != "b" {
+			t.Fatalf("status %d via %q", resp.StatusCode, resp.Header.Get("X-Sluice-Provider"))
+		}
+	}
+	if p.Accepted() == 0 || p.Accepted() > 5 {
+		t.Fatalf("A saw %d connections; want 1-5 (ejected after 5 failures)", p.Accepted())
+	}
+}
+
+// F9 slicer: every byte of A's stream arrives in its own TCP segment, so
+// "[DONE]" and the usage chunk are split everywhere; the stream still
+// completes with exact usage.
+func TestF9SlicedStream(t *testing.T) {
+	var p *chaos.Proxy
+	fe := newFaultEnvVia(t, func(*http.Request) *openaifake.Behavior { return &openaifake.Behavior{Chunks: 20} }, chaosVia(t, chaos.Mode{Slice: true}, &p), config.Timeouts{})
+	resp, body := fe.do(t, haStream)
+	if resp.StatusCode != 200 || !strings.HasSuffix(strings.TrimSpace(body), "data: [DONE]") || resp.Header.Get("X-Sluice-Provider") != "a" {
+		t.Fatalf("status %d via %q: %s", resp.StatusCode, resp.Header.Get("X-Sluice-Provider"), body)
+	}
+	e := fe.rec.all()[0]
+	if e.Status != ledger.StatusOK || e.Estimated || e.InputTokens == 0 || e.OutputTokens == 0 {
+		t.Fatalf("entry %+v", e)
+	}
+}
+
+// F5 with a chaos proxy: the TCP connection is reset mid-stream.
+func TestF5ResetMidStream(t *testing.T) {
+	var p *chaos.Proxy
+	fe := newFaultEnvVia(t, func(*http.Request) *openaifake.Behavior { return &openaifake.Behavior{Chunks: 50} }, chaosVia(t, chaos.Mode{ResetAfter: 1500}, &p), config.Timeouts{})
+	resp, body := fe.do(t, haStream)
+	if resp.StatusCode != 200 || strings.Contains(body, "[DONE]") || !strings.Contains(body, "upstream_stream_truncated") {
+		t.Fatalf("status %d body %s", resp.StatusCode, body)
+	}
+	if e := fe.rec.all()[0]; e.Status != ledger.StatusTruncated || fe.b.Count() != 0 {
+		t.Fatalf("entry %+v, B tried %d times", e, fe.b.Count())
+	}
+}
+
+// Retries on one target beyond the number of targets back off
+// exponentially with jitter.
+func TestRetryCyclesWithBackoff(t *testing.T) {
+	var n atomic.Int64
+	fake, url := openaifake.Start(t, openaifake.Options{Script: func(*http.Request) *openaifake.Behavior {
+		if n.Add(1) <= 2 {
+			return &openaifake.Behavior{Status: 503}
+		}
+		return nil
+	}})
+	_ = fake
+	rec := &recorder{}
+	base := serveFile(t, &config.File{Version: 1,
+		Providers: []config.Provider{{Name: "only", Type: "openai", BaseURL: url}},
+		Models: []config.Model{{Name: "one", Targets: []config.Target{{Provider: "only", Model: "m"}},
+			Routing: config.Routing{MaxAttempts: 3}}},
+		Keys: []config.Key{{Name: "dev", Key: clientKey}},
+	}, route.NewRegistry(route.HealthOptions{}), rec)
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/chat/completions", strings.NewReader(`{"model":"one","messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer "+clientKey)
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	d := time.Since(start)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Sluice-Attempts") != "3" {
+		t.Fatalf("status %d after %s attempts", resp.StatusCode, resp.Header.Get("X-Sluice-Attempts"))
+	}
+	// Backoffs: 50-150 ms, then 100-300 ms.
+	if d < 150*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("three attempts took %v; want the backoff between them", d)
+	}
+}
+
+// A key pool rotates keys and rests the one the provider says is spent.
+func TestKeyPoolRotationAndRateLimitHeaders(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	up := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		mu.Lock()
+		seen[key]++
+		mu.Unlock()
+		if key == "k1" {
+			w.Header().Set("X-Ratelimit-Remaining-Requests", "0")
+			w.Header().Set("X-Ratelimit-Reset-Requests", "1m0s")
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`))
+	}))
+	base := serveFile(t, &config.File{Version: 1,
+		Providers: []config.Provider{{Name: "pool", Type: "openai", BaseURL: up + "/v1", APIKeys: []string{"k1", "k2", "k3"}}},
+		Models:    []config.Model{{Name: "p", Targets: []config.Target{{Provider: "pool", Model: "m"}}}},
+		Keys:      []config.Key{{Name: "dev", Key: clientKey}},
+	}, route.NewRegistry(route.HealthOptions{}), &recorder{})
+	for range 12 {
+		req, _ := http.NewRequest(http.MethodPost, base+"/v1/chat/completions", strings.NewReader(`{"model":"p","messages":[]}`))
+		req.Header.Set("Authorization", "Bearer "+clientKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen["k1"] != 1 || seen["k2"]+seen["k3"] != 11 || seen["k2"] < 3 || seen["k3"] < 3 || seen[clientKey] != 0 {
+		t.Fatalf("keys used: %v; k1 must rest after its provider said it was spent", seen)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strconv"
@@ -54,9 +55,12 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *call, fs *f
 	}
 	rt := selectRoute(r, c, fs)
 	plan := rt.Router.Plan(stickyValue(rt, r, c, fs))
-	order := plan.Order
-	if len(order) > rt.MaxAttempts {
-		order = order[:rt.MaxAttempts]
+	// The plan's targets in order; max_attempts above their number cycles
+	// through them again, after an exponential backoff with jitter. When
+	// every target is down, one attempt only.
+	order := make([]int, 0, rt.MaxAttempts)
+	for len(order) < rt.MaxAttempts && !(plan.AllDown && len(order) == 1) {
+		order = append(order, plan.Order[len(order)%len(plan.Order)])
 	}
 	w.Header().Set("X-Sluice-Route", fs.model.Name+":"+rt.Name+":"+string(rt.Router.Policy()))
 	h.budget.inflight.Add(1)
@@ -68,6 +72,12 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *call, fs *f
 		}
 	}()
 	for i, idx := range order {
+		if pass := i / len(plan.Order); pass > 0 && i%len(plan.Order) == 0 {
+			if !sleepCtx(r.Context(), backoff(pass)) {
+				return nil
+			}
+		}
+		probe := i < len(plan.Probe) && plan.Probe[i]
 		more := func() bool {
 			if i == len(order)-1 || r.Context().Err() != nil {
 				return false
@@ -78,12 +88,56 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *call, fs *f
 			holding = h.budget.acquire()
 			return holding
 		}
-		res, err := h.attempt(w, r, c, fs, rt.Targets[idx], i+1, plan.Probe[i], more)
+		res, err := h.attempt(w, r, c, fs, rt.Targets[idx], i+1, probe, more)
 		if res == answered {
 			return err
 		}
 	}
 	return nil
+}
+
+// backoff is the wait before the pass-th extra round over a route's
+// targets: 100 ms doubling per pass, at most 2 s, with ±50% jitter.
+func backoff(pass int) time.Duration {
+	d := min(100*time.Millisecond<<(pass-1), 2*time.Second)
+	return d/2 + time.Duration(rand.Int64N(int64(d)))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// exhausted reads the provider's rate-limit headers on a successful answer:
+// when it says no requests remain, the key (or target) rests until the
+// reset it names. OpenAI-style (x-ratelimit-remaining-requests and a reset
+// like "6m0s") and Anthropic-style (anthropic-ratelimit-requests-remaining
+// and an RFC 3339 reset) are understood.
+func exhausted(h http.Header, now time.Time) (time.Time, bool) {
+	if h.Get("X-Ratelimit-Remaining-Requests") == "0" {
+		if d, err := time.ParseDuration(h.Get("X-Ratelimit-Reset-Requests")); err == nil && d > 0 {
+			return now.Add(min(d, 10*time.Minute)), true
+		}
+	}
+	if h.Get("Anthropic-Ratelimit-Requests-Remaining") == "0" {
+		if t, err := time.Parse(time.RFC3339, h.Get("Anthropic-Ratelimit-Requests-Reset")); err == nil && t.After(now) {
+			return minTime(t, now.Add(10*time.Minute)), true
+		}
+	}
+	return time.Time{}, false
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // retryBudget bounds retries to a share of the requests in flight (Envoy's
@@ -356,6 +410,13 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *call, fs *f
 		return answered, &dialectError{status: resp.StatusCode, err: ue}
 	}
 	good()
+	if until, ok := exhausted(resp.Header, time.Now()); ok {
+		if keyIdx >= 0 {
+			t.Keys.Cooldown(keyIdx, until)
+		} else {
+			t.Health.Cooldown(until)
+		}
+	}
 
 	if !fs.stream || !isEventStreamOrBinary(resp.Header) {
 		st, msg, u, err := h.relayBody(w, r, c, resp, fs, passthrough, cc, uc, ireq)
