@@ -178,6 +178,28 @@ func TestServeReloadAndLedger(t *testing.T) {
 		t.Fatalf("admin with a wrong token: %d", code)
 	}
 
+	// Metrics need the admin token and count by endpoint and status.
+	if code, _ := call(t, "GET", r.base+"/metrics", "wrong-token", ""); code != 401 {
+		t.Fatalf("metrics without the admin token: %d", code)
+	}
+	mreq, _ := http.NewRequest("GET", r.base+"/metrics", nil)
+	mreq.Header.Set("Authorization", "Bearer "+adminToken)
+	mresp, err := http.DefaultClient.Do(mreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mbody, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	for _, want := range []string{`sluice_requests_total{endpoint="chat.completions",status="ok"} 4`, `sluice_requests_total{endpoint="chat.completions",status="client_error"} 2`,
+		`sluice_tokens_total{model="demo-chat",provider="demo",class="input"}`, "sluice_ledger_queue_entries"} {
+		if !strings.Contains(string(mbody), want) && !strings.Contains(string(mbody), strings.Replace(want, `model="demo-chat",provider="demo",class="input"}`, `provider="demo",model="demo-chat",class="input"}`, 1)) {
+			t.Errorf("metrics lack %s:\n%s", want, mbody)
+		}
+	}
+	if strings.Contains(string(mbody), "gw-test-app-key") || strings.Contains(string(mbody), "api-made") {
+		t.Fatal("a key reached the metrics")
+	}
+
 	// A graceful stop flushes the ledger: every request is there.
 	if err := r.stop(); err != nil {
 		t.Fatal(err)

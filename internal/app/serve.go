@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/ledger"
+	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/provider"
 	"github.com/sluicehq/sluice/internal/provider/anthropic"
 	"github.com/sluicehq/sluice/internal/provider/azure"
@@ -30,6 +32,7 @@ import (
 	"github.com/sluicehq/sluice/internal/ratelimit"
 	"github.com/sluicehq/sluice/internal/route"
 	"github.com/sluicehq/sluice/internal/runtime"
+	"github.com/sluicehq/sluice/internal/secrets"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -81,6 +84,7 @@ type server struct {
 	client     *http.Client
 	registry   provider.Registry
 	health     *route.Registry
+	keyring    *secrets.Keyring // seals and opens stored provider credentials
 
 	mu   sync.Mutex // serialises reloads; held across the compile, never on the request path
 	file *config.File
@@ -102,23 +106,35 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := slog.New(h)
 
+	st, err := store.Open(ctx, *dbURL, *dataDir)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+	kek, origin, err := secrets.LoadKEK(*dataDir, os.Getenv)
+	if err != nil {
+		return fmt.Errorf("key-encryption key: %w", err)
+	}
+	if origin.Generated {
+		log.Warn("generated a key-encryption key for stored provider credentials; in production supply your own in "+
+			secrets.EnvKEK+" or "+secrets.EnvKEKFile, "kek_id", kek.ID(), "source", origin.Source)
+	}
+
 	file := config.Default()
 	if *configPath != "" {
-		f, err := config.Load(*configPath)
+		stored, err := admin.StoredProviderNames(ctx, st)
+		if err != nil {
+			return err
+		}
+		f, err := config.Load(*configPath, stored...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", *configPath, err)
 		}
 		file = f
 	}
 
-	st, err := store.Open(ctx, *dbURL, *dataDir)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	defer st.Close()
-
 	s := &server{log: log, configPath: *configPath, store: st, client: upstreamClient(), registry: registry(), file: file,
-		health: route.NewRegistry(route.HealthOptions{})}
+		health: route.NewRegistry(route.HealthOptions{}), keyring: secrets.NewKeyring(st, kek)}
 	tokenHash, err := s.bootstrap(ctx, stderr)
 	if err != nil {
 		return err
@@ -128,10 +144,22 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	lw := ledger.NewWriter(st, ledger.Options{Logger: log})
+	reg := s.metrics(lw)
 	mux := http.NewServeMux()
-	proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(),
+	proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg),
 		Limiter: ratelimit.New(nil), SpendSince: st.SpendSince}).Register(mux)
-	admin.New(admin.Options{Store: st, Control: s, Snapshots: &s.snaps, TokenHash: tokenHash, Health: s.health, Logger: log}).Register(mux)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if !bearerMatches(r, tokenHash) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":{"message":"Missing or invalid admin token.","type":"admin_error","param":null,"code":"invalid_admin_token"}}`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_ = reg.Write(w)
+	})
+	admin.New(admin.Options{Store: st, Control: s, Snapshots: &s.snaps, TokenHash: tokenHash, Health: s.health,
+		Secrets: s.keyring, Logger: log}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
@@ -187,6 +215,42 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("stopped; ledger flushed")
 	return nil
+}
+
+// metrics registers the gauges read at scrape time.
+func (s *server) metrics(lw *ledger.Writer) *metrics.Registry {
+	reg := metrics.NewRegistry()
+	reg.Gauge("sluice_ledger_queue_entries", "Ledger entries queued, not yet written.", func(emit func(map[string]string, float64)) {
+		emit(nil, float64(lw.Pending()))
+	})
+	reg.Gauge("sluice_target_healthy", "1 when an upstream target is in rotation, 0 when ejected or cooling.", func(emit func(map[string]string, float64)) {
+		for _, st := range s.health.Snapshot() {
+			v := 0.0
+			if st.State == route.Healthy || st.State == route.HalfOpen {
+				v = 1
+			}
+			emit(map[string]string{"provider": st.Provider, "model": st.Model, "state": string(st.State)}, v)
+		}
+	})
+	reg.Gauge("sluice_target_in_flight", "Requests in flight per upstream target.", func(emit func(map[string]string, float64)) {
+		for _, st := range s.health.Snapshot() {
+			emit(map[string]string{"provider": st.Provider, "model": st.Model}, float64(st.InFlight))
+		}
+	})
+	reg.Gauge("sluice_config_version", "The running configuration's version.", func(emit func(map[string]string, float64)) {
+		emit(nil, float64(s.snaps.Load().Version))
+	})
+	return reg
+}
+
+// bearerMatches checks the admin token in constant time.
+func bearerMatches(r *http.Request, want auth.Hash) bool {
+	v := r.Header.Get("Authorization")
+	if len(v) < 8 || !strings.EqualFold(v[:7], "bearer ") {
+		return false
+	}
+	got := auth.HashKey(v[7:])
+	return auth.Equal(string(got[:]), string(want[:]))
 }
 
 // withRequestID gives every response an x-request-id, also those not
@@ -261,14 +325,19 @@ func (s *server) bootstrap(ctx context.Context, stderr io.Writer) (auth.Hash, er
 	return h, nil
 }
 
-// compile builds and publishes a snapshot from file and the stored keys.
+// compile builds and publishes a snapshot from file, the stored keys and
+// the stored providers (their credentials decrypted here).
 func (s *server) compile(ctx context.Context, file *config.File) error {
 	keys, err := s.store.ListKeys(ctx)
 	if err != nil {
 		return err
 	}
+	providers, err := admin.StoredProviders(ctx, s.store, s.keyring)
+	if err != nil {
+		return err
+	}
 	snap, err := runtime.Compile(runtime.Inputs{
-		File: file, Source: s.configPath, StoredKeys: keys, Registry: s.registry, Health: s.health,
+		File: file, Source: s.configPath, StoredKeys: keys, StoredProviders: providers, Registry: s.registry, Health: s.health,
 		Provider: func(p config.Provider) provider.Spec {
 			return provider.Spec{Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey,
 				Headers: p.Headers, Client: s.client, APIVersion: p.APIVersion,
@@ -289,7 +358,11 @@ func (s *server) Reload(ctx context.Context) error {
 	defer s.mu.Unlock()
 	file := config.Default()
 	if s.configPath != "" {
-		f, err := config.Load(s.configPath)
+		stored, err := admin.StoredProviderNames(ctx, s.store)
+		if err != nil {
+			return err
+		}
+		f, err := config.Load(s.configPath, stored...)
 		if err != nil {
 			return err
 		}
@@ -303,7 +376,8 @@ func (s *server) Reload(ctx context.Context) error {
 	return nil
 }
 
-// RefreshKeys implements admin.Control.
+// RefreshKeys implements admin.Control: it recompiles with the stored keys
+// and providers.
 func (s *server) RefreshKeys(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -69,6 +69,9 @@ func (w *Writer) Record(e Entry) bool {
 	return true
 }
 
+// Pending is the number of entries queued and not yet written.
+func (w *Writer) Pending() int { return len(w.queue) }
+
 // Close drains the queue, writes what remains and waits for the writer to
 // stop, or for ctx to end.
 func (w *Writer) Close(ctx context.Context) error {

@@ -31,6 +31,9 @@ type Snapshot struct {
 	Models     map[string]*Model
 	ModelNames []string // sorted
 	Keys       map[auth.Hash]*Key
+	// Providers maps each provider's name to where it was declared:
+	// "config" (the file) or "api" (stored through the admin API).
+	Providers map[string]string
 }
 
 // Model is a name clients ask for.
@@ -138,8 +141,12 @@ type Inputs struct {
 	File       *config.File
 	Source     string
 	StoredKeys []store.KeyRecord
-	Registry   provider.Registry
-	Provider   func(config.Provider) provider.Spec // fills in the shared client
+	// StoredProviders are the providers created through the admin API,
+	// credentials already decrypted. Models may target them by name; a
+	// name declared in the file too is an error.
+	StoredProviders []config.Provider
+	Registry        provider.Registry
+	Provider        func(config.Provider) provider.Spec // fills in the shared client
 	// Health is the long-lived target health registry (a new one if nil).
 	Health *route.Registry
 }
@@ -160,14 +167,23 @@ func Compile(in Inputs) (*Snapshot, error) {
 		in.Health = route.NewRegistry(route.HealthOptions{})
 	}
 	s := &Snapshot{
-		Version:  versions.Add(1),
-		LoadedAt: time.Now(),
-		Source:   in.Source,
-		Models:   make(map[string]*Model, len(f.Models)),
-		Keys:     make(map[auth.Hash]*Key, len(f.Keys)+len(in.StoredKeys)),
+		Version:   versions.Add(1),
+		LoadedAt:  time.Now(),
+		Source:    in.Source,
+		Models:    make(map[string]*Model, len(f.Models)),
+		Keys:      make(map[auth.Hash]*Key, len(f.Keys)+len(in.StoredKeys)),
+		Providers: make(map[string]string, len(f.Providers)+len(in.StoredProviders)),
 	}
-	providers := make(map[string]*compiledProvider, len(f.Providers))
-	for _, p := range f.Providers {
+	providers := make(map[string]*compiledProvider, len(f.Providers)+len(in.StoredProviders))
+	for i, p := range slices.Concat(f.Providers, in.StoredProviders) {
+		source := "config"
+		if i >= len(f.Providers) {
+			source = "api"
+		}
+		if _, dup := providers[p.Name]; dup {
+			return nil, fmt.Errorf("provider %q is declared in the configuration file and also stored through the admin API; rename one of them", p.Name)
+		}
+		s.Providers[p.Name] = source
 		spec := in.Provider(p)
 		spec.Timeout = orDefault(time.Duration(p.Timeouts.Total), DefaultTotal)
 		a, err := in.Registry.Build(spec)
