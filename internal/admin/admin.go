@@ -23,6 +23,7 @@ import (
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/route"
 	"github.com/sluicehq/sluice/internal/runtime"
+	"github.com/sluicehq/sluice/internal/secrets"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -31,7 +32,8 @@ type Control interface {
 	// Reload re-reads the configuration file and stored keys, compiles them
 	// and swaps the snapshot; on failure the running snapshot stays.
 	Reload(ctx context.Context) error
-	// RefreshKeys recompiles the current configuration with the stored keys.
+	// RefreshKeys recompiles the current configuration with the stored keys
+	// and the stored providers.
 	RefreshKeys(ctx context.Context) error
 }
 
@@ -44,7 +46,9 @@ type Options struct {
 	TokenHash auth.Hash
 	// Health is the upstream targets' health.
 	Health *route.Registry
-	Logger *slog.Logger
+	// Secrets seals the API keys of providers created through the API.
+	Secrets *secrets.Keyring
+	Logger  *slog.Logger
 }
 
 // API is the admin HTTP API.
@@ -68,6 +72,12 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /admin/v1/keys", a.wrap(a.listKeys))
 	mux.Handle("POST /admin/v1/keys", a.wrap(a.createKey))
 	mux.Handle("DELETE /admin/v1/keys/{id}", a.wrap(a.revokeKey))
+	mux.Handle("GET /admin/v1/providers", a.wrap(a.listProviders))
+	mux.Handle("POST /admin/v1/providers", a.wrap(a.createProvider))
+	mux.Handle("GET /admin/v1/providers/{id}", a.wrap(a.getProvider))
+	mux.Handle("PATCH /admin/v1/providers/{id}", a.wrap(a.updateProvider))
+	mux.Handle("DELETE /admin/v1/providers/{id}", a.wrap(a.deleteProvider))
+	mux.Handle("GET /admin/v1/audit", a.wrap(a.listAudit))
 	mux.Handle("/admin/", a.wrap(func(http.ResponseWriter, *http.Request) error {
 		return &httpError{http.StatusNotFound, "not_found", "No such admin route."}
 	}))
@@ -161,9 +171,17 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) reload(w http.ResponseWriter, r *http.Request) error {
+	before := a.opts.Snapshots.Load()
 	if err := a.opts.Control.Reload(r.Context()); err != nil {
 		return &httpError{http.StatusUnprocessableEntity, "invalid_config", "The new configuration was rejected; the running one stays.\n" + err.Error()}
 	}
+	after, object := a.opts.Snapshots.Load(), "built-in"
+	if after.Source != "" {
+		object = after.Source
+	}
+	a.writeAudit(w, r, "config.reload", "config", object,
+		map[string]any{"version": before.Version, "models": before.ModelNames},
+		map[string]any{"version": after.Version, "models": after.ModelNames})
 	return a.configInfo(w, r)
 }
 
@@ -251,6 +269,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	a.writeAudit(w, r, "key.create", "key", rec.ID, nil, rec) // rec has the hash's json:"-", never the key
 	if err := a.opts.Control.RefreshKeys(r.Context()); err != nil {
 		return err
 	}
@@ -264,14 +283,36 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
+	before := a.findKey(r, id)
 	if err := a.opts.Store.RevokeKey(r.Context(), id, time.Now()); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return &httpError{http.StatusNotFound, "not_found", "No such key."}
 		}
 		return err
 	}
+	if before == nil || before.RevokedAt == nil { // revoking twice changes nothing
+		after, objectID := a.findKey(r, id), id
+		if after != nil {
+			objectID = after.ID
+		}
+		a.writeAudit(w, r, "key.revoke", "key", objectID, before, after)
+	}
 	if err := a.opts.Control.RefreshKeys(r.Context()); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"revoked": id})
+}
+
+// findKey returns the key record with this id or name, or nil.
+func (a *API) findKey(r *http.Request, idOrName string) *store.KeyRecord {
+	keys, err := a.opts.Store.ListKeys(r.Context())
+	if err != nil {
+		return nil
+	}
+	for i := range keys {
+		if keys[i].ID == idOrName || keys[i].Name == idOrName {
+			return &keys[i]
+		}
+	}
+	return nil
 }

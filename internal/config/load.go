@@ -50,18 +50,19 @@ func (ps Problems) Error() string {
 // LookupEnv resolves ${NAME} references; os.LookupEnv in production.
 type LookupEnv func(name string) (string, bool)
 
-// Load reads, decodes and validates the file at path.
-func Load(path string) (*File, error) {
+// Load reads, decodes and validates the file at path. storedProviders
+// are the providers created through the admin API, which targets may name.
+func Load(path string, storedProviders ...string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(data, os.LookupEnv)
+	return Parse(data, os.LookupEnv, storedProviders...)
 }
 
 // Parse decodes a configuration strictly: unknown fields, unset environment
 // variables, wrong types and invalid values are all reported together.
-func Parse(data []byte, env LookupEnv) (*File, error) {
+func Parse(data []byte, env LookupEnv, storedProviders ...string) (*File, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, Problems{{Msg: "not valid YAML: " + err.Error()}}
@@ -84,7 +85,7 @@ func Parse(data []byte, env LookupEnv) (*File, error) {
 		}
 	} else {
 		var vp Problems
-		if errors.As(f.Validate(), &vp) {
+		if errors.As(f.Validate(storedProviders...), &vp) {
 			probs = append(probs, vp...)
 		}
 	}

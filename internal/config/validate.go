@@ -8,8 +8,9 @@ import (
 )
 
 // Validate checks values and references and returns Problems listing every
-// one found, or nil.
-func (f *File) Validate() error {
+// one found, or nil. Targets may also name storedProviders (those created
+// through the admin API); the file must not declare one of those names.
+func (f *File) Validate(storedProviders ...string) error {
 	var ps Problems
 	add := func(path, format string, args ...any) {
 		ps = append(ps, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
@@ -29,6 +30,8 @@ func (f *File) Validate() error {
 			add(at+".name", "must be 1-64 characters of letters, digits, '-', '_' or '.'")
 		} else if providers[p.Name] {
 			add(at+".name", "duplicate provider name %q", p.Name)
+		} else if slices.Contains(storedProviders, p.Name) {
+			add(at+".name", "a provider named %q was created through the admin API; rename one of them", p.Name)
 		}
 		providers[p.Name] = true
 		switch p.Type {
@@ -89,6 +92,10 @@ func (f *File) Validate() error {
 				add(fmt.Sprintf("%s.retry_on[%d]", at, j), "must be an HTTP error status (400-599)")
 			}
 		}
+	}
+
+	for _, name := range storedProviders {
+		providers[name] = true
 	}
 
 	models := map[string]bool{}
