@@ -40,6 +40,7 @@ Usage:
   sluice keys list                                                list virtual keys
   sluice keys revoke ID|NAME                                      revoke a virtual key
   sluice requests [--limit N]                                     print the newest ledger entries
+  sluice secrets rotate-kek [--data-dir DIR]                      re-wrap stored secrets under a new KEK (SLUICE_NEW_KEK)
   sluice version
 
 Client commands talk to a running server: --server URL (or SLUICE_SERVER,
@@ -65,6 +66,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%s: valid\n", rest[1])
 		return nil
+	case "secrets":
+		return secretsCommand(ctx, rest, stdout, stderr)
 	case "reload", "keys", "requests":
 		return clientCommand(ctx, cmd, rest, stdout, stderr)
 	case "version", "--version":
