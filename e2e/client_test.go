@@ -24,7 +24,7 @@ type leakCheck struct {
 }
 
 func newLeakCheck(t *testing.T) *leakCheck {
-	l := &leakCheck{base: http.DefaultTransport, secrets: []string{provKey, adminToken}}
+	l := &leakCheck{base: http.DefaultTransport, secrets: []string{provKey, adminToken, awsSecret}}
 	t.Cleanup(func() {
 		l.mu.Lock()
 		defer l.mu.Unlock()

@@ -55,6 +55,11 @@ var prices = map[string]pricing{
 	"chat-small":  {0.15, 0.60, 0.075},
 	"chat-other":  {1.00, 2.00, 0.50},
 	"embed-small": {0.02, 0, 0},
+	// The protocols gateway's models (protocols_test.go).
+	"m-openai":    {0.15, 0.60, 0.075},
+	"m-anthropic": {3.00, 15.00, 0.30},
+	"m-bedrock":   {3.00, 15.00, 0.30},
+	"m-gemini":    {0.30, 2.50, 0.075},
 }
 
 func TestMain(m *testing.M) {
@@ -76,6 +81,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 
 	stopSharedGateway()
+	stopProtocolsGateway()
 	fake.Close()
 	ts.CloseClientConnections()
 	ts.Close()
@@ -184,8 +190,14 @@ func (b *syncBuffer) tail(n int) string {
 	return s
 }
 
-// newGateway prepares a gateway with its own data dir and config; start runs it.
+// newGateway prepares a gateway with its own data dir and the suite's config; start
+// runs it.
 func newGateway(name string) (*gateway, error) {
+	return newGatewayWithConfig(name, configYAML(fakeURL))
+}
+
+// newGatewayWithConfig prepares a gateway with its own data dir and this config.
+func newGatewayWithConfig(name, config string) (*gateway, error) {
 	if buildErr != nil {
 		return nil, fmt.Errorf("gateway binary not built: %w", buildErr)
 	}
@@ -194,7 +206,7 @@ func newGateway(name string) (*gateway, error) {
 		return nil, err
 	}
 	cfg := filepath.Join(dir, "sluice.yaml")
-	if err := os.WriteFile(cfg, []byte(configYAML(fakeURL)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		return nil, err
 	}
 	return &gateway{dataDir: filepath.Join(dir, "data"), config: cfg, log: &syncBuffer{}}, nil
@@ -228,7 +240,7 @@ func (g *gateway) start() error {
 
 func (g *gateway) startOn(addr string) error {
 	cmd := exec.Command(binPath, "serve", "--config", g.config, "--listen", addr, "--data-dir", g.dataDir)
-	cmd.Env = append(os.Environ(), "SLUICE_ADMIN_TOKEN="+adminToken, "UP_KEY="+provKey)
+	cmd.Env = append(os.Environ(), "SLUICE_ADMIN_TOKEN="+adminToken, "UP_KEY="+provKey, "AWS_SECRET_KEY="+awsSecret)
 	fmt.Fprintf(g.log, "=== start %s on %s\n", time.Now().Format(time.RFC3339Nano), addr)
 	cmd.Stdout = g.log
 	cmd.Stderr = g.log
@@ -467,6 +479,7 @@ func expectedCost(model string, e LedgerEntry) float64 {
 // checkEntry compares the fields of an entry that a test cares about.
 type wantEntry struct {
 	endpoint, key, model, served, status string
+	provider                             string // with served: the provider's name ("up" when empty)
 	stream                               bool
 	httpStatus                           int
 	input, output, cached                int64 // -1: don't check
@@ -490,7 +503,11 @@ func checkEntry(t *testing.T, e LedgerEntry, w wantEntry) {
 	cmp("estimated", e.Estimated, w.estimated)
 	if w.served != "" {
 		cmp("served_model", e.ServedModel, w.served)
-		cmp("provider", e.Provider, "up")
+		provider := w.provider
+		if provider == "" {
+			provider = "up"
+		}
+		cmp("provider", e.Provider, provider)
 	}
 	if w.input >= 0 {
 		cmp("input_tokens", e.InputTokens, w.input)

@@ -46,6 +46,8 @@ type Options struct {
 	TokenHash auth.Hash
 	// Health is the upstream targets' health.
 	Health *route.Registry
+	// Limits reports the limiter's mode (shared, local, degraded).
+	Limits func() any
 	// Secrets seals the API keys of providers created through the API.
 	Secrets *secrets.Keyring
 	Logger  *slog.Logger
@@ -198,7 +200,11 @@ func (a *API) health(w http.ResponseWriter, _ *http.Request) error {
 	slices.SortFunc(targets, func(x, y route.Status) int {
 		return strings.Compare(x.Provider+"\x00"+x.Model, y.Provider+"\x00"+y.Model)
 	})
-	return writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": targets})
+	out := map[string]any{"object": "list", "data": targets}
+	if a.opts.Limits != nil {
+		out["limits"] = a.opts.Limits()
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {

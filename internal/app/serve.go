@@ -30,6 +30,7 @@ import (
 	"github.com/sluicehq/sluice/internal/provider/openai"
 	"github.com/sluicehq/sluice/internal/proxy"
 	"github.com/sluicehq/sluice/internal/ratelimit"
+	"github.com/sluicehq/sluice/internal/ratelimit/redislimit"
 	"github.com/sluicehq/sluice/internal/route"
 	"github.com/sluicehq/sluice/internal/runtime"
 	"github.com/sluicehq/sluice/internal/secrets"
@@ -84,7 +85,10 @@ type server struct {
 	client     *http.Client
 	registry   provider.Registry
 	health     *route.Registry
-	keyring    *secrets.Keyring // seals and opens stored provider credentials
+	limiter    *ratelimit.Limiter
+	// publish tells other nodes that keys changed (nil without Redis).
+	publish func(context.Context) error
+	keyring *secrets.Keyring // seals and opens stored provider credentials
 
 	mu   sync.Mutex // serialises reloads; held across the compile, never on the request path
 	file *config.File
@@ -95,6 +99,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	configPath := fs.String("config", "", "configuration file (YAML); without one the built-in demo model is served")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
 	dataDir := fs.String("data-dir", "sluice-data", "directory for the embedded database")
+	redisAddr := fs.String("redis", os.Getenv("SLUICE_REDIS_ADDR"), "Redis/Valkey address (host:port or redis:// URL) that all nodes share for limits, budgets and key revocations (default $SLUICE_REDIS_ADDR)")
 	dbURL := fs.String("db", os.Getenv("SLUICE_DATABASE_URL"), "a postgres:// URL to use PostgreSQL instead of the embedded SQLite (default $SLUICE_DATABASE_URL)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := parseFlags(fs, args); err != nil {
@@ -143,11 +148,38 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
+	limiter := ratelimit.New(nil)
+	if *redisAddr != "" {
+		rs, err := redislimit.New(redislimit.Options{Addr: *redisAddr})
+		if err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+		defer rs.Close()
+		limiter = ratelimit.NewShared(rs, ratelimit.Options{Logger: log})
+		defer limiter.Close() // runs before rs.Close
+		s.publish = rs.PublishKeysChanged
+		wctx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Another node changed keys: recompile here (never publish back).
+			rs.WatchKeys(wctx, func() {
+				if err := s.recompile(wctx); err != nil {
+					log.Error("recompiling after a key change on another node failed", "err", err)
+				}
+			})
+		}()
+		defer func() { stop(); wg.Wait() }()
+		log.Info("limits, budgets and key revocations are shared through Redis", "redis", rs.String())
+	}
+	s.limiter = limiter
+
 	lw := ledger.NewWriter(st, ledger.Options{Logger: log})
 	reg := s.metrics(lw)
 	mux := http.NewServeMux()
 	proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg),
-		Limiter: ratelimit.New(nil), SpendSince: st.SpendSince}).Register(mux)
+		Limiter: limiter, SpendSince: st.SpendSince}).Register(mux)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		if !bearerMatches(r, tokenHash) {
 			w.Header().Set("Content-Type", "application/json")
@@ -159,7 +191,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		_ = reg.Write(w)
 	})
 	admin.New(admin.Options{Store: st, Control: s, Snapshots: &s.snaps, TokenHash: tokenHash, Health: s.health,
-		Secrets: s.keyring, Logger: log}).Register(mux)
+		Limits: func() any { return limiter.Health() }, Secrets: s.keyring, Logger: log}).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
@@ -236,6 +268,20 @@ func (s *server) metrics(lw *ledger.Writer) *metrics.Registry {
 		for _, st := range s.health.Snapshot() {
 			emit(map[string]string{"provider": st.Provider, "model": st.Model}, float64(st.InFlight))
 		}
+	})
+	reg.Gauge("sluice_ratelimit_shared", "1 when limits are shared through Redis, 0 when this node decides alone (local or degraded).", func(emit func(map[string]string, float64)) {
+		h := s.limiter.Health()
+		v := 0.0
+		if h.Mode == ratelimit.ModeShared {
+			v = 1
+		}
+		emit(map[string]string{"mode": h.Mode}, v)
+	})
+	reg.Gauge("sluice_ratelimit_store_failures", "Redis operations that failed (cumulative).", func(emit func(map[string]string, float64)) {
+		emit(nil, float64(s.limiter.Health().StoreFailures))
+	})
+	reg.Gauge("sluice_ratelimit_degradations", "Times this node fell back to local limits (cumulative).", func(emit func(map[string]string, float64)) {
+		emit(nil, float64(s.limiter.Health().Degradations))
 	})
 	reg.Gauge("sluice_config_version", "The running configuration's version.", func(emit func(map[string]string, float64)) {
 		emit(nil, float64(s.snaps.Load().Version))
@@ -377,8 +423,22 @@ func (s *server) Reload(ctx context.Context) error {
 }
 
 // RefreshKeys implements admin.Control: it recompiles with the stored keys
-// and providers.
+// and providers, and tells the other nodes (through Redis) to do the same,
+// so that a revocation takes effect everywhere within a second.
 func (s *server) RefreshKeys(ctx context.Context) error {
+	if err := s.recompile(ctx); err != nil {
+		return err
+	}
+	if s.publish != nil {
+		if err := s.publish(ctx); err != nil {
+			s.log.Error("could not tell the other nodes about a key change; they pick it up at their next refresh", "err", err)
+		}
+	}
+	return nil
+}
+
+// recompile rebuilds the snapshot from the current file and the store.
+func (s *server) recompile(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.compile(ctx, s.file)

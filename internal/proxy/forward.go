@@ -512,7 +512,12 @@ func (h *Handler) relayBody(w http.ResponseWriter, r *http.Request, c *call, res
 		resp.Header.Set("Content-Type", "application/json")
 	}
 	hdr := w.Header()
-	copyResponseHeaders(hdr, resp.Header)
+	if passthrough {
+		copyResponseHeaders(hdr, resp.Header)
+	} else {
+		copyTranslatedHeaders(hdr, resp.Header)
+		hdr.Set("Content-Type", "application/json")
+	}
 	hdr.Set("Content-Length", strconv.Itoa(len(out)))
 	c.wrote = true
 	w.WriteHeader(resp.StatusCode)
@@ -573,6 +578,9 @@ type streamer interface {
 	failure(msg string) []byte
 	// usage is the usage to bill: reported, or estimated from what passed.
 	usage(reqBody []byte) meter.Usage
+	// upstreamErr is the error event the upstream sent in the stream, if
+	// any: the stream ends there, with that error relayed to the client.
+	upstreamErr() string
 }
 
 func (h *Handler) newStreamer(w http.ResponseWriter, c *call, fs *forwardSpec, passthrough bool, cc llm.ClientCodec, uc llm.UpstreamCodec, ireq *llm.Request) streamer {
@@ -623,11 +631,21 @@ type eventStreamer struct {
 	emit    func(llm.Event)
 	err     error
 	text    []byte // generated text, for an estimate when no usage comes
+	errMsg  string // the upstream's in-stream error, if one came
 }
 
 func (s *eventStreamer) event(ev llm.Event) {
 	if ev.Type == llm.EvStart && ev.Model == "" {
 		ev.Model = s.model
+	}
+	if ev.Type == llm.EvError && s.errMsg == "" {
+		s.errMsg = "upstream error"
+		if ev.Err != nil {
+			s.errMsg = "upstream error event: " + ev.Err.Message
+			if ev.Err.Type != "" {
+				s.errMsg = "upstream " + ev.Err.Type + " error event: " + ev.Err.Message
+			}
+		}
 	}
 	switch ev.Type {
 	case llm.EvTextDelta, llm.EvThinkingDelta, llm.EvToolArgsDelta:
@@ -653,7 +671,8 @@ func (s *eventStreamer) process(in []byte) []byte {
 	return s.out.Bytes()
 }
 
-func (s *eventStreamer) done() bool { return s.reader != nil && s.reader.Done() }
+func (s *eventStreamer) done() bool          { return s.reader != nil && s.reader.Done() }
+func (s *eventStreamer) upstreamErr() string { return s.errMsg }
 
 // finish flushes a reader that holds events until the end of the stream,
 // and returns what that renders for the client.
@@ -698,6 +717,7 @@ func (s *eventStreamer) usage(reqBody []byte) meter.Usage {
 // chatTap implements streamer for OpenAI pass-through (the fast path).
 func (t *chatTap) process(in []byte) []byte { t.feed(in); return in }
 func (t *chatTap) done() bool               { return t.isDone }
+func (t *chatTap) upstreamErr() string      { return t.errMsg }
 func (t *chatTap) broken() error            { return t.err }
 func (t *chatTap) failure(msg string) []byte {
 	var out []byte
@@ -725,10 +745,12 @@ func (t *chatTap) usage(reqBody []byte) meter.Usage {
 func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response, s streamer,
 	stall time.Duration, actx context.Context, cancel context.CancelCauseFunc) (ledger.Status, string) {
 	hdr := w.Header()
-	copyResponseHeaders(hdr, resp.Header)
-	if _, ok := s.(*eventStreamer); ok && !s.(*eventStreamer).forward {
+	if es, ok := s.(*eventStreamer); ok && !es.forward {
+		copyTranslatedHeaders(hdr, resp.Header)
 		hdr.Set("Content-Type", "text/event-stream")
 		hdr.Set("Cache-Control", "no-cache")
+	} else {
+		copyResponseHeaders(hdr, resp.Header)
 	}
 	hdr.Del("Content-Length")
 	hdr.Set("X-Accel-Buffering", "no")
@@ -764,6 +786,12 @@ func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, c *call, r
 					return ledger.StatusCancelled, "client disconnected during the stream"
 				}
 			}
+		}
+		// An error event from the upstream ends the stream: it has been
+		// relayed (or rendered) to the client, and the failure is the
+		// upstream's, whether or not the client has left since.
+		if msg := s.upstreamErr(); msg != "" {
+			return ledger.StatusUpstreamError, msg
 		}
 		if rerr == nil && s.broken() == nil {
 			continue

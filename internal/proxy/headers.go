@@ -57,7 +57,20 @@ func contains(s []string, v string) bool {
 var keepResponse = []string{"Content-Type", "Cache-Control", "Openai-Processing-Ms", "Openai-Version", "Retry-After"}
 
 func copyResponseHeaders(dst, src http.Header) {
-	for _, k := range keepResponse {
+	copyHeaders(dst, src, keepResponse)
+}
+
+// keepTranslated are the upstream headers still meaningful to a client of
+// another protocol.
+var keepTranslated = []string{"Cache-Control", "Retry-After"}
+
+// copyTranslatedHeaders copies what a translated answer keeps.
+func copyTranslatedHeaders(dst, src http.Header) {
+	copyHeaders(dst, src, keepTranslated)
+}
+
+func copyHeaders(dst, src http.Header, keep []string) {
+	for _, k := range keep {
 		if vs := src[k]; len(vs) > 0 {
 			dst[k] = vs
 		}

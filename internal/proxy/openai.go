@@ -139,6 +139,7 @@ type chatTap struct {
 	// the client did not ask for a usage chunk.
 	accumulate bool
 	text       []byte
+	errMsg     string // an {"error": ...} event from the upstream
 }
 
 const maxAccumulated = 4 << 20
@@ -163,6 +164,12 @@ var usageKey = []byte(`"usage"`)
 func (t *chatTap) event(e sse.Event) {
 	if sse.IsDone(e.Data) {
 		t.isDone = true
+		return
+	}
+	if bytes.HasPrefix(e.Data, []byte(`{"error"`)) {
+		if t.errMsg == "" {
+			t.errMsg = "upstream error event: " + truncate(gjson.GetBytes(e.Data, "error.message").Str, 300)
+		}
 		return
 	}
 	if bytes.Contains(e.Data, usageKey) {

@@ -6,17 +6,46 @@
 // to the real cost when it ends, so that N concurrent requests against a
 // budget that allows M < N admit exactly M (when each request's worst case
 // equals its real cost) and never more. Requests-per-minute uses fixed
-// one-minute windows, exact on one node. Tokens-per-minute admits while the
-// window's tokens are under the limit and counts real tokens afterwards, so
-// it can overshoot by the tokens of the requests in flight.
+// one-minute windows, exact across nodes that share a store. Tokens-per-minute
+// admits while the window's tokens are under the limit and counts real tokens
+// afterwards, so it can overshoot by the tokens of the requests in flight.
 //
-// All state is in memory, keyed by the key id, and safe for concurrent use.
-// Budget spend is rebuilt from the ledger at start (see Limiter.Seed).
+// A Limiter made by New keeps its state in memory: the limits hold per
+// process. One made by NewShared keeps it in a Store that every node shares
+// (Redis, see package redislimit), with one round trip per Admit and one per
+// Done, and falls back to its in-memory state when the store fails:
+//
+//   - Every store operation has a deadline (50 ms by default). A failed
+//     operation is decided locally at once, so no request waits longer.
+//   - A circuit breaker opens after 5 failures in a row, or after failures
+//     lasting 1 s; while open, the node decides everything locally (Mode
+//     reports "degraded", an error is logged once, Health counts it) and
+//     probes the store every second; the first answered probe resumes shared
+//     limits. A node without traffic pings the store every 0.5 s, so it
+//     reports an outage within about 1.5 s too.
+//   - While degraded, each node enforces each limit on its own, starting from
+//     the shared counts it last saw: the cluster may admit up to limit ×
+//     nodes per window, and spend up to the remaining budget × nodes.
+//   - A request in flight holds its concurrency slot and budget reservation
+//     under a lease (30 s, renewed every 10 s), so the slots of a node that
+//     crashed free themselves.
+//   - Budget spend is seeded from the ledger: Seed raises the shared spend
+//     to the ledger's (never lowers it), and Seeded turns false again after
+//     an outage or when the store lost a key's spend, so that the caller
+//     reads the ledger again.
+//
+// Limiters are safe for concurrent use.
 package ratelimit
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -82,138 +111,322 @@ type Denial struct {
 	Reset     time.Duration
 }
 
-// Limiter holds the state of every key.
-type Limiter struct {
-	now func() time.Time
-
-	mu    sync.Mutex // guards keys; per-key state has its own lock
-	state map[string]*keyState
+// verdict returns the limit that refuses a request, or "".
+func verdict(lim Limits, worst, concurrent, requests, tokens, spent, reserved int64) string {
+	switch {
+	case lim.MaxConcurrent > 0 && concurrent >= lim.MaxConcurrent:
+		return "concurrency"
+	case lim.RPM > 0 && requests >= lim.RPM:
+		return "requests"
+	case lim.TPM > 0 && tokens >= lim.TPM:
+		return "tokens"
+	case lim.BudgetMicros > 0 && spent+reserved+worst > lim.BudgetMicros:
+		return "budget"
+	}
+	return ""
 }
 
-// New returns a limiter. now may be nil (time.Now).
+// denial describes a refusal by limit.
+func denial(limit string, lim Limits, now time.Time, spent, reserved int64) *Denial {
+	resetIn := time.Unix((now.Unix()/60+1)*60, 0).Sub(now)
+	switch limit {
+	case "concurrency":
+		return &Denial{Limit: limit, Message: "Too many concurrent requests for this key (limit " +
+			strconv.FormatInt(lim.MaxConcurrent, 10) + ").", RetryAfter: time.Second, Max: lim.MaxConcurrent}
+	case "requests":
+		return &Denial{Limit: limit, Message: "Rate limit reached: " + strconv.FormatInt(lim.RPM, 10) +
+			" requests per minute for this key.", RetryAfter: resetIn, Max: lim.RPM, Reset: resetIn}
+	case "tokens":
+		return &Denial{Limit: limit, Message: "Rate limit reached: " + strconv.FormatInt(lim.TPM, 10) +
+			" tokens per minute for this key.", RetryAfter: resetIn, Max: lim.TPM, Reset: resetIn}
+	}
+	d := &Denial{Limit: "budget", Message: "Budget exhausted for this key: spent " + dollars(spent) +
+		" of " + dollars(lim.BudgetMicros) + " this period.", Max: lim.BudgetMicros, Remaining: max(lim.BudgetMicros-spent-reserved, 0)}
+	if end := lim.BudgetPeriod.End(now); !end.IsZero() {
+		d.RetryAfter, d.Reset = end.Sub(now), end.Sub(now)
+	}
+	return d
+}
+
+// Modes of a Limiter, as Mode reports them.
+const (
+	ModeLocal    = "local"    // no shared store: limits hold per node
+	ModeShared   = "shared"   // the shared store answers: limits hold across nodes
+	ModeDegraded = "degraded" // the shared store is out of reach: limits hold per node
+)
+
+// Options configure a shared Limiter; zero values take the defaults.
+type Options struct {
+	// Now is the clock for windows, periods and leases (time.Now).
+	Now func() time.Time
+	// Logger receives the mode changes (slog.Default()).
+	Logger *slog.Logger
+	// Timeout bounds each store operation on a request's path (50 ms).
+	Timeout time.Duration
+	// FailuresToOpen failures in a row open the breaker (5); so do
+	// failures that last FailFor with no success in between (1 s).
+	FailuresToOpen int
+	FailFor        time.Duration
+	// ProbeEvery is how often an open breaker probes the store (1 s).
+	ProbeEvery time.Duration
+	// Lease is how long a request in flight holds its shared slot without
+	// renewal (30 s); the Limiter renews its own every Lease/3.
+	Lease time.Duration
+}
+
+// usageFresh is how long Usage reuses the shared counters that this node's
+// last operation on a key returned (real time), so that the rate-limit
+// headers after an Admit cost no second round trip.
+const usageFresh = 100 * time.Millisecond
+
+// Limiter holds the state of every key.
+type Limiter struct {
+	now   func() time.Time
+	mem   *memory
+	store Store // nil: New
+	opt   Options
+	log   *slog.Logger
+	br    breaker
+	node  string // prefix of this node's ticket names
+	seq   atomic.Uint64
+
+	storeFailures  atomic.Uint64
+	localDecisions atomic.Uint64
+	degradations   atomic.Uint64
+
+	mu       sync.Mutex // guards keys and inflight
+	keys     map[string]*keyInfo
+	inflight map[*Ticket]struct{} // shared tickets not yet done, for renewal
+
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// keyInfo is what a Limiter remembers of a key beyond its counters.
+type keyInfo struct {
+	seeded    bool
+	period    Period    // the budget period of the key's last admission
+	seedStart time.Time // the period start of the last Seed
+	snap      Usage     // the shared counters after this node's last operation
+	snapAt    time.Time // real time; zero: no snapshot
+}
+
+// New returns a limiter whose state is this process's memory. now may be
+// nil (time.Now).
 func New(now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &Limiter{now: now, state: map[string]*keyState{}}
+	return &Limiter{now: now, mem: newMemory(), keys: map[string]*keyInfo{}, log: slog.Default()}
 }
 
-type keyState struct {
-	mu sync.Mutex // guards everything below; never held across I/O
-
-	window      int64 // the minute (Unix minutes) the counters below belong to
-	requests    int64
-	tokens      int64
-	concurrent  int64
-	periodStart time.Time
-	spent       int64 // micro-dollars settled in the period
-	reserved    int64 // micro-dollars reserved by requests in flight
-	seeded      bool
+// NewShared returns a limiter whose state is shared through s, with a
+// goroutine that probes s and renews leases until Close.
+func NewShared(s Store, o Options) *Limiter {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 50 * time.Millisecond
+	}
+	if o.FailuresToOpen <= 0 {
+		o.FailuresToOpen = 5
+	}
+	if o.FailFor <= 0 {
+		o.FailFor = time.Second
+	}
+	if o.ProbeEvery <= 0 {
+		o.ProbeEvery = time.Second
+	}
+	if o.Lease <= 0 {
+		o.Lease = 30 * time.Second
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	l := &Limiter{now: o.Now, mem: newMemory(), store: s, opt: o, log: o.Logger,
+		br:   breaker{failuresToOpen: o.FailuresToOpen, failFor: o.FailFor, since: time.Now()},
+		node: hex.EncodeToString(b[:]) + ".", keys: map[string]*keyInfo{}, inflight: map[*Ticket]struct{}{},
+		stop: make(chan struct{})}
+	l.wg.Add(1)
+	go l.run()
+	return l
 }
 
-func (l *Limiter) key(id string) *keyState {
+// Close stops the limiter's goroutine; it does not close the store.
+func (l *Limiter) Close() {
+	if l.stop == nil {
+		return
+	}
+	l.closeOnce.Do(func() {
+		close(l.stop)
+		l.wg.Wait()
+	})
+}
+
+// info returns a key's info; the caller holds l.mu.
+func (l *Limiter) info(id string) *keyInfo {
+	k := l.keys[id]
+	if k == nil {
+		k = &keyInfo{}
+		l.keys[id] = k
+	}
+	return k
+}
+
+// Seed sets a key's spend in the period that starts at periodStart from the
+// ledger before its first request is admitted. With a shared store, it
+// raises the shared spend to spentMicros (never lowers it).
+func (l *Limiter) Seed(id string, spentMicros int64, periodStart time.Time) {
+	l.mem.seed(id, spentMicros, periodStart)
+	if l.store != nil && l.br.allow() {
+		ctx, cancel := context.WithTimeout(context.Background(), l.opt.Timeout)
+		v, err := l.store.Seed(ctx, id, periodStart, spentMicros)
+		cancel()
+		if err != nil {
+			l.failed(err)
+		} else {
+			l.br.success(time.Now())
+			l.mem.seed(id, v, periodStart)
+		}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := l.state[id]
-	if s == nil {
-		s = &keyState{}
-		l.state[id] = s
-	}
-	return s
+	k := l.info(id)
+	k.seeded, k.seedStart = true, periodStart
 }
 
-// Seed sets a key's spend in the current period from the ledger, once,
-// before its first request is admitted.
-func (l *Limiter) Seed(id string, spentMicros int64, periodStart time.Time) {
-	s := l.key(id)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.seeded {
-		s.spent, s.periodStart, s.seeded = spentMicros, periodStart, true
-	}
-}
-
-// Seeded reports whether Seed has run for the key.
+// Seeded reports whether the key's spend needs no Seed: false before the
+// first Seed, and again after the shared store was out of reach or lost the
+// key's spend.
 func (l *Limiter) Seeded(id string) bool {
-	s := l.key(id)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.seeded
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.info(id).seeded
 }
 
 // Ticket is an admitted request; Done must be called once when it ends.
 type Ticket struct {
 	l        *Limiter
-	s        *keyState
+	id       string
+	s        *keyState // this node's state of the key
 	reserved int64
-	counted  bool
-	done     bool
+	shared   string // the ticket's name in the shared store; "" if admitted locally
+	lim      Limits
+	done     atomic.Bool
 }
 
 // Admit checks every limit and, if all allow, takes a request slot and
 // reserves worstCostMicros of budget. It returns a Denial when refused.
 func (l *Limiter) Admit(id string, lim Limits, worstCostMicros int64) (*Ticket, *Denial) {
-	s := l.key(id)
 	now := l.now()
-	minute := now.Unix() / 60
-	resetIn := time.Unix((minute+1)*60, 0).Sub(now)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.window != minute {
-		s.window, s.requests, s.tokens = minute, 0, 0
-	}
-	if lim.BudgetPeriod != "" && lim.BudgetPeriod != Total {
-		if start := lim.BudgetPeriod.Start(now); !start.Equal(s.periodStart) && start.After(s.periodStart) {
-			s.periodStart, s.spent = start, 0
+	if l.store != nil {
+		if l.br.allow() {
+			t, d, err := l.admitShared(id, lim, worstCostMicros, now)
+			if err == nil {
+				return t, d
+			}
+			l.failed(err)
 		}
+		l.localDecisions.Add(1)
 	}
-	if lim.MaxConcurrent > 0 && s.concurrent >= lim.MaxConcurrent {
-		return nil, &Denial{Limit: "concurrency", Message: "Too many concurrent requests for this key (limit " +
-			strconv.FormatInt(lim.MaxConcurrent, 10) + ").", RetryAfter: time.Second, Max: lim.MaxConcurrent}
-	}
-	if lim.RPM > 0 && s.requests >= lim.RPM {
-		return nil, &Denial{Limit: "requests", Message: "Rate limit reached: " + strconv.FormatInt(lim.RPM, 10) +
-			" requests per minute for this key.", RetryAfter: resetIn, Max: lim.RPM, Reset: resetIn}
-	}
-	if lim.TPM > 0 && s.tokens >= lim.TPM {
-		return nil, &Denial{Limit: "tokens", Message: "Rate limit reached: " + strconv.FormatInt(lim.TPM, 10) +
-			" tokens per minute for this key.", RetryAfter: resetIn, Max: lim.TPM, Reset: resetIn}
-	}
-	if lim.BudgetMicros > 0 && s.spent+s.reserved+worstCostMicros > lim.BudgetMicros {
-		d := &Denial{Limit: "budget", Message: "Budget exhausted for this key: spent " + dollars(s.spent) +
-			" of " + dollars(lim.BudgetMicros) + " this period.", Max: lim.BudgetMicros, Remaining: max(lim.BudgetMicros-s.spent-s.reserved, 0)}
-		if end := lim.BudgetPeriod.End(now); !end.IsZero() {
-			d.RetryAfter, d.Reset = end.Sub(now), end.Sub(now)
-		}
+	s, reserved, d := l.mem.admit(id, lim, worstCostMicros, now)
+	if d != nil {
 		return nil, d
 	}
-	s.requests++
-	s.concurrent++
-	t := &Ticket{l: l, s: s, counted: true}
+	return &Ticket{l: l, id: id, s: s, reserved: reserved, lim: lim}, nil
+}
+
+func (l *Limiter) admitShared(id string, lim Limits, worst int64, now time.Time) (*Ticket, *Denial, error) {
+	start, ttl := periodOf(lim.BudgetPeriod, now)
+	name := l.node + strconv.FormatUint(l.seq.Add(1), 36)
+	var reserved int64
 	if lim.BudgetMicros > 0 {
-		s.reserved += worstCostMicros
-		t.reserved = worstCostMicros
+		reserved = worst
 	}
-	return t, nil
+	ctx, cancel := context.WithTimeout(context.Background(), l.opt.Timeout)
+	v, err := l.store.Admit(ctx, Admission{Key: id, Limits: lim, WorstMicros: reserved, Now: now, Ticket: name,
+		LeaseUntil: now.Add(l.opt.Lease), PeriodStart: start, PeriodTTL: ttl, SeedMicros: l.mem.spentIn(id, start)})
+	cancel()
+	if err != nil {
+		return nil, nil, err
+	}
+	l.br.success(time.Now())
+	l.observe(id, lim, now, start, v.Counters)
+	if v.Denied != "" {
+		return nil, denial(v.Denied, lim, now, v.SpentMicros, v.ReservedMicros), nil
+	}
+	t := &Ticket{l: l, id: id, s: l.mem.hold(id, reserved), reserved: reserved, shared: name, lim: lim}
+	l.mu.Lock()
+	l.inflight[t] = struct{}{}
+	l.mu.Unlock()
+	return t, nil, nil
+}
+
+// periodOf returns the start of the budget period that contains now and how
+// long its spend is worth keeping (0: forever).
+func periodOf(p Period, now time.Time) (time.Time, time.Duration) {
+	start := p.Start(now)
+	if end := p.End(now); !end.IsZero() {
+		return start, end.Sub(now) + 24*time.Hour
+	}
+	return start, 0
+}
+
+// observe records the shared counters that an operation returned.
+func (l *Limiter) observe(id string, lim Limits, now, start time.Time, c Counters) {
+	l.mem.observe(id, lim, now, c)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := l.info(id)
+	k.period = lim.BudgetPeriod
+	k.snap = Usage{RequestsThisMinute: c.Requests, TokensThisMinute: c.Tokens, Concurrent: c.Concurrent,
+		SpentMicros: c.SpentMicros, ReservedMicros: c.ReservedMicros, PeriodStart: start}
+	k.snapAt = time.Now()
+	if c.Started {
+		// The store had no spend for the period and took this node's: ask
+		// for the ledger's again.
+		k.seeded = false
+	}
 }
 
 // Done settles the ticket: it frees the concurrency slot, releases the
-// reservation and records the real cost and tokens.
+// reservation and records the real cost and tokens. Calls after the first
+// do nothing.
 func (t *Ticket) Done(costMicros, tokens int64) {
-	if t == nil || t.done {
+	if t == nil || !t.done.CompareAndSwap(false, true) {
 		return
 	}
-	t.done = true
-	s := t.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.concurrent--
-	s.reserved -= t.reserved
-	s.spent += costMicros
-	minute := t.l.now().Unix() / 60
-	if s.window == minute {
-		s.tokens += tokens
+	l := t.l
+	now := l.now()
+	if t.shared == "" {
+		t.s.done(t.reserved, costMicros, tokens, now)
+		return
 	}
+	l.mu.Lock()
+	delete(l.inflight, t)
+	l.mu.Unlock()
+	if l.br.allow() {
+		start, ttl := periodOf(t.lim.BudgetPeriod, now)
+		ctx, cancel := context.WithTimeout(context.Background(), l.opt.Timeout)
+		c, err := l.store.Settle(ctx, Settlement{Key: t.id, Ticket: t.shared, CostMicros: costMicros, Tokens: tokens,
+			Now: now, PeriodStart: start, PeriodTTL: ttl, SeedMicros: l.mem.spentIn(t.id, start)})
+		cancel()
+		if err == nil {
+			l.br.success(time.Now())
+			t.s.done(t.reserved, 0, 0, now)
+			l.observe(t.id, t.lim, now, start, c)
+			return
+		}
+		l.failed(err)
+	}
+	// The shared store missed this settlement: count it here, so that a
+	// fallback sees it; the shared reservation lapses with the lease, and
+	// the spend returns to the store when the ledger is read again.
+	t.s.done(t.reserved, costMicros, tokens, now)
 }
 
 // Usage is a key's current consumption.
@@ -226,17 +439,185 @@ type Usage struct {
 	PeriodStart        time.Time
 }
 
-// Usage returns a key's current consumption.
+// Usage returns a key's current consumption: across the cluster in shared
+// mode (as of at most 100 ms ago, from this node's last operation on the
+// key), this node's otherwise.
 func (l *Limiter) Usage(id string) Usage {
-	s := l.key(id)
-	minute := l.now().Unix() / 60
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := Usage{Concurrent: s.concurrent, SpentMicros: s.spent, ReservedMicros: s.reserved, PeriodStart: s.periodStart}
-	if s.window == minute {
-		u.RequestsThisMinute, u.TokensThisMinute = s.requests, s.tokens
+	now := l.now()
+	if l.store == nil {
+		return l.mem.usage(id, now)
 	}
-	return u
+	// Degraded, or an operation just failed (the Admit before this call,
+	// most likely): no second wait for the store on the same request.
+	if st := l.br.state(); st.open || time.Since(st.lastFail) < usageFresh {
+		return l.mem.usage(id, now)
+	}
+	l.mu.Lock()
+	k := l.info(id)
+	snap, fresh, period, seedStart := k.snap, !k.snapAt.IsZero() && time.Since(k.snapAt) < usageFresh, k.period, k.seedStart
+	l.mu.Unlock()
+	if fresh {
+		return snap
+	}
+	start := seedStart
+	if period != "" {
+		start = period.Start(now)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.opt.Timeout)
+	c, err := l.store.Read(ctx, id, now, start)
+	cancel()
+	if err != nil {
+		l.failed(err)
+		return l.mem.usage(id, now)
+	}
+	l.br.success(time.Now())
+	l.observe(id, Limits{BudgetPeriod: period}, now, start, Counters{Requests: c.Requests, Tokens: c.Tokens,
+		Concurrent: c.Concurrent, SpentMicros: c.SpentMicros, ReservedMicros: c.ReservedMicros})
+	return Usage{RequestsThisMinute: c.Requests, TokensThisMinute: c.Tokens, Concurrent: c.Concurrent,
+		SpentMicros: c.SpentMicros, ReservedMicros: c.ReservedMicros, PeriodStart: start}
+}
+
+// failed records a failed store operation; the first that opens the breaker
+// says so in the log.
+func (l *Limiter) failed(err error) {
+	l.storeFailures.Add(1)
+	if l.br.failure(time.Now(), err) {
+		l.degradations.Add(1)
+		l.log.Error("rate limits degraded to per-node: the shared store is unreachable; until it answers, each node "+
+			"enforces every limit alone, so the cluster may admit up to limit × nodes",
+			"store", l.storeName(), "err", err)
+	}
+}
+
+// run probes the store and renews this node's leases until Close.
+func (l *Limiter) run() {
+	defer l.wg.Done()
+	tick := time.NewTicker(min(l.opt.ProbeEvery, l.opt.FailFor) / 4)
+	defer tick.Stop()
+	var lastProbe, lastRenew time.Time
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tick.C:
+		}
+		now := time.Now()
+		st := l.br.state()
+		switch {
+		case st.open && now.Sub(lastProbe) >= l.opt.ProbeEvery:
+			// Half-open: one probe; its success resumes shared limits.
+			lastProbe = now
+			if l.ping() == nil {
+				if was, d := l.br.closeIfOpen(time.Now()); was {
+					l.resumed(d)
+				}
+			}
+		case !st.open && (st.failures > 0 || now.Sub(st.lastOK) >= l.opt.FailFor/2):
+			// Failing, or no answer for a while (an idle node): find out
+			// before the next request does, so that an idle node reports
+			// an outage within about FailFor + FailFor/2 too.
+			if err := l.ping(); err != nil {
+				l.failed(err)
+			} else {
+				l.br.success(time.Now())
+			}
+		}
+		if !st.open && now.Sub(lastRenew) >= l.opt.Lease/3 {
+			lastRenew = now
+			l.renew()
+		}
+	}
+}
+
+func (l *Limiter) ping() error {
+	ctx, cancel := context.WithTimeout(context.Background(), l.opt.Timeout)
+	defer cancel()
+	return l.store.Ping(ctx)
+}
+
+// resumed switches back to shared limits after an outage.
+func (l *Limiter) resumed(outage time.Duration) {
+	l.mu.Lock()
+	for _, k := range l.keys {
+		// Spend settled while degraded went to the ledger, not the store,
+		// and the store may have restarted empty: read the ledger again.
+		k.seeded, k.snapAt = false, time.Time{}
+	}
+	l.mu.Unlock()
+	l.log.Warn("rate limits shared again: the shared store answers", "store", l.storeName(),
+		"degraded_for", outage.Round(time.Millisecond).String())
+}
+
+// renew extends the leases of this node's requests in flight.
+func (l *Limiter) renew() {
+	l.mu.Lock()
+	leases := make([]Lease, 0, len(l.inflight))
+	for t := range l.inflight {
+		leases = append(leases, Lease{Key: t.id, Ticket: t.shared})
+	}
+	l.mu.Unlock()
+	if len(leases) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*l.opt.Timeout)
+	defer cancel()
+	now := l.now()
+	if err := l.store.Renew(ctx, leases, now, now.Add(l.opt.Lease)); err != nil {
+		l.failed(err)
+	}
+}
+
+// Mode reports where limits are decided: ModeLocal, ModeShared or
+// ModeDegraded.
+func (l *Limiter) Mode() string {
+	switch {
+	case l.store == nil:
+		return ModeLocal
+	case l.br.allow():
+		return ModeShared
+	}
+	return ModeDegraded
+}
+
+// Health is the limiter's state, for the admin health endpoint and metrics.
+type Health struct {
+	Mode string `json:"mode"`
+	// Since is when Mode last changed (zero for ModeLocal).
+	Since time.Time `json:"since,omitzero"`
+	Store string    `json:"store,omitempty"`
+	// Detail says in words what Mode means for the limits.
+	Detail    string `json:"detail"`
+	LastError string `json:"last_error,omitempty"`
+	// Counters since start, for metrics.
+	StoreFailures  uint64 `json:"store_failures_total"`
+	LocalDecisions uint64 `json:"local_decisions_total"` // admissions decided locally while a store is configured
+	Degradations   uint64 `json:"degradations_total"`    // times the breaker opened
+}
+
+// Health returns the limiter's state.
+func (l *Limiter) Health() Health {
+	h := Health{Mode: l.Mode(), Store: l.storeName(), StoreFailures: l.storeFailures.Load(),
+		LocalDecisions: l.localDecisions.Load(), Degradations: l.degradations.Load()}
+	switch h.Mode {
+	case ModeLocal:
+		h.Detail = "limits are kept in this process's memory: each node enforces them alone"
+		return h
+	case ModeShared:
+		h.Detail = "limits are shared by every node through the store"
+	default:
+		h.Detail = "the shared store is unreachable: each node enforces every limit alone, so the cluster may admit " +
+			"up to limit × nodes; shared limits resume when the store answers (probed every " + l.opt.ProbeEvery.String() + ")"
+	}
+	st := l.br.state()
+	h.Since, h.LastError = st.since, st.lastErr
+	return h
+}
+
+func (l *Limiter) storeName() string {
+	if s, ok := l.store.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return ""
 }
 
 func dollars(micros int64) string {

@@ -157,7 +157,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, errInvalidRequest, "anthropic-version: header is required")
 		return
 	}
-	if v := r.Header.Get("Anthropic-Version"); v != Version && v != "2023-01-01" {
+	if v := r.Header.Get("Anthropic-Version"); !validVersion(v) {
 		writeError(rw, http.StatusBadRequest, errInvalidRequest, fmt.Sprintf("anthropic-version: %q is not a valid version", v))
 		return
 	}
@@ -303,3 +303,10 @@ func (w *recordingWriter) Write(p []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach Flush and Hijack.
 func (w *recordingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// validVersion accepts the versions Anthropic documents and the dated
+// versions newer SDKs send (YYYY-MM-DD from 2023-01-01 on).
+func validVersion(v string) bool {
+	t, err := time.Parse("2006-01-02", v)
+	return err == nil && !t.Before(time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC))
+}

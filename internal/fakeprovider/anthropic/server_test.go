@@ -394,7 +394,7 @@ func TestValidation(t *testing.T) {
 		{"missing key", "/v1/messages", `{}`, map[string]string{"X-Api-Key": ""}, 401, "authentication_error", "x-api-key header is required"},
 		{"wrong key", "/v1/messages", `{}`, map[string]string{"X-Api-Key": "nope"}, 401, "authentication_error", "invalid x-api-key"},
 		{"missing version", "/v1/messages", `{}`, map[string]string{"Anthropic-Version": ""}, 400, "invalid_request_error", "anthropic-version: header is required"},
-		{"bad version", "/v1/messages", `{}`, map[string]string{"Anthropic-Version": "2024-10-21"}, 400, "invalid_request_error", "not a valid version"},
+		{"bad version", "/v1/messages", `{}`, map[string]string{"Anthropic-Version": "v1"}, 400, "invalid_request_error", "not a valid version"},
 		{"unknown path", "/v1/chat/completions", `{}`, nil, 404, "not_found_error", "Not Found"},
 		{"not JSON", "/v1/messages", `nope`, nil, 400, "invalid_request_error", "parsing the body"},
 		{"unknown field", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"n":2}`, nil, 400, "invalid_request_error", "n: Extra inputs are not permitted"},

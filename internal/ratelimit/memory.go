@@ -1,0 +1,146 @@
+package ratelimit
+
+import (
+	"sync"
+	"time"
+)
+
+// memory is one node's limiter state. It is the whole state when no shared
+// store is configured, and the fallback when the shared store is out of
+// reach; while the shared store answers, it mirrors the shared counters (see
+// observe) so that a fallback starts from the cluster's last known counts.
+type memory struct {
+	mu    sync.Mutex // guards state; per-key state has its own lock
+	state map[string]*keyState
+}
+
+func newMemory() *memory { return &memory{state: map[string]*keyState{}} }
+
+type keyState struct {
+	mu sync.Mutex // guards everything below; never held across I/O
+
+	window      int64 // the minute (Unix minutes) the counters below belong to
+	requests    int64
+	tokens      int64
+	concurrent  int64 // this node's requests in flight, shared or local
+	periodStart time.Time
+	spent       int64 // micro-dollars settled in the period
+	reserved    int64 // micro-dollars reserved by this node's requests in flight
+}
+
+func (m *memory) key(id string) *keyState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.state[id]
+	if s == nil {
+		s = &keyState{}
+		m.state[id] = s
+	}
+	return s
+}
+
+// roll starts a new window or budget period when now is past the current
+// one. The caller holds s.mu.
+func (s *keyState) roll(lim Limits, now time.Time) {
+	if minute := now.Unix() / 60; s.window != minute {
+		s.window, s.requests, s.tokens = minute, 0, 0
+	}
+	if lim.BudgetPeriod != "" && lim.BudgetPeriod != Total {
+		if start := lim.BudgetPeriod.Start(now); start.After(s.periodStart) {
+			s.periodStart, s.spent = start, 0
+		}
+	}
+}
+
+// admit checks every limit against this node's counters and, if all allow,
+// takes a slot and reserves worst.
+func (m *memory) admit(id string, lim Limits, worst int64, now time.Time) (*keyState, int64, *Denial) {
+	s := m.key(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.roll(lim, now)
+	if limit := verdict(lim, worst, s.concurrent, s.requests, s.tokens, s.spent, s.reserved); limit != "" {
+		return nil, 0, denial(limit, lim, now, s.spent, s.reserved)
+	}
+	s.requests++
+	s.concurrent++
+	var reserved int64
+	if lim.BudgetMicros > 0 {
+		s.reserved += worst
+		reserved = worst
+	}
+	return s, reserved, nil
+}
+
+// hold counts a request that the shared store admitted as in flight on this
+// node, so that a fallback while it runs still sees it.
+func (m *memory) hold(id string, reserved int64) *keyState {
+	s := m.key(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.concurrent++
+	s.reserved += reserved
+	return s
+}
+
+// done frees a slot, releases a reservation and records cost and tokens.
+func (s *keyState) done(reserved, cost, tokens int64, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.concurrent--
+	s.reserved -= reserved
+	s.spent += cost
+	if s.window == now.Unix()/60 {
+		s.tokens += tokens
+	}
+}
+
+// observe raises this node's counters to the shared ones, never lowering
+// them: after a fallback, a node admits at most the full limit on top of
+// what the cluster had used when it last heard from the shared store.
+func (m *memory) observe(id string, lim Limits, now time.Time, c Counters) {
+	s := m.key(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.roll(lim, now)
+	s.requests = max(s.requests, c.Requests)
+	s.tokens = max(s.tokens, c.Tokens)
+	s.spent = max(s.spent, c.SpentMicros)
+}
+
+// seed sets a key's spend for the period that starts at start: a newer
+// period replaces the spend, the same period raises it.
+func (m *memory) seed(id string, spent int64, start time.Time) {
+	s := m.key(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case start.After(s.periodStart):
+		s.periodStart, s.spent = start, spent
+	case start.Equal(s.periodStart):
+		s.spent = max(s.spent, spent)
+	}
+}
+
+// spentIn returns the spend this node knows of in the period that starts at
+// start (0 when its state is for an older period).
+func (m *memory) spentIn(id string, start time.Time) int64 {
+	s := m.key(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.periodStart.Equal(start) {
+		return s.spent
+	}
+	return 0
+}
+
+func (m *memory) usage(id string, now time.Time) Usage {
+	s := m.key(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := Usage{Concurrent: s.concurrent, SpentMicros: s.spent, ReservedMicros: s.reserved, PeriodStart: s.periodStart}
+	if s.window == now.Unix()/60 {
+		u.RequestsThisMinute, u.TokensThisMinute = s.requests, s.tokens
+	}
+	return u
+}

@@ -1,0 +1,263 @@
+// Package redislimit is the Redis (or Valkey) implementation of
+// ratelimit.Store: the limits, budget reservations and concurrency leases
+// that every node of a cluster shares, each operation one atomic Lua script
+// and one round trip (see scripts.go for the keys).
+//
+// It also carries the cluster's "keys changed" notice (PublishKeysChanged,
+// WatchKeys), so that a key revoked on one node stops working on every node.
+//
+// The client fails fast: no retries, and every dial, read and write bounded
+// by Options.Timeout, because the ratelimit.Limiter in front of it decides
+// locally whenever it fails.
+package redislimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/sluicehq/sluice/internal/ratelimit"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Addr is host:port, or a redis:// or rediss:// URL (with a password
+	// and database number if needed).
+	Addr string
+	// Timeout bounds dialing, reading and writing (default 50 ms); callers
+	// bound each operation with their context as well.
+	Timeout time.Duration
+	// PoolSize is the most connections (default 64).
+	PoolSize int
+	// Prefix starts every key name (default "sluice:rl:"), so that a Redis
+	// can serve several clusters.
+	Prefix string
+}
+
+// Store is limiter state in Redis.
+type Store struct {
+	c      *redis.Client
+	prefix string
+	addr   string
+}
+
+var _ ratelimit.Store = (*Store)(nil)
+
+// clientLog sends go-redis's own log lines to slog at debug level. The
+// client logs every failed dial, a line per probe during an outage, which
+// the Limiter already reports once (and in its health).
+type clientLog struct{}
+
+func (clientLog) Printf(ctx context.Context, format string, v ...any) {
+	slog.Default().DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+}
+
+var setLogger sync.Once
+
+// New returns a Store for the Redis at o.Addr. It does not connect: the
+// first operation does, and a Redis that is down is only a failed operation.
+func New(o Options) (*Store, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = 50 * time.Millisecond
+	}
+	if o.PoolSize <= 0 {
+		o.PoolSize = 64
+	}
+	if o.Prefix == "" {
+		o.Prefix = "sluice:rl:"
+	}
+	setLogger.Do(func() { redis.SetLogger(clientLog{}) }) // process-wide
+	opt := &redis.Options{Addr: o.Addr}
+	if strings.Contains(o.Addr, "://") {
+		var err error
+		if opt, err = redis.ParseURL(o.Addr); err != nil {
+			return nil, fmt.Errorf("redis address: %w", err)
+		}
+	}
+	if opt.Addr == "" {
+		return nil, errors.New("redis address: empty")
+	}
+	opt.Protocol = 2 // RESP2: no HELLO round trip; Redis and Valkey both speak it
+	opt.DisableIdentity = true
+	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	opt.MaxRetries = -1
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = o.Timeout, o.Timeout, o.Timeout, o.Timeout
+	opt.DialerRetries = 1
+	opt.ContextTimeoutEnabled = true
+	opt.PoolSize = o.PoolSize
+	return &Store{c: redis.NewClient(opt), prefix: o.Prefix, addr: opt.Addr}, nil
+}
+
+// Close closes the connections.
+func (s *Store) Close() error { return s.c.Close() }
+
+// String names the store for logs and health.
+func (s *Store) String() string { return "redis " + s.addr }
+
+// key names one of key id's Redis keys.
+func (s *Store) key(id, suffix string) string {
+	return s.prefix + "{" + id + "}:" + suffix
+}
+
+// keys returns the prelude's KEYS for key id at now.
+func (s *Store) keys(id string, now, periodStart time.Time) []string {
+	minute := strconv.FormatInt(now.Unix()/60, 10)
+	var start int64
+	if !periodStart.IsZero() {
+		start = periodStart.Unix()
+	}
+	return []string{s.key(id, "tickets"), s.key(id, "reserved"), s.key(id, "req:"+minute),
+		s.key(id, "tok:"+minute), s.key(id, "spent:"+strconv.FormatInt(start, 10))}
+}
+
+const windowTTL = 2 * time.Minute
+
+// stateTTL is how long a key's tickets and reservations outlive their last
+// change (real time: the Limiter renews leases every lease/3).
+func stateTTL(lease time.Duration) int64 {
+	return (2*lease + time.Minute).Milliseconds()
+}
+
+// Admit implements ratelimit.Store.
+func (s *Store) Admit(ctx context.Context, a ratelimit.Admission) (ratelimit.Verdict, error) {
+	lim := a.Limits
+	res, err := admitScript.Run(ctx, s.c, s.keys(a.Key, a.Now, a.PeriodStart),
+		a.Now.UnixMilli(), stateTTL(a.LeaseUntil.Sub(a.Now)), windowTTL.Milliseconds(), a.PeriodTTL.Milliseconds(), a.SeedMicros,
+		lim.RPM, lim.TPM, lim.MaxConcurrent, lim.BudgetMicros, a.WorstMicros, a.Ticket, a.LeaseUntil.UnixMilli()).Slice()
+	if err != nil {
+		return ratelimit.Verdict{}, err
+	}
+	return parse(res)
+}
+
+// Settle implements ratelimit.Store.
+func (s *Store) Settle(ctx context.Context, st ratelimit.Settlement) (ratelimit.Counters, error) {
+	res, err := settleScript.Run(ctx, s.c, s.keys(st.Key, st.Now, st.PeriodStart),
+		st.Now.UnixMilli(), 0, windowTTL.Milliseconds(), st.PeriodTTL.Milliseconds(), st.SeedMicros,
+		st.Ticket, st.CostMicros, st.Tokens).Slice()
+	if err != nil {
+		return ratelimit.Counters{}, err
+	}
+	v, err := parse(res)
+	return v.Counters, err
+}
+
+// Read implements ratelimit.Store.
+func (s *Store) Read(ctx context.Context, id string, now, periodStart time.Time) (ratelimit.Counters, error) {
+	res, err := readScript.Run(ctx, s.c, s.keys(id, now, periodStart), now.UnixMilli()).Slice()
+	if err != nil {
+		return ratelimit.Counters{}, err
+	}
+	v, err := parse(res)
+	return v.Counters, err
+}
+
+// seedTTL keeps a seeded spend for the longest period (a month) plus a
+// day, since Seed does not say which period starts at periodStart; the
+// admit and settle scripts give a spend they start its exact TTL.
+const seedTTL = 33 * 24 * time.Hour
+
+// Seed implements ratelimit.Store.
+func (s *Store) Seed(ctx context.Context, id string, periodStart time.Time, spentMicros int64) (int64, error) {
+	var ttl int64
+	if !periodStart.IsZero() {
+		ttl = max(time.Until(periodStart.Add(seedTTL)), time.Hour).Milliseconds()
+	}
+	return seedScript.Run(ctx, s.c, s.keys(id, periodStart, periodStart)[4:], spentMicros, ttl).Int64()
+}
+
+// Renew implements ratelimit.Store: one pipeline, one round trip.
+func (s *Store) Renew(ctx context.Context, leases []ratelimit.Lease, now, until time.Time) error {
+	ttl := time.Duration(stateTTL(until.Sub(now))) * time.Millisecond
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, l := range leases {
+			k := s.key(l.Key, "tickets")
+			p.ZAddXX(ctx, k, redis.Z{Score: float64(until.UnixMilli()), Member: l.Ticket})
+			p.PExpire(ctx, k, ttl)
+			p.PExpire(ctx, s.key(l.Key, "reserved"), ttl)
+		}
+		return nil
+	})
+	return err
+}
+
+// Ping implements ratelimit.Store.
+func (s *Store) Ping(ctx context.Context) error { return s.c.Ping(ctx).Err() }
+
+// parse reads a script's {denied, requests, tokens, concurrent, spent,
+// reserved, started}.
+func parse(res []any) (ratelimit.Verdict, error) {
+	if len(res) != 7 {
+		return ratelimit.Verdict{}, fmt.Errorf("redislimit: script returned %d values, want 7", len(res))
+	}
+	var v ratelimit.Verdict
+	denied, ok := res[0].(string)
+	if !ok {
+		return v, fmt.Errorf("redislimit: script returned %T for the verdict", res[0])
+	}
+	n := make([]int64, 6)
+	for i := range n {
+		if n[i], ok = res[i+1].(int64); !ok {
+			return v, fmt.Errorf("redislimit: script returned %T for value %d", res[i+1], i+1)
+		}
+	}
+	v.Denied = denied
+	v.Requests, v.Tokens, v.Concurrent, v.SpentMicros, v.ReservedMicros, v.Started = n[0], n[1], n[2], n[3], n[4], n[5] == 1
+	return v, nil
+}
+
+// keysChannel carries the "keys changed" notice.
+const keysChannel = "keys-changed"
+
+// PublishKeysChanged tells every node's WatchKeys that keys changed (one was
+// revoked, created or edited in the shared database).
+func (s *Store) PublishKeysChanged(ctx context.Context) error {
+	return s.c.Publish(ctx, s.prefix+keysChannel, "1").Err()
+}
+
+// WatchKeys calls changed for every notice that PublishKeysChanged sends,
+// and also each time it (re)subscribes, since notices sent while it was
+// disconnected are lost. It returns when ctx ends; the caller owns its
+// goroutine. changed runs on WatchKeys's goroutine and should not block long.
+func (s *Store) WatchKeys(ctx context.Context, changed func()) {
+	ps := s.c.Subscribe(ctx, s.prefix+keysChannel)
+	// A Receive blocked on the socket does not see ctx end: closing ps
+	// ends it.
+	stop, closed := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(closed)
+		select {
+		case <-ctx.Done():
+		case <-stop:
+		}
+		_ = ps.Close()
+	}()
+	defer func() { close(stop); <-closed }()
+	for {
+		msg, err := ps.Receive(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			// The next Receive reconnects and subscribes again.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		switch msg.(type) {
+		case *redis.Subscription, *redis.Message:
+			changed()
+		}
+	}
+}
