@@ -42,7 +42,10 @@ func (clientCodec) EncodeResponse(req *llm.Request, resp *llm.Response) ([]byte,
 		case llm.PartToolCall:
 			input, err := toolInput(p.Arguments)
 			if err != nil {
-				return nil, fmt.Errorf("anthropic: content %d: %w", i, err)
+				// The upstream stopped inside the arguments (a max_tokens
+				// stop): Anthropic's input must be an object, so the call is
+				// kept with an empty one rather than the answer lost.
+				input = json.RawMessage("{}")
 			}
 			m.Content = append(m.Content, wire.ToolUseBlock{Type: wire.BlockToolUse, ID: p.ToolCallID, Name: p.ToolName, Input: input})
 		case llm.PartThinking:

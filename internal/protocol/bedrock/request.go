@@ -229,6 +229,11 @@ func encodeMessage(i int, m llm.Message) (wire.Message, *llm.Error) {
 			}
 			b.ToolResult = tr
 		case llm.PartThinking:
+			if p.Signature == "" {
+				// Reasoning from another protocol carries no signature, and
+				// Bedrock's Claude models refuse unsigned reasoning blocks.
+				continue
+			}
 			b.ReasoningContent = &wire.ReasoningContentBlock{ReasoningText: &wire.ReasoningTextBlock{Text: p.Text, Signature: p.Signature}}
 		case llm.PartRedactedThinking:
 			if p.RedactedData == "" {

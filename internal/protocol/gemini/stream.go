@@ -303,6 +303,7 @@ type streamWriter struct {
 	// index order even when an upstream interleaves them.
 	calls map[int]api.Part
 	buf   []byte
+	ended bool // an error chunk was written: nothing may follow it
 }
 
 // Write implements llm.StreamWriter.
@@ -487,5 +488,9 @@ func (sw *streamWriter) chunk(v any) error {
 // Fail implements llm.StreamWriter: a last chunk holding Google's error
 // envelope, as Gemini sends a failure mid-stream.
 func (sw *streamWriter) Fail(e *llm.Error) error {
+	if sw.ended {
+		return nil
+	}
+	sw.ended = true
 	return sw.chunk(api.ErrorBody{Error: errorObject(e)})
 }
