@@ -195,12 +195,17 @@ func TestEncodeError(t *testing.T) {
 func TestEncodeResponseErrors(t *testing.T) {
 	for _, resp := range []*llm.Response{
 		nil,
-		{Content: []llm.Part{{Type: llm.PartToolCall, ToolCallID: "a", ToolName: "f", Arguments: json.RawMessage(`"str"`)}}},
 		{Content: []llm.Part{{Type: llm.PartImage, URL: "https://x"}}},
 	} {
 		if _, err := Client.EncodeResponse(&llm.Request{}, resp); err == nil {
 			t.Errorf("EncodeResponse(%+v): no error", resp)
 		}
+	}
+	// Arguments that are not an object (a call cut by max_tokens) keep the
+	// call, with an empty input, rather than losing the answer.
+	out, err := Client.EncodeResponse(&llm.Request{}, &llm.Response{Content: []llm.Part{{Type: llm.PartToolCall, ToolCallID: "a", ToolName: "f", Arguments: json.RawMessage(`{"cit`)}}})
+	if err != nil || !strings.Contains(string(out), `"input":{}`) {
+		t.Errorf("cut tool call: %s %v", out, err)
 	}
 	// No id, no model: an id is made, the model is the request's; empty
 	// arguments are the empty object.
