@@ -1,7 +1,10 @@
 // Command bench compares three paths to a fake OpenAI upstream on loopback:
 // direct, through a bare httputil.ReverseProxy (the baseline), and through
-// Sluice with auth, metering and the ledger on. It builds the programs, starts
-// them, runs the load itself, prints a table and stops everything it started.
+// Sluice with auth, metering and the ledger on; and, in the same run, three
+// Sluice variants: translation in both directions between the OpenAI and
+// Anthropic protocols, and a weighted route of three targets. It builds the
+// programs, starts them, runs the load itself, prints a table and stops
+// everything it started.
 //
 // Run it from anywhere inside the module: go run ./bench/cmd/bench (or make
 // bench). See bench/README.md for what each column means.
@@ -15,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -27,15 +31,18 @@ type config struct {
 	duration, warmup   time.Duration
 	reps               int
 	conns              []int
+	variantConns       int
 	memConns           int
 	streams, chunks    int
 	lightStreams       int
+	probeStreams       int
 	gap, ramp          time.Duration
 	streamTimeout      time.Duration
 	paths              []string
 	sluiceBin          string
 	unbuffered         bool
 	profile            time.Duration
+	profileConns       []int
 	jsonOut            string
 	keep               bool
 	timeout            time.Duration
@@ -47,7 +54,7 @@ type config struct {
 
 func main() {
 	var c config
-	var conns, paths string
+	var conns, paths, profConns string
 	flag.DurationVar(&c.duration, "duration", 5*time.Second, "measured window of each non-stream run")
 	flag.DurationVar(&c.warmup, "warmup", 500*time.Millisecond, "unmeasured warm-up before each non-stream run")
 	flag.IntVar(&c.reps, "reps", 3, "repetitions of each measurement; tables show the median")
@@ -55,14 +62,17 @@ func main() {
 	flag.IntVar(&c.memConns, "mem-conns", 256, "connections of the memory run (0 skips it)")
 	flag.IntVar(&c.streams, "streams", 1000, "concurrent SSE streams per stream run")
 	flag.IntVar(&c.lightStreams, "light-streams", 100, "streams of a second, unsaturated stream run for first-event overhead (0 skips it)")
+	flag.IntVar(&c.probeStreams, "probe-streams", 200, "streams of the first-event probe: one at a time on a warm connection, one chunk each (0 skips it)")
 	flag.IntVar(&c.chunks, "chunks", 50, "content chunks per stream")
 	flag.DurationVar(&c.gap, "gap", 20*time.Millisecond, "pause between stream chunks at the upstream")
 	flag.DurationVar(&c.ramp, "ramp", 500*time.Millisecond, "stream starts are spread over this time")
 	flag.DurationVar(&c.streamTimeout, "stream-timeout", 30*time.Second, "limit for one stream")
-	flag.StringVar(&paths, "paths", "direct,bare,sluice", "rows to run: direct, bare, sluice")
+	flag.IntVar(&c.variantConns, "variant-conns", 64, "connections of the non-stream runs of the Sluice variants (translation, weighted route)")
+	flag.StringVar(&paths, "paths", strings.Join(allPaths, ","), "rows to run: "+strings.Join(allPaths, ", "))
 	flag.StringVar(&c.sluiceBin, "sluice-bin", "", "prebuilt sluice binary (default: build ./cmd/sluice)")
 	flag.BoolVar(&c.unbuffered, "unbuffered", false, "add a stream row through an unbuffered ReverseProxy (shows the truncation pitfall)")
 	flag.DurationVar(&c.profile, "profile", 0, "if > 0 and Sluice serves /debug/pprof/profile, take a CPU profile this long under c=64 load")
+	flag.StringVar(&profConns, "profile-conns", "64", "connection counts of the non-stream CPU profiles of -profile")
 	flag.StringVar(&c.jsonOut, "json", "", "also write every sample and median to this JSON file")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory (binaries, logs, Sluice data)")
 	flag.DurationVar(&c.timeout, "timeout", 9*time.Minute, "hard limit for the whole run")
@@ -70,23 +80,16 @@ func main() {
 	flag.BoolVar(&c.skipStream, "skip-stream", false, "skip the stream runs")
 	flag.Parse()
 	c.skipMem = c.memConns <= 0
-	for f := range strings.SplitSeq(conns, ",") {
-		var n int
-		if _, err := fmt.Sscan(strings.TrimSpace(f), &n); err != nil || n < 1 {
-			fatalf("bad -conns %q", conns)
-		}
-		c.conns = append(c.conns, n)
-	}
+	c.conns = connList("-conns", conns)
+	c.profileConns = connList("-profile-conns", profConns)
 	for p := range strings.SplitSeq(paths, ",") {
-		switch p = strings.TrimSpace(p); p {
-		case pathDirect, pathBare, pathSluice:
-			c.paths = append(c.paths, p)
-		default:
+		if p = strings.TrimSpace(p); !slices.Contains(allPaths, p) {
 			fatalf("unknown path %q in -paths", p)
 		}
+		c.paths = append(c.paths, p)
 	}
-	if c.reps < 1 || c.streams < 1 || c.chunks < 1 {
-		fatalf("-reps, -streams and -chunks must be positive")
+	if c.reps < 1 || c.streams < 1 || c.chunks < 1 || c.variantConns < 1 {
+		fatalf("-reps, -streams, -chunks and -variant-conns must be positive")
 	}
 	c.adminToken = "bench-admin-" + fmt.Sprint(time.Now().UnixNano())
 	c.keyTok = "gw-bench-key-0001"
@@ -99,6 +102,19 @@ func main() {
 	if err != nil {
 		fatalf("%v", err)
 	}
+}
+
+// connList parses a comma-separated list of connection counts.
+func connList(name, list string) []int {
+	var out []int
+	for f := range strings.SplitSeq(list, ",") {
+		var n int
+		if _, err := fmt.Sscan(strings.TrimSpace(f), &n); err != nil || n < 1 {
+			fatalf("bad %s %q", name, list)
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 func fatalf(format string, args ...any) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"runtime"
 	"time"
 
@@ -59,15 +60,19 @@ func (e *env) prepare(ctx context.Context, r *row) (int64, bool) {
 }
 
 // nonStream runs every path at every connection count, reps times,
-// interleaved.
-func (e *env) nonStream(ctx context.Context, conns []int, paths []string) []closedSample {
+// interleaved; with variants, the Sluice variants too, at -variant-conns.
+func (e *env) nonStream(ctx context.Context, conns []int, paths []string, variants bool) []closedSample {
 	var out []closedSample
 	for rep := range e.cfg.reps {
 		for _, r := range rotate(e.rows, rep) {
-			if r.streamOnly || !has(paths, r.name) {
+			if r.streamOnly || !has(paths, r.name) || (r.variant && !variants) {
 				continue
 			}
-			for _, n := range conns {
+			rowConns := conns
+			if r.variant {
+				rowConns = []int{e.cfg.variantConns}
+			}
+			for _, n := range rowConns {
 				if ctx.Err() != nil {
 					break
 				}
@@ -77,7 +82,7 @@ func (e *env) nonStream(ctx context.Context, conns []int, paths []string) []clos
 				}
 				s := e.closedOnce(ctx, r, n, rep)
 				s.StartRSS = startRSS
-				logf("rep %d %-8s c=%-3d %8.0f req/s  p50 %-8s p99 %-8s cpu/req %-8s peak %s  errors %d",
+				logf("rep %d %-15s c=%-3d %8.0f req/s  p50 %-8s p99 %-8s cpu/req %-8s peak %s  errors %d",
 					rep+1, r.name, n, s.RPS, fmtDur(s.P50), fmtDur(s.P99), fmtDur(s.CPUPerReq), fmtMB(s.PeakRSS), s.Errors)
 				if s.FirstError != "" {
 					logf("  first error: %s", s.FirstError)
@@ -100,7 +105,7 @@ func (e *env) closedOnce(ctx context.Context, r *row, conns, rep int) closedSamp
 	})
 	after := e.upstreamStats(ctx)
 	_, peak, _ := proc.Memory(pid)
-	if r.name == pathSluice {
+	if isSluice(r.name) {
 		e.sluiceForwarded += after.Requests - before.Requests
 	}
 	s := closedSample{Path: r.name, Conns: conns, Rep: rep + 1, Requests: res.Requests, Exact: res.Exact,
@@ -111,14 +116,17 @@ func (e *env) closedOnce(ctx context.Context, r *row, conns, rep int) closedSamp
 }
 
 // streams runs the stream test with n streams on every path, reps times,
-// interleaved.
-func (e *env) streams(ctx context.Context, n int) []streamSample {
+// interleaved; the Sluice variants take part only with variants set.
+func (e *env) streams(ctx context.Context, n int, variants bool) []streamSample {
 	c := e.cfg
 	var out []streamSample
 	for rep := range c.reps {
 		for _, r := range rotate(e.rows, rep) {
 			if ctx.Err() != nil {
 				return out
+			}
+			if r.variant && !variants {
+				continue
 			}
 			startRSS, ok := e.prepare(ctx, r)
 			if !ok {
@@ -135,7 +143,7 @@ func (e *env) streams(ctx context.Context, n int) []streamSample {
 			})
 			after := e.upstreamStats(ctx)
 			_, peak, _ := proc.Memory(pid)
-			if r.name == pathSluice {
+			if isSluice(r.name) {
 				e.sluiceForwarded += after.Requests - before.Requests
 			}
 			s := streamSample{Path: r.name, Rep: rep + 1, StreamResult: res, PeakRSS: peak, StartRSS: startRSS,
@@ -148,6 +156,36 @@ func (e *env) streams(ctx context.Context, n int) []streamSample {
 				logf("  first problem: %s", res.FirstProblem)
 			}
 			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// probe measures the first event of streams sent one at a time on a warm
+// connection, on every path, reps times, interleaved. It does not restart
+// the proxies (it measures latency only) and runs after the stream runs.
+func (e *env) probe(ctx context.Context) []probeSample {
+	c := e.cfg
+	var out []probeSample
+	for rep := range c.reps {
+		for _, r := range rotate(e.rows, rep) {
+			if ctx.Err() != nil {
+				return out
+			}
+			if r.streamOnly || r.dead != nil {
+				continue
+			}
+			res := load.Probe(ctx, r.target, load.ProbeOptions{
+				Streams: c.probeStreams, Warmup: 20, Timeout: c.streamTimeout,
+				Header: http.Header{"X-Fake-Chunks": {"1"}},
+				Nonce:  fmt.Sprintf("probe-%s-%d", r.name, rep),
+			})
+			logf("rep %d %-15s probe: %d ok, %d failed, first event p50 %s p99 %s",
+				rep+1, r.name, res.Streams, res.Failed, fmtDur(res.TTFEP50), fmtDur(res.TTFEP99))
+			if res.FirstProblem != "" {
+				logf("  first problem: %s", res.FirstProblem)
+			}
+			out = append(out, probeSample{Path: r.name, Rep: rep + 1, ProbeResult: res})
 		}
 	}
 	return out

@@ -45,6 +45,12 @@ type streamSample struct {
 	UpstreamConns        int64
 }
 
+type probeSample struct {
+	Path string
+	Rep  int
+	load.ProbeResult
+}
+
 type ledgerCheck struct {
 	Forwarded int64  // requests the upstream saw through Sluice in the whole run
 	Sent      int    // requests of the check answered 200
@@ -67,6 +73,7 @@ type report struct {
 	Memory      []closedSample `json:",omitempty"`
 	Stream      []streamSample `json:",omitempty"`
 	StreamLight []streamSample `json:",omitempty"`
+	Probe       []probeSample  `json:",omitempty"`
 	Ledger      *ledgerCheck   `json:",omitempty"`
 	// SluiceStopMax is the longest SIGTERM-to-exit of Sluice between runs
 	// (it drains its ledger queue on the way out).
@@ -222,17 +229,12 @@ func streamMedians(samples []streamSample) []streamMedian {
 }
 
 func pathRank(p string) int {
-	switch p {
-	case pathDirect:
-		return 0
-	case pathBare:
-		return 1
-	case pathUnbuffered:
-		return 2
-	case pathSluice:
-		return 3
+	for i, q := range []string{pathDirect, pathBare, pathUnbuffered, pathSluice, pathA2O, pathO2A, pathWeighted} {
+		if p == q {
+			return i
+		}
 	}
-	return 4
+	return 99
 }
 
 func fmtDur(d time.Duration) string {
@@ -271,6 +273,7 @@ func (r *report) print(w io.Writer) {
 	if len(ns) > 0 {
 		fmt.Fprintln(w, "\n-- Non-stream chat completions, closed loop, keep-alive (CPU/req and peak RSS: the proxy; for direct: the upstream) --")
 		printClosed(w, ns)
+		printLegend(w, ns)
 	}
 	mem := closedMedians(r.Memory)
 	if len(mem) > 0 {
@@ -287,8 +290,14 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "\n-- SSE streams, %d concurrent (unsaturated: first-event overhead) --\n", light[0].streams/light[0].reps)
 		printStreams(w, light)
 	}
+	probe := probeMedians(r.Probe)
+	if len(probe) > 0 {
+		fmt.Fprintf(w, "\n-- First event, one stream at a time on a warm connection (X-Fake-Chunks: 1), %d streams per run --\n", probe[0].streams/probe[0].reps)
+		printProbe(w, probe)
+	}
 	fmt.Fprintln(w, "\n-- Ratios (same run) --")
 	r.printRatios(w, ns, mem, st, light)
+	printVariants(w, ns, light)
 	if r.Ledger != nil {
 		l := r.Ledger
 		fmt.Fprintln(w, "\n-- Sluice ledger and metering --")
@@ -343,7 +352,9 @@ func printClosed(w io.Writer, ms []closedMedian) {
 	fmt.Fprintln(tw, "path\tconns\treq/s\tp50\tp99\tCPU/req\tupstream CPU/req\tstart RSS\tpeak RSS\tupstream conns/run\terrors\tbyte-exact\t")
 	for _, m := range ms {
 		exact := "n/a"
-		if m.requests > 0 {
+		if translated(m.path) {
+			exact = "translated"
+		} else if m.requests > 0 {
 			exact = fmt.Sprintf("%.0f%%", 100*float64(m.exact)/float64(m.requests))
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t\n", m.path, m.conns, m.rps,
@@ -472,5 +483,140 @@ func (r *report) printRatios(w io.Writer, ns, mem []closedMedian, st, light []st
 	tw.Flush()
 	if !any {
 		fmt.Fprintln(w, "(no Sluice and bare-proxy pair measured)")
+	}
+}
+
+// printLegend says what each Sluice variant in ms is.
+func printLegend(w io.Writer, ms []closedMedian) {
+	for _, v := range variants {
+		if slices.ContainsFunc(ms, func(m closedMedian) bool { return m.path == v.path }) {
+			fmt.Fprintf(w, "  %s: %s\n", v.path, v.what)
+		}
+	}
+}
+
+// printVariants compares each Sluice variant with the sluice row (OpenAI
+// pass-through to one target) and the bare proxy at the variants'
+// connection count, and in the unsaturated stream run.
+func printVariants(w io.Writer, ns []closedMedian, light []streamMedian) {
+	present := func(p string) bool {
+		return slices.ContainsFunc(ns, func(m closedMedian) bool { return m.path == p }) ||
+			slices.ContainsFunc(light, func(m streamMedian) bool { return m.path == p })
+	}
+	if !slices.ContainsFunc(variants, func(v variant) bool { return present(v.path) }) {
+		return
+	}
+	fmt.Fprintln(w, "\n-- Sluice variants vs the sluice row (OpenAI pass-through, one target), same run --")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, v := range variants {
+		var m *closedMedian
+		for i := range ns {
+			if ns[i].path == v.path {
+				m = &ns[i]
+			}
+		}
+		if m == nil {
+			continue
+		}
+		label := fmt.Sprintf("c=%d", m.conns)
+		s, b := findClosed(ns, pathSluice, m.conns), findClosed(ns, pathBare, m.conns)
+		if s == nil {
+			fmt.Fprintf(tw, "%s\t%s: no sluice row at c=%d to compare with\t\t\n", label, v.path, m.conns)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s CPU/req ÷ sluice CPU/req\t%s\t(%s vs %s, %s per request)\n", label, v.path,
+			ratio(float64(m.cpu), float64(s.cpu)), fmtDur(m.cpu), fmtDur(s.cpu), fmtSigned(m.cpu-s.cpu))
+		if b != nil {
+			fmt.Fprintf(tw, "%s\t%s CPU/req ÷ bare proxy CPU/req\t%s\t(%s vs %s)\n", label, v.path,
+				ratio(float64(m.cpu), float64(b.cpu)), fmtDur(m.cpu), fmtDur(b.cpu))
+		}
+		fmt.Fprintf(tw, "%s\t%s req/s ÷ sluice req/s\t%s\t(%.0f vs %.0f)\n", label, v.path, ratio(m.rps, s.rps), m.rps, s.rps)
+		fmt.Fprintf(tw, "%s\t%s upstream CPU/req ÷ sluice's\t%s\t(%s vs %s)\n", label, v.path,
+			ratio(float64(m.upCPU), float64(s.upCPU)), fmtDur(m.upCPU), fmtDur(s.upCPU))
+	}
+	if len(light) > 0 {
+		s := findStream(light, pathSluice)
+		label := fmt.Sprintf("%d streams", light[0].streams/light[0].reps)
+		for _, v := range variants {
+			m := findStream(light, v.path)
+			if m == nil || s == nil {
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s CPU/stream ÷ sluice CPU/stream\t%s\t(%s vs %s)\n", label, v.path,
+				ratio(float64(m.cpu), float64(s.cpu)), fmtDur(m.cpu), fmtDur(s.cpu))
+			fmt.Fprintf(tw, "%s\t%s first event p50 − sluice p50\t%s\t(%d/%d streams ok)\n", label, v.path,
+				fmtSigned(m.ttfe50-s.ttfe50), m.ok, m.streams)
+		}
+	}
+	tw.Flush()
+}
+
+type probeMedian struct {
+	path            string
+	reps            int
+	streams, failed int
+	ttfe50, ttfe99  time.Duration
+	firstProblem    string
+}
+
+func probeMedians(samples []probeSample) []probeMedian {
+	groups := map[string][]probeSample{}
+	var order []string
+	for _, s := range samples {
+		if _, ok := groups[s.Path]; !ok {
+			order = append(order, s.Path)
+		}
+		groups[s.Path] = append(groups[s.Path], s)
+	}
+	slices.SortStableFunc(order, func(a, b string) int { return cmp.Compare(pathRank(a), pathRank(b)) })
+	var out []probeMedian
+	for _, p := range order {
+		g := groups[p]
+		m := probeMedian{path: p, reps: len(g),
+			ttfe50: median(pick(g, func(s probeSample) time.Duration { return s.TTFEP50 })),
+			ttfe99: median(pick(g, func(s probeSample) time.Duration { return s.TTFEP99 })),
+		}
+		for _, s := range g {
+			m.streams += s.Streams + s.Failed
+			m.failed += s.Failed
+			if m.firstProblem == "" {
+				m.firstProblem = s.FirstProblem
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// printProbe prints the probe table with each path's first-event overhead
+// over direct and over the sluice row.
+func printProbe(w io.Writer, ms []probeMedian) {
+	var direct, sluice *probeMedian
+	for i := range ms {
+		switch ms[i].path {
+		case pathDirect:
+			direct = &ms[i]
+		case pathSluice:
+			sluice = &ms[i]
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "path\tok/streams\tfirst event p50\tp99\toverhead vs direct p50\tp99\tvs sluice p50\t")
+	for _, m := range ms {
+		o50, o99, s50 := "-", "-", "-"
+		if direct != nil && m.path != pathDirect {
+			o50, o99 = fmtSigned(m.ttfe50-direct.ttfe50), fmtSigned(m.ttfe99-direct.ttfe99)
+		}
+		if sluice != nil && isVariant(m.path) {
+			s50 = fmtSigned(m.ttfe50 - sluice.ttfe50)
+		}
+		fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t\n", m.path, m.streams-m.failed, m.streams,
+			fmtDur(m.ttfe50), fmtDur(m.ttfe99), o50, o99, s50)
+	}
+	tw.Flush()
+	for _, m := range ms {
+		if m.firstProblem != "" {
+			fmt.Fprintf(w, "  %s first problem: %s\n", m.path, m.firstProblem)
+		}
 	}
 }

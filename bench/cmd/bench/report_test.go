@@ -54,3 +54,53 @@ func TestReportPrints(t *testing.T) {
 		}
 	}
 }
+
+func TestReportVariants(t *testing.T) {
+	ns := func(path string, conns int, rps float64, cpu, upCPU time.Duration) closedSample {
+		return closedSample{Path: path, Conns: conns, Rep: 1, Requests: 100, Exact: 0, RPS: rps,
+			CPUPerReq: cpu, UpstreamCPUPerReq: upCPU, PeakRSS: 20 << 20}
+	}
+	st := func(path string, ttfe, cpu time.Duration) streamSample {
+		return streamSample{Path: path, Rep: 1, CPUPerStream: cpu,
+			StreamResult: load.StreamResult{Streams: 10, OK: 9, TTFEP50: ttfe}}
+	}
+	r := &report{
+		Started: time.Unix(0, 0),
+		NonStream: []closedSample{
+			ns(pathSluice, 64, 2000, 250*time.Microsecond, 150*time.Microsecond),
+			ns(pathBare, 64, 2500, 200*time.Microsecond, 150*time.Microsecond),
+			ns(pathA2O, 64, 1500, 500*time.Microsecond, 180*time.Microsecond),
+			ns(pathWeighted, 64, 2000, 260*time.Microsecond, 150*time.Microsecond),
+		},
+		StreamLight: []streamSample{st(pathSluice, time.Millisecond, 4*time.Millisecond), st(pathO2A, 1500*time.Microsecond, 6*time.Millisecond)},
+		Probe: []probeSample{
+			{Path: pathDirect, Rep: 1, ProbeResult: load.ProbeResult{Streams: 200, TTFEP50: 300 * time.Microsecond, TTFEP99: time.Millisecond}},
+			{Path: pathSluice, Rep: 1, ProbeResult: load.ProbeResult{Streams: 200, TTFEP50: 700 * time.Microsecond, TTFEP99: 2 * time.Millisecond}},
+			{Path: pathA2O, Rep: 1, ProbeResult: load.ProbeResult{Streams: 199, Failed: 1, TTFEP50: 900 * time.Microsecond, TTFEP99: 3 * time.Millisecond}},
+		},
+	}
+	var b bytes.Buffer
+	r.print(&b)
+	out := strings.Join(strings.Fields(b.String()), " ")
+	for _, want := range []string{
+		"sluice-a2o: Anthropic client",
+		"sluice-a2o 64 1500", // the row, after sluice
+		"translated",         // its byte-exact column
+		"c=64 sluice-a2o CPU/req ÷ sluice CPU/req 2.00× (500µs vs 250µs, +250µs per request)",
+		"c=64 sluice-a2o CPU/req ÷ bare proxy CPU/req 2.50×",
+		"c=64 sluice-a2o req/s ÷ sluice req/s 0.75×",
+		"c=64 sluice-a2o upstream CPU/req ÷ sluice's 1.20×",
+		"c=64 sluice-weighted CPU/req ÷ sluice CPU/req 1.04× (260µs vs 250µs, +10µs per request)",
+		"10 streams sluice-o2a CPU/stream ÷ sluice CPU/stream 1.50×",
+		"10 streams sluice-o2a first event p50 − sluice p50 +500µs (9/10 streams ok)",
+		"sluice 200/200 700µs 2.00ms +400µs +1000µs -",
+		"sluice-a2o 199/200 900µs 3.00ms +600µs +2000µs +200µs",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Index(out, "sluice 64 2000") > strings.Index(out, "sluice-a2o 64 1500") {
+		t.Errorf("variant rows must follow the sluice row:\n%s", b.String())
+	}
+}

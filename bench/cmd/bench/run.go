@@ -22,17 +22,38 @@ const (
 	pathBare       = "bare"
 	pathUnbuffered = "bare-unbuffered"
 	pathSluice     = "sluice"
+	// The Sluice variants, each its own Sluice process with the same
+	// binary and configuration as the sluice row; compared with it.
+	pathA2O      = "sluice-a2o"      // Anthropic client -> Sluice -> OpenAI upstream
+	pathO2A      = "sluice-o2a"      // OpenAI client -> Sluice -> Anthropic upstream
+	pathWeighted = "sluice-weighted" // OpenAI pass-through, a weighted route of 3 targets
 )
 
+// allPaths are the rows -paths accepts, in report order.
+var allPaths = []string{pathDirect, pathBare, pathSluice, pathA2O, pathO2A, pathWeighted}
+
+// variant is a Sluice variant row and what it measures.
+type variant struct{ path, what string }
+
+// variants are the rows measured against the sluice row.
+var variants = []variant{
+	{pathA2O, "Anthropic client (POST /v1/messages) → Sluice → OpenAI upstream: translation both ways"},
+	{pathO2A, "OpenAI client → Sluice → Anthropic upstream (/v1/messages): translation both ways"},
+	{pathWeighted, "OpenAI pass-through, model routed `weighted` over 3 targets (weights 3, 2, 1; three providers on the same fake)"},
+}
+
+func isVariant(p string) bool { return p == pathA2O || p == pathO2A || p == pathWeighted }
+
+func isSluice(p string) bool { return p == pathSluice || isVariant(p) }
+
+// translated reports whether a row's client and upstream speak different
+// protocols (its responses cannot be byte-exact copies).
+func translated(p string) bool { return p == pathA2O || p == pathO2A }
+
 // row is one path under test: a client dialect, a base URL and the process
-// whose CPU time and memory the row reports.
-//
-// To add the translation benchmark (Anthropic client -> OpenAI upstream)
-// as one more row: implement load.Dialect for the Anthropic Messages API
-// (path /v1/messages, checking the text rebuilt from the fake's chunk
-// markers), and in startSluice append a second row named
-// "sluice-anthropic" with the same spec and child as the "sluice" row but
-// that dialect in its target (and add the name to -paths and pathRank).
+// whose CPU time and memory the row reports. A new Sluice variant is a
+// model in sluiceConfig, a constant above, an entry in variants, allPaths
+// and pathRank, and a case in startSluice.
 type row struct {
 	name   string
 	target load.Target
@@ -45,6 +66,9 @@ type row struct {
 	spec *proc.Spec
 	// streamOnly rows take part in the stream test only.
 	streamOnly bool
+	// variant rows run non-stream at -variant-conns only and take part in
+	// the unsaturated stream run only.
+	variant bool
 	// dead is set when a restart failed; the row is skipped from then on.
 	dead error
 }
@@ -94,15 +118,18 @@ func run(ctx context.Context, c *config) error {
 
 	rep := &report{Machine: machine(), Command: commandLine(), Started: start, Config: c.summary()}
 	if !c.skipNonStream {
-		rep.NonStream = e.nonStream(ctx, c.conns, c.paths)
+		rep.NonStream = e.nonStream(ctx, c.conns, c.paths, true)
 	}
 	if !c.skipMem {
-		rep.Memory = e.nonStream(ctx, []int{c.memConns}, without(c.paths, pathDirect))
+		rep.Memory = e.nonStream(ctx, []int{c.memConns}, without(c.paths, pathDirect), false)
 	}
 	if !c.skipStream {
-		rep.Stream = e.streams(ctx, c.streams)
+		rep.Stream = e.streams(ctx, c.streams, false)
 		if c.lightStreams > 0 {
-			rep.StreamLight = e.streams(ctx, c.lightStreams)
+			rep.StreamLight = e.streams(ctx, c.lightStreams, true)
+		}
+		if c.probeStreams > 0 {
+			rep.Probe = e.probe(ctx)
 		}
 	}
 	if s := e.row(pathSluice); s != nil && s.dead == nil {
@@ -159,9 +186,9 @@ func without(xs []string, drop string) []string {
 }
 
 func (c *config) summary() string {
-	return fmt.Sprintf("reps %d; non-stream: conns %v, %s each after %s warm-up, 1–4 KiB bodies; memory run: %d conns; "+
-		"streams: %d (and %d) × %d chunks, gap %s, starts spread over %s",
-		c.reps, c.conns, c.duration, c.warmup, c.memConns, c.streams, c.lightStreams, c.chunks, c.gap, c.ramp)
+	return fmt.Sprintf("reps %d; non-stream: conns %v (Sluice variants: %d), %s each after %s warm-up, 1–4 KiB bodies; memory run: %d conns; "+
+		"streams: %d (and %d, with the variants) × %d chunks, gap %s, starts spread over %s; first-event probe: %d streams one at a time",
+		c.reps, c.conns, c.variantConns, c.duration, c.warmup, c.memConns, c.streams, c.lightStreams, c.chunks, c.gap, c.ramp, c.probeStreams)
 }
 
 func (e *env) row(name string) *row {
@@ -228,7 +255,7 @@ func (e *env) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	if has(c.paths, pathSluice) {
+	if slices.ContainsFunc(c.paths, isSluice) {
 		if err := e.startSluice(ctx, upAddr, openai); err != nil {
 			e.notes = append(e.notes, "Sluice row skipped: "+err.Error())
 			logf("Sluice row skipped: %v", err)
@@ -240,22 +267,41 @@ func (e *env) setup(ctx context.Context) error {
 	return nil
 }
 
+// sluiceConfig is the configuration of every Sluice row: the sluice row
+// and sluice-a2o use bench-model, sluice-o2a bench-claude and
+// sluice-weighted bench-weighted. The providers up2 and up3 are the same
+// fake as up under other names. {{UP}} is the fake's host:port, {{KEY}} the
+// virtual key.
 const sluiceConfig = `version: 1
 providers:
-  - {name: up, type: openai, base_url: "http://%s/v1", api_key: sk-upstream}
+  - {name: up, type: openai, base_url: "http://{{UP}}/v1", api_key: sk-upstream}
+  - {name: up2, type: openai, base_url: "http://{{UP}}/v1", api_key: sk-upstream}
+  - {name: up3, type: openai, base_url: "http://{{UP}}/v1", api_key: sk-upstream}
+  - {name: an, type: anthropic, base_url: "http://{{UP}}", api_key: x}
 models:
   - name: bench-model
     targets: [{provider: up, model: fake-upstream-model}]
     pricing: {input_per_mtok: 0.15, output_per_mtok: 0.60}
+  - name: bench-claude
+    targets: [{provider: an, model: fake-upstream-model}]
+    pricing: {input_per_mtok: 0.15, output_per_mtok: 0.60}
+  - name: bench-weighted
+    routing: {policy: weighted}
+    targets:
+      - {provider: up, model: fake-upstream-model, weight: 3}
+      - {provider: up2, model: fake-upstream-model, weight: 2}
+      - {provider: up3, model: fake-upstream-model, weight: 1}
+    pricing: {input_per_mtok: 0.15, output_per_mtok: 0.60}
 keys:
-  - {name: bench, key: %s}
+  - {name: bench, key: {{KEY}}}
 `
 
 // sluiceSpec writes a config and a data directory named after name and
 // returns how to start Sluice from bin with them.
 func (e *env) sluiceSpec(name, bin, upAddr string) (proc.Spec, error) {
 	cfgPath := filepath.Join(e.dir, name+".yaml")
-	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, sluiceConfig, upAddr, e.cfg.keyTok), 0o600); err != nil {
+	cfg := strings.NewReplacer("{{UP}}", upAddr, "{{KEY}}", e.cfg.keyTok).Replace(sluiceConfig)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return proc.Spec{}, err
 	}
 	dataDir := filepath.Join(e.dir, name+"-data")
@@ -274,7 +320,9 @@ func (e *env) sluiceSpec(name, bin, upAddr string) (proc.Spec, error) {
 	}, nil
 }
 
-func (e *env) startSluice(ctx context.Context, upAddr string, d load.Dialect) error {
+// startSluice builds Sluice and starts one process for each Sluice row in
+// -paths.
+func (e *env) startSluice(ctx context.Context, upAddr string, openai load.Dialect) error {
 	bin := e.cfg.sluiceBin
 	if bin == "" {
 		if _, err := os.Stat(filepath.Join(e.root, "cmd", "sluice")); err != nil {
@@ -288,18 +336,35 @@ func (e *env) startSluice(ctx context.Context, upAddr string, d load.Dialect) er
 		}
 		logf("built sluice in %s", time.Since(t).Round(time.Millisecond))
 	}
-	spec, err := e.sluiceSpec(pathSluice, bin, upAddr)
-	if err != nil {
-		return err
+	bearer := http.Header{"Authorization": {"Bearer " + e.cfg.keyTok}}
+	for _, name := range e.cfg.paths {
+		var d load.Dialect
+		hdr := bearer
+		switch name {
+		case pathSluice:
+			d = openai
+		case pathA2O:
+			d = load.NewAnthropic("bench-model", e.cfg.chunks)
+			hdr = http.Header{"X-Api-Key": {e.cfg.keyTok}}
+		case pathO2A:
+			d = load.NewOpenAITranslated("bench-claude", e.cfg.chunks)
+		case pathWeighted:
+			d = load.NewOpenAI("bench-weighted", e.cfg.chunks)
+		default:
+			continue
+		}
+		spec, err := e.sluiceSpec(name, bin, upAddr)
+		if err != nil {
+			return err
+		}
+		ch, err := startChild(ctx, spec)
+		if err != nil {
+			return withLog(err, spec.Log)
+		}
+		e.rows = append(e.rows, &row{name: name, child: ch, spec: &spec, variant: isVariant(name), target: load.Target{
+			Name: name, BaseURL: "http://" + spec.Addr, Dialect: d, Header: hdr,
+		}})
 	}
-	ch, err := startChild(ctx, spec)
-	if err != nil {
-		return withLog(err, spec.Log)
-	}
-	e.rows = append(e.rows, &row{name: pathSluice, child: ch, spec: &spec, target: load.Target{
-		Name: pathSluice, BaseURL: "http://" + spec.Addr, Dialect: d,
-		Header: http.Header{"Authorization": {"Bearer " + e.cfg.keyTok}},
-	}})
 	return nil
 }
 
@@ -318,7 +383,7 @@ func (e *env) restart(ctx context.Context, r *row) error {
 	t := time.Now()
 	r.child.Stop()
 	stopped := time.Since(t)
-	if r.name == pathSluice {
+	if isSluice(r.name) {
 		e.sluiceStops = append(e.sluiceStops, stopped)
 	}
 	if stopped > time.Second {

@@ -143,7 +143,7 @@ func (e *env) profileSluice(ctx context.Context) string {
 	if err != nil {
 		return "no profile: " + withLog(err, spec.Log).Error()
 	}
-	defer ch.Stop()
+	defer func() { ch.Stop() }() // ch is replaced below
 	waitIdle(ctx, ch.PID())
 	target := s.target
 	target.BaseURL = "http://" + spec.Addr
@@ -153,32 +153,83 @@ func (e *env) profileSluice(ctx context.Context) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Sluice built with bench/cmd/sluiceprof (same internal/app, pprof on a side port); files in %s\n", e.dir)
 
-	logf("profiling Sluice: CPU under c=64 for %ds", secs)
-	cpu64 := filepath.Join(e.dir, "sluice-c64.cpu.pprof")
-	errc := fetchAsync(ctx, fmt.Sprintf("%sprofile?seconds=%d", base, secs), cpu64)
-	load.Closed(ctx, target, load.ClosedOptions{Conns: 64, Duration: time.Duration(secs)*time.Second + 500*time.Millisecond})
-	if err := <-errc; err != nil {
-		fmt.Fprintf(&b, "CPU profile at c=64 failed: %v\n", err)
-	} else {
-		b.WriteString("\n# CPU, non-stream c=64, by cumulative time\n")
-		b.WriteString(pprofTop(ctx, cpu64, "-cum", "-nodecount=30"))
-		b.WriteString("\n# CPU, non-stream c=64, by own time\n")
-		b.WriteString(pprofTop(ctx, cpu64, "-nodecount=15"))
+	for _, n := range c.profileConns {
+		logf("profiling Sluice: CPU under c=%d for %ds", n, secs)
+		file := filepath.Join(e.dir, fmt.Sprintf("sluice-c%d.cpu.pprof", n))
+		errc := fetchAsync(ctx, fmt.Sprintf("%sprofile?seconds=%d", base, secs), file)
+		load.Closed(ctx, target, load.ClosedOptions{Conns: n, Duration: time.Duration(secs)*time.Second + 500*time.Millisecond})
+		if err := <-errc; err != nil {
+			fmt.Fprintf(&b, "CPU profile at c=%d failed: %v\n", n, err)
+			continue
+		}
+		fmt.Fprintf(&b, "\n# CPU, non-stream c=%d, by cumulative time\n", n)
+		b.WriteString(pprofTop(ctx, file, "-cum", "-nodecount=30"))
+		fmt.Fprintf(&b, "\n# CPU, non-stream c=%d, by own time\n", n)
+		b.WriteString(pprofTop(ctx, file, "-nodecount=15"))
+	}
+
+	// The translation rows, on the same process (its configuration has
+	// every model): where the time of translation goes.
+	for _, p := range []string{pathA2O, pathO2A} {
+		r := e.row(p)
+		if r == nil || ctx.Err() != nil {
+			continue
+		}
+		vt := r.target
+		vt.BaseURL = "http://" + spec.Addr
+		logf("profiling Sluice: CPU of %s under c=%d for %ds", p, c.variantConns, secs)
+		file := filepath.Join(e.dir, "sluice-"+p+".cpu.pprof")
+		errc := fetchAsync(ctx, fmt.Sprintf("%sprofile?seconds=%d", base, secs), file)
+		load.Closed(ctx, vt, load.ClosedOptions{Conns: c.variantConns, Duration: time.Duration(secs)*time.Second + 500*time.Millisecond})
+		if err := <-errc; err != nil {
+			fmt.Fprintf(&b, "CPU profile of %s failed: %v\n", p, err)
+			continue
+		}
+		fmt.Fprintf(&b, "\n# CPU, %s, non-stream c=%d, by own time\n", p, c.variantConns)
+		b.WriteString(pprofTop(ctx, file, "-nodecount=20"))
+		fmt.Fprintf(&b, "\n# CPU, %s, non-stream c=%d, Sluice's own packages by cumulative time (other frames hidden: their time is in their caller's flat)\n", p, c.variantConns)
+		b.WriteString(pprofTop(ctx, file, "-cum", "-nodecount=25", "-show=sluicehq/sluice/internal/(protocol|llm|proxy|provider|meter|ledger|store)"))
 	}
 
 	streamSecs := int((c.ramp+time.Duration(c.chunks)*c.gap)/time.Second) + 1
 	logf("profiling Sluice: CPU during %d streams (%ds)", c.streams, streamSecs)
 	cpuStream := filepath.Join(e.dir, "sluice-streams.cpu.pprof")
-	errc = fetchAsync(ctx, fmt.Sprintf("%sprofile?seconds=%d", base, streamSecs), cpuStream)
-	load.Streams(ctx, target, load.StreamOptions{Streams: c.streams, Ramp: c.ramp, Timeout: c.streamTimeout, Nonce: "profile"})
+	errc := fetchAsync(ctx, fmt.Sprintf("%sprofile?seconds=%d", base, streamSecs), cpuStream)
+	streamsDone := make(chan struct{})
+	go func() {
+		defer close(streamsDone)
+		load.Streams(ctx, target, load.StreamOptions{Streams: c.streams, Ramp: c.ramp, Timeout: c.streamTimeout, Nonce: "profile"})
+	}()
+	// The heap once every stream is open (they last chunks×gap).
+	sleep(ctx, c.ramp+time.Duration(c.chunks)*c.gap/4)
+	streamRSS, _, _ := proc.Memory(ch.PID())
+	streamHeap := filepath.Join(e.dir, "sluice-streams-heap.pprof")
+	streamHeapErr := <-fetchAsync(ctx, base+"heap", streamHeap)
+	streamStats := fetchText(ctx, base+"heap?debug=1")
+	<-streamsDone
 	if err := <-errc; err != nil {
 		fmt.Fprintf(&b, "CPU profile during streams failed: %v\n", err)
 	} else {
 		fmt.Fprintf(&b, "\n# CPU, %d streams, by own time\n", c.streams)
 		b.WriteString(pprofTop(ctx, cpuStream, "-nodecount=15"))
 	}
+	if streamHeapErr != nil {
+		fmt.Fprintf(&b, "heap profile during streams failed: %v\n", streamHeapErr)
+	} else {
+		fmt.Fprintf(&b, "\n# Heap in use with %d streams open (process RSS then: %s)\n", c.streams, fmtMB(streamRSS))
+		b.WriteString(memStatsSummary(streamStats))
+		b.WriteString(pprofTop(ctx, streamHeap, "-sample_index=inuse_space", "-nodecount=15"))
+	}
 
-	if c.memConns > 0 {
+	if c.memConns > 0 && ctx.Err() == nil {
+		// A fresh process, as in the memory run: the stream run's memory
+		// would still be in this one's RSS (Go returns it lazily).
+		ch.Stop()
+		if ch, err = startChild(ctx, spec); err != nil {
+			fmt.Fprintf(&b, "heap profile: restart failed: %v\n", withLog(err, spec.Log))
+			return b.String()
+		}
+		waitIdle(ctx, ch.PID())
 		logf("profiling Sluice: heap during c=%d", c.memConns)
 		heap := filepath.Join(e.dir, "sluice-heap.pprof")
 		done := make(chan struct{})

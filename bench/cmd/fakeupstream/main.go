@@ -1,9 +1,12 @@
-// Command fakeupstream serves the fake OpenAI upstream of the benchmark
-// (see package fakeopenai) until SIGTERM, SIGINT or -max-lifetime.
+// Command fakeupstream serves the fake upstreams of the benchmark on one
+// address until SIGTERM, SIGINT or -max-lifetime: OpenAI chat completions
+// (package fakeopenai) and, at POST /v1/messages, Anthropic Messages
+// (package fakeanthropic). GET /_bench/stats counts both.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluicehq/sluice/bench/internal/fakeanthropic"
 	"github.com/sluicehq/sluice/bench/internal/fakeopenai"
 	"github.com/sluicehq/sluice/bench/internal/proc"
 )
@@ -41,9 +45,10 @@ func run() error {
 	defer cancel()
 
 	fake := fakeopenai.NewServer(fakeopenai.Options{Chunks: *chunks, Gap: *gap, Delay: *delay})
+	anth := fakeanthropic.NewServer(fakeanthropic.Options{Chunks: *chunks, Gap: *gap})
 	srv := &http.Server{
 		Addr:              *listen,
-		Handler:           fake,
+		Handler:           both{fake, anth},
 		ConnState:         fake.ConnState,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
@@ -60,4 +65,27 @@ func run() error {
 		return err
 	}
 	return nil
+}
+
+// both sends /v1/messages to the Anthropic fake and everything else to the
+// OpenAI fake, and counts the requests of both at GET /_bench/stats.
+type both struct {
+	openai    *fakeopenai.Server
+	anthropic *fakeanthropic.Server
+}
+
+func (b both) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/v1/messages":
+		b.anthropic.ServeHTTP(w, r)
+	case "/_bench/stats":
+		st := b.openai.Stats()
+		req, streams := b.anthropic.Counts()
+		st.Requests += req
+		st.Streams += streams
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(st)
+	default:
+		b.openai.ServeHTTP(w, r)
+	}
 }

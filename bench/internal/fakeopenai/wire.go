@@ -31,8 +31,9 @@ const (
 	Done = "data: [DONE]\n\n"
 )
 
-// completionText is the assistant message of a non-stream response.
-const completionText = "This is the fake upstream answering a benchmark request with sixteen tokens."
+// CompletionText is the assistant message of a non-stream response. It needs
+// no JSON escaping.
+const CompletionText = "This is the fake upstream answering a benchmark request with sixteen tokens."
 
 // ID returns the completion id for a request whose last message has the
 // given content.
@@ -71,7 +72,7 @@ func appendUsage(dst []byte, prompt, completion int) []byte {
 // AppendCompletion appends a non-stream `chat.completion` body.
 func AppendCompletion(dst []byte, id string, promptTokens int) []byte {
 	dst = appendHead(dst, id, "chat.completion")
-	dst = append(dst, `"choices":[{"index":0,"message":{"role":"assistant","content":"`+completionText+
+	dst = append(dst, `"choices":[{"index":0,"message":{"role":"assistant","content":"`+CompletionText+
 		`","refusal":null},"logprobs":null,"finish_reason":"stop"}],`...)
 	dst = appendUsage(dst, promptTokens, CompletionTokens)
 	return append(dst, "}\n"...)

@@ -13,11 +13,11 @@ import (
 )
 
 // A Dialect is the client side of one API shape: it builds request bodies
-// and checks what comes back. OpenAI is the same protocol as the fake
-// upstream, so it checks bytes exactly. A translating dialect (an Anthropic
-// client in front of the OpenAI fake, for a translation benchmark) would
-// implement the same interface, rebuild the text the fake sent from the
-// chunk markers (fakeopenai.ChunkContent) and check it semantically.
+// and checks what comes back. NewOpenAI is the same protocol as the fake
+// upstream, so it checks bytes exactly. The dialects for translated paths
+// (NewAnthropic, NewOpenAITranslated; semantic.go) rebuild the text the
+// fakes sent from the chunk markers (fakeopenai.ChunkContent) and check
+// text, order, usage and the terminal event instead.
 //
 // Implementations must be safe for concurrent use.
 type Dialect interface {
@@ -50,13 +50,16 @@ type StreamCall struct {
 	Verify func(got []byte) fakeopenai.Verdict
 }
 
-// OpenAI is the OpenAI chat completions dialect, talking (directly or
-// through a proxy that forwards bytes) to fakeopenai.
+// OpenAI is the OpenAI chat completions dialect. From NewOpenAI it talks
+// (directly or through a proxy that forwards bytes) to fakeopenai and checks
+// bytes; from NewOpenAITranslated it checks text and usage, whatever the
+// upstream's protocol.
 type OpenAI struct {
-	model  string
-	chunks int
-	calls  []Call
-	prompt []int // prompt_tokens the fake reports for calls[i]
+	model      string
+	chunks     int
+	calls      []Call
+	prompt     []int // prompt_tokens the fake reports for calls[i]
+	translated bool  // semantic checks
 }
 
 var _ Dialect = (*OpenAI)(nil)
@@ -140,6 +143,14 @@ func (d *OpenAI) PromptTokens(i int) int { return d.prompt[i%len(d.prompt)] }
 func (d *OpenAI) Stream(nonce string, i int) StreamCall {
 	content := filler(fmt.Sprintf("bench stream %s-%d: ", nonce, i), bodySize(i, 61))
 	want := fakeopenai.AppendStream(nil, content, d.chunks, true)
+	if d.translated {
+		prompt, chunks := fakeopenai.PromptTokens(content), d.chunks
+		return StreamCall{
+			Body:   d.body(content, true),
+			Want:   want,
+			Verify: func(got []byte) fakeopenai.Verdict { return verifyOpenAIStream(got, prompt, chunks) },
+		}
+	}
 	return StreamCall{
 		Body:   d.body(content, true),
 		Want:   want,

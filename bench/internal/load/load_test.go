@@ -92,3 +92,30 @@ func (x *replacer) Read(p []byte) (int, error) {
 }
 
 func (x *replacer) Close() error { return x.r.Close() }
+
+// TestProbe checks that the probe measures, and that it counts a stream
+// that never sends a complete event as failed.
+func TestProbe(t *testing.T) {
+	up := httptest.NewServer(fakeopenai.NewServer(fakeopenai.Options{Chunks: 50, Gap: time.Second}))
+	defer up.Close()
+	noEvent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "data: {}") // no blank line: never a complete event
+	}))
+	defer noEvent.Close()
+	d := NewOpenAI("m", 1)
+	one := http.Header{"X-Fake-Chunks": {"1"}}
+	ctx := context.Background()
+
+	start := time.Now()
+	r := Probe(ctx, Target{Name: "direct", BaseURL: up.URL, Dialect: d}, ProbeOptions{Streams: 20, Warmup: 2, Header: one, Timeout: 5 * time.Second})
+	if r.Streams != 20 || r.Failed != 0 || r.TTFEP50 <= 0 || r.TTFEP99 < r.TTFEP50 {
+		t.Fatalf("probe: %+v", r)
+	}
+	if time.Since(start) > 3*time.Second {
+		t.Fatalf("X-Fake-Chunks: 1 was not applied (took %s)", time.Since(start))
+	}
+	r = Probe(ctx, Target{Name: "bad", BaseURL: noEvent.URL, Dialect: d}, ProbeOptions{Streams: 3, Timeout: 5 * time.Second})
+	if r.Streams != 0 || r.Failed != 3 || r.FirstProblem == "" {
+		t.Fatalf("probe of a server without events: %+v", r)
+	}
+}
