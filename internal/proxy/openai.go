@@ -236,7 +236,9 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-var streamBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// streamBufs hold one read of an upstream stream; SSE arrives in small
+// reads, and 8 KiB per open stream keeps 1,000 streams light.
+var streamBufs = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
 
 var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 

@@ -23,6 +23,10 @@ const insertAttempt = `INSERT INTO attempts (request_id, n, provider, model, sta
 // Entries already stored (same request id) are left as they are.
 func (s *Store) InsertEntries(ctx context.Context, batch []ledger.Entry) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		// The statements run without the caller's deadline: the SQLite
+		// driver starts a watcher goroutine per statement for a context
+		// that can be cancelled, and the transaction is bounded already.
+		ctx := context.WithoutCancel(ctx)
 		reqStmt, err := tx.PrepareContext(ctx, insertRequest)
 		if err != nil {
 			return err
