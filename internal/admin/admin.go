@@ -67,22 +67,44 @@ func New(opts Options) *API {
 // Register adds the admin routes to mux. Every route, including unknown
 // ones under /admin/, goes through the admin token check.
 func (a *API) Register(mux *http.ServeMux) {
-	mux.Handle("GET /admin/v1/requests", a.wrap(a.listRequests))
-	mux.Handle("POST /admin/v1/reload", a.wrap(a.reload))
-	mux.Handle("GET /admin/v1/config", a.wrap(a.configInfo))
-	mux.Handle("GET /admin/v1/health", a.wrap(a.health))
-	mux.Handle("GET /admin/v1/keys", a.wrap(a.listKeys))
-	mux.Handle("POST /admin/v1/keys", a.wrap(a.createKey))
-	mux.Handle("DELETE /admin/v1/keys/{id}", a.wrap(a.revokeKey))
-	mux.Handle("GET /admin/v1/providers", a.wrap(a.listProviders))
-	mux.Handle("POST /admin/v1/providers", a.wrap(a.createProvider))
-	mux.Handle("GET /admin/v1/providers/{id}", a.wrap(a.getProvider))
-	mux.Handle("PATCH /admin/v1/providers/{id}", a.wrap(a.updateProvider))
-	mux.Handle("DELETE /admin/v1/providers/{id}", a.wrap(a.deleteProvider))
-	mux.Handle("GET /admin/v1/audit", a.wrap(a.listAudit))
+	for _, rt := range a.Routes() {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
+	a.RegisterCatchAll(mux)
+}
+
+// RegisterCatchAll adds only the /admin/ catch-all (404 behind the token
+// check), for callers that register Routes themselves.
+func (a *API) RegisterCatchAll(mux *http.ServeMux) {
 	mux.Handle("/admin/", a.wrap(func(http.ResponseWriter, *http.Request) error {
 		return &httpError{http.StatusNotFound, "not_found", "No such admin route."}
 	}))
+}
+
+// Route is an admin route.
+type Route struct {
+	Pattern string
+	Handler http.Handler
+}
+
+// Routes lists the admin routes (the catch-all under /admin/ aside), for
+// Register and for the authorization table test.
+func (a *API) Routes() []Route {
+	return []Route{
+		{"GET /admin/v1/requests", a.wrap(a.listRequests)},
+		{"POST /admin/v1/reload", a.wrap(a.reload)},
+		{"GET /admin/v1/config", a.wrap(a.configInfo)},
+		{"GET /admin/v1/health", a.wrap(a.health)},
+		{"GET /admin/v1/keys", a.wrap(a.listKeys)},
+		{"POST /admin/v1/keys", a.wrap(a.createKey)},
+		{"DELETE /admin/v1/keys/{id}", a.wrap(a.revokeKey)},
+		{"GET /admin/v1/providers", a.wrap(a.listProviders)},
+		{"POST /admin/v1/providers", a.wrap(a.createProvider)},
+		{"GET /admin/v1/providers/{id}", a.wrap(a.getProvider)},
+		{"PATCH /admin/v1/providers/{id}", a.wrap(a.updateProvider)},
+		{"DELETE /admin/v1/providers/{id}", a.wrap(a.deleteProvider)},
+		{"GET /admin/v1/audit", a.wrap(a.listAudit)},
+	}
 }
 
 type httpError struct {

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -177,9 +178,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	lw := ledger.NewWriter(st, ledger.Options{Logger: log})
 	reg := s.metrics(lw)
-	mux := http.NewServeMux()
-	proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg),
-		Limiter: limiter, SpendSince: st.SpendSince}).Register(mux)
+	mux := &routeMux{ServeMux: http.NewServeMux()}
+	for _, rt := range proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg),
+		Limiter: limiter, SpendSince: st.SpendSince}).Routes() {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		if !bearerMatches(r, tokenHash) {
 			w.Header().Set("Content-Type", "application/json")
@@ -190,8 +193,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		_ = reg.Write(w)
 	})
-	admin.New(admin.Options{Store: st, Control: s, Snapshots: &s.snaps, TokenHash: tokenHash, Health: s.health,
-		Limits: func() any { return limiter.Health() }, Secrets: s.keyring, Logger: log}).Register(mux)
+	adminAPI := admin.New(admin.Options{Store: st, Control: s, Snapshots: &s.snaps, TokenHash: tokenHash, Health: s.health,
+		Limits: func() any { return limiter.Health() }, Secrets: s.keyring, Logger: log})
+	for _, rt := range adminAPI.Routes() {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
+	adminAPI.RegisterCatchAll(mux.ServeMux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
@@ -206,6 +213,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	registeredRoutes.Store(&mux.patterns)
 	srv := &http.Server{
 		Handler:           withRequestID(mux),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -298,6 +306,25 @@ func bearerMatches(r *http.Request, want auth.Hash) bool {
 	got := auth.HashKey(v[7:])
 	return auth.Equal(string(got[:]), string(want[:]))
 }
+
+// routeMux records the patterns it registers, so that a test can check
+// every route against the authorization table.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.ServeMux.Handle(pattern, h)
+	m.patterns = append(m.patterns, pattern)
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
+// registeredRoutes holds the patterns of the last server started (for tests).
+var registeredRoutes atomic.Pointer[[]string]
 
 // withRequestID gives every response an x-request-id, also those not
 // served by the data plane (which sets its own before this runs).
