@@ -46,6 +46,9 @@ type Options struct {
 	TokenHash auth.Hash
 	// Health is the upstream targets' health.
 	Health *route.Registry
+	// AllowPrivateUpstreams lets providers created through the API point at
+	// loopback and private networks (off by default: SSRF guard).
+	AllowPrivateUpstreams bool
 	// Limits reports the limiter's mode (shared, local, degraded).
 	Limits func() any
 	// Secrets seals the API keys of providers created through the API.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/netguard"
 	"maps"
 	"net/http"
 	"slices"
@@ -228,6 +229,22 @@ func toConfig(p store.ProviderRecord, apiKey string) (config.Provider, error) {
 	return c, nil
 }
 
+// validate adds the SSRF guard to the checks below: an API-supplied base
+// URL may not point at loopback, private, link-local or metadata addresses
+// unless the operator allowed it (--allow-private-upstreams).
+func (a *API) validate(p store.ProviderRecord, newKey *string, hasKey bool) error {
+	if err := validate(p, newKey, hasKey); err != nil {
+		return err
+	}
+	if !a.opts.AllowPrivateUpstreams && p.BaseURL != "" {
+		if err := netguard.CheckURL(p.BaseURL); err != nil {
+			return &httpError{http.StatusBadRequest, "invalid_base_url", "base_url is not allowed: " + err.Error() +
+				". Loopback and private networks need the server flag --allow-private-upstreams."}
+		}
+	}
+	return nil
+}
+
 // validate checks a provider as the configuration file's validation would,
 // plus the admin API's own rules. hasKey says whether it will have a key.
 func validate(p store.ProviderRecord, newKey *string, hasKey bool) error {
@@ -390,7 +407,7 @@ func (a *API) createProvider(w http.ResponseWriter, r *http.Request) error {
 	if body.apiKey != nil {
 		key = *body.apiKey
 	}
-	if err := validate(p, body.apiKey, key != ""); err != nil {
+	if err := a.validate(p, body.apiKey, key != ""); err != nil {
 		return err
 	}
 	if a.opts.Snapshots.Load().Providers[p.Name] == "config" {
@@ -441,7 +458,7 @@ func (a *API) updateProvider(w http.ResponseWriter, r *http.Request) error {
 	if body.apiKey != nil {
 		hasKey = *body.apiKey != ""
 	}
-	if err := validate(p, body.apiKey, hasKey); err != nil {
+	if err := a.validate(p, body.apiKey, hasKey); err != nil {
 		return err
 	}
 	snap := a.opts.Snapshots.Load()

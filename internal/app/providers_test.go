@@ -44,7 +44,20 @@ func TestStoredProviderServesFileModel(t *testing.T) {
 	}
 	t.Setenv("SLUICE_KEK", "")
 	t.Setenv("SLUICE_KEK_FILE", "")
-	r := start(t, "--config", cfg, "--data-dir", data)
+	// SSRF guard (S6): without --allow-private-upstreams an API-supplied
+	// base_url on loopback is refused.
+	guarded := start(t, "--config", cfg, "--data-dir", filepath.Join(dir, "guarded"))
+	for _, bad := range []string{up.URL + "/v1", "http://169.254.169.254/latest", "http://[::1]/v1", "http://0x7f.1/v1", "http://10.0.0.8/v1"} {
+		if code, out := call(t, "POST", guarded.base+"/admin/v1/providers", adminToken,
+			`{"name":"x","type":"openai","base_url":"`+bad+`","api_key":"k"}`); code != 400 || !strings.Contains(fmt.Sprint(out), "invalid_base_url") {
+			t.Fatalf("base_url %s: %d %v", bad, code, out)
+		}
+	}
+	if err := guarded.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	r := start(t, "--config", cfg, "--data-dir", data, "--allow-private-upstreams")
 	if !strings.Contains(r.logs.String(), "generated a key-encryption key") {
 		t.Fatalf("the generated KEK was not logged:\n%s", r.logs.String())
 	}
@@ -82,7 +95,7 @@ func TestStoredProviderServesFileModel(t *testing.T) {
 	}
 
 	// After a restart the key opens with the KEK from the data directory.
-	r2 := start(t, "--config", cfg, "--data-dir", data)
+	r2 := start(t, "--config", cfg, "--data-dir", data, "--allow-private-upstreams")
 	if code, out := call(t, "POST", r2.base+"/v1/chat/completions", "gw-test-app-key-000001", chat); code != 200 {
 		t.Fatalf("chat after restart: %d %v", code, out)
 	}
@@ -90,6 +103,15 @@ func TestStoredProviderServesFileModel(t *testing.T) {
 		t.Fatal("a second start generated another KEK")
 	}
 	if err := r2.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Without the flag, the stored provider's loopback URL is refused when
+	// dialled: the upstream never sees the key.
+	r3 := start(t, "--config", cfg, "--data-dir", data)
+	if code, _ := call(t, "POST", r3.base+"/v1/chat/completions", "gw-test-app-key-000001", chat); code != 502 {
+		t.Fatalf("chat to a loopback provider without the flag: %d, want 502", code)
+	}
+	if err := r3.stop(); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()

@@ -22,6 +22,7 @@ import (
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/metrics"
+	"github.com/sluicehq/sluice/internal/netguard"
 	"github.com/sluicehq/sluice/internal/provider"
 	"github.com/sluicehq/sluice/internal/provider/anthropic"
 	"github.com/sluicehq/sluice/internal/provider/azure"
@@ -53,6 +54,18 @@ func registry() provider.Registry {
 			return openai.New(openai.Options{Name: s.Name, BaseURL: demo.BaseURL, Timeout: s.Timeout, Client: demo.Client()}), nil
 		},
 	}
+}
+
+// guardedClient is upstreamClient with a dialer that refuses loopback,
+// private, link-local and metadata addresses after DNS resolution.
+func guardedClient() *http.Client {
+	c := upstreamClient()
+	c.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: provider.ConnectTimeout(ctx, 5*time.Second), KeepAlive: 30 * time.Second, Control: netguard.Control}
+		return d.DialContext(ctx, network, addr)
+	}
+	c.Transport.(*http.Transport).Proxy = nil
+	return c
 }
 
 // upstreamClient is the one HTTP client for every upstream: pooled
@@ -87,6 +100,10 @@ type server struct {
 	registry   provider.Registry
 	health     *route.Registry
 	limiter    *ratelimit.Limiter
+	// guarded dials only public addresses: the client for providers created
+	// through the admin API, unless allowPrivate.
+	guarded      *http.Client
+	allowPrivate bool
 	// publish tells other nodes that keys changed (nil without Redis).
 	publish func(context.Context) error
 	keyring *secrets.Keyring // seals and opens stored provider credentials
@@ -100,6 +117,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	configPath := fs.String("config", "", "configuration file (YAML); without one the built-in demo model is served")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
 	dataDir := fs.String("data-dir", "sluice-data", "directory for the embedded database")
+	allowPrivate := fs.Bool("allow-private-upstreams", os.Getenv("SLUICE_ALLOW_PRIVATE_UPSTREAMS") == "1",
+		"let providers created through the admin API reach loopback and private networks (default off; $SLUICE_ALLOW_PRIVATE_UPSTREAMS=1)")
 	redisAddr := fs.String("redis", os.Getenv("SLUICE_REDIS_ADDR"), "Redis/Valkey address (host:port or redis:// URL) that all nodes share for limits, budgets and key revocations (default $SLUICE_REDIS_ADDR)")
 	dbURL := fs.String("db", os.Getenv("SLUICE_DATABASE_URL"), "a postgres:// URL to use PostgreSQL instead of the embedded SQLite (default $SLUICE_DATABASE_URL)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
@@ -140,7 +159,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	s := &server{log: log, configPath: *configPath, store: st, client: upstreamClient(), registry: registry(), file: file,
-		health: route.NewRegistry(route.HealthOptions{}), keyring: secrets.NewKeyring(st, kek)}
+		health: route.NewRegistry(route.HealthOptions{}), keyring: secrets.NewKeyring(st, kek),
+		guarded: guardedClient(), allowPrivate: *allowPrivate}
 	tokenHash, err := s.bootstrap(ctx, stderr)
 	if err != nil {
 		return err
@@ -194,7 +214,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		_ = reg.Write(w)
 	})
 	adminAPI := admin.New(admin.Options{Store: st, Control: s, Snapshots: &s.snaps, TokenHash: tokenHash, Health: s.health,
-		Limits: func() any { return limiter.Health() }, Secrets: s.keyring, Logger: log})
+		Limits: func() any { return limiter.Health() }, Secrets: s.keyring, Logger: log, AllowPrivateUpstreams: *allowPrivate})
 	for _, rt := range adminAPI.Routes() {
 		mux.Handle(rt.Pattern, rt.Handler)
 	}
@@ -409,11 +429,19 @@ func (s *server) compile(ctx context.Context, file *config.File) error {
 	if err != nil {
 		return err
 	}
+	stored := make(map[string]bool, len(providers))
+	for _, p := range providers {
+		stored[p.Name] = true
+	}
 	snap, err := runtime.Compile(runtime.Inputs{
 		File: file, Source: s.configPath, StoredKeys: keys, StoredProviders: providers, Registry: s.registry, Health: s.health,
 		Provider: func(p config.Provider) provider.Spec {
+			client := s.client
+			if stored[p.Name] && !s.allowPrivate {
+				client = s.guarded // API-supplied URLs are dialled through the SSRF guard
+			}
 			return provider.Spec{Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey,
-				Headers: p.Headers, Client: s.client, APIVersion: p.APIVersion,
+				Headers: p.Headers, Client: client, APIVersion: p.APIVersion,
 				Region: p.Region, AWSAccessKeyID: p.AWSAccessKeyID, AWSSecretAccessKey: p.AWSSecretAccessKey,
 				AWSSessionToken: p.AWSSessionToken}
 		},
