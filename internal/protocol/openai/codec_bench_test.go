@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"github.com/sluicehq/sluice/internal/golden"
 	"io"
 	"os"
 	"testing"
@@ -14,7 +15,7 @@ func benchInput(b *testing.B, dir, name, section string) []byte {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, ok := parseArchive(string(data)).get(section)
+	s, ok := golden.Parse(string(data)).Get(section)
 	if !ok {
 		b.Fatalf("%s has no %s", name, section)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/sluicehq/sluice/internal/golden"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -27,10 +28,10 @@ var testClient = ClientCodec{
 func TestClientGolden(t *testing.T) {
 	for _, path := range goldenFiles(t, "client") {
 		t.Run(caseName(path), func(t *testing.T) {
-			golden(t, path, func(t *testing.T, a archive) map[string]string {
+			goldenSpec.Run(t, path, *update, func(t *testing.T, a *golden.Archive) map[string]string {
 				out := map[string]string{}
 				req := &llm.Request{Model: "gpt-test"}
-				if body, ok := a.get("request.json"); ok {
+				if body, ok := a.Get("request.json"); ok {
 					r, err := testClient.DecodeRequest([]byte(body), "")
 					if err != nil {
 						out["error.json"] = errorJSON(t, err)
@@ -40,7 +41,7 @@ func TestClientGolden(t *testing.T) {
 					checkFixedPoint(t, []byte(body), r)
 					req = r
 				}
-				if s, ok := a.get("response.json"); ok {
+				if s, ok := a.Get("response.json"); ok {
 					var resp llm.Response
 					if err := json.Unmarshal([]byte(s), &resp); err != nil {
 						t.Fatalf("response.json: %v", err)
@@ -51,14 +52,14 @@ func TestClientGolden(t *testing.T) {
 					}
 					out["body.json"] = indentRaw(t, body)
 				}
-				if s, ok := a.get("canonical-events.json"); ok {
+				if s, ok := a.Get("canonical-events.json"); ok {
 					var buf bytes.Buffer
 					if err := writeEvents(testClient.NewStreamWriter(&buf, req), fromTestEvents(t, s)); err != nil {
 						t.Fatalf("write: %v", err)
 					}
 					out["stream.sse"] = buf.String()
 				}
-				if s, ok := a.get("errors.json"); ok {
+				if s, ok := a.Get("errors.json"); ok {
 					var errs []llm.Error
 					if err := json.Unmarshal([]byte(s), &errs); err != nil {
 						t.Fatalf("errors.json: %v", err)
@@ -102,9 +103,9 @@ func checkFixedPoint(t *testing.T, body []byte, r *llm.Request) {
 func TestUpstreamGolden(t *testing.T) {
 	for _, path := range goldenFiles(t, "upstream") {
 		t.Run(caseName(path), func(t *testing.T) {
-			golden(t, path, func(t *testing.T, a archive) map[string]string {
+			goldenSpec.Run(t, path, *update, func(t *testing.T, a *golden.Archive) map[string]string {
 				out := map[string]string{}
-				if s, ok := a.get("canonical-request.json"); ok {
+				if s, ok := a.Get("canonical-request.json"); ok {
 					var req llm.Request
 					if err := json.Unmarshal([]byte(s), &req); err != nil {
 						t.Fatalf("canonical-request.json: %v", err)
@@ -116,7 +117,7 @@ func TestUpstreamGolden(t *testing.T) {
 						out["upstream-request.json"] = indentRaw(t, body)
 					}
 				}
-				if s, ok := a.get("upstream-response.json"); ok {
+				if s, ok := a.Get("upstream-response.json"); ok {
 					resp, err := Upstream.DecodeResponse([]byte(s))
 					if err != nil {
 						out["canonical-response.json"] = errorJSON(t, err)
@@ -124,10 +125,10 @@ func TestUpstreamGolden(t *testing.T) {
 						out["canonical-response.json"] = indentJSON(t, resp)
 					}
 				}
-				if s, ok := a.get("upstream-stream.sse"); ok {
+				if s, ok := a.Get("upstream-stream.sse"); ok {
 					out["events.json"] = indentJSON(t, readStream(t, []byte(s), nil))
 				}
-				if s, ok := a.get("upstream-error"); ok {
+				if s, ok := a.Get("upstream-error"); ok {
 					first, body, _ := strings.Cut(s, "\n")
 					status, err := strconv.Atoi(strings.TrimSpace(first))
 					if err != nil {
@@ -183,7 +184,7 @@ func streamCases(t *testing.T) map[string][]byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s, ok := parseArchive(string(data)).get("upstream-stream.sse"); ok {
+		if s, ok := golden.Parse(string(data)).Get("upstream-stream.sse"); ok {
 			out[caseName(path)] = []byte(s)
 		}
 	}
@@ -276,8 +277,8 @@ func TestWriterReaderRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := parseArchive(string(data))
-		s, ok := a.get("canonical-events.json")
+		a := golden.Parse(string(data))
+		s, ok := a.Get("canonical-events.json")
 		if !ok {
 			continue
 		}
@@ -441,7 +442,7 @@ func TestUpstreamOptions(t *testing.T) {
 
 func FuzzDecodeRequest(f *testing.F) {
 	for _, path := range goldenFiles(f, "client") {
-		if s, ok := archiveOf(f, path).get("request.json"); ok {
+		if s, ok := archiveOf(f, path).Get("request.json"); ok {
 			f.Add([]byte(s))
 		}
 	}
@@ -464,10 +465,10 @@ func FuzzDecodeRequest(f *testing.F) {
 func FuzzDecodeResponse(f *testing.F) {
 	for _, path := range goldenFiles(f, "upstream") {
 		a := archiveOf(f, path)
-		if s, ok := a.get("upstream-response.json"); ok {
+		if s, ok := a.Get("upstream-response.json"); ok {
 			f.Add([]byte(s), 200)
 		}
-		if s, ok := a.get("upstream-error"); ok {
+		if s, ok := a.Get("upstream-error"); ok {
 			_, body, _ := strings.Cut(s, "\n")
 			f.Add([]byte(body), 429)
 		}
@@ -490,7 +491,7 @@ func FuzzDecodeResponse(f *testing.F) {
 
 func FuzzStreamReader(f *testing.F) {
 	for _, path := range goldenFiles(f, "upstream") {
-		if s, ok := archiveOf(f, path).get("upstream-stream.sse"); ok {
+		if s, ok := archiveOf(f, path).Get("upstream-stream.sse"); ok {
 			f.Add([]byte(s), uint16(7))
 		}
 	}
@@ -512,10 +513,10 @@ func FuzzStreamReader(f *testing.F) {
 	})
 }
 
-func archiveOf(f *testing.F, path string) archive {
+func archiveOf(f *testing.F, path string) *golden.Archive {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		f.Fatal(err)
 	}
-	return parseArchive(string(data))
+	return golden.Parse(string(data))
 }

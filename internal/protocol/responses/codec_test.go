@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/sluicehq/sluice/internal/golden"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -27,10 +28,10 @@ var testClient = ClientCodec{
 func TestClientGolden(t *testing.T) {
 	for _, path := range goldenFiles(t, "client") {
 		t.Run(caseName(path), func(t *testing.T) {
-			golden(t, path, func(t *testing.T, a archive) map[string]string {
+			goldenSpec.Run(t, path, *update, func(t *testing.T, a *golden.Archive) map[string]string {
 				out := map[string]string{}
 				req := &llm.Request{Model: "gpt-test"}
-				if body, ok := a.get("request.json"); ok {
+				if body, ok := a.Get("request.json"); ok {
 					r, err := testClient.DecodeRequest([]byte(body), "")
 					if err != nil {
 						out["error.json"] = errorJSON(t, err)
@@ -39,7 +40,7 @@ func TestClientGolden(t *testing.T) {
 					out["canonical.json"] = indentJSON(t, r)
 					req = r
 				}
-				if s, ok := a.get("response.json"); ok {
+				if s, ok := a.Get("response.json"); ok {
 					var resp llm.Response
 					if err := json.Unmarshal([]byte(s), &resp); err != nil {
 						t.Fatalf("response.json: %v", err)
@@ -50,14 +51,14 @@ func TestClientGolden(t *testing.T) {
 					}
 					out["body.json"] = indentRaw(t, body)
 				}
-				if s, ok := a.get("canonical-events.json"); ok {
+				if s, ok := a.Get("canonical-events.json"); ok {
 					var buf bytes.Buffer
 					if err := writeEvents(testClient.NewStreamWriter(&buf, req), fromTestEvents(t, s)); err != nil {
 						t.Fatalf("write: %v", err)
 					}
 					out["stream.sse"] = buf.String()
 				}
-				if s, ok := a.get("errors.json"); ok {
+				if s, ok := a.Get("errors.json"); ok {
 					var errs []llm.Error
 					if err := json.Unmarshal([]byte(s), &errs); err != nil {
 						t.Fatalf("errors.json: %v", err)
@@ -80,12 +81,12 @@ func TestClientGolden(t *testing.T) {
 func TestTapGolden(t *testing.T) {
 	for _, path := range goldenFiles(t, "tap") {
 		t.Run(caseName(path), func(t *testing.T) {
-			golden(t, path, func(t *testing.T, a archive) map[string]string {
+			goldenSpec.Run(t, path, *update, func(t *testing.T, a *golden.Archive) map[string]string {
 				out := map[string]string{}
-				if s, ok := a.get("upstream-stream.sse"); ok {
+				if s, ok := a.Get("upstream-stream.sse"); ok {
 					out["events.json"] = indentJSON(t, readStream(t, []byte(s), nil))
 				}
-				if s, ok := a.get("upstream-response.json"); ok {
+				if s, ok := a.Get("upstream-response.json"); ok {
 					u, ok := UsageFromBody([]byte(s))
 					out["usage.json"] = indentJSON(t, map[string]any{"ok": ok, "usage": u})
 				}
@@ -136,9 +137,9 @@ func streams(t *testing.T) map[string][]byte {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a := parseArchive(string(data))
+			a := golden.Parse(string(data))
 			for _, name := range []string{"upstream-stream.sse", "stream.sse"} {
-				if s, ok := a.get(name); ok {
+				if s, ok := a.Get(name); ok {
 					out[dir+"/"+caseName(path)] = []byte(s)
 				}
 			}
@@ -223,7 +224,7 @@ func TestWriterTapRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, ok := parseArchive(string(data)).get("canonical-events.json")
+		s, ok := golden.Parse(string(data)).Get("canonical-events.json")
 		if !ok {
 			continue
 		}
@@ -341,7 +342,7 @@ func TestUsageFromBodyMissing(t *testing.T) {
 
 func FuzzDecodeRequest(f *testing.F) {
 	for _, path := range goldenFiles(f, "client") {
-		if s, ok := archiveOf(f, path).get("request.json"); ok {
+		if s, ok := archiveOf(f, path).Get("request.json"); ok {
 			f.Add([]byte(s))
 		}
 	}
@@ -370,7 +371,7 @@ func FuzzDecodeRequest(f *testing.F) {
 
 func FuzzTap(f *testing.F) {
 	for _, path := range goldenFiles(f, "tap") {
-		if s, ok := archiveOf(f, path).get("upstream-stream.sse"); ok {
+		if s, ok := archiveOf(f, path).Get("upstream-stream.sse"); ok {
 			f.Add([]byte(s), uint16(5))
 		}
 	}
@@ -393,10 +394,10 @@ func FuzzTap(f *testing.F) {
 	})
 }
 
-func archiveOf(f *testing.F, path string) archive {
+func archiveOf(f *testing.F, path string) *golden.Archive {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		f.Fatal(err)
 	}
-	return parseArchive(string(data))
+	return golden.Parse(string(data))
 }
