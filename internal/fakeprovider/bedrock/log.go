@@ -2,205 +2,29 @@ package bedrockfake
 
 import (
 	"net/http"
-	"sync"
-	"time"
+	"net/url"
+	"strings"
+
+	"github.com/sluicehq/sluice/internal/fakeprovider/reqlog"
 )
 
 // Request is what the fake recorded about one request it received.
-type Request struct {
-	// Seq is the arrival order, from 1.
-	Seq    int
-	Method string
-	// Path is the URL path (unescaped); RawPath the path as sent, escaped;
-	// RawQuery the query string without "?".
-	Path     string
-	RawPath  string
-	RawQuery string
-	// ModelID is the model id of a /model/{modelId}/... path, unescaped.
-	ModelID string
-	Header  http.Header
-	Body    []byte
-	// Received is when the handler started; Finished when it returned (zero while in
-	// flight).
-	Received time.Time
-	Finished time.Time
-	// Cancelled reports that the request's context ended (the client went away) before
-	// the handler finished; CancelledAt is when the fake noticed.
-	Cancelled   bool
-	CancelledAt time.Time
-	// Status is the HTTP status the fake sent, 0 if it sent none.
-	Status int
-	// Events is the number of event-stream messages written.
-	Events int
-}
-
-// InFlight reports whether the handler had not returned when the record was copied.
-func (r Request) InFlight() bool { return r.Finished.IsZero() }
-
-type recKey struct{}
+type Request = reqlog.Request
 
 // recordOf returns the live record of a request that ServeHTTP is handling.
-func recordOf(r *http.Request) *Request {
-	rec, _ := r.Context().Value(recKey{}).(*Request)
-	if rec == nil {
-		return &Request{}
+func recordOf(r *http.Request) *Request { return reqlog.Record(r) }
+
+// ModelID is the model id of a recorded /model/{modelId}/... request,
+// unescaped.
+func ModelID(r Request) string {
+	rest, ok := strings.CutPrefix(r.RawPath, "/model/")
+	if !ok {
+		return ""
 	}
-	return rec
-}
-
-// requestLog is the goroutine-safe list of requests.
-type requestLog struct {
-	// mu guards reqs and changed.
-	mu   sync.Mutex
-	reqs []*Request
-	// changed is closed and replaced on every change, waking waiters.
-	changed chan struct{}
-}
-
-func (l *requestLog) init() { l.changed = make(chan struct{}) }
-
-func (l *requestLog) notifyLocked() {
-	close(l.changed)
-	l.changed = make(chan struct{})
-}
-
-func (l *requestLog) begin(r *http.Request, body []byte, now time.Time) *Request {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	rec := &Request{
-		Seq:      len(l.reqs) + 1,
-		Method:   r.Method,
-		Path:     r.URL.Path,
-		RawPath:  rawPath(r),
-		RawQuery: r.URL.RawQuery,
-		ModelID:  modelIDOf(r),
-		Header:   r.Header.Clone(),
-		Body:     body,
-		Received: now,
+	seg, _, _ := strings.Cut(rest, "/")
+	id, err := url.PathUnescape(seg)
+	if err != nil {
+		return ""
 	}
-	l.reqs = append(l.reqs, rec)
-	l.notifyLocked()
-	return rec
-}
-
-func (l *requestLog) cancelled(rec *Request, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !rec.Finished.IsZero() || rec.Cancelled {
-		return
-	}
-	rec.Cancelled = true
-	rec.CancelledAt = now
-	l.notifyLocked()
-}
-
-func (l *requestLog) finish(rec *Request, status, events int, cancelled bool, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if cancelled && !rec.Cancelled {
-		rec.Cancelled = true
-		rec.CancelledAt = now
-	}
-	rec.Status = status
-	rec.Events = events
-	rec.Finished = now
-	l.notifyLocked()
-}
-
-// snapshot returns copies of the records and the channel closed at the next change.
-func (l *requestLog) snapshot() ([]Request, <-chan struct{}) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]Request, len(l.reqs))
-	for i, r := range l.reqs {
-		out[i] = *r
-		out[i].Header = r.Header.Clone()
-	}
-	return out, l.changed
-}
-
-// Requests returns a copy of every request received so far, in arrival order.
-func (s *Server) Requests() []Request {
-	reqs, _ := s.log.snapshot()
-	return reqs
-}
-
-// Count returns the number of requests received so far.
-func (s *Server) Count() int {
-	s.log.mu.Lock()
-	defer s.log.mu.Unlock()
-	return len(s.log.reqs)
-}
-
-// Last returns the most recent request and false when there is none.
-func (s *Server) Last() (Request, bool) {
-	reqs, _ := s.log.snapshot()
-	if len(reqs) == 0 {
-		return Request{}, false
-	}
-	return reqs[len(reqs)-1], true
-}
-
-// Reset forgets every recorded request; sequence numbers start again from 1.
-func (s *Server) Reset() {
-	s.log.mu.Lock()
-	defer s.log.mu.Unlock()
-	s.log.reqs = nil
-	s.log.notifyLocked()
-}
-
-// Wait blocks until cond, called with a copy of the log after every change, returns
-// true, or until timeout; it reports whether cond was met.
-func (s *Server) Wait(timeout time.Duration, cond func([]Request) bool) bool {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		reqs, changed := s.log.snapshot()
-		if cond(reqs) {
-			return true
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			return false
-		}
-	}
-}
-
-// WaitCount waits until at least n requests have arrived.
-func (s *Server) WaitCount(n int, timeout time.Duration) bool {
-	return s.Wait(timeout, func(reqs []Request) bool { return len(reqs) >= n })
-}
-
-// WaitCancelled waits until some request has been cancelled by its client and returns
-// the first such request.
-func (s *Server) WaitCancelled(timeout time.Duration) (Request, bool) {
-	return s.WaitRequest(timeout, func(r Request) bool { return r.Cancelled })
-}
-
-// WaitFinished waits until no request is in flight.
-func (s *Server) WaitFinished(timeout time.Duration) bool {
-	return s.Wait(timeout, func(reqs []Request) bool {
-		for _, r := range reqs {
-			if r.InFlight() {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-// WaitRequest waits until some request satisfies match and returns the first one.
-func (s *Server) WaitRequest(timeout time.Duration, match func(Request) bool) (Request, bool) {
-	var found Request
-	ok := s.Wait(timeout, func(reqs []Request) bool {
-		for _, r := range reqs {
-			if match(r) {
-				found = r
-				return true
-			}
-		}
-		return false
-	})
-	return found, ok
+	return id
 }

@@ -17,6 +17,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/fakeprovider/reqlog"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -70,9 +71,9 @@ type Options struct {
 // Server is the fake upstream. It is an http.Handler and safe for
 // concurrent use.
 type Server struct {
-	opts Options
-	mux  *http.ServeMux
-	log  requestLog
+	opts       Options
+	mux        *http.ServeMux
+	reqlog.Log // the requests received; its methods (Requests, Count, Wait...) are the Server's
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed by Close; releases hanging handlers
@@ -84,7 +85,6 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{opts: opts, closed: make(chan struct{})}
-	s.log.init()
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /model/{id}/converse", func(w http.ResponseWriter, r *http.Request) { s.handleConverse(w, r, false) })
 	mux.HandleFunc("POST /model/{id}/converse-stream", func(w http.ResponseWriter, r *http.Request) { s.handleConverse(w, r, true) })
@@ -117,23 +117,23 @@ func (s *Server) Close() {
 // ServeHTTP records the request, checks its signature and answers it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, readErr := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-	rec := s.log.begin(r, body, s.opts.Now())
+	rec := s.Log.Begin(r, body, s.opts.Now())
 	rw := &recordingWriter{ResponseWriter: w}
 	// The request context ends before ServeHTTP returns only when the client
 	// goes away. AfterFunc marks it as soon as that happens, for waiters;
 	// the deferred check covers the case where the handler noticed first.
 	stop := context.AfterFunc(r.Context(), func() {
 		if !rw.complete.Load() {
-			s.log.cancelled(rec, s.opts.Now())
+			s.Log.Cancelled(rec, s.opts.Now())
 		}
 	})
 	defer func() {
 		stop()
 		cancelled := r.Context().Err() != nil && !rw.complete.Load()
-		s.log.finish(rec, rw.status, rw.events, cancelled, s.opts.Now())
+		s.Log.Finish(rec, rw.status, rw.events, cancelled, s.opts.Now())
 	}()
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	r = r.WithContext(context.WithValue(r.Context(), recKey{}, rec))
+	r = r.WithContext(reqlog.WithRecord(r.Context(), rec))
 	setCommonHeaders(rw, rec)
 
 	switch {

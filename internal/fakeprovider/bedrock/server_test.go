@@ -237,8 +237,8 @@ func TestConverse(t *testing.T) {
 			}
 		})
 	}
-	if r, _ := srv.Last(); r.ModelID != claude || r.RawPath != "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse" {
-		t.Errorf("recorded %q %q", r.ModelID, r.RawPath)
+	if r, _ := srv.Last(); ModelID(r) != claude || r.RawPath != "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse" {
+		t.Errorf("recorded %q %q", ModelID(r), r.RawPath)
 	}
 }
 

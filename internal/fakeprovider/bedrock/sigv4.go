@@ -158,20 +158,6 @@ func rawPath(r *http.Request) string {
 	return p
 }
 
-// modelIDOf returns the unescaped {modelId} of /model/{modelId}/....
-func modelIDOf(r *http.Request) string {
-	rest, ok := strings.CutPrefix(rawPath(r), "/model/")
-	if !ok {
-		return ""
-	}
-	seg, _, _ := strings.Cut(rest, "/")
-	id, err := url.PathUnescape(seg)
-	if err != nil {
-		return ""
-	}
-	return id
-}
-
 // uriEncode escapes every byte but A-Z a-z 0-9 - . _ ~ (and '/' in paths).
 func uriEncode(s string, slash bool) string {
 	var b strings.Builder

@@ -7,6 +7,8 @@ package reqlog
 import (
 	"context"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
@@ -16,8 +18,10 @@ type Request struct {
 	// Seq is the arrival order, from 1.
 	Seq    int
 	Method string
-	// Path is the URL path; RawQuery the query string without "?".
+	// Path is the URL path (unescaped); RawPath the path as sent, escaped;
+	// RawQuery the query string without "?".
 	Path     string
+	RawPath  string
 	RawQuery string
 	Header   http.Header
 	Body     []byte
@@ -79,6 +83,7 @@ func (l *Log) Begin(r *http.Request, body []byte, now time.Time) *Request {
 		Seq:      len(l.reqs) + 1,
 		Method:   r.Method,
 		Path:     r.URL.Path,
+		RawPath:  rawPath(r),
 		RawQuery: r.URL.RawQuery,
 		Header:   r.Header.Clone(),
 		Body:     body,
@@ -214,4 +219,19 @@ func (s *Log) WaitRequest(timeout time.Duration, match func(Request) bool) (Requ
 		return false
 	})
 	return found, ok
+}
+
+// rawPath is the request target's path exactly as the client sent it.
+func rawPath(r *http.Request) string {
+	p := r.RequestURI
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	if u, err := url.Parse(p); err == nil && u.Scheme != "" { // absolute-form target
+		p = u.EscapedPath()
+	}
+	if p == "" {
+		p = r.URL.EscapedPath()
+	}
+	return p
 }

@@ -264,8 +264,8 @@ func TestEndToEnd(t *testing.T) {
 				got.Usage != (llm.Usage{InputTokens: 2 + 7, OutputTokens: 3, CachedTokens: 7}) {
 				t.Errorf("answer %+v", got)
 			}
-			if r, _ := e.fake.Last(); r.ModelID != model {
-				t.Errorf("the fake saw model %q", r.ModelID)
+			if r, _ := e.fake.Last(); bedrockfake.ModelID(r) != model {
+				t.Errorf("the fake saw model %q", bedrockfake.ModelID(r))
 			}
 			// Streamed, with tools and thinking.
 			req := &llm.Request{Messages: userText("Paris"), Stream: true, MaxTokens: 4096,
