@@ -28,10 +28,13 @@ import (
 
 // forwardSpec is a request ready to be sent upstream.
 type forwardSpec struct {
-	body   []byte
-	peek   peeked // where "model" sits in the body (unset when the model is in the path)
-	model  *runtime.Model
-	stream bool
+	body []byte
+	// decoded is the client request in canonical form, decoded once on the
+	// first translated attempt and shared by the later ones.
+	decoded *llm.Request
+	peek    peeked // where "model" sits in the body (unset when the model is in the path)
+	model   *runtime.Model
+	stream  bool
 	// pathModel: the client named the model in the URL (Gemini).
 	pathModel bool
 }
@@ -309,10 +312,14 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *call, fs *f
 			return answered, errBadRequest("unsupported_translation", "model", "Sluice cannot translate %s requests to %s.", c.in.proto, up)
 		}
 		var err error
-		if ireq, err = cc.DecodeRequest(fs.body, nameFromPath(fs)); err != nil {
-			fail(ledger.StatusClientError, 400, err.Error())
-			return answered, err
+		if fs.decoded == nil {
+			if fs.decoded, err = cc.DecodeRequest(fs.body, nameFromPath(fs)); err != nil {
+				fail(ledger.StatusClientError, 400, err.Error())
+				return answered, err
+			}
 		}
+		perTarget := *fs.decoded // per attempt: the target's model
+		ireq = &perTarget
 		ireq.Model, ireq.Stream = t.Model, fs.stream
 		if body, err = uc.EncodeRequest(ireq, t.Model); err != nil {
 			fail(ledger.StatusClientError, 400, err.Error())
