@@ -17,7 +17,7 @@ func goldenClientRequests(t testing.TB) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, file := range goldenFiles(t) {
-		if s, ok := loadArchive(t, file).get("client/request.json"); ok {
+		if s, ok := loadArchive(t, file).Get("client/request.json"); ok {
 			out[strings.TrimSuffix(filepath.Base(file), ".txtar")] = s
 		}
 	}

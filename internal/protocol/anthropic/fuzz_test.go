@@ -16,7 +16,7 @@ import (
 func seed(f *testing.F, section string, add func(string)) {
 	f.Helper()
 	for _, file := range goldenFiles(f) {
-		if s, ok := loadArchive(f, file).get(section); ok {
+		if s, ok := loadArchive(f, file).Get(section); ok {
 			add(s)
 		}
 	}
@@ -104,12 +104,12 @@ func FuzzStreamReader(f *testing.F) {
 func FuzzDecodeError(f *testing.F) {
 	for _, file := range goldenFiles(f) {
 		a := loadArchive(f, file)
-		st, ok := a.get("upstream/error_status")
+		st, ok := a.Get("upstream/error_status")
 		if !ok {
 			continue
 		}
 		n, _ := strconv.Atoi(strings.TrimSpace(st))
-		body, _ := a.get("upstream/error_body")
+		body, _ := a.Get("upstream/error_body")
 		f.Add(n, []byte(body))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/golden"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -39,13 +40,13 @@ func goldenFiles(t testing.TB) []string {
 	return files
 }
 
-func loadArchive(t testing.TB, file string) *archive {
+func loadArchive(t testing.TB, file string) *golden.Archive {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return parseArchive(data)
+	return golden.Parse(string(data))
 }
 
 func TestGolden(t *testing.T) {
@@ -53,7 +54,7 @@ func TestGolden(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(file), ".txtar")
 		t.Run(name, func(t *testing.T) {
 			a := loadArchive(t, file)
-			g := &golden{t: t, a: a}
+			g := &goldenCase{t: t, a: a}
 			g.clientRequest()
 			g.clientResponse()
 			g.clientStream()
@@ -62,8 +63,8 @@ func TestGolden(t *testing.T) {
 			g.upstreamStream()
 			g.upstreamError()
 			if *update && g.changed {
-				a.sort(sectionOrder)
-				if err := os.WriteFile(file, a.format(), 0o644); err != nil {
+				a.Sort(sectionOrder)
+				if err := os.WriteFile(file, []byte(a.Format()), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -83,34 +84,34 @@ var sectionOrder = []string{
 	"upstream/error_status", "upstream/error_body", "upstream/decoded_error.json",
 }
 
-type golden struct {
+type goldenCase struct {
 	t       *testing.T
-	a       *archive
+	a       *golden.Archive
 	changed bool
 }
 
 // check compares an output section with what the codec produced, or
 // records it under -update. Only one of the alternatives (for example
 // canonical.json or error.json) is kept.
-func (g *golden) check(name, got string, others ...string) {
+func (g *goldenCase) check(name, got string, others ...string) {
 	g.t.Helper()
 	if !strings.HasSuffix(got, "\n") {
 		got += "\n"
 	}
 	if *update {
 		for _, o := range others {
-			if _, ok := g.a.get(o); ok {
-				g.a.remove(o)
+			if _, ok := g.a.Get(o); ok {
+				g.a.Remove(o)
 				g.changed = true
 			}
 		}
-		if old, ok := g.a.get(name); !ok || old != got {
-			g.a.set(name, got)
+		if old, ok := g.a.Get(name); !ok || old != got {
+			g.a.Set(name, got)
 			g.changed = true
 		}
 		return
 	}
-	want, ok := g.a.get(name)
+	want, ok := g.a.Get(name)
 	if !ok {
 		g.t.Errorf("section %s missing; got:\n%s(run go test -update)", name, got)
 		return
@@ -120,8 +121,8 @@ func (g *golden) check(name, got string, others ...string) {
 	}
 }
 
-func (g *golden) clientRequest() {
-	in, ok := g.a.get("client/request.json")
+func (g *goldenCase) clientRequest() {
+	in, ok := g.a.Get("client/request.json")
 	if !ok {
 		return
 	}
@@ -133,8 +134,8 @@ func (g *golden) clientRequest() {
 	g.check("client/canonical.json", indent(g.t, req), "client/error.json")
 }
 
-func (g *golden) clientResponse() {
-	in, ok := g.a.get("client/response.json")
+func (g *goldenCase) clientResponse() {
+	in, ok := g.a.Get("client/response.json")
 	if !ok {
 		return
 	}
@@ -152,8 +153,8 @@ func (g *golden) clientResponse() {
 }
 
 // canonicalRequest is the request a client case's answers belong to.
-func (g *golden) canonicalRequest() *llm.Request {
-	if in, ok := g.a.get("client/canonical.json"); ok {
+func (g *goldenCase) canonicalRequest() *llm.Request {
+	if in, ok := g.a.Get("client/canonical.json"); ok {
 		var req llm.Request
 		mustUnmarshal(g.t, in, &req)
 		return &req
@@ -161,8 +162,8 @@ func (g *golden) canonicalRequest() *llm.Request {
 	return &llm.Request{Model: "claude-test"}
 }
 
-func (g *golden) clientStream() {
-	in, ok := g.a.get("client/events.json")
+func (g *goldenCase) clientStream() {
+	in, ok := g.a.Get("client/events.json")
 	if !ok {
 		return
 	}
@@ -175,7 +176,7 @@ func (g *golden) clientStream() {
 			g.t.Fatal(err)
 		}
 	}
-	if f, ok := g.a.get("client/fail.json"); ok {
+	if f, ok := g.a.Get("client/fail.json"); ok {
 		var e llm.Error
 		mustUnmarshal(g.t, f, &e)
 		if err := w.Fail(&e); err != nil {
@@ -185,8 +186,8 @@ func (g *golden) clientStream() {
 	g.check("client/stream.sse", out.String())
 }
 
-func (g *golden) upstreamRequest() {
-	in, ok := g.a.get("upstream/canonical.json")
+func (g *goldenCase) upstreamRequest() {
+	in, ok := g.a.Get("upstream/canonical.json")
 	if !ok {
 		return
 	}
@@ -200,8 +201,8 @@ func (g *golden) upstreamRequest() {
 	g.check("upstream/request.json", string(body), "upstream/error.json")
 }
 
-func (g *golden) upstreamResponse() {
-	in, ok := g.a.get("upstream/response.json")
+func (g *goldenCase) upstreamResponse() {
+	in, ok := g.a.Get("upstream/response.json")
 	if !ok {
 		return
 	}
@@ -212,8 +213,8 @@ func (g *golden) upstreamResponse() {
 	g.check("upstream/decoded.json", indent(g.t, resp))
 }
 
-func (g *golden) upstreamStream() {
-	in, ok := g.a.get("upstream/stream.sse")
+func (g *goldenCase) upstreamStream() {
+	in, ok := g.a.Get("upstream/stream.sse")
 	if !ok {
 		return
 	}
@@ -221,8 +222,8 @@ func (g *golden) upstreamStream() {
 	g.check("upstream/events.json", indent(g.t, res))
 }
 
-func (g *golden) upstreamError() {
-	st, ok := g.a.get("upstream/error_status")
+func (g *goldenCase) upstreamError() {
+	st, ok := g.a.Get("upstream/error_status")
 	if !ok {
 		return
 	}
@@ -230,7 +231,7 @@ func (g *golden) upstreamError() {
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	body, _ := g.a.get("upstream/error_body")
+	body, _ := g.a.Get("upstream/error_body")
 	e := Upstream.DecodeError(status, []byte(strings.TrimSuffix(body, "\n")))
 	g.check("upstream/decoded_error.json", indent(g.t, e))
 }

@@ -17,7 +17,7 @@ func goldenStreams(t testing.TB) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, file := range goldenFiles(t) {
-		if s, ok := loadArchive(t, file).get("upstream/stream.sse"); ok {
+		if s, ok := loadArchive(t, file).Get("upstream/stream.sse"); ok {
 			out[strings.TrimSuffix(filepath.Base(file), ".txtar")] = s
 		}
 	}
