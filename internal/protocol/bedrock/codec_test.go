@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/golden"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -26,10 +27,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// golden runs fn on every testdata/<kind>/*.txtar archive: fn returns the
+// runGolden runs fn on every testdata/<kind>/*.txtar archive: fn returns the
 // result section, which is compared with the file's (or written with
 // -update).
-func golden(t *testing.T, kind string, fn func(t *testing.T, a *archive) string) {
+func runGolden(t *testing.T, kind string, fn func(t *testing.T, a *golden.Archive) string) {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("testdata", kind, "*.txtar"))
 	if err != nil || len(files) == 0 {
@@ -47,13 +48,13 @@ func golden(t *testing.T, kind string, fn func(t *testing.T, a *archive) string)
 				got += "\n"
 			}
 			if *update {
-				a.set("result.json", got)
-				if err := os.WriteFile(file, a.bytes(), 0o644); err != nil {
+				setSection(a, "result.json", got)
+				if err := os.WriteFile(file, []byte(a.Format()), 0o644); err != nil {
 					t.Fatal(err)
 				}
 				return
 			}
-			want, ok := a.get("result.json")
+			want, ok := a.Get("result.json")
 			if !ok {
 				t.Fatalf("%s has no result.json section (run with -update)", file)
 			}
@@ -87,9 +88,9 @@ func errorJSON(t testing.TB, err error) string {
 
 // TestEncodeRequest: llm.Request (request.json, model) -> Converse body.
 func TestEncodeRequest(t *testing.T) {
-	golden(t, "encode", func(t *testing.T, a *archive) string {
-		in, _ := a.get("request.json")
-		model, _ := a.get("model")
+	runGolden(t, "encode", func(t *testing.T, a *golden.Archive) string {
+		in, _ := a.Get("request.json")
+		model, _ := a.Get("model")
 		var req llm.Request
 		if err := json.Unmarshal([]byte(in), &req); err != nil {
 			t.Fatalf("request.json: %v", err)
@@ -119,8 +120,8 @@ func TestEncodeRequest(t *testing.T) {
 
 // TestDecodeResponse: Converse body (response.json) -> llm.Response.
 func TestDecodeResponse(t *testing.T) {
-	golden(t, "response", func(t *testing.T, a *archive) string {
-		in, _ := a.get("response.json")
+	runGolden(t, "response", func(t *testing.T, a *golden.Archive) string {
+		in, _ := a.Get("response.json")
 		resp, err := Upstream.DecodeResponse([]byte(in))
 		if err != nil {
 			return errorJSON(t, err)
@@ -131,9 +132,9 @@ func TestDecodeResponse(t *testing.T) {
 
 // TestDecodeError: status + body -> llm.Error.
 func TestDecodeError(t *testing.T) {
-	golden(t, "error", func(t *testing.T, a *archive) string {
-		st, _ := a.get("status")
-		body, _ := a.get("body")
+	runGolden(t, "error", func(t *testing.T, a *golden.Archive) string {
+		st, _ := a.Get("status")
+		body, _ := a.Get("body")
 		status, err := strconv.Atoi(strings.TrimSpace(st))
 		if err != nil {
 			t.Fatalf("status: %v", err)
@@ -237,8 +238,8 @@ func bytewise(b []byte) [][]byte {
 // events. Every stream gives the same result fed whole, byte by byte and in
 // random cuts.
 func TestStreamReader(t *testing.T) {
-	golden(t, "stream", func(t *testing.T, a *archive) string {
-		src, _ := a.get("frames")
+	runGolden(t, "stream", func(t *testing.T, a *golden.Archive) string {
+		src, _ := a.Get("frames")
 		stream, _, err := buildStream(src)
 		if err != nil {
 			t.Fatalf("frames: %v", err)
@@ -267,7 +268,7 @@ func TestStreamTruncated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		src, _ := a.get("frames")
+		src, _ := a.Get("frames")
 		stream, stopEnd, err := buildStream(src)
 		if err != nil {
 			t.Fatal(err)
@@ -427,7 +428,7 @@ func TestResponseRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			in, _ := a.get("response.json")
+			in, _ := a.Get("response.json")
 			resp, err := Upstream.DecodeResponse([]byte(in))
 			if err != nil {
 				t.Fatal(err)
@@ -480,7 +481,7 @@ func TestStreamRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			src, _ := a.get("frames")
+			src, _ := a.Get("frames")
 			stream, _, err := buildStream(src)
 			if err != nil {
 				t.Fatal(err)

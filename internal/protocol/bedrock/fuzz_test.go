@@ -22,7 +22,7 @@ func seeds(f *testing.F, kind, name string) []string {
 		if err != nil {
 			f.Fatal(err)
 		}
-		if s, ok := a.get(name); ok {
+		if s, ok := a.Get(name); ok {
 			out = append(out, s)
 		}
 	}
@@ -161,8 +161,8 @@ func FuzzDecodeError(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		st, _ := a.get("status")
-		body, _ := a.get("body")
+		st, _ := a.Get("status")
+		body, _ := a.Get("body")
 		status, _ := strconv.Atoi(strings.TrimSpace(st))
 		f.Add(status, []byte(body))
 	}
