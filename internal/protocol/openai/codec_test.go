@@ -26,18 +26,18 @@ var testClient = ClientCodec{
 // canonical form (or a 400), and canonical answers, streams and errors
 // rendered for the client.
 func TestClientGolden(t *testing.T) {
-	for _, path := range goldenFiles(t, "client") {
-		t.Run(caseName(path), func(t *testing.T) {
+	for _, path := range golden.Files(t, "client") {
+		t.Run(golden.CaseName(path), func(t *testing.T) {
 			goldenSpec.Run(t, path, *update, func(t *testing.T, a *golden.Archive) map[string]string {
 				out := map[string]string{}
 				req := &llm.Request{Model: "gpt-test"}
 				if body, ok := a.Get("request.json"); ok {
 					r, err := testClient.DecodeRequest([]byte(body), "")
 					if err != nil {
-						out["error.json"] = errorJSON(t, err)
+						out["error.json"] = golden.ErrorJSON(t, err)
 						return out
 					}
-					out["canonical.json"] = indentJSON(t, r)
+					out["canonical.json"] = golden.IndentJSON(t, r)
 					checkFixedPoint(t, []byte(body), r)
 					req = r
 				}
@@ -50,11 +50,11 @@ func TestClientGolden(t *testing.T) {
 					if err != nil {
 						t.Fatalf("EncodeResponse: %v", err)
 					}
-					out["body.json"] = indentRaw(t, body)
+					out["body.json"] = golden.IndentRaw(t, body)
 				}
 				if s, ok := a.Get("canonical-events.json"); ok {
 					var buf bytes.Buffer
-					if err := writeEvents(testClient.NewStreamWriter(&buf, req), fromTestEvents(t, s)); err != nil {
+					if err := golden.WriteEvents(testClient.NewStreamWriter(&buf, req), golden.ParseEvents(t, s)); err != nil {
 						t.Fatalf("write: %v", err)
 					}
 					out["stream.sse"] = buf.String()
@@ -101,8 +101,8 @@ func checkFixedPoint(t *testing.T, body []byte, r *llm.Request) {
 // TestUpstreamGolden runs testdata/upstream: a canonical request encoded
 // for OpenAI, and OpenAI answers, streams and errors decoded.
 func TestUpstreamGolden(t *testing.T) {
-	for _, path := range goldenFiles(t, "upstream") {
-		t.Run(caseName(path), func(t *testing.T) {
+	for _, path := range golden.Files(t, "upstream") {
+		t.Run(golden.CaseName(path), func(t *testing.T) {
 			goldenSpec.Run(t, path, *update, func(t *testing.T, a *golden.Archive) map[string]string {
 				out := map[string]string{}
 				if s, ok := a.Get("canonical-request.json"); ok {
@@ -112,21 +112,21 @@ func TestUpstreamGolden(t *testing.T) {
 					}
 					body, err := Upstream.EncodeRequest(&req, "gpt-upstream")
 					if err != nil {
-						out["error.json"] = errorJSON(t, err)
+						out["error.json"] = golden.ErrorJSON(t, err)
 					} else {
-						out["upstream-request.json"] = indentRaw(t, body)
+						out["upstream-request.json"] = golden.IndentRaw(t, body)
 					}
 				}
 				if s, ok := a.Get("upstream-response.json"); ok {
 					resp, err := Upstream.DecodeResponse([]byte(s))
 					if err != nil {
-						out["canonical-response.json"] = errorJSON(t, err)
+						out["canonical-response.json"] = golden.ErrorJSON(t, err)
 					} else {
-						out["canonical-response.json"] = indentJSON(t, resp)
+						out["canonical-response.json"] = golden.IndentJSON(t, resp)
 					}
 				}
 				if s, ok := a.Get("upstream-stream.sse"); ok {
-					out["events.json"] = indentJSON(t, readStream(t, []byte(s), nil))
+					out["events.json"] = golden.IndentJSON(t, readStream(t, []byte(s), nil))
 				}
 				if s, ok := a.Get("upstream-error"); ok {
 					first, body, _ := strings.Cut(s, "\n")
@@ -134,7 +134,7 @@ func TestUpstreamGolden(t *testing.T) {
 					if err != nil {
 						t.Fatalf("upstream-error: first line must be the status: %v", err)
 					}
-					out["decoded-error.json"] = indentJSON(t, Upstream.DecodeError(status, []byte(body)))
+					out["decoded-error.json"] = golden.IndentJSON(t, Upstream.DecodeError(status, []byte(body)))
 				}
 				return out
 			})
@@ -144,10 +144,10 @@ func TestUpstreamGolden(t *testing.T) {
 
 // streamResult is what a reader made of a whole stream.
 type streamResult struct {
-	Events []testEvent `json:"events"`
-	Done   bool        `json:"done"`
-	Usage  *llm.Usage  `json:"usage,omitempty"`
-	Err    string      `json:"err,omitempty"`
+	Events []golden.Event `json:"events"`
+	Done   bool           `json:"done"`
+	Usage  *llm.Usage     `json:"usage,omitempty"`
+	Err    string         `json:"err,omitempty"`
 }
 
 // readStream feeds stream to a new reader in the pieces cut gives (whole
@@ -168,7 +168,7 @@ func readStream(t *testing.T, stream []byte, cut func([]byte) [][]byte) streamRe
 			break
 		}
 	}
-	res.Events = toTestEvents(evs)
+	res.Events = golden.Events(evs)
 	res.Done = r.Done()
 	if u, ok := r.Usage(); ok {
 		res.Usage = &u
@@ -179,13 +179,13 @@ func readStream(t *testing.T, stream []byte, cut func([]byte) [][]byte) streamRe
 func streamCases(t *testing.T) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
-	for _, path := range goldenFiles(t, "upstream") {
+	for _, path := range golden.Files(t, "upstream") {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if s, ok := golden.Parse(string(data)).Get("upstream-stream.sse"); ok {
-			out[caseName(path)] = []byte(s)
+			out[golden.CaseName(path)] = []byte(s)
 		}
 	}
 	return out
@@ -272,7 +272,7 @@ func TestStreamTruncated(t *testing.T) {
 // client writer and reads it back with the upstream reader: text, thinking,
 // tool calls, stop reason and usage survive.
 func TestWriterReaderRoundTrip(t *testing.T) {
-	for _, path := range goldenFiles(t, "client") {
+	for _, path := range golden.Files(t, "client") {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -282,15 +282,15 @@ func TestWriterReaderRoundTrip(t *testing.T) {
 		if !ok {
 			continue
 		}
-		t.Run(caseName(path), func(t *testing.T) {
-			evs := fromTestEvents(t, s)
+		t.Run(golden.CaseName(path), func(t *testing.T) {
+			evs := golden.ParseEvents(t, s)
 			req := &llm.Request{Model: "m", Stream: true, IncludeUsage: true}
 			var buf bytes.Buffer
-			if err := writeEvents(testClient.NewStreamWriter(&buf, req), evs); err != nil {
+			if err := golden.WriteEvents(testClient.NewStreamWriter(&buf, req), evs); err != nil {
 				t.Fatal(err)
 			}
 			res := readStream(t, buf.Bytes(), nil)
-			want, got := fold(evs), fold(fromTestEvents(t, mustJSON(t, res.Events)))
+			want, got := fold(evs), fold(golden.ParseEvents(t, mustJSON(t, res.Events)))
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("round trip (-written +read):\n%s\nstream:\n%s", diff, buf.String())
 			}
@@ -441,7 +441,7 @@ func TestUpstreamOptions(t *testing.T) {
 }
 
 func FuzzDecodeRequest(f *testing.F) {
-	for _, path := range goldenFiles(f, "client") {
+	for _, path := range golden.Files(f, "client") {
 		if s, ok := archiveOf(f, path).Get("request.json"); ok {
 			f.Add([]byte(s))
 		}
@@ -463,7 +463,7 @@ func FuzzDecodeRequest(f *testing.F) {
 }
 
 func FuzzDecodeResponse(f *testing.F) {
-	for _, path := range goldenFiles(f, "upstream") {
+	for _, path := range golden.Files(f, "upstream") {
 		a := archiveOf(f, path)
 		if s, ok := a.Get("upstream-response.json"); ok {
 			f.Add([]byte(s), 200)
@@ -490,7 +490,7 @@ func FuzzDecodeResponse(f *testing.F) {
 }
 
 func FuzzStreamReader(f *testing.F) {
-	for _, path := range goldenFiles(f, "upstream") {
+	for _, path := range golden.Files(f, "upstream") {
 		if s, ok := archiveOf(f, path).Get("upstream-stream.sse"); ok {
 			f.Add([]byte(s), uint16(7))
 		}

@@ -26,18 +26,18 @@ var testClient = ClientCodec{
 // canonical form (or a 400), and canonical answers, streams and errors
 // rendered as the Responses API does.
 func TestClientGolden(t *testing.T) {
-	for _, path := range goldenFiles(t, "client") {
-		t.Run(caseName(path), func(t *testing.T) {
+	for _, path := range golden.Files(t, "client") {
+		t.Run(golden.CaseName(path), func(t *testing.T) {
 			goldenSpec.Run(t, path, *update, func(t *testing.T, a *golden.Archive) map[string]string {
 				out := map[string]string{}
 				req := &llm.Request{Model: "gpt-test"}
 				if body, ok := a.Get("request.json"); ok {
 					r, err := testClient.DecodeRequest([]byte(body), "")
 					if err != nil {
-						out["error.json"] = errorJSON(t, err)
+						out["error.json"] = golden.ErrorJSON(t, err)
 						return out
 					}
-					out["canonical.json"] = indentJSON(t, r)
+					out["canonical.json"] = golden.IndentJSON(t, r)
 					req = r
 				}
 				if s, ok := a.Get("response.json"); ok {
@@ -49,11 +49,11 @@ func TestClientGolden(t *testing.T) {
 					if err != nil {
 						t.Fatalf("EncodeResponse: %v", err)
 					}
-					out["body.json"] = indentRaw(t, body)
+					out["body.json"] = golden.IndentRaw(t, body)
 				}
 				if s, ok := a.Get("canonical-events.json"); ok {
 					var buf bytes.Buffer
-					if err := writeEvents(testClient.NewStreamWriter(&buf, req), fromTestEvents(t, s)); err != nil {
+					if err := golden.WriteEvents(testClient.NewStreamWriter(&buf, req), golden.ParseEvents(t, s)); err != nil {
 						t.Fatalf("write: %v", err)
 					}
 					out["stream.sse"] = buf.String()
@@ -79,16 +79,16 @@ func TestClientGolden(t *testing.T) {
 // TestTapGolden runs testdata/tap: Responses streams and bodies as OpenAI
 // sends them, read by the metering tap.
 func TestTapGolden(t *testing.T) {
-	for _, path := range goldenFiles(t, "tap") {
-		t.Run(caseName(path), func(t *testing.T) {
+	for _, path := range golden.Files(t, "tap") {
+		t.Run(golden.CaseName(path), func(t *testing.T) {
 			goldenSpec.Run(t, path, *update, func(t *testing.T, a *golden.Archive) map[string]string {
 				out := map[string]string{}
 				if s, ok := a.Get("upstream-stream.sse"); ok {
-					out["events.json"] = indentJSON(t, readStream(t, []byte(s), nil))
+					out["events.json"] = golden.IndentJSON(t, readStream(t, []byte(s), nil))
 				}
 				if s, ok := a.Get("upstream-response.json"); ok {
 					u, ok := UsageFromBody([]byte(s))
-					out["usage.json"] = indentJSON(t, map[string]any{"ok": ok, "usage": u})
+					out["usage.json"] = golden.IndentJSON(t, map[string]any{"ok": ok, "usage": u})
 				}
 				return out
 			})
@@ -97,10 +97,10 @@ func TestTapGolden(t *testing.T) {
 }
 
 type streamResult struct {
-	Events []testEvent `json:"events"`
-	Done   bool        `json:"done"`
-	Usage  *llm.Usage  `json:"usage,omitempty"`
-	Err    string      `json:"err,omitempty"`
+	Events []golden.Event `json:"events"`
+	Done   bool           `json:"done"`
+	Usage  *llm.Usage     `json:"usage,omitempty"`
+	Err    string         `json:"err,omitempty"`
 }
 
 func readStream(t *testing.T, stream []byte, cut func([]byte) [][]byte) streamResult {
@@ -118,7 +118,7 @@ func readStream(t *testing.T, stream []byte, cut func([]byte) [][]byte) streamRe
 			break
 		}
 	}
-	res.Events = toTestEvents(evs)
+	res.Events = golden.Events(evs)
 	res.Done = r.Done()
 	if u, ok := r.Usage(); ok {
 		res.Usage = &u
@@ -132,7 +132,7 @@ func streams(t *testing.T) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
 	for _, dir := range []string{"tap", "client"} {
-		for _, path := range goldenFiles(t, dir) {
+		for _, path := range golden.Files(t, dir) {
 			data, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -140,7 +140,7 @@ func streams(t *testing.T) map[string][]byte {
 			a := golden.Parse(string(data))
 			for _, name := range []string{"upstream-stream.sse", "stream.sse"} {
 				if s, ok := a.Get(name); ok {
-					out[dir+"/"+caseName(path)] = []byte(s)
+					out[dir+"/"+golden.CaseName(path)] = []byte(s)
 				}
 			}
 		}
@@ -219,7 +219,7 @@ func TestTapTruncated(t *testing.T) {
 // writer and reads it back with the tap: text, thinking with its signature,
 // tool calls, stop reason and usage survive.
 func TestWriterTapRoundTrip(t *testing.T) {
-	for _, path := range goldenFiles(t, "client") {
+	for _, path := range golden.Files(t, "client") {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -228,14 +228,14 @@ func TestWriterTapRoundTrip(t *testing.T) {
 		if !ok {
 			continue
 		}
-		t.Run(caseName(path), func(t *testing.T) {
-			evs := fromTestEvents(t, s)
+		t.Run(golden.CaseName(path), func(t *testing.T) {
+			evs := golden.ParseEvents(t, s)
 			var buf bytes.Buffer
-			if err := writeEvents(testClient.NewStreamWriter(&buf, &llm.Request{Model: "m", Stream: true}), evs); err != nil {
+			if err := golden.WriteEvents(testClient.NewStreamWriter(&buf, &llm.Request{Model: "m", Stream: true}), evs); err != nil {
 				t.Fatal(err)
 			}
 			res := readStream(t, buf.Bytes(), nil)
-			back := fromTestEvents(t, mustJSON(t, res.Events))
+			back := golden.ParseEvents(t, mustJSON(t, res.Events))
 			if diff := cmp.Diff(fold(evs), fold(back)); diff != "" {
 				t.Errorf("round trip (-written +read):\n%s\nstream:\n%s", diff, buf.String())
 			}
@@ -341,7 +341,7 @@ func TestUsageFromBodyMissing(t *testing.T) {
 }
 
 func FuzzDecodeRequest(f *testing.F) {
-	for _, path := range goldenFiles(f, "client") {
+	for _, path := range golden.Files(f, "client") {
 		if s, ok := archiveOf(f, path).Get("request.json"); ok {
 			f.Add([]byte(s))
 		}
@@ -370,7 +370,7 @@ func FuzzDecodeRequest(f *testing.F) {
 }
 
 func FuzzTap(f *testing.F) {
-	for _, path := range goldenFiles(f, "tap") {
+	for _, path := range golden.Files(f, "tap") {
 		if s, ok := archiveOf(f, path).Get("upstream-stream.sse"); ok {
 			f.Add([]byte(s), uint16(5))
 		}
