@@ -5,22 +5,20 @@ package admin
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
 	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/authz"
 	"github.com/sluicehq/sluice/internal/ledger"
+	"github.com/sluicehq/sluice/internal/login"
+	"github.com/sluicehq/sluice/internal/openapi"
 	"github.com/sluicehq/sluice/internal/route"
 	"github.com/sluicehq/sluice/internal/runtime"
 	"github.com/sluicehq/sluice/internal/secrets"
@@ -42,7 +40,8 @@ type Options struct {
 	Store     *store.Store
 	Control   Control
 	Snapshots *runtime.Holder
-	// TokenHash is the SHA-256 of the admin token.
+	// TokenHash is the SHA-256 of the bootstrap admin token (the platform
+	// super-admin).
 	TokenHash auth.Hash
 	// Health is the upstream targets' health.
 	Health *route.Registry
@@ -53,7 +52,14 @@ type Options struct {
 	Limits func() any
 	// Secrets seals the API keys of providers created through the API.
 	Secrets *secrets.Keyring
-	Logger  *slog.Logger
+	// Throttle counts failed authentications per client address and
+	// refuses an address that fails too often (nil: no throttle).
+	Throttle *login.Throttle
+	// OIDC is single sign-on (nil: not configured).
+	OIDC *login.Provider
+	// SessionTTL is how long a login lasts (default 12 hours).
+	SessionTTL time.Duration
+	Logger     *slog.Logger
 }
 
 // API is the admin HTTP API.
@@ -64,11 +70,14 @@ func New(opts Options) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = 12 * time.Hour
+	}
 	return &API{opts: opts}
 }
 
 // Register adds the admin routes to mux. Every route, including unknown
-// ones under /admin/, goes through the admin token check.
+// ones under /admin/, goes through authentication.
 func (a *API) Register(mux *http.ServeMux) {
 	for _, rt := range a.Routes() {
 		mux.Handle(rt.Pattern, rt.Handler)
@@ -76,10 +85,10 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.RegisterCatchAll(mux)
 }
 
-// RegisterCatchAll adds only the /admin/ catch-all (404 behind the token
-// check), for callers that register Routes themselves.
+// RegisterCatchAll adds only the /admin/ catch-all (404 behind
+// authentication), for callers that register Routes themselves.
 func (a *API) RegisterCatchAll(mux *http.ServeMux) {
-	mux.Handle("/admin/", a.wrap(func(http.ResponseWriter, *http.Request) error {
+	mux.Handle("/admin/", a.wrap(authz.Self, func(w http.ResponseWriter, r *http.Request) error {
 		return &httpError{http.StatusNotFound, "not_found", "No such admin route."}
 	}))
 }
@@ -88,26 +97,27 @@ func (a *API) RegisterCatchAll(mux *http.ServeMux) {
 type Route struct {
 	Pattern string
 	Handler http.Handler
+	// Action is what the route does; handlers decide it in the object's
+	// scope. Public routes (login, the OpenAPI document) have none.
+	Action authz.Action
+	Op     openapi.Op
 }
 
 // Routes lists the admin routes (the catch-all under /admin/ aside), for
-// Register and for the authorization table test.
+// Register, the OpenAPI document and the authorization matrix test.
 func (a *API) Routes() []Route {
-	return []Route{
-		{"GET /admin/v1/requests", a.wrap(a.listRequests)},
-		{"POST /admin/v1/reload", a.wrap(a.reload)},
-		{"GET /admin/v1/config", a.wrap(a.configInfo)},
-		{"GET /admin/v1/health", a.wrap(a.health)},
-		{"GET /admin/v1/keys", a.wrap(a.listKeys)},
-		{"POST /admin/v1/keys", a.wrap(a.createKey)},
-		{"DELETE /admin/v1/keys/{id}", a.wrap(a.revokeKey)},
-		{"GET /admin/v1/providers", a.wrap(a.listProviders)},
-		{"POST /admin/v1/providers", a.wrap(a.createProvider)},
-		{"GET /admin/v1/providers/{id}", a.wrap(a.getProvider)},
-		{"PATCH /admin/v1/providers/{id}", a.wrap(a.updateProvider)},
-		{"DELETE /admin/v1/providers/{id}", a.wrap(a.deleteProvider)},
-		{"GET /admin/v1/audit", a.wrap(a.listAudit)},
+	var rs []Route
+	add := func(pattern string, action authz.Action, fn func(http.ResponseWriter, *http.Request) error, op openapi.Op) {
+		method, path, _ := strings.Cut(pattern, " ")
+		op.Method, op.Path = method, path
+		h := a.wrap(action, fn)
+		if op.Public {
+			h = a.public(fn)
+		}
+		rs = append(rs, Route{Pattern: pattern, Handler: h, Action: action, Op: op})
 	}
+	a.routes(add)
+	return rs
 }
 
 type httpError struct {
@@ -118,30 +128,62 @@ type httpError struct {
 
 func (e *httpError) Error() string { return e.msg }
 
-func (a *API) wrap(fn func(http.ResponseWriter, *http.Request) error) http.Handler {
+// wrap authenticates the request, decides platform and self actions at
+// once (other actions are decided by the handler in the object's scope),
+// and renders the handler's error.
+func (a *API) wrap(action authz.Action, fn func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.authorized(r) {
-			writeJSONError(w, &httpError{http.StatusUnauthorized, "invalid_admin_token", "Missing or invalid admin token."})
+		if a.throttled(w, r) {
 			return
 		}
-		if err := fn(w, r); err != nil {
+		pr, session, err := a.authenticate(r)
+		if err == nil && pr == nil { // no credential at all: not a guess to count
+			a.render(w, r, errUnauthenticated)
+			return
+		}
+		if err != nil {
 			var he *httpError
-			if !errors.As(err, &he) {
-				a.opts.Logger.Error("admin request failed", "path", r.URL.Path, "err", err)
-				he = &httpError{http.StatusInternalServerError, "internal_error", "Internal error."}
+			if errors.As(err, &he) && he.status == http.StatusUnauthorized {
+				a.failed(r)
 			}
-			writeJSONError(w, he)
+			a.render(w, r, err)
+			return
+		}
+		st := &reqState{pr: pr, session: session}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, st))
+		if action == authz.Self || action.Platform() {
+			if err := a.authorize(r, "", action, authz.Scope{}); err != nil {
+				a.render(w, r, err)
+				return
+			}
+		}
+		g := &guard{ResponseWriter: w, st: st, a: a, r: r}
+		if err := fn(g, r); err != nil {
+			st.decided = true // errors are always safe to show
+			a.render(g, r, err)
 		}
 	})
 }
 
-func (a *API) authorized(r *http.Request) bool {
-	v := r.Header.Get("Authorization")
-	if len(v) < 8 || (v[:7] != "Bearer " && v[:7] != "bearer ") {
-		return false
+// public serves a route that needs no credential (login, the OpenAPI
+// document).
+func (a *API) public(fn func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := &reqState{decided: true}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, st))
+		if err := fn(w, r); err != nil {
+			a.render(w, r, err)
+		}
+	})
+}
+
+func (a *API) render(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	if !errors.As(err, &he) {
+		a.opts.Logger.Error("admin request failed", "path", r.URL.Path, "err", err)
+		he = &httpError{http.StatusInternalServerError, "internal_error", "Internal error."}
 	}
-	h := sha256.Sum256([]byte(v[7:]))
-	return auth.Equal(string(h[:]), string(a.opts.TokenHash[:]))
+	writeJSONError(w, he)
 }
 
 func writeJSONError(w http.ResponseWriter, e *httpError) {
@@ -173,29 +215,6 @@ type attemptJSON struct {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func (a *API) listRequests(w http.ResponseWriter, r *http.Request) error {
-	limit := 100
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			return &httpError{http.StatusBadRequest, "invalid_limit", "limit must be an integer from 1 to 1000."}
-		}
-		limit = n
-	}
-	entries, err := a.opts.Store.ListRequests(r.Context(), store.RequestFilter{Limit: limit, KeyID: r.URL.Query().Get("key_id")})
-	if err != nil {
-		return err
-	}
-	out := make([]entryJSON, len(entries))
-	for i, e := range entries {
-		out[i] = entryJSON{Entry: e, LatencyMS: ms(e.Latency), TTFTMS: ms(e.TTFT), Attempts: make([]attemptJSON, len(e.Attempts))}
-		for j, at := range e.Attempts {
-			out[i].Attempts[j] = attemptJSON{Attempt: at, LatencyMS: ms(at.Latency), TTFTMS: ms(at.TTFT)}
-		}
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": out})
-}
 
 func (a *API) reload(w http.ResponseWriter, r *http.Request) error {
 	before := a.opts.Snapshots.Load()
@@ -230,120 +249,4 @@ func (a *API) health(w http.ResponseWriter, _ *http.Request) error {
 		out["limits"] = a.opts.Limits()
 	}
 	return writeJSON(w, http.StatusOK, out)
-}
-
-func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
-	keys, err := a.opts.Store.ListKeys(r.Context())
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": keys})
-}
-
-type createKeyRequest struct {
-	Name          string     `json:"name"`
-	Models        []string   `json:"models"`
-	RPM           int64      `json:"rpm"`
-	TPM           int64      `json:"tpm"`
-	MaxConcurrent int64      `json:"max_concurrent"`
-	ExpiresAt     *time.Time `json:"expires_at"`
-	Budget        *struct {
-		AmountUSD  float64 `json:"amount_usd"`
-		Period     string  `json:"period"`
-		ReserveUSD float64 `json:"reserve_usd"`
-	} `json:"budget"`
-}
-
-func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
-	var req createKeyRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return &httpError{http.StatusBadRequest, "invalid_body", "The body must be JSON: {\"name\": \"...\", \"models\": [...]}. " + err.Error()}
-	}
-	if req.Name == "" || len(req.Name) > 64 {
-		return &httpError{http.StatusBadRequest, "invalid_name", "name is required (at most 64 characters)."}
-	}
-	snap := a.opts.Snapshots.Load()
-	for _, m := range req.Models {
-		if snap.Models[m] == nil {
-			return &httpError{http.StatusBadRequest, "unknown_model", fmt.Sprintf("No model named %q.", m)}
-		}
-	}
-	if req.RPM < 0 || req.TPM < 0 || req.MaxConcurrent < 0 {
-		return &httpError{http.StatusBadRequest, "invalid_limits", "rpm, tpm and max_concurrent must not be negative."}
-	}
-	key := auth.NewKey("live")
-	h := auth.HashKey(key)
-	id := make([]byte, 8)
-	copy(id, h[24:])
-	rec := store.KeyRecord{ID: "key_" + hex.EncodeToString(id), Name: req.Name, Hash: hex.EncodeToString(h[:]),
-		Prefix: auth.DisplayPrefix(key), Models: req.Models, CreatedAt: time.Now().UTC(), ExpiresAt: req.ExpiresAt,
-		RPM: req.RPM, TPM: req.TPM, MaxConcurrent: req.MaxConcurrent}
-	if b := req.Budget; b != nil {
-		switch b.Period {
-		case "":
-			b.Period = "monthly"
-		case "daily", "weekly", "monthly", "total":
-		default:
-			return &httpError{http.StatusBadRequest, "invalid_budget", "budget.period must be daily, weekly, monthly or total."}
-		}
-		if b.AmountUSD <= 0 || b.ReserveUSD < 0 {
-			return &httpError{http.StatusBadRequest, "invalid_budget", "budget.amount_usd must be positive and reserve_usd not negative."}
-		}
-		rec.BudgetMicros, rec.BudgetPeriod = int64(math.Round(b.AmountUSD*1e6)), b.Period
-		rec.ReserveMicros = int64(math.Round(b.ReserveUSD * 1e6))
-	}
-	if err := a.opts.Store.CreateKey(r.Context(), rec); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return &httpError{http.StatusConflict, "name_taken", fmt.Sprintf("A key named %q already exists.", req.Name)}
-		}
-		return err
-	}
-	a.writeAudit(w, r, "key.create", "key", rec.ID, nil, rec) // rec has the hash's json:"-", never the key
-	if err := a.opts.Control.RefreshKeys(r.Context()); err != nil {
-		return err
-	}
-	if rec.Models == nil {
-		rec.Models = []string{}
-	}
-	return writeJSON(w, http.StatusCreated, map[string]any{"key": key, "id": rec.ID, "name": rec.Name,
-		"prefix": rec.Prefix, "models": rec.Models, "created_at": rec.CreatedAt,
-		"note": "This is the only time the key is shown. Sluice stores only its hash."})
-}
-
-func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	before := a.findKey(r, id)
-	if err := a.opts.Store.RevokeKey(r.Context(), id, time.Now()); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return &httpError{http.StatusNotFound, "not_found", "No such key."}
-		}
-		return err
-	}
-	if before == nil || before.RevokedAt == nil { // revoking twice changes nothing
-		after, objectID := a.findKey(r, id), id
-		if after != nil {
-			objectID = after.ID
-		}
-		a.writeAudit(w, r, "key.revoke", "key", objectID, before, after)
-	}
-	if err := a.opts.Control.RefreshKeys(r.Context()); err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"revoked": id})
-}
-
-// findKey returns the key record with this id or name, or nil.
-func (a *API) findKey(r *http.Request, idOrName string) *store.KeyRecord {
-	keys, err := a.opts.Store.ListKeys(r.Context())
-	if err != nil {
-		return nil
-	}
-	for i := range keys {
-		if keys[i].ID == idOrName || keys[i].Name == idOrName {
-			return &keys[i]
-		}
-	}
-	return nil
 }

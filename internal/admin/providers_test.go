@@ -78,6 +78,18 @@ func (c *control) compile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var units []store.Unit
+	for _, kind := range []string{store.KindOrg, store.KindTeam, store.KindApp} {
+		us, err := c.st.ListUnits(ctx, kind, store.UnitFilter{})
+		if err != nil {
+			return err
+		}
+		units = append(units, us...)
+	}
+	prev, err := c.st.PreviousHashes(ctx, time.Now())
+	if err != nil {
+		return err
+	}
 	built := map[string]string{}
 	factory := func(s provider.Spec) (provider.Adapter, error) { built[s.Name] = s.APIKey; return stubAdapter{s}, nil }
 	reg := provider.Registry{}
@@ -85,6 +97,7 @@ func (c *control) compile(ctx context.Context) error {
 		reg[t] = factory
 	}
 	snap, err := runtime.Compile(runtime.Inputs{File: c.file, StoredKeys: keys, StoredProviders: stored, Registry: reg,
+		Units: units, PreviousHashes: prev,
 		Provider: func(p config.Provider) provider.Spec {
 			return provider.Spec{Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey, Headers: p.Headers}
 		}})
@@ -146,7 +159,11 @@ func fileConfig() *config.File {
 		Models: []config.Model{{Name: "m", Targets: []config.Target{{Provider: "file-p", Model: "x"}}}}}
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { t.Helper(); return newEnvOpts(t, nil) }
+
+// newEnvOpts is newEnv with a hook on the admin API's options, which gets
+// the server's URL.
+func newEnvOpts(t *testing.T, hook func(o *admin.Options, url string)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.OpenSQLite(context.Background(), dir)
@@ -166,8 +183,6 @@ func newEnv(t *testing.T) *env {
 	}
 	logs := &syncBuffer{}
 	mux := http.NewServeMux()
-	admin.New(admin.Options{Store: st, Control: ctl, Snapshots: snaps, TokenHash: auth.HashKey(token), Secrets: kr,
-		Health: route.NewRegistry(route.HealthOptions{}), Logger: slog.New(slog.NewTextHandler(logs, nil))}).Register(mux)
 	var n int
 	var nmu sync.Mutex
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -178,6 +193,12 @@ func newEnv(t *testing.T) *env {
 		mux.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
+	opts := admin.Options{Store: st, Control: ctl, Snapshots: snaps, TokenHash: auth.HashKey(token), Secrets: kr,
+		Health: route.NewRegistry(route.HealthOptions{}), Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	if hook != nil {
+		hook(&opts, srv.URL)
+	}
+	admin.New(opts).Register(mux)
 	return &env{t: t, url: srv.URL, dir: dir, st: st, kr: kr, ctl: ctl, logs: logs}
 }
 
@@ -497,7 +518,7 @@ func TestAuditOneRowPerChange(t *testing.T) {
 	var got []string
 	for _, row := range rows {
 		got = append(got, row["action"].(string))
-		if row["actor"] != "admin-token" || row["tenant"] != "default" || row["ip"] != "127.0.0.1" ||
+		if row["actor"] != "bootstrap-token" || row["tenant"] != "" || row["ip"] != "127.0.0.1" ||
 			!strings.HasPrefix(row["request_id"].(string), "req-") || row["object_id"] == "" {
 			t.Errorf("row lacks who/where: %v", row)
 		}
@@ -518,7 +539,7 @@ func TestAuditOneRowPerChange(t *testing.T) {
 			}
 		}
 	}
-	if after := e.audit(); len(after) != len(rows) || after[0]["actor"] != "admin-token" {
+	if after := e.audit(); len(after) != len(rows) || after[0]["actor"] != "bootstrap-token" {
 		t.Fatalf("the audit log changed: %v", after)
 	}
 	if r := e.do("GET", "/admin/v1/audit?limit=0", ""); r.code != 400 {

@@ -36,15 +36,25 @@ Usage:
   sluice serve [--config FILE] [--listen ADDR] [--data-dir DIR]   run the gateway
   sluice config validate FILE                                     check a config file
   sluice reload                                                   apply the config file again
-  sluice keys create --name NAME [--models a,b]                   create a virtual key
+  sluice orgs create --name NAME [--rpm N] [--budget-usd X]       create an organisation (super-admin)
+  sluice orgs list                                                list organisations
+  sluice teams create --name NAME --org ID [limits]               create a team
+  sluice teams list [--org ID]                                    list teams
+  sluice apps create --name NAME --team ID [limits]               create an application
+  sluice apps list [--org ID] [--team ID]                         list applications
+  sluice keys create --name NAME --app ID [--models a,b] [limits] create a virtual key (shown once)
   sluice keys list                                                list virtual keys
+  sluice keys rotate [--overlap SECONDS] ID                       give a key a new value; the old one works for the overlap
   sluice keys revoke ID|NAME                                      revoke a virtual key
-  sluice requests [--limit N]                                     print the newest ledger entries
+  sluice usage [--org|--team|--app|--key ID] [--group-by G]       requests, tokens and cost from the ledger
+  sluice requests [--limit N] [--org|--team|--app|--key ID]       print the newest ledger entries
   sluice secrets rotate-kek [--data-dir DIR]                      re-wrap stored secrets under a new KEK (SLUICE_NEW_KEK)
   sluice version
 
 Client commands talk to a running server: --server URL (or SLUICE_SERVER,
-default http://127.0.0.1:8080) with the admin token in SLUICE_ADMIN_TOKEN.
+default http://127.0.0.1:8080) with the admin token, or a user's admin API
+token, in SLUICE_ADMIN_TOKEN. Limits: --rpm, --tpm, --max-concurrent,
+--budget-usd, --budget-period.
 `
 
 // Main runs the command in args. stdout receives command output; stderr
@@ -68,7 +78,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	case "secrets":
 		return secretsCommand(ctx, rest, stdout, stderr)
-	case "reload", "keys", "requests":
+	case "reload", "keys", "requests", "orgs", "teams", "apps", "usage":
 		return clientCommand(ctx, cmd, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "sluice", Version)

@@ -78,9 +78,13 @@ func (c *adminClient) do(ctx context.Context, method, path string, body, out any
 
 func clientCommand(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
 	sub := ""
-	if cmd == "keys" {
+	switch cmd {
+	case "keys", "orgs", "teams", "apps":
 		if len(args) == 0 {
-			return usageError{"usage: sluice keys create|list|revoke"}
+			if cmd == "keys" {
+				return usageError{"usage: sluice keys create|list|revoke|rotate"}
+			}
+			return usageError{"usage: sluice " + cmd + " create|list"}
 		}
 		sub, args = args[0], args[1:]
 	}
@@ -96,6 +100,14 @@ func clientCommand(ctx context.Context, cmd string, args []string, stdout, stder
 	conc := fs.Int64("max-concurrent", 0, "concurrent requests (keys create)")
 	budget := fs.Float64("budget-usd", 0, "budget in dollars (keys create)")
 	period := fs.String("budget-period", "monthly", "budget period: daily, weekly, monthly, total (keys create)")
+	org := fs.String("org", "", "organisation id (teams create, usage, requests)")
+	team := fs.String("team", "", "team id (apps create, usage, requests)")
+	app := fs.String("app", "", "application id (keys create, usage, requests)")
+	key := fs.String("key", "", "key id (usage, requests)")
+	groupBy := fs.String("group-by", "", "usage: key, app, team, org or model")
+	from := fs.String("from", "", "usage: start date (default: this month)")
+	to := fs.String("to", "", "usage: end date (exclusive)")
+	overlap := fs.Int64("overlap", 3600, "keys rotate: seconds the old value keeps working")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -115,7 +127,9 @@ func clientCommand(ctx context.Context, cmd string, args []string, stdout, stder
 		var out struct {
 			Data []map[string]any `json:"data"`
 		}
-		if err := c.do(ctx, http.MethodGet, fmt.Sprintf("/admin/v1/requests?limit=%d", *limit), nil, &out); err != nil {
+		qs := scopeQuery(*org, *team, *app, *key)
+		qs.Set("limit", fmt.Sprint(*limit))
+		if err := c.do(ctx, http.MethodGet, "/admin/v1/requests?"+qs.Encode(), nil, &out); err != nil {
 			return err
 		}
 		if *asJSON {
@@ -139,7 +153,15 @@ func clientCommand(ctx context.Context, cmd string, args []string, stdout, stder
 			return usageError{"usage: sluice keys create --name NAME [--models a,b]"}
 		}
 		var out map[string]any
-		body := map[string]any{"name": *name, "models": splitList(*models), "rpm": *rpm, "tpm": *tpm, "max_concurrent": *conc}
+		body := map[string]any{"name": *name, "app_id": *app}
+		if *models != "" {
+			body["models"] = splitList(*models)
+		}
+		for k, v := range map[string]int64{"rpm": *rpm, "tpm": *tpm, "max_concurrent": *conc} {
+			if v != 0 {
+				body[k] = v
+			}
+		}
 		if *budget > 0 {
 			body["budget"] = map[string]any{"amount_usd": *budget, "period": *period}
 		}
@@ -171,6 +193,90 @@ func clientCommand(ctx context.Context, cmd string, args []string, stdout, stder
 			fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%v\n", k["id"], k["name"], k["prefix"], k["models"], k["created_at"], revoked)
 		}
 		return tw.Flush()
+	case "keys rotate":
+		if fs.NArg() != 1 {
+			return usageError{"usage: sluice keys rotate [--overlap SECONDS] ID"}
+		}
+		var out map[string]any
+		if err := c.do(ctx, http.MethodPost, "/admin/v1/keys/"+url.PathEscape(fs.Arg(0))+"/rotate",
+			map[string]any{"overlap_seconds": *overlap}, &out); err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, out)
+		}
+		fmt.Fprintf(stdout, "Rotated key %v. %v\n\n    %v\n\n", out["id"], out["note"], out["key"])
+		return nil
+	case "orgs create", "teams create", "apps create":
+		if *name == "" {
+			return usageError{"usage: sluice " + cmd + " create --name NAME [--org ID | --team ID] [--rpm N] [--budget-usd X]"}
+		}
+		body := map[string]any{"name": *name}
+		switch cmd {
+		case "teams":
+			body["org_id"] = *org
+		case "apps":
+			body["team_id"] = *team
+		}
+		for k, v := range map[string]int64{"rpm": *rpm, "tpm": *tpm, "max_concurrent": *conc} {
+			if v != 0 {
+				body[k] = v
+			}
+		}
+		if *budget > 0 {
+			body["budget"] = map[string]any{"amount_usd": *budget, "period": *period}
+		}
+		var out map[string]any
+		if err := c.do(ctx, http.MethodPost, "/admin/v1/"+cmd, body, &out); err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, out)
+		}
+		fmt.Fprintf(stdout, "created %v %v (%v)\n", out["object"], out["name"], out["id"])
+		return nil
+	case "orgs list", "teams list", "apps list":
+		var out struct {
+			Data []map[string]any `json:"data"`
+		}
+		qs := scopeQuery(*org, *team, "", "")
+		if err := c.do(ctx, http.MethodGet, "/admin/v1/"+cmd+"?"+qs.Encode(), nil, &out); err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, out.Data)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tORG\tTEAM\tSOURCE\tLIMITS")
+		for _, u := range out.Data {
+			lim, _ := json.Marshal(u["limits"])
+			fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%s\n", u["id"], u["name"], str(u["org_id"]), str(u["team_id"]), u["source"], lim)
+		}
+		return tw.Flush()
+	case "usage ":
+		qs := scopeQuery(*org, *team, *app, *key)
+		for k, v := range map[string]string{"group_by": *groupBy, "from": *from, "to": *to} {
+			if v != "" {
+				qs.Set(k, v)
+			}
+		}
+		var out struct {
+			From  string           `json:"from"`
+			Data  []map[string]any `json:"data"`
+			Total map[string]any   `json:"total"`
+		}
+		if err := c.do(ctx, http.MethodGet, "/admin/v1/usage?"+qs.Encode(), nil, &out); err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, out)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "GROUP\tREQUESTS\tINPUT TOKENS\tOUTPUT TOKENS\tCOST $")
+		for _, row := range append(out.Data, out.Total) {
+			fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%.6f\n", str(row["group"]), row["requests"], row["input_tokens"], row["output_tokens"], num(row["cost_micros"])/1e6)
+		}
+		return tw.Flush()
 	case "keys revoke":
 		if fs.NArg() != 1 {
 			return usageError{"usage: sluice keys revoke ID|NAME"}
@@ -182,6 +288,17 @@ func clientCommand(ctx context.Context, cmd string, args []string, stdout, stder
 		return nil
 	}
 	return usageError{fmt.Sprintf("unknown command %q", strings.TrimSpace(cmd+" "+sub))}
+}
+
+// scopeQuery is the query string naming a unit or key.
+func scopeQuery(org, team, app, key string) url.Values {
+	qs := url.Values{}
+	for k, v := range map[string]string{"org_id": org, "team_id": team, "app_id": app, "key_id": key} {
+		if v != "" {
+			qs.Set(k, v)
+		}
+	}
+	return qs
 }
 
 func str(v any) string {

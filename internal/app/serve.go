@@ -21,6 +21,7 @@ import (
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/ledger"
+	"github.com/sluicehq/sluice/internal/login"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/netguard"
 	"github.com/sluicehq/sluice/internal/provider"
@@ -110,6 +111,8 @@ type server struct {
 
 	mu   sync.Mutex // serialises reloads; held across the compile, never on the request path
 	file *config.File
+	// generation is the store's change counter as of the last compile.
+	generation atomic.Int64
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -122,6 +125,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	redisAddr := fs.String("redis", os.Getenv("SLUICE_REDIS_ADDR"), "Redis/Valkey address (host:port or redis:// URL) that all nodes share for limits, budgets and key revocations (default $SLUICE_REDIS_ADDR)")
 	dbURL := fs.String("db", os.Getenv("SLUICE_DATABASE_URL"), "a postgres:// URL to use PostgreSQL instead of the embedded SQLite (default $SLUICE_DATABASE_URL)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	adminFailures := fs.Int("admin-auth-failures", 30, "failed admin logins and tokens allowed per client address per minute before 429")
+	keyFailures := fs.Int("key-failures", 1200, "invalid API keys allowed per client address per minute before 429")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -165,9 +170,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := s.syncUnits(ctx, file); err != nil {
+		return fmt.Errorf("organisations in %s: %w", *configPath, err)
+	}
 	if err := s.compile(ctx, file); err != nil {
 		return err
 	}
+	sso, err := oidcProvider(ctx, file, upstreamClient())
+	if err != nil {
+		return fmt.Errorf("single sign-on (access.oidc): %w", err)
+	}
+	gctx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); s.watchGeneration(gctx, time.Second) }()
+	defer func() { stopWatch(); <-watchDone }()
 
 	limiter := ratelimit.New(nil)
 	if *redisAddr != "" {
@@ -195,12 +211,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("limits, budgets and key revocations are shared through Redis", "redis", rs.String())
 	}
 	s.limiter = limiter
+	al := &alerts{store: st, log: log}
+	limiter.SetAlertHook(al.hook)
 
 	lw := ledger.NewWriter(st, ledger.Options{Logger: log})
 	reg := s.metrics(lw)
+	al.register(reg)
 	mux := &routeMux{ServeMux: http.NewServeMux()}
 	for _, rt := range proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg),
-		Limiter: limiter, SpendSince: st.SpendSince}).Routes() {
+		Limiter: limiter, SpendSince: st.SpendSinceBy, Throttle: login.NewThrottle(*keyFailures, nil)}).Routes() {
 		mux.Handle(rt.Pattern, rt.Handler)
 	}
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
@@ -214,7 +233,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		_ = reg.Write(w)
 	})
 	adminAPI := admin.New(admin.Options{Store: st, Control: s, Snapshots: &s.snaps, TokenHash: tokenHash, Health: s.health,
-		Limits: func() any { return limiter.Health() }, Secrets: s.keyring, Logger: log, AllowPrivateUpstreams: *allowPrivate})
+		Limits: func() any { return limiter.Health() }, Secrets: s.keyring, Logger: log, AllowPrivateUpstreams: *allowPrivate,
+		Throttle: login.NewThrottle(*adminFailures, nil), OIDC: sso, SessionTTL: time.Duration(file.Access.SessionTTL)})
 	for _, rt := range adminAPI.Routes() {
 		mux.Handle(rt.Pattern, rt.Handler)
 	}
@@ -421,7 +441,23 @@ func (s *server) bootstrap(ctx context.Context, stderr io.Writer) (auth.Hash, er
 // compile builds and publishes a snapshot from file, the stored keys and
 // the stored providers (their credentials decrypted here).
 func (s *server) compile(ctx context.Context, file *config.File) error {
+	gen, err := s.store.Generation(ctx) // read first: a change after it triggers another compile
+	if err != nil {
+		return err
+	}
 	keys, err := s.store.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	var units []store.Unit
+	for _, kind := range []string{store.KindOrg, store.KindTeam, store.KindApp} {
+		us, err := s.store.ListUnits(ctx, kind, store.UnitFilter{})
+		if err != nil {
+			return err
+		}
+		units = append(units, us...)
+	}
+	prev, err := s.store.PreviousHashes(ctx, time.Now())
 	if err != nil {
 		return err
 	}
@@ -434,7 +470,8 @@ func (s *server) compile(ctx context.Context, file *config.File) error {
 		stored[p.Name] = true
 	}
 	snap, err := runtime.Compile(runtime.Inputs{
-		File: file, Source: s.configPath, StoredKeys: keys, StoredProviders: providers, Registry: s.registry, Health: s.health,
+		File: file, Source: s.configPath, StoredKeys: keys, Units: units, PreviousHashes: prev,
+		StoredProviders: providers, Registry: s.registry, Health: s.health,
 		Provider: func(p config.Provider) provider.Spec {
 			client := s.client
 			if stored[p.Name] && !s.allowPrivate {
@@ -450,6 +487,7 @@ func (s *server) compile(ctx context.Context, file *config.File) error {
 		return err
 	}
 	s.snaps.Store(snap)
+	s.generation.Store(gen)
 	return nil
 }
 
@@ -468,6 +506,9 @@ func (s *server) Reload(ctx context.Context) error {
 			return err
 		}
 		file = f
+	}
+	if err := s.syncUnits(ctx, file); err != nil {
+		return err
 	}
 	if err := s.compile(ctx, file); err != nil {
 		return err

@@ -14,6 +14,90 @@ type File struct {
 	Providers []Provider `yaml:"providers"`
 	Models    []Model    `yaml:"models"`
 	Keys      []Key      `yaml:"keys"`
+	// Orgs declares organisations, their teams and applications; the
+	// store holds them too (read-only through the admin API), so that the
+	// file and the API agree.
+	Orgs   []Org  `yaml:"orgs"`
+	Access Access `yaml:"access"`
+}
+
+// Limits are rate limits and a budget; zero values are unlimited. Keys,
+// applications, teams, organisations and models carry them, and every
+// level that applies to a request is enforced.
+type Limits struct {
+	// Requests and tokens per minute, concurrent requests.
+	RPM           int64 `yaml:"rpm"`
+	TPM           int64 `yaml:"tpm"`
+	MaxConcurrent int64 `yaml:"max_concurrent"`
+	// Budget caps spend per period.
+	Budget *Budget `yaml:"budget"`
+}
+
+// Org is an organisation: a tenant.
+type Org struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	Limits      `yaml:",inline"`
+	Teams       []Team `yaml:"teams"`
+}
+
+// Team is a team in an organisation.
+type Team struct {
+	Name         string `yaml:"name"`
+	Description  string `yaml:"description"`
+	Limits       `yaml:",inline"`
+	Applications []App `yaml:"applications"`
+}
+
+// App is an application (a consumer of the gateway) in a team.
+type App struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	Limits      `yaml:",inline"`
+}
+
+// Access configures administrative access: deny rules over the built-in
+// roles, single sign-on, and the proxies trusted for client addresses.
+type Access struct {
+	Deny []DenyRule `yaml:"deny"`
+	OIDC *OIDC      `yaml:"oidc"`
+	// TrustedProxies are the networks (CIDRs) whose X-Forwarded-For is
+	// believed when checking a key's source networks.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// SessionTTL is how long an admin login lasts (default 12h).
+	SessionTTL Duration `yaml:"session_ttl"`
+}
+
+// DenyRule refuses actions to roles (in one organisation, when Org is set)
+// or to users (by email). Actions are names such as "keys.write", a prefix
+// such as "keys.*", or "*". Deny wins over every grant.
+type DenyRule struct {
+	Roles   []string `yaml:"roles"`
+	Users   []string `yaml:"users"`
+	Org     string   `yaml:"org"`
+	Actions []string `yaml:"actions"`
+}
+
+// OIDC is single sign-on with any OpenID Connect identity provider.
+type OIDC struct {
+	Issuer       string   `yaml:"issuer"`
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret string   `yaml:"client_secret"`
+	RedirectURL  string   `yaml:"redirect_url"`
+	Scopes       []string `yaml:"scopes"`
+	// RoleClaim names the ID-token claim (a string or a list) that
+	// RoleMap reads, e.g. "groups".
+	RoleClaim      string        `yaml:"role_claim"`
+	RoleMap        []RoleMapping `yaml:"role_map"`
+	AllowedDomains []string      `yaml:"allowed_domains"`
+}
+
+// RoleMapping gives a role when the role claim holds Value.
+type RoleMapping struct {
+	Value string `yaml:"value"`
+	Role  string `yaml:"role"`
+	Org   string `yaml:"org"`
+	Team  string `yaml:"team"` // "" for the whole organisation
 }
 
 // Provider is an upstream account: a wire protocol, a base URL and credentials.
@@ -68,6 +152,8 @@ type Model struct {
 	// chooses the targets; otherwise Targets serve.
 	Routes  []Route `yaml:"routes"`
 	Pricing Pricing `yaml:"pricing"`
+	// Limits apply to all traffic to the model, whoever sends it.
+	Limits `yaml:",inline"`
 }
 
 // Routing chooses among a model's targets.
@@ -130,13 +216,16 @@ type Key struct {
 	Key    string   `yaml:"key"`
 	Models []string `yaml:"models"`
 	// Tags are metadata (a team, an environment) that routes can match.
-	Tags []string `yaml:"tags"`
-	// Limits: requests and tokens per minute, concurrent requests.
-	RPM           int64 `yaml:"rpm"`
-	TPM           int64 `yaml:"tpm"`
-	MaxConcurrent int64 `yaml:"max_concurrent"`
-	// Budget caps spend per period.
-	Budget *Budget `yaml:"budget"`
+	Tags   []string `yaml:"tags"`
+	Limits `yaml:",inline"`
+	// Application is "org/team/application": the key belongs to it, and
+	// its limits and those of its team and organisation apply too.
+	Application string `yaml:"application"`
+	// Endpoints, when set, restrict the key to these endpoint families:
+	// chat, responses, messages, embeddings, gemini, count_tokens.
+	Endpoints []string `yaml:"endpoints"`
+	// SourceNetworks, when set, restrict the key to clients in these CIDRs.
+	SourceNetworks []string `yaml:"source_networks"`
 	// ExpiresAt, when set, is when the key stops working (RFC 3339).
 	ExpiresAt *time.Time `yaml:"expires_at"`
 }
@@ -149,6 +238,9 @@ type Budget struct {
 	// ReserveUSD, when set, is the amount reserved per request instead of
 	// the worst case computed from the prompt and max_tokens.
 	ReserveUSD float64 `yaml:"reserve_usd"`
+	// AlertPercents are the shares of the budget (e.g. 50, 80, 100) whose
+	// crossing is recorded and logged once per period.
+	AlertPercents []int `yaml:"alert_percents"`
 }
 
 // Provider types known to this build.

@@ -170,6 +170,10 @@ func (f *File) Validate(storedProviders ...string) error {
 		}
 	}
 
+	apps := f.validateGovernance(add)
+	for i, m := range f.Models {
+		m.Limits.validate(fmt.Sprintf("models[%d]", i), add)
+	}
 	keyNames := map[string]bool{}
 	keyValues := map[string]bool{}
 	for i, k := range f.Keys {
@@ -189,20 +193,18 @@ func (f *File) Validate(storedProviders ...string) error {
 			add(at+".key", "the same key value is declared twice")
 		}
 		keyValues[k.Key] = true
-		if k.RPM < 0 || k.TPM < 0 || k.MaxConcurrent < 0 {
-			add(at, "rpm, tpm and max_concurrent must not be negative")
+		k.Limits.validate(at, add)
+		if k.Application != "" && !apps[k.Application] {
+			add(at+".application", "no application %q (write org/team/application, as declared under orgs)", k.Application)
 		}
-		if b := k.Budget; b != nil {
-			if b.AmountUSD <= 0 || b.AmountUSD > 1e9 || b.AmountUSD != b.AmountUSD {
-				add(at+".budget.amount_usd", "must be a positive amount of dollars")
+		for j, e := range k.Endpoints {
+			if !slices.Contains(EndpointScopes, e) {
+				add(fmt.Sprintf("%s.endpoints[%d]", at, j), "must be one of %s", strings.Join(EndpointScopes, ", "))
 			}
-			if b.ReserveUSD < 0 || b.ReserveUSD != b.ReserveUSD {
-				add(at+".budget.reserve_usd", "must not be negative")
-			}
-			switch b.Period {
-			case "", "daily", "weekly", "monthly", "total":
-			default:
-				add(at+".budget.period", "must be daily, weekly, monthly or total")
+		}
+		for j, n := range k.SourceNetworks {
+			if _, err := ParseNetwork(n); err != nil {
+				add(fmt.Sprintf("%s.source_networks[%d]", at, j), "%v", err)
 			}
 		}
 		for j, m := range k.Models {

@@ -30,6 +30,9 @@ type Entry struct {
 	Endpoint         string        `json:"endpoint"`
 	KeyID            string        `json:"key_id,omitempty"`
 	KeyName          string        `json:"key_name,omitempty"`
+	OrgID            string        `json:"org_id,omitempty"`
+	TeamID           string        `json:"team_id,omitempty"`
+	AppID            string        `json:"app_id,omitempty"`
 	Model            string        `json:"model,omitempty"`
 	ServedModel      string        `json:"served_model,omitempty"`
 	Provider         string        `json:"provider,omitempty"`

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
 	"github.com/sluicehq/sluice/internal/ledger"
@@ -20,6 +22,8 @@ type Error struct {
 	Param  string
 	Msg    string
 	Cause  error
+	// RetryAfter, when positive, is sent as the Retry-After header.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -122,6 +126,9 @@ func (h *Handler) writeError(w http.ResponseWriter, c *call, err error) (int, st
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Del("Content-Length")
+	if pe := (*Error)(nil); errors.As(err, &pe) && pe.RetryAfter > 0 {
+		hdr.Set("Retry-After", strconv.FormatInt(int64((pe.RetryAfter+time.Second-1)/time.Second), 10))
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 	return status, le.Message

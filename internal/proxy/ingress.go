@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -58,19 +59,78 @@ func geminiKey(r *http.Request) string {
 // authenticate resolves the request's key against the current snapshot.
 func (h *Handler) authenticate(r *http.Request, c *call) error {
 	c.snap = h.opts.Snapshots.Load()
+	peer := peerAddr(r)
 	key := c.in.keyFrom(r)
-	if key == "" || len(key) > auth.MaxKeyLen {
-		return errNoKey
+	var k *runtime.Key
+	if key != "" && len(key) <= auth.MaxKeyLen {
+		k = c.snap.Keys[auth.HashKey(key)] // in memory: a guess costs no database query
 	}
-	k := c.snap.Keys[auth.HashKey(key)]
 	if k == nil {
+		// An address that keeps guessing is answered 429 for a while;
+		// valid keys from it still pass (they never reach this branch).
+		if t := h.opts.Throttle; t != nil && key != "" {
+			if ok, retry := t.Allow(peer.String()); !ok {
+				return &Error{Status: http.StatusTooManyRequests, Type: oa.TypeRateLimit, Code: "too_many_invalid_keys",
+					Msg: "Too many requests with invalid API keys from this address; try again later.", RetryAfter: retry}
+			}
+			t.Fail(peer.String())
+		}
 		return errNoKey
 	}
 	if k.Expired(time.Now()) {
 		return &Error{Status: http.StatusUnauthorized, Type: oa.TypeInvalidRequest, Code: "expired_api_key", Msg: "This API key has expired."}
 	}
 	c.key = k
+	if !k.AllowsEndpoint(c.in.endpoint) {
+		return &Error{Status: http.StatusForbidden, Type: oa.TypePermission, Code: "endpoint_not_allowed",
+			Msg: "This API key may not call this endpoint."}
+	}
+	if k.Networks != nil && !k.AllowsAddr(clientAddr(r, peer, c.snap.TrustedProxies)) {
+		return &Error{Status: http.StatusForbidden, Type: oa.TypePermission, Code: "source_not_allowed",
+			Msg: "This API key may not be used from this network."}
+	}
 	return nil
+}
+
+// peerAddr is the address of the connection's other end.
+func peerAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// clientAddr is the client's address: the peer, or, when the peer is a
+// trusted proxy, the rightmost X-Forwarded-For address that is not one.
+func clientAddr(r *http.Request, peer netip.Addr, trusted []netip.Prefix) netip.Addr {
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	if !isTrusted(peer) {
+		return peer
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	addr := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return netip.Addr{} // a malformed chain matches no network
+		}
+		addr = a.Unmap()
+		if !isTrusted(addr) {
+			return addr
+		}
+	}
+	return addr
 }
 
 // readBody reads the whole request body before anything is written back:

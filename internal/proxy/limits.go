@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -10,45 +11,98 @@ import (
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
 	"github.com/sluicehq/sluice/internal/meter"
 	"github.com/sluicehq/sluice/internal/ratelimit"
+	"github.com/sluicehq/sluice/internal/runtime"
 )
 
 // defaultMaxTokens is the output assumed for a budget reservation when the
 // request sets no max_tokens.
 const defaultMaxTokens = 4096
 
-// admit applies the key's limits and reserves its worst-case cost. Every
-// endpoint that reaches an upstream goes through here.
+// subjects lists the levels whose limits apply to a request: its key,
+// application, team, organisation and model, in that order. Levels without
+// limits are left out.
+func subjects(c *call, model *runtime.Model) []level {
+	var out []level
+	add := func(column, id, scope string, lim ratelimit.Limits, reserve int64) {
+		if id != "" && !lim.IsZero() {
+			out = append(out, level{column: column, sub: ratelimit.Subject{ID: id, Limits: lim, Scope: scope}, reserve: reserve})
+		}
+	}
+	k := c.key
+	add("key_id", k.ID, "key", k.Limits, k.ReserveMicros)
+	for _, u := range []struct{ id, column, scope string }{{k.AppID, "app_id", "application"}, {k.TeamID, "team_id", "team"}, {k.OrgID, "org_id", "organisation"}} {
+		if unit := c.snap.Unit(u.id); unit != nil {
+			add(u.column, unit.ID, u.scope, unit.Limits, unit.ReserveMicros)
+		}
+	}
+	if model != nil {
+		add("", "model:"+model.Name, "model", model.Limits, 0)
+	}
+	return out
+}
+
+// level is one subject of a request, with where its spend is in the ledger.
+type level struct {
+	column  string // the ledger column that holds the subject's id; "" for a model
+	sub     ratelimit.Subject
+	reserve int64 // per-request reservation instead of the worst case (0: compute)
+}
+
+// admit applies every level's limits and reserves the request's worst-case
+// cost at each level with a budget, all or none. Every endpoint that
+// reaches an upstream goes through here.
 func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *call, fs *forwardSpec) error {
-	lim := c.key.Limits
-	if h.opts.Limiter == nil || lim == (ratelimit.Limits{}) {
+	if h.opts.Limiter == nil {
 		return nil
 	}
-	var worst int64
-	if lim.BudgetMicros > 0 {
-		if err := h.seed(r, c.key.ID, lim.BudgetPeriod); err != nil {
-			return &Error{Status: http.StatusServiceUnavailable, Type: oa.TypeServer, Code: "budget_unavailable",
-				Msg: "The key's budget could not be read; try again.", Cause: err}
-		}
-		worst = c.key.ReserveMicros
-		if worst <= 0 {
-			out := requestedMaxTokens(fs.body)
-			if out <= 0 {
-				out = defaultMaxTokens
+	levels := subjects(c, fs.model)
+	if len(levels) == 0 {
+		return nil
+	}
+	var worst int64 = -1
+	subs := make([]ratelimit.Subject, len(levels))
+	for i, lv := range levels {
+		if lv.sub.Limits.BudgetMicros > 0 {
+			if err := h.seed(r, lv, lv.sub.Limits.BudgetPeriod); err != nil {
+				return &Error{Status: http.StatusServiceUnavailable, Type: oa.TypeServer, Code: "budget_unavailable",
+					Msg: "The budget could not be read; try again.", Cause: err}
 			}
-			worst = fs.model.Price.Cost(meter.Usage{InputTokens: int64(len(fs.body))/3 + 1, OutputTokens: out})
+			if lv.reserve > 0 {
+				lv.sub.WorstMicros = lv.reserve
+			} else {
+				if worst < 0 {
+					out := requestedMaxTokens(fs.body)
+					if out <= 0 {
+						out = defaultMaxTokens
+					}
+					worst = fs.model.Price.Cost(meter.Usage{InputTokens: int64(len(fs.body))/3 + 1, OutputTokens: out})
+				}
+				lv.sub.WorstMicros = worst
+			}
 		}
+		subs[i] = lv.sub
 	}
-	t, d := h.opts.Limiter.Admit(c.key.ID, lim, worst)
+	ts, refused, d := h.opts.Limiter.AdmitAll(subs)
 	hdr := w.Header()
-	if lim.RPM > 0 {
-		u := h.opts.Limiter.Usage(c.key.ID)
-		hdr.Set("X-Ratelimit-Limit-Requests", strconv.FormatInt(lim.RPM, 10))
-		hdr.Set("X-Ratelimit-Remaining-Requests", strconv.FormatInt(max(lim.RPM-u.RequestsThisMinute, 0), 10))
+	// The x-ratelimit-* headers describe the refusing level, else the
+	// first level with a request or token limit.
+	shown := refused
+	if shown < 0 {
+		shown = slices.IndexFunc(subs, func(s ratelimit.Subject) bool { return s.Limits.RPM > 0 || s.Limits.TPM > 0 })
 	}
-	if lim.TPM > 0 {
-		u := h.opts.Limiter.Usage(c.key.ID)
-		hdr.Set("X-Ratelimit-Limit-Tokens", strconv.FormatInt(lim.TPM, 10))
-		hdr.Set("X-Ratelimit-Remaining-Tokens", strconv.FormatInt(max(lim.TPM-u.TokensThisMinute, 0), 10))
+	if shown >= 0 {
+		lim := subs[shown].Limits
+		if lim.RPM > 0 || lim.TPM > 0 {
+			u := h.opts.Limiter.Usage(subs[shown].ID)
+			if lim.RPM > 0 {
+				hdr.Set("X-Ratelimit-Limit-Requests", strconv.FormatInt(lim.RPM, 10))
+				hdr.Set("X-Ratelimit-Remaining-Requests", strconv.FormatInt(max(lim.RPM-u.RequestsThisMinute, 0), 10))
+			}
+			if lim.TPM > 0 {
+				hdr.Set("X-Ratelimit-Limit-Tokens", strconv.FormatInt(lim.TPM, 10))
+				hdr.Set("X-Ratelimit-Remaining-Tokens", strconv.FormatInt(max(lim.TPM-u.TokensThisMinute, 0), 10))
+			}
+		}
 	}
 	if d != nil {
 		if d.RetryAfter > 0 {
@@ -63,7 +117,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *call, fs *for
 		}
 		return &Error{Status: http.StatusTooManyRequests, Type: oa.TypeRateLimit, Code: code, Msg: d.Message}
 	}
-	c.ticket = t
+	c.tickets = ts
 	return nil
 }
 
@@ -74,25 +128,28 @@ func resetName(limit string) string {
 	return "Requests"
 }
 
-// seed loads a key's spend in the current budget period from the ledger,
-// once per key per process; concurrent first requests wait for one read.
-func (h *Handler) seed(r *http.Request, keyID string, p ratelimit.Period) error {
-	if h.opts.Limiter.Seeded(keyID) || h.opts.SpendSince == nil {
+// seed loads a level's spend in the current budget period from the ledger,
+// once per subject per process; concurrent first requests wait for one
+// read. A model's spend is not in one ledger column: it starts from zero
+// at each start (or from the shared store).
+func (h *Handler) seed(r *http.Request, lv level, p ratelimit.Period) error {
+	id := lv.sub.ID
+	if lv.column == "" || h.opts.Limiter.Seeded(id) || h.opts.SpendSince == nil {
 		return nil
 	}
-	mu, _ := h.seeds.LoadOrStore(keyID, &sync.Mutex{})
+	mu, _ := h.seeds.LoadOrStore(id, &sync.Mutex{})
 	m := mu.(*sync.Mutex)
 	m.Lock()
 	defer m.Unlock()
-	if h.opts.Limiter.Seeded(keyID) {
+	if h.opts.Limiter.Seeded(id) {
 		return nil
 	}
 	start := p.Start(time.Now())
-	spent, err := h.opts.SpendSince(r.Context(), keyID, start)
+	spent, err := h.opts.SpendSince(r.Context(), lv.column, id, start)
 	if err != nil {
 		return err
 	}
-	h.opts.Limiter.Seed(keyID, spent, start)
+	h.opts.Limiter.Seed(id, spent, start)
 	return nil
 }
 
@@ -149,7 +206,7 @@ func (h *Handler) selfUsage(w http.ResponseWriter, r *http.Request, c *call) err
 	v.Limits.RPM, v.Limits.TPM, v.Limits.MaxConcurrent = k.Limits.RPM, k.Limits.TPM, k.Limits.MaxConcurrent
 	if h.opts.Limiter != nil {
 		if k.Limits.BudgetMicros > 0 {
-			if err := h.seed(r, k.ID, k.Limits.BudgetPeriod); err != nil {
+			if err := h.seed(r, level{column: "key_id", sub: ratelimit.Subject{ID: k.ID}}, k.Limits.BudgetPeriod); err != nil {
 				return err
 			}
 		}

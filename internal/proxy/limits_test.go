@@ -22,8 +22,8 @@ func budgetEnv(t *testing.T) *env {
 	return newEnv(t, func(f *config.File) {
 		f.Models = append(f.Models, config.Model{Name: "cent", Targets: []config.Target{{Provider: "up", Model: "fake-model-1"}},
 			Pricing: config.Pricing{InputPerMTok: 10_000, OutputPerMTok: 0}})
-		f.Keys = append(f.Keys, config.Key{Name: "budgeted", Key: budgetKey, RPM: 100_000,
-			Budget: &config.Budget{AmountUSD: 1, Period: "monthly", ReserveUSD: 0.01}})
+		f.Keys = append(f.Keys, config.Key{Name: "budgeted", Key: budgetKey, Limits: config.Limits{RPM: 100_000,
+			Budget: &config.Budget{AmountUSD: 1, Period: "monthly", ReserveUSD: 0.01}}})
 	})
 }
 

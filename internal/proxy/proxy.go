@@ -20,6 +20,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/llm"
+	"github.com/sluicehq/sluice/internal/login"
 	"github.com/sluicehq/sluice/internal/meter"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/provider"
@@ -50,9 +51,13 @@ type Options struct {
 	Limiter *ratelimit.Limiter
 	// Metrics, when set, counts requests, attempts, tokens and cost.
 	Metrics *Metrics
-	// SpendSince reads a key's settled spend from the ledger, to seed its
-	// budget on its first request after a start.
-	SpendSince func(ctx context.Context, keyID string, since time.Time) (int64, error)
+	// SpendSince reads settled spend from the ledger, to seed a budget on
+	// its first request after a start: column is key_id, app_id, team_id or
+	// org_id.
+	SpendSince func(ctx context.Context, column, id string, since time.Time) (int64, error)
+	// Throttle, when set, refuses a client address (429) that presented
+	// too many invalid keys; the key lookup itself is in memory.
+	Throttle *login.Throttle
 }
 
 // Metrics are the data plane's counters. Labels are bounded: endpoints,
@@ -168,8 +173,9 @@ type call struct {
 	snap  *runtime.Snapshot
 	// wrote is set once response headers have been sent.
 	wrote bool
-	// ticket is the key's admission; settled when the request ends.
-	ticket *ratelimit.Ticket
+	// tickets are the request's admissions at every level; settled when
+	// the request ends.
+	tickets *ratelimit.Tickets
 }
 
 type endpointFunc func(w http.ResponseWriter, r *http.Request, c *call) error
@@ -227,6 +233,7 @@ func (h *Handler) finish(c *call) {
 	e.Latency = time.Since(c.start)
 	if c.key != nil {
 		e.KeyID, e.KeyName = c.key.ID, c.key.Name
+		e.OrgID, e.TeamID, e.AppID = c.key.OrgID, c.key.TeamID, c.key.AppID
 	}
 	if e.Status == "" {
 		e.Status = statusOf(e.HTTPStatus)
@@ -234,7 +241,7 @@ func (h *Handler) finish(c *call) {
 	if e.Attempts == nil {
 		e.Attempts = []ledger.Attempt{}
 	}
-	c.ticket.Done(e.CostMicros, e.InputTokens+e.OutputTokens)
+	c.tickets.Done(e.CostMicros, e.InputTokens+e.OutputTokens)
 	if m := h.opts.Metrics; m != nil {
 		m.observe(e)
 	}

@@ -64,6 +64,14 @@ type env struct {
 // newEnv starts a fake upstream and a Sluice data plane in front of it.
 func newEnv(t *testing.T, mutate ...func(*config.File)) *env {
 	t.Helper()
+	return newEnvWith(t, nil, mutate...)
+}
+
+// newEnvWith is newEnv with a hook on the data plane's options. The file's
+// organisations, teams and applications become units with ids named after
+// them ("org_acme", "team_search", "app_web").
+func newEnvWith(t *testing.T, opts func(*Options), mutate ...func(*config.File)) *env {
+	t.Helper()
 	fake, fakeURL := openaifake.Start(t, openaifake.Options{APIKey: providerKey})
 	file := &config.File{
 		Version:   1,
@@ -88,7 +96,7 @@ func newEnv(t *testing.T, mutate ...func(*config.File)) *env {
 	reg := provider.Registry{"openai": func(s provider.Spec) (provider.Adapter, error) {
 		return openai.New(openai.Options{Name: s.Name, BaseURL: s.BaseURL, APIKey: s.APIKey, Client: client, Timeout: s.Timeout}), nil
 	}}
-	snap, err := runtime.Compile(runtime.Inputs{File: file, Registry: reg, Provider: func(p config.Provider) provider.Spec {
+	snap, err := runtime.Compile(runtime.Inputs{File: file, Registry: reg, Units: unitsOf(file), Provider: func(p config.Provider) provider.Spec {
 		return provider.Spec{Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey}
 	}})
 	if err != nil {
@@ -98,8 +106,12 @@ func newEnv(t *testing.T, mutate ...func(*config.File)) *env {
 	holder.Store(snap)
 	rec := &recorder{}
 	mux := http.NewServeMux()
-	New(Options{Snapshots: &holder, Ledger: rec, Limiter: ratelimit.New(nil),
-		SpendSince: func(context.Context, string, time.Time) (int64, error) { return seededSpend, nil }}).Register(mux)
+	o := Options{Snapshots: &holder, Ledger: rec, Limiter: ratelimit.New(nil),
+		SpendSince: func(context.Context, string, string, time.Time) (int64, error) { return seededSpend, nil }}
+	if opts != nil {
+		opts(&o)
+	}
+	New(o).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &env{fake: fake, server: srv, rec: rec}

@@ -1,6 +1,8 @@
 package ratelimit
 
 import (
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -60,16 +62,9 @@ func (m *memory) admit(id string, lim Limits, worst int64, now time.Time) (*keyS
 	defer s.mu.Unlock()
 	s.roll(lim, now)
 	if limit := verdict(lim, worst, s.concurrent, s.requests, s.tokens, s.spent, s.reserved); limit != "" {
-		return nil, 0, denial(limit, lim, now, s.spent, s.reserved)
+		return nil, 0, denial(limit, "", lim, now, s.spent, s.reserved)
 	}
-	s.requests++
-	s.concurrent++
-	var reserved int64
-	if lim.BudgetMicros > 0 {
-		s.reserved += worst
-		reserved = worst
-	}
-	return s, reserved, nil
+	return s, s.take(lim, worst), nil
 }
 
 // hold counts a request that the shared store admitted as in flight on this
@@ -83,16 +78,94 @@ func (m *memory) hold(id string, reserved int64) *keyState {
 	return s
 }
 
-// done frees a slot, releases a reservation and records cost and tokens.
-func (s *keyState) done(reserved, cost, tokens int64, now time.Time) {
+// done frees a slot, releases a reservation and records cost and tokens. It
+// returns the period's spend before and after, and the period's start.
+func (s *keyState) done(lim Limits, reserved, cost, tokens int64, now time.Time) (before, after int64, start time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.roll(lim, now)
+	s.concurrent--
+	s.reserved -= reserved
+	before = s.spent
+	s.spent += cost
+	s.tokens += tokens
+	return before, s.spent, s.periodStart
+}
+
+// cancel undoes an admission: it frees its slot, releases its reservation
+// and gives back its request slot if the admission's minute (Unix minutes)
+// is still this node's window, not below zero.
+func (s *keyState) cancel(reserved, minute int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.concurrent--
 	s.reserved -= reserved
-	s.spent += cost
-	if s.window == now.Unix()/60 {
-		s.tokens += tokens
+	if s.window == minute && s.requests > 0 {
+		s.requests--
 	}
+}
+
+// take counts an admission; the caller holds s.mu and has checked the
+// limits.
+func (s *keyState) take(lim Limits, worst int64) (reserved int64) {
+	s.requests++
+	s.concurrent++
+	if lim.BudgetMicros > 0 {
+		s.reserved += worst
+		reserved = worst
+	}
+	return reserved
+}
+
+// admitAll admits subjects[i] for each i in active, all or none: the
+// subjects' states are locked together (in ID order, so that two admissions
+// never deadlock) while each subject is checked and counted in turn; a
+// refusal undoes the subjects counted before it, unseen by anyone. It
+// returns the states and reservations by position in active, or the
+// position in subjects of the refusing subject and its Denial.
+func (m *memory) admitAll(subjects []Subject, active []int, now time.Time) ([]*keyState, []int64, int, *Denial) {
+	states := make([]*keyState, len(active))
+	reserved := make([]int64, len(active))
+	// The distinct states, locked in ID order; a request has a handful of
+	// subjects, so a linear search beats a map.
+	type lockedState struct {
+		id string
+		s  *keyState
+	}
+	locks := make([]lockedState, 0, len(active))
+	for j, i := range active {
+		id := subjects[i].ID
+		k := slices.IndexFunc(locks, func(l lockedState) bool { return l.id == id })
+		if k < 0 {
+			k = len(locks)
+			locks = append(locks, lockedState{id, m.key(id)})
+		}
+		states[j] = locks[k].s
+	}
+	slices.SortFunc(locks, func(a, b lockedState) int { return strings.Compare(a.id, b.id) })
+	for _, l := range locks {
+		l.s.mu.Lock()
+	}
+	defer func() {
+		for _, l := range locks {
+			l.s.mu.Unlock()
+		}
+	}()
+	for j, i := range active {
+		sub, s := subjects[i], states[j]
+		s.roll(sub.Limits, now)
+		if limit := verdict(sub.Limits, sub.WorstMicros, s.concurrent, s.requests, s.tokens, s.spent, s.reserved); limit != "" {
+			d := denial(limit, sub.Scope, sub.Limits, now, s.spent, s.reserved)
+			for k := j - 1; k >= 0; k-- {
+				states[k].requests--
+				states[k].concurrent--
+				states[k].reserved -= reserved[k]
+			}
+			return nil, nil, i, d
+		}
+		reserved[j] = s.take(sub.Limits, sub.WorstMicros)
+	}
+	return states, reserved, -1, nil
 }
 
 // observe raises this node's counters to the shared ones, never lowering

@@ -1,6 +1,7 @@
-// Package ratelimit enforces a key's limits on the data plane: requests per
-// minute, tokens per minute, concurrent requests, and a money budget per
-// period with reservation.
+// Package ratelimit enforces limits on the data plane: requests per minute,
+// tokens per minute, concurrent requests, and a money budget per period with
+// reservation, for every subject a request answers to (its key, application,
+// team, organisation, model: all that apply are enforced).
 //
 // Budgets reserve a request's worst-case cost before it is sent and settle
 // to the real cost when it ends, so that N concurrent requests against a
@@ -10,10 +11,32 @@
 // admits while the window's tokens are under the limit and counts real tokens
 // afterwards, so it can overshoot by the tokens of the requests in flight.
 //
+// Admit admits one subject. AdmitAll admits several (a request's key, team,
+// organisation...) all or none, atomically: every subject's limits are
+// checked and its slots taken with no other admission in between, in memory
+// (the subjects' states locked together, in ID order) and in the shared
+// store (one Lua script, one round trip), so a subject that refuses leaves
+// nothing taken at the others and causes no false refusal elsewhere.
+// Tickets.Done settles every subject of a request (one round trip in shared
+// mode); Ticket.Cancel and Tickets.Cancel undo an admission whose request
+// will not be sent: they free the concurrency slot, release the reservation
+// with no spend and give back the request slot of the admission's minute.
+//
+// A subject's Limits.AlertPercents are budget alert thresholds. When a
+// settlement moves a subject's spend in the period from below p% of its
+// budget to p% or more, the Limiter calls the alert hook (Options.OnAlert or
+// SetAlertHook) with an Alert, on a goroutine of its own, never under a lock
+// and never delaying Done. In memory each crossing is reported exactly once;
+// in shared mode the crossing is judged on the spend that the store's atomic
+// settlement returns, so one node reports it, except around a store outage
+// or restart, when a crossing may be reported twice: at least once per
+// crossing, rarely twice, and callers dedup.
+//
 // A Limiter made by New keeps its state in memory: the limits hold per
 // process. One made by NewShared keeps it in a Store that every node shares
-// (Redis, see package redislimit), with one round trip per Admit and one per
-// Done, and falls back to its in-memory state when the store fails:
+// (Redis, see package redislimit), with one round trip per Admit, AdmitAll,
+// Done and Cancel, and falls back to its in-memory state when the store
+// fails:
 //
 //   - Every store operation has a deadline (50 ms by default). A failed
 //     operation is decided locally at once, so no request waits longer.
@@ -28,10 +51,10 @@
 //     nodes per window, and spend up to the remaining budget × nodes.
 //   - A request in flight holds its concurrency slot and budget reservation
 //     under a lease (30 s, renewed every 10 s), so the slots of a node that
-//     crashed free themselves.
+//     crashed free themselves; so do those of a Cancel that failed.
 //   - Budget spend is seeded from the ledger: Seed raises the shared spend
 //     to the ledger's (never lowers it), and Seeded turns false again after
-//     an outage or when the store lost a key's spend, so that the caller
+//     an outage or when the store lost a subject's spend, so that the caller
 //     reads the ledger again.
 //
 // Limiters are safe for concurrent use.
@@ -90,7 +113,12 @@ func (p Period) End(t time.Time) time.Time {
 	return time.Time{}
 }
 
-// Limits are one key's limits; zero means unlimited.
+// MaxAlerts is how many budget alert thresholds a subject may have.
+const MaxAlerts = 8
+
+// Limits are one subject's limits; zero means unlimited.
+//
+// Limits stay comparable with == (AlertPercents is an array, not a slice).
 type Limits struct {
 	RPM           int64
 	TPM           int64
@@ -98,6 +126,16 @@ type Limits struct {
 	// BudgetMicros is the budget in micro-dollars for BudgetPeriod.
 	BudgetMicros int64
 	BudgetPeriod Period
+	// AlertPercents are budget alert thresholds in percent of BudgetMicros
+	// (for example 50, 80, 100); zero entries are unused, order does not
+	// matter. See Alert.
+	AlertPercents [MaxAlerts]int
+}
+
+// IsZero reports whether lim limits nothing (alert thresholds without a
+// budget limit nothing either).
+func (lim Limits) IsZero() bool {
+	return lim.RPM <= 0 && lim.TPM <= 0 && lim.MaxConcurrent <= 0 && lim.BudgetMicros <= 0
 }
 
 // Denial says which limit refused a request.
@@ -126,21 +164,25 @@ func verdict(lim Limits, worst, concurrent, requests, tokens, spent, reserved in
 	return ""
 }
 
-// denial describes a refusal by limit.
-func denial(limit string, lim Limits, now time.Time, spent, reserved int64) *Denial {
+// denial describes a refusal by limit; scope names the subject in the
+// message ("key" when empty).
+func denial(limit, scope string, lim Limits, now time.Time, spent, reserved int64) *Denial {
+	if scope == "" {
+		scope = "key"
+	}
 	resetIn := time.Unix((now.Unix()/60+1)*60, 0).Sub(now)
 	switch limit {
 	case "concurrency":
-		return &Denial{Limit: limit, Message: "Too many concurrent requests for this key (limit " +
+		return &Denial{Limit: limit, Message: "Too many concurrent requests for this " + scope + " (limit " +
 			strconv.FormatInt(lim.MaxConcurrent, 10) + ").", RetryAfter: time.Second, Max: lim.MaxConcurrent}
 	case "requests":
 		return &Denial{Limit: limit, Message: "Rate limit reached: " + strconv.FormatInt(lim.RPM, 10) +
-			" requests per minute for this key.", RetryAfter: resetIn, Max: lim.RPM, Reset: resetIn}
+			" requests per minute for this " + scope + ".", RetryAfter: resetIn, Max: lim.RPM, Reset: resetIn}
 	case "tokens":
 		return &Denial{Limit: limit, Message: "Rate limit reached: " + strconv.FormatInt(lim.TPM, 10) +
-			" tokens per minute for this key.", RetryAfter: resetIn, Max: lim.TPM, Reset: resetIn}
+			" tokens per minute for this " + scope + ".", RetryAfter: resetIn, Max: lim.TPM, Reset: resetIn}
 	}
-	d := &Denial{Limit: "budget", Message: "Budget exhausted for this key: spent " + dollars(spent) +
+	d := &Denial{Limit: "budget", Message: "Budget exhausted for this " + scope + ": spent " + dollars(spent) +
 		" of " + dollars(lim.BudgetMicros) + " this period.", Max: lim.BudgetMicros, Remaining: max(lim.BudgetMicros-spent-reserved, 0)}
 	if end := lim.BudgetPeriod.End(now); !end.IsZero() {
 		d.RetryAfter, d.Reset = end.Sub(now), end.Sub(now)
@@ -172,6 +214,9 @@ type Options struct {
 	// Lease is how long a request in flight holds its shared slot without
 	// renewal (30 s); the Limiter renews its own every Lease/3.
 	Lease time.Duration
+	// OnAlert receives budget alerts (see Alert); nil: none. SetAlertHook
+	// sets or replaces it, also on a Limiter made by New.
+	OnAlert func(Alert)
 }
 
 // usageFresh is how long Usage reuses the shared counters that this node's
@@ -197,6 +242,11 @@ type Limiter struct {
 	mu       sync.Mutex // guards keys and inflight
 	keys     map[string]*keyInfo
 	inflight map[*Ticket]struct{} // shared tickets not yet done, for renewal
+
+	onAlert      atomic.Pointer[func(Alert)]
+	alertMu      sync.Mutex // guards alertsClosed and the Adds of alertWG
+	alertsClosed bool
+	alertWG      sync.WaitGroup // alert hooks running
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -251,19 +301,25 @@ func NewShared(s Store, o Options) *Limiter {
 		br:   breaker{failuresToOpen: o.FailuresToOpen, failFor: o.FailFor, since: time.Now()},
 		node: hex.EncodeToString(b[:]) + ".", keys: map[string]*keyInfo{}, inflight: map[*Ticket]struct{}{},
 		stop: make(chan struct{})}
+	l.SetAlertHook(o.OnAlert)
 	l.wg.Add(1)
 	go l.run()
 	return l
 }
 
-// Close stops the limiter's goroutine; it does not close the store.
+// Close stops the limiter's goroutine and waits for the alert hooks that
+// are running; it does not close the store. Alerts of settlements after
+// Close are logged, not delivered.
 func (l *Limiter) Close() {
-	if l.stop == nil {
-		return
-	}
 	l.closeOnce.Do(func() {
-		close(l.stop)
-		l.wg.Wait()
+		if l.stop != nil {
+			close(l.stop)
+			l.wg.Wait()
+		}
+		l.alertMu.Lock()
+		l.alertsClosed = true
+		l.alertMu.Unlock()
+		l.alertWG.Wait()
 	})
 }
 
@@ -308,13 +364,15 @@ func (l *Limiter) Seeded(id string) bool {
 	return l.info(id).seeded
 }
 
-// Ticket is an admitted request; Done must be called once when it ends.
+// Ticket is an admitted request at one subject; Done (or Cancel) must be
+// called once when it ends.
 type Ticket struct {
 	l        *Limiter
 	id       string
 	s        *keyState // this node's state of the key
 	reserved int64
-	shared   string // the ticket's name in the shared store; "" if admitted locally
+	shared   string    // the ticket's name in the shared store; "" if admitted locally
+	admitted time.Time // by the Limiter's clock: Cancel gives back this minute's request slot
 	lim      Limits
 	done     atomic.Bool
 }
@@ -337,7 +395,7 @@ func (l *Limiter) Admit(id string, lim Limits, worstCostMicros int64) (*Ticket, 
 	if d != nil {
 		return nil, d
 	}
-	return &Ticket{l: l, id: id, s: s, reserved: reserved, lim: lim}, nil
+	return &Ticket{l: l, id: id, s: s, reserved: reserved, lim: lim, admitted: now}, nil
 }
 
 func (l *Limiter) admitShared(id string, lim Limits, worst int64, now time.Time) (*Ticket, *Denial, error) {
@@ -357,9 +415,9 @@ func (l *Limiter) admitShared(id string, lim Limits, worst int64, now time.Time)
 	l.br.success(time.Now())
 	l.observe(id, lim, now, start, v.Counters)
 	if v.Denied != "" {
-		return nil, denial(v.Denied, lim, now, v.SpentMicros, v.ReservedMicros), nil
+		return nil, denial(v.Denied, "", lim, now, v.SpentMicros, v.ReservedMicros), nil
 	}
-	t := &Ticket{l: l, id: id, s: l.mem.hold(id, reserved), reserved: reserved, shared: name, lim: lim}
+	t := &Ticket{l: l, id: id, s: l.mem.hold(id, reserved), reserved: reserved, shared: name, lim: lim, admitted: now}
 	l.mu.Lock()
 	l.inflight[t] = struct{}{}
 	l.mu.Unlock()
@@ -395,7 +453,7 @@ func (l *Limiter) observe(id string, lim Limits, now, start time.Time, c Counter
 
 // Done settles the ticket: it frees the concurrency slot, releases the
 // reservation and records the real cost and tokens. Calls after the first
-// do nothing.
+// Done or Cancel do nothing.
 func (t *Ticket) Done(costMicros, tokens int64) {
 	if t == nil || !t.done.CompareAndSwap(false, true) {
 		return
@@ -403,12 +461,10 @@ func (t *Ticket) Done(costMicros, tokens int64) {
 	l := t.l
 	now := l.now()
 	if t.shared == "" {
-		t.s.done(t.reserved, costMicros, tokens, now)
+		l.settleLocal(t, costMicros, tokens, now)
 		return
 	}
-	l.mu.Lock()
-	delete(l.inflight, t)
-	l.mu.Unlock()
+	l.untrack(t)
 	if l.br.allow() {
 		start, ttl := periodOf(t.lim.BudgetPeriod, now)
 		ctx, cancel := context.WithTimeout(context.Background(), l.opt.Timeout)
@@ -417,8 +473,7 @@ func (t *Ticket) Done(costMicros, tokens int64) {
 		cancel()
 		if err == nil {
 			l.br.success(time.Now())
-			t.s.done(t.reserved, 0, 0, now)
-			l.observe(t.id, t.lim, now, start, c)
+			l.settledShared(t, costMicros, now, start, c)
 			return
 		}
 		l.failed(err)
@@ -426,7 +481,29 @@ func (t *Ticket) Done(costMicros, tokens int64) {
 	// The shared store missed this settlement: count it here, so that a
 	// fallback sees it; the shared reservation lapses with the lease, and
 	// the spend returns to the store when the ledger is read again.
-	t.s.done(t.reserved, costMicros, tokens, now)
+	l.settleLocal(t, costMicros, tokens, now)
+}
+
+// settleLocal settles a ticket in this node's memory and reports the alert
+// thresholds it crossed.
+func (l *Limiter) settleLocal(t *Ticket, cost, tokens int64, now time.Time) {
+	before, after, start := t.s.done(t.lim, t.reserved, cost, tokens, now)
+	l.alerts(t.id, t.lim, before, after, start)
+}
+
+// settledShared records a settlement that the shared store made and
+// returned c for.
+func (l *Limiter) settledShared(t *Ticket, cost int64, now, start time.Time, c Counters) {
+	t.s.done(t.lim, t.reserved, 0, 0, now)
+	l.observe(t.id, t.lim, now, start, c)
+	l.alerts(t.id, t.lim, c.SpentMicros-cost, c.SpentMicros, start)
+}
+
+// untrack stops renewing a shared ticket's lease.
+func (l *Limiter) untrack(t *Ticket) {
+	l.mu.Lock()
+	delete(l.inflight, t)
+	l.mu.Unlock()
 }
 
 // Usage is a key's current consumption.

@@ -40,6 +40,26 @@ func (s *scriptedStore) Admit(context.Context, Admission) (Verdict, error) {
 	return Verdict{Counters: c}, err
 }
 func (s *scriptedStore) Settle(context.Context, Settlement) (Counters, error) { return s.answer() }
+func (s *scriptedStore) AdmitAll(_ context.Context, as []Admission) (int, []Verdict, error) {
+	c, err := s.answer()
+	vs := make([]Verdict, len(as))
+	for i := range vs {
+		vs[i].Counters = c
+	}
+	return -1, vs, err
+}
+func (s *scriptedStore) SettleAll(_ context.Context, ss []Settlement) ([]Counters, error) {
+	c, err := s.answer()
+	cs := make([]Counters, len(ss))
+	for i := range cs {
+		cs[i] = c
+	}
+	return cs, err
+}
+func (s *scriptedStore) Cancel(context.Context, []Cancellation) error {
+	_, err := s.answer()
+	return err
+}
 func (s *scriptedStore) Seed(_ context.Context, _ string, _ time.Time, v int64) (int64, error) {
 	_, err := s.answer()
 	return v, err

@@ -24,6 +24,23 @@ type Store interface {
 	// adds the real cost and tokens. Settling an unknown or expired ticket
 	// still adds the cost and tokens.
 	Settle(ctx context.Context, s Settlement) (Counters, error)
+	// AdmitAll admits several subjects of one request, all or none,
+	// atomically and in one round trip: each admission is checked and
+	// counted as Admit does, in order, and a refusal undoes those counted
+	// before it. The admissions share Now and LeaseUntil. It returns the
+	// index of the refusing admission (-1 when all were admitted) and the
+	// verdicts of as[:i+1] on refusal (nothing held by any of them), of all
+	// of as otherwise.
+	AdmitAll(ctx context.Context, as []Admission) (int, []Verdict, error)
+	// SettleAll settles several tickets in one round trip, each as Settle
+	// does, and returns their keys' counters in order.
+	SettleAll(ctx context.Context, ss []Settlement) ([]Counters, error)
+	// Cancel undoes admissions whose requests will not be sent, in one
+	// round trip: it frees each ticket's slot, releases its reservation
+	// with no spend, and takes one request off the count of the minute of
+	// its Admitted time (not below zero). An unknown ticket's slot and
+	// reservation are already gone; its request is still given back.
+	Cancel(ctx context.Context, cs []Cancellation) error
 	// Seed raises a key's spend for the period that starts at periodStart
 	// to at least spentMicros (it never lowers it), and returns the spend.
 	Seed(ctx context.Context, id string, periodStart time.Time, spentMicros int64) (int64, error)
@@ -64,6 +81,13 @@ type Settlement struct {
 	PeriodStart time.Time
 	PeriodTTL   time.Duration
 	SeedMicros  int64
+}
+
+// Cancellation is one admission to undo.
+type Cancellation struct {
+	Key      string
+	Ticket   string
+	Admitted time.Time // the Admission's Now
 }
 
 // Lease names one ticket in flight.

@@ -6,13 +6,14 @@ package runtime
 import (
 	"encoding/hex"
 	"fmt"
-	"math"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/authz"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/meter"
 	"github.com/sluicehq/sluice/internal/provider"
@@ -34,6 +35,13 @@ type Snapshot struct {
 	// Providers maps each provider's name to where it was declared:
 	// "config" (the file) or "api" (stored through the admin API).
 	Providers map[string]string
+	// Units are the organisations, teams and applications by id.
+	Units map[string]*Unit
+	// Policy decides administrative requests (built-in roles plus the
+	// file's deny rules).
+	Policy *authz.Policy
+	// TrustedProxies are the networks whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 }
 
 // Model is a name clients ask for.
@@ -44,6 +52,9 @@ type Model struct {
 	// Routes are the conditional routes, in order.
 	Routes []*Route
 	Price  meter.Price
+	// Limits apply to all traffic to the model ("model:<name>" in the limiter).
+	Limits        ratelimit.Limits
+	AlertPercents []int
 }
 
 // Route is a list of targets under a routing policy.
@@ -98,6 +109,13 @@ type Key struct {
 	ReserveMicros int64
 	// ExpiresAt is when the key stops working (zero: never).
 	ExpiresAt time.Time
+	// OrgID, TeamID and AppID place the key; "" when it belongs to none.
+	OrgID, TeamID, AppID string
+	// Endpoints, when non-nil, are the endpoint families the key may call.
+	Endpoints map[string]bool
+	// Networks, when non-nil, are the client networks the key may come from.
+	Networks      []netip.Prefix
+	AlertPercents []int
 }
 
 // Expired reports whether the key has expired at now.
@@ -105,15 +123,8 @@ func (k *Key) Expired(now time.Time) bool { return !k.ExpiresAt.IsZero() && !now
 
 func keyFromConfig(k config.Key, id string) *Key {
 	ck := &Key{ID: id, Name: k.Name, Source: "config", Tags: k.Tags, Allowed: allowSet(k.Models),
-		Limits: ratelimit.Limits{RPM: k.RPM, TPM: k.TPM, MaxConcurrent: k.MaxConcurrent}}
-	if k.Budget != nil {
-		ck.Limits.BudgetMicros = int64(math.Round(k.Budget.AmountUSD * 1e6))
-		ck.Limits.BudgetPeriod = ratelimit.Period(k.Budget.Period)
-		if ck.Limits.BudgetPeriod == "" {
-			ck.Limits.BudgetPeriod = ratelimit.Monthly
-		}
-		ck.ReserveMicros = int64(math.Round(k.Budget.ReserveUSD * 1e6))
-	}
+		Endpoints: allowSet(k.Endpoints), Networks: networks(k.SourceNetworks)}
+	ck.Limits, ck.ReserveMicros, ck.AlertPercents = limitsFromConfig(k.Limits)
 	if k.ExpiresAt != nil {
 		ck.ExpiresAt = *k.ExpiresAt
 	}
@@ -123,7 +134,12 @@ func keyFromConfig(k config.Key, id string) *Key {
 func keyFromStore(k store.KeyRecord) *Key {
 	ck := &Key{ID: k.ID, Name: k.Name, Source: "api", Allowed: allowSet(k.Models), ReserveMicros: k.ReserveMicros,
 		Limits: ratelimit.Limits{RPM: k.RPM, TPM: k.TPM, MaxConcurrent: k.MaxConcurrent, BudgetMicros: k.BudgetMicros,
-			BudgetPeriod: ratelimit.Period(k.BudgetPeriod)}}
+			BudgetPeriod: ratelimit.Period(k.BudgetPeriod)},
+		Tags: k.Tags, OrgID: k.OrgID, TeamID: k.TeamID, AppID: k.AppID, Endpoints: allowSet(k.Endpoints),
+		Networks: networks(k.SourceCIDRs), AlertPercents: k.AlertPercents}
+	if ck.Limits.BudgetMicros > 0 {
+		ck.Limits.AlertPercents = alertArray(k.AlertPercents)
+	}
 	if ck.Limits.BudgetMicros > 0 && ck.Limits.BudgetPeriod == "" {
 		ck.Limits.BudgetPeriod = ratelimit.Monthly
 	}
@@ -141,6 +157,12 @@ type Inputs struct {
 	File       *config.File
 	Source     string
 	StoredKeys []store.KeyRecord
+	// Units are the stored organisations, teams and applications (those
+	// the file declares included, already upserted).
+	Units []store.Unit
+	// PreviousHashes are rotated keys' previous values, valid until their
+	// overlap window ends.
+	PreviousHashes []store.PreviousHash
 	// StoredProviders are the providers created through the admin API,
 	// credentials already decrypted. Models may target them by name; a
 	// name declared in the file too is an error.
@@ -206,6 +228,7 @@ func Compile(in Inputs) (*Snapshot, error) {
 	}
 	for _, m := range f.Models {
 		cm := &Model{Name: m.Name, Price: meter.PriceFromDollars(m.Pricing.InputPerMTok, m.Pricing.OutputPerMTok, m.Pricing.CachedInputPerMTok)}
+		cm.Limits, _, cm.AlertPercents = limitsFromConfig(m.Limits)
 		var err error
 		if cm.Default, err = compileRoute(in.Health, providers, m, "default", nil, m.Targets, m.Routing); err != nil {
 			return nil, err
@@ -226,9 +249,20 @@ func Compile(in Inputs) (*Snapshot, error) {
 		s.ModelNames = append(s.ModelNames, m.Name)
 	}
 	slices.Sort(s.ModelNames)
+	if err := s.compileGovernance(f, in.Units); err != nil {
+		return nil, err
+	}
 	for _, k := range f.Keys {
 		h := auth.HashKey(k.Key)
-		s.Keys[h] = keyFromConfig(k, "cfg_"+hex.EncodeToString(h[:6]))
+		ck := keyFromConfig(k, "cfg_"+hex.EncodeToString(h[:6]))
+		if k.Application != "" {
+			u := s.UnitByPath(k.Application)
+			if u == nil {
+				return nil, fmt.Errorf("key %q: no application %q", k.Name, k.Application)
+			}
+			ck.OrgID, ck.TeamID, ck.AppID = u.OrgID, u.TeamID, u.ID
+		}
+		s.Keys[h] = ck
 	}
 	for _, k := range in.StoredKeys {
 		if k.RevokedAt != nil {
@@ -244,6 +278,27 @@ func Compile(in Inputs) (*Snapshot, error) {
 			continue // a declared key wins over a stored one with the same value
 		}
 		s.Keys[h] = keyFromStore(k)
+	}
+	byID := make(map[string]*Key, len(in.StoredKeys))
+	for _, k := range s.Keys {
+		byID[k.ID] = k
+	}
+	for _, p := range in.PreviousHashes {
+		raw, err := hex.DecodeString(p.Hash)
+		k := byID[p.KeyID]
+		if err != nil || len(raw) != len(auth.Hash{}) || k == nil {
+			continue
+		}
+		var h auth.Hash
+		copy(h[:], raw)
+		if _, dup := s.Keys[h]; dup {
+			continue
+		}
+		prev := *k // the same id: limits, spend and ledger are shared
+		if prev.ExpiresAt.IsZero() || p.Until.Before(prev.ExpiresAt) {
+			prev.ExpiresAt = p.Until
+		}
+		s.Keys[h] = &prev
 	}
 	return s, nil
 }

@@ -34,8 +34,8 @@ func TestCompile(t *testing.T) {
 		Models: []config.Model{{Name: "m", Routing: config.Routing{Policy: "weighted"},
 			Targets: []config.Target{{Provider: "a", Model: "x", Weight: 3}, {Provider: "b", Model: "y", Weight: 1}},
 			Routes:  []config.Route{{Name: "long", Match: config.Match{MinInputTokens: 10}, Targets: []config.Target{{Provider: "b", Model: "z"}}}}}},
-		Keys: []config.Key{{Name: "dev", Key: "gw-test-0123456789abcdef", Models: []string{"m"}, RPM: 5,
-			Budget: &config.Budget{AmountUSD: budget}}},
+		Keys: []config.Key{{Name: "dev", Key: "gw-test-0123456789abcdef", Models: []string{"m"},
+			Limits: config.Limits{RPM: 5, Budget: &config.Budget{AmountUSD: budget}}}},
 	}
 	reg := route.NewRegistry(route.HealthOptions{})
 	revoked := time.Now()

@@ -98,6 +98,7 @@ type AuditFilter struct {
 	Limit      int    // at most this many (default 100)
 	ObjectType string // optional
 	ObjectID   string // optional
+	Tenant     string // optional: one organisation's rows
 }
 
 // ListAudit returns audit entries, newest first.
@@ -107,18 +108,17 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, err
 	}
 	q := `SELECT id, ts, actor, tenant, action, object_type, object_id, before, after, request_id, ip FROM audit_log`
 	var args []any
-	if f.ObjectType != "" {
-		args = append(args, f.ObjectType)
-		q += fmt.Sprintf(" WHERE object_type = $%d", len(args))
-	}
-	if f.ObjectID != "" {
-		args = append(args, f.ObjectID)
+	for _, c := range []struct{ col, v string }{{"object_type", f.ObjectType}, {"object_id", f.ObjectID}, {"tenant", f.Tenant}} {
+		if c.v == "" {
+			continue
+		}
+		args = append(args, c.v)
 		if len(args) == 1 {
 			q += " WHERE"
 		} else {
 			q += " AND"
 		}
-		q += fmt.Sprintf(" object_id = $%d", len(args))
+		q += fmt.Sprintf(" %s = $%d", c.col, len(args))
 	}
 	args = append(args, f.Limit)
 	q += fmt.Sprintf(" ORDER BY id DESC LIMIT $%d", len(args))

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/ledger"
@@ -12,8 +14,8 @@ var _ ledger.Sink = (*Store)(nil)
 
 const insertRequest = `INSERT INTO requests (request_id, ts, endpoint, key_id, key_name, model, served_model, provider,
  stream, status, http_status, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
- estimated, cost_micros, latency_us, ttft_us, error)
- VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)
+ estimated, cost_micros, latency_us, ttft_us, error, org_id, team_id, app_id)
+ VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)
  ON CONFLICT (request_id) DO NOTHING`
 
 const insertAttempt = `INSERT INTO attempts (request_id, n, provider, model, status, http_status, latency_us, ttft_us, error)
@@ -42,7 +44,8 @@ func (s *Store) InsertEntries(ctx context.Context, batch []ledger.Entry) error {
 			if _, err := reqStmt.ExecContext(ctx, e.RequestID, e.Time.UnixMicro(), e.Endpoint, e.KeyID, e.KeyName,
 				e.Model, e.ServedModel, e.Provider, b2i(e.Stream), string(e.Status), e.HTTPStatus,
 				e.InputTokens, e.OutputTokens, e.CachedTokens, e.CacheWriteTokens, e.ReasoningTokens,
-				b2i(e.Estimated), e.CostMicros, e.Latency.Microseconds(), e.TTFT.Microseconds(), e.Error); err != nil {
+				b2i(e.Estimated), e.CostMicros, e.Latency.Microseconds(), e.TTFT.Microseconds(), e.Error,
+				e.OrgID, e.TeamID, e.AppID); err != nil {
 				return err
 			}
 			for _, a := range e.Attempts {
@@ -56,10 +59,13 @@ func (s *Store) InsertEntries(ctx context.Context, batch []ledger.Entry) error {
 	})
 }
 
-// RequestFilter selects ledger entries.
+// RequestFilter selects ledger entries. Every non-empty field must match.
 type RequestFilter struct {
-	Limit int
-	KeyID string // optional
+	Limit  int
+	KeyID  string // optional
+	OrgID  string // optional
+	TeamID string // optional
+	AppID  string // optional
 }
 
 // ListRequests returns the newest ledger entries first, with their attempts.
@@ -69,15 +75,20 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]ledger.Ent
 	}
 	q := `SELECT request_id, ts, endpoint, key_id, key_name, model, served_model, provider, stream, status,
  http_status, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, estimated,
- cost_micros, latency_us, ttft_us, error FROM requests`
-	args := []any{}
-	if f.KeyID != "" {
-		q += ` WHERE key_id = $1 ORDER BY ts DESC, request_id DESC LIMIT $2`
-		args = append(args, f.KeyID, f.Limit)
-	} else {
-		q += ` ORDER BY ts DESC, request_id DESC LIMIT $1`
-		args = append(args, f.Limit)
+ cost_micros, latency_us, ttft_us, error, org_id, team_id, app_id FROM requests`
+	var where []string
+	var args []any
+	for _, c := range []struct{ col, v string }{{"key_id", f.KeyID}, {"org_id", f.OrgID}, {"team_id", f.TeamID}, {"app_id", f.AppID}} {
+		if c.v != "" {
+			args = append(args, c.v)
+			where = append(where, fmt.Sprintf("%s = $%d", c.col, len(args)))
+		}
 	}
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	args = append(args, f.Limit)
+	q += fmt.Sprintf(" ORDER BY ts DESC, request_id DESC LIMIT $%d", len(args))
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -92,7 +103,8 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]ledger.Ent
 		var status string
 		if err := rows.Scan(&e.RequestID, &ts, &e.Endpoint, &e.KeyID, &e.KeyName, &e.Model, &e.ServedModel,
 			&e.Provider, &stream, &status, &e.HTTPStatus, &e.InputTokens, &e.OutputTokens, &e.CachedTokens,
-			&e.CacheWriteTokens, &e.ReasoningTokens, &est, &e.CostMicros, &lat, &ttft, &e.Error); err != nil {
+			&e.CacheWriteTokens, &e.ReasoningTokens, &est, &e.CostMicros, &lat, &ttft, &e.Error,
+			&e.OrgID, &e.TeamID, &e.AppID); err != nil {
 			return nil, err
 		}
 		e.Time = time.UnixMicro(ts).UTC()

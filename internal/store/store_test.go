@@ -41,6 +41,7 @@ func testLedgerRoundTrip(t *testing.T, s *Store) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	e := ledger.Entry{
 		RequestID: "req-1", Time: now, Endpoint: "chat.completions", KeyName: "dev", Model: "m", ServedModel: "up-m",
+		OrgID: "org_1", TeamID: "team_1", AppID: "app_1",
 		Provider: "p", Stream: true, Status: ledger.StatusTruncated, HTTPStatus: 200, InputTokens: 10, OutputTokens: 5,
 		CachedTokens: 2, Estimated: true, CostMicros: 7, Latency: 3 * time.Millisecond, TTFT: time.Millisecond,
 		Attempts: []ledger.Attempt{{N: 1, Provider: "p", Model: "up-m", Status: ledger.StatusTruncated, HTTPStatus: 200}},
@@ -59,7 +60,8 @@ func testLedgerRoundTrip(t *testing.T, s *Store) {
 	}
 	g := got[0]
 	if g.RequestID != e.RequestID || !g.Time.Equal(now) || g.Status != e.Status || !g.Stream || !g.Estimated ||
-		g.CostMicros != 7 || g.Latency != e.Latency || g.TTFT != e.TTFT || g.CachedTokens != 2 {
+		g.CostMicros != 7 || g.Latency != e.Latency || g.TTFT != e.TTFT || g.CachedTokens != 2 ||
+		g.OrgID != "org_1" || g.TeamID != "team_1" || g.AppID != "app_1" {
 		t.Fatalf("round trip mismatch: %+v", g)
 	}
 	if v, err := s.IntegrityCheck(ctx); err != nil || v != "ok" {
@@ -92,7 +94,8 @@ func testKeys(t *testing.T, s *Store) {
 		t.Fatalf("unknown key: err = %v", err)
 	}
 	ks, err := s.ListKeys(ctx)
-	if err != nil || len(ks) != 1 || ks[0].RevokedAt == nil || ks[0].Models[0] != "m" {
+	if err != nil || len(ks) != 1 || ks[0].RevokedAt == nil || ks[0].Models[0] != "m" || ks[0].Version != 2 ||
+		ks[0].Endpoints == nil || ks[0].SourceCIDRs == nil || ks[0].Tags == nil || ks[0].AlertPercents == nil {
 		t.Fatalf("ListKeys = %+v, %v", ks, err)
 	}
 }

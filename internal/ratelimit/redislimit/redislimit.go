@@ -1,7 +1,10 @@
 // Package redislimit is the Redis (or Valkey) implementation of
 // ratelimit.Store: the limits, budget reservations and concurrency leases
 // that every node of a cluster shares, each operation one atomic Lua script
-// and one round trip (see scripts.go for the keys).
+// and one round trip (see scripts.go for the keys). The admission of several
+// subjects at once (a request's key, team, organisation...) is one script
+// too: all or none, with no other client's command in between, so it needs a
+// single Redis or Valkey, not a Redis Cluster.
 //
 // It also carries the cluster's "keys changed" notice (PublishKeysChanged,
 // WatchKeys), so that a key revoked on one node stops working on every node.
@@ -150,6 +153,83 @@ func (s *Store) Settle(ctx context.Context, st ratelimit.Settlement) (ratelimit.
 	return v.Counters, err
 }
 
+// AdmitAll implements ratelimit.Store: one script, one round trip.
+func (s *Store) AdmitAll(ctx context.Context, as []ratelimit.Admission) (int, []ratelimit.Verdict, error) {
+	if len(as) == 0 {
+		return -1, nil, nil
+	}
+	now, lease := as[0].Now, as[0].LeaseUntil
+	keys := make([]string, 0, 5*len(as))
+	args := make([]any, 0, 4+8*len(as))
+	args = append(args, now.UnixMilli(), stateTTL(lease.Sub(now)), windowTTL.Milliseconds(), lease.UnixMilli())
+	for _, a := range as {
+		lim := a.Limits
+		keys = append(keys, s.keys(a.Key, now, a.PeriodStart)...)
+		args = append(args, a.PeriodTTL.Milliseconds(), a.SeedMicros, lim.RPM, lim.TPM, lim.MaxConcurrent,
+			lim.BudgetMicros, a.WorstMicros, a.Ticket)
+	}
+	res, err := admitAllScript.Run(ctx, s.c, keys, args...).Slice()
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(res) == 0 {
+		return 0, nil, errors.New("redislimit: admit-all script returned nothing")
+	}
+	denied, ok := res[0].(int64)
+	if !ok || denied < -1 || denied >= int64(len(as)) {
+		return 0, nil, fmt.Errorf("redislimit: admit-all script returned %v for the refusing subject", res[0])
+	}
+	want := len(as)
+	if denied >= 0 {
+		want = int(denied) + 1
+	}
+	vs, err := parseAll(res[1:], want)
+	return int(denied), vs, err
+}
+
+// SettleAll implements ratelimit.Store: one script, one round trip.
+func (s *Store) SettleAll(ctx context.Context, ss []ratelimit.Settlement) ([]ratelimit.Counters, error) {
+	if len(ss) == 0 {
+		return nil, nil
+	}
+	now := ss[0].Now
+	keys := make([]string, 0, 5*len(ss))
+	args := make([]any, 0, 2+5*len(ss))
+	args = append(args, now.UnixMilli(), windowTTL.Milliseconds())
+	for _, st := range ss {
+		keys = append(keys, s.keys(st.Key, now, st.PeriodStart)...)
+		args = append(args, st.PeriodTTL.Milliseconds(), st.SeedMicros, st.Ticket, st.CostMicros, st.Tokens)
+	}
+	res, err := settleAllScript.Run(ctx, s.c, keys, args...).Slice()
+	if err != nil {
+		return nil, err
+	}
+	vs, err := parseAll(res, len(ss))
+	if err != nil {
+		return nil, err
+	}
+	cs := make([]ratelimit.Counters, len(vs))
+	for i, v := range vs {
+		cs[i] = v.Counters
+	}
+	return cs, nil
+}
+
+// Cancel implements ratelimit.Store: one script, one round trip.
+func (s *Store) Cancel(ctx context.Context, cs []ratelimit.Cancellation) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, 3*len(cs))
+	args := make([]any, 0, len(cs))
+	for _, c := range cs {
+		keys = append(keys, s.key(c.Key, "tickets"), s.key(c.Key, "reserved"),
+			s.key(c.Key, "req:"+strconv.FormatInt(c.Admitted.Unix()/60, 10)))
+		args = append(args, c.Ticket)
+	}
+	return cancelScript.Run(ctx, s.c, keys, args...).Err()
+}
+
 // Read implements ratelimit.Store.
 func (s *Store) Read(ctx context.Context, id string, now, periodStart time.Time) (ratelimit.Counters, error) {
 	res, err := readScript.Run(ctx, s.c, s.keys(id, now, periodStart), now.UnixMilli()).Slice()
@@ -212,6 +292,22 @@ func parse(res []any) (ratelimit.Verdict, error) {
 	v.Denied = denied
 	v.Requests, v.Tokens, v.Concurrent, v.SpentMicros, v.ReservedMicros, v.Started = n[0], n[1], n[2], n[3], n[4], n[5] == 1
 	return v, nil
+}
+
+// parseAll reads n groups of a script's seven values (see parse).
+func parseAll(res []any, n int) ([]ratelimit.Verdict, error) {
+	if len(res) != 7*n {
+		return nil, fmt.Errorf("redislimit: script returned %d values, want %d", len(res), 7*n)
+	}
+	vs := make([]ratelimit.Verdict, n)
+	for i := range vs {
+		v, err := parse(res[7*i : 7*i+7])
+		if err != nil {
+			return nil, err
+		}
+		vs[i] = v
+	}
+	return vs, nil
 }
 
 // keysChannel carries the "keys changed" notice.

@@ -2,6 +2,7 @@ package redislimit
 
 import (
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/ratelimit"
 )
@@ -25,6 +26,64 @@ func BenchmarkAdmitDone(b *testing.B) {
 			b.Fatal(d)
 		}
 		tk.Done(10, 1)
+	}
+	if h := l.Health(); h.StoreFailures != 0 {
+		b.Fatalf("%+v", h)
+	}
+}
+
+// threeLevels are a request's key, team and organisation.
+var threeLevels = []ratelimit.Subject{
+	{ID: "key:k", Limits: ratelimit.Limits{RPM: 1 << 40, MaxConcurrent: 100, BudgetMicros: 1 << 50, BudgetPeriod: ratelimit.Monthly}, WorstMicros: 10},
+	{ID: "team:t", Limits: ratelimit.Limits{RPM: 1 << 40, BudgetMicros: 1 << 50, BudgetPeriod: ratelimit.Monthly}, WorstMicros: 10},
+	{ID: "org:o", Limits: ratelimit.Limits{BudgetMicros: 1 << 50, BudgetPeriod: ratelimit.Monthly}, WorstMicros: 10},
+}
+
+func benchLimiter(b *testing.B) *ratelimit.Limiter {
+	s, err := New(Options{Addr: benchAddr(b), Prefix: "sluicebench:", Timeout: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	l := ratelimit.NewShared(s, ratelimit.Options{Timeout: time.Second})
+	b.Cleanup(l.Close)
+	return l
+}
+
+// BenchmarkAdmitAll3 is one request's limiter cost in shared mode at three
+// levels: an AdmitAll and a Tickets.Done, two round trips.
+func BenchmarkAdmitAll3(b *testing.B) {
+	l := benchLimiter(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		ts, _, d := l.AdmitAll(threeLevels)
+		if d != nil {
+			b.Fatal(d)
+		}
+		ts.Done(10, 1)
+	}
+	if h := l.Health(); h.StoreFailures != 0 {
+		b.Fatalf("%+v", h)
+	}
+}
+
+// BenchmarkAdmit3 is the same three levels admitted one by one: six round
+// trips (and not atomic), for comparison with BenchmarkAdmitAll3.
+func BenchmarkAdmit3(b *testing.B) {
+	l := benchLimiter(b)
+	b.ReportAllocs()
+	var tks [3]*ratelimit.Ticket
+	for b.Loop() {
+		for i, s := range threeLevels {
+			tk, d := l.Admit(s.ID, s.Limits, s.WorstMicros)
+			if d != nil {
+				b.Fatal(d)
+			}
+			tks[i] = tk
+		}
+		for _, tk := range tks {
+			tk.Done(10, 1)
+		}
 	}
 	if h := l.Health(); h.StoreFailures != 0 {
 		b.Fatalf("%+v", h)

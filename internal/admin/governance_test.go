@@ -1,0 +1,292 @@
+package admin_test
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/oauth2-proxy/mockoidc"
+
+	"github.com/sluicehq/sluice/internal/admin"
+	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/login"
+)
+
+// TestMassAssignment (S2): fields that are not the caller's to set are
+// refused, the stored value stays, and a refused limit change leaves an
+// audit row.
+func TestMassAssignment(t *testing.T) {
+	w := newWorld(t)
+	key := "/admin/v1/keys/" + w.ids["keyA"]
+	before := w.must(w.as("super", "GET", key, ""), 200, "read key").raw
+	for _, body := range []string{`{"team_id":"` + w.ids["teamB"] + `"}`, `{"app_id":"x"}`, `{"org_id":"x"}`, `{"spend":0}`,
+		`{"hash":"00"}`, `{"version":99}`, `{"revoked_at":null}`, `{"id":"key_x"}`} {
+		if r := w.as("devA", "PATCH", key, body); r.code != 400 || !strings.Contains(r.raw, "unknown field") {
+			t.Errorf("developer PATCH %s: %d %s, want 400 unknown field", body, r.code, r.raw)
+		}
+	}
+	for _, body := range []string{`{"rpm":1000000}`, `{"budget":{"amount_usd":1000}}`, `{"budget":null}`, `{"models":["m"]}`, `{"max_concurrent":1}`} {
+		if r := w.as("devA", "PATCH", key, body); r.code != 403 {
+			t.Errorf("developer PATCH %s: %d %s, want 403", body, r.code, r.raw)
+		}
+	}
+	if after := w.must(w.as("super", "GET", key, ""), 200, "read key").raw; after != before {
+		t.Fatalf("the key changed:\n%s\n%s", before, after)
+	}
+	audit := w.must(w.as("super", "GET", "/admin/v1/audit?object_id="+w.ids["keyA"], ""), 200, "audit")
+	denied := 0
+	for _, row := range audit.body["data"].([]any) {
+		if m := row.(map[string]any); m["action"] == "key.denied" {
+			denied++
+			if m["tenant"] != w.ids["orgA"] || !strings.Contains(fmt.Sprint(m["actor"]), "@example.com") {
+				t.Errorf("denied row %v", m)
+			}
+		}
+	}
+	if denied != 5 {
+		t.Fatalf("%d key.denied audit rows, want 5", denied)
+	}
+	// A developer may create a key, but not give it a budget.
+	if r := w.as("devA", "POST", "/admin/v1/keys", fmt.Sprintf(`{"name":"rich","app_id":%q,"budget":{"amount_usd":9}}`, w.ids["appA"])); r.code != 403 {
+		t.Fatalf("developer key with budget: %d %s", r.code, r.raw)
+	}
+	// Limits are set by the level above: a team admin sets its
+	// applications' limits, not its own team's; the owner sets the team's.
+	team, app := "/admin/v1/teams/"+w.ids["teamA"], "/admin/v1/apps/"+w.ids["appA"]
+	if r := w.as("tadminA", "PATCH", team, `{"budget":{"amount_usd":1e6}}`); r.code != 403 {
+		t.Fatalf("team admin raised its team's budget: %d %s", r.code, r.raw)
+	}
+	if r := w.as("tadminA", "PATCH", team, `{"description":"search"}`); r.code != 200 {
+		t.Fatalf("team admin renaming its team: %d %s", r.code, r.raw)
+	}
+	if r := w.as("tadminA", "PATCH", app, `{"rpm":60,"budget":{"amount_usd":5,"period":"daily","alert_percents":[50,100]}}`); r.code != 200 {
+		t.Fatalf("team admin setting an application's limits: %d %s", r.code, r.raw)
+	}
+	if r := w.as("ownerA", "PATCH", team, `{"budget":{"amount_usd":100}}`); r.code != 200 || r.body["limits"].(map[string]any)["budget"] == nil {
+		t.Fatalf("owner setting the team's budget: %d %s", r.code, r.raw)
+	}
+	if r := w.as("ownerA", "PATCH", "/admin/v1/orgs/"+w.ids["orgA"], `{"rpm":1}`); r.code != 403 {
+		t.Fatalf("owner set its organisation's limits: %d %s", r.code, r.raw)
+	}
+	// Roles: an admin cannot make an owner; nobody grants in another tenant.
+	u, _, _ := strings.Cut(w.newUser("viewer", w.ids["orgA"], ""), "\x00")
+	if r := w.as("tadminA", "POST", "/admin/v1/role-bindings", fmt.Sprintf(`{"user_id":%q,"role":"owner","org_id":%q}`, u, w.ids["orgA"])); r.code != 403 {
+		t.Fatalf("team admin made an owner: %d %s", r.code, r.raw)
+	}
+	if r := w.as("ownerA", "POST", "/admin/v1/role-bindings", fmt.Sprintf(`{"user_id":%q,"role":"owner","org_id":%q}`, u, w.ids["orgB"])); r.code != 404 {
+		t.Fatalf("owner granted in another tenant: %d %s", r.code, r.raw)
+	}
+}
+
+// TestListsAreTenantScoped: lists show only what the caller may read.
+func TestListsAreTenantScoped(t *testing.T) {
+	w := newWorld(t)
+	ids := func(principal, path string) string {
+		var out []string
+		for _, d := range w.must(w.as(principal, "GET", path, ""), 200, path).body["data"].([]any) {
+			out = append(out, d.(map[string]any)["id"].(string))
+		}
+		return strings.Join(out, ",")
+	}
+	for _, tt := range []struct{ principal, path, want, wantNot string }{
+		{"devA", "/admin/v1/orgs", w.ids["orgA"], w.ids["orgB"]},
+		{"tadminB", "/admin/v1/teams", w.ids["teamB"], w.ids["teamA"]},
+		{"devA", "/admin/v1/apps", w.ids["appA"], w.ids["appB"]},
+		{"devA", "/admin/v1/keys", w.ids["keyA"], w.ids["keyB"]},
+		{"ownerA", "/admin/v1/users", w.ids["userA"], w.ids["userB"]},
+		{"tadminB", "/admin/v1/keys?org_id=" + w.ids["orgA"], "", w.ids["keyA"]},
+	} {
+		got := ids(tt.principal, tt.path)
+		if !strings.Contains(got, tt.want) || (tt.wantNot != "" && strings.Contains(got, tt.wantNot)) {
+			t.Errorf("%s GET %s = %s; want %s and not %s", tt.principal, tt.path, got, tt.want, tt.wantNot)
+		}
+	}
+}
+
+// TestKeyRotationOverlap (S5): a rotated key keeps its id; the old value
+// works during the overlap window and not after; only hashes are stored.
+func TestKeyRotationOverlap(t *testing.T) {
+	w := newWorld(t)
+	old := w.ids["secretA"]
+	path := "/admin/v1/keys/" + w.ids["keyA"] + "/rotate"
+	r := w.must(w.as("tadminA", "POST", path, `{"overlap_seconds":3600}`), 200, "rotate")
+	next := r.body["key"].(string)
+	if r.body["id"] != w.ids["keyA"] || next == old || !strings.HasPrefix(next, "gw-live-") {
+		t.Fatalf("rotation answer %s", r.raw)
+	}
+	snap := w.e.ctl.snaps.Load()
+	o, n := snap.Keys[auth.HashKey(old)], snap.Keys[auth.HashKey(next)]
+	if o == nil || n == nil || o.ID != n.ID || o.ExpiresAt.IsZero() || !n.ExpiresAt.IsZero() {
+		t.Fatalf("after rotation: old %+v new %+v", o, n)
+	}
+	if d := time.Until(o.ExpiresAt); d < 59*time.Minute || d > time.Hour {
+		t.Fatalf("old value valid for %v, want one hour", d)
+	}
+	// A second rotation with no overlap ends both earlier values at once.
+	r = w.must(w.as("tadminA", "POST", path, `{"overlap_seconds":0}`), 200, "rotate again")
+	third := r.body["key"].(string)
+	snap = w.e.ctl.snaps.Load()
+	if snap.Keys[auth.HashKey(old)] != nil || snap.Keys[auth.HashKey(next)] != nil || snap.Keys[auth.HashKey(third)] == nil {
+		t.Fatalf("after a rotation without overlap the old values still work")
+	}
+	if r := w.as("super", "GET", "/admin/v1/keys/"+w.ids["keyA"], ""); strings.Contains(r.raw, third) || strings.Contains(r.raw, next) {
+		t.Fatalf("GET shows a key value: %s", r.raw)
+	}
+	w.e.close()
+	for _, v := range []string{old, next, third} {
+		sum := auth.HashKey(v)
+		for _, h := range w.e.leaks(v) {
+			// Only the hashes, only in the database (api_keys.hash and prev_hash).
+			if !strings.HasPrefix(h, "file ") || !strings.Contains(h, hex.EncodeToString(sum[:])) {
+				t.Errorf("leak: %s", h)
+			}
+		}
+	}
+}
+
+// TestOpenAPIDocument: the document is served without credentials,
+// describes every admin route, and is OpenAPI 3.1.
+func TestOpenAPIDocument(t *testing.T) {
+	e := newEnv(t)
+	res, err := http.Get(e.url + "/admin/v1/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil || res.StatusCode != 200 || doc.OpenAPI != "3.1.0" {
+		t.Fatalf("openapi.json: %d %v %q", res.StatusCode, err, doc.OpenAPI)
+	}
+	for _, rt := range admin.New(admin.Options{}).Routes() {
+		method, path, _ := strings.Cut(rt.Pattern, " ")
+		if _, ok := doc.Paths[path][strings.ToLower(method)]; !ok {
+			t.Errorf("%s is not in the document", rt.Pattern)
+		}
+	}
+}
+
+type ssoUser struct {
+	sub, email string
+	groups     []string
+}
+
+func (u *ssoUser) ID() string                        { return u.sub }
+func (u *ssoUser) Userinfo([]string) ([]byte, error) { return []byte(`{"sub":"` + u.sub + `"}`), nil }
+func (u *ssoUser) Claims(_ []string, base *mockoidc.IDTokenClaims) (jwt.Claims, error) {
+	return &ssoClaims{IDTokenClaims: base, Email: u.email, EmailVerified: true, Groups: u.groups}, nil
+}
+
+type ssoClaims struct {
+	*mockoidc.IDTokenClaims
+	Email         string   `json:"email"`
+	EmailVerified bool     `json:"email_verified"`
+	Groups        []string `json:"groups"`
+}
+
+// TestSingleSignOn: a user signs in through an OIDC identity provider
+// (mockoidc); the group claim maps to roles; the session works with its
+// CSRF token; a second login with other groups replaces the mapped roles.
+func TestSingleSignOn(t *testing.T) {
+	m, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Server.Shutdown(context.Background()) })
+	e := newEnvOpts(t, func(o *admin.Options, base string) {
+		p, err := login.NewProvider(context.Background(), login.Config{Issuer: m.Issuer(), ClientID: m.ClientID,
+			ClientSecret: m.ClientSecret, RedirectURL: base + "/admin/v1/auth/oidc/callback", RoleClaim: "groups",
+			RoleMap: []login.RoleMapping{{Value: "platform", Role: "owner", Org: "acme"}, {Value: "search-devs", Role: "developer", Org: "acme", Team: "search"}}},
+			http.DefaultClient)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.OIDC = p
+	})
+	w := &world{e: e, ids: map[string]string{}, creds: map[string]string{"super": "Bearer " + token}}
+	org := w.must(w.as("super", "POST", "/admin/v1/orgs", `{"name":"acme"}`), 201, "org").body["id"].(string)
+	team := w.must(w.as("super", "POST", "/admin/v1/teams", fmt.Sprintf(`{"name":"search","org_id":%q}`, org)), 201, "team").body["id"].(string)
+
+	signIn := func(groups ...string) (*http.Client, string) {
+		m.QueueUser(&ssoUser{sub: "ada-1", email: "ada@example.com", groups: groups})
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		loc := e.url + "/admin/v1/auth/oidc/login?return_to=/admin/"
+		for i := 0; i < 4 && strings.HasPrefix(loc, "http"); i++ { // Sluice -> IdP -> Sluice callback -> return_to
+			res, err := c.Get(loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusFound {
+				t.Fatalf("GET %s: %d %s", loc, res.StatusCode, b)
+			}
+			loc = res.Header.Get("Location")
+			if u, _ := url.Parse(loc); u != nil && !u.IsAbs() {
+				break
+			}
+		}
+		if loc != "/admin/" {
+			t.Fatalf("single sign-on ended at %q", loc)
+		}
+		res, err := c.Get(e.url + "/admin/v1/me")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var me admin.Me
+		if err := json.NewDecoder(res.Body).Decode(&me); err != nil || res.StatusCode != 200 {
+			t.Fatalf("me: %d %v", res.StatusCode, err)
+		}
+		var roles []string
+		for _, b := range me.Bindings {
+			roles = append(roles, b.Role+"@"+b.OrgID+"/"+b.TeamID)
+		}
+		return c, strings.Join(roles, ",") + "|" + me.CSRFToken
+	}
+	c, got := signIn("platform", "unrelated")
+	roles, csrf, _ := strings.Cut(got, "|")
+	if roles != "owner@"+org+"/" || csrf == "" {
+		t.Fatalf("roles after sign-on: %q (csrf %q)", roles, csrf)
+	}
+	// The session acts with those roles; unsafe methods need the CSRF token.
+	create := func(hdr string) int {
+		req, _ := http.NewRequest("POST", e.url+"/admin/v1/apps", strings.NewReader(fmt.Sprintf(`{"name":"web%d","team_id":%q}`, len(hdr), team)))
+		if hdr != "" {
+			req.Header.Set("X-CSRF-Token", hdr)
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := create(""); code != 403 {
+		t.Fatalf("session write without CSRF token: %d", code)
+	}
+	if code := create(csrf); code != 201 {
+		t.Fatalf("session write with CSRF token: %d", code)
+	}
+	// Groups changed at the IdP: the next login replaces the mapped roles.
+	_, got = signIn("search-devs")
+	if roles, _, _ := strings.Cut(got, "|"); roles != "developer@"+org+"/"+team {
+		t.Fatalf("roles after the second sign-on: %q", roles)
+	}
+	users := w.must(w.as("super", "GET", "/admin/v1/users", ""), 200, "users").body["data"].([]any)
+	if len(users) != 1 || users[0].(map[string]any)["sso"] != true {
+		t.Fatalf("users after two sign-ons: %v", users)
+	}
+}

@@ -1,0 +1,179 @@
+package admin
+
+import (
+	"net/http"
+	"sync"
+
+	"github.com/sluicehq/sluice/internal/authz"
+	"github.com/sluicehq/sluice/internal/ledger"
+	"github.com/sluicehq/sluice/internal/openapi"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// list is the shape of every list answer.
+type list[T any] struct {
+	Object string `json:"object" enum:"list"`
+	Data   []T    `json:"data"`
+}
+
+// Deleted answers a deletion or revocation.
+type Deleted struct {
+	Deleted string `json:"deleted,omitempty"`
+	Revoked string `json:"revoked,omitempty"`
+}
+
+func q(name, typ, descr string) openapi.Param {
+	return openapi.Param{Name: name, Type: typ, Description: descr}
+}
+
+var scopeParams = []openapi.Param{
+	q("org_id", "string", "An organisation."), q("team_id", "string", "A team."),
+	q("app_id", "string", "An application."), q("key_id", "string", "A key."),
+}
+
+// routes declares every admin route: its pattern, the action it is about
+// (decided in the object's scope), its handler and its documentation.
+func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *http.Request) error, openapi.Op)) {
+	// Sessions and identity.
+	add("POST /admin/v1/auth/login", "", a.loginPassword, openapi.Op{ID: "login", Tags: []string{"auth"}, Public: true,
+		Summary: "Sign in with email and password", Description: "Sets the session cookie; answers the CSRF token.",
+		Request: LoginRequest{}, Response: map[string]any{}})
+	add("POST /admin/v1/auth/logout", authz.Self, a.logout, openapi.Op{ID: "logout", Tags: []string{"auth"}, Summary: "End the session"})
+	add("GET /admin/v1/auth/oidc/login", "", a.oidcLogin, openapi.Op{ID: "oidcLogin", Tags: []string{"auth"}, Public: true,
+		Summary: "Start single sign-on", Description: "Redirects to the identity provider.", ResponseStatus: http.StatusFound,
+		Query: []openapi.Param{q("return_to", "string", "A local path to return to.")}})
+	add("GET /admin/v1/auth/oidc/callback", "", a.oidcCallback, openapi.Op{ID: "oidcCallback", Tags: []string{"auth"}, Public: true,
+		Summary: "Finish single sign-on", ResponseStatus: http.StatusFound,
+		Query: []openapi.Param{q("code", "string", ""), q("state", "string", "")}})
+	add("GET /admin/v1/me", authz.Self, a.me, openapi.Op{ID: "me", Tags: []string{"auth"}, Summary: "Who am I", Response: Me{}})
+	add("GET /admin/v1/tokens", authz.Self, a.listTokens, openapi.Op{ID: "listTokens", Tags: []string{"auth"},
+		Summary: "My admin API tokens", Response: list[TokenView]{}})
+	add("POST /admin/v1/tokens", authz.Self, a.createToken, openapi.Op{ID: "createToken", Tags: []string{"auth"},
+		Summary: "Create an admin API token (shown once)", Request: TokenCreate{}, Response: TokenView{}, ResponseStatus: http.StatusCreated})
+	add("DELETE /admin/v1/tokens/{id}", authz.Self, a.revokeToken, openapi.Op{ID: "revokeToken", Tags: []string{"auth"},
+		Summary: "Revoke one of my admin API tokens", Response: Deleted{}})
+	add("GET /admin/openapi.json", "", a.openAPI, openapi.Op{ID: "openapiAlias", Tags: []string{"meta"}, Public: true,
+		Summary: "This document (alias)", Response: map[string]any{}})
+	add("GET /admin/v1/openapi.json", "", a.openAPI, openapi.Op{ID: "openapi", Tags: []string{"meta"}, Public: true,
+		Summary: "This document", Response: map[string]any{}})
+
+	// Organisations, teams, applications.
+	for _, k := range []struct {
+		spec            kindSpec
+		path, one, many string
+		listQuery       []openapi.Param
+	}{
+		{orgKind, "orgs", "Org", "Orgs", nil},
+		{teamKind, "teams", "Team", "Teams", []openapi.Param{q("org_id", "string", "Only this organisation's.")}},
+		{appKind, "apps", "App", "Apps", []openapi.Param{q("org_id", "string", ""), q("team_id", "string", "Only this team's.")}},
+	} {
+		base := "/admin/v1/" + k.path
+		tags := []string{k.path}
+		add("GET "+base, k.spec.read, a.listUnits(k.spec), openapi.Op{ID: "list" + k.many, Tags: tags,
+			Summary: "List " + k.spec.noun + "s you may read", Query: k.listQuery, Response: list[UnitView]{}})
+		add("POST "+base, k.spec.write, a.createUnit(k.spec), openapi.Op{ID: "create" + k.one, Tags: tags,
+			Summary: "Create a " + k.spec.noun, Request: UnitCreate{}, Response: UnitView{}, ResponseStatus: http.StatusCreated, ETag: true})
+		add("GET "+base+"/{id}", k.spec.read, a.getUnit(k.spec), openapi.Op{ID: "get" + k.one, Tags: tags,
+			Summary: "Read a " + k.spec.noun, Response: UnitView{}, ETag: true})
+		add("PATCH "+base+"/{id}", k.spec.write, a.updateUnit(k.spec), openapi.Op{ID: "update" + k.one, Tags: tags,
+			Summary: "Change a " + k.spec.noun, Description: "Limits and budgets need the right to set limits on the level above.",
+			Request: UnitPatch{}, Response: UnitView{}, ETag: true})
+		add("DELETE "+base+"/{id}", k.spec.write, a.deleteUnit(k.spec), openapi.Op{ID: "delete" + k.one, Tags: tags,
+			Summary: "Delete an empty " + k.spec.noun, Response: Deleted{}, ETag: true})
+	}
+
+	// Keys.
+	keyTags := []string{"keys"}
+	add("GET /admin/v1/keys", authz.KeysRead, a.listKeys, openapi.Op{ID: "listKeys", Tags: keyTags, Summary: "List keys you may read",
+		Query: scopeParams[:3], Response: list[store.KeyRecord]{}})
+	add("POST /admin/v1/keys", authz.KeysWrite, a.createKey, openapi.Op{ID: "createKey", Tags: keyTags,
+		Summary: "Create a key (shown once)", Request: KeyCreate{}, Response: KeyCreated{}, ResponseStatus: http.StatusCreated, ETag: true})
+	add("GET /admin/v1/keys/{id}", authz.KeysRead, a.getKey, openapi.Op{ID: "getKey", Tags: keyTags, Summary: "Read a key",
+		Response: store.KeyRecord{}, ETag: true})
+	add("PATCH /admin/v1/keys/{id}", authz.KeysWrite, a.updateKey, openapi.Op{ID: "updateKey", Tags: keyTags, Summary: "Change a key",
+		Request: KeyPatch{}, Response: store.KeyRecord{}, ETag: true})
+	add("DELETE /admin/v1/keys/{id}", authz.KeysWrite, a.revokeKey, openapi.Op{ID: "revokeKey", Tags: keyTags,
+		Summary: "Revoke a key", Description: "Takes effect on every node within one second.", Response: Deleted{}})
+	add("POST /admin/v1/keys/{id}/rotate", authz.KeysWrite, a.rotateKey, openapi.Op{ID: "rotateKey", Tags: keyTags,
+		Summary: "Give a key a new value", Description: "The old value keeps working for the overlap window (default one hour).",
+		Request: RotateRequest{}, Response: KeyCreated{}, ETag: true})
+
+	// Users and roles.
+	userTags := []string{"users"}
+	add("GET /admin/v1/users", authz.UsersRead, a.listUsers, openapi.Op{ID: "listUsers", Tags: userTags, Summary: "List users you may read",
+		Response: list[UserView]{}})
+	add("POST /admin/v1/users", authz.UsersWrite, a.createUser, openapi.Op{ID: "createUser", Tags: userTags, Summary: "Create a user",
+		Request: UserCreate{}, Response: UserView{}, ResponseStatus: http.StatusCreated, ETag: true})
+	add("GET /admin/v1/users/{id}", authz.UsersRead, a.getUser, openapi.Op{ID: "getUser", Tags: userTags, Summary: "Read a user",
+		Response: UserView{}, ETag: true})
+	add("PATCH /admin/v1/users/{id}", authz.UsersWrite, a.updateUser, openapi.Op{ID: "updateUser", Tags: userTags,
+		Summary: "Change a user (name, password, disabled)", Request: UserPatch{}, Response: UserView{}, ETag: true})
+	add("GET /admin/v1/role-bindings", authz.UsersRead, a.listBindings, openapi.Op{ID: "listRoleBindings", Tags: userTags,
+		Summary: "List role bindings", Query: scopeParams[:1], Response: list[BindingView]{}})
+	add("POST /admin/v1/role-bindings", authz.UsersWrite, a.createBinding, openapi.Op{ID: "createRoleBinding", Tags: userTags,
+		Summary: "Give a user a role", Request: BindingInput{}, Response: BindingView{}, ResponseStatus: http.StatusCreated})
+	add("DELETE /admin/v1/role-bindings/{id}", authz.UsersWrite, a.deleteBinding, openapi.Op{ID: "deleteRoleBinding", Tags: userTags,
+		Summary: "Take a role away", Response: Deleted{}})
+
+	// Usage, ledger, audit.
+	add("GET /admin/v1/usage", authz.UsageRead, a.usage, openapi.Op{ID: "usage", Tags: []string{"usage"},
+		Summary: "Requests, tokens and cost from the ledger",
+		Query: append([]openapi.Param{q("from", "string", "Start (default: this month)."), q("to", "string", "End (exclusive)."),
+			q("group_by", "string", "key, app, team, org or model.")}, scopeParams...), Response: UsageAnswer{}})
+	add("GET /admin/v1/requests", authz.UsageRead, a.listRequests, openapi.Op{ID: "listRequests", Tags: []string{"usage"},
+		Summary: "Ledger entries, newest first", Query: append([]openapi.Param{q("limit", "integer", "1-1000, default 100.")}, scopeParams...),
+		Response: list[ledger.Entry]{}})
+	add("GET /admin/v1/budget-alerts", authz.UsageRead, a.listBudgetAlerts, openapi.Op{ID: "listBudgetAlerts", Tags: []string{"usage"},
+		Summary: "Budget thresholds crossed", Query: scopeParams[:1], Response: list[store.BudgetAlert]{}})
+	add("GET /admin/v1/audit", authz.AuditRead, a.listAudit, openapi.Op{ID: "listAudit", Tags: []string{"audit"},
+		Summary: "The audit log, newest first", Query: []openapi.Param{q("org_id", "string", "Required except for the super-admin."),
+			q("object_type", "string", ""), q("object_id", "string", ""), q("limit", "integer", "")}, Response: list[store.AuditEntry]{}})
+
+	// Platform: providers and the gateway itself (super-admin).
+	gw := []string{"gateway"}
+	add("POST /admin/v1/reload", authz.GatewayWrite, a.reload, openapi.Op{ID: "reload", Tags: gw, Summary: "Reload the configuration file",
+		Response: map[string]any{}})
+	add("GET /admin/v1/config", authz.GatewayRead, a.configInfo, openapi.Op{ID: "configInfo", Tags: gw, Summary: "The running configuration",
+		Response: map[string]any{}})
+	add("GET /admin/v1/health", authz.GatewayRead, a.health, openapi.Op{ID: "health", Tags: gw, Summary: "Upstream health and limiter mode",
+		Response: map[string]any{}})
+	pt := []string{"providers"}
+	add("GET /admin/v1/providers", authz.ProvidersRead, a.listProviders, openapi.Op{ID: "listProviders", Tags: pt, Summary: "List providers",
+		Response: map[string]any{}})
+	add("POST /admin/v1/providers", authz.ProvidersWrite, a.createProvider, openapi.Op{ID: "createProvider", Tags: pt,
+		Summary: "Create a provider (API key sealed at rest)", Request: map[string]any{}, Response: providerView{}, ResponseStatus: http.StatusCreated, ETag: true})
+	add("GET /admin/v1/providers/{id}", authz.ProvidersRead, a.getProvider, openapi.Op{ID: "getProvider", Tags: pt, Summary: "Read a provider",
+		Response: providerView{}, ETag: true})
+	add("PATCH /admin/v1/providers/{id}", authz.ProvidersWrite, a.updateProvider, openapi.Op{ID: "updateProvider", Tags: pt,
+		Summary: "Change a provider", Request: map[string]any{}, Response: providerView{}, ETag: true})
+	add("DELETE /admin/v1/providers/{id}", authz.ProvidersWrite, a.deleteProvider, openapi.Op{ID: "deleteProvider", Tags: pt,
+		Summary: "Delete a provider no model uses", Response: Deleted{}, ETag: true})
+}
+
+var (
+	docOnce  sync.Once
+	docBytes []byte
+	docErr   error
+)
+
+// OpenAPI returns the admin API's OpenAPI 3.1 document.
+func (a *API) OpenAPI() ([]byte, error) {
+	docOnce.Do(func() {
+		var ops []openapi.Op
+		for _, rt := range a.Routes() {
+			ops = append(ops, rt.Op)
+		}
+		docBytes, docErr = openapi.Document("Sluice admin API", "v1", ops)
+	})
+	return docBytes, docErr
+}
+
+func (a *API) openAPI(w http.ResponseWriter, _ *http.Request) error {
+	b, err := a.OpenAPI()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, err = w.Write(b)
+	return err
+}

@@ -1,0 +1,136 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/login"
+	"github.com/sluicehq/sluice/internal/metrics"
+	"github.com/sluicehq/sluice/internal/ratelimit"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// syncUnits upserts the organisations, teams and applications that the
+// file declares, so that the store (and the admin API) know them with
+// stable ids. Units the API created stay; a unit the file no longer
+// declares stays too, as an API unit would.
+func (s *server) syncUnits(ctx context.Context, f *config.File) error {
+	storeLimits := func(l config.Limits) store.Limits {
+		out := store.Limits{RPM: l.RPM, TPM: l.TPM, MaxConcurrent: l.MaxConcurrent}
+		if b := l.Budget; b != nil {
+			out.BudgetMicros = int64(math.Round(b.AmountUSD * 1e6))
+			out.BudgetPeriod = b.Period
+			if out.BudgetPeriod == "" {
+				out.BudgetPeriod = "monthly"
+			}
+			out.ReserveMicros = int64(math.Round(b.ReserveUSD * 1e6))
+			out.AlertPercents = b.AlertPercents
+		}
+		return out
+	}
+	for _, o := range f.Orgs {
+		orgID, err := s.store.UpsertConfigUnit(ctx, store.Unit{Kind: store.KindOrg, Name: o.Name, Description: o.Description,
+			Limits: storeLimits(o.Limits)})
+		if err != nil {
+			return err
+		}
+		for _, t := range o.Teams {
+			teamID, err := s.store.UpsertConfigUnit(ctx, store.Unit{Kind: store.KindTeam, OrgID: orgID, Name: t.Name,
+				Description: t.Description, Limits: storeLimits(t.Limits)})
+			if err != nil {
+				return err
+			}
+			for _, a := range t.Applications {
+				if _, err := s.store.UpsertConfigUnit(ctx, store.Unit{Kind: store.KindApp, OrgID: orgID, TeamID: teamID,
+					Name: a.Name, Description: a.Description, Limits: storeLimits(a.Limits)}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// watchGeneration recompiles whenever the store's generation moves: a key
+// or unit changed on another node (or through another process). It is how
+// a revocation reaches every node within a second without Redis.
+func (s *server) watchGeneration(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		g, err := s.store.Generation(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("reading the change generation failed", "err", err)
+			}
+			continue
+		}
+		if g != s.generation.Load() {
+			if err := s.recompile(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("recompiling after a change on another node failed", "err", err)
+			}
+		}
+	}
+}
+
+// alerts records budget threshold crossings: one row per subject, period
+// and threshold across the cluster, a log line and a counter.
+type alerts struct {
+	store *store.Store
+	log   *slog.Logger
+	fired atomic.Int64
+}
+
+func (a *alerts) hook(al ratelimit.Alert) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	first, err := a.store.RecordBudgetAlert(ctx, al.ID, al.PeriodStart, al.Percent, al.SpentMicros, al.BudgetMicros, time.Now())
+	if err != nil {
+		a.log.Error("budget alert not recorded", "subject", al.ID, "percent", al.Percent, "err", err)
+		return
+	}
+	if !first {
+		return
+	}
+	a.fired.Add(1)
+	a.log.Warn("budget threshold crossed", "subject", al.ID, "percent", al.Percent,
+		"spent_usd", strconv.FormatFloat(float64(al.SpentMicros)/1e6, 'f', 6, 64),
+		"budget_usd", strconv.FormatFloat(float64(al.BudgetMicros)/1e6, 'f', 6, 64))
+}
+
+func (a *alerts) register(reg *metrics.Registry) {
+	reg.Gauge("sluice_budget_alerts_total", "Budget thresholds crossed and recorded by this node (cumulative).", func(emit func(map[string]string, float64)) {
+		emit(nil, float64(a.fired.Load()))
+	})
+}
+
+// oidcProvider builds single sign-on from the file, or nil.
+func oidcProvider(ctx context.Context, f *config.File, client *http.Client) (*login.Provider, error) {
+	o := f.Access.OIDC
+	if o == nil {
+		return nil, nil
+	}
+	cfg := login.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret, RedirectURL: o.RedirectURL,
+		Scopes: o.Scopes, RoleClaim: o.RoleClaim, AllowedDomains: o.AllowedDomains}
+	for _, m := range o.RoleMap {
+		cfg.RoleMap = append(cfg.RoleMap, login.RoleMapping{Value: m.Value, Role: m.Role, Org: m.Org, Team: m.Team})
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	cfg.CookieKey = key
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	return login.NewProvider(dctx, cfg, client)
+}
