@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -118,7 +119,10 @@ func TestKeyRotationOverlap(t *testing.T) {
 	w := newWorld(t)
 	old := w.ids["secretA"]
 	path := "/admin/v1/keys/" + w.ids["keyA"] + "/rotate"
+	reset := func() { w.e.mu.Lock(); w.e.seen.Reset(); w.e.mu.Unlock() } // answers that show a key
+	reset()
 	r := w.must(w.as("tadminA", "POST", path, `{"overlap_seconds":3600}`), 200, "rotate")
+	reset()
 	next := r.body["key"].(string)
 	if r.body["id"] != w.ids["keyA"] || next == old || !strings.HasPrefix(next, "gw-live-") {
 		t.Fatalf("rotation answer %s", r.raw)
@@ -133,6 +137,7 @@ func TestKeyRotationOverlap(t *testing.T) {
 	}
 	// A second rotation with no overlap ends both earlier values at once.
 	r = w.must(w.as("tadminA", "POST", path, `{"overlap_seconds":0}`), 200, "rotate again")
+	reset()
 	third := r.body["key"].(string)
 	snap = w.e.ctl.snaps.Load()
 	if snap.Keys[auth.HashKey(old)] != nil || snap.Keys[auth.HashKey(next)] != nil || snap.Keys[auth.HashKey(third)] == nil {
@@ -288,5 +293,43 @@ func TestSingleSignOn(t *testing.T) {
 	users := w.must(w.as("super", "GET", "/admin/v1/users", ""), 200, "users").body["data"].([]any)
 	if len(users) != 1 || users[0].(map[string]any)["sso"] != true {
 		t.Fatalf("users after two sign-ons: %v", users)
+	}
+}
+
+// TestLoginSecretsNeverLeak (S3 for people): a password and an admin API
+// token never appear in responses (after the one that shows the token),
+// logs, audit rows or the database; the token only as its hash in the
+// database.
+func TestLoginSecretsNeverLeak(t *testing.T) {
+	w := newWorld(t)
+	pw := canary("pw-canary-")
+	u := w.must(w.as("super", "POST", "/admin/v1/users", fmt.Sprintf(`{"email":"leak@example.com","password":%q,"bindings":[{"role":"admin","org_id":%q}]}`,
+		pw, w.ids["orgA"])), 201, "user")
+	w.e.mu.Lock()
+	w.e.seen.Reset() // the request bodies are not recorded; the answers are scanned from here on
+	w.e.mu.Unlock()
+	w.as("anon", "POST", "/admin/v1/auth/login", `{"email":"leak@example.com","password":"wrong-`+pw+`"}`)
+	_, tok := w.tokenFor(u.body["id"].(string) + "\x00leak@example.com\x00" + pw)
+	w.e.mu.Lock()
+	w.e.seen.Reset() // the answer that showed the token
+	w.e.mu.Unlock()
+	w.creds["leaky"] = "Bearer " + tok
+	w.must(w.as("leaky", "GET", "/admin/v1/me", ""), 200, "me")
+	w.as("leaky", "GET", "/admin/v1/keys/nope", "")
+	w.as("anon", "GET", "/admin/v1/keys", "", "Authorization", "Bearer "+tok+"x")
+	w.must(w.as("super", "PATCH", "/admin/v1/users/"+u.body["id"].(string), `{"password":"`+pw+`-2"}`), 200, "change password")
+	w.e.close()
+	if hits := w.e.leaks(pw); len(hits) > 0 {
+		t.Errorf("the password leaked: %v", hits)
+	}
+	sum := sha256.Sum256([]byte(tok))
+	hits := w.e.leaks(tok)
+	for _, h := range hits {
+		if !strings.HasPrefix(h, "file ") || !strings.Contains(h, hex.EncodeToString(sum[:])) {
+			t.Errorf("the admin API token leaked: %s", h)
+		}
+	}
+	if len(hits) == 0 {
+		t.Fatal("the token's hash is not in the database: the scan cannot be trusted")
 	}
 }

@@ -44,6 +44,9 @@ func (w *world) as(principal, method, path, body string, hdr ...string) resp {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	w.e.mu.Lock()
+	fmt.Fprintf(&w.e.seen, "%s %s -> %d %v\n%s\n", method, path, res.StatusCode, res.Header, b)
+	w.e.mu.Unlock()
 	return respOf(res, b)
 }
 
@@ -70,6 +73,10 @@ func (w *world) newUser(role, org, team string) string {
 func (w *world) tokenFor(user string) (id, value string) {
 	t := w.e.t
 	_, email, _ := strings.Cut(user, "\x00")
+	email, pw, found := strings.Cut(email, "\x00")
+	if !found {
+		pw = password
+	}
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
 	post := func(path, body string, hdr ...string) resp {
@@ -85,7 +92,7 @@ func (w *world) tokenFor(user string) (id, value string) {
 		b, _ := io.ReadAll(res.Body)
 		return respOf(res, b)
 	}
-	r := post("/admin/v1/auth/login", fmt.Sprintf(`{"email":%q,"password":%q}`, email, password))
+	r := post("/admin/v1/auth/login", fmt.Sprintf(`{"email":%q,"password":%q}`, email, pw))
 	if r.code != 200 {
 		t.Fatalf("login %s: %d %s", email, r.code, r.raw)
 	}

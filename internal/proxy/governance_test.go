@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -229,5 +230,48 @@ func TestInvalidKeyFlood(t *testing.T) {
 	}
 	if unauthorized < 20 || unauthorized > 22 || throttled != 500-unauthorized {
 		t.Fatalf("401: %d, 429: %d; want about 20 guesses answered, then 429", unauthorized, throttled)
+	}
+}
+
+// TestSelfUsageShowsEveryLevel: a key reads its own limits and those of its
+// application, team and organisation, with the spend against each.
+func TestSelfUsageShowsEveryLevel(t *testing.T) {
+	e := levelsEnv(t)
+	for range 3 {
+		resp := e.post(t, "/v1/chat/completions", `{"model":"cent","messages":[{"role":"user","content":"hi"}]}`,
+			map[string]string{"Authorization": "Bearer " + webKey2, "X-Fake-Prompt-Tokens": "1", "X-Fake-Completion-Tokens": "0"})
+		if b := readAll(t, resp); resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, e.server.URL+"/v1/sluice/usage", nil)
+	req.Header.Set("Authorization", "Bearer "+webKey1)
+	resp, err := e.server.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v usageView
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := map[string]string{}
+	for _, l := range v.Levels {
+		s := fmt.Sprintf("%s rpm=%d", l.Name, l.Limits.RPM)
+		if l.Budget != nil {
+			s += fmt.Sprintf(" spent=%d remaining=%d", l.Budget.SpentMicros, l.Budget.RemainingMicros)
+		}
+		got[l.Scope] = s
+	}
+	want := map[string]string{
+		"application":  "acme/search/web rpm=100000",
+		"team":         "acme/search rpm=0 spent=30000 remaining=570000",
+		"organisation": "acme rpm=0 spent=30000 remaining=4970000",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("levels %v\nwant %v", got, want)
+	}
+	if v.Budget == nil || v.Budget.SpentMicros != 0 || v.Budget.AmountMicros != 1_000_000 {
+		t.Fatalf("the key's own budget %+v", v.Budget)
 	}
 }

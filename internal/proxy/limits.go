@@ -173,6 +173,41 @@ type usageView struct {
 		Concurrent         int64 `json:"concurrent"`
 	} `json:"usage"`
 	Budget *budgetView `json:"budget,omitempty"`
+	// Levels are the limits above the key (application, team,
+	// organisation) and the shared consumption against them.
+	Levels []levelView `json:"levels"`
+}
+
+// levelView is one level's limits and consumption in GET /v1/sluice/usage.
+type levelView struct {
+	Scope  string `json:"scope"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Limits struct {
+		RPM           int64 `json:"rpm"`
+		TPM           int64 `json:"tpm"`
+		MaxConcurrent int64 `json:"max_concurrent"`
+	} `json:"limits"`
+	Usage struct {
+		RequestsThisMinute int64 `json:"requests_this_minute"`
+		TokensThisMinute   int64 `json:"tokens_this_minute"`
+		Concurrent         int64 `json:"concurrent"`
+	} `json:"usage"`
+	Budget *budgetView `json:"budget,omitempty"`
+}
+
+// budgetOf describes a budget from a subject's usage.
+func budgetOf(lim ratelimit.Limits, u ratelimit.Usage) *budgetView {
+	if lim.BudgetMicros <= 0 {
+		return nil
+	}
+	b := &budgetView{Period: string(lim.BudgetPeriod), AmountMicros: lim.BudgetMicros, SpentMicros: u.SpentMicros,
+		ReservedMicros: u.ReservedMicros, RemainingMicros: max(lim.BudgetMicros-u.SpentMicros-u.ReservedMicros, 0),
+		PeriodStart: u.PeriodStart}
+	if end := lim.BudgetPeriod.End(time.Now()); !end.IsZero() {
+		b.ResetsAt = &end
+	}
+	return b
 }
 
 type budgetView struct {
@@ -212,15 +247,28 @@ func (h *Handler) selfUsage(w http.ResponseWriter, r *http.Request, c *call) err
 		}
 		u := h.opts.Limiter.Usage(k.ID)
 		v.Usage.RequestsThisMinute, v.Usage.TokensThisMinute, v.Usage.Concurrent = u.RequestsThisMinute, u.TokensThisMinute, u.Concurrent
-		if k.Limits.BudgetMicros > 0 {
-			b := &budgetView{Period: string(k.Limits.BudgetPeriod), AmountMicros: k.Limits.BudgetMicros, SpentMicros: u.SpentMicros,
-				ReservedMicros: u.ReservedMicros, RemainingMicros: max(k.Limits.BudgetMicros-u.SpentMicros-u.ReservedMicros, 0),
-				PeriodStart: u.PeriodStart}
-			if end := k.Limits.BudgetPeriod.End(time.Now()); !end.IsZero() {
-				b.ResetsAt = &end
-			}
-			v.Budget = b
+		v.Budget = budgetOf(k.Limits, u)
+	}
+	v.Levels = []levelView{}
+	for _, lv := range subjects(c, nil) {
+		if lv.column == "key_id" {
+			continue
 		}
+		unit := c.snap.Unit(lv.sub.ID)
+		l := levelView{Scope: lv.sub.Scope, ID: unit.ID, Name: unit.Path}
+		lim := lv.sub.Limits
+		l.Limits.RPM, l.Limits.TPM, l.Limits.MaxConcurrent = lim.RPM, lim.TPM, lim.MaxConcurrent
+		if h.opts.Limiter != nil {
+			if lim.BudgetMicros > 0 {
+				if err := h.seed(r, lv, lim.BudgetPeriod); err != nil {
+					return err
+				}
+			}
+			u := h.opts.Limiter.Usage(unit.ID)
+			l.Usage.RequestsThisMinute, l.Usage.TokensThisMinute, l.Usage.Concurrent = u.RequestsThisMinute, u.TokensThisMinute, u.Concurrent
+			l.Budget = budgetOf(lim, u)
+		}
+		v.Levels = append(v.Levels, l)
 	}
 	body, _ := json.Marshal(v)
 	w.Header().Set("Content-Type", "application/json")
