@@ -419,7 +419,9 @@ func TestRedisFrozen(t *testing.T) {
 		slices.Sort(lat)
 		t.Logf("R2: slowest Admit before the breaker opened %v; with it open p50 %v p99 %v max %v",
 			slowest, lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
-		if p99 := lat[len(lat)*99/100]; p99 > 5*time.Millisecond {
+		// A store call would cost the 50 ms deadline; 20 ms leaves room for
+		// 64 goroutines queueing for 2 busy cores under -race.
+		if p99 := lat[len(lat)*99/100]; p99 > 20*time.Millisecond {
 			r.stalled("p99 with the breaker open: %v", p99)
 		}
 	})
