@@ -182,7 +182,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	gctx, stopWatch := context.WithCancel(ctx)
 	watchDone := make(chan struct{})
-	go func() { defer close(watchDone); s.watchGeneration(gctx, time.Second) }()
+	go func() { defer close(watchDone); s.watchGeneration(gctx, 500*time.Millisecond) }()
 	defer func() { stopWatch(); <-watchDone }()
 
 	limiter := ratelimit.New(nil)
