@@ -165,8 +165,14 @@ func newEnv(t *testing.T) *env { t.Helper(); return newEnvOpts(t, nil) }
 // the server's URL.
 func newEnvOpts(t *testing.T, hook func(o *admin.Options, url string)) *env {
 	t.Helper()
+	return newEnvOn(t, "", hook)
+}
+
+// newEnvOn is newEnvOpts on the PostgreSQL database dsn ("" for SQLite).
+func newEnvOn(t *testing.T, dsn string, hook func(o *admin.Options, url string)) *env {
+	t.Helper()
 	dir := t.TempDir()
-	st, err := store.OpenSQLite(context.Background(), dir)
+	st, err := store.Open(context.Background(), dsn, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

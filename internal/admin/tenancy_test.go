@@ -14,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice/internal/admin"
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/route"
+	"github.com/sluicehq/sluice/internal/store/storetest"
 )
 
 // world is two tenants, A and B, each with a team, an application and a
@@ -107,8 +108,11 @@ func (w *world) tokenFor(user string) (id, value string) {
 	return r.body["id"].(string), r.body["token"].(string)
 }
 
-func newWorld(t *testing.T) *world {
-	e := newEnv(t)
+func newWorld(t *testing.T) *world { return newWorldOn(t, "") }
+
+// newWorldOn builds the world on PostgreSQL (dsn) or SQLite ("").
+func newWorldOn(t *testing.T, dsn string) *world {
+	e := newEnvOn(t, dsn, nil)
 	w := &world{e: e, ids: map[string]string{}, creds: map[string]string{"anon": "", "super": "Bearer " + token}}
 	for _, x := range []string{"A", "B"} {
 		org := w.must(w.as("super", "POST", "/admin/v1/orgs", `{"name":"org`+x+`"}`), 201, "org").body["id"].(string)
@@ -277,7 +281,17 @@ func (w *world) request(pattern, x string) (method, path, body string, hdr []str
 // TestAuthorizationMatrix (S1) runs every admin route for every principal
 // on objects of both tenants. A route missing from the matrix fails.
 func TestAuthorizationMatrix(t *testing.T) {
-	w := newWorld(t)
+	t.Run("sqlite", func(t *testing.T) { testMatrix(t, newWorld(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		dsn := storetest.PostgresDSN(t)
+		if dsn == "" {
+			t.Skip("SLUICE_TEST_POSTGRES_DSN is not set")
+		}
+		testMatrix(t, newWorldOn(t, dsn))
+	})
+}
+
+func testMatrix(t *testing.T, w *world) {
 	api := admin.New(admin.Options{TokenHash: auth.HashKey(token), Health: route.NewRegistry(route.HealthOptions{})})
 	seen := map[string]bool{}
 	for _, rt := range api.Routes() {
