@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/authz"
+	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -438,15 +439,4 @@ func (a *API) deniedField(w http.ResponseWriter, r *http.Request, k kindSpec, u 
 	return &httpError{http.StatusForbidden, "forbidden", fmt.Sprintf("Your role does not allow setting %s here; an administrator of the level above sets them.", field)}
 }
 
-func validName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		ok := r == '-' || r == '_' || r == '.' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
+func validName(s string) bool { return config.ValidName(s) }

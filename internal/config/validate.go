@@ -223,6 +223,10 @@ func (f *File) Validate(storedProviders ...string) error {
 // RoutingPolicies lists the accepted values of routing.policy.
 var RoutingPolicies = []string{"weighted", "priority", "least-latency", "least-inflight", "lowest-cost", "canary"}
 
+// ValidName reports whether s is a valid name for a provider, model, key,
+// organisation, team or application: 1-64 letters, digits, '-', '_', '.'.
+func ValidName(s string) bool { return validName(s) }
+
 func validName(s string) bool {
 	if s == "" || len(s) > 64 {
 		return false

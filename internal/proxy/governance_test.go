@@ -6,8 +6,6 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/config"
@@ -78,38 +76,10 @@ func TestLevelsBudgetExact(t *testing.T) {
 			if stream {
 				body = `{"model":"cent","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
 			}
-			var ok, refused atomic.Int64
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for i := range 200 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					req, _ := http.NewRequest(http.MethodPost, e.server.URL+"/v1/chat/completions", strings.NewReader(body))
-					req.Header.Set("Authorization", "Bearer "+[]string{webKey1, webKey2}[i%2])
-					req.Header.Set("X-Fake-Prompt-Tokens", "1")
-					req.Header.Set("X-Fake-Completion-Tokens", "0")
-					<-start
-					resp, err := e.server.Client().Do(req)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					b := readAll(t, resp)
-					switch {
-					case resp.StatusCode == 200:
-						ok.Add(1)
-					case resp.StatusCode == 429 && strings.Contains(b, "budget_exceeded") && strings.Contains(b, "team"):
-						refused.Add(1)
-					default:
-						t.Errorf("status %d: %s", resp.StatusCode, b)
-					}
-				}()
-			}
-			close(start)
-			wg.Wait()
-			if ok.Load() != 60 || refused.Load() != 140 {
-				t.Fatalf("admitted %d, refused %d; want exactly 60 and 140", ok.Load(), refused.Load())
+			// The team's refusal names the level.
+			ok, refused := burst(t, e, 200, body, func(i int) string { return []string{webKey1, webKey2}[i%2] }, "for this team")
+			if ok != 60 || refused != 140 {
+				t.Fatalf("admitted %d, refused %d; want exactly 60 and 140", ok, refused)
 			}
 			sums := map[string]int64{}
 			for _, en := range e.waitEntries(t, 200) {

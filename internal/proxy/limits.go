@@ -162,37 +162,34 @@ type usageView struct {
 		Models    []string   `json:"models"`
 		ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	} `json:"key"`
-	Limits struct {
-		RPM           int64 `json:"rpm"`
-		TPM           int64 `json:"tpm"`
-		MaxConcurrent int64 `json:"max_concurrent"`
-	} `json:"limits"`
-	Usage struct {
-		RequestsThisMinute int64 `json:"requests_this_minute"`
-		TokensThisMinute   int64 `json:"tokens_this_minute"`
-		Concurrent         int64 `json:"concurrent"`
-	} `json:"usage"`
+	Limits limitsJSON  `json:"limits"`
+	Usage  usageJSON   `json:"usage"`
 	Budget *budgetView `json:"budget,omitempty"`
 	// Levels are the limits above the key (application, team,
 	// organisation) and the shared consumption against them.
 	Levels []levelView `json:"levels"`
 }
 
+// limitsJSON and usageJSON are a subject's limits and consumption.
+type limitsJSON struct {
+	RPM           int64 `json:"rpm"`
+	TPM           int64 `json:"tpm"`
+	MaxConcurrent int64 `json:"max_concurrent"`
+}
+
+type usageJSON struct {
+	RequestsThisMinute int64 `json:"requests_this_minute"`
+	TokensThisMinute   int64 `json:"tokens_this_minute"`
+	Concurrent         int64 `json:"concurrent"`
+}
+
 // levelView is one level's limits and consumption in GET /v1/sluice/usage.
 type levelView struct {
-	Scope  string `json:"scope"`
-	ID     string `json:"id"`
-	Name   string `json:"name"`
-	Limits struct {
-		RPM           int64 `json:"rpm"`
-		TPM           int64 `json:"tpm"`
-		MaxConcurrent int64 `json:"max_concurrent"`
-	} `json:"limits"`
-	Usage struct {
-		RequestsThisMinute int64 `json:"requests_this_minute"`
-		TokensThisMinute   int64 `json:"tokens_this_minute"`
-		Concurrent         int64 `json:"concurrent"`
-	} `json:"usage"`
+	Scope  string      `json:"scope"`
+	ID     string      `json:"id"`
+	Name   string      `json:"name"`
+	Limits limitsJSON  `json:"limits"`
+	Usage  usageJSON   `json:"usage"`
 	Budget *budgetView `json:"budget,omitempty"`
 }
 

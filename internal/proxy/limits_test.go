@@ -39,41 +39,9 @@ func TestK1BudgetExact(t *testing.T) {
 			if stream {
 				body = `{"model":"cent","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
 			}
-			var ok, refused atomic.Int64
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for range 200 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					req, _ := http.NewRequest(http.MethodPost, e.server.URL+"/v1/chat/completions", strings.NewReader(body))
-					req.Header.Set("Authorization", "Bearer "+budgetKey)
-					req.Header.Set("X-Fake-Prompt-Tokens", "1")
-					req.Header.Set("X-Fake-Completion-Tokens", "0")
-					<-start
-					resp, err := e.server.Client().Do(req)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					b := readAll(t, resp)
-					switch resp.StatusCode {
-					case 200:
-						ok.Add(1)
-					case 429:
-						if !strings.Contains(b, "budget_exceeded") {
-							t.Errorf("429 body %s", b)
-						}
-						refused.Add(1)
-					default:
-						t.Errorf("status %d: %s", resp.StatusCode, b)
-					}
-				}()
-			}
-			close(start)
-			wg.Wait()
-			if ok.Load() != 100 || refused.Load() != 100 {
-				t.Fatalf("admitted %d, refused %d; want exactly 100 and 100", ok.Load(), refused.Load())
+			ok, refused := burst(t, e, 200, body, func(int) string { return budgetKey }, "budget_exceeded")
+			if ok != 100 || refused != 100 {
+				t.Fatalf("admitted %d, refused %d; want exactly 100 and 100", ok, refused)
 			}
 			var spent int64
 			for _, en := range e.waitEntries(t, 200) {
@@ -117,4 +85,42 @@ func TestBudgetSeededFromLedger(t *testing.T) {
 	if b := readAll(t, resp); resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("second request: %d %s", resp.StatusCode, b)
 	}
+}
+
+// burst sends n requests of one cent each (1 prompt token, no output) at
+// once, released by a barrier, with the key keyOf(i), and counts the 200s
+// and the 429s whose body holds refusal; any other answer fails the test.
+func burst(t *testing.T, e *env, n int, body string, keyOf func(int) string, refusal string) (ok, refused int64) {
+	t.Helper()
+	var okN, refusedN atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodPost, e.server.URL+"/v1/chat/completions", strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+keyOf(i))
+			req.Header.Set("X-Fake-Prompt-Tokens", "1")
+			req.Header.Set("X-Fake-Completion-Tokens", "0")
+			<-start
+			resp, err := e.server.Client().Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b := readAll(t, resp)
+			switch {
+			case resp.StatusCode == 200:
+				okN.Add(1)
+			case resp.StatusCode == 429 && strings.Contains(b, refusal):
+				refusedN.Add(1)
+			default:
+				t.Errorf("status %d: %s", resp.StatusCode, b)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return okN.Load(), refusedN.Load()
 }

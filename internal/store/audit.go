@@ -147,3 +147,17 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, err
 	}
 	return out, rows.Err()
 }
+
+// execAudited runs one statement and inserts the audit entry in the same
+// transaction; a unique-constraint violation is ErrConflict.
+func (s *Store) execAudited(ctx context.Context, audit AuditEntry, query string, args ...any) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+			if isUniqueViolation(err) {
+				return ErrConflict
+			}
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}

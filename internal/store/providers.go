@@ -57,18 +57,9 @@ func (s *Store) CreateProvider(ctx context.Context, p ProviderRecord, audit Audi
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO providers (`+providerColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,1)`,
+	return s.execAudited(ctx, audit, `INSERT INTO providers (`+providerColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,1)`,
 			p.ID, p.Name, p.Type, p.BaseURL, string(settings), p.APIKeyCiphertext, p.APIKeyLast4,
 			p.CreatedAt.UnixMicro(), p.UpdatedAt.UnixMicro())
-		if err != nil {
-			if isUniqueViolation(err) {
-				return ErrConflict
-			}
-			return err
-		}
-		return insertAudit(ctx, tx, audit)
-	})
 }
 
 // GetProvider returns the provider with id, or ErrNotFound.

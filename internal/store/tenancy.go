@@ -534,18 +534,9 @@ func (s *Store) CreateUser(ctx context.Context, u User, audit AuditEntry) error 
 	if err := normalizeUser(&u); err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,1)`,
+	return s.execAudited(ctx, audit, `INSERT INTO users (`+userColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,1)`,
 			u.ID, u.Email, u.Name, u.PasswordHash, nullString(u.OIDCIssuer), nullString(u.OIDCSubject), b2i(u.Disabled),
 			u.CreatedAt.UnixMicro(), u.UpdatedAt.UnixMicro())
-		if err != nil {
-			if isUniqueViolation(err) {
-				return ErrConflict
-			}
-			return err
-		}
-		return insertAudit(ctx, tx, audit)
-	})
 }
 
 // GetUser returns the user with id, or ErrNotFound.
@@ -779,18 +770,9 @@ func (s *Store) CreateAdminToken(ctx context.Context, t AdminToken, audit AuditE
 	if t.ID == "" || t.UserID == "" || t.Hash == "" {
 		return errors.New("an admin token needs an id, a user and a hash")
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO admin_tokens (`+tokenColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+	return s.execAudited(ctx, audit, `INSERT INTO admin_tokens (`+tokenColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
 			t.ID, t.UserID, t.Name, t.Hash, t.Prefix, t.CreatedAt.UnixMicro(), micros(t.ExpiresAt), micros(t.RevokedAt),
 			micros(t.LastUsedAt))
-		if err != nil {
-			if isUniqueViolation(err) {
-				return ErrConflict
-			}
-			return err
-		}
-		return insertAudit(ctx, tx, audit)
-	})
 }
 
 // AdminTokenByHash returns the token with hash, whatever its state (the
