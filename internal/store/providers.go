@@ -58,8 +58,8 @@ func (s *Store) CreateProvider(ctx context.Context, p ProviderRecord, audit Audi
 		return err
 	}
 	return s.execAudited(ctx, audit, `INSERT INTO providers (`+providerColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,1)`,
-			p.ID, p.Name, p.Type, p.BaseURL, string(settings), p.APIKeyCiphertext, p.APIKeyLast4,
-			p.CreatedAt.UnixMicro(), p.UpdatedAt.UnixMicro())
+		p.ID, p.Name, p.Type, p.BaseURL, string(settings), p.APIKeyCiphertext, p.APIKeyLast4,
+		p.CreatedAt.UnixMicro(), p.UpdatedAt.UnixMicro())
 }
 
 // GetProvider returns the provider with id, or ErrNotFound.

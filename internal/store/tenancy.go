@@ -535,8 +535,8 @@ func (s *Store) CreateUser(ctx context.Context, u User, audit AuditEntry) error 
 		return err
 	}
 	return s.execAudited(ctx, audit, `INSERT INTO users (`+userColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,1)`,
-			u.ID, u.Email, u.Name, u.PasswordHash, nullString(u.OIDCIssuer), nullString(u.OIDCSubject), b2i(u.Disabled),
-			u.CreatedAt.UnixMicro(), u.UpdatedAt.UnixMicro())
+		u.ID, u.Email, u.Name, u.PasswordHash, nullString(u.OIDCIssuer), nullString(u.OIDCSubject), b2i(u.Disabled),
+		u.CreatedAt.UnixMicro(), u.UpdatedAt.UnixMicro())
 }
 
 // GetUser returns the user with id, or ErrNotFound.
@@ -771,8 +771,8 @@ func (s *Store) CreateAdminToken(ctx context.Context, t AdminToken, audit AuditE
 		return errors.New("an admin token needs an id, a user and a hash")
 	}
 	return s.execAudited(ctx, audit, `INSERT INTO admin_tokens (`+tokenColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
-			t.ID, t.UserID, t.Name, t.Hash, t.Prefix, t.CreatedAt.UnixMicro(), micros(t.ExpiresAt), micros(t.RevokedAt),
-			micros(t.LastUsedAt))
+		t.ID, t.UserID, t.Name, t.Hash, t.Prefix, t.CreatedAt.UnixMicro(), micros(t.ExpiresAt), micros(t.RevokedAt),
+		micros(t.LastUsedAt))
 }
 
 // AdminTokenByHash returns the token with hash, whatever its state (the
