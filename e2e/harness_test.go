@@ -157,6 +157,10 @@ type gateway struct {
 	dataDir string
 	config  string
 	log     *syncBuffer
+	// args are extra serve flags (--db, --redis, ...), env extra environment
+	// variables (NAME=value); both are set before start.
+	args []string
+	env  []string
 
 	mu      sync.Mutex // guards cmd and exited
 	cmd     *exec.Cmd
@@ -239,8 +243,9 @@ func (g *gateway) start() error {
 }
 
 func (g *gateway) startOn(addr string) error {
-	cmd := exec.Command(binPath, "serve", "--config", g.config, "--listen", addr, "--data-dir", g.dataDir)
+	cmd := exec.Command(binPath, append([]string{"serve", "--config", g.config, "--listen", addr, "--data-dir", g.dataDir}, g.args...)...)
 	cmd.Env = append(os.Environ(), "SLUICE_ADMIN_TOKEN="+adminToken, "UP_KEY="+provKey, "AWS_SECRET_KEY="+awsSecret)
+	cmd.Env = append(cmd.Env, g.env...)
 	fmt.Fprintf(g.log, "=== start %s on %s\n", time.Now().Format(time.RFC3339Nano), addr)
 	cmd.Stdout = g.log
 	cmd.Stderr = g.log

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
 	"log/slog"
 	"math"
 	"net/http"
@@ -117,7 +116,9 @@ func (a *alerts) register(reg *metrics.Registry) {
 }
 
 // oidcProvider builds single sign-on from the file, or nil.
-func oidcProvider(ctx context.Context, f *config.File, client *http.Client) (*login.Provider, error) {
+// The login cookie's key is derived from the KEK, so that a login started on
+// one node can finish on another.
+func oidcProvider(ctx context.Context, f *config.File, client *http.Client, cookieKey []byte) (*login.Provider, error) {
 	o := f.Access.OIDC
 	if o == nil {
 		return nil, nil
@@ -127,9 +128,7 @@ func oidcProvider(ctx context.Context, f *config.File, client *http.Client) (*lo
 	for _, m := range o.RoleMap {
 		cfg.RoleMap = append(cfg.RoleMap, login.RoleMapping{Value: m.Value, Role: m.Role, Org: m.Org, Team: m.Team})
 	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	cfg.CookieKey = key
+	cfg.CookieKey = cookieKey
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	return login.NewProvider(dctx, cfg, client)

@@ -176,7 +176,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := s.compile(ctx, file); err != nil {
 		return err
 	}
-	sso, err := oidcProvider(ctx, file, upstreamClient())
+	sso, err := oidcProvider(ctx, file, upstreamClient(), kek.Derive("oidc login cookie"))
 	if err != nil {
 		return fmt.Errorf("single sign-on (access.oidc): %w", err)
 	}

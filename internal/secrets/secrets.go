@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -54,6 +55,15 @@ var ErrOpen = errors.New("secret does not open: wrong key, altered ciphertext, o
 type KEK struct {
 	id  string
 	key []byte
+}
+
+// Derive returns a 32-byte key for purpose, derived from the KEK
+// (HMAC-SHA256): every node that shares the KEK derives the same key, and
+// the derived key reveals nothing of the KEK.
+func (k KEK) Derive(purpose string) []byte {
+	m := hmac.New(sha256.New, k.key)
+	m.Write([]byte("sluice derive|" + purpose))
+	return m.Sum(nil)
 }
 
 // ID identifies the KEK ("kek-" and 16 hex digits).

@@ -328,3 +328,15 @@ func TestLoadKEK(t *testing.T) {
 		t.Fatal("KEK.String shows the key")
 	}
 }
+
+func TestDerive(t *testing.T) {
+	a, _ := NewKEK()
+	b, _ := NewKEK()
+	same, _ := ParseKEK(a.Encode())
+	if !bytes.Equal(a.Derive("x"), same.Derive("x")) || len(a.Derive("x")) != 32 {
+		t.Fatal("the same KEK derives different keys")
+	}
+	if bytes.Equal(a.Derive("x"), a.Derive("y")) || bytes.Equal(a.Derive("x"), b.Derive("x")) {
+		t.Fatal("different purposes or KEKs derive the same key")
+	}
+}
