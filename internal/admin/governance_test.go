@@ -35,7 +35,8 @@ func TestMassAssignment(t *testing.T) {
 			t.Errorf("developer PATCH %s: %d %s, want 400 unknown field", body, r.code, r.raw)
 		}
 	}
-	for _, body := range []string{`{"rpm":1000000}`, `{"budget":{"amount_usd":1000}}`, `{"budget":null}`, `{"models":["m"]}`, `{"max_concurrent":1}`} {
+	for _, body := range []string{`{"rpm":1000000}`, `{"budget":{"amount_usd":1000}}`, `{"budget":null}`, `{"models":["m"]}`, `{"max_concurrent":1}`,
+		`{"endpoints":["chat"]}`, `{"source_networks":["0.0.0.0/0"]}`} {
 		if r := w.as("devA", "PATCH", key, body); r.code != 403 {
 			t.Errorf("developer PATCH %s: %d %s, want 403", body, r.code, r.raw)
 		}
@@ -53,8 +54,8 @@ func TestMassAssignment(t *testing.T) {
 			}
 		}
 	}
-	if denied != 5 {
-		t.Fatalf("%d key.denied audit rows, want 5", denied)
+	if denied != 7 {
+		t.Fatalf("%d key.denied audit rows, want 7", denied)
 	}
 	// A developer may create a key, but not give it a budget.
 	if r := w.as("devA", "POST", "/admin/v1/keys", fmt.Sprintf(`{"name":"rich","app_id":%q,"budget":{"amount_usd":9}}`, w.ids["appA"])); r.code != 403 {

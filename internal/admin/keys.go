@@ -280,9 +280,11 @@ func (a *API) updateKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	lp := UnitPatch{RPM: p.RPM, TPM: p.TPM, MaxConcurrent: p.MaxConcurrent, Budget: []byte(p.Budget)}
-	if lp.touchesLimits() || p.Models != nil {
+	// Widening what a key may do (models, endpoints, networks) or spend is
+	// for those who set limits; a developer cannot undo an admin's scope.
+	if lp.touchesLimits() || p.Models != nil || p.Endpoints != nil || p.SourceNetworks != nil {
 		if err := a.authorize(r, "", authz.LimitsWrite, keyScope(old)); err != nil {
-			return a.deniedKeyField(w, r, old, "limits, budget or models")
+			return a.deniedKeyField(w, r, old, "limits, budget, models, endpoints or source networks")
 		}
 		lim, err := lp.applyLimits(keyLimits(old))
 		if err != nil {

@@ -284,7 +284,12 @@ func (a *API) createUnit(k kindSpec) func(http.ResponseWriter, *http.Request) er
 		if err := a.authorize(r, "", k.write, parentScope(u)); err != nil {
 			return err
 		}
-		if k.kind != store.KindTeam && req.OrgID != "" && k.kind != store.KindOrg {
+		switch {
+		case k.kind == store.KindOrg && (req.OrgID != "" || req.TeamID != ""):
+			return &httpError{http.StatusBadRequest, "invalid_body", "An organisation has no org_id or team_id."}
+		case k.kind == store.KindTeam && req.TeamID != "":
+			return &httpError{http.StatusBadRequest, "invalid_body", "Give org_id: a team has no team_id."}
+		case k.kind == store.KindApp && req.OrgID != "":
 			return &httpError{http.StatusBadRequest, "invalid_body", "Give team_id only: the team names the organisation."}
 		}
 		if !validName(req.Name) {
