@@ -229,7 +229,7 @@ func streamMedians(samples []streamSample) []streamMedian {
 }
 
 func pathRank(p string) int {
-	for i, q := range []string{pathDirect, pathBare, pathUnbuffered, pathSluice, pathA2O, pathO2A, pathWeighted} {
+	for i, q := range []string{pathDirect, pathBare, pathUnbuffered, pathSluice, pathA2O, pathO2A, pathWeighted, pathGoverned} {
 		if p == q {
 			return i
 		}

@@ -27,10 +27,11 @@ const (
 	pathA2O      = "sluice-a2o"      // Anthropic client -> Sluice -> OpenAI upstream
 	pathO2A      = "sluice-o2a"      // OpenAI client -> Sluice -> Anthropic upstream
 	pathWeighted = "sluice-weighted" // OpenAI pass-through, a weighted route of 3 targets
+	pathGoverned = "sluice-governed" // OpenAI pass-through with limits and budgets at key, app, team and org
 )
 
 // allPaths are the rows -paths accepts, in report order.
-var allPaths = []string{pathDirect, pathBare, pathSluice, pathA2O, pathO2A, pathWeighted}
+var allPaths = []string{pathDirect, pathBare, pathSluice, pathA2O, pathO2A, pathWeighted, pathGoverned}
 
 // variant is a Sluice variant row and what it measures.
 type variant struct{ path, what string }
@@ -40,9 +41,12 @@ var variants = []variant{
 	{pathA2O, "Anthropic client (POST /v1/messages) → Sluice → OpenAI upstream: translation both ways"},
 	{pathO2A, "OpenAI client → Sluice → Anthropic upstream (/v1/messages): translation both ways"},
 	{pathWeighted, "OpenAI pass-through, model routed `weighted` over 3 targets (weights 3, 2, 1; three providers on the same fake)"},
+	{pathGoverned, "OpenAI pass-through with a key whose key, application, team and organisation each have rpm, tpm and a budget (4 levels admitted and settled per request, in memory)"},
 }
 
-func isVariant(p string) bool { return p == pathA2O || p == pathO2A || p == pathWeighted }
+func isVariant(p string) bool {
+	return p == pathA2O || p == pathO2A || p == pathWeighted || p == pathGoverned
+}
 
 func isSluice(p string) bool { return p == pathSluice || isVariant(p) }
 
@@ -269,7 +273,8 @@ func (e *env) setup(ctx context.Context) error {
 
 // sluiceConfig is the configuration of every Sluice row: the sluice row
 // and sluice-a2o use bench-model, sluice-o2a bench-claude and
-// sluice-weighted bench-weighted. The providers up2 and up3 are the same
+// sluice-weighted bench-weighted; sluice-governed uses bench-model with the
+// key bench-governed, limited at four levels. The providers up2 and up3 are the same
 // fake as up under other names. {{UP}} is the fake's host:port, {{KEY}} the
 // virtual key.
 const sluiceConfig = `version: 1
@@ -292,8 +297,25 @@ models:
       - {provider: up2, model: fake-upstream-model, weight: 2}
       - {provider: up3, model: fake-upstream-model, weight: 1}
     pricing: {input_per_mtok: 0.15, output_per_mtok: 0.60}
+orgs:
+  - name: acme
+    rpm: 100000000
+    tpm: 100000000000
+    budget: {amount_usd: 1000000000, period: monthly, alert_percents: [99]}
+    teams:
+      - name: search
+        rpm: 100000000
+        budget: {amount_usd: 1000000000, period: monthly}
+        applications:
+          - {name: web, rpm: 100000000, max_concurrent: 100000}
 keys:
   - {name: bench, key: {{KEY}}}
+  - name: bench-governed
+    key: {{KEY}}-governed
+    application: acme/search/web
+    rpm: 100000000
+    tpm: 100000000000
+    budget: {amount_usd: 1000000000, period: monthly}
 `
 
 // sluiceSpec writes a config and a data directory named after name and
@@ -350,6 +372,9 @@ func (e *env) startSluice(ctx context.Context, upAddr string, openai load.Dialec
 			d = load.NewOpenAITranslated("bench-claude", e.cfg.chunks)
 		case pathWeighted:
 			d = load.NewOpenAI("bench-weighted", e.cfg.chunks)
+		case pathGoverned:
+			d = openai
+			hdr = http.Header{"Authorization": {"Bearer " + e.cfg.keyTok + "-governed"}}
 		default:
 			continue
 		}
