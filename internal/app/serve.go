@@ -123,6 +123,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	allowPrivate := fs.Bool("allow-private-upstreams", os.Getenv("SLUICE_ALLOW_PRIVATE_UPSTREAMS") == "1",
 		"let providers created through the admin API reach loopback and private networks (default off; $SLUICE_ALLOW_PRIVATE_UPSTREAMS=1)")
 	redisAddr := fs.String("redis", os.Getenv("SLUICE_REDIS_ADDR"), "Redis/Valkey address (host:port or redis:// URL) that all nodes share for limits, budgets and key revocations (default $SLUICE_REDIS_ADDR)")
+	redisTimeout := fs.Duration("redis-timeout", ratelimit.DefaultTimeout, "deadline of each Redis operation on a request's path; a node that misses it decides alone for that request")
 	dbURL := fs.String("db", os.Getenv("SLUICE_DATABASE_URL"), "a postgres:// URL to use PostgreSQL instead of the embedded SQLite (default $SLUICE_DATABASE_URL)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	adminFailures := fs.Int("admin-auth-failures", 30, "failed admin logins and tokens allowed per client address per minute before 429")
@@ -187,12 +188,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	limiter := ratelimit.New(nil)
 	if *redisAddr != "" {
-		rs, err := redislimit.New(redislimit.Options{Addr: *redisAddr})
+		rs, err := redislimit.New(redislimit.Options{Addr: *redisAddr, Timeout: *redisTimeout})
 		if err != nil {
 			return fmt.Errorf("redis: %w", err)
 		}
 		defer rs.Close()
-		limiter = ratelimit.NewShared(rs, ratelimit.Options{Logger: log})
+		limiter = ratelimit.NewShared(rs, ratelimit.Options{Logger: log, Timeout: *redisTimeout})
 		defer limiter.Close() // runs before rs.Close
 		s.publish = rs.PublishKeysChanged
 		wctx, stop := context.WithCancel(ctx)

@@ -38,8 +38,13 @@
 // Done and Cancel, and falls back to its in-memory state when the store
 // fails:
 //
-//   - Every store operation has a deadline (50 ms by default). A failed
-//     operation is decided locally at once, so no request waits longer.
+//   - Every store operation has a deadline (DefaultTimeout, 250 ms: long
+//     enough that a burst on a busy node does not time out a healthy store,
+//     which would let every node decide alone). A failed operation is
+//     decided locally at once, so no request waits longer; an admission
+//     that failed is then cancelled in the store in the background, in case
+//     it ran there, so that its slot and reservation do not wait out their
+//     lease.
 //   - A circuit breaker opens after 5 failures in a row, or after failures
 //     lasting 1 s; while open, the node decides everything locally (Mode
 //     reports "degraded", an error is logged once, Health counts it) and
@@ -197,13 +202,18 @@ const (
 	ModeDegraded = "degraded" // the shared store is out of reach: limits hold per node
 )
 
+// DefaultTimeout bounds each store operation unless Options.Timeout says
+// otherwise.
+const DefaultTimeout = 250 * time.Millisecond
+
 // Options configure a shared Limiter; zero values take the defaults.
 type Options struct {
 	// Now is the clock for windows, periods and leases (time.Now).
 	Now func() time.Time
 	// Logger receives the mode changes (slog.Default()).
 	Logger *slog.Logger
-	// Timeout bounds each store operation on a request's path (50 ms).
+	// Timeout bounds each store operation on a request's path
+	// (DefaultTimeout).
 	Timeout time.Duration
 	// FailuresToOpen failures in a row open the breaker (5); so do
 	// failures that last FailFor with no success in between (1 s).
@@ -251,6 +261,11 @@ type Limiter struct {
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+
+	undoMu     sync.Mutex // guards undoClosed and the Adds of undoWG
+	undoClosed bool
+	undoWG     sync.WaitGroup // background cancellations running
+	undoing    chan struct{}  // a slot per background cancellation (64)
 }
 
 // keyInfo is what a Limiter remembers of a key beyond its counters.
@@ -281,7 +296,7 @@ func NewShared(s Store, o Options) *Limiter {
 		o.Logger = slog.Default()
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 50 * time.Millisecond
+		o.Timeout = DefaultTimeout
 	}
 	if o.FailuresToOpen <= 0 {
 		o.FailuresToOpen = 5
@@ -300,7 +315,7 @@ func NewShared(s Store, o Options) *Limiter {
 	l := &Limiter{now: o.Now, mem: newMemory(), store: s, opt: o, log: o.Logger,
 		br:   breaker{failuresToOpen: o.FailuresToOpen, failFor: o.FailFor, since: time.Now()},
 		node: hex.EncodeToString(b[:]) + ".", keys: map[string]*keyInfo{}, inflight: map[*Ticket]struct{}{},
-		stop: make(chan struct{})}
+		stop: make(chan struct{}), undoing: make(chan struct{}, 64)}
 	l.SetAlertHook(o.OnAlert)
 	l.wg.Add(1)
 	go l.run()
@@ -320,6 +335,10 @@ func (l *Limiter) Close() {
 		l.alertsClosed = true
 		l.alertMu.Unlock()
 		l.alertWG.Wait()
+		l.undoMu.Lock()
+		l.undoClosed = true
+		l.undoMu.Unlock()
+		l.undoWG.Wait()
 	})
 }
 
@@ -410,6 +429,7 @@ func (l *Limiter) admitShared(id string, lim Limits, worst int64, now time.Time)
 		LeaseUntil: now.Add(l.opt.Lease), PeriodStart: start, PeriodTTL: ttl, SeedMicros: l.mem.spentIn(id, start)})
 	cancel()
 	if err != nil {
+		l.undo([]Cancellation{{Key: id, Ticket: name, Admitted: now}})
 		return nil, nil, err
 	}
 	l.br.success(time.Now())
@@ -699,4 +719,27 @@ func (l *Limiter) storeName() string {
 
 func dollars(micros int64) string {
 	return "$" + strconv.FormatFloat(float64(micros)/1e6, 'f', 6, 64)
+}
+
+// undo cancels, in the background, admissions whose answer was lost: the
+// store may have run them. At most 64 such cancellations run at once; more
+// are dropped (their leases free them).
+func (l *Limiter) undo(cs []Cancellation) {
+	l.undoMu.Lock()
+	defer l.undoMu.Unlock()
+	if l.undoClosed {
+		return
+	}
+	select {
+	case l.undoing <- struct{}{}:
+	default:
+		return
+	}
+	l.undoWG.Add(1)
+	go func() {
+		defer func() { <-l.undoing; l.undoWG.Done() }()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = l.store.Cancel(ctx, cs)
+	}()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -220,5 +221,62 @@ func TestFallbackStartsFromSharedCounts(t *testing.T) {
 	tk.Done(50, 0) // the store is down: settled locally
 	if u := l.Usage("k"); u.SpentMicros != 1000 || u.ReservedMicros != 0 || u.Concurrent != 0 {
 		t.Fatalf("local usage %+v", u)
+	}
+}
+
+// lostAnswers is a store that runs admissions but whose answers never
+// arrive (a timeout after the script ran), and records cancellations.
+type lostAnswers struct {
+	scriptedStore
+	mu        sync.Mutex // guards admitted and cancelled
+	admitted  []string
+	cancelled []string
+}
+
+func (s *lostAnswers) Admit(_ context.Context, a Admission) (Verdict, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.admitted = append(s.admitted, a.Ticket)
+	return Verdict{}, context.DeadlineExceeded
+}
+
+func (s *lostAnswers) AdmitAll(_ context.Context, as []Admission) (int, []Verdict, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range as {
+		s.admitted = append(s.admitted, a.Ticket)
+	}
+	return 0, nil, context.DeadlineExceeded
+}
+
+func (s *lostAnswers) Cancel(_ context.Context, cs []Cancellation) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range cs {
+		s.cancelled = append(s.cancelled, c.Ticket)
+	}
+	return nil
+}
+
+// TestLostAdmissionsAreCancelled: an admission whose answer was lost is
+// decided locally, and cancelled in the store in the background, so that
+// if it ran there its slot and reservation do not wait out their lease.
+func TestLostAdmissionsAreCancelled(t *testing.T) {
+	st := &lostAnswers{}
+	l := NewShared(st, quiet(&lockedBuffer{}))
+	lim := Limits{RPM: 1000, BudgetMicros: 1000, BudgetPeriod: Total}
+	if _, d := l.Admit("k", lim, 10); d != nil {
+		t.Fatal(d)
+	}
+	if _, _, d := l.AdmitAll([]Subject{{ID: "k", Limits: lim, WorstMicros: 10}, {ID: "team", Limits: lim, WorstMicros: 10}}); d != nil {
+		t.Fatal(d)
+	}
+	l.Close() // waits for the background cancellations
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	slices.Sort(st.admitted)
+	slices.Sort(st.cancelled) // the cancellations run concurrently
+	if len(st.admitted) != 3 || strings.Join(st.cancelled, ",") != strings.Join(st.admitted, ",") {
+		t.Fatalf("admitted %v, cancelled %v: every lost admission must be cancelled", st.admitted, st.cancelled)
 	}
 }

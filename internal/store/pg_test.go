@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/store/storetest"
@@ -22,4 +23,38 @@ func PostgresForTest(t testing.TB) *Store {
 	}
 	t.Cleanup(func() { s.Close() }) // runs before the schema is dropped
 	return s
+}
+
+// TestConcurrentMigrations: nodes that start at the same moment on an
+// empty PostgreSQL database all come up (the migrations are serialised by
+// an advisory lock).
+func TestConcurrentMigrations(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	if dsn == "" {
+		t.Skip("SLUICE_TEST_POSTGRES_DSN is not set")
+	}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			s, err := OpenPostgres(context.Background(), dsn)
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatalf("a node failed to start: %v", err)
+		}
+	}
+}
+
+// TestSemicolonInMigrationComment: comments are stripped before statements
+// are split.
+func TestSemicolonInMigrationComment(t *testing.T) {
+	got := stripComments("-- a; b\nCREATE TABLE x (a INT);\n  -- c;\n")
+	if strings.Count(got, ";") != 1 {
+		t.Fatalf("stripped %q", got)
+	}
 }

@@ -119,7 +119,22 @@ func (s *Store) IntegrityCheck(ctx context.Context) (string, error) {
 	return v, err
 }
 
+// migrationLock is the PostgreSQL advisory lock that serialises the
+// migrations of nodes starting at the same time on one database.
+const migrationLock = 0x51_1ce_0001
+
 func (s *Store) migrate(ctx context.Context) error {
+	if s.dialect == "postgres" {
+		conn, err := s.w.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+			return fmt.Errorf("lock for migrations: %w", err)
+		}
+		defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, migrationLock) //nolint:errcheck // the session ends anyway
+	}
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return err
 	}
@@ -145,8 +160,8 @@ func (s *Store) migrate(ctx context.Context) error {
 			if n > 0 {
 				return nil
 			}
-			for _, stmt := range strings.Split(string(body), ";") {
-				if strings.TrimSpace(stripComments(stmt)) == "" {
+			for _, stmt := range strings.Split(stripComments(string(body)), ";") { // a ';' in a comment splits nothing
+				if strings.TrimSpace(stmt) == "" {
 					continue
 				}
 				if _, err := tx.ExecContext(ctx, stmt); err != nil {

@@ -272,3 +272,24 @@ func TestSharedAlerts(t *testing.T) {
 		t.Fatalf("%d alerts too many, first %+v", len(alerts), <-alerts)
 	}
 }
+
+// TestCancelUnknownTicketGivesNothingBack: cancelling an admission the
+// store never ran (its answer was lost before it arrived) must not give
+// back a request slot someone else holds.
+func TestCancelUnknownTicketGivesNothingBack(t *testing.T) {
+	addr := redisAddr(t)
+	n := newNode(t, addr, prefix(t), exact)
+	lim := ratelimit.Limits{RPM: 2}
+	if _, d := n.lim.Admit("k", lim, 0); d != nil {
+		t.Fatal(d)
+	}
+	if err := n.store.Cancel(context.Background(), []ratelimit.Cancellation{{Key: "k", Ticket: "never-admitted", Admitted: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, d := n.lim.Admit("k", lim, 0); d != nil {
+		t.Fatal(d)
+	}
+	if _, d := n.lim.Admit("k", lim, 0); d == nil {
+		t.Fatal("a third request was admitted under rpm 2: the cancel of an unknown ticket gave a slot back")
+	}
+}

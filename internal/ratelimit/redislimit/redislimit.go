@@ -35,7 +35,8 @@ type Options struct {
 	// Addr is host:port, or a redis:// or rediss:// URL (with a password
 	// and database number if needed).
 	Addr string
-	// Timeout bounds dialing, reading and writing (default 50 ms); callers
+	// Timeout bounds dialing, reading and writing (default
+	// ratelimit.DefaultTimeout); callers
 	// bound each operation with their context as well.
 	Timeout time.Duration
 	// PoolSize is the most connections (default 64).
@@ -69,7 +70,7 @@ var setLogger sync.Once
 // first operation does, and a Redis that is down is only a failed operation.
 func New(o Options) (*Store, error) {
 	if o.Timeout <= 0 {
-		o.Timeout = 50 * time.Millisecond
+		o.Timeout = ratelimit.DefaultTimeout
 	}
 	if o.PoolSize <= 0 {
 		o.PoolSize = 64

@@ -21,6 +21,10 @@ import (
 // never open the breaker on time alone, and check that nothing failed.
 var exact = ratelimit.Options{Timeout: 10 * time.Second, FailFor: time.Hour}
 
+// tight is a node with a 50 ms deadline per store operation: the outage
+// tests bound each request's wait at 100 ms.
+var tight = ratelimit.Options{Timeout: 50 * time.Millisecond}
+
 func noFailures(t *testing.T, nodes ...*node) {
 	t.Helper()
 	for i, n := range nodes {
@@ -373,7 +377,7 @@ func TestRedisKilled(t *testing.T) {
 func TestRedisFrozen(t *testing.T) {
 	redisAddr(t)
 	withoutStalls(t, func(t *testing.T, r *run) {
-		n := newNode(t, blackhole(t), prefix(t), ratelimit.Options{})
+		n := newNode(t, blackhole(t), prefix(t), tight)
 		lim := ratelimit.Limits{RPM: 1_000_000, MaxConcurrent: 1000}
 		var slowest time.Duration
 		var tickets []*ratelimit.Ticket
@@ -432,7 +436,7 @@ func TestRedisFrozen(t *testing.T) {
 func TestFrozenBurst(t *testing.T) {
 	redisAddr(t)
 	withoutStalls(t, func(t *testing.T, r *run) {
-		n := newNode(t, blackhole(t), prefix(t), ratelimit.Options{})
+		n := newNode(t, blackhole(t), prefix(t), tight)
 		var wg sync.WaitGroup
 		lat := make([]time.Duration, 64)
 		start := make(chan struct{})

@@ -302,20 +302,22 @@ return res
 
 // cancelScript undoes admissions: for each ticket it frees its slot,
 // releases its reservation and takes one request off its admission
-// minute's count, never below zero. It returns 0.
+// minute's count, never below zero. A ticket the store does not hold
+// (settled, lapsed, or an admission that never ran) changes nothing. It
+// returns 0.
 //
 // KEYS: three per ticket: tickets, reserved, requests of the admission
 // minute. ARGV: the tickets.
 var cancelScript = redis.NewScript(`
 for i = 1, #KEYS / 3 do
   local k, t = (i-1)*3, ARGV[i]
-  redis.call('ZREM', KEYS[k+1], t)
+  local held = redis.call('ZREM', KEYS[k+1], t)
   local amt = redis.call('HGET', KEYS[k+2], t)
   if amt then
     redis.call('HINCRBY', KEYS[k+2], '_sum', -tonumber(amt))
     redis.call('HDEL', KEYS[k+2], t)
   end
-  if tonumber(redis.call('GET', KEYS[k+3]) or '0') > 0 then
+  if held == 1 and tonumber(redis.call('GET', KEYS[k+3]) or '0') > 0 then
     redis.call('DECR', KEYS[k+3])
   end
 end
