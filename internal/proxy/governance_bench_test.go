@@ -15,7 +15,7 @@ import (
 func BenchmarkGovernedRequest(b *testing.B) {
 	for _, tc := range []struct{ name, key string }{{"plain", clientKey}, {"governed", webKey1}} {
 		b.Run(tc.name, func(b *testing.B) {
-			e := newEnv(&testing.T{}, func(f *config.File) {
+			e := newEnv(b, func(f *config.File) {
 				lim := config.Limits{RPM: 1e9, TPM: 1e12, Budget: &config.Budget{AmountUSD: 1e9}}
 				f.Orgs = []config.Org{{Name: "acme", Limits: lim, Teams: []config.Team{{Name: "search", Limits: lim,
 					Applications: []config.App{{Name: "web", Limits: lim}}}}}}

@@ -62,7 +62,7 @@ type env struct {
 }
 
 // newEnv starts a fake upstream and a Sluice data plane in front of it.
-func newEnv(t *testing.T, mutate ...func(*config.File)) *env {
+func newEnv(t testing.TB, mutate ...func(*config.File)) *env {
 	t.Helper()
 	return newEnvWith(t, nil, mutate...)
 }
@@ -70,7 +70,7 @@ func newEnv(t *testing.T, mutate ...func(*config.File)) *env {
 // newEnvWith is newEnv with a hook on the data plane's options. The file's
 // organisations, teams and applications become units with ids named after
 // them ("org_acme", "team_search", "app_web").
-func newEnvWith(t *testing.T, opts func(*Options), mutate ...func(*config.File)) *env {
+func newEnvWith(t testing.TB, opts func(*Options), mutate ...func(*config.File)) *env {
 	t.Helper()
 	fake, fakeURL := openaifake.Start(t, openaifake.Options{APIKey: providerKey})
 	file := &config.File{
