@@ -112,6 +112,21 @@ func TestListsAreTenantScoped(t *testing.T) {
 			t.Errorf("%s GET %s = %s; want %s and not %s", tt.principal, tt.path, got, tt.want, tt.wantNot)
 		}
 	}
+	// Key names are per application: tenant B learns nothing from reusing
+	// tenant A's, and a name resolves among the keys one may read.
+	r := w.as("tadminB", "POST", "/admin/v1/keys", fmt.Sprintf(`{"name":"keyA","app_id":%q}`, w.ids["appB"]))
+	if r.code != 201 {
+		t.Fatalf("tenant B naming a key like tenant A's: %d %s", r.code, r.raw)
+	}
+	if got := w.must(w.as("tadminB", "GET", "/admin/v1/keys/keyA", ""), 200, "by name").body["id"]; got != r.body["id"] {
+		t.Fatalf("tenant B's keyA resolved to %v", got)
+	}
+	if got := w.must(w.as("devA", "GET", "/admin/v1/keys/keyA", ""), 200, "by name").body["id"]; got != w.ids["keyA"] {
+		t.Fatalf("tenant A's keyA resolved to %v", got)
+	}
+	if r := w.as("super", "GET", "/admin/v1/keys/keyA", ""); r.code != 409 {
+		t.Fatalf("an ambiguous name for the super-admin: %d %s", r.code, r.raw)
+	}
 }
 
 // TestKeyRotationOverlap (S5): a rotated key keeps its id; the old value

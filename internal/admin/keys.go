@@ -110,8 +110,8 @@ func (a *API) checkScopes(models, endpoints, networks, tags []string) error {
 	return nil
 }
 
-// loadKey reads a key by id (or name) and decides read, and write when
-// given, on it.
+// loadKey reads a key by id (or by a name that only one key the principal
+// may read has) and decides read, and write when given, on it.
 func (a *API) loadKey(r *http.Request, idOrName string, write authz.Action) (store.KeyRecord, error) {
 	k, err := a.opts.Store.GetKey(r.Context(), idOrName)
 	if errors.Is(err, store.ErrNotFound) {
@@ -126,17 +126,28 @@ func (a *API) loadKey(r *http.Request, idOrName string, write authz.Action) (sto
 	return k, a.authorize(r, authz.KeysRead, write, keyScope(k))
 }
 
+// keyByName finds the one key named name that the principal may read.
+// Names are unique per application, so several may match: then the id is
+// needed.
 func (a *API) keyByName(r *http.Request, name string) (store.KeyRecord, error) {
 	keys, err := a.opts.Store.ListKeys(r.Context())
 	if err != nil {
 		return store.KeyRecord{}, err
 	}
+	var found []store.KeyRecord
 	for _, k := range keys {
-		if k.Name == name {
-			return k, nil
+		if k.Name == name && a.allowed(r, authz.KeysRead, keyScope(k)) {
+			found = append(found, k)
 		}
 	}
-	return store.KeyRecord{}, store.ErrNotFound
+	switch len(found) {
+	case 0:
+		return store.KeyRecord{}, store.ErrNotFound
+	case 1:
+		return found[0], nil
+	}
+	return store.KeyRecord{}, &httpError{http.StatusConflict, "ambiguous_name",
+		fmt.Sprintf("%d keys are named %q; use the key's id.", len(found), name)}
 }
 
 func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
@@ -207,7 +218,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	entry := a.auditFor(w, r, "key.create", "key", rec.ID, rec.OrgID, nil, rec) // the record has the hash as json:"-"
 	if err := a.opts.Store.CreateKeyAudited(r.Context(), rec, entry); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return &httpError{http.StatusConflict, "name_taken", fmt.Sprintf("A key named %q already exists.", req.Name)}
+			return &httpError{http.StatusConflict, "name_taken", fmt.Sprintf("The application already has a key named %q.", req.Name)}
 		}
 		return err
 	}

@@ -59,15 +59,23 @@ func (s *server) syncUnits(ctx context.Context, f *config.File) error {
 
 // watchGeneration recompiles whenever the store's generation moves: a key
 // or unit changed on another node (or through another process). It is how
-// a revocation reaches every node within a second without Redis.
+// a revocation reaches every node within a second without Redis. Every ten
+// minutes it also deletes expired login sessions.
 func (s *server) watchGeneration(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var swept time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if time.Since(swept) > 10*time.Minute { // expired login sessions go too
+			swept = time.Now()
+			if _, err := s.store.DeleteExpiredSessions(ctx, swept); err != nil && ctx.Err() == nil {
+				s.log.Warn("deleting expired sessions failed", "err", err)
+			}
 		}
 		g, err := s.store.Generation(ctx)
 		if err != nil {

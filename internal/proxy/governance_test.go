@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/llm"
@@ -243,5 +245,34 @@ func TestSelfUsageShowsEveryLevel(t *testing.T) {
 	}
 	if v.Budget == nil || v.Budget.SpentMicros != 0 || v.Budget.AmountMicros != 1_000_000 {
 		t.Fatalf("the key's own budget %+v", v.Budget)
+	}
+}
+
+// TestModelBudgetSeededFromLedger: a model's budget starts from the spend
+// the ledger holds for the model, like every other level.
+func TestModelBudgetSeededFromLedger(t *testing.T) {
+	var asked []string
+	e := newEnvWith(t, func(o *Options) {
+		o.SpendSince = func(_ context.Context, column, id string, _ time.Time) (int64, error) {
+			asked = append(asked, column+"="+id)
+			if column == "model" && id == "cent" {
+				return 990_000, nil
+			}
+			return 0, nil
+		}
+	}, func(f *config.File) {
+		f.Models = append(f.Models, config.Model{Name: "cent", Targets: []config.Target{{Provider: "up", Model: "fake-model-1"}},
+			Pricing: config.Pricing{InputPerMTok: 10_000}, Limits: config.Limits{Budget: &config.Budget{AmountUSD: 1, ReserveUSD: 0.01}}})
+	})
+	body := `{"model":"cent","messages":[{"role":"user","content":"hi"}]}`
+	hdr := map[string]string{"Authorization": "Bearer " + clientKey, "X-Fake-Prompt-Tokens": "1", "X-Fake-Completion-Tokens": "0"}
+	for i, want := range []int{200, 429} {
+		resp := e.post(t, "/v1/chat/completions", body, hdr)
+		if b := readAll(t, resp); resp.StatusCode != want {
+			t.Fatalf("request %d: %d %s, want %d", i, resp.StatusCode, b, want)
+		}
+	}
+	if fmt.Sprint(asked) != "[model=cent]" {
+		t.Fatalf("ledger reads %v, want one for the model", asked)
 	}
 }

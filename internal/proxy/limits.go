@@ -23,29 +23,30 @@ const defaultMaxTokens = 4096
 // limits are left out.
 func subjects(c *call, model *runtime.Model) []level {
 	var out []level
-	add := func(column, id, scope string, lim ratelimit.Limits, reserve int64) {
+	add := func(column, ledgerID, id, scope string, lim ratelimit.Limits, reserve int64) {
 		if id != "" && !lim.IsZero() {
-			out = append(out, level{column: column, sub: ratelimit.Subject{ID: id, Limits: lim, Scope: scope}, reserve: reserve})
+			out = append(out, level{column: column, ledgerID: ledgerID, sub: ratelimit.Subject{ID: id, Limits: lim, Scope: scope}, reserve: reserve})
 		}
 	}
 	k := c.key
-	add("key_id", k.ID, "key", k.Limits, k.ReserveMicros)
+	add("key_id", k.ID, k.ID, "key", k.Limits, k.ReserveMicros)
 	for _, u := range []struct{ id, column, scope string }{{k.AppID, "app_id", "application"}, {k.TeamID, "team_id", "team"}, {k.OrgID, "org_id", "organisation"}} {
 		if unit := c.snap.Unit(u.id); unit != nil {
-			add(u.column, unit.ID, u.scope, unit.Limits, unit.ReserveMicros)
+			add(u.column, unit.ID, unit.ID, u.scope, unit.Limits, unit.ReserveMicros)
 		}
 	}
 	if model != nil {
-		add("", "model:"+model.Name, "model", model.Limits, 0)
+		add("model", model.Name, "model:"+model.Name, "model", model.Limits, model.ReserveMicros)
 	}
 	return out
 }
 
 // level is one subject of a request, with where its spend is in the ledger.
 type level struct {
-	column  string // the ledger column that holds the subject's id; "" for a model
-	sub     ratelimit.Subject
-	reserve int64 // per-request reservation instead of the worst case (0: compute)
+	column   string // the ledger column that holds the subject's spend: key_id, app_id, team_id, org_id or model
+	ledgerID string // the subject's value in that column
+	sub      ratelimit.Subject
+	reserve  int64 // per-request reservation instead of the worst case (0: compute)
 }
 
 // admit applies every level's limits and reserves the request's worst-case
@@ -130,11 +131,10 @@ func resetName(limit string) string {
 
 // seed loads a level's spend in the current budget period from the ledger,
 // once per subject per process; concurrent first requests wait for one
-// read. A model's spend is not in one ledger column: it starts from zero
-// at each start (or from the shared store).
+// read.
 func (h *Handler) seed(r *http.Request, lv level, p ratelimit.Period) error {
 	id := lv.sub.ID
-	if lv.column == "" || h.opts.Limiter.Seeded(id) || h.opts.SpendSince == nil {
+	if h.opts.Limiter.Seeded(id) || h.opts.SpendSince == nil {
 		return nil
 	}
 	mu, _ := h.seeds.LoadOrStore(id, &sync.Mutex{})
@@ -145,7 +145,7 @@ func (h *Handler) seed(r *http.Request, lv level, p ratelimit.Period) error {
 		return nil
 	}
 	start := p.Start(time.Now())
-	spent, err := h.opts.SpendSince(r.Context(), lv.column, id, start)
+	spent, err := h.opts.SpendSince(r.Context(), lv.column, lv.ledgerID, start)
 	if err != nil {
 		return err
 	}
@@ -238,7 +238,7 @@ func (h *Handler) selfUsage(w http.ResponseWriter, r *http.Request, c *call) err
 	v.Limits.RPM, v.Limits.TPM, v.Limits.MaxConcurrent = k.Limits.RPM, k.Limits.TPM, k.Limits.MaxConcurrent
 	if h.opts.Limiter != nil {
 		if k.Limits.BudgetMicros > 0 {
-			if err := h.seed(r, level{column: "key_id", sub: ratelimit.Subject{ID: k.ID}}, k.Limits.BudgetPeriod); err != nil {
+			if err := h.seed(r, level{column: "key_id", ledgerID: k.ID, sub: ratelimit.Subject{ID: k.ID}}, k.Limits.BudgetPeriod); err != nil {
 				return err
 			}
 		}

@@ -54,6 +54,7 @@ type Model struct {
 	Price  meter.Price
 	// Limits apply to all traffic to the model ("model:<name>" in the limiter).
 	Limits        ratelimit.Limits
+	ReserveMicros int64
 	AlertPercents []int
 }
 
@@ -228,7 +229,7 @@ func Compile(in Inputs) (*Snapshot, error) {
 	}
 	for _, m := range f.Models {
 		cm := &Model{Name: m.Name, Price: meter.PriceFromDollars(m.Pricing.InputPerMTok, m.Pricing.OutputPerMTok, m.Pricing.CachedInputPerMTok)}
-		cm.Limits, _, cm.AlertPercents = limitsFromConfig(m.Limits)
+		cm.Limits, cm.ReserveMicros, cm.AlertPercents = limitsFromConfig(m.Limits)
 		var err error
 		if cm.Default, err = compileRoute(in.Health, providers, m, "default", nil, m.Targets, m.Routing); err != nil {
 			return nil, err

@@ -626,7 +626,7 @@ func testSpendAndUsage(t *testing.T, s *Store) {
 	if n, err := s.SpendSince(ctx, "k1", t0); err != nil || n != 65_000_018 {
 		t.Errorf("SpendSince(k1) = %d, %v", n, err)
 	}
-	for _, col := range []string{"model", "cost_micros", "key_id; DROP TABLE requests", ""} {
+	for _, col := range []string{"cost_micros", "key_id; DROP TABLE requests", ""} {
 		if _, err := s.SpendSinceBy(ctx, col, "x", t0); err == nil {
 			t.Errorf("SpendSinceBy accepted column %q", col)
 		}
@@ -867,8 +867,17 @@ func testKeysInTenancy(t *testing.T, s *Store) {
 	if err := s.UpdateKey(ctx, upd, 3, unitAudit("key.update", "k1")); !errors.Is(err, ErrVersionMismatch) {
 		t.Fatalf("stale update: %v", err)
 	}
+	// Names are unique within an application: "free" is a platform key's
+	// name and may be reused here; another key of the same application's
+	// may not.
+	if err := s.CreateKey(ctx, KeyRecord{ID: "k4", Name: "sibling", Hash: "h4", AppID: "a1", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateKey(ctx, KeyRecord{ID: "k5", Name: "free", Hash: "h5", AppID: "a1", CreatedAt: now}); err != nil {
+		t.Fatalf("a name taken in another application: %v", err)
+	}
 	taken := upd
-	taken.Name = "free"
+	taken.Name = "sibling"
 	if err := s.UpdateKey(ctx, taken, 1, unitAudit("key.update", "k1")); !errors.Is(err, ErrConflict) {
 		t.Fatalf("taken name: %v", err)
 	}
