@@ -168,9 +168,9 @@ func (e *env) profileSluice(ctx context.Context) string {
 		b.WriteString(pprofTop(ctx, file, "-nodecount=15"))
 	}
 
-	// The translation rows, on the same process (its configuration has
-	// every model): where the time of translation goes.
-	for _, p := range []string{pathA2O, pathO2A} {
+	// The translation and governed rows, on the same process (its
+	// configuration has every model and key): where their time goes.
+	for _, p := range []string{pathA2O, pathO2A, pathGoverned} {
 		r := e.row(p)
 		if r == nil || ctx.Err() != nil {
 			continue
@@ -188,7 +188,7 @@ func (e *env) profileSluice(ctx context.Context) string {
 		fmt.Fprintf(&b, "\n# CPU, %s, non-stream c=%d, by own time\n", p, c.variantConns)
 		b.WriteString(pprofTop(ctx, file, "-nodecount=20"))
 		fmt.Fprintf(&b, "\n# CPU, %s, non-stream c=%d, Sluice's own packages by cumulative time (other frames hidden: their time is in their caller's flat)\n", p, c.variantConns)
-		b.WriteString(pprofTop(ctx, file, "-cum", "-nodecount=25", "-show=sluicehq/sluice/internal/(protocol|llm|proxy|provider|meter|ledger|store)"))
+		b.WriteString(pprofTop(ctx, file, "-cum", "-nodecount=25", "-show=sluicehq/sluice/internal/(protocol|llm|proxy|provider|meter|ledger|store|ratelimit)"))
 	}
 
 	streamSecs := int((c.ramp+time.Duration(c.chunks)*c.gap)/time.Second) + 1
