@@ -12,51 +12,137 @@ import (
 
 var _ ledger.Sink = (*Store)(nil)
 
-const insertRequest = `INSERT INTO requests (request_id, ts, endpoint, key_id, key_name, model, served_model, provider,
+const requestColumns = `request_id, ts, endpoint, key_id, key_name, model, served_model, provider,
  stream, status, http_status, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
- estimated, cost_micros, latency_us, ttft_us, error, org_id, team_id, app_id)
- VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)
- ON CONFLICT (request_id) DO NOTHING`
+ estimated, cost_micros, latency_us, ttft_us, error, org_id, team_id, app_id`
 
-const insertAttempt = `INSERT INTO attempts (request_id, n, provider, model, status, http_status, latency_us, ttft_us, error)
- VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (request_id, n) DO NOTHING`
+const attemptColumns = `request_id, n, provider, model, status, http_status, latency_us, ttft_us, error`
+
+// rowsPerInsert is how many rows one INSERT statement of the ledger writes:
+// one statement per row spends most of its time in per-statement work
+// (binding, stepping, halting), not in the B-trees.
+const rowsPerInsert = 32
+
+// multiInsert returns "INSERT INTO table (columns) VALUES ($1,...),(...)"
+// for rows rows of cols columns, with the conflict clause. SQLite gets
+// anonymous "?" parameters: it looks named ones up in a list, which makes
+// a statement with hundreds of them quadratic to prepare and to bind.
+func (s *Store) multiInsert(table, columns string, cols, rows int, conflict string) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + table + " (" + columns + ") VALUES ")
+	n := 1
+	for r := range rows {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c := range cols {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			if s.dialect == "sqlite" {
+				b.WriteByte('?')
+			} else {
+				b.WriteByte('$')
+				b.WriteString(itoa(n))
+			}
+			n++
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(" ON CONFLICT " + conflict + " DO NOTHING")
+	return b.String()
+}
 
 // InsertEntries writes a batch of ledger entries in one transaction.
 // Entries already stored (same request id) are left as they are.
 func (s *Store) InsertEntries(ctx context.Context, batch []ledger.Entry) error {
+	var attempts []attemptRow
+	for i := range batch {
+		for _, a := range batch[i].Attempts {
+			attempts = append(attempts, attemptRow{batch[i].RequestID, a})
+		}
+	}
+	// Prepare before the transaction: SQLite has one write connection,
+	// which the transaction holds.
+	stmts := map[string]*sql.Stmt{}
+	for _, q := range []struct {
+		table, columns, conflict string
+		cols, rows               int
+	}{
+		{"requests", requestColumns, "(request_id)", 24, len(batch)},
+		{"attempts", attemptColumns, "(request_id, n)", 9, len(attempts)},
+	} {
+		for _, n := range []int{min(q.rows, rowsPerInsert), q.rows % rowsPerInsert} {
+			if n == 0 {
+				continue
+			}
+			st, err := s.prepared(ctx, s.multiInsert(q.table, q.columns, q.cols, n, q.conflict))
+			if err != nil {
+				return err
+			}
+			stmts[q.table+itoa(n)] = st
+		}
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		// The statements run without the caller's deadline: the SQLite
 		// driver starts a watcher goroutine per statement for a context
 		// that can be cancelled, and the transaction is bounded already.
 		ctx := context.WithoutCancel(ctx)
-		reqStmt, err := tx.PrepareContext(ctx, insertRequest)
-		if err != nil {
-			return err
-		}
-		defer reqStmt.Close()
-		attStmt, err := tx.PrepareContext(ctx, insertAttempt)
-		if err != nil {
-			return err
-		}
-		defer attStmt.Close()
-		for i := range batch {
-			e := &batch[i]
-			if _, err := reqStmt.ExecContext(ctx, e.RequestID, e.Time.UnixMicro(), e.Endpoint, e.KeyID, e.KeyName,
-				e.Model, e.ServedModel, e.Provider, b2i(e.Stream), string(e.Status), e.HTTPStatus,
-				e.InputTokens, e.OutputTokens, e.CachedTokens, e.CacheWriteTokens, e.ReasoningTokens,
-				b2i(e.Estimated), e.CostMicros, e.Latency.Microseconds(), e.TTFT.Microseconds(), e.Error,
-				e.OrgID, e.TeamID, e.AppID); err != nil {
+		args := make([]any, 0, rowsPerInsert*24)
+		for i := 0; i < len(batch); i += rowsPerInsert {
+			chunk := batch[i:min(i+rowsPerInsert, len(batch))]
+			args = args[:0]
+			for j := range chunk {
+				e := &chunk[j]
+				args = append(args, e.RequestID, e.Time.UnixMicro(), e.Endpoint, e.KeyID, e.KeyName,
+					e.Model, e.ServedModel, e.Provider, b2i(e.Stream), string(e.Status), e.HTTPStatus,
+					e.InputTokens, e.OutputTokens, e.CachedTokens, e.CacheWriteTokens, e.ReasoningTokens,
+					b2i(e.Estimated), e.CostMicros, e.Latency.Microseconds(), e.TTFT.Microseconds(), e.Error,
+					e.OrgID, e.TeamID, e.AppID)
+			}
+			if _, err := tx.StmtContext(ctx, stmts["requests"+itoa(len(chunk))]).ExecContext(ctx, args...); err != nil {
 				return err
 			}
-			for _, a := range e.Attempts {
-				if _, err := attStmt.ExecContext(ctx, e.RequestID, a.N, a.Provider, a.Model, string(a.Status),
-					a.HTTPStatus, a.Latency.Microseconds(), a.TTFT.Microseconds(), a.Error); err != nil {
-					return err
-				}
+		}
+		for i := 0; i < len(attempts); i += rowsPerInsert {
+			chunk := attempts[i:min(i+rowsPerInsert, len(attempts))]
+			args = args[:0]
+			for _, r := range chunk {
+				a := r.a
+				args = append(args, r.requestID, a.N, a.Provider, a.Model, string(a.Status), a.HTTPStatus,
+					a.Latency.Microseconds(), a.TTFT.Microseconds(), a.Error)
+			}
+			if _, err := tx.StmtContext(ctx, stmts["attempts"+itoa(len(chunk))]).ExecContext(ctx, args...); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
+}
+
+// prepared returns the statement for query, prepared once on the write
+// pool (at most one per table and chunk size: 2 × rowsPerInsert).
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st := s.stmts[query]; st != nil {
+		return st, nil
+	}
+	st, err := s.w.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+type attemptRow struct {
+	requestID string
+	a         ledger.Attempt
 }
 
 // RequestFilter selects ledger entries. Every non-empty field must match.

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL, for clusters
@@ -36,6 +37,9 @@ type Store struct {
 	w       *sql.DB // writes: one connection on SQLite
 	r       *sql.DB // reads
 	dialect string  // "sqlite" or "postgres"
+
+	stmtMu sync.Mutex           // guards stmts
+	stmts  map[string]*sql.Stmt // the ledger's multi-row inserts, prepared once on w
 }
 
 // Open opens the store named by dsn: a postgres:// or postgresql:// URL
@@ -102,6 +106,12 @@ func OpenSQLite(ctx context.Context, dir string) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.stmtMu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = nil
+	s.stmtMu.Unlock()
 	if s.w == s.r {
 		return s.w.Close()
 	}

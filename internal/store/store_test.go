@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -111,5 +112,60 @@ func testSQLInjection(t *testing.T, s *Store) {
 	}
 	if _, err := s.ListKeys(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLedgerChunks: batches of every size around the multi-row chunk
+// write every entry and attempt once, including ids repeated within a
+// batch and across batches.
+func TestLedgerChunks(t *testing.T) { forEach(t, testLedgerChunks) }
+
+func testLedgerChunks(t *testing.T, s *Store) {
+	ctx := context.Background()
+	now := time.Now()
+	var want, wantAttempts int64
+	seq := 0
+	for _, size := range []int{1, rowsPerInsert - 1, rowsPerInsert, rowsPerInsert + 1, 3*rowsPerInsert + 5} {
+		batch := make([]ledger.Entry, size)
+		for i := range batch {
+			seq++
+			batch[i] = ledger.Entry{RequestID: fmt.Sprintf("chunk-%d", seq), Time: now, Endpoint: "chat.completions",
+				Status: "ok", HTTPStatus: 200, CostMicros: int64(seq)}
+			for n := 1; n <= seq%3; n++ {
+				batch[i].Attempts = append(batch[i].Attempts, ledger.Attempt{N: n, Provider: "p", Model: "m", Status: "ok", HTTPStatus: 200})
+				wantAttempts++
+			}
+			want++
+		}
+		if size > 2 {
+			batch = append(batch, batch[0], batch[size/2]) // repeated in the batch: stored once
+		}
+		if err := s.InsertEntries(ctx, batch); err != nil {
+			t.Fatalf("batch of %d: %v", size, err)
+		}
+		if err := s.InsertEntries(ctx, batch[:1]); err != nil { // repeated across batches
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.CountRequests(ctx); err != nil || n != want {
+		t.Fatalf("%d requests stored, want %d (%v)", n, want, err)
+	}
+	var attempts int64
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM attempts WHERE request_id LIKE 'chunk-%'`).Scan(&attempts); err != nil || attempts != wantAttempts {
+		t.Fatalf("%d attempts stored, want %d (%v)", attempts, wantAttempts, err)
+	}
+	es, err := s.ListRequests(ctx, RequestFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum, wantSum int64
+	for _, e := range es {
+		sum += e.CostMicros
+	}
+	for i := 1; i <= seq; i++ {
+		wantSum += int64(i)
+	}
+	if sum != wantSum {
+		t.Fatalf("costs sum to %d, want %d: a row was written with another row's values", sum, wantSum)
 	}
 }
