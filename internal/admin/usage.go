@@ -31,12 +31,14 @@ func (a *API) ledgerScope(r *http.Request, f *store.UsageFilter) error {
 		if err != nil {
 			return a.missing(r, err)
 		}
+		f.OrgID, f.TeamID = u.OrgID, u.TeamID // the ledger's unit index starts with them
 		return a.authorize(r, authz.AppsRead, authz.UsageRead, scopeOf(u))
 	case f.TeamID != "":
 		u, err := a.opts.Store.GetUnit(ctx, store.KindTeam, f.TeamID)
 		if err != nil {
 			return a.missing(r, err)
 		}
+		f.OrgID = u.OrgID
 		return a.authorize(r, authz.TeamsRead, authz.UsageRead, scopeOf(u))
 	case f.OrgID != "":
 		return a.authorize(r, authz.OrgsRead, authz.UsageRead, authz.Scope{OrgID: f.OrgID})

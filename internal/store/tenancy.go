@@ -982,9 +982,17 @@ func (s *Store) SpendSinceBy(ctx context.Context, column, id string, since time.
 	if !spendColumns[column] {
 		return 0, fmt.Errorf("spend by %q: not a spend column", column)
 	}
+	// A team's or application's rows are found through the (org_id,
+	// team_id, app_id, ts) index: name the parents too.
+	where, args := column+` = $1 AND ts >= $2`, []any{id, since.UnixMicro()}
+	if column == "team_id" || column == "app_id" {
+		kind := map[string]string{"team_id": KindTeam, "app_id": KindApp}[column]
+		if u, err := s.GetUnit(ctx, kind, id); err == nil {
+			where, args = `org_id = $1 AND team_id = $2 AND `+column+` = $3 AND ts >= $4`, []any{u.OrgID, u.TeamID, id, since.UnixMicro()}
+		}
+	}
 	var n int64
-	err := s.r.QueryRowContext(ctx, `SELECT CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) FROM requests WHERE `+column+` = $1 AND ts >= $2`,
-		id, since.UnixMicro()).Scan(&n)
+	err := s.r.QueryRowContext(ctx, `SELECT CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) FROM requests WHERE `+where, args...).Scan(&n)
 	return n, err
 }
 
