@@ -19,34 +19,14 @@ import (
 const defaultMaxTokens = 4096
 
 // subjects lists the levels whose limits apply to a request: its key,
-// application, team, organisation and model, in that order. Levels without
-// limits are left out.
-func subjects(c *call, model *runtime.Model) []level {
-	var out []level
-	add := func(column, ledgerID, id, scope string, lim ratelimit.Limits, reserve int64) {
-		if id != "" && !lim.IsZero() {
-			out = append(out, level{column: column, ledgerID: ledgerID, sub: ratelimit.Subject{ID: id, Limits: lim, Scope: scope}, reserve: reserve})
-		}
+// application, team, organisation (compiled on the key) and model, in that
+// order. Levels without limits are left out.
+func subjects(c *call, model *runtime.Model) []runtime.Level {
+	lv := c.key.Levels
+	if model != nil && model.Level != nil {
+		return append(lv[:len(lv):len(lv)], *model.Level)
 	}
-	k := c.key
-	add("key_id", k.ID, k.ID, "key", k.Limits, k.ReserveMicros)
-	for _, u := range []struct{ id, column, scope string }{{k.AppID, "app_id", "application"}, {k.TeamID, "team_id", "team"}, {k.OrgID, "org_id", "organisation"}} {
-		if unit := c.snap.Unit(u.id); unit != nil {
-			add(u.column, unit.ID, unit.ID, u.scope, unit.Limits, unit.ReserveMicros)
-		}
-	}
-	if model != nil {
-		add("model", model.Name, "model:"+model.Name, "model", model.Limits, model.ReserveMicros)
-	}
-	return out
-}
-
-// level is one subject of a request, with where its spend is in the ledger.
-type level struct {
-	column   string // the ledger column that holds the subject's spend: key_id, app_id, team_id, org_id or model
-	ledgerID string // the subject's value in that column
-	sub      ratelimit.Subject
-	reserve  int64 // per-request reservation instead of the worst case (0: compute)
+	return lv
 }
 
 // admit applies every level's limits and reserves the request's worst-case
@@ -63,13 +43,13 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *call, fs *for
 	var worst int64 = -1
 	subs := make([]ratelimit.Subject, len(levels))
 	for i, lv := range levels {
-		if lv.sub.Limits.BudgetMicros > 0 {
-			if err := h.seed(r, lv, lv.sub.Limits.BudgetPeriod); err != nil {
+		if lv.Subject.Limits.BudgetMicros > 0 {
+			if err := h.seed(r, lv, lv.Subject.Limits.BudgetPeriod); err != nil {
 				return &Error{Status: http.StatusServiceUnavailable, Type: oa.TypeServer, Code: "budget_unavailable",
 					Msg: "The budget could not be read; try again.", Cause: err}
 			}
-			if lv.reserve > 0 {
-				lv.sub.WorstMicros = lv.reserve
+			if lv.Reserve > 0 {
+				lv.Subject.WorstMicros = lv.Reserve
 			} else {
 				if worst < 0 {
 					out := requestedMaxTokens(fs.body)
@@ -78,10 +58,10 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *call, fs *for
 					}
 					worst = fs.model.Price.Cost(meter.Usage{InputTokens: int64(len(fs.body))/3 + 1, OutputTokens: out})
 				}
-				lv.sub.WorstMicros = worst
+				lv.Subject.WorstMicros = worst
 			}
 		}
-		subs[i] = lv.sub
+		subs[i] = lv.Subject
 	}
 	ts, refused, d := h.opts.Limiter.AdmitAll(subs)
 	hdr := w.Header()
@@ -132,8 +112,8 @@ func resetName(limit string) string {
 // seed loads a level's spend in the current budget period from the ledger,
 // once per subject per process; concurrent first requests wait for one
 // read.
-func (h *Handler) seed(r *http.Request, lv level, p ratelimit.Period) error {
-	id := lv.sub.ID
+func (h *Handler) seed(r *http.Request, lv runtime.Level, p ratelimit.Period) error {
+	id := lv.Subject.ID
 	if h.opts.Limiter.Seeded(id) || h.opts.SpendSince == nil {
 		return nil
 	}
@@ -145,7 +125,7 @@ func (h *Handler) seed(r *http.Request, lv level, p ratelimit.Period) error {
 		return nil
 	}
 	start := p.Start(time.Now())
-	spent, err := h.opts.SpendSince(r.Context(), lv.column, lv.ledgerID, start)
+	spent, err := h.opts.SpendSince(r.Context(), lv.Column, lv.LedgerID, start)
 	if err != nil {
 		return err
 	}
@@ -238,7 +218,7 @@ func (h *Handler) selfUsage(w http.ResponseWriter, r *http.Request, c *call) err
 	v.Limits.RPM, v.Limits.TPM, v.Limits.MaxConcurrent = k.Limits.RPM, k.Limits.TPM, k.Limits.MaxConcurrent
 	if h.opts.Limiter != nil {
 		if k.Limits.BudgetMicros > 0 {
-			if err := h.seed(r, level{column: "key_id", ledgerID: k.ID, sub: ratelimit.Subject{ID: k.ID}}, k.Limits.BudgetPeriod); err != nil {
+			if err := h.seed(r, runtime.Level{Column: "key_id", LedgerID: k.ID, Subject: ratelimit.Subject{ID: k.ID}}, k.Limits.BudgetPeriod); err != nil {
 				return err
 			}
 		}
@@ -248,12 +228,12 @@ func (h *Handler) selfUsage(w http.ResponseWriter, r *http.Request, c *call) err
 	}
 	v.Levels = []levelView{}
 	for _, lv := range subjects(c, nil) {
-		if lv.column == "key_id" {
+		if lv.Column == "key_id" {
 			continue
 		}
-		unit := c.snap.Unit(lv.sub.ID)
-		l := levelView{Scope: lv.sub.Scope, ID: unit.ID, Name: unit.Path}
-		lim := lv.sub.Limits
+		unit := c.snap.Unit(lv.Subject.ID)
+		l := levelView{Scope: lv.Subject.Scope, ID: unit.ID, Name: unit.Path}
+		lim := lv.Subject.Limits
 		l.Limits.RPM, l.Limits.TPM, l.Limits.MaxConcurrent = lim.RPM, lim.TPM, lim.MaxConcurrent
 		if h.opts.Limiter != nil {
 			if lim.BudgetMicros > 0 {

@@ -172,3 +172,34 @@ func (k *Key) AllowsAddr(addr netip.Addr) bool {
 	}
 	return false
 }
+
+// Level is one subject whose limits a request must pass, with where its
+// spend is in the ledger (to seed its budget after a start).
+type Level struct {
+	Column   string // the ledger column of its spend: key_id, app_id, team_id, org_id or model
+	LedgerID string // its value in that column
+	Subject  ratelimit.Subject
+	Reserve  int64 // per-request reservation instead of the worst case (0: compute)
+}
+
+// compileLevels gives every key the list of its levels with limits: the
+// key, its application, team and organisation, in that order.
+func (s *Snapshot) compileLevels() {
+	for _, k := range s.Keys {
+		var lv []Level
+		if !k.Limits.IsZero() {
+			lv = append(lv, Level{Column: "key_id", LedgerID: k.ID, Subject: ratelimit.Subject{ID: k.ID, Limits: k.Limits, Scope: "key"}, Reserve: k.ReserveMicros})
+		}
+		for _, u := range []struct{ id, column, scope string }{{k.AppID, "app_id", "application"}, {k.TeamID, "team_id", "team"}, {k.OrgID, "org_id", "organisation"}} {
+			if unit := s.Unit(u.id); unit != nil && !unit.Limits.IsZero() {
+				lv = append(lv, Level{Column: u.column, LedgerID: unit.ID, Subject: ratelimit.Subject{ID: unit.ID, Limits: unit.Limits, Scope: u.scope}, Reserve: unit.ReserveMicros})
+			}
+		}
+		k.Levels = lv
+	}
+	for _, m := range s.Models {
+		if !m.Limits.IsZero() {
+			m.Level = &Level{Column: "model", LedgerID: m.Name, Subject: ratelimit.Subject{ID: "model:" + m.Name, Limits: m.Limits, Scope: "model"}, Reserve: m.ReserveMicros}
+		}
+	}
+}

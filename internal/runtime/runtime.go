@@ -56,6 +56,8 @@ type Model struct {
 	Limits        ratelimit.Limits
 	ReserveMicros int64
 	AlertPercents []int
+	// Level is the model's own level, nil when it has no limits.
+	Level *Level
 }
 
 // Route is a list of targets under a routing policy.
@@ -117,6 +119,9 @@ type Key struct {
 	// Networks, when non-nil, are the client networks the key may come from.
 	Networks      []netip.Prefix
 	AlertPercents []int
+	// Levels are the key's own, its application's, team's and
+	// organisation's limits, compiled (see compileLevels).
+	Levels []Level
 }
 
 // Expired reports whether the key has expired at now.
@@ -280,6 +285,7 @@ func Compile(in Inputs) (*Snapshot, error) {
 		}
 		s.Keys[h] = keyFromStore(k)
 	}
+	s.compileLevels()
 	byID := make(map[string]*Key, len(in.StoredKeys))
 	for _, k := range s.Keys {
 		byID[k.ID] = k
