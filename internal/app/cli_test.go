@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -81,5 +82,52 @@ func TestGovernanceCommands(t *testing.T) {
 	rot := run("keys", "rotate", "--overlap", "0", key["id"].(string))
 	if rot["id"] != key["id"] || rot["key"] == key["key"] {
 		t.Fatalf("keys rotate: %v", rot)
+	}
+}
+
+// TestLoweredBudgetTakesEffect (K4, budgets): lowering a key's budget
+// through the admin API refuses the next request at once.
+func TestLoweredBudgetTakesEffect(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sluice.yaml")
+	if err := os.WriteFile(cfg, []byte(demoConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, "--config", cfg, "--data-dir", filepath.Join(dir, "data"))
+	code, org := call(t, "POST", r.base+"/admin/v1/orgs", adminToken, `{"name":"acme"}`)
+	if code != 201 {
+		t.Fatalf("org: %d %v", code, org)
+	}
+	_, team := call(t, "POST", r.base+"/admin/v1/teams", adminToken, `{"name":"t","org_id":"`+org["id"].(string)+`"}`)
+	_, app := call(t, "POST", r.base+"/admin/v1/apps", adminToken, `{"name":"a","team_id":"`+team["id"].(string)+`"}`)
+	code, key := call(t, "POST", r.base+"/admin/v1/keys", adminToken, `{"name":"k","app_id":"`+app["id"].(string)+`","budget":{"amount_usd":10}}`)
+	if code != 201 {
+		t.Fatalf("key: %d %v", code, key)
+	}
+	chat := func() (int, map[string]any) {
+		return call(t, "POST", r.base+"/v1/chat/completions", key["key"].(string), `{"model":"alpha","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`)
+	}
+	if code, body := chat(); code != 200 {
+		t.Fatalf("before: %d %v", code, body)
+	}
+	if code, body := call(t, "PATCH", r.base+"/admin/v1/keys/"+key["id"].(string), adminToken, `{"budget":{"amount_usd":0.000001}}`); code != 200 {
+		t.Fatalf("lower the budget: %d %v", code, body)
+	}
+	code, body := chat()
+	if errObj, _ := body["error"].(map[string]any); code != 429 || errObj["code"] != "budget_exceeded" {
+		t.Fatalf("after lowering the budget: %d %v", code, body)
+	}
+	// The team's budget applies to the key too, and so does removing it.
+	if code, body := call(t, "PATCH", r.base+"/admin/v1/keys/"+key["id"].(string), adminToken, `{"budget":null}`); code != 200 {
+		t.Fatalf("remove the key's budget: %d %v", code, body)
+	}
+	if code, body := chat(); code != 200 {
+		t.Fatalf("after removing the budget: %d %v", code, body)
+	}
+	if code, body := call(t, "PATCH", r.base+"/admin/v1/teams/"+team["id"].(string), adminToken, `{"budget":{"amount_usd":0.000001}}`); code != 200 {
+		t.Fatalf("lower the team's budget: %d %v", code, body)
+	}
+	if code, body := chat(); code != 429 || !strings.Contains(fmt.Sprint(body), "team") {
+		t.Fatalf("after lowering the team's budget: %d %v", code, body)
 	}
 }
