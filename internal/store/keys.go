@@ -119,18 +119,7 @@ func auditAndBump(ctx context.Context, tx *sql.Tx, audit *AuditEntry) error {
 
 // GetKey returns the key record with id, or ErrNotFound.
 func (s *Store) GetKey(ctx context.Context, id string) (KeyRecord, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = $1`, id)
-	if err != nil {
-		return KeyRecord{}, err
-	}
-	ks, err := scanKeys(rows)
-	if err != nil {
-		return KeyRecord{}, err
-	}
-	if len(ks) == 0 {
-		return KeyRecord{}, ErrNotFound
-	}
-	return ks[0], nil
+	return first(ctx, s.r, scanKeys, `SELECT `+keyColumns+` FROM api_keys WHERE id = $1`, id)
 }
 
 // ListKeys returns all key records, revoked ones included, oldest first.

@@ -64,18 +64,7 @@ func (s *Store) CreateProvider(ctx context.Context, p ProviderRecord, audit Audi
 
 // GetProvider returns the provider with id, or ErrNotFound.
 func (s *Store) GetProvider(ctx context.Context, id string) (ProviderRecord, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+providerColumns+` FROM providers WHERE id = $1`, id)
-	if err != nil {
-		return ProviderRecord{}, err
-	}
-	ps, err := scanProviders(rows)
-	if err != nil {
-		return ProviderRecord{}, err
-	}
-	if len(ps) == 0 {
-		return ProviderRecord{}, ErrNotFound
-	}
-	return ps[0], nil
+	return first(ctx, s.r, scanProviders, `SELECT `+providerColumns+` FROM providers WHERE id = $1`, id)
 }
 
 // ListProviders returns every stored provider, by name.

@@ -225,3 +225,21 @@ func (s *Store) SetSetting(ctx context.Context, name, value string) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
 	return err
 }
+
+// first runs query and returns the first row scan makes of it, or
+// ErrNotFound when there is none.
+func first[T any](ctx context.Context, db *sql.DB, scan func(*sql.Rows) ([]T, error), query string, args ...any) (T, error) {
+	var zero T
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return zero, err
+	}
+	xs, err := scan(rows)
+	if err != nil {
+		return zero, err
+	}
+	if len(xs) == 0 {
+		return zero, ErrNotFound
+	}
+	return xs[0], nil
+}

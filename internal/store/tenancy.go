@@ -245,18 +245,8 @@ func (s *Store) GetUnit(ctx context.Context, kind, id string) (Unit, error) {
 	if err != nil {
 		return Unit{}, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+unitColumns+` FROM `+table+` WHERE id = $1`, id)
-	if err != nil {
-		return Unit{}, err
-	}
-	us, err := scanUnits(kind, rows)
-	if err != nil {
-		return Unit{}, err
-	}
-	if len(us) == 0 {
-		return Unit{}, ErrNotFound
-	}
-	return us[0], nil
+	scan := func(rows *sql.Rows) ([]Unit, error) { return scanUnits(kind, rows) }
+	return first(ctx, s.r, scan, `SELECT `+unitColumns+` FROM `+table+` WHERE id = $1`, id)
 }
 
 // UnitFilter selects units by their org and team; "" matches any.
@@ -558,18 +548,7 @@ func (s *Store) UserByOIDC(ctx context.Context, issuer, subject string) (User, e
 }
 
 func (s *Store) oneUser(ctx context.Context, where string, args ...any) (User, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE `+where, args...)
-	if err != nil {
-		return User{}, err
-	}
-	us, err := scanUsers(rows)
-	if err != nil {
-		return User{}, err
-	}
-	if len(us) == 0 {
-		return User{}, ErrNotFound
-	}
-	return us[0], nil
+	return first(ctx, s.r, scanUsers, `SELECT `+userColumns+` FROM users WHERE `+where, args...)
 }
 
 // ListUsers returns every user, by email.
