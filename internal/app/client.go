@@ -111,6 +111,17 @@ func clientCommand(ctx context.Context, cmd string, args []string, stdout, stder
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	// setLimits adds the limit flags that are set to a request body.
+	setLimits := func(body map[string]any) {
+		for k, v := range map[string]int64{"rpm": *rpm, "tpm": *tpm, "max_concurrent": *conc} {
+			if v != 0 {
+				body[k] = v
+			}
+		}
+		if *budget > 0 {
+			body["budget"] = map[string]any{"amount_usd": *budget, "period": *period}
+		}
+	}
 	c, err := newAdminClient(*server, *token)
 	if err != nil {
 		return err
@@ -157,14 +168,7 @@ func clientCommand(ctx context.Context, cmd string, args []string, stdout, stder
 		if *models != "" {
 			body["models"] = splitList(*models)
 		}
-		for k, v := range map[string]int64{"rpm": *rpm, "tpm": *tpm, "max_concurrent": *conc} {
-			if v != 0 {
-				body[k] = v
-			}
-		}
-		if *budget > 0 {
-			body["budget"] = map[string]any{"amount_usd": *budget, "period": *period}
-		}
+		setLimits(body)
 		if err := c.do(ctx, http.MethodPost, "/admin/v1/keys", body, &out); err != nil {
 			return err
 		}
@@ -218,14 +222,7 @@ func clientCommand(ctx context.Context, cmd string, args []string, stdout, stder
 		case "apps":
 			body["team_id"] = *team
 		}
-		for k, v := range map[string]int64{"rpm": *rpm, "tpm": *tpm, "max_concurrent": *conc} {
-			if v != 0 {
-				body[k] = v
-			}
-		}
-		if *budget > 0 {
-			body["budget"] = map[string]any{"amount_usd": *budget, "period": *period}
-		}
+		setLimits(body)
 		var out map[string]any
 		if err := c.do(ctx, http.MethodPost, "/admin/v1/"+cmd, body, &out); err != nil {
 			return err
