@@ -42,8 +42,8 @@ var storedTypes = []string{config.TypeOpenAI, config.TypeAzureOpenAI, config.Typ
 // in api_key, where it is sealed and never shown.
 var credentialHeaders = []string{"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "cookie"}
 
-// providerView is a stored provider as the API shows it: never the key.
-type providerView struct {
+// ProviderView is a stored provider as the API shows it: never the key.
+type ProviderView struct {
 	ID          string                 `json:"id"`
 	Name        string                 `json:"name"`
 	Type        string                 `json:"type"`
@@ -71,8 +71,8 @@ type fileView struct {
 
 func fileViewOf(name string) fileView { return fileView{Name: name, Source: "config", ReadOnly: true} }
 
-func viewOf(p store.ProviderRecord) providerView {
-	return providerView{ID: p.ID, Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIVersion: p.Settings.APIVersion,
+func viewOf(p store.ProviderRecord) ProviderView {
+	return ProviderView{ID: p.ID, Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIVersion: p.Settings.APIVersion,
 		Region: p.Settings.Region, Headers: p.Settings.Headers, Timeouts: p.Settings.Timeouts, RetryOn: p.Settings.RetryOn,
 		HasAPIKey: p.APIKeyCiphertext != "", APIKeyLast4: p.APIKeyLast4, Source: "api",
 		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, Version: p.Version}
@@ -81,9 +81,9 @@ func viewOf(p store.ProviderRecord) providerView {
 // auditView is a provider as an audit row records it: the key as "…last4".
 func auditView(p store.ProviderRecord) json.RawMessage {
 	v := struct {
-		providerView
+		ProviderView
 		APIKey string `json:"api_key,omitempty"`
-	}{providerView: viewOf(p)}
+	}{ProviderView: viewOf(p)}
 	if p.APIKeyCiphertext != "" {
 		v.APIKey = "…" + p.APIKeyLast4
 	}
@@ -123,6 +123,20 @@ func newProviderID() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return "prv_" + hex.EncodeToString(b)
+}
+
+// ProviderInput documents the body of POST and PATCH /admin/v1/providers
+// (the handlers decode the fields present, see decodePatch).
+type ProviderInput struct {
+	Name       string                 `json:"name,omitempty"`
+	Type       string                 `json:"type,omitempty" enum:"openai,azure-openai,anthropic,gemini,bedrock"`
+	BaseURL    string                 `json:"base_url,omitempty"`
+	APIKey     *string                `json:"api_key,omitempty" doc:"Sealed at rest; shown only as its last four characters. null removes it."`
+	APIVersion string                 `json:"api_version,omitempty"`
+	Region     string                 `json:"region,omitempty"`
+	Headers    map[string]string      `json:"headers,omitempty" doc:"Extra headers; never credentials."`
+	Timeouts   store.ProviderTimeouts `json:"timeouts,omitzero"`
+	RetryOn    []int                  `json:"retry_on,omitempty"`
 }
 
 // providerFields are the writable fields, and the only ones accepted: the

@@ -138,14 +138,14 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 	add("GET /admin/v1/health", authz.GatewayRead, a.health, openapi.Op{ID: "health", Tags: gw, Summary: "Upstream health and limiter mode",
 		Response: map[string]any{}})
 	pt := []string{"providers"}
-	add("GET /admin/v1/providers", authz.ProvidersRead, a.listProviders, openapi.Op{ID: "listProviders", Tags: pt, Summary: "List providers",
-		Response: map[string]any{}})
+	add("GET /admin/v1/providers", authz.ProvidersRead, a.listProviders, openapi.Op{ID: "listProviders", Tags: pt,
+		Summary: "List providers: stored ones in full, the file's by name (read-only)", Response: list[ProviderView]{}})
 	add("POST /admin/v1/providers", authz.ProvidersWrite, a.createProvider, openapi.Op{ID: "createProvider", Tags: pt,
-		Summary: "Create a provider (API key sealed at rest)", Request: map[string]any{}, Response: providerView{}, ResponseStatus: http.StatusCreated, ETag: true})
+		Summary: "Create a provider (API key sealed at rest)", Request: ProviderInput{}, Response: ProviderView{}, ResponseStatus: http.StatusCreated, ETag: true})
 	add("GET /admin/v1/providers/{id}", authz.ProvidersRead, a.getProvider, openapi.Op{ID: "getProvider", Tags: pt, Summary: "Read a provider",
-		Response: providerView{}, ETag: true})
+		Response: ProviderView{}, ETag: true})
 	add("PATCH /admin/v1/providers/{id}", authz.ProvidersWrite, a.updateProvider, openapi.Op{ID: "updateProvider", Tags: pt,
-		Summary: "Change a provider", Request: map[string]any{}, Response: providerView{}, ETag: true})
+		Summary: "Change a provider", Request: ProviderInput{}, Response: ProviderView{}, ETag: true})
 	add("DELETE /admin/v1/providers/{id}", authz.ProvidersWrite, a.deleteProvider, openapi.Op{ID: "deleteProvider", Tags: pt,
 		Summary: "Delete a provider no model uses", Response: Deleted{}, ETag: true})
 }
