@@ -124,12 +124,17 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	all, err := a.opts.Store.ListBindings(r.Context(), "") // one query, not one per user
+	if err != nil {
+		return err
+	}
+	byUser := map[string][]store.Binding{}
+	for _, b := range all {
+		byUser[b.UserID] = append(byUser[b.UserID], b)
+	}
 	out := []UserView{}
 	for _, u := range users {
-		bs, err := a.opts.Store.Bindings(r.Context(), u.ID)
-		if err != nil {
-			return err
-		}
+		bs := byUser[u.ID]
 		if read, _ := a.userAccess(r, bs); read || u.ID == principal(r).UserID {
 			out = append(out, userView(u, bs))
 		}
