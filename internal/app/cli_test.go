@@ -131,3 +131,54 @@ func TestLoweredBudgetTakesEffect(t *testing.T) {
 		t.Fatalf("after lowering the team's budget: %d %v", code, body)
 	}
 }
+
+// TestConfigUnitsFollowTheFile: organisations, teams and applications in
+// the file are in the admin API, read-only, with ids that survive a
+// reload; one dropped from the file is released to the API.
+func TestConfigUnitsFollowTheFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sluice.yaml")
+	withOrgs := demoConfig + `orgs:
+  - name: acme
+    teams:
+      - name: search
+        applications: [{name: web, rpm: 60}]
+      - name: legacy
+`
+	if err := os.WriteFile(cfg, []byte(withOrgs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, "--config", cfg, "--data-dir", filepath.Join(dir, "data"))
+	teams := func() map[string]map[string]any {
+		_, out := call(t, "GET", r.base+"/admin/v1/teams", adminToken, "")
+		m := map[string]map[string]any{}
+		for _, d := range out["data"].([]any) {
+			u := d.(map[string]any)
+			m[u["name"].(string)] = u
+		}
+		return m
+	}
+	before := teams()
+	if before["search"]["source"] != "config" || before["search"]["read_only"] != true || before["legacy"] == nil {
+		t.Fatalf("teams from the file: %v", before)
+	}
+	if code, _ := call(t, "PATCH", r.base+"/admin/v1/teams/"+before["legacy"]["id"].(string), adminToken, `{"description":"x"}`); code != 409 {
+		t.Fatalf("changing a team of the file through the API: %d, want 409", code)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(withOrgs, "      - name: legacy\n", "", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := call(t, "POST", r.base+"/admin/v1/reload", adminToken, ""); code != 200 {
+		t.Fatalf("reload: %d %v", code, out)
+	}
+	after := teams()
+	if after["search"]["id"] != before["search"]["id"] || after["search"]["source"] != "config" {
+		t.Fatalf("search after the reload: %v (before %v)", after["search"], before["search"])
+	}
+	if after["legacy"]["source"] != "api" {
+		t.Fatalf("a team dropped from the file: %v", after["legacy"])
+	}
+	if code, out := call(t, "DELETE", r.base+"/admin/v1/teams/"+after["legacy"]["id"].(string), adminToken, ""); code != 200 {
+		t.Fatalf("deleting the released team: %d %v", code, out)
+	}
+}

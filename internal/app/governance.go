@@ -19,7 +19,7 @@ import (
 // syncUnits upserts the organisations, teams and applications that the
 // file declares, so that the store (and the admin API) know them with
 // stable ids. Units the API created stay; a unit the file no longer
-// declares stays too, as an API unit would.
+// declares stays too, released to the API (its keys and history remain).
 func (s *server) syncUnits(ctx context.Context, f *config.File) error {
 	storeLimits := func(l config.Limits) store.Limits {
 		out := store.Limits{RPM: l.RPM, TPM: l.TPM, MaxConcurrent: l.MaxConcurrent}
@@ -34,24 +34,47 @@ func (s *server) syncUnits(ctx context.Context, f *config.File) error {
 		}
 		return out
 	}
+	declared := map[string]bool{}
 	for _, o := range f.Orgs {
 		orgID, err := s.store.UpsertConfigUnit(ctx, store.Unit{Kind: store.KindOrg, Name: o.Name, Description: o.Description,
 			Limits: storeLimits(o.Limits)})
 		if err != nil {
 			return err
 		}
+		declared[orgID] = true
 		for _, t := range o.Teams {
 			teamID, err := s.store.UpsertConfigUnit(ctx, store.Unit{Kind: store.KindTeam, OrgID: orgID, Name: t.Name,
 				Description: t.Description, Limits: storeLimits(t.Limits)})
 			if err != nil {
 				return err
 			}
+			declared[teamID] = true
 			for _, a := range t.Applications {
-				if _, err := s.store.UpsertConfigUnit(ctx, store.Unit{Kind: store.KindApp, OrgID: orgID, TeamID: teamID,
-					Name: a.Name, Description: a.Description, Limits: storeLimits(a.Limits)}); err != nil {
+				appID, err := s.store.UpsertConfigUnit(ctx, store.Unit{Kind: store.KindApp, OrgID: orgID, TeamID: teamID,
+					Name: a.Name, Description: a.Description, Limits: storeLimits(a.Limits)})
+				if err != nil {
 					return err
 				}
+				declared[appID] = true
 			}
+		}
+	}
+	// A unit the file declared before and no longer does becomes an API
+	// unit: the admin API can then change or delete it.
+	for _, kind := range []string{store.KindApp, store.KindTeam, store.KindOrg} {
+		units, err := s.store.ListUnits(ctx, kind, store.UnitFilter{})
+		if err != nil {
+			return err
+		}
+		for _, u := range units {
+			if u.Source != "config" || declared[u.ID] {
+				continue
+			}
+			if err := s.store.ReleaseConfigUnit(ctx, kind, u.ID, store.AuditEntry{Actor: "config-file", Tenant: u.OrgID,
+				Action: kind + ".release", ObjectType: kind, ObjectID: u.ID}); err != nil {
+				return err
+			}
+			s.log.Info("a unit is no longer in the configuration file: it is now managed through the admin API", "kind", kind, "id", u.ID, "name", u.Name)
 		}
 	}
 	return nil

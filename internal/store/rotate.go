@@ -58,3 +58,24 @@ func (s *Store) PreviousHashes(ctx context.Context, now time.Time) ([]PreviousHa
 	}
 	return out, rows.Err()
 }
+
+// ReleaseConfigUnit makes a unit that the configuration file no longer
+// declares an API unit (changeable and deletable through the admin API),
+// with an audit row and a generation bump; a unit that is not a config unit
+// is left alone.
+func (s *Store) ReleaseConfigUnit(ctx context.Context, kind, id string, audit AuditEntry) error {
+	table, err := unitTable(kind)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET source = 'api', version = version + 1 WHERE id = $1 AND source = 'config'`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		return auditAndBump(ctx, tx, &audit)
+	})
+}
