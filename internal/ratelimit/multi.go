@@ -118,11 +118,13 @@ func (l *Limiter) admitAllShared(subjects []Subject, active []int, now time.Time
 	denied, vs, err := l.store.AdmitAll(ctx, as)
 	cancel()
 	if err != nil {
-		cs := make([]Cancellation, len(as))
-		for j, a := range as {
-			cs[j] = Cancellation{Key: a.Key, Ticket: a.Ticket, Admitted: now}
+		if lostAnswer(err) {
+			cs := make([]Cancellation, len(as))
+			for j, a := range as {
+				cs[j] = Cancellation{Key: a.Key, Ticket: a.Ticket, Admitted: now}
+			}
+			l.undo(cs)
 		}
-		l.undo(cs)
 		return nil, 0, nil, err
 	}
 	l.br.success(time.Now())

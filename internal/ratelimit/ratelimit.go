@@ -69,8 +69,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -429,7 +431,9 @@ func (l *Limiter) admitShared(id string, lim Limits, worst int64, now time.Time)
 		LeaseUntil: now.Add(l.opt.Lease), PeriodStart: start, PeriodTTL: ttl, SeedMicros: l.mem.spentIn(id, start)})
 	cancel()
 	if err != nil {
-		l.undo([]Cancellation{{Key: id, Ticket: name, Admitted: now}})
+		if lostAnswer(err) {
+			l.undo([]Cancellation{{Key: id, Ticket: name, Admitted: now}})
+		}
 		return nil, nil, err
 	}
 	l.br.success(time.Now())
@@ -721,9 +725,17 @@ func dollars(micros int64) string {
 	return "$" + strconv.FormatFloat(float64(micros)/1e6, 'f', 6, 64)
 }
 
-// undo cancels, in the background, admissions whose answer was lost: the
-// store may have run them. At most 64 such cancellations run at once; more
+// undo cancels, in the background, admissions whose answer was lost (a
+// timeout): the store may have run them. Nothing is sent while the breaker
+// is open. At most 64 such cancellations run at once; more
 // are dropped (their leases free them).
+// lostAnswer reports whether a failed store call may have run in the
+// store anyway: it timed out, rather than failing to reach the store.
+func lostAnswer(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
 func (l *Limiter) undo(cs []Cancellation) {
 	l.undoMu.Lock()
 	defer l.undoMu.Unlock()
@@ -738,6 +750,9 @@ func (l *Limiter) undo(cs []Cancellation) {
 	l.undoWG.Add(1)
 	go func() {
 		defer func() { <-l.undoing; l.undoWG.Done() }()
+		if l.br.state().open {
+			return // the store is out of reach: the leases free these
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = l.store.Cancel(ctx, cs)
