@@ -231,12 +231,26 @@ func (a *API) reload(w http.ResponseWriter, r *http.Request) error {
 	return a.configInfo(w, r)
 }
 
+// ConfigInfo describes the running configuration.
+type ConfigInfo struct {
+	Version  int64     `json:"version"`
+	LoadedAt time.Time `json:"loaded_at"`
+	Source   string    `json:"source" doc:"The configuration file, or empty for the built-in demo."`
+	Models   []string  `json:"models"`
+	Keys     int       `json:"keys" doc:"Active key values (a rotated key's previous value counts)."`
+}
+
 func (a *API) configInfo(w http.ResponseWriter, _ *http.Request) error {
 	s := a.opts.Snapshots.Load()
-	return writeJSON(w, http.StatusOK, map[string]any{
-		"version": s.Version, "loaded_at": s.LoadedAt.UTC(), "source": s.Source,
-		"models": s.ModelNames, "keys": len(s.Keys),
-	})
+	return writeJSON(w, http.StatusOK, ConfigInfo{Version: s.Version, LoadedAt: s.LoadedAt.UTC(), Source: s.Source,
+		Models: s.ModelNames, Keys: len(s.Keys)})
+}
+
+// HealthInfo is each upstream target's health and the limiter's mode.
+type HealthInfo struct {
+	Object string         `json:"object" enum:"list"`
+	Data   []route.Status `json:"data"`
+	Limits any            `json:"limits,omitempty"`
 }
 
 func (a *API) health(w http.ResponseWriter, _ *http.Request) error {
@@ -244,9 +258,9 @@ func (a *API) health(w http.ResponseWriter, _ *http.Request) error {
 	slices.SortFunc(targets, func(x, y route.Status) int {
 		return strings.Compare(x.Provider+"\x00"+x.Model, y.Provider+"\x00"+y.Model)
 	})
-	out := map[string]any{"object": "list", "data": targets}
+	out := HealthInfo{Object: "list", Data: targets}
 	if a.opts.Limits != nil {
-		out["limits"] = a.opts.Limits()
+		out.Limits = a.opts.Limits()
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

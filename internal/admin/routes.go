@@ -37,7 +37,7 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 	// Sessions and identity.
 	add("POST /admin/v1/auth/login", "", a.loginPassword, openapi.Op{ID: "login", Tags: []string{"auth"}, Public: true,
 		Summary: "Sign in with email and password", Description: "Sets the session cookie; answers the CSRF token.",
-		Request: LoginRequest{}, Response: map[string]any{}})
+		Request: LoginRequest{}, Response: LoginAnswer{}})
 	add("POST /admin/v1/auth/logout", authz.Self, a.logout, openapi.Op{ID: "logout", Tags: []string{"auth"}, Summary: "End the session"})
 	add("GET /admin/v1/auth/oidc/login", "", a.oidcLogin, openapi.Op{ID: "oidcLogin", Tags: []string{"auth"}, Public: true,
 		Summary: "Start single sign-on", Description: "Redirects to the identity provider.", ResponseStatus: http.StatusFound,
@@ -132,11 +132,11 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 	// Platform: providers and the gateway itself (super-admin).
 	gw := []string{"gateway"}
 	add("POST /admin/v1/reload", authz.GatewayWrite, a.reload, openapi.Op{ID: "reload", Tags: gw, Summary: "Reload the configuration file",
-		Response: map[string]any{}})
+		Response: ConfigInfo{}})
 	add("GET /admin/v1/config", authz.GatewayRead, a.configInfo, openapi.Op{ID: "configInfo", Tags: gw, Summary: "The running configuration",
-		Response: map[string]any{}})
+		Response: ConfigInfo{}})
 	add("GET /admin/v1/health", authz.GatewayRead, a.health, openapi.Op{ID: "health", Tags: gw, Summary: "Upstream health and limiter mode",
-		Response: map[string]any{}})
+		Response: HealthInfo{}})
 	pt := []string{"providers"}
 	add("GET /admin/v1/providers", authz.ProvidersRead, a.listProviders, openapi.Op{ID: "listProviders", Tags: pt,
 		Summary: "List providers: stored ones in full, the file's by name (read-only)", Response: list[ProviderView]{}})

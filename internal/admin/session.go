@@ -27,6 +27,14 @@ type LoginRequest struct {
 	Password string `json:"password"`
 }
 
+// LoginAnswer answers a password login (the session is in the cookie).
+type LoginAnswer struct {
+	UserID    string    `json:"user_id"`
+	Email     string    `json:"email"`
+	CSRFToken string    `json:"csrf_token" doc:"Send as X-CSRF-Token on unsafe requests made with the session cookie."`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
 // Me describes the authenticated principal.
 type Me struct {
 	Kind      string        `json:"kind" enum:"bootstrap,token,session"`
@@ -122,7 +130,7 @@ func (a *API) loginPassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	_ = a.opts.Store.InsertAudit(r.Context(), store.AuditEntry{Actor: u.Email, Action: "session.create", ObjectType: "user",
 		ObjectID: u.ID, RequestID: w.Header().Get("X-Request-Id"), IP: clientIP(r)})
-	return writeJSON(w, http.StatusOK, map[string]any{"user_id": u.ID, "email": u.Email, "csrf_token": csrfToken(value), "expires_at": exp})
+	return writeJSON(w, http.StatusOK, LoginAnswer{UserID: u.ID, Email: u.Email, CSRFToken: csrfToken(value), ExpiresAt: exp})
 }
 
 func (a *API) logout(w http.ResponseWriter, r *http.Request) error {
