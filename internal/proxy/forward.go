@@ -186,7 +186,7 @@ func matches(m *config.Match, r *http.Request, c *call, fs *forwardSpec) bool {
 	if len(m.KeyTags) > 0 && (c.key == nil || !c.key.HasTag(m.KeyTags)) {
 		return false
 	}
-	if m.MinMaxTokens > 0 && requestedMaxTokens(fs.body) < int64(m.MinMaxTokens) {
+	if m.MinMaxTokens > 0 && fs.maxTokens() < int64(m.MinMaxTokens) {
 		return false
 	}
 	if m.MinInputTokens > 0 && len(fs.body)/4 < m.MinInputTokens {
@@ -199,6 +199,20 @@ func matches(m *config.Match, r *http.Request, c *call, fs *forwardSpec) bool {
 		return false
 	}
 	return true
+}
+
+// maxTokens is the request's output limit, 0 when it sets none: read by the
+// body's one peek when the model is in the body, else scanned for.
+func (fs *forwardSpec) maxTokens() int64 {
+	if fs.peek.model.Exists() {
+		for _, v := range fs.peek.limits {
+			if v.Exists() {
+				return v.Int()
+			}
+		}
+		return 0
+	}
+	return requestedMaxTokens(fs.body)
 }
 
 func requestedMaxTokens(body []byte) int64 {

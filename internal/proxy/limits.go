@@ -52,7 +52,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *call, fs *for
 				lv.Subject.WorstMicros = lv.Reserve
 			} else {
 				if worst < 0 {
-					out := requestedMaxTokens(fs.body)
+					out := fs.maxTokens()
 					if out <= 0 {
 						out = defaultMaxTokens
 					}

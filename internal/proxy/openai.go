@@ -42,6 +42,9 @@ type peeked struct {
 	model        gjson.Result
 	stream       bool
 	includeUsage bool
+	// limits are the top-level max_tokens, max_completion_tokens and
+	// max_output_tokens (first occurrences), in that order of preference.
+	limits [3]gjson.Result
 }
 
 // peek validates body as a JSON object and reads its top-level "model" and
@@ -75,6 +78,12 @@ func peek(body []byte) (peeked, error) {
 			}
 		case "stream_options":
 			p.includeUsage = v.Get("include_usage").Type == gjson.True
+		case "max_tokens":
+			setFirst(&p.limits[0], v)
+		case "max_completion_tokens":
+			setFirst(&p.limits[1], v)
+		case "max_output_tokens":
+			setFirst(&p.limits[2], v)
 		}
 		return true
 	})
@@ -91,6 +100,13 @@ func peek(body []byte) (peeked, error) {
 		return p, errBadRequest("invalid_type", "model", "'model' must be a non-empty UTF-8 string.")
 	}
 	return p, nil
+}
+
+// setFirst keeps the first occurrence of a key, as a lookup finds it.
+func setFirst(dst *gjson.Result, v gjson.Result) {
+	if !dst.Exists() {
+		*dst = v
+	}
 }
 
 // bill records usage and its cost on the entry.

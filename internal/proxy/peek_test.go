@@ -3,6 +3,8 @@ package proxy
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/tidwall/gjson"
 )
 
 var peekSeeds = []string{
@@ -13,6 +15,8 @@ var peekSeeds = []string{
 	`[1]`,
 	`{"model":"m","messages":[{"role":"user","content":"{\"model\":\"x\"}"}]}`,
 	`{"mod\u0065l":"a","model":"b"}`,
+	`{"model":"m","max_output_tokens":9,"max_tokens":5,"max_tokens":7}`,
+	`{"model":"m","max_completion_tokens":"12"}`,
 }
 
 // FuzzPeek checks the property the data plane relies on: when peek accepts a
@@ -34,6 +38,13 @@ func FuzzPeek(f *testing.F) {
 		var model string
 		if json.Unmarshal(std["model"], &model) != nil || model != p.model.Str {
 			t.Fatalf("peek saw model %q, encoding/json sees %s", p.model.Str, std["model"])
+		}
+		// The output limit read by the peek is the one a lookup finds.
+		if !gjson.GetBytes(body, "generationConfig").Exists() {
+			fs := &forwardSpec{body: body, peek: p}
+			if got, want := fs.maxTokens(), requestedMaxTokens(body); got != want {
+				t.Fatalf("peek read max tokens %d, a lookup %d", got, want)
+			}
 		}
 		out := rewriteModel(body, p.model, "upstream-model")
 		var after map[string]json.RawMessage
