@@ -26,55 +26,7 @@ var testClient = ClientCodec{
 // canonical form (or a 400), and canonical answers, streams and errors
 // rendered for the client.
 func TestClientGolden(t *testing.T) {
-	for _, path := range golden.Files(t, "client") {
-		t.Run(golden.CaseName(path), func(t *testing.T) {
-			goldenSpec.Run(t, path, *update, func(t *testing.T, a *golden.Archive) map[string]string {
-				out := map[string]string{}
-				req := &llm.Request{Model: "gpt-test"}
-				if body, ok := a.Get("request.json"); ok {
-					r, err := testClient.DecodeRequest([]byte(body), "")
-					if err != nil {
-						out["error.json"] = golden.ErrorJSON(t, err)
-						return out
-					}
-					out["canonical.json"] = golden.IndentJSON(t, r)
-					checkFixedPoint(t, []byte(body), r)
-					req = r
-				}
-				if s, ok := a.Get("response.json"); ok {
-					var resp llm.Response
-					if err := json.Unmarshal([]byte(s), &resp); err != nil {
-						t.Fatalf("response.json: %v", err)
-					}
-					body, err := testClient.EncodeResponse(req, &resp)
-					if err != nil {
-						t.Fatalf("EncodeResponse: %v", err)
-					}
-					out["body.json"] = golden.IndentRaw(t, body)
-				}
-				if s, ok := a.Get("canonical-events.json"); ok {
-					var buf bytes.Buffer
-					if err := golden.WriteEvents(testClient.NewStreamWriter(&buf, req), golden.ParseEvents(t, s)); err != nil {
-						t.Fatalf("write: %v", err)
-					}
-					out["stream.sse"] = buf.String()
-				}
-				if s, ok := a.Get("errors.json"); ok {
-					var errs []llm.Error
-					if err := json.Unmarshal([]byte(s), &errs); err != nil {
-						t.Fatalf("errors.json: %v", err)
-					}
-					var b strings.Builder
-					for i := range errs {
-						b.Write(testClient.EncodeError(&errs[i]))
-						b.WriteByte('\n')
-					}
-					out["error-bodies.json"] = b.String()
-				}
-				return out
-			})
-		})
-	}
+	goldenSpec.ClientCodecCases(t, "client", *update, testClient, "gpt-test", checkFixedPoint)
 }
 
 // checkFixedPoint checks that a decoded request encoded for an OpenAI
