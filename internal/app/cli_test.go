@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,5 +181,53 @@ func TestConfigUnitsFollowTheFile(t *testing.T) {
 	}
 	if code, out := call(t, "DELETE", r.base+"/admin/v1/teams/"+after["legacy"]["id"].(string), adminToken, ""); code != 200 {
 		t.Fatalf("deleting the released team: %d %v", code, out)
+	}
+}
+
+// TestBudgetAlertWebhook: crossing a budget threshold posts one JSON event
+// to the configured webhook, with its headers, and no more for the same
+// threshold in the period.
+func TestBudgetAlertWebhook(t *testing.T) {
+	got := make(chan *http.Request, 10)
+	bodies := make(chan map[string]any, 10)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&m)
+		got <- r
+		bodies <- m
+	}))
+	defer hook.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sluice.yaml")
+	conf := demoConfig + `orgs:
+  - name: acme
+    budget: {amount_usd: 0.0001, alert_percents: [50]}
+    teams: [{name: t, applications: [{name: a}]}]
+alerts:
+  webhook_url: ` + hook.URL + `/hooks/budget
+  webhook_headers: {Authorization: Bearer hook-secret}
+`
+	conf = strings.Replace(conf, "{name: dev, key: gw-test-app-key-000001}", "{name: dev, key: gw-test-app-key-000001, application: acme/t/a}", 1)
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, "--config", cfg, "--data-dir", filepath.Join(dir, "data"), "--allow-private-upstreams")
+	for range 3 { // the first crosses 50 %, the later ones are refused or stay above it
+		call(t, "POST", r.base+"/v1/chat/completions", "gw-test-app-key-000001", `{"model":"alpha","max_tokens":1,"messages":[{"role":"user","content":"hi"}]}`)
+	}
+	select {
+	case req := <-got:
+		m := <-bodies
+		if req.URL.Path != "/hooks/budget" || req.Header.Get("Authorization") != "Bearer hook-secret" ||
+			m["type"] != "budget.threshold_crossed" || m["percent"] != float64(50) || !strings.HasPrefix(fmt.Sprint(m["subject"]), "org_") {
+			t.Fatalf("webhook got %s %v %v", req.URL.Path, req.Header, m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no webhook call; logs:\n%s", r.logs.String())
+	}
+	select {
+	case <-got:
+		t.Fatal("a second webhook call for the same threshold")
+	case <-time.After(300 * time.Millisecond):
 	}
 }

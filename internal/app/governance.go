@@ -1,7 +1,9 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"math"
 	"net/http"
@@ -121,6 +123,22 @@ type alerts struct {
 	store *store.Store
 	log   *slog.Logger
 	fired atomic.Int64
+	// webhook, when set, receives each recorded alert (config alerts:).
+	webhook func() (url string, headers map[string]string)
+	client  *http.Client
+}
+
+// BudgetAlertEvent is the JSON body of the budget alert webhook.
+type BudgetAlertEvent struct {
+	Type         string    `json:"type"` // "budget.threshold_crossed"
+	Subject      string    `json:"subject"`
+	Percent      int       `json:"percent"`
+	SpentUSD     float64   `json:"spent_usd"`
+	BudgetUSD    float64   `json:"budget_usd"`
+	SpentMicros  int64     `json:"spent_micros"`
+	BudgetMicros int64     `json:"budget_micros"`
+	PeriodStart  time.Time `json:"period_start,omitzero"`
+	Time         time.Time `json:"time"`
 }
 
 func (a *alerts) hook(al ratelimit.Alert) {
@@ -138,6 +156,47 @@ func (a *alerts) hook(al ratelimit.Alert) {
 	a.log.Warn("budget threshold crossed", "subject", al.ID, "percent", al.Percent,
 		"spent_usd", strconv.FormatFloat(float64(al.SpentMicros)/1e6, 'f', 6, 64),
 		"budget_usd", strconv.FormatFloat(float64(al.BudgetMicros)/1e6, 'f', 6, 64))
+	if a.webhook == nil {
+		return
+	}
+	url, headers := a.webhook()
+	if url == "" {
+		return
+	}
+	body, _ := json.Marshal(BudgetAlertEvent{Type: "budget.threshold_crossed", Subject: al.ID, Percent: al.Percent,
+		SpentUSD: float64(al.SpentMicros) / 1e6, BudgetUSD: float64(al.BudgetMicros) / 1e6, SpentMicros: al.SpentMicros,
+		BudgetMicros: al.BudgetMicros, PeriodStart: al.PeriodStart, Time: time.Now().UTC()})
+	// The hook runs on a goroutine of its own: a slow receiver delays no
+	// request. Three tries, 1 s then 4 s apart.
+	for try, wait := range []time.Duration{0, time.Second, 4 * time.Second} {
+		time.Sleep(wait)
+		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			a.log.Error("budget alert webhook: bad URL", "err", err)
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		res, err := a.client.Do(req.WithContext(rctx))
+		if err == nil {
+			res.Body.Close()
+		}
+		cancel()
+		if err == nil && res.StatusCode < 300 {
+			return
+		}
+		a.log.Warn("budget alert webhook failed", "try", try+1, "status", statusOf(res, err))
+	}
+}
+
+func statusOf(res *http.Response, err error) string {
+	if err != nil {
+		return "unreachable"
+	}
+	return res.Status
 }
 
 func (a *alerts) register(reg *metrics.Registry) {

@@ -212,7 +212,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("limits, budgets and key revocations are shared through Redis", "redis", rs.String())
 	}
 	s.limiter = limiter
-	al := &alerts{store: st, log: log}
+	al := &alerts{store: st, log: log, client: guardedClient(), webhook: func() (string, map[string]string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.file.Alerts.WebhookURL, s.file.Alerts.WebhookHeaders
+	}}
+	if *allowPrivate {
+		al.client = s.client
+	}
 	limiter.SetAlertHook(al.hook)
 
 	lw := ledger.NewWriter(st, ledger.Options{Logger: log})

@@ -19,6 +19,17 @@ type File struct {
 	// file and the API agree.
 	Orgs   []Org  `yaml:"orgs"`
 	Access Access `yaml:"access"`
+	Alerts Alerts `yaml:"alerts"`
+}
+
+// Alerts says where budget alerts go besides the log, the metric and
+// GET /admin/v1/budget-alerts.
+type Alerts struct {
+	// WebhookURL receives each budget threshold crossing as a JSON POST
+	// (once per subject, period and threshold across the cluster).
+	WebhookURL string `yaml:"webhook_url"`
+	// WebhookHeaders are sent with it (e.g. an authorization header).
+	WebhookHeaders map[string]string `yaml:"webhook_headers"`
 }
 
 // Limits are rate limits and a budget; zero values are unlimited. Keys,

@@ -113,6 +113,14 @@ func (f *File) validateGovernance(add adder) map[string]bool {
 			add(fmt.Sprintf("access.trusted_proxies[%d]", i), "%v", err)
 		}
 	}
+	if u := f.Alerts.WebhookURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		add("alerts.webhook_url", "must be an http or https URL")
+	}
+	for k, v := range f.Alerts.WebhookHeaders {
+		if k == "" || strings.ContainsAny(k+v, "\r\n\x00") {
+			add("alerts.webhook_headers", "header names must be non-empty and values without CR, LF or NUL")
+		}
+	}
 	if o := f.Access.OIDC; o != nil {
 		if !strings.HasPrefix(o.Issuer, "https://") && !strings.HasPrefix(o.Issuer, "http://") {
 			add("access.oidc.issuer", "must be the issuer URL")

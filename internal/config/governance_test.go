@@ -27,6 +27,8 @@ keys:
     application: acme/search/web
     endpoints: [chat, embeddings]
     source_networks: [10.0.0.0/8, 192.168.1.7]
+alerts:
+  webhook_url: https://hooks.example.com/sluice
 access:
   trusted_proxies: [127.0.0.1/32]
   deny:
@@ -67,6 +69,7 @@ func TestGovernanceProblems(t *testing.T) {
 		{"trusted_proxies: [127.0.0.1/32]", "trusted_proxies: [localhost]", "access.trusted_proxies[0]"},
 		{"    rpm: 1000", "    rpm: -5", "models[0]"},
 		{"role_claim: groups", "role_claim: ''", "access.oidc.role_claim"},
+		{"webhook_url: https://hooks.example.com/sluice", "webhook_url: ftp://x", "alerts.webhook_url"},
 	}
 	for _, tt := range tests {
 		src := strings.Replace(governed, tt.old, tt.new, 1)
