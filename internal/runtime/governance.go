@@ -18,14 +18,12 @@ type Unit struct {
 	OrgID, TeamID  string // an org's OrgID is its own id; a team's TeamID too
 	Limits         ratelimit.Limits
 	ReserveMicros  int64
-	AlertPercents  []int
 	Path           string // "org", "org/team" or "org/team/app"
 }
 
-func limitsFromConfig(l config.Limits) (ratelimit.Limits, int64, []int) {
+func limitsFromConfig(l config.Limits) (ratelimit.Limits, int64) {
 	lim := ratelimit.Limits{RPM: l.RPM, TPM: l.TPM, MaxConcurrent: l.MaxConcurrent}
 	var reserve int64
-	var alerts []int
 	if b := l.Budget; b != nil {
 		lim.BudgetMicros = int64(math.Round(b.AmountUSD * 1e6))
 		lim.BudgetPeriod = ratelimit.Period(b.Period)
@@ -33,10 +31,9 @@ func limitsFromConfig(l config.Limits) (ratelimit.Limits, int64, []int) {
 			lim.BudgetPeriod = ratelimit.Monthly
 		}
 		reserve = int64(math.Round(b.ReserveUSD * 1e6))
-		alerts = b.AlertPercents
-		lim.AlertPercents = alertArray(alerts)
+		lim.AlertPercents = alertArray(b.AlertPercents)
 	}
-	return lim, reserve, alerts
+	return lim, reserve
 }
 
 // alertArray packs alert thresholds for the limiter (at most
@@ -78,7 +75,7 @@ func (s *Snapshot) compileGovernance(f *config.File, units []store.Unit) error {
 	s.Units = make(map[string]*Unit, len(units))
 	for _, u := range units {
 		s.Units[u.ID] = &Unit{Kind: u.Kind, ID: u.ID, Name: u.Name, OrgID: u.OrgID, TeamID: u.TeamID,
-			Limits: LimitsFromStore(u.Limits), ReserveMicros: u.Limits.ReserveMicros, AlertPercents: u.Limits.AlertPercents}
+			Limits: LimitsFromStore(u.Limits), ReserveMicros: u.Limits.ReserveMicros}
 	}
 	for _, u := range s.Units {
 		switch u.Kind {

@@ -55,7 +55,6 @@ type Model struct {
 	// Limits apply to all traffic to the model ("model:<name>" in the limiter).
 	Limits        ratelimit.Limits
 	ReserveMicros int64
-	AlertPercents []int
 	// Level is the model's own level, nil when it has no limits.
 	Level *Level
 }
@@ -117,8 +116,7 @@ type Key struct {
 	// Endpoints, when non-nil, are the endpoint families the key may call.
 	Endpoints map[string]bool
 	// Networks, when non-nil, are the client networks the key may come from.
-	Networks      []netip.Prefix
-	AlertPercents []int
+	Networks []netip.Prefix
 	// Levels are the key's own, its application's, team's and
 	// organisation's limits, compiled (see compileLevels).
 	Levels []Level
@@ -130,7 +128,7 @@ func (k *Key) Expired(now time.Time) bool { return !k.ExpiresAt.IsZero() && !now
 func keyFromConfig(k config.Key, id string) *Key {
 	ck := &Key{ID: id, Name: k.Name, Source: "config", Tags: k.Tags, Allowed: allowSet(k.Models),
 		Endpoints: allowSet(k.Endpoints), Networks: networks(k.SourceNetworks)}
-	ck.Limits, ck.ReserveMicros, ck.AlertPercents = limitsFromConfig(k.Limits)
+	ck.Limits, ck.ReserveMicros = limitsFromConfig(k.Limits)
 	if k.ExpiresAt != nil {
 		ck.ExpiresAt = *k.ExpiresAt
 	}
@@ -142,7 +140,7 @@ func keyFromStore(k store.KeyRecord) *Key {
 		Limits: ratelimit.Limits{RPM: k.RPM, TPM: k.TPM, MaxConcurrent: k.MaxConcurrent, BudgetMicros: k.BudgetMicros,
 			BudgetPeriod: ratelimit.Period(k.BudgetPeriod)},
 		Tags: k.Tags, OrgID: k.OrgID, TeamID: k.TeamID, AppID: k.AppID, Endpoints: allowSet(k.Endpoints),
-		Networks: networks(k.SourceCIDRs), AlertPercents: k.AlertPercents}
+		Networks: networks(k.SourceCIDRs)}
 	if ck.Limits.BudgetMicros > 0 {
 		ck.Limits.AlertPercents = alertArray(k.AlertPercents)
 	}
@@ -234,7 +232,7 @@ func Compile(in Inputs) (*Snapshot, error) {
 	}
 	for _, m := range f.Models {
 		cm := &Model{Name: m.Name, Price: meter.PriceFromDollars(m.Pricing.InputPerMTok, m.Pricing.OutputPerMTok, m.Pricing.CachedInputPerMTok)}
-		cm.Limits, cm.ReserveMicros, cm.AlertPercents = limitsFromConfig(m.Limits)
+		cm.Limits, cm.ReserveMicros = limitsFromConfig(m.Limits)
 		var err error
 		if cm.Default, err = compileRoute(in.Health, providers, m, "default", nil, m.Targets, m.Routing); err != nil {
 			return nil, err
