@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"math"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice/internal/login"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/ratelimit"
+	"github.com/sluicehq/sluice/internal/runtime"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -23,37 +23,24 @@ import (
 // stable ids. Units the API created stay; a unit the file no longer
 // declares stays too, released to the API (its keys and history remain).
 func (s *server) syncUnits(ctx context.Context, f *config.File) error {
-	storeLimits := func(l config.Limits) store.Limits {
-		out := store.Limits{RPM: l.RPM, TPM: l.TPM, MaxConcurrent: l.MaxConcurrent}
-		if b := l.Budget; b != nil {
-			out.BudgetMicros = int64(math.Round(b.AmountUSD * 1e6))
-			out.BudgetPeriod = b.Period
-			if out.BudgetPeriod == "" {
-				out.BudgetPeriod = "monthly"
-			}
-			out.ReserveMicros = int64(math.Round(b.ReserveUSD * 1e6))
-			out.AlertPercents = b.AlertPercents
-		}
-		return out
-	}
 	declared := map[string]bool{}
 	for _, o := range f.Orgs {
 		orgID, err := s.store.UpsertConfigUnit(ctx, store.Unit{Kind: store.KindOrg, Name: o.Name, Description: o.Description,
-			Limits: storeLimits(o.Limits)})
+			Limits: runtime.StoreLimits(o.Limits)})
 		if err != nil {
 			return err
 		}
 		declared[orgID] = true
 		for _, t := range o.Teams {
 			teamID, err := s.store.UpsertConfigUnit(ctx, store.Unit{Kind: store.KindTeam, OrgID: orgID, Name: t.Name,
-				Description: t.Description, Limits: storeLimits(t.Limits)})
+				Description: t.Description, Limits: runtime.StoreLimits(t.Limits)})
 			if err != nil {
 				return err
 			}
 			declared[teamID] = true
 			for _, a := range t.Applications {
 				appID, err := s.store.UpsertConfigUnit(ctx, store.Unit{Kind: store.KindApp, OrgID: orgID, TeamID: teamID,
-					Name: a.Name, Description: a.Description, Limits: storeLimits(a.Limits)})
+					Name: a.Name, Description: a.Description, Limits: runtime.StoreLimits(a.Limits)})
 				if err != nil {
 					return err
 				}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,20 +15,14 @@ import (
 	protocolanthropic "github.com/sluicehq/sluice/internal/protocol/anthropic"
 	protocolopenai "github.com/sluicehq/sluice/internal/protocol/openai"
 	"github.com/sluicehq/sluice/internal/provider"
+	"github.com/sluicehq/sluice/internal/runtime"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
 // unitsOf turns the file's organisations into stored units with ids named
 // after them, as the server's sync would (with random ids).
 func unitsOf(f *config.File) []store.Unit {
-	lim := func(l config.Limits) store.Limits {
-		out := store.Limits{RPM: l.RPM, TPM: l.TPM, MaxConcurrent: l.MaxConcurrent}
-		if b := l.Budget; b != nil {
-			out.BudgetMicros, out.BudgetPeriod = int64(math.Round(b.AmountUSD*1e6)), b.Period
-			out.ReserveMicros, out.AlertPercents = int64(math.Round(b.ReserveUSD*1e6)), b.AlertPercents
-		}
-		return out
-	}
+	lim := runtime.StoreLimits
 	var us []store.Unit
 	for _, o := range f.Orgs {
 		org := "org_" + o.Name

@@ -44,6 +44,22 @@ func alertArray(ps []int) [ratelimit.MaxAlerts]int {
 	return out
 }
 
+// StoreLimits is how the store keeps limits declared in the file (the
+// units of the file are upserted into the store with them).
+func StoreLimits(l config.Limits) store.Limits {
+	out := store.Limits{RPM: l.RPM, TPM: l.TPM, MaxConcurrent: l.MaxConcurrent}
+	if b := l.Budget; b != nil {
+		out.BudgetMicros = int64(math.Round(b.AmountUSD * 1e6))
+		out.BudgetPeriod = b.Period
+		if out.BudgetPeriod == "" {
+			out.BudgetPeriod = string(ratelimit.Monthly)
+		}
+		out.ReserveMicros = int64(math.Round(b.ReserveUSD * 1e6))
+		out.AlertPercents = b.AlertPercents
+	}
+	return out
+}
+
 // LimitsFromStore converts stored limits.
 func LimitsFromStore(l store.Limits) ratelimit.Limits {
 	lim := ratelimit.Limits{RPM: l.RPM, TPM: l.TPM, MaxConcurrent: l.MaxConcurrent, BudgetMicros: l.BudgetMicros,
