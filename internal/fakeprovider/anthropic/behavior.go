@@ -1,11 +1,10 @@
 package anthropicfake
 
 import (
-	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/fakeprovider/fakeserver"
 )
 
 // Script headers. A test that goes through the gateway sets them on its client request;
@@ -14,28 +13,28 @@ import (
 const (
 	// HeaderStatus makes the fake answer with this status (400..599) and an Anthropic
 	// error body; 529 is overloaded_error.
-	HeaderStatus = "X-Fake-Status"
+	HeaderStatus = fakeserver.HeaderStatus
 	// HeaderDelayMs waits this many milliseconds before sending headers.
-	HeaderDelayMs = "X-Fake-Delay-Ms"
+	HeaderDelayMs = fakeserver.HeaderDelayMs
 	// HeaderHang never answers until the client goes away: "1", "true" or
 	// "before-headers" hang before any header; "after-headers" sends 200 and the
 	// headers of a stream (or JSON response) first, then hangs.
-	HeaderHang = "X-Fake-Hang"
+	HeaderHang = fakeserver.HeaderHang
 	// HeaderChunks is the number of text_delta (or input_json_delta) events per block.
-	HeaderChunks = "X-Fake-Chunks"
+	HeaderChunks = fakeserver.HeaderChunks
 	// HeaderChunkDelayMs is the gap between two SSE events of a stream.
-	HeaderChunkDelayMs = "X-Fake-Chunk-Delay-Ms"
+	HeaderChunkDelayMs = fakeserver.HeaderChunkDelayMs
 	// HeaderCutAfter sends this many SSE events (ping included), then ends the
 	// response cleanly without message_stop.
-	HeaderCutAfter = "X-Fake-Cut-After"
+	HeaderCutAfter = fakeserver.HeaderCutAfter
 	// HeaderResetAfter sends this many SSE events, then aborts the TCP connection.
-	HeaderResetAfter = "X-Fake-Reset-After"
+	HeaderResetAfter = fakeserver.HeaderResetAfter
 	// HeaderErrorAfter sends this many SSE events, then an "error" event with an
 	// overloaded_error, and ends the response, as Anthropic does when it is
 	// overloaded mid-stream.
 	HeaderErrorAfter = "X-Fake-Error-After"
 	// HeaderRetryAfter is sent back as Retry-After (use it with X-Fake-Status: 429).
-	HeaderRetryAfter = "X-Fake-Retry-After"
+	HeaderRetryAfter = fakeserver.HeaderRetryAfter
 	// HeaderToolCalls is how many tool_use blocks the fake answers with when it calls
 	// tools (cycling through the request's tools), unless the request disables
 	// parallel tool use; 1 by default.
@@ -109,64 +108,20 @@ type Behavior struct {
 // value is an error, which the fake answers with a 400 so that a broken test script is
 // noticed.
 func ParseHeaders(h http.Header) (*Behavior, error) {
+	p := fakeserver.NewHeaders(h)
 	b := &Behavior{}
-	var err error
-	intHeader := func(name string, min int) int {
-		v := strings.TrimSpace(h.Get(name))
-		if v == "" || err != nil {
-			return 0
-		}
-		n, convErr := strconv.Atoi(v)
-		if convErr != nil || n < min {
-			err = fmt.Errorf("fake: invalid %s header %q: want an integer >= %d", name, v, min)
-			return 0
-		}
-		return n
-	}
-	optInt := func(name string) *int {
-		if h.Get(name) == "" {
-			return nil
-		}
-		n := intHeader(name, 0)
-		return &n
-	}
-	b.Status = intHeader(HeaderStatus, 0)
-	if b.Status != 0 && (b.Status < 400 || b.Status > 599) && err == nil {
-		err = fmt.Errorf("fake: invalid %s header %d: want 400..599", HeaderStatus, b.Status)
-	}
-	b.Delay = time.Duration(intHeader(HeaderDelayMs, 0)) * time.Millisecond
-	b.Chunks = intHeader(HeaderChunks, 1)
-	b.ChunkDelay = time.Duration(intHeader(HeaderChunkDelayMs, 0)) * time.Millisecond
-	b.CutAfter = intHeader(HeaderCutAfter, 0)
-	b.ResetAfter = intHeader(HeaderResetAfter, 0)
-	b.ErrorAfter = intHeader(HeaderErrorAfter, 0)
-	b.ToolCalls = intHeader(HeaderToolCalls, 1)
-	b.InputTokens = optInt(HeaderInputTokens)
-	b.OutputTokens = optInt(HeaderOutputTokens)
-	b.CacheReadTokens = optInt(HeaderCacheReadTokens)
-	b.CacheCreationTokens = optInt(HeaderCacheCreationTokens)
-	b.RetryAfter = strings.TrimSpace(h.Get(HeaderRetryAfter))
-	switch v := strings.ToLower(strings.TrimSpace(h.Get(HeaderRedactedThinking))); v {
-	case "", "0", "false":
-	case "1", "true":
-		b.RedactedThinking = true
-	default:
-		if err == nil {
-			err = fmt.Errorf("fake: invalid %s header %q", HeaderRedactedThinking, v)
-		}
-	}
-	switch v := strings.ToLower(strings.TrimSpace(h.Get(HeaderHang))); v {
-	case "", "0", "false":
-	case "1", "true", "before-headers":
-		b.Hang = HangBeforeHeaders
-	case "after-headers":
-		b.Hang = HangAfterHeaders
-	default:
-		if err == nil {
-			err = fmt.Errorf("fake: invalid %s header %q", HeaderHang, v)
-		}
-	}
-	if err != nil {
+	c := p.Basic()
+	b.Status, b.Delay, b.Chunks, b.ChunkDelay, b.CutAfter, b.ResetAfter = c.Status, c.Delay, c.Chunks, c.ChunkDelay, c.CutAfter, c.ResetAfter
+	b.ErrorAfter = p.Int(HeaderErrorAfter, 0)
+	b.ToolCalls = p.Int(HeaderToolCalls, 1)
+	b.InputTokens = p.OptInt(HeaderInputTokens)
+	b.OutputTokens = p.OptInt(HeaderOutputTokens)
+	b.CacheReadTokens = p.OptInt(HeaderCacheReadTokens)
+	b.CacheCreationTokens = p.OptInt(HeaderCacheCreationTokens)
+	b.RetryAfter = p.String(HeaderRetryAfter)
+	b.RedactedThinking = p.Bool(HeaderRedactedThinking)
+	b.Hang = Hang(p.Hang(HeaderHang))
+	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -3,6 +3,8 @@ package anthropicfake
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/sluicehq/sluice/internal/fakeprovider/fakeserver"
 )
 
 // Error types of Anthropic's error envelope.
@@ -86,6 +88,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	if _, err := w.Write(b); err == nil {
-		markComplete(w)
+		fakeserver.MarkComplete(w)
 	}
 }

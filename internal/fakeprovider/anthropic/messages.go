@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sluicehq/sluice/internal/fakeprovider/fakeserver"
 	openaifake "github.com/sluicehq/sluice/internal/fakeprovider/openai"
 )
 
@@ -106,7 +107,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_ = http.NewResponseController(w).Flush()
-		s.wait(r.Context(), nil)
+		s.Hang(r.Context())
 		return
 	}
 	writeJSON(w, http.StatusOK, message{
@@ -265,7 +266,7 @@ func (s *Server) streamMessage(w http.ResponseWriter, r *http.Request, b *Behavi
 	}
 	switch {
 	case b.Hang == HangAfterHeaders:
-		s.wait(r.Context(), nil)
+		s.Hang(r.Context())
 		return
 	case b.CutAfter < 0:
 		return
@@ -348,7 +349,7 @@ func (s *Server) streamMessage(w http.ResponseWriter, r *http.Request, b *Behavi
 		return
 	}
 	if st.event("message_stop", map[string]string{"type": "message_stop"}) {
-		markComplete(w)
+		fakeserver.MarkComplete(w)
 	}
 }
 
@@ -364,7 +365,7 @@ type sseStream struct {
 // event writes one "event: name\ndata: json\n\n" event; it returns false when the
 // stream must stop (cut, reset, scripted error, client gone).
 func (st *sseStream) event(name string, v any) bool {
-	if st.events > 0 && st.b.ChunkDelay > 0 && !st.s.sleep(st.r.Context(), st.b.ChunkDelay) {
+	if st.events > 0 && st.b.ChunkDelay > 0 && !st.s.Sleep(st.r.Context(), st.b.ChunkDelay) {
 		return false
 	}
 	switch {
@@ -376,7 +377,7 @@ func (st *sseStream) event(name string, v any) bool {
 	case st.b.ErrorAfter > 0 && st.events >= st.b.ErrorAfter:
 		if st.write("error", ErrorBody{Type: "error", Error: ErrorObject{Type: errOverloaded, Message: "Overloaded"},
 			RequestID: st.w.Header().Get("Request-Id")}) {
-			markComplete(st.w)
+			fakeserver.MarkComplete(st.w)
 		}
 		return false
 	}
@@ -398,9 +399,7 @@ func (st *sseStream) write(name string, v any) bool {
 		return false
 	}
 	st.events++
-	if rw, ok := st.w.(*recordingWriter); ok {
-		rw.events = st.events
-	}
+	fakeserver.SetEvents(st.w, st.events)
 	return http.NewResponseController(st.w).Flush() == nil
 }
 

@@ -13,20 +13,16 @@
 package anthropicfake
 
 import (
-	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"github.com/sluicehq/sluice/internal/fakeprovider/reqlog"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/fakeprovider/fakeserver"
 )
 
 // MaxBodyBytes is the largest request body the fake reads; larger bodies get a 413.
@@ -59,12 +55,9 @@ type Options struct {
 
 // Server is the fake upstream. It is an http.Handler and safe for concurrent use.
 type Server struct {
-	opts       Options
-	mux        *http.ServeMux
-	reqlog.Log // the requests received; its methods (Requests, Count, Wait...) are the Server's
-
-	closeOnce sync.Once
-	closed    chan struct{} // closed by Close; releases hanging handlers
+	opts            Options
+	mux             *http.ServeMux
+	fakeserver.Base // the request log (Requests, Count, Wait...) and Close
 }
 
 // New returns a fake upstream configured by opts.
@@ -75,7 +68,7 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, closed: make(chan struct{})}
+	s := &Server{opts: opts}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/messages", s.handleMessages)
 	mux.HandleFunc("POST /v1/messages/count_tokens", s.handleCountTokens)
@@ -91,100 +84,59 @@ func New(opts Options) *Server {
 func Start(t testing.TB, opts Options) (*Server, string) {
 	t.Helper()
 	s := New(opts)
-	ts := httptest.NewServer(s)
-	t.Cleanup(func() {
-		s.Close()
-		ts.CloseClientConnections()
-		ts.Close()
-	})
-	return s, ts.URL
-}
-
-// Close releases every handler that hangs or waits, so that the HTTP server that
-// serves the fake can shut down. The fake answers 503 to requests after Close.
-func (s *Server) Close() {
-	s.closeOnce.Do(func() { close(s.closed) })
+	return s, fakeserver.Start(t, s)
 }
 
 // ServeHTTP records the request and answers it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, readErr := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-	rec := s.Log.Begin(r, body, s.opts.Now())
-	rw := &recordingWriter{ResponseWriter: w}
-	// The request context ends before ServeHTTP returns only when the client goes away.
-	// AfterFunc marks it as soon as that happens, for waiters; the deferred check
-	// covers the case where the handler noticed first and returned.
-	stop := context.AfterFunc(r.Context(), func() {
-		if !rw.complete.Load() {
-			s.Log.Cancelled(rec, s.opts.Now())
-		}
-	})
-	defer func() {
-		stop()
-		cancelled := r.Context().Err() != nil && !rw.complete.Load()
-		s.Log.Finish(rec, rw.status, rw.events, cancelled, s.opts.Now())
-	}()
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	ctx := reqlog.WithRecord(r.Context(), rec)
-	r = r.WithContext(ctx)
-	rw.Header().Set("Request-Id", fmt.Sprintf("req_fake_%d", rec.Seq))
+	s.Record(w, r, MaxBodyBytes, s.opts.Now, s.serve)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Request, early error) {
+	w.Header().Set("Request-Id", fmt.Sprintf("req_fake_%d", rec.Seq))
 
 	switch {
-	case readErr != nil:
-		writeError(rw, http.StatusBadRequest, errInvalidRequest, "fake: reading the request body: "+readErr.Error())
+	case errors.Is(early, fakeserver.ErrTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, errRequestTooLarge, "Request exceeds the maximum allowed number of bytes.")
 		return
-	case len(body) > MaxBodyBytes:
-		writeError(rw, http.StatusRequestEntityTooLarge, errRequestTooLarge, "Request exceeds the maximum allowed number of bytes.")
+	case errors.Is(early, fakeserver.ErrClosed):
+		writeError(w, http.StatusServiceUnavailable, errOverloaded, "fake: server closed")
 		return
-	}
-	select {
-	case <-s.closed:
-		writeError(rw, http.StatusServiceUnavailable, errOverloaded, "fake: server closed")
+	case early != nil:
+		writeError(w, http.StatusBadRequest, errInvalidRequest, "fake: reading the request body: "+early.Error())
 		return
-	default:
 	}
 	if s.opts.APIKey != "" {
 		switch key := r.Header.Get("X-Api-Key"); {
 		case key == "":
-			writeError(rw, http.StatusUnauthorized, errAuthentication, "x-api-key header is required")
+			writeError(w, http.StatusUnauthorized, errAuthentication, "x-api-key header is required")
 			return
 		case key != s.opts.APIKey:
-			writeError(rw, http.StatusUnauthorized, errAuthentication, "invalid x-api-key")
+			writeError(w, http.StatusUnauthorized, errAuthentication, "invalid x-api-key")
 			return
 		}
 	}
 	if r.Header.Get("Anthropic-Version") == "" {
-		writeError(rw, http.StatusBadRequest, errInvalidRequest, "anthropic-version: header is required")
+		writeError(w, http.StatusBadRequest, errInvalidRequest, "anthropic-version: header is required")
 		return
 	}
 	if v := r.Header.Get("Anthropic-Version"); !validVersion(v) {
-		writeError(rw, http.StatusBadRequest, errInvalidRequest, fmt.Sprintf("anthropic-version: %q is not a valid version", v))
+		writeError(w, http.StatusBadRequest, errInvalidRequest, fmt.Sprintf("anthropic-version: %q is not a valid version", v))
 		return
 	}
-	s.mux.ServeHTTP(rw, r)
+	s.mux.ServeHTTP(w, r)
 }
 
 // behavior resolves the script of one request: Options.Script first, then headers.
 func (s *Server) behavior(r *http.Request) (*Behavior, error) {
-	if s.opts.Script != nil {
-		b := s.opts.Script(r)
-		r.Body = io.NopCloser(bytes.NewReader(recordOf(r).Body))
-		if b != nil {
-			return b, nil
-		}
-	}
-	return ParseHeaders(r.Header)
+	return fakeserver.Resolve(r, s.opts.Script, ParseHeaders)
 }
 
 // prelude applies the parts of a Behavior that come before any response byte: the
 // delay, a hang, a scripted error status and a scripted body. It reports whether the
 // handler should go on and answer normally.
 func (s *Server) prelude(w http.ResponseWriter, r *http.Request, b *Behavior) bool {
-	if b.Delay > 0 && !s.sleep(r.Context(), b.Delay) {
-		return false
-	}
-	if b.Hang == HangBeforeHeaders {
-		s.wait(r.Context(), nil)
+	if !s.Prelude(r.Context(), b.Delay, b.Hang == HangBeforeHeaders) {
 		return false
 	}
 	if b.Status >= 400 && b.RetryAfter != "" {
@@ -198,7 +150,7 @@ func (s *Server) prelude(w http.ResponseWriter, r *http.Request, b *Behavior) bo
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		if _, err := w.Write(b.Body); err == nil {
-			markComplete(w)
+			fakeserver.MarkComplete(w)
 		}
 		return false
 	}
@@ -207,25 +159,6 @@ func (s *Server) prelude(w http.ResponseWriter, r *http.Request, b *Behavior) bo
 		return false
 	}
 	return true
-}
-
-// sleep waits for d; it returns false when the client went away or the fake closed.
-func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	return s.wait(ctx, t.C)
-}
-
-// wait blocks until c fires (true) or the request ends or the fake closes (false).
-func (s *Server) wait(ctx context.Context, c <-chan time.Time) bool {
-	select {
-	case <-c:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.closed:
-		return false
-	}
 }
 
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
@@ -269,40 +202,6 @@ func messageID(r *http.Request) string {
 	sum := sha256.Sum256(rec.Body)
 	return "msg_fake" + strconv.Itoa(rec.Seq) + hex.EncodeToString(sum[:6])
 }
-
-// recordingWriter remembers the status and counts the SSE events written.
-type recordingWriter struct {
-	http.ResponseWriter
-	status int
-	events int
-	// complete is set once the whole response has been written, so that a client that
-	// closes the connection right after the last byte does not count as cancelling.
-	complete atomic.Bool
-}
-
-// markComplete records that w's response has been written in full.
-func markComplete(w http.ResponseWriter) {
-	if rw, ok := w.(*recordingWriter); ok {
-		rw.complete.Store(true)
-	}
-}
-
-func (w *recordingWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *recordingWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-// Unwrap lets http.ResponseController reach Flush and Hijack.
-func (w *recordingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // validVersion accepts the versions Anthropic documents and the dated
 // versions newer SDKs send (YYYY-MM-DD from 2023-01-01 on).

@@ -1,13 +1,11 @@
 package bedrockfake
 
 import (
-	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	wire "github.com/sluicehq/sluice/internal/apischema/bedrock"
+	"github.com/sluicehq/sluice/internal/fakeprovider/fakeserver"
 )
 
 // Script headers. A test that goes through the gateway sets them on its
@@ -20,24 +18,24 @@ const (
 	// ResourceNotFoundException 404, ModelTimeoutException 408,
 	// ModelErrorException 424, ThrottlingException 429,
 	// InternalServerException 500, ServiceUnavailableException 503).
-	HeaderStatus = "X-Fake-Status"
+	HeaderStatus = fakeserver.HeaderStatus
 	// HeaderErrorType overrides the error type of HeaderStatus.
 	HeaderErrorType = "X-Fake-Error-Type"
 	// HeaderDelayMs waits this many milliseconds before sending headers.
-	HeaderDelayMs = "X-Fake-Delay-Ms"
+	HeaderDelayMs = fakeserver.HeaderDelayMs
 	// HeaderHang never answers until the client goes away: "1", "true" or
 	// "before-headers" hang before any header; "after-headers" sends 200 and
 	// the headers first, then hangs.
-	HeaderHang = "X-Fake-Hang"
+	HeaderHang = fakeserver.HeaderHang
 	// HeaderChunks is the number of text (or tool input) deltas in a stream.
-	HeaderChunks = "X-Fake-Chunks"
+	HeaderChunks = fakeserver.HeaderChunks
 	// HeaderChunkDelayMs is the gap between two event-stream messages.
-	HeaderChunkDelayMs = "X-Fake-Chunk-Delay-Ms"
+	HeaderChunkDelayMs = fakeserver.HeaderChunkDelayMs
 	// HeaderCutAfter sends this many event-stream messages, then ends the
 	// response cleanly (so a cut before messageStop leaves it out).
-	HeaderCutAfter = "X-Fake-Cut-After"
+	HeaderCutAfter = fakeserver.HeaderCutAfter
 	// HeaderResetAfter sends this many messages, then aborts the connection.
-	HeaderResetAfter = "X-Fake-Reset-After"
+	HeaderResetAfter = fakeserver.HeaderResetAfter
 	// HeaderExceptionAfter sends this many messages, then an exception
 	// message (throttlingException unless HeaderExceptionType says
 	// otherwise), and ends the response.
@@ -115,73 +113,33 @@ type Behavior struct {
 // malformed value is an error, which the fake answers with a 400 so that a
 // broken test script is noticed.
 func ParseHeaders(h http.Header) (*Behavior, error) {
+	p := fakeserver.NewHeaders(h)
 	b := &Behavior{}
-	var err error
-	intHeader := func(name string, min int) int {
-		v := strings.TrimSpace(h.Get(name))
-		if v == "" || err != nil {
-			return 0
-		}
-		n, convErr := strconv.Atoi(v)
-		if convErr != nil || n < min {
-			err = fmt.Errorf("fake: invalid %s header %q: want an integer >= %d", name, v, min)
-			return 0
-		}
-		return n
-	}
-	optInt := func(name string) *int {
-		if h.Get(name) == "" {
-			return nil
-		}
-		n := intHeader(name, 0)
-		return &n
-	}
-	b.Status = intHeader(HeaderStatus, 0)
-	if b.Status != 0 && (b.Status < 400 || b.Status > 599) && err == nil {
-		err = fmt.Errorf("fake: invalid %s header %d: want 400..599", HeaderStatus, b.Status)
-	}
-	b.ErrorType = strings.TrimSpace(h.Get(HeaderErrorType))
-	b.Delay = time.Duration(intHeader(HeaderDelayMs, 0)) * time.Millisecond
-	b.Chunks = intHeader(HeaderChunks, 1)
-	b.ChunkDelay = time.Duration(intHeader(HeaderChunkDelayMs, 0)) * time.Millisecond
-	b.CutAfter = intHeader(HeaderCutAfter, 0)
-	b.ResetAfter = intHeader(HeaderResetAfter, 0)
-	b.ExceptionAfter = intHeader(HeaderExceptionAfter, 0)
-	b.ExceptionType = strings.TrimSpace(h.Get(HeaderExceptionType))
+	c := p.Basic()
+	b.Status, b.Delay, b.Chunks, b.ChunkDelay, b.CutAfter, b.ResetAfter = c.Status, c.Delay, c.Chunks, c.ChunkDelay, c.CutAfter, c.ResetAfter
+	b.ErrorType = p.String(HeaderErrorType)
+	b.ExceptionAfter = p.Int(HeaderExceptionAfter, 0)
+	b.ExceptionType = p.String(HeaderExceptionType)
 	b.Content = h.Get(HeaderContent)
-	b.InputTokens = optInt(HeaderInputTokens)
-	b.OutputTokens = optInt(HeaderOutputTokens)
-	b.CacheReadTokens = optInt(HeaderCacheReadTokens)
-	b.CacheWriteTokens = optInt(HeaderCacheWriteTokens)
-	switch v := strings.ToLower(strings.TrimSpace(h.Get(HeaderMetadata))); v {
+	b.InputTokens = p.OptInt(HeaderInputTokens)
+	b.OutputTokens = p.OptInt(HeaderOutputTokens)
+	b.CacheReadTokens = p.OptInt(HeaderCacheReadTokens)
+	b.CacheWriteTokens = p.OptInt(HeaderCacheWriteTokens)
+	switch v := p.Lower(HeaderMetadata); v {
 	case "", "1", "true":
 	case "none", "0", "false":
 		b.NoMetadata = true
 	default:
-		if err == nil {
-			err = fmt.Errorf("fake: invalid %s header %q: want none", HeaderMetadata, v)
-		}
+		p.Fail("fake: invalid %s header %q: want none", HeaderMetadata, v)
 	}
-	switch v := strings.ToLower(strings.TrimSpace(h.Get(HeaderHang))); v {
-	case "", "0", "false":
-	case "1", "true", "before-headers":
-		b.Hang = HangBeforeHeaders
-	case "after-headers":
-		b.Hang = HangAfterHeaders
-	default:
-		if err == nil {
-			err = fmt.Errorf("fake: invalid %s header %q", HeaderHang, v)
-		}
-	}
+	b.Hang = Hang(p.Hang(HeaderHang))
 	switch b.ExceptionType {
 	case "", wire.ExceptionThrottling, wire.ExceptionModelStreamError, wire.ExceptionValidation,
 		wire.ExceptionInternalServer, wire.ExceptionServiceUnavailable:
 	default:
-		if err == nil {
-			err = fmt.Errorf("fake: invalid %s header %q", HeaderExceptionType, b.ExceptionType)
-		}
+		p.Fail("fake: invalid %s header %q", HeaderExceptionType, b.ExceptionType)
 	}
-	if err != nil {
+	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	wire "github.com/sluicehq/sluice/internal/apischema/bedrock"
+	"github.com/sluicehq/sluice/internal/fakeprovider/fakeserver"
 	openaifake "github.com/sluicehq/sluice/internal/fakeprovider/openai"
 	"github.com/sluicehq/sluice/internal/protocol/bedrock"
 )
@@ -106,7 +107,7 @@ func (s *Server) handleConverse(w http.ResponseWriter, r *http.Request, stream b
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_ = http.NewResponseController(w).Flush()
-		s.wait(r.Context(), nil)
+		s.Hang(r.Context())
 		return
 	}
 	resp := wire.ConverseResponse{
@@ -461,7 +462,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, b *Behavior, a *
 	st := &eventStream{s: s, w: w, r: r, b: b}
 	switch {
 	case b.Hang == HangAfterHeaders:
-		s.wait(r.Context(), nil)
+		s.Hang(r.Context())
 		return
 	case b.CutAfter < 0:
 		return
@@ -526,7 +527,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, b *Behavior, a *
 			return
 		}
 	}
-	markComplete(w)
+	fakeserver.MarkComplete(w)
 }
 
 // padding is Bedrock's "p" field, which hides the length of the content.
@@ -573,13 +574,13 @@ func (st *eventStream) exception() {
 		{Name: wire.HeaderContentType, Value: "application/json"},
 		{Name: wire.HeaderMessageType, Value: wire.MessageTypeException},
 	}, Payload: mustJSON(map[string]string{"message": "fake: " + msg})}, false) {
-		markComplete(st.w)
+		fakeserver.MarkComplete(st.w)
 	}
 }
 
 func (st *eventStream) write(m bedrock.Message, scripted bool) bool {
 	if scripted {
-		if st.events > 0 && st.b.ChunkDelay > 0 && !st.s.sleep(st.r.Context(), st.b.ChunkDelay) {
+		if st.events > 0 && st.b.ChunkDelay > 0 && !st.s.Sleep(st.r.Context(), st.b.ChunkDelay) {
 			return false
 		}
 		switch {
@@ -601,9 +602,7 @@ func (st *eventStream) write(m bedrock.Message, scripted bool) bool {
 		return false
 	}
 	st.events++
-	if rw, ok := st.w.(*recordingWriter); ok {
-		rw.events = st.events
-	}
+	fakeserver.SetEvents(st.w, st.events)
 	return http.NewResponseController(st.w).Flush() == nil
 }
 

@@ -13,20 +13,15 @@
 package bedrockfake
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/sluicehq/sluice/internal/fakeprovider/reqlog"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	wire "github.com/sluicehq/sluice/internal/apischema/bedrock"
+	"github.com/sluicehq/sluice/internal/fakeprovider/fakeserver"
 )
 
 // MaxBodyBytes is the largest request body the fake reads; larger bodies
@@ -71,12 +66,9 @@ type Options struct {
 // Server is the fake upstream. It is an http.Handler and safe for
 // concurrent use.
 type Server struct {
-	opts       Options
-	mux        *http.ServeMux
-	reqlog.Log // the requests received; its methods (Requests, Count, Wait...) are the Server's
-
-	closeOnce sync.Once
-	closed    chan struct{} // closed by Close; releases hanging handlers
+	opts            Options
+	mux             *http.ServeMux
+	fakeserver.Base // the request log (Requests, Count, Wait...) and Close
 }
 
 // New returns a fake configured by opts.
@@ -84,7 +76,7 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, closed: make(chan struct{})}
+	s := &Server{opts: opts}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /model/{id}/converse", func(w http.ResponseWriter, r *http.Request) { s.handleConverse(w, r, false) })
 	mux.HandleFunc("POST /model/{id}/converse-stream", func(w http.ResponseWriter, r *http.Request) { s.handleConverse(w, r, true) })
@@ -98,63 +90,33 @@ func New(opts Options) *Server {
 func Start(t testing.TB, opts Options) (*Server, string) {
 	t.Helper()
 	s := New(opts)
-	ts := httptest.NewServer(s)
-	t.Cleanup(func() {
-		s.Close()
-		ts.CloseClientConnections()
-		ts.Close()
-	})
-	return s, ts.URL
-}
-
-// Close releases every handler that hangs or waits, so that the HTTP
-// server that serves the fake can shut down. The fake answers 503 to
-// requests after Close.
-func (s *Server) Close() {
-	s.closeOnce.Do(func() { close(s.closed) })
+	return s, fakeserver.Start(t, s)
 }
 
 // ServeHTTP records the request, checks its signature and answers it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, readErr := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-	rec := s.Log.Begin(r, body, s.opts.Now())
-	rw := &recordingWriter{ResponseWriter: w}
-	// The request context ends before ServeHTTP returns only when the client
-	// goes away. AfterFunc marks it as soon as that happens, for waiters;
-	// the deferred check covers the case where the handler noticed first.
-	stop := context.AfterFunc(r.Context(), func() {
-		if !rw.complete.Load() {
-			s.Log.Cancelled(rec, s.opts.Now())
-		}
-	})
-	defer func() {
-		stop()
-		cancelled := r.Context().Err() != nil && !rw.complete.Load()
-		s.Log.Finish(rec, rw.status, rw.events, cancelled, s.opts.Now())
-	}()
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r = r.WithContext(reqlog.WithRecord(r.Context(), rec))
-	setCommonHeaders(rw, rec)
+	s.Record(w, r, MaxBodyBytes, s.opts.Now, s.serve)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rec *Request, early error) {
+	setCommonHeaders(w, rec)
 
 	switch {
-	case readErr != nil:
-		writeError(rw, http.StatusBadRequest, wire.ErrValidation, "fake: reading the request body: "+readErr.Error())
+	case errors.Is(early, fakeserver.ErrTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, wire.ErrValidation, "Request body too large.")
 		return
-	case len(body) > MaxBodyBytes:
-		writeError(rw, http.StatusRequestEntityTooLarge, wire.ErrValidation, "Request body too large.")
+	case errors.Is(early, fakeserver.ErrClosed):
+		writeError(w, http.StatusServiceUnavailable, wire.ErrServiceUnavailable, "fake: server closed")
 		return
-	}
-	select {
-	case <-s.closed:
-		writeError(rw, http.StatusServiceUnavailable, wire.ErrServiceUnavailable, "fake: server closed")
-		return
-	default:
-	}
-	if e := s.authenticate(r, body); e != nil {
-		writeError(rw, http.StatusForbidden, e.typ, e.msg)
+	case early != nil:
+		writeError(w, http.StatusBadRequest, wire.ErrValidation, "fake: reading the request body: "+early.Error())
 		return
 	}
-	s.mux.ServeHTTP(rw, r)
+	if e := s.authenticate(r, rec.Body); e != nil {
+		writeError(w, http.StatusForbidden, e.typ, e.msg)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
 }
 
 func (s *Server) authenticate(r *http.Request, body []byte) *sigError {
@@ -173,25 +135,14 @@ func (s *Server) authenticate(r *http.Request, body []byte) *sigError {
 // behavior resolves the script of one request: Options.Script first, then
 // headers.
 func (s *Server) behavior(r *http.Request) (*Behavior, error) {
-	if s.opts.Script != nil {
-		b := s.opts.Script(r)
-		r.Body = io.NopCloser(bytes.NewReader(recordOf(r).Body))
-		if b != nil {
-			return b, nil
-		}
-	}
-	return ParseHeaders(r.Header)
+	return fakeserver.Resolve(r, s.opts.Script, ParseHeaders)
 }
 
 // prelude applies the parts of a Behavior that come before any response
 // byte: the delay, a hang before headers, a scripted error or body. It
 // reports whether the handler should go on and answer normally.
 func (s *Server) prelude(w http.ResponseWriter, r *http.Request, b *Behavior) bool {
-	if b.Delay > 0 && !s.sleep(r.Context(), b.Delay) {
-		return false
-	}
-	if b.Hang == HangBeforeHeaders {
-		s.wait(r.Context(), nil)
+	if !s.Prelude(r.Context(), b.Delay, b.Hang == HangBeforeHeaders) {
 		return false
 	}
 	if b.Status >= 400 && b.Body == nil {
@@ -215,32 +166,11 @@ func (s *Server) prelude(w http.ResponseWriter, r *http.Request, b *Behavior) bo
 			w.WriteHeader(b.Status)
 		}
 		if _, err := w.Write(b.Body); err == nil {
-			markComplete(w)
+			fakeserver.MarkComplete(w)
 		}
 		return false
 	}
 	return true
-}
-
-// sleep waits for d; it returns false when the client went away or the fake
-// closed.
-func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	return s.wait(ctx, t.C)
-}
-
-// wait blocks until c fires (true) or the request ends or the fake closes
-// (false).
-func (s *Server) wait(ctx context.Context, c <-chan time.Time) bool {
-	select {
-	case <-c:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.closed:
-		return false
-	}
 }
 
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
@@ -297,41 +227,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	if _, err := w.Write(b); err == nil {
-		markComplete(w)
+		fakeserver.MarkComplete(w)
 	}
 }
-
-// recordingWriter remembers the status and counts the messages written.
-type recordingWriter struct {
-	http.ResponseWriter
-	status int
-	events int
-	// complete is set once the whole response has been written, so that a
-	// client that closes the connection right after the last byte does not
-	// count as cancelling.
-	complete atomic.Bool
-}
-
-// markComplete records that w's response has been written in full.
-func markComplete(w http.ResponseWriter) {
-	if rw, ok := w.(*recordingWriter); ok {
-		rw.complete.Store(true)
-	}
-}
-
-func (w *recordingWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *recordingWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-// Unwrap lets http.ResponseController reach Flush and Hijack.
-func (w *recordingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,11 +1,10 @@
 package geminifake
 
 import (
-	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/fakeprovider/fakeserver"
 )
 
 // Script headers, the same as the OpenAI fake's where they mean the same. A
@@ -14,25 +13,25 @@ import (
 const (
 	// HeaderStatus makes the fake answer with this status (400..599) and a
 	// Google error body.
-	HeaderStatus = "X-Fake-Status"
+	HeaderStatus = fakeserver.HeaderStatus
 	// HeaderDelayMs waits this many milliseconds before sending headers.
-	HeaderDelayMs = "X-Fake-Delay-Ms"
+	HeaderDelayMs = fakeserver.HeaderDelayMs
 	// HeaderHang never answers until the client goes away: "1", "true" or
 	// "before-headers" hang before any header; "after-headers" sends 200
 	// and the headers first, then hangs.
-	HeaderHang = "X-Fake-Hang"
+	HeaderHang = fakeserver.HeaderHang
 	// HeaderChunks is the number of text chunks of a stream.
-	HeaderChunks = "X-Fake-Chunks"
+	HeaderChunks = fakeserver.HeaderChunks
 	// HeaderChunkDelayMs is the gap between two chunks of a stream.
-	HeaderChunkDelayMs = "X-Fake-Chunk-Delay-Ms"
+	HeaderChunkDelayMs = fakeserver.HeaderChunkDelayMs
 	// HeaderCutAfter sends this many chunks, then ends the response cleanly
 	// without the chunk that holds the finishReason.
-	HeaderCutAfter = "X-Fake-Cut-After"
+	HeaderCutAfter = fakeserver.HeaderCutAfter
 	// HeaderResetAfter sends this many chunks, then aborts the TCP
 	// connection.
-	HeaderResetAfter = "X-Fake-Reset-After"
+	HeaderResetAfter = fakeserver.HeaderResetAfter
 	// HeaderRetryAfter is sent back as Retry-After (with X-Fake-Status: 429).
-	HeaderRetryAfter = "X-Fake-Retry-After"
+	HeaderRetryAfter = fakeserver.HeaderRetryAfter
 	// HeaderPromptTokens, HeaderCompletionTokens (candidatesTokenCount),
 	// HeaderCachedTokens (cachedContentTokenCount) and HeaderThoughtsTokens
 	// (thoughtsTokenCount) override the usage the fake reports.
@@ -95,53 +94,17 @@ type Behavior struct {
 // malformed value is an error, which the fake answers with a 400 so that a
 // broken test script is noticed.
 func ParseHeaders(h http.Header) (*Behavior, error) {
+	p := fakeserver.NewHeaders(h)
 	b := &Behavior{}
-	var err error
-	intHeader := func(name string, min int) int {
-		v := strings.TrimSpace(h.Get(name))
-		if v == "" || err != nil {
-			return 0
-		}
-		n, convErr := strconv.Atoi(v)
-		if convErr != nil || n < min {
-			err = fmt.Errorf("fake: invalid %s header %q: want an integer >= %d", name, v, min)
-			return 0
-		}
-		return n
-	}
-	optInt := func(name string) *int {
-		if h.Get(name) == "" {
-			return nil
-		}
-		n := intHeader(name, 0)
-		return &n
-	}
-	b.Status = intHeader(HeaderStatus, 0)
-	if b.Status != 0 && (b.Status < 400 || b.Status > 599) && err == nil {
-		err = fmt.Errorf("fake: invalid %s header %d: want 400..599", HeaderStatus, b.Status)
-	}
-	b.Delay = time.Duration(intHeader(HeaderDelayMs, 0)) * time.Millisecond
-	b.Chunks = intHeader(HeaderChunks, 1)
-	b.ChunkDelay = time.Duration(intHeader(HeaderChunkDelayMs, 0)) * time.Millisecond
-	b.CutAfter = intHeader(HeaderCutAfter, 0)
-	b.ResetAfter = intHeader(HeaderResetAfter, 0)
-	b.PromptTokens = optInt(HeaderPromptTokens)
-	b.CompletionTokens = optInt(HeaderCompletionTokens)
-	b.CachedTokens = optInt(HeaderCachedTokens)
-	b.ThoughtsTokens = optInt(HeaderThoughtsTokens)
-	b.RetryAfter = strings.TrimSpace(h.Get(HeaderRetryAfter))
-	switch v := strings.ToLower(strings.TrimSpace(h.Get(HeaderHang))); v {
-	case "", "0", "false":
-	case "1", "true", "before-headers":
-		b.Hang = HangBeforeHeaders
-	case "after-headers":
-		b.Hang = HangAfterHeaders
-	default:
-		if err == nil {
-			err = fmt.Errorf("fake: invalid %s header %q", HeaderHang, v)
-		}
-	}
-	if err != nil {
+	c := p.Basic()
+	b.Status, b.Delay, b.Chunks, b.ChunkDelay, b.CutAfter, b.ResetAfter = c.Status, c.Delay, c.Chunks, c.ChunkDelay, c.CutAfter, c.ResetAfter
+	b.PromptTokens = p.OptInt(HeaderPromptTokens)
+	b.CompletionTokens = p.OptInt(HeaderCompletionTokens)
+	b.CachedTokens = p.OptInt(HeaderCachedTokens)
+	b.ThoughtsTokens = p.OptInt(HeaderThoughtsTokens)
+	b.RetryAfter = p.String(HeaderRetryAfter)
+	b.Hang = Hang(p.Hang(HeaderHang))
+	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	return b, nil

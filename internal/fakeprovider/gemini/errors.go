@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	api "github.com/sluicehq/sluice/internal/apischema/gemini"
+	"github.com/sluicehq/sluice/internal/fakeprovider/fakeserver"
 )
 
 type apiError struct {
@@ -67,6 +68,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	w.WriteHeader(status)
 	if _, err := w.Write(append(b, '\n')); err == nil {
-		markComplete(w)
+		fakeserver.MarkComplete(w)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	api "github.com/sluicehq/sluice/internal/apischema/gemini"
+	"github.com/sluicehq/sluice/internal/fakeprovider/fakeserver"
 	openaifake "github.com/sluicehq/sluice/internal/fakeprovider/openai"
 )
 
@@ -73,7 +74,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request, model st
 		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 		w.WriteHeader(http.StatusOK)
 		_ = http.NewResponseController(w).Flush()
-		s.wait(r.Context(), nil)
+		s.Hang(r.Context())
 		return
 	}
 	var parts []api.Part
@@ -360,7 +361,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, b *Behavior, a *
 	st := &chunkStream{s: s, w: w, r: r, b: b, sse: sse}
 	switch {
 	case b.Hang == HangAfterHeaders:
-		s.wait(r.Context(), nil)
+		s.Hang(r.Context())
 		return
 	case b.CutAfter < 0:
 		return
@@ -428,7 +429,7 @@ type chunkStream struct {
 // chunk writes one chunk; it returns false when the stream must stop (cut,
 // reset, client gone).
 func (st *chunkStream) chunk(data []byte) bool {
-	if st.events > 0 && st.b.ChunkDelay > 0 && !st.s.sleep(st.r.Context(), st.b.ChunkDelay) {
+	if st.events > 0 && st.b.ChunkDelay > 0 && !st.s.Sleep(st.r.Context(), st.b.ChunkDelay) {
 		return false
 	}
 	if st.b.CutAfter > 0 && st.events >= st.b.CutAfter {
@@ -455,9 +456,7 @@ func (st *chunkStream) chunk(data []byte) bool {
 		return false
 	}
 	st.events++
-	if rw, ok := st.w.(*recordingWriter); ok {
-		rw.events = st.events
-	}
+	fakeserver.SetEvents(st.w, st.events)
 	return http.NewResponseController(st.w).Flush() == nil
 }
 
@@ -469,7 +468,7 @@ func (st *chunkStream) end() {
 			return
 		}
 	}
-	markComplete(st.w)
+	fakeserver.MarkComplete(st.w)
 }
 
 // reset aborts the connection: a TCP RST through Hijack on HTTP/1,

@@ -1,39 +1,38 @@
 package openaifake
 
 import (
-	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/fakeprovider/fakeserver"
 )
 
 // Script headers. A test that goes through the gateway sets them on its client request;
 // the gateway forwards them upstream like any other non-credential header.
 const (
 	// HeaderStatus makes the fake answer with this status (400..599) and an OpenAI error body.
-	HeaderStatus = "X-Fake-Status"
+	HeaderStatus = fakeserver.HeaderStatus
 	// HeaderDelayMs waits this many milliseconds before sending headers.
-	HeaderDelayMs = "X-Fake-Delay-Ms"
+	HeaderDelayMs = fakeserver.HeaderDelayMs
 	// HeaderHang never answers until the client goes away: "1", "true" or
 	// "before-headers" hang before any header; "after-headers" sends 200 and the
 	// headers of a stream (or JSON response) first, then hangs.
-	HeaderHang = "X-Fake-Hang"
+	HeaderHang = fakeserver.HeaderHang
 	// HeaderChunks is the number of content chunks per choice in a stream.
-	HeaderChunks = "X-Fake-Chunks"
+	HeaderChunks = fakeserver.HeaderChunks
 	// HeaderChunkDelayMs is the gap between two SSE events of a stream.
-	HeaderChunkDelayMs = "X-Fake-Chunk-Delay-Ms"
+	HeaderChunkDelayMs = fakeserver.HeaderChunkDelayMs
 	// HeaderUsage places usage in streams: "last" (a final chunk with empty choices,
 	// the default when stream_options.include_usage is true), "every" (cumulative
 	// usage on every chunk, then the final usage chunk) or "none".
 	HeaderUsage = "X-Fake-Usage"
 	// HeaderCutAfter sends this many SSE events, then ends the response cleanly
 	// without [DONE].
-	HeaderCutAfter = "X-Fake-Cut-After"
+	HeaderCutAfter = fakeserver.HeaderCutAfter
 	// HeaderResetAfter sends this many SSE events, then aborts the TCP connection.
-	HeaderResetAfter = "X-Fake-Reset-After"
+	HeaderResetAfter = fakeserver.HeaderResetAfter
 	// HeaderRetryAfter is sent back as Retry-After (use it with X-Fake-Status: 429).
-	HeaderRetryAfter = "X-Fake-Retry-After"
+	HeaderRetryAfter = fakeserver.HeaderRetryAfter
 	// HeaderPromptTokens, HeaderCompletionTokens and HeaderCachedTokens override the
 	// usage figures the fake reports.
 	HeaderPromptTokens     = "X-Fake-Prompt-Tokens"
@@ -107,60 +106,22 @@ type Behavior struct {
 // value is an error, which the fake answers with a 400 so that a broken test script is
 // noticed.
 func ParseHeaders(h http.Header) (*Behavior, error) {
+	p := fakeserver.NewHeaders(h)
 	b := &Behavior{}
-	var err error
-	intHeader := func(name string, min int) int {
-		v := strings.TrimSpace(h.Get(name))
-		if v == "" || err != nil {
-			return 0
-		}
-		n, convErr := strconv.Atoi(v)
-		if convErr != nil || n < min {
-			err = fmt.Errorf("fake: invalid %s header %q: want an integer >= %d", name, v, min)
-			return 0
-		}
-		return n
-	}
-	optInt := func(name string) *int {
-		if h.Get(name) == "" {
-			return nil
-		}
-		n := intHeader(name, 0)
-		return &n
-	}
-	b.Status = intHeader(HeaderStatus, 0)
-	if b.Status != 0 && (b.Status < 400 || b.Status > 599) && err == nil {
-		err = fmt.Errorf("fake: invalid %s header %d: want 400..599", HeaderStatus, b.Status)
-	}
-	b.Delay = time.Duration(intHeader(HeaderDelayMs, 0)) * time.Millisecond
-	b.Chunks = intHeader(HeaderChunks, 1)
-	b.ChunkDelay = time.Duration(intHeader(HeaderChunkDelayMs, 0)) * time.Millisecond
-	b.CutAfter = intHeader(HeaderCutAfter, 0)
-	b.ResetAfter = intHeader(HeaderResetAfter, 0)
-	b.PromptTokens = optInt(HeaderPromptTokens)
-	b.CompletionTokens = optInt(HeaderCompletionTokens)
-	b.CachedTokens = optInt(HeaderCachedTokens)
-	b.RetryAfter = strings.TrimSpace(h.Get(HeaderRetryAfter))
-	switch v := strings.ToLower(strings.TrimSpace(h.Get(HeaderHang))); v {
-	case "", "0", "false":
-	case "1", "true", "before-headers":
-		b.Hang = HangBeforeHeaders
-	case "after-headers":
-		b.Hang = HangAfterHeaders
-	default:
-		if err == nil {
-			err = fmt.Errorf("fake: invalid %s header %q", HeaderHang, v)
-		}
-	}
-	switch v := UsageMode(strings.ToLower(strings.TrimSpace(h.Get(HeaderUsage)))); v {
+	c := p.Basic()
+	b.Status, b.Delay, b.Chunks, b.ChunkDelay, b.CutAfter, b.ResetAfter = c.Status, c.Delay, c.Chunks, c.ChunkDelay, c.CutAfter, c.ResetAfter
+	b.PromptTokens = p.OptInt(HeaderPromptTokens)
+	b.CompletionTokens = p.OptInt(HeaderCompletionTokens)
+	b.CachedTokens = p.OptInt(HeaderCachedTokens)
+	b.RetryAfter = p.String(HeaderRetryAfter)
+	b.Hang = Hang(p.Hang(HeaderHang))
+	switch v := UsageMode(p.Lower(HeaderUsage)); v {
 	case UsageDefault, UsageLast, UsageEvery, UsageNone:
 		b.Usage = v
 	default:
-		if err == nil {
-			err = fmt.Errorf("fake: invalid %s header %q: want last, every or none", HeaderUsage, v)
-		}
+		p.Fail("fake: invalid %s header %q: want last, every or none", HeaderUsage, v)
 	}
-	if err != nil {
+	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	return b, nil

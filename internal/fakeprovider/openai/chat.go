@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/sluicehq/sluice/internal/fakeprovider/fakeserver"
 )
 
 // chatRequest is the part of a chat completion request the fake reads.
@@ -124,7 +126,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_ = http.NewResponseController(w).Flush()
-		s.wait(r.Context(), nil)
+		s.Hang(r.Context())
 		return
 	}
 	writeJSON(w, http.StatusOK, completion{
@@ -361,7 +363,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, b *Behavior,
 	}
 	switch {
 	case b.Hang == HangAfterHeaders:
-		s.wait(r.Context(), nil)
+		s.Hang(r.Context())
 		return
 	case b.CutAfter < 0:
 		return
@@ -483,7 +485,7 @@ type sseStream struct {
 // event writes one "data:" event; it returns false when the stream must stop (cut,
 // reset, client gone).
 func (st *sseStream) event(data []byte) bool {
-	if st.events > 0 && st.b.ChunkDelay > 0 && !st.s.sleep(st.r.Context(), st.b.ChunkDelay) {
+	if st.events > 0 && st.b.ChunkDelay > 0 && !st.s.Sleep(st.r.Context(), st.b.ChunkDelay) {
 		return false
 	}
 	if st.b.CutAfter > 0 && st.events >= st.b.CutAfter {
@@ -501,15 +503,13 @@ func (st *sseStream) event(data []byte) bool {
 		return false
 	}
 	st.events++
-	if rw, ok := st.w.(*recordingWriter); ok {
-		rw.events = st.events
-	}
+	fakeserver.SetEvents(st.w, st.events)
 	return http.NewResponseController(st.w).Flush() == nil
 }
 
 func (st *sseStream) done() {
 	if st.event([]byte("[DONE]")) {
-		markComplete(st.w)
+		fakeserver.MarkComplete(st.w)
 	}
 }
 

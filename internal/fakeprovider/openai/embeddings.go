@@ -129,7 +129,7 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_ = http.NewResponseController(w).Flush()
-		s.wait(r.Context(), nil)
+		s.Hang(r.Context())
 		return
 	}
 	if b.PromptTokens != nil {

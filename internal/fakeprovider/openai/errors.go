@@ -3,6 +3,8 @@ package openaifake
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/sluicehq/sluice/internal/fakeprovider/fakeserver"
 )
 
 // ErrorBody is OpenAI's error envelope: {"error":{"message","type","param","code"}}.
@@ -72,6 +74,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	if _, err := w.Write(append(b, '\n')); err == nil {
-		markComplete(w)
+		fakeserver.MarkComplete(w)
 	}
 }

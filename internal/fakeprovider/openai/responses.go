@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/sluicehq/sluice/internal/fakeprovider/fakeserver"
 )
 
 // POST /v1/responses: the OpenAI Responses API, answered as deterministically as chat
@@ -256,7 +258,7 @@ func (s *Server) handleResponses(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_ = http.NewResponseController(w).Flush()
-		s.wait(r.Context(), nil)
+		s.Hang(r.Context())
 		return
 	}
 	resp.Output = []any{item}
@@ -278,7 +280,7 @@ func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, b *Behav
 	}
 	switch {
 	case b.Hang == HangAfterHeaders:
-		s.wait(r.Context(), nil)
+		s.Hang(r.Context())
 		return
 	case b.CutAfter < 0:
 		return
@@ -358,14 +360,14 @@ func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, b *Behav
 		terminal = "response.incomplete"
 	}
 	if send(terminal, map[string]any{"response": final}) {
-		markComplete(st.w)
+		fakeserver.MarkComplete(st.w)
 	}
 }
 
 // namedEvent writes one SSE event with an "event:" line, as the Responses API does,
 // and applies the stream part of the Behavior like event.
 func (st *sseStream) namedEvent(name string, data []byte) bool {
-	if st.events > 0 && st.b.ChunkDelay > 0 && !st.s.sleep(st.r.Context(), st.b.ChunkDelay) {
+	if st.events > 0 && st.b.ChunkDelay > 0 && !st.s.Sleep(st.r.Context(), st.b.ChunkDelay) {
 		return false
 	}
 	if st.b.CutAfter > 0 && st.events >= st.b.CutAfter {
@@ -379,8 +381,6 @@ func (st *sseStream) namedEvent(name string, data []byte) bool {
 		return false
 	}
 	st.events++
-	if rw, ok := st.w.(*recordingWriter); ok {
-		rw.events = st.events
-	}
+	fakeserver.SetEvents(st.w, st.events)
 	return http.NewResponseController(st.w).Flush() == nil
 }
