@@ -1,8 +1,10 @@
 # Sluice: `make help` lists the targets.
 GO ?= go
+# Committed files allowed to exceed 1 MiB (space-separated paths), for make lint.
+LINT_LARGE_ALLOW ?=
 export CGO_ENABLED ?= 0
 
-.PHONY: help run build test unit e2e e2e-deps bench fuzz lint
+.PHONY: help run build test unit e2e e2e-deps bench fuzz lint lint-files
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-10s %s\n", $$1, $$2}'
@@ -29,9 +31,18 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	  for f in $$(grep -h '^func Fuzz' $$t/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$t || exit 1; done; done
 
-lint: ## gofmt and go vet
+lint: lint-files ## gofmt, go vet, and no committed binaries or large files
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
+
+lint-files: ## fail on a committed compiled binary, or a file over 1 MiB not in LINT_LARGE_ALLOW
+	@git ls-files | LC_ALL=C awk -v allow='$(LINT_LARGE_ALLOW)' 'BEGIN{n=split(allow,a," "); for(i=1;i<=n;i++) ok[a[i]]=1} !ok[$$0]' | \
+	while IFS= read -r f; do \
+	  [ -f "$$f" ] && [ ! -L "$$f" ] || continue; \
+	  case "$$(head -c4 "$$f" | od -An -tx1 | tr -d ' \n')" in \
+	    7f454c46|cffaedfe|cefaedfe|feedface|feedfacf|cafebabe|4d5a*) echo "$$f: a compiled binary is committed (git rm --cached it)";; esac; \
+	  [ "$$(wc -c <"$$f")" -le 1048576 ] || echo "$$f: over 1 MiB; commit it only by adding it to LINT_LARGE_ALLOW in the Makefile"; \
+	done | awk '{print} END{exit NR>0}'
 
 bench: ## direct vs bare ReverseProxy vs Sluice on loopback, one table (~4 min; BENCH_FLAGS='-reps 1' to tune)
 	$(GO) run ./bench/cmd/bench $(BENCH_FLAGS)
