@@ -54,19 +54,6 @@ func (s *keyState) roll(lim Limits, now time.Time) {
 	}
 }
 
-// admit checks every limit against this node's counters and, if all allow,
-// takes a slot and reserves worst.
-func (m *memory) admit(id string, lim Limits, worst int64, now time.Time) (*keyState, int64, *Denial) {
-	s := m.key(id)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.roll(lim, now)
-	if limit := verdict(lim, worst, s.concurrent, s.requests, s.tokens, s.spent, s.reserved); limit != "" {
-		return nil, 0, denial(limit, "", lim, now, s.spent, s.reserved)
-	}
-	return s, s.take(lim, worst), nil
-}
-
 // hold counts a request that the shared store admitted as in flight on this
 // node, so that a fallback while it runs still sees it.
 func (m *memory) hold(id string, reserved int64) *keyState {

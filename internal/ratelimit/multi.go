@@ -64,7 +64,7 @@ func (ts *Tickets) Len() int {
 //
 // The decision is atomic: in memory the subjects' states are locked
 // together, and in shared mode it is one script in the store, one round
-// trip. When the store fails, the node decides locally, as Admit does.
+// trip. When the store fails, the node decides locally.
 func (l *Limiter) AdmitAll(subjects []Subject) (*Tickets, int, *Denial) {
 	now := l.now()
 	active := make([]int, 0, len(subjects))

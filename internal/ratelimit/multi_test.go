@@ -164,11 +164,11 @@ func TestCancel(t *testing.T) {
 	now.Store(time.Date(2026, 1, 1, 0, 0, 10, 0, time.UTC).UnixNano())
 	l := New(func() time.Time { return time.Unix(0, now.Load()) })
 	lim := Limits{RPM: 1, MaxConcurrent: 1, BudgetMicros: 100, BudgetPeriod: Daily}
-	tk, d := l.Admit("k", lim, 100)
+	tk, d := admit(l, "k", lim, 100)
 	if d != nil {
 		t.Fatal(d)
 	}
-	if _, d := l.Admit("k", lim, 0); d == nil || d.Limit != "concurrency" {
+	if _, d := admit(l, "k", lim, 0); d == nil || d.Limit != "concurrency" {
 		t.Fatalf("%+v", d)
 	}
 	tk.Cancel()
@@ -178,7 +178,7 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("after Cancel: %+v", u)
 	}
 	// All of it is usable again: the request, the slot, the whole budget.
-	tk, d = l.Admit("k", lim, 100)
+	tk, d = admit(l, "k", lim, 100)
 	if d != nil {
 		t.Fatalf("after Cancel: %+v", d)
 	}
@@ -190,9 +190,9 @@ func TestCancel(t *testing.T) {
 	// A Cancel in a later minute leaves that minute's count alone.
 	now.Add(int64(time.Minute))
 	lim.BudgetMicros, lim.MaxConcurrent = 0, 0
-	tk, _ = l.Admit("k", lim, 0)
+	tk, _ = admit(l, "k", lim, 0)
 	now.Add(int64(time.Minute))
-	other, _ := l.Admit("k", lim, 0)
+	other, _ := admit(l, "k", lim, 0)
 	tk.Cancel()
 	if u := l.Usage("k"); u.RequestsThisMinute != 1 || u.Concurrent != 1 {
 		t.Fatalf("a Cancel gave back another minute's request: %+v", u)
@@ -268,7 +268,7 @@ func TestAlerts(t *testing.T) {
 	lim := Limits{BudgetMicros: 1000, BudgetPeriod: Daily, AlertPercents: [MaxAlerts]int{80, 50, 100}}
 	settle := func(cost int64) {
 		t.Helper()
-		tk, d := l.Admit("k", lim, cost)
+		tk, d := admit(l, "k", lim, cost)
 		if d != nil {
 			t.Fatal(d)
 		}

@@ -11,7 +11,7 @@
 // admits while the window's tokens are under the limit and counts real tokens
 // afterwards, so it can overshoot by the tokens of the requests in flight.
 //
-// Admit admits one subject. AdmitAll admits several (a request's key, team,
+// AdmitAll admits a request at every subject it answers to (its key, team,
 // organisation...) all or none, atomically: every subject's limits are
 // checked and its slots taken with no other admission in between, in memory
 // (the subjects' states locked together, in ID order) and in the shared
@@ -34,8 +34,8 @@
 //
 // A Limiter made by New keeps its state in memory: the limits hold per
 // process. One made by NewShared keeps it in a Store that every node shares
-// (Redis, see package redislimit), with one round trip per Admit, AdmitAll,
-// Done and Cancel, and falls back to its in-memory state when the store
+// (Redis, see package redislimit), with one round trip per AdmitAll, Done
+// and Cancel, and falls back to its in-memory state when the store
 // fails:
 //
 //   - Every store operation has a deadline (DefaultTimeout, 250 ms: long
@@ -233,7 +233,7 @@ type Options struct {
 
 // usageFresh is how long Usage reuses the shared counters that this node's
 // last operation on a key returned (real time), so that the rate-limit
-// headers after an Admit cost no second round trip.
+// headers after an AdmitAll cost no second round trip.
 const usageFresh = 100 * time.Millisecond
 
 // Limiter holds the state of every key.
@@ -398,56 +398,6 @@ type Ticket struct {
 	done     atomic.Bool
 }
 
-// Admit checks every limit and, if all allow, takes a request slot and
-// reserves worstCostMicros of budget. It returns a Denial when refused.
-func (l *Limiter) Admit(id string, lim Limits, worstCostMicros int64) (*Ticket, *Denial) {
-	now := l.now()
-	if l.store != nil {
-		if l.br.allow() {
-			t, d, err := l.admitShared(id, lim, worstCostMicros, now)
-			if err == nil {
-				return t, d
-			}
-			l.failed(err)
-		}
-		l.localDecisions.Add(1)
-	}
-	s, reserved, d := l.mem.admit(id, lim, worstCostMicros, now)
-	if d != nil {
-		return nil, d
-	}
-	return &Ticket{l: l, id: id, s: s, reserved: reserved, lim: lim, admitted: now}, nil
-}
-
-func (l *Limiter) admitShared(id string, lim Limits, worst int64, now time.Time) (*Ticket, *Denial, error) {
-	start, ttl := periodOf(lim.BudgetPeriod, now)
-	name := l.node + strconv.FormatUint(l.seq.Add(1), 36)
-	var reserved int64
-	if lim.BudgetMicros > 0 {
-		reserved = worst
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.opt.Timeout)
-	v, err := l.store.Admit(ctx, Admission{Key: id, Limits: lim, WorstMicros: reserved, Now: now, Ticket: name,
-		LeaseUntil: now.Add(l.opt.Lease), PeriodStart: start, PeriodTTL: ttl, SeedMicros: l.mem.spentIn(id, start)})
-	cancel()
-	if err != nil {
-		if lostAnswer(err) {
-			l.undo([]Cancellation{{Key: id, Ticket: name, Admitted: now}})
-		}
-		return nil, nil, err
-	}
-	l.br.success(time.Now())
-	l.observe(id, lim, now, start, v.Counters)
-	if v.Denied != "" {
-		return nil, denial(v.Denied, "", lim, now, v.SpentMicros, v.ReservedMicros), nil
-	}
-	t := &Ticket{l: l, id: id, s: l.mem.hold(id, reserved), reserved: reserved, shared: name, lim: lim, admitted: now}
-	l.mu.Lock()
-	l.inflight[t] = struct{}{}
-	l.mu.Unlock()
-	return t, nil, nil
-}
-
 // periodOf returns the start of the budget period that contains now and how
 // long its spend is worth keeping (0: forever).
 func periodOf(p Period, now time.Time) (time.Time, time.Duration) {
@@ -548,7 +498,7 @@ func (l *Limiter) Usage(id string) Usage {
 	if l.store == nil {
 		return l.mem.usage(id, now)
 	}
-	// Degraded, or an operation just failed (the Admit before this call,
+	// Degraded, or an operation just failed (the AdmitAll before this call,
 	// most likely): no second wait for the store on the same request.
 	if st := l.br.state(); st.open || time.Since(st.lastFail) < usageFresh {
 		return l.mem.usage(id, now)

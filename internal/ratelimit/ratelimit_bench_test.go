@@ -8,7 +8,7 @@ func BenchmarkAdmitDone(b *testing.B) {
 	lim := Limits{RPM: 1 << 40, MaxConcurrent: 100, BudgetMicros: 1 << 50, BudgetPeriod: Monthly}
 	b.ReportAllocs()
 	for b.Loop() {
-		tk, d := l.Admit("bench", lim, 10)
+		tk, d := admit(l, "bench", lim, 10)
 		if d != nil {
 			b.Fatal(d)
 		}
@@ -34,25 +34,5 @@ func BenchmarkAdmitAll3(b *testing.B) {
 			b.Fatal(d)
 		}
 		ts.Done(10, 1)
-	}
-}
-
-// BenchmarkAdmit3 is the same three levels admitted one by one (not atomic:
-// for comparison with BenchmarkAdmitAll3).
-func BenchmarkAdmit3(b *testing.B) {
-	l := New(nil)
-	b.ReportAllocs()
-	var tks [3]*Ticket
-	for b.Loop() {
-		for i, s := range threeLevels {
-			tk, d := l.Admit(s.ID, s.Limits, s.WorstMicros)
-			if d != nil {
-				b.Fatal(d)
-			}
-			tks[i] = tk
-		}
-		for _, tk := range tks {
-			tk.Done(10, 1)
-		}
 	}
 }

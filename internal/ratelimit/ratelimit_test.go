@@ -7,6 +7,13 @@ import (
 	"time"
 )
 
+// admit admits a request at one subject through AdmitAll, the data plane's
+// path.
+func admit(l *Limiter, id string, lim Limits, worst int64) (*Tickets, *Denial) {
+	ts, _, d := l.AdmitAll([]Subject{{ID: id, Limits: lim, WorstMicros: worst}})
+	return ts, d
+}
+
 // TestBudgetExactUnderConcurrency is K1 at the limiter: 200 requests
 // released together against a budget for 100 admit exactly 100, and the
 // settled spend equals the budget, wave after wave.
@@ -22,7 +29,7 @@ func TestBudgetExactUnderConcurrency(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				tk, d := l.Admit("k", lim, 10_000)
+				tk, d := admit(l, "k", lim, 10_000)
 				if d != nil {
 					if d.Limit != "budget" {
 						t.Errorf("denied by %s", d.Limit)
@@ -42,7 +49,7 @@ func TestBudgetExactUnderConcurrency(t *testing.T) {
 		if u := l.Usage("k"); u.SpentMicros != 1_000_000 || u.ReservedMicros != 0 || u.Concurrent != 0 {
 			t.Fatalf("rep %d: usage %+v", rep, u)
 		}
-		if _, d := l.Admit("k", lim, 1); d == nil {
+		if _, d := admit(l, "k", lim, 1); d == nil {
 			t.Fatal("a request past the budget was admitted")
 		}
 	}
@@ -63,7 +70,7 @@ func TestRPMWindow(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range 50 {
-					if tk, d := l.Admit("k", lim, 0); d == nil {
+					if tk, d := admit(l, "k", lim, 0); d == nil {
 						admitted.Add(1)
 						tk.Done(0, 0)
 					} else if d.RetryAfter <= 0 || d.RetryAfter > time.Minute {
@@ -83,15 +90,15 @@ func TestRPMWindow(t *testing.T) {
 func TestConcurrencyAndTokens(t *testing.T) {
 	l := New(nil)
 	lim := Limits{MaxConcurrent: 2, TPM: 100}
-	a, _ := l.Admit("k", lim, 0)
-	b, _ := l.Admit("k", lim, 0)
-	if _, d := l.Admit("k", lim, 0); d == nil || d.Limit != "concurrency" {
+	a, _ := admit(l, "k", lim, 0)
+	b, _ := admit(l, "k", lim, 0)
+	if _, d := admit(l, "k", lim, 0); d == nil || d.Limit != "concurrency" {
 		t.Fatalf("third concurrent request: %+v", d)
 	}
 	a.Done(0, 60)
 	b.Done(0, 60)
 	b.Done(0, 60) // a second Done is a no-op
-	if _, d := l.Admit("k", lim, 0); d == nil || d.Limit != "tokens" {
+	if _, d := admit(l, "k", lim, 0); d == nil || d.Limit != "tokens" {
 		t.Fatalf("past the token limit: %+v", d)
 	}
 	if u := l.Usage("k"); u.TokensThisMinute != 120 || u.Concurrent != 0 {
@@ -120,13 +127,13 @@ func TestPeriods(t *testing.T) {
 	now.Store(at.UnixNano())
 	l := New(func() time.Time { return time.Unix(0, now.Load()) })
 	lim := Limits{BudgetMicros: 100, BudgetPeriod: Daily}
-	tk, _ := l.Admit("k", lim, 100)
+	tk, _ := admit(l, "k", lim, 100)
 	tk.Done(100, 0)
-	if _, d := l.Admit("k", lim, 1); d == nil {
+	if _, d := admit(l, "k", lim, 1); d == nil {
 		t.Fatal("spent budget admitted a request")
 	}
 	now.Add(int64(24 * time.Hour))
-	if _, d := l.Admit("k", lim, 1); d != nil {
+	if _, d := admit(l, "k", lim, 1); d != nil {
 		t.Fatalf("the next day must start a new budget: %+v", d)
 	}
 }

@@ -36,10 +36,6 @@ func (s *scriptedStore) answer() (Counters, error) {
 	return s.c, nil
 }
 
-func (s *scriptedStore) Admit(context.Context, Admission) (Verdict, error) {
-	c, err := s.answer()
-	return Verdict{Counters: c}, err
-}
 func (s *scriptedStore) Settle(context.Context, Settlement) (Counters, error) { return s.answer() }
 func (s *scriptedStore) AdmitAll(_ context.Context, as []Admission) (int, []Verdict, error) {
 	c, err := s.answer()
@@ -105,24 +101,24 @@ func TestBreaker(t *testing.T) {
 	l := NewShared(st, quiet(logs))
 	defer l.Close()
 	lim := Limits{RPM: 1000}
-	if _, d := l.Admit("k", lim, 0); d != nil || l.Mode() != ModeShared {
+	if _, d := admit(l, "k", lim, 0); d != nil || l.Mode() != ModeShared {
 		t.Fatalf("%+v %s", d, l.Mode())
 	}
 	st.down.Store(true)
 	for i := range 4 {
-		if _, d := l.Admit("k", lim, 0); d != nil {
+		if _, d := admit(l, "k", lim, 0); d != nil {
 			t.Fatal(d)
 		}
 		if l.Mode() != ModeShared {
 			t.Fatalf("degraded after %d failures", i+1)
 		}
 	}
-	if _, d := l.Admit("k", lim, 0); d != nil || l.Mode() != ModeDegraded {
+	if _, d := admit(l, "k", lim, 0); d != nil || l.Mode() != ModeDegraded {
 		t.Fatalf("after 5 failures: %+v %s", d, l.Mode())
 	}
 	calls := st.calls.Load()
 	for range 100 {
-		if _, d := l.Admit("k", lim, 0); d != nil {
+		if _, d := admit(l, "k", lim, 0); d != nil {
 			t.Fatal(d)
 		}
 		l.Usage("k")
@@ -180,9 +176,9 @@ func TestBreakerSlowFailures(t *testing.T) {
 		Logger: slog.New(slog.DiscardHandler)})
 	defer l.Close()
 	st.down.Store(true)
-	l.Admit("k", Limits{RPM: 10}, 0)
+	admit(l, "k", Limits{RPM: 10}, 0)
 	time.Sleep(120 * time.Millisecond)
-	l.Admit("k", Limits{RPM: 10}, 0)
+	admit(l, "k", Limits{RPM: 10}, 0)
 	if l.Mode() != ModeDegraded {
 		t.Fatalf("two failures 120 ms apart with FailFor 100 ms: %s", l.Mode())
 	}
@@ -199,14 +195,14 @@ func TestFallbackStartsFromSharedCounts(t *testing.T) {
 	l := NewShared(st, o)
 	defer l.Close()
 	lim := Limits{RPM: 600, BudgetMicros: 1000, BudgetPeriod: Total}
-	tk, d := l.Admit("k", lim, 50)
+	tk, d := admit(l, "k", lim, 50)
 	if d != nil {
 		t.Fatal(d)
 	}
 	st.down.Store(true)
 	admitted := 0
 	for range 50 {
-		if tk, d := l.Admit("k", lim, 5); d == nil {
+		if tk, d := admit(l, "k", lim, 5); d == nil {
 			admitted++
 			tk.Done(5, 0)
 		} else if d.Limit != "requests" && d.Limit != "budget" {
@@ -231,13 +227,6 @@ type lostAnswers struct {
 	mu        sync.Mutex // guards admitted and cancelled
 	admitted  []string
 	cancelled []string
-}
-
-func (s *lostAnswers) Admit(_ context.Context, a Admission) (Verdict, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.admitted = append(s.admitted, a.Ticket)
-	return Verdict{}, context.DeadlineExceeded
 }
 
 func (s *lostAnswers) AdmitAll(_ context.Context, as []Admission) (int, []Verdict, error) {
@@ -265,7 +254,7 @@ func TestLostAdmissionsAreCancelled(t *testing.T) {
 	st := &lostAnswers{}
 	l := NewShared(st, quiet(&lockedBuffer{}))
 	lim := Limits{RPM: 1000, BudgetMicros: 1000, BudgetPeriod: Total}
-	if _, d := l.Admit("k", lim, 10); d != nil {
+	if _, d := admit(l, "k", lim, 10); d != nil {
 		t.Fatal(d)
 	}
 	if _, _, d := l.AdmitAll([]Subject{{ID: "k", Limits: lim, WorstMicros: 10}, {ID: "team", Limits: lim, WorstMicros: 10}}); d != nil {

@@ -10,28 +10,26 @@ import (
 // deadline in ctx and decides locally when it fails.
 //
 // Contract: every method is safe for concurrent use and is one round trip;
-// Admit and Settle are atomic (all of their checks and changes happen with no
-// other node's in between). An error means the outcome is unknown: an Admit
-// that timed out may still have taken a slot, which its lease frees.
+// AdmitAll and the settlements are atomic (all of their checks and changes
+// happen with no other node's in between). An error means the outcome is
+// unknown: an AdmitAll that timed out may still have taken slots, which
+// their leases free.
 type Store interface {
-	// Admit checks every limit against the shared counters and, if all
-	// allow, takes a request slot, holds a concurrency slot under a.Ticket
-	// until a.LeaseUntil, and reserves a.WorstMicros of budget. Tickets whose
-	// lease has passed are dropped first, so a crashed node's slots and
-	// reservations free themselves.
-	Admit(ctx context.Context, a Admission) (Verdict, error)
+	// AdmitAll admits the subjects of one request, all or none, atomically
+	// and in one round trip. Each admission in order is checked against the
+	// shared counters and, if it allows, counted: it takes a request slot,
+	// holds a concurrency slot under its Ticket until LeaseUntil, and
+	// reserves its WorstMicros of budget; a refusal undoes those counted
+	// before it. Tickets whose lease has passed are dropped first, so a
+	// crashed node's slots and reservations free themselves. The admissions
+	// share Now and LeaseUntil. It returns the index of the refusing
+	// admission (-1 when all were admitted) and the verdicts of as[:i+1] on
+	// refusal (nothing held by any of them), of all of as otherwise.
+	AdmitAll(ctx context.Context, as []Admission) (int, []Verdict, error)
 	// Settle ends a ticket: it frees its slot, releases its reservation and
 	// adds the real cost and tokens. Settling an unknown or expired ticket
 	// still adds the cost and tokens.
 	Settle(ctx context.Context, s Settlement) (Counters, error)
-	// AdmitAll admits several subjects of one request, all or none,
-	// atomically and in one round trip: each admission is checked and
-	// counted as Admit does, in order, and a refusal undoes those counted
-	// before it. The admissions share Now and LeaseUntil. It returns the
-	// index of the refusing admission (-1 when all were admitted) and the
-	// verdicts of as[:i+1] on refusal (nothing held by any of them), of all
-	// of as otherwise.
-	AdmitAll(ctx context.Context, as []Admission) (int, []Verdict, error)
 	// SettleAll settles several tickets in one round trip, each as Settle
 	// does, and returns their keys' counters in order.
 	SettleAll(ctx context.Context, ss []Settlement) ([]Counters, error)

@@ -32,6 +32,13 @@ func redisAddr(t *testing.T) string {
 	return ""
 }
 
+// admit admits a request at one subject through AdmitAll, the data plane's
+// path.
+func admit(l *ratelimit.Limiter, id string, lim ratelimit.Limits, worst int64) (*ratelimit.Tickets, *ratelimit.Denial) {
+	ts, _, d := l.AdmitAll([]ratelimit.Subject{{ID: id, Limits: lim, WorstMicros: worst}})
+	return ts, d
+}
+
 // prefix returns a key prefix no other test uses, on a Redis that other
 // runs may share.
 func prefix(t *testing.T) string {

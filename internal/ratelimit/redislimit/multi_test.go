@@ -147,11 +147,11 @@ func TestSharedCancel(t *testing.T) {
 	o.Now = func() time.Time { return time.Unix(0, now.Load()) }
 	a, b := newNode(t, addr, pfx, o), newNode(t, addr, pfx, o)
 	lim := ratelimit.Limits{RPM: 1, MaxConcurrent: 1, BudgetMicros: 100, BudgetPeriod: ratelimit.Total}
-	tk, d := a.lim.Admit("k", lim, 100)
+	tk, d := admit(a.lim, "k", lim, 100)
 	if d != nil {
 		t.Fatal(d)
 	}
-	if _, d := b.lim.Admit("k", lim, 0); d == nil || d.Limit != "concurrency" {
+	if _, d := admit(b.lim, "k", lim, 0); d == nil || d.Limit != "concurrency" {
 		t.Fatalf("%+v", d)
 	}
 	tk.Cancel()
@@ -164,7 +164,7 @@ func TestSharedCancel(t *testing.T) {
 	if u := a.lim.Usage("k"); u.RequestsThisMinute != 0 || u.Concurrent != 0 {
 		t.Fatalf("usage after Cancel: %+v", u)
 	}
-	tk, d = b.lim.Admit("k", lim, 100)
+	tk, d = admit(b.lim, "k", lim, 100)
 	if d != nil {
 		t.Fatalf("the other node after Cancel: %+v", d)
 	}
@@ -280,16 +280,16 @@ func TestCancelUnknownTicketGivesNothingBack(t *testing.T) {
 	addr := redisAddr(t)
 	n := newNode(t, addr, prefix(t), exact)
 	lim := ratelimit.Limits{RPM: 2}
-	if _, d := n.lim.Admit("k", lim, 0); d != nil {
+	if _, d := admit(n.lim, "k", lim, 0); d != nil {
 		t.Fatal(d)
 	}
 	if err := n.store.Cancel(context.Background(), []ratelimit.Cancellation{{Key: "k", Ticket: "never-admitted", Admitted: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, d := n.lim.Admit("k", lim, 0); d != nil {
+	if _, d := admit(n.lim, "k", lim, 0); d != nil {
 		t.Fatal(d)
 	}
-	if _, d := n.lim.Admit("k", lim, 0); d == nil {
+	if _, d := admit(n.lim, "k", lim, 0); d == nil {
 		t.Fatal("a third request was admitted under rpm 2: the cancel of an unknown ticket gave a slot back")
 	}
 }

@@ -130,18 +130,6 @@ func stateTTL(lease time.Duration) int64 {
 	return (2*lease + time.Minute).Milliseconds()
 }
 
-// Admit implements ratelimit.Store.
-func (s *Store) Admit(ctx context.Context, a ratelimit.Admission) (ratelimit.Verdict, error) {
-	lim := a.Limits
-	res, err := admitScript.Run(ctx, s.c, s.keys(a.Key, a.Now, a.PeriodStart),
-		a.Now.UnixMilli(), stateTTL(a.LeaseUntil.Sub(a.Now)), windowTTL.Milliseconds(), a.PeriodTTL.Milliseconds(), a.SeedMicros,
-		lim.RPM, lim.TPM, lim.MaxConcurrent, lim.BudgetMicros, a.WorstMicros, a.Ticket, a.LeaseUntil.UnixMilli()).Slice()
-	if err != nil {
-		return ratelimit.Verdict{}, err
-	}
-	return parse(res)
-}
-
 // Settle implements ratelimit.Store.
 func (s *Store) Settle(ctx context.Context, st ratelimit.Settlement) (ratelimit.Counters, error) {
 	res, err := settleScript.Run(ctx, s.c, s.keys(st.Key, st.Now, st.PeriodStart),

@@ -7,8 +7,8 @@ import (
 	"github.com/sluicehq/sluice/internal/ratelimit"
 )
 
-// BenchmarkAdmitDone is one request's limiter cost in shared mode: an Admit
-// and a Done, two round trips to Redis on loopback.
+// BenchmarkAdmitDone is one request's limiter cost in shared mode: an
+// AdmitAll at one subject and a Done, two round trips to Redis on loopback.
 func BenchmarkAdmitDone(b *testing.B) {
 	addr := benchAddr(b)
 	s, err := New(Options{Addr: addr, Prefix: "sluicebench:"})
@@ -21,7 +21,7 @@ func BenchmarkAdmitDone(b *testing.B) {
 	lim := ratelimit.Limits{RPM: 1 << 40, MaxConcurrent: 100, BudgetMicros: 1 << 50, BudgetPeriod: ratelimit.Monthly}
 	b.ReportAllocs()
 	for b.Loop() {
-		tk, d := l.Admit("bench", lim, 10)
+		tk, d := admit(l, "bench", lim, 10)
 		if d != nil {
 			b.Fatal(d)
 		}
@@ -61,29 +61,6 @@ func BenchmarkAdmitAll3(b *testing.B) {
 			b.Fatal(d)
 		}
 		ts.Done(10, 1)
-	}
-	if h := l.Health(); h.StoreFailures != 0 {
-		b.Fatalf("%+v", h)
-	}
-}
-
-// BenchmarkAdmit3 is the same three levels admitted one by one: six round
-// trips (and not atomic), for comparison with BenchmarkAdmitAll3.
-func BenchmarkAdmit3(b *testing.B) {
-	l := benchLimiter(b)
-	b.ReportAllocs()
-	var tks [3]*ratelimit.Ticket
-	for b.Loop() {
-		for i, s := range threeLevels {
-			tk, d := l.Admit(s.ID, s.Limits, s.WorstMicros)
-			if d != nil {
-				b.Fatal(d)
-			}
-			tks[i] = tk
-		}
-		for _, tk := range tks {
-			tk.Done(10, 1)
-		}
 	}
 	if h := l.Health(); h.StoreFailures != 0 {
 		b.Fatalf("%+v", h)

@@ -52,7 +52,7 @@ func TestSharedBudgetExact(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				tk, d := nodes[i%2].lim.Admit(key, lim, 10_000)
+				tk, d := admit(nodes[i%2].lim, key, lim, 10_000)
 				if d != nil {
 					if d.Limit != "budget" {
 						t.Errorf("denied by %s", d.Limit)
@@ -78,7 +78,7 @@ func TestSharedBudgetExact(t *testing.T) {
 			t.Fatalf("rep %d: shared counters %+v", rep, c)
 		}
 		for i, n := range nodes {
-			if _, d := n.lim.Admit(key, lim, 1); d == nil || d.Limit != "budget" {
+			if _, d := admit(n.lim, key, lim, 1); d == nil || d.Limit != "budget" {
 				t.Fatalf("rep %d: node %d admitted a request past the budget: %+v", rep, i, d)
 			}
 		}
@@ -105,7 +105,7 @@ func TestSharedRPMWindow(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range 15 {
-					if tk, d := nodes[g%2].lim.Admit("k", lim, 0); d == nil {
+					if tk, d := admit(nodes[g%2].lim, "k", lim, 0); d == nil {
 						perNode[g%2].Add(1)
 						tk.Done(0, 0)
 					} else if d.Limit != "requests" || d.RetryAfter <= 0 || d.RetryAfter > time.Minute {
@@ -134,19 +134,19 @@ func TestCrashedNodeLeaseLapses(t *testing.T) {
 	o := ratelimit.Options{Timeout: time.Second, Lease: 30 * time.Second, Now: func() time.Time { return time.Unix(0, now.Load()) }}
 	a, b := newNode(t, addr, pfx, o), newNode(t, addr, pfx, o)
 	lim := ratelimit.Limits{MaxConcurrent: 1, BudgetMicros: 1000, BudgetPeriod: ratelimit.Total}
-	if _, d := a.lim.Admit("k", lim, 800); d != nil {
+	if _, d := admit(a.lim, "k", lim, 800); d != nil {
 		t.Fatal(d)
 	}
 	a.lim.Close() // node a crashes: no Done, no renewal
-	if _, d := b.lim.Admit("k", lim, 100); d == nil || d.Limit != "concurrency" {
+	if _, d := admit(b.lim, "k", lim, 100); d == nil || d.Limit != "concurrency" {
 		t.Fatalf("a slot held by a live lease: %+v", d)
 	}
 	now.Add(int64(29 * time.Second))
-	if _, d := b.lim.Admit("k", lim, 100); d == nil || d.Limit != "concurrency" {
+	if _, d := admit(b.lim, "k", lim, 100); d == nil || d.Limit != "concurrency" {
 		t.Fatalf("a slot held by a live lease: %+v", d)
 	}
 	now.Add(int64(2 * time.Second))
-	tk, d := b.lim.Admit("k", lim, 300)
+	tk, d := admit(b.lim, "k", lim, 300)
 	if d != nil {
 		t.Fatalf("the crashed node's lease has passed: %+v", d)
 	}
@@ -174,7 +174,7 @@ func TestLeaseRenewal(t *testing.T) {
 	o.Now = func() time.Time { return time.Unix(0, now.Load()) }
 	a, b := newNode(t, addr, pfx, o), newNode(t, addr, pfx, o)
 	lim := ratelimit.Limits{MaxConcurrent: 1}
-	tk, d := a.lim.Admit("k", lim, 0)
+	tk, d := admit(a.lim, "k", lim, 0)
 	if d != nil {
 		t.Fatal(d)
 	}
@@ -188,11 +188,11 @@ func TestLeaseRenewal(t *testing.T) {
 		return len(ts) == 1 && int64(ts[0].Score) == t0.Add(5*time.Second).UnixMilli()
 	})
 	now.Store(t0.Add(4 * time.Second).UnixNano()) // past the first lease
-	if _, d := b.lim.Admit("k", lim, 0); d == nil || d.Limit != "concurrency" {
+	if _, d := admit(b.lim, "k", lim, 0); d == nil || d.Limit != "concurrency" {
 		t.Fatalf("a second request was admitted while the first one, renewed, runs: %+v", d)
 	}
 	tk.Done(0, 0)
-	if _, d := b.lim.Admit("k", lim, 0); d != nil {
+	if _, d := admit(b.lim, "k", lim, 0); d != nil {
 		t.Fatalf("the slot must be free after Done: %+v", d)
 	}
 	noFailures(t, a, b)
@@ -213,10 +213,10 @@ func TestSeedAndUsageAcrossNodes(t *testing.T) {
 	if !a.lim.Seeded("k") || !b.lim.Seeded("k") {
 		t.Fatal("not seeded after Seed")
 	}
-	if _, d := b.lim.Admit("k", lim, 600_000); d == nil || d.Limit != "budget" || d.Remaining != 500_000 {
+	if _, d := admit(b.lim, "k", lim, 600_000); d == nil || d.Limit != "budget" || d.Remaining != 500_000 {
 		t.Fatalf("500,000 spent + 600,000 reserved must exceed 1,000,000: %+v", d)
 	}
-	tk, d := b.lim.Admit("k", lim, 400_000)
+	tk, d := admit(b.lim, "k", lim, 400_000)
 	if d != nil {
 		t.Fatal(d)
 	}
@@ -229,7 +229,7 @@ func TestSeedAndUsageAcrossNodes(t *testing.T) {
 	if u := a.lim.Usage("k"); u.SpentMicros != 850_000 || u.ReservedMicros != 0 || u.Concurrent != 0 || u.TokensThisMinute != 42 {
 		t.Fatalf("node a sees %+v", u)
 	}
-	if _, d := a.lim.Admit("k", lim, 150_001); d == nil || d.Limit != "budget" {
+	if _, d := admit(a.lim, "k", lim, 150_001); d == nil || d.Limit != "budget" {
 		t.Fatalf("node a must see node b's spend: %+v", d)
 	}
 	noFailures(t, a, b)
@@ -246,13 +246,13 @@ func TestNewPeriod(t *testing.T) {
 	a := newNode(t, addr, pfx, o)
 	lim := ratelimit.Limits{BudgetMicros: 100, BudgetPeriod: ratelimit.Daily}
 	a.lim.Seed("k", 0, ratelimit.Daily.Start(time.Unix(0, now.Load())))
-	tk, _ := a.lim.Admit("k", lim, 100)
+	tk, _ := admit(a.lim, "k", lim, 100)
 	tk.Done(100, 0)
-	if _, d := a.lim.Admit("k", lim, 1); d == nil {
+	if _, d := admit(a.lim, "k", lim, 1); d == nil {
 		t.Fatal("spent budget admitted a request")
 	}
 	now.Add(int64(2 * time.Minute))
-	if _, d := a.lim.Admit("k", lim, 1); d != nil {
+	if _, d := admit(a.lim, "k", lim, 1); d != nil {
 		t.Fatalf("the next day must start a new budget: %+v", d)
 	}
 	if a.lim.Seeded("k") {
@@ -280,13 +280,13 @@ func TestRedisKilled(t *testing.T) {
 	lim := ratelimit.Limits{RPM: 1_000_000}
 	budget := ratelimit.Limits{BudgetMicros: 1_000_000, BudgetPeriod: ratelimit.Total}
 	busy.lim.Seed("b", 700_000, time.Time{})
-	tk, d := busy.lim.Admit("b", budget, 100_000)
+	tk, d := admit(busy.lim, "b", budget, 100_000)
 	if d != nil {
 		t.Fatal(d)
 	}
 	tk.Done(100_000, 0)
 	for _, n := range []*node{busy, idle} {
-		if _, d := n.lim.Admit("k", lim, 0); d != nil || n.lim.Mode() != ratelimit.ModeShared {
+		if _, d := admit(n.lim, "k", lim, 0); d != nil || n.lim.Mode() != ratelimit.ModeShared {
 			t.Fatalf("before the outage: %+v, mode %s", d, n.lim.Mode())
 		}
 	}
@@ -298,7 +298,7 @@ func TestRedisKilled(t *testing.T) {
 	var calls int
 	took := waitFor(t, 10*time.Second, "busy node degraded", func() bool {
 		t0 := time.Now()
-		tk, d := busy.lim.Admit("k", lim, 0)
+		tk, d := admit(busy.lim, "k", lim, 0)
 		tk.Done(0, 0)
 		slowest = max(slowest, time.Since(t0))
 		calls++
@@ -325,7 +325,7 @@ func TestRedisKilled(t *testing.T) {
 	}
 	before := busy.lim.Health().LocalDecisions
 	for range 100 {
-		if _, d := busy.lim.Admit("k", lim, 0); d != nil {
+		if _, d := admit(busy.lim, "k", lim, 0); d != nil {
 			t.Fatal(d)
 		}
 	}
@@ -351,18 +351,18 @@ func TestRedisKilled(t *testing.T) {
 		t.Fatal("after an outage, the ledger must be read again")
 	}
 	// The restarted Redis is empty: the busy node's known spend seeds it.
-	if _, d := busy.lim.Admit("b", budget, 200_001); d == nil || d.Limit != "budget" {
+	if _, d := admit(busy.lim, "b", budget, 200_001); d == nil || d.Limit != "budget" {
 		t.Fatalf("the spend from before the outage was forgotten: %+v", d)
 	}
 	busy.lim.Seed("b", 900_000, time.Time{}) // the ledger had more
-	if _, d := idle.lim.Admit("b", budget, 100_001); d == nil || d.Limit != "budget" {
+	if _, d := admit(idle.lim, "b", budget, 100_001); d == nil || d.Limit != "budget" {
 		t.Fatalf("the ledger's spend must be shared: %+v", d)
 	}
 	// Limits hold across nodes again.
 	shared := ratelimit.Limits{RPM: 10}
 	var admitted int
 	for i := range 20 {
-		if _, d := []*node{busy, idle}[i%2].lim.Admit("after", shared, 0); d == nil {
+		if _, d := admit([]*node{busy, idle}[i%2].lim, "after", shared, 0); d == nil {
 			admitted++
 		}
 	}
@@ -380,10 +380,10 @@ func TestRedisFrozen(t *testing.T) {
 		n := newNode(t, blackhole(t), prefix(t), tight)
 		lim := ratelimit.Limits{RPM: 1_000_000, MaxConcurrent: 1000}
 		var slowest time.Duration
-		var tickets []*ratelimit.Ticket
+		var tickets []*ratelimit.Tickets
 		for range 50 {
 			t0 := time.Now()
-			tk, d := n.lim.Admit("k", lim, 0)
+			tk, d := admit(n.lim, "k", lim, 0)
 			slowest = max(slowest, time.Since(t0))
 			if d != nil {
 				t.Fatal(d)
@@ -405,7 +405,7 @@ func TestRedisFrozen(t *testing.T) {
 				defer wg.Done()
 				for i := range 10 {
 					t0 := time.Now()
-					tk, d := n.lim.Admit("k", lim, 0)
+					tk, d := admit(n.lim, "k", lim, 0)
 					lat[g*10+i] = time.Since(t0)
 					if d != nil {
 						t.Error(d)
@@ -446,7 +446,7 @@ func TestFrozenBurst(t *testing.T) {
 				defer wg.Done()
 				<-start
 				t0 := time.Now()
-				tk, d := n.lim.Admit("k", ratelimit.Limits{RPM: 10_000}, 0)
+				tk, d := admit(n.lim, "k", ratelimit.Limits{RPM: 10_000}, 0)
 				lat[i] = time.Since(t0)
 				if d != nil {
 					t.Error(d)

@@ -16,9 +16,9 @@ import "github.com/redis/go-redis/v9"
 //	P{K}:tok:MINUTE      tokens settled in that minute
 //	P{K}:spent:START     micro-dollars settled in the budget period that starts at START (Unix seconds; 0 for total)
 
-// prelude is shared by the admit and settle scripts. It drops the tickets
-// whose lease has passed (a crashed node's) and their reservations, and reads
-// the period's spend, starting it from the caller's seed when Redis holds
+// prelude starts the settle script (one ticket). It drops the tickets whose
+// lease has passed (a crashed node's) and their reservations, and reads the
+// period's spend, starting it from the caller's seed when Redis holds
 // none (a new period, or a Redis that restarted empty).
 //
 // KEYS: 1 tickets, 2 reserved, 3 requests, 4 tokens, 5 spent.
@@ -53,44 +53,6 @@ local function counters()
     redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf'), tonumber(redis.call('HGET', KEYS[2], '_sum') or '0')
 end
 `
-
-// admitScript checks the limits in the order of the in-memory limiter
-// (concurrency, requests, tokens, budget) and, if all allow, counts the
-// request, holds the ticket until its lease ends and reserves the worst
-// case. It returns {denied limit or "", requests, tokens, concurrent, spent,
-// reserved, started}.
-//
-// ARGV after the prelude's: 6 rpm, 7 tpm, 8 max concurrent, 9 budget,
-// 10 worst case, 11 ticket, 12 lease end (ms).
-var admitScript = redis.NewScript(prelude + `
-local reqs, toks, conc, reserved = counters()
-local rpm, tpm, maxc, budget, worst = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local denied = ''
-if maxc > 0 and conc >= maxc then
-  denied = 'concurrency'
-elseif rpm > 0 and reqs >= rpm then
-  denied = 'requests'
-elseif tpm > 0 and toks >= tpm then
-  denied = 'tokens'
-elseif budget > 0 and spent + reserved + worst > budget then
-  denied = 'budget'
-end
-if denied == '' then
-  reqs = redis.call('INCR', KEYS[3])
-  if reqs == 1 then
-    redis.call('PEXPIRE', KEYS[3], ARGV[3])
-  end
-  redis.call('ZADD', KEYS[1], ARGV[12], ARGV[11])
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  conc = conc + 1
-  if worst > 0 then
-    redis.call('HSET', KEYS[2], ARGV[11], worst)
-    reserved = redis.call('HINCRBY', KEYS[2], '_sum', worst)
-    redis.call('PEXPIRE', KEYS[2], ARGV[2])
-  end
-end
-return {denied, reqs, toks, conc, spent, reserved, started}
-`)
 
 // settleScript ends a ticket: it frees its slot, releases its reservation
 // (unless its lease already passed and the prelude released it) and adds the
@@ -186,12 +148,14 @@ end
 `
 
 // admitAllScript admits several subjects all or none. Each subject in turn
-// is checked as admitScript checks one and, if it allows, counted; a
-// refusal undoes the subjects counted before it, so nothing is held when
-// the script returns, and no other client saw the counts in between. It
-// returns {index of the refusing subject (0-based) or -1, then for each
-// subject up to the refusing one, or for all: denied limit or "", requests,
-// tokens, concurrent, spent, reserved, started}.
+// is checked in the order of the in-memory limiter (concurrency, requests,
+// tokens, budget) and, if it allows, counted: a request slot, the ticket
+// held until its lease ends, the worst case reserved. A refusal undoes the
+// subjects counted before it, so nothing is held when the script returns,
+// and no other client saw the counts in between. It returns {index of the
+// refusing subject (0-based) or -1, then for each subject up to the
+// refusing one, or for all: denied limit or "", requests, tokens,
+// concurrent, spent, reserved, started}.
 //
 // KEYS: five per subject, as the prelude's. ARGV after multiLib's: 2 state
 // TTL (ms), 3 window TTL (ms), 4 lease end (ms); then eight per subject:
