@@ -128,6 +128,13 @@ type Provider struct {
 	// RetryOn lists the upstream statuses that fail over to the next target
 	// (default 408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529).
 	RetryOn []int `yaml:"retry_on"`
+	// InjectStreamUsage, for types openai and azure-openai (default true),
+	// asks the upstream for a stream's usage chunk when the client did not
+	// (stream_options.include_usage), so that the ledger bills the
+	// provider's own counts; Sluice removes the chunk and the "usage":null
+	// members before the client sees them. Set it to false for
+	// OpenAI-compatible servers that refuse stream_options.
+	InjectStreamUsage *bool `yaml:"inject_stream_usage"`
 
 	// APIVersion is Azure OpenAI's api-version query parameter, or the
 	// anthropic-version header for type anthropic (defaults apply).

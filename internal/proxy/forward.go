@@ -309,10 +309,17 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *call, fs *f
 	var uc llm.UpstreamCodec
 	var cc llm.ClientCodec
 	op := c.in.op
+	// The usage chunk is asked for when the client did not ask for it, so
+	// that the ledger holds the provider's counts; the tap hides it.
+	injectUsage := passthrough && c.in.proto == provider.ProtocolOpenAI && up == provider.ProtocolOpenAI &&
+		op == provider.OpChat && fs.stream && !fs.peek.includeUsage && t.StreamUsage
 	if passthrough {
 		body = fs.body
 		if !fs.pathModel {
 			body = rewriteModel(fs.body, fs.peek.model, t.Model)
+		}
+		if injectUsage {
+			body = withIncludeUsage(body)
 		}
 	} else {
 		if c.in.proto == provider.ProtocolOpenAI && c.in.op == provider.OpEmbeddings {
@@ -440,15 +447,26 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *call, fs *f
 	}
 
 	if !fs.stream || !isEventStreamOrBinary(resp.Header) {
-		st, msg, u, err := h.relayBody(w, r, c, resp, fs, passthrough, cc, uc, ireq)
-		att.Status, att.Error, att.TTFT = st, msg, c.entry.TTFT
-		if err != nil {
-			return answered, err
+		o := h.relayBody(w, r, c, resp, fs, passthrough, cc, uc, ireq)
+		att.Status, att.Error, att.TTFT = o.st, o.msg, c.entry.TTFT
+		c.entry.Status, c.entry.HTTPStatus, c.entry.Error = o.st, resp.StatusCode, o.msg
+		switch o.st {
+		case ledger.StatusCancelled:
+			c.entry.HTTPStatus = 499
+		case ledger.StatusTruncated, ledger.StatusUpstreamError:
+			bad() // the provider sent a 200 it could not complete
 		}
-		h.bill(c, fs.model, u)
+		if o.err != nil {
+			c.entry.HTTPStatus = http.StatusBadGateway
+			if o.retryable && more() {
+				return retryable, nil
+			}
+			return answered, o.err
+		}
+		h.bill(c, fs.model, o.u)
 		return answered, nil
 	}
-	s := h.newStreamer(w, c, fs, passthrough, cc, uc, ireq)
+	s := h.newStreamer(c, passthrough, injectUsage, cc, uc, ireq)
 	st, msg := h.relayStream(w, r, c, resp, s, t.Timeouts.Stall, cctx, cancelCause)
 	att.Status, att.Error, att.TTFT = st, msg, c.entry.TTFT
 	c.entry.Status, c.entry.HTTPStatus, c.entry.Error = st, resp.StatusCode, msg
@@ -489,31 +507,58 @@ func (h *Handler) writeRaw(w http.ResponseWriter, c *call, status int, hdr http.
 	_, _ = w.Write(body)
 }
 
-// relayBody relays a non-streamed answer and returns its usage.
+// bodyOutcome is how a non-streamed answer's relay ended.
+type bodyOutcome struct {
+	st  ledger.Status
+	msg string
+	u   meter.Usage
+	err error // the error to answer with, when nothing was relayed
+	// retryable: the upstream failed before any byte reached the client,
+	// so another target may still answer.
+	retryable bool
+}
+
+// relayBody relays a non-streamed answer and returns its usage. A
+// pass-through answer larger than wholeBody is streamed (see wholeBody for
+// the memory bound); anything else is read whole, validated or translated,
+// and written at once.
 func (h *Handler) relayBody(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response, fs *forwardSpec,
-	passthrough bool, cc llm.ClientCodec, uc llm.UpstreamCodec, ireq *llm.Request) (ledger.Status, string, meter.Usage, error) {
+	passthrough bool, cc llm.ClientCodec, uc llm.UpstreamCodec, ireq *llm.Request) bodyOutcome {
 	buf := getBuffer()
 	defer putBuffer(buf)
-	_, err := buf.ReadFrom(io.LimitReader(resp.Body, h.opts.MaxUpstreamBody+1))
+	limit := h.opts.MaxUpstreamBody
+	if passthrough {
+		limit = min(limit, wholeBody)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
 	c.entry.TTFT = time.Since(c.start)
 	if err != nil {
 		if r.Context().Err() != nil {
-			c.entry.Status, c.entry.HTTPStatus, c.entry.Error = ledger.StatusCancelled, 499, "client disconnected"
-			return ledger.StatusCancelled, "client disconnected", meter.Usage{}, nil
+			return bodyOutcome{st: ledger.StatusCancelled, msg: "client disconnected"}
 		}
-		c.entry.Error = "upstream body read failed"
-		return ledger.StatusUpstreamError, c.entry.Error, meter.Usage{}, &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream,
-			Code: "upstream_read_failed", Msg: "The upstream response could not be read.", Cause: err}
+		return bodyOutcome{st: ledger.StatusUpstreamError, msg: "upstream body read failed: " + sanitizeErr(err), retryable: true,
+			err: &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream, Code: "upstream_read_failed", Msg: "The upstream response could not be read.", Cause: err}}
 	}
-	if int64(buf.Len()) > h.opts.MaxUpstreamBody {
-		c.entry.Error = "upstream body too large"
-		return ledger.StatusUpstreamError, c.entry.Error, meter.Usage{}, &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream,
-			Code: "upstream_too_large", Msg: "The upstream response is larger than this gateway accepts."}
+	if int64(buf.Len()) > limit {
+		if passthrough && limit < h.opts.MaxUpstreamBody {
+			return h.streamBody(w, r, c, resp, fs, buf.Bytes())
+		}
+		return bodyOutcome{st: ledger.StatusUpstreamError, msg: "upstream body too large",
+			err: &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream, Code: "upstream_too_large", Msg: "The upstream response is larger than this gateway accepts."}}
 	}
 	data := buf.Bytes()
 	var u meter.Usage
 	var out []byte
 	if passthrough {
+		if c.in.op != provider.OpCountTokens && !gjson.ValidBytes(data) {
+			msg := errIncompleteJSON.Error()
+			var j jsonChecker
+			if jerr := j.Feed(data); jerr != nil {
+				msg = jerr.Error()
+			}
+			return bodyOutcome{st: ledger.StatusUpstreamError, msg: msg, retryable: true,
+				err: &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream, Code: "upstream_invalid", Msg: "The upstream answer was not valid JSON."}}
+		}
 		out = data
 		u = h.passthroughUsage(c, fs, data)
 	} else {
@@ -525,9 +570,8 @@ func (h *Handler) relayBody(w http.ResponseWriter, r *http.Request, c *call, res
 			out, derr = cc.EncodeResponse(ireq, ir)
 		}
 		if derr != nil {
-			c.entry.Error = "upstream answer could not be translated"
-			return ledger.StatusUpstreamError, c.entry.Error, meter.Usage{}, &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream,
-				Code: "upstream_invalid", Msg: "The upstream answer could not be translated.", Cause: derr}
+			return bodyOutcome{st: ledger.StatusUpstreamError, msg: "upstream answer could not be translated",
+				err: &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream, Code: "upstream_invalid", Msg: "The upstream answer could not be translated.", Cause: derr}}
 		}
 		u = ir.Usage
 		resp.Header.Set("Content-Type", "application/json")
@@ -542,13 +586,96 @@ func (h *Handler) relayBody(w http.ResponseWriter, r *http.Request, c *call, res
 	hdr.Set("Content-Length", strconv.Itoa(len(out)))
 	c.wrote = true
 	w.WriteHeader(resp.StatusCode)
-	_, werr := w.Write(out)
-	c.entry.Status, c.entry.HTTPStatus = ledger.StatusOK, resp.StatusCode
-	if werr != nil {
+	if _, werr := w.Write(out); werr != nil {
 		// The upstream answered and billed; the client left while reading.
-		c.entry.Status, c.entry.Error = ledger.StatusCancelled, "client disconnected while the response was written"
+		return bodyOutcome{st: ledger.StatusCancelled, msg: "client disconnected while the response was written", u: u}
 	}
-	return c.entry.Status, c.entry.Error, u, nil
+	return bodyOutcome{st: ledger.StatusOK, u: u}
+}
+
+// streamBody relays a large pass-through answer as it arrives: head is
+// what was read already. Its framing is validated on the way (an answer
+// that is cut or is not JSON is recorded truncated, although its first
+// bytes were relayed), and its usage is read from its last tailWindow
+// bytes, or estimated when they hold none.
+func (h *Handler) streamBody(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response, fs *forwardSpec, head []byte) bodyOutcome {
+	var check jsonChecker
+	var end tail
+	copyResponseHeaders(w.Header(), resp.Header)
+	if cl := resp.Header.Get("Content-Length"); cl != "" {
+		w.Header().Set("Content-Length", cl)
+	}
+	c.wrote = true
+	w.WriteHeader(resp.StatusCode)
+	rc := http.NewResponseController(w)
+	total := int64(0)
+	chunk := make([]byte, relayChunk)
+	pending := head
+	var out bodyOutcome
+	for {
+		if len(pending) > 0 {
+			total += int64(len(pending))
+			_ = check.Feed(pending)
+			end.Write(pending)
+			_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
+			if _, werr := w.Write(pending); werr != nil {
+				out = bodyOutcome{st: ledger.StatusCancelled, msg: "client disconnected while the response was written"}
+				break
+			}
+			if total > h.opts.MaxUpstreamBody {
+				out = bodyOutcome{st: ledger.StatusUpstreamError, msg: "upstream body too large"}
+				break
+			}
+		}
+		n, rerr := resp.Body.Read(chunk)
+		pending = chunk[:n]
+		if rerr == nil {
+			continue
+		}
+		if n > 0 {
+			total += int64(n)
+			_ = check.Feed(pending)
+			end.Write(pending)
+			if _, werr := w.Write(pending); werr != nil {
+				out = bodyOutcome{st: ledger.StatusCancelled, msg: "client disconnected while the response was written"}
+				break
+			}
+		}
+		switch {
+		case rerr != io.EOF && r.Context().Err() != nil:
+			out = bodyOutcome{st: ledger.StatusCancelled, msg: "client disconnected"}
+		case rerr != io.EOF:
+			out = bodyOutcome{st: ledger.StatusTruncated, msg: "the upstream body failed: " + sanitizeErr(rerr)}
+		default:
+			if err := check.Close(); err != nil {
+				out = bodyOutcome{st: ledger.StatusTruncated, msg: err.Error()}
+			}
+		}
+		break
+	}
+	if out.st == "" {
+		out.st = ledger.StatusOK
+	}
+	window := end.Bytes(nil)
+	if u, ok := h.usageFromTail(c, window); ok {
+		out.u = u
+	} else if u, ok := h.usageOfDoc(c, head); ok {
+		out.u = u // usage at the start of the object
+	} else {
+		out.u = h.estimateBody(c, fs)
+	}
+	return out
+}
+
+// estimateBody is the input estimate of an answer whose usage is unknown.
+func (h *Handler) estimateBody(c *call, fs *forwardSpec) meter.Usage {
+	if c.in.op == provider.OpCountTokens {
+		return meter.Usage{}
+	}
+	if c.in.op == provider.OpEmbeddings {
+		return meter.Usage{InputTokens: meter.EstimateEmbeddingInput(fs.body), Estimated: true}
+	}
+	return meter.Usage{InputTokens: meter.EstimateChatInput(fs.body), Estimated: true}
 }
 
 // passthroughUsage meters a same-protocol non-streamed answer.
@@ -604,9 +731,11 @@ type streamer interface {
 	upstreamErr() string
 }
 
-func (h *Handler) newStreamer(w http.ResponseWriter, c *call, fs *forwardSpec, passthrough bool, cc llm.ClientCodec, uc llm.UpstreamCodec, ireq *llm.Request) streamer {
+// newStreamer picks the streamer of an attempt; strip says that Sluice
+// asked an OpenAI upstream for the usage chunk the client did not ask for.
+func (h *Handler) newStreamer(c *call, passthrough, strip bool, cc llm.ClientCodec, uc llm.UpstreamCodec, ireq *llm.Request) streamer {
 	if passthrough && c.in.proto == provider.ProtocolOpenAI {
-		return newChatTap(!fs.peek.includeUsage)
+		return newChatTap(strip)
 	}
 	es := &eventStreamer{}
 	if passthrough {
@@ -648,6 +777,7 @@ type eventStreamer struct {
 	reader  llm.StreamReader
 	writer  llm.StreamWriter
 	forward bool
+	cut     eventCutter // forward mode: where a malformed event starts
 	out     bytes.Buffer
 	emit    func(llm.Event)
 	err     error
@@ -673,6 +803,10 @@ func (s *eventStreamer) event(ev llm.Event) {
 		if len(s.text) < maxAccumulated {
 			s.text = append(s.text, ev.Text...)
 		}
+	case llm.EvBlockStart:
+		if ev.Block != nil && ev.Block.Type == llm.PartToolCall && len(s.text) < maxAccumulated {
+			s.text = append(s.text, ev.Block.ToolName...)
+		}
 	}
 	if !s.forward && s.writer != nil {
 		_ = s.writer.Write(ev)
@@ -681,13 +815,23 @@ func (s *eventStreamer) event(ev llm.Event) {
 
 func (s *eventStreamer) process(in []byte) []byte {
 	s.out.Reset()
+	if s.forward {
+		if s.reader == nil {
+			return in
+		}
+		if s.err != nil {
+			return nil
+		}
+		relay, err := s.cut.feed(in, func(line []byte) error { return s.reader.Feed(line, s.emit) })
+		if err != nil {
+			s.err = err
+		}
+		return relay
+	}
 	if s.reader != nil && s.err == nil {
 		if err := s.reader.Feed(in, s.emit); err != nil {
 			s.err = err
 		}
-	}
-	if s.forward {
-		return in
 	}
 	return s.out.Bytes()
 }
@@ -719,30 +863,44 @@ func (s *eventStreamer) failure(msg string) []byte {
 	if s.writer == nil {
 		return nil
 	}
-	if p, ok := s.reader.(interface{ Pending() bool }); ok && s.forward && p.Pending() {
+	if s.forward && s.cut.inEvent {
 		s.out.WriteString("\n\n") // terminate the partial event the client holds
 	}
 	_ = s.writer.Fail(&llm.Error{Status: 502, Type: "server", Message: "Sluice: " + msg + "."})
 	return s.out.Bytes()
 }
 
+// usage is the upstream's own usage when its stream reached its terminal
+// event. A stream that ended before it (cut, stalled, broken, or ended by an
+// error event) is billed for what was relayed: the tokenizer's count of the
+// text, thinking, tool names and tool arguments that passed, or the partial
+// output the upstream reported if that is larger, flagged estimated. The
+// input side the upstream reported at the start is kept.
 func (s *eventStreamer) usage(reqBody []byte) meter.Usage {
+	var u meter.Usage
+	ok := false
 	if s.reader != nil {
-		if u, ok := s.reader.Usage(); ok {
+		if u, ok = s.reader.Usage(); ok && s.reader.Done() {
 			return u
 		}
 	}
-	return meter.Usage{InputTokens: meter.EstimateChatInput(reqBody), OutputTokens: meter.CountText(string(s.text)), Estimated: true}
+	relayed := meter.CountText(string(s.text))
+	if !ok {
+		return meter.Usage{InputTokens: meter.EstimateChatInput(reqBody), OutputTokens: relayed, Estimated: true}
+	}
+	u.OutputTokens = max(u.OutputTokens, relayed)
+	u.Estimated = true
+	return u
 }
 
 // chatTap implements streamer for OpenAI pass-through (the fast path).
-func (t *chatTap) process(in []byte) []byte { t.feed(in); return in }
+func (t *chatTap) process(in []byte) []byte { return t.feed(in) }
 func (t *chatTap) done() bool               { return t.isDone }
 func (t *chatTap) upstreamErr() string      { return t.errMsg }
 func (t *chatTap) broken() error            { return t.err }
 func (t *chatTap) failure(msg string) []byte {
 	var out []byte
-	if t.parser.Pending() {
+	if t.cut.inEvent {
 		out = append(out, "\n\n"...) // terminate the partial event first
 	}
 	return sse.AppendEvent(out, "", oa.MarshalError(oa.TypeServer, "upstream_stream_truncated", "", "Sluice: "+msg+".", ""))
@@ -752,13 +910,7 @@ func (t *chatTap) usage(reqBody []byte) meter.Usage {
 	if t.haveUsage {
 		return t.u
 	}
-	u := meter.Usage{InputTokens: meter.EstimateChatInput(reqBody), Estimated: true}
-	if t.accumulate {
-		u.OutputTokens = meter.CountText(string(t.text))
-	} else {
-		u.OutputTokens = t.chunks
-	}
-	return u
+	return meter.Usage{InputTokens: meter.EstimateChatInput(reqBody), OutputTokens: meter.CountText(string(t.text)), Estimated: true}
 }
 
 // relayStream copies a stream chunk by chunk, flushing each read. It

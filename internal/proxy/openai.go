@@ -69,64 +69,111 @@ func usageOpenAI(u gjson.Result) (meter.Usage, bool) {
 	return mu, true
 }
 
-// chatTap watches an OpenAI chat completion stream as it is forwarded.
+// chatTap watches an OpenAI chat completion stream as it is forwarded. It
+// checks that every data line is JSON (about one parse per event), keeps
+// the usage chunk, and keeps the generated text (content, refusal,
+// reasoning, tool names and arguments) for an offline count when no usage
+// comes.
 type chatTap struct {
 	parser    sse.Parser
+	cut       eventCutter
 	emit      func(sse.Event)
 	isDone    bool
 	u         meter.Usage
 	haveUsage bool
-	chunks    int64
 	err       error
-	// accumulate keeps the generated text for an offline token count, when
-	// the client did not ask for a usage chunk.
-	accumulate bool
-	text       []byte
-	errMsg     string // an {"error": ...} event from the upstream
+	text      []byte
+	errMsg    string // an {"error": ...} event from the upstream
+	// strip: Sluice asked the upstream for a usage chunk that the client
+	// did not ask for. The usage-only chunk and the "usage" member of every
+	// other chunk are removed from what the client sees, and the events are
+	// re-framed as "data: ...\n\n" into out.
+	strip bool
+	out   []byte
 }
 
 const maxAccumulated = 4 << 20
 
-func newChatTap(accumulate bool) *chatTap {
-	t := &chatTap{accumulate: accumulate}
+func newChatTap(strip bool) *chatTap {
+	t := &chatTap{strip: strip}
 	t.emit = t.event
 	return t
 }
 
-func (t *chatTap) feed(b []byte) {
+// feed taps one read and returns what to relay of it.
+func (t *chatTap) feed(b []byte) []byte {
 	if t.err != nil {
-		return
+		return nil
 	}
-	if err := t.parser.Feed(b, t.emit); err != nil {
+	if t.strip {
+		t.out = t.out[:0]
+		if err := t.parser.Feed(b, t.emit); err != nil && t.err == nil {
+			t.err = err
+		}
+		return t.out
+	}
+	relay, err := t.cut.feed(b, func(line []byte) error {
+		if err := t.parser.Feed(line, t.emit); err != nil && t.err == nil {
+			t.err = err
+		}
+		return t.err
+	})
+	if err != nil {
 		t.err = err
 	}
+	return relay
 }
 
 var usageKey = []byte(`"usage"`)
 
+// errBadDataLine is a data line of a chat stream that is not JSON.
+var errBadDataLine = errors.New("a data line is not valid JSON")
+
 func (t *chatTap) event(e sse.Event) {
+	if t.err != nil {
+		return
+	}
 	if sse.IsDone(e.Data) {
 		t.isDone = true
+		t.relay(e, e.Data)
+		return
+	}
+	if !gjson.ValidBytes(e.Data) {
+		t.err = errBadDataLine
 		return
 	}
 	if bytes.HasPrefix(e.Data, []byte(`{"error"`)) {
 		if t.errMsg == "" {
 			t.errMsg = "upstream error event: " + truncate(gjson.GetBytes(e.Data, "error.message").Str, 300)
 		}
+		t.relay(e, e.Data)
 		return
 	}
-	if bytes.Contains(e.Data, usageKey) {
-		if u, ok := usageOpenAI(gjson.GetBytes(e.Data, "usage")); ok {
+	data := e.Data
+	if bytes.Contains(data, usageKey) {
+		uv := gjson.GetBytes(data, "usage")
+		if u, ok := usageOpenAI(uv); ok {
 			t.u, t.haveUsage = u, true
 		}
+		if t.strip && uv.Exists() {
+			if ch := gjson.GetBytes(data, "choices"); uv.IsObject() && ch.IsArray() && len(ch.Array()) == 0 {
+				return // the usage chunk the client did not ask for
+			}
+			data = removeMember(data, uv)
+		}
 	}
-	t.chunks++
-	if t.accumulate && len(t.text) < maxAccumulated {
+	if len(t.text) < maxAccumulated {
 		gjson.GetBytes(e.Data, "choices").ForEach(func(_, ch gjson.Result) bool {
 			d := ch.Get("delta")
-			if s := d.Get("content"); s.Type == gjson.String {
-				t.text = append(t.text, s.Str...)
-			}
+			d.ForEach(func(k, f gjson.Result) bool {
+				switch k.Str {
+				case "content", "refusal", "reasoning_content", "reasoning":
+					if f.Type == gjson.String {
+						t.text = append(t.text, f.Str...)
+					}
+				}
+				return true
+			})
 			d.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
 				t.text = append(t.text, tc.Get("function.name").Str...)
 				t.text = append(t.text, tc.Get("function.arguments").Str...)
@@ -134,6 +181,14 @@ func (t *chatTap) event(e sse.Event) {
 			})
 			return true
 		})
+	}
+	t.relay(e, data)
+}
+
+// relay adds an event to what the client sees, when the tap re-frames.
+func (t *chatTap) relay(e sse.Event, data []byte) {
+	if t.strip {
+		t.out = sse.AppendEvent(t.out, string(e.Event), data)
 	}
 }
 

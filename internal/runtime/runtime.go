@@ -78,6 +78,9 @@ type Target struct {
 	Timeouts Timeouts
 	// RetryOn holds the upstream statuses that fail over.
 	RetryOn map[int]bool
+	// StreamUsage: ask the upstream for the usage chunk of an OpenAI chat
+	// stream when the client did not (config inject_stream_usage).
+	StreamUsage bool
 }
 
 // Timeouts are a target's per-attempt deadlines, defaults applied.
@@ -184,6 +187,8 @@ type compiledProvider struct {
 	keys     []string
 	timeouts Timeouts
 	retryOn  map[int]bool
+	// streamUsage: inject_stream_usage, default true.
+	streamUsage bool
 }
 
 // Compile builds a snapshot. It fails without side effects.
@@ -221,7 +226,7 @@ func Compile(in Inputs) (*Snapshot, error) {
 			FirstByte: orDefault(time.Duration(p.Timeouts.FirstByte), DefaultFirstByte),
 			Stall:     orDefault(time.Duration(p.Timeouts.Stall), DefaultStall),
 			Total:     spec.Timeout,
-		}, retryOn: DefaultRetryOn}
+		}, retryOn: DefaultRetryOn, streamUsage: p.InjectStreamUsage == nil || *p.InjectStreamUsage}
 		if len(p.RetryOn) > 0 {
 			cp.retryOn = map[int]bool{}
 			for _, c := range p.RetryOn {
@@ -329,7 +334,7 @@ func compileRoute(reg *route.Registry, providers map[string]*compiledProvider, m
 			return nil, fmt.Errorf("model %q: no provider %q", m.Name, t.Provider)
 		}
 		h := reg.Get(t.Provider, t.Model)
-		ct := Target{Provider: p.adapter, Model: t.Model, Health: h, Timeouts: p.timeouts, RetryOn: p.retryOn}
+		ct := Target{Provider: p.adapter, Model: t.Model, Health: h, Timeouts: p.timeouts, RetryOn: p.retryOn, StreamUsage: p.streamUsage}
 		if len(p.keys) > 0 {
 			ct.Keys = newKeyPool(reg, t.Provider, p.keys)
 		}

@@ -1,0 +1,395 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/sluicehq/sluice/internal/meter"
+	"github.com/sluicehq/sluice/internal/provider"
+)
+
+// Memory bound of a non-streamed pass-through answer. An answer of up to
+// wholeBody bytes is read whole, checked to be complete JSON and metered
+// before a byte reaches the client (so a broken one can still fail over or
+// be answered with a 502). A larger one is relayed as it arrives, through
+// a copy buffer of relayChunk bytes, while a jsonChecker validates its
+// framing and a tailWindow of its last bytes is kept to read the usage
+// that providers put at the end of the object. A pass-through answer
+// therefore holds at most wholeBody + relayChunk + tailWindow (352 KiB)
+// whatever its size, so N concurrent answers hold at most N x 352 KiB.
+// Translated answers are still decoded whole, bounded by MaxUpstreamBody.
+const (
+	wholeBody  = 256 << 10
+	relayChunk = 32 << 10
+	tailWindow = 64 << 10
+)
+
+// tail keeps the last tailWindow bytes written to it, in a ring.
+type tail struct {
+	buf  []byte
+	pos  int // next write position in buf
+	full bool
+}
+
+func (t *tail) Write(p []byte) {
+	if t.buf == nil {
+		t.buf = make([]byte, tailWindow)
+	}
+	if len(p) >= len(t.buf) {
+		copy(t.buf, p[len(p)-len(t.buf):])
+		t.pos, t.full = 0, true
+		return
+	}
+	n := copy(t.buf[t.pos:], p)
+	if n < len(p) {
+		copy(t.buf, p[n:])
+		t.full = true
+	}
+	t.pos = (t.pos + len(p)) % len(t.buf)
+	if t.pos == 0 && len(p) > 0 {
+		t.full = true
+	}
+}
+
+// Bytes returns the window in order; it reuses dst.
+func (t *tail) Bytes(dst []byte) []byte {
+	if !t.full {
+		return append(dst[:0], t.buf[:t.pos]...)
+	}
+	dst = append(dst[:0], t.buf[t.pos:]...)
+	return append(dst, t.buf[:t.pos]...)
+}
+
+// usageKey is the key under which a protocol's non-streamed answer carries
+// its usage, at the end of the top-level object.
+func usageKeyOf(p provider.Protocol) string {
+	if p == provider.ProtocolGemini {
+		return "usageMetadata"
+	}
+	return "usage"
+}
+
+// usageFromTail reads the usage object from the last bytes of a
+// non-streamed answer: the last unescaped "key": followed by an object.
+func (h *Handler) usageFromTail(c *call, window []byte) (meter.Usage, bool) {
+	key := usageKeyOf(c.in.proto)
+	quoted := []byte(`"` + key + `"`)
+	for end := len(window); end > 0; {
+		i := bytes.LastIndex(window[:end], quoted)
+		if i < 0 {
+			return meter.Usage{}, false
+		}
+		end = i
+		if i > 0 && window[i-1] == '\\' {
+			continue
+		}
+		rest := bytes.TrimLeft(window[i+len(quoted):], " \t\r\n")
+		if len(rest) == 0 || rest[0] != ':' {
+			continue
+		}
+		// gjson bounds the value: wrap it as the only member of an object.
+		doc := append([]byte(`{"u"`), rest...)
+		obj := gjson.GetBytes(doc, "u")
+		if !obj.IsObject() {
+			continue
+		}
+		synth := []byte(`{"` + key + `":` + obj.Raw + `}`)
+		return h.usageOfDoc(c, synth)
+	}
+	return meter.Usage{}, false
+}
+
+// usageOfDoc reads a protocol's usage from a (possibly partial) answer
+// document holding at least its usage member.
+func (h *Handler) usageOfDoc(c *call, doc []byte) (meter.Usage, bool) {
+	switch c.in.proto {
+	case provider.ProtocolOpenAI:
+		return usageOpenAI(gjson.GetBytes(doc, "usage"))
+	case provider.ProtocolResponses:
+		if f := h.opts.Codecs.ResponsesUsage; f != nil {
+			return f(doc)
+		}
+	case provider.ProtocolAnthropic, provider.ProtocolGemini:
+		if uc := h.opts.Codecs.Upstreams[c.in.proto]; uc != nil {
+			if ir, err := uc.DecodeResponse(doc); err == nil && ir.Usage != (meter.Usage{}) {
+				return ir.Usage, true
+			}
+		}
+	}
+	return meter.Usage{}, false
+}
+
+// errIncompleteJSON is a body that ended inside its JSON value.
+var errIncompleteJSON = errors.New("the upstream body ended before its JSON was complete")
+
+// jsonChecker validates JSON syntax incrementally, fed in pieces cut
+// anywhere, in constant memory apart from one bit per nesting level (at
+// most maxDepth). It checks the whole grammar: strings and their escapes,
+// numbers, literals, commas and colons, and that one value fills the body.
+type jsonChecker struct {
+	state  jstate
+	stack  []bool // true: object, false: array
+	key    bool   // the string being read is an object key
+	hex    int    // hex digits left in a \u escape
+	tok    [24]byte
+	ntok   int
+	toklen int
+	err    error
+}
+
+type jstate uint8
+
+const (
+	jValue      jstate = iota // a value is expected
+	jValueOrEnd               // after '[': a value or ']'
+	jKeyOrEnd                 // after '{': a key or '}'
+	jKey                      // after ',' in an object: a key
+	jColon                    // after a key
+	jAfter                    // after a value: ',' or a closer, or the end
+	jString                   // inside a string
+	jEscape                   // after '\' in a string
+	jToken                    // inside a number or literal
+	jDone                     // the top-level value is complete
+)
+
+const maxDepth = 10000
+
+func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+
+// Feed checks the next piece; the first error is sticky.
+func (j *jsonChecker) Feed(b []byte) error {
+	for i := 0; i < len(b) && j.err == nil; i++ {
+		j.step(b[i])
+	}
+	return j.err
+}
+
+// Close reports whether what was fed is one complete JSON value.
+func (j *jsonChecker) Close() error {
+	if j.err != nil {
+		return j.err
+	}
+	if j.state == jToken && len(j.stack) == 0 {
+		j.endToken()
+		if j.err == nil {
+			j.state = jDone
+		}
+	}
+	if j.state != jDone {
+		return errIncompleteJSON
+	}
+	return nil
+}
+
+func (j *jsonChecker) fail(b byte) {
+	j.err = errors.New("the upstream body is not valid JSON (unexpected " + strconv.QuoteRune(rune(b)) + ")")
+}
+
+func (j *jsonChecker) step(b byte) {
+	switch j.state {
+	case jString:
+		switch {
+		case b == '"':
+			if j.key {
+				j.state = jColon
+			} else {
+				j.after()
+			}
+		case b == '\\':
+			j.state = jEscape
+		case b < 0x20:
+			j.fail(b)
+		}
+		return
+	case jEscape:
+		if j.hex > 0 {
+			if !isHex(b) {
+				j.fail(b)
+				return
+			}
+			if j.hex--; j.hex == 0 {
+				j.state = jString
+			}
+			return
+		}
+		switch b {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			j.state = jString
+		case 'u':
+			j.hex = 4
+		default:
+			j.fail(b)
+		}
+		return
+	case jToken:
+		if (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || b == '.' || b == '+' || b == '-' || b == 'E' {
+			if j.ntok < len(j.tok) {
+				j.tok[j.ntok] = b
+				j.ntok++
+			}
+			j.toklen++
+			return
+		}
+		j.endToken()
+		if j.err != nil {
+			return
+		}
+		j.after()
+		j.step(b)
+		return
+	}
+	if isSpace(b) {
+		return
+	}
+	switch j.state {
+	case jValue, jValueOrEnd:
+		if j.state == jValueOrEnd && b == ']' {
+			j.pop(false, b)
+			return
+		}
+		switch {
+		case b == '{':
+			j.push(true, b)
+			j.state = jKeyOrEnd
+		case b == '[':
+			j.push(false, b)
+			j.state = jValueOrEnd
+		case b == '"':
+			j.key, j.state = false, jString
+		case b == '-' || (b >= '0' && b <= '9') || b == 't' || b == 'f' || b == 'n':
+			j.state, j.tok[0], j.ntok, j.toklen = jToken, b, 1, 1
+		default:
+			j.fail(b)
+		}
+	case jKeyOrEnd, jKey:
+		switch {
+		case b == '"':
+			j.key, j.state = true, jString
+		case b == '}' && j.state == jKeyOrEnd:
+			j.pop(true, b)
+		default:
+			j.fail(b)
+		}
+	case jColon:
+		if b != ':' {
+			j.fail(b)
+			return
+		}
+		j.state = jValue
+	case jAfter:
+		top := j.stack[len(j.stack)-1]
+		switch {
+		case b == ',' && top:
+			j.state = jKey
+		case b == ',':
+			j.state = jValue
+		case b == '}' || b == ']':
+			j.pop(b == '}', b)
+		default:
+			j.fail(b)
+		}
+	case jDone:
+		j.fail(b)
+	}
+}
+
+func (j *jsonChecker) push(obj bool, b byte) {
+	if len(j.stack) >= maxDepth {
+		j.fail(b)
+		return
+	}
+	j.stack = append(j.stack, obj)
+}
+
+func (j *jsonChecker) pop(obj bool, b byte) {
+	if len(j.stack) == 0 || j.stack[len(j.stack)-1] != obj {
+		j.fail(b)
+		return
+	}
+	j.stack = j.stack[:len(j.stack)-1]
+	j.after()
+}
+
+// after moves past a complete value.
+func (j *jsonChecker) after() {
+	if len(j.stack) == 0 {
+		j.state = jDone
+		return
+	}
+	j.state = jAfter
+}
+
+// endToken checks a number or literal. Numbers longer than the token
+// buffer are checked by their first bytes and their characters.
+func (j *jsonChecker) endToken() {
+	t := j.tok[:j.ntok]
+	switch t[0] {
+	case 't', 'f', 'n':
+		if j.toklen != j.ntok || (string(t) != "true" && string(t) != "false" && string(t) != "null") {
+			j.err = errors.New("the upstream body is not valid JSON (bad literal)")
+		}
+		return
+	}
+	if j.toklen > j.ntok {
+		t = t[:len(t)-1] // a prefix: only its characters can be checked
+		for _, c := range t {
+			if !(c >= '0' && c <= '9') && c != '.' && c != 'e' && c != 'E' && c != '+' && c != '-' {
+				j.err = errors.New("the upstream body is not valid JSON (bad number)")
+				return
+			}
+		}
+		return
+	}
+	if !validNumber(t) {
+		j.err = errors.New("the upstream body is not valid JSON (bad number)")
+	}
+}
+
+func isHex(b byte) bool {
+	return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'f') || (b >= 'A' && b <= 'F')
+}
+
+// validNumber follows the JSON number grammar.
+func validNumber(s []byte) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	return i == len(s)
+}
