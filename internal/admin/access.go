@@ -36,6 +36,7 @@ type ctxKey struct{}
 // reqState is the per-request authorization state.
 type reqState struct {
 	pr      *authz.Principal
+	action  authz.Action // the route's action (its routes.go row)
 	decided bool
 	session string // the session cookie's value, for logout and CSRF
 }
@@ -72,6 +73,43 @@ func (a *API) authorize(r *http.Request, read, action authz.Action, s authz.Scop
 		return errForbidden
 	}
 	return nil
+}
+
+// authorizeList decides the route's action on a collection before it is
+// read: in scope s (the unit a filter names) or, for the zero Scope,
+// anywhere. A principal that may do it nowhere there gets a 403; the
+// items are then filtered one by one with allowed. An empty collection is
+// thus decided like a full one.
+func (a *API) authorizeList(r *http.Request, s authz.Scope) error {
+	st := state(r)
+	st.decided = true
+	if !a.opts.Snapshots.Load().Policy.AllowedWithin(st.pr, st.action, s) {
+		return errForbidden
+	}
+	return nil
+}
+
+// listScope is the scope a list's filter names: the narrowest of the
+// query's app_id, team_id and org_id among those the route accepts, which
+// must exist and be readable (else 404 naming the parameter). No filter is
+// the zero Scope (anywhere).
+func (a *API) listScope(r *http.Request) (authz.Scope, error) {
+	q := r.URL.Query()
+	for _, f := range []struct {
+		param string
+		k     kindSpec
+	}{{"app_id", appKind}, {"team_id", teamKind}, {"org_id", orgKind}} {
+		id := q.Get(f.param)
+		if id == "" {
+			continue
+		}
+		u, err := a.loadUnit(r, f.k, id, "")
+		if err != nil {
+			return authz.Scope{}, fieldNotFound(err, f.param)
+		}
+		return scopeOf(u), nil
+	}
+	return authz.Scope{}, nil
 }
 
 // allowed reports a decision without failing the request (list filters).

@@ -7,9 +7,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +53,8 @@ type Options struct {
 	AllowPrivateUpstreams bool
 	// Limits reports the limiter's mode (shared, local, degraded).
 	Limits func() any
+	// Ledger reports the usage ledger's writer: queue, errors, journal.
+	Ledger func() any
 	// Secrets seals the API keys of providers created through the API.
 	Secrets *secrets.Keyring
 	// Throttle counts failed authentications per client address and
@@ -110,6 +115,7 @@ func (a *API) Routes() []Route {
 	add := func(pattern string, action authz.Action, fn func(http.ResponseWriter, *http.Request) error, op openapi.Op) {
 		method, path, _ := strings.Cut(pattern, " ")
 		op.Method, op.Path = method, path
+		fn = strictQuery(op.Query, fn)
 		h := a.wrap(action, fn)
 		if op.Public {
 			h = a.public(fn)
@@ -149,7 +155,7 @@ func (a *API) wrap(action authz.Action, fn func(http.ResponseWriter, *http.Reque
 			a.render(w, r, err)
 			return
 		}
-		st := &reqState{pr: pr, session: session}
+		st := &reqState{pr: pr, action: action, session: session}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, st))
 		if action == authz.Self || action.Platform() {
 			if err := a.authorize(r, "", action, authz.Scope{}); err != nil {
@@ -163,6 +169,45 @@ func (a *API) wrap(action authz.Action, fn func(http.ResponseWriter, *http.Reque
 			a.render(g, r, err)
 		}
 	})
+}
+
+// strictQuery refuses a query parameter the route does not declare (its
+// openapi.Op.Query in routes.go), as decodeBody refuses unknown fields: a
+// misspelt filter must not widen the answer to everything.
+func strictQuery(accepted []openapi.Param, fn func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if r.URL.RawQuery == "" {
+			return fn(w, r)
+		}
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return &httpError{http.StatusBadRequest, "invalid_query", "The query string is malformed: " + err.Error()}
+		}
+		var unknown []string
+		for name := range q {
+			if !slices.ContainsFunc(accepted, func(p openapi.Param) bool { return p.Name == name }) {
+				unknown = append(unknown, strconv.Quote(name))
+			}
+		}
+		if len(unknown) > 0 {
+			slices.Sort(unknown)
+			names := make([]string, len(accepted))
+			for i, p := range accepted {
+				names[i] = p.Name
+			}
+			known := "none"
+			if len(names) > 0 {
+				known = strings.Join(names, ", ")
+			}
+			noun := "parameter"
+			if len(unknown) > 1 {
+				noun = "parameters"
+			}
+			return &httpError{http.StatusBadRequest, "unknown_parameter", fmt.Sprintf("Unknown query %s %s; this route accepts: %s.",
+				noun, strings.Join(unknown, ", "), known)}
+		}
+		return fn(w, r)
+	}
 }
 
 // public serves a route that needs no credential (login, the OpenAPI
@@ -251,6 +296,7 @@ type HealthInfo struct {
 	Object string         `json:"object" enum:"list"`
 	Data   []route.Status `json:"data"`
 	Limits any            `json:"limits,omitempty"`
+	Ledger any            `json:"ledger,omitempty"`
 }
 
 func (a *API) health(w http.ResponseWriter, _ *http.Request) error {
@@ -261,6 +307,9 @@ func (a *API) health(w http.ResponseWriter, _ *http.Request) error {
 	out := HealthInfo{Object: "list", Data: targets}
 	if a.opts.Limits != nil {
 		out.Limits = a.opts.Limits()
+	}
+	if a.opts.Ledger != nil {
+		out.Ledger = a.opts.Ledger()
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -67,7 +67,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 		state(r).decided = true
 		return &httpError{http.StatusBadRequest, "org_id_required", "Give org_id: the organisation whose audit log to read."}
 	}
-	if err := a.authorize(r, readOrg(f.Tenant), authz.AuditRead, authz.Scope{OrgID: f.Tenant}); err != nil {
+	if err := a.authorize(r, readOrg(f.Tenant), state(r).action, authz.Scope{OrgID: f.Tenant}); err != nil {
 		return err
 	}
 	if s := q.Get("limit"); s != "" {

@@ -105,12 +105,26 @@ func TestListsAreTenantScoped(t *testing.T) {
 		{"devA", "/admin/v1/apps", w.ids["appA"], w.ids["appB"]},
 		{"devA", "/admin/v1/keys", w.ids["keyA"], w.ids["keyB"]},
 		{"ownerA", "/admin/v1/users", w.ids["userA"], w.ids["userB"]},
-		{"tadminB", "/admin/v1/keys?org_id=" + w.ids["orgA"], "", w.ids["keyA"]},
+		{"tadminB", "/admin/v1/keys?team_id=" + w.ids["teamB"], w.ids["keyB"], w.ids["keyA"]},
 	} {
 		got := ids(tt.principal, tt.path)
 		if !strings.Contains(got, tt.want) || (tt.wantNot != "" && strings.Contains(got, tt.wantNot)) {
 			t.Errorf("%s GET %s = %s; want %s and not %s", tt.principal, tt.path, got, tt.want, tt.wantNot)
 		}
+	}
+	// A filter naming another tenant's unit is a 404, as that unit is; a
+	// collection the principal may read nowhere is a 403, empty or not.
+	for _, tt := range []struct {
+		principal, path string
+		want            int
+	}{
+		{"tadminB", "/admin/v1/keys?org_id=" + w.ids["orgA"], 404},
+		{"tadminB", "/admin/v1/apps?team_id=" + w.ids["teamA"], 404},
+		{"devA", "/admin/v1/role-bindings?org_id=" + w.ids["orgB"], 404},
+		{"devA", "/admin/v1/users", 403},
+		{"devA", "/admin/v1/role-bindings?org_id=" + w.ids["orgA"], 403},
+	} {
+		w.must(w.as(tt.principal, "GET", tt.path, ""), tt.want, tt.principal+" GET "+tt.path)
 	}
 	// Key names are per application: tenant B learns nothing from reusing
 	// tenant A's, and a name resolves among the keys one may read.

@@ -118,12 +118,31 @@ func (a *API) loadKey(r *http.Request, idOrName string, write authz.Action) (sto
 		k, err = a.keyByName(r, idOrName)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		state(r).decided = true
-		return k, errNotFound
+		return k, a.declaredKey(r, idOrName, write)
 	} else if err != nil {
 		return k, err
 	}
 	return k, a.authorize(r, authz.KeysRead, write, keyScope(k))
+}
+
+// declaredKey explains why a key the store lacks cannot be used here when
+// the configuration file declares it (by id or name) and the principal may
+// read it; otherwise the key is not found.
+func (a *API) declaredKey(r *http.Request, idOrName string, write authz.Action) error {
+	state(r).decided = true
+	for _, k := range a.opts.Snapshots.Load().Keys {
+		if k.Source != "config" || (k.ID != idOrName && k.Name != idOrName) {
+			continue
+		}
+		if !a.allowed(r, authz.KeysRead, authz.Scope{OrgID: k.OrgID, TeamID: k.TeamID}) {
+			continue
+		}
+		if write == "" {
+			return &httpError{http.StatusConflict, "read_only", fmt.Sprintf("key '%s' is declared in the config file; the admin API shows and changes only the keys it created.", k.Name)}
+		}
+		return &httpError{http.StatusConflict, "read_only", fmt.Sprintf("key '%s' is declared in the config file; remove it there and reload.", k.Name)}
+	}
+	return errNotFound
 }
 
 // keyByName finds the one key named name that the principal may read.
@@ -151,6 +170,13 @@ func (a *API) keyByName(r *http.Request, name string) (store.KeyRecord, error) {
 }
 
 func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
+	s, err := a.listScope(r)
+	if err != nil {
+		return err
+	}
+	if err := a.authorizeList(r, s); err != nil {
+		return err
+	}
 	q := r.URL.Query()
 	keys, err := a.opts.Store.ListKeysBy(r.Context(), store.KeyFilter{OrgID: q.Get("org_id"), TeamID: q.Get("team_id"), AppID: q.Get("app_id")})
 	if err != nil {

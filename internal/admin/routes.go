@@ -44,7 +44,11 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 		Query: []openapi.Param{q("return_to", "string", "A local path to return to.")}})
 	add("GET /admin/v1/auth/oidc/callback", "", a.oidcCallback, openapi.Op{ID: "oidcCallback", Tags: []string{"auth"}, Public: true,
 		Summary: "Finish single sign-on", ResponseStatus: http.StatusFound,
-		Query: []openapi.Param{q("code", "string", ""), q("state", "string", "")}})
+		Query: []openapi.Param{q("code", "string", ""), q("state", "string", ""),
+			// What identity providers add (RFC 9207, Keycloak, Google) or send on failure.
+			q("iss", "string", ""), q("session_state", "string", ""), q("scope", "string", ""), q("authuser", "string", ""),
+			q("prompt", "string", ""), q("hd", "string", ""), q("error", "string", ""), q("error_description", "string", ""),
+			q("error_uri", "string", "")}})
 	add("GET /admin/v1/me", authz.Self, a.me, openapi.Op{ID: "me", Tags: []string{"auth"}, Summary: "Who am I", Response: Me{}})
 	add("GET /admin/v1/tokens", authz.Self, a.listTokens, openapi.Op{ID: "listTokens", Tags: []string{"auth"},
 		Summary: "My admin API tokens", Response: list[TokenView]{}})

@@ -228,6 +228,13 @@ func (a *API) loadUnit(r *http.Request, k kindSpec, id string, write authz.Actio
 
 func (a *API) listUnits(k kindSpec) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		s, err := a.listScope(r)
+		if err != nil {
+			return err
+		}
+		if err := a.authorizeList(r, s); err != nil {
+			return err
+		}
 		f := store.UnitFilter{OrgID: r.URL.Query().Get("org_id"), TeamID: r.URL.Query().Get("team_id")}
 		units, err := a.opts.Store.ListUnits(r.Context(), k.kind, f)
 		if err != nil {

@@ -15,39 +15,40 @@ import (
 // or organisation), which is where UsageRead is decided. Only the
 // super-admin reads them across every organisation.
 
-// ledgerScope decides UsageRead for the filter's narrowest unit and
-// returns the filter completed with that unit's parents.
+// ledgerScope decides the route's action (UsageRead, from its routes.go
+// row) for the filter's narrowest unit and returns the filter completed
+// with that unit's parents.
 func (a *API) ledgerScope(r *http.Request, f *store.UsageFilter) error {
-	ctx := r.Context()
+	ctx, action := r.Context(), state(r).action
 	switch {
 	case f.KeyID != "":
 		k, err := a.opts.Store.GetKey(ctx, f.KeyID)
 		if err != nil {
 			return a.missing(r, err)
 		}
-		return a.authorize(r, authz.KeysRead, authz.UsageRead, keyScope(k))
+		return a.authorize(r, authz.KeysRead, action, keyScope(k))
 	case f.AppID != "":
 		u, err := a.opts.Store.GetUnit(ctx, store.KindApp, f.AppID)
 		if err != nil {
 			return a.missing(r, err)
 		}
 		f.OrgID, f.TeamID = u.OrgID, u.TeamID // the ledger's unit index starts with them
-		return a.authorize(r, authz.AppsRead, authz.UsageRead, scopeOf(u))
+		return a.authorize(r, authz.AppsRead, action, scopeOf(u))
 	case f.TeamID != "":
 		u, err := a.opts.Store.GetUnit(ctx, store.KindTeam, f.TeamID)
 		if err != nil {
 			return a.missing(r, err)
 		}
 		f.OrgID = u.OrgID
-		return a.authorize(r, authz.TeamsRead, authz.UsageRead, scopeOf(u))
+		return a.authorize(r, authz.TeamsRead, action, scopeOf(u))
 	case f.OrgID != "":
-		return a.authorize(r, authz.OrgsRead, authz.UsageRead, authz.Scope{OrgID: f.OrgID})
+		return a.authorize(r, authz.OrgsRead, action, authz.Scope{OrgID: f.OrgID})
 	}
 	if !principal(r).Super {
 		state(r).decided = true
 		return &httpError{http.StatusBadRequest, "scope_required", "Give org_id, team_id, app_id or key_id."}
 	}
-	return a.authorize(r, "", authz.UsageRead, authz.Scope{})
+	return a.authorize(r, "", action, authz.Scope{})
 }
 
 // readOrg is the action that makes an organisation visible: the platform
@@ -168,7 +169,7 @@ func (a *API) listBudgetAlerts(w http.ResponseWriter, r *http.Request) error {
 		state(r).decided = true
 		return &httpError{http.StatusBadRequest, "org_id_required", "Give org_id."}
 	}
-	if err := a.authorize(r, readOrg(orgID), authz.UsageRead, authz.Scope{OrgID: orgID}); err != nil {
+	if err := a.authorize(r, readOrg(orgID), state(r).action, authz.Scope{OrgID: orgID}); err != nil {
 		return err
 	}
 	var subjects []string

@@ -120,6 +120,9 @@ func (a *API) userAccess(r *http.Request, bs []store.Binding) (read, write bool)
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
+	if err := a.authorizeList(r, authz.Scope{}); err != nil {
+		return err
+	}
 	users, err := a.opts.Store.ListUsers(r.Context())
 	if err != nil {
 		return err
@@ -287,6 +290,13 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) listBindings(w http.ResponseWriter, r *http.Request) error {
+	s, err := a.listScope(r)
+	if err != nil {
+		return err
+	}
+	if err := a.authorizeList(r, s); err != nil {
+		return err
+	}
 	bs, err := a.opts.Store.ListBindings(r.Context(), r.URL.Query().Get("org_id"))
 	if err != nil {
 		return err

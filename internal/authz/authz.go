@@ -258,6 +258,40 @@ func (p *Policy) Allowed(pr *Principal, a Action, s Scope) bool {
 	return allowed
 }
 
+// AllowedWithin reports whether the principal may perform a on at least
+// one object in scope s or beneath it: the decision about a collection
+// (may it list keys in this organisation?), made before the collection is
+// read; its items are then filtered with Allowed. The zero Scope asks
+// "anywhere": the super-admin, or any binding that grants a.
+func (p *Policy) AllowedWithin(pr *Principal, a Action, s Scope) bool {
+	if pr == nil || p.userDenied(pr, a) {
+		return false
+	}
+	if a == Self || pr.Super {
+		return true
+	}
+	if a.Platform() {
+		return false
+	}
+	for _, b := range pr.Bindings {
+		if s.OrgID != "" && b.OrgID != s.OrgID {
+			continue
+		}
+		// The narrowest scope both the binding and s cover.
+		c := Scope{OrgID: b.OrgID, TeamID: b.TeamID}
+		switch {
+		case s.TeamID != "" && b.TeamID == "":
+			c.TeamID = s.TeamID
+		case s.TeamID != "" && b.TeamID != s.TeamID:
+			continue
+		}
+		if p.Allowed(pr, a, c) {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *Policy) userDenied(pr *Principal, a Action) bool {
 	for _, r := range p.deny {
 		if r.users != nil && r.actions.has(a) && (r.users[pr.UserID] || r.users[strings.ToLower(pr.Email)]) {

@@ -105,3 +105,46 @@ func TestCompileErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAllowedWithin: the decision about a collection (anywhere, in an
+// organisation, in a team) before its items are filtered.
+func TestAllowedWithin(t *testing.T) {
+	p, err := Compile([]Rule{{Roles: []Role{Viewer}, OrgID: "orgB", Actions: []Action{KeysRead}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	devTeamA1 := &Principal{UserID: "u1", Bindings: []Binding{{Developer, "orgA", "teamA1"}}}
+	adminA := &Principal{UserID: "u2", Bindings: []Binding{{Admin, "orgA", ""}}}
+	viewerB := &Principal{UserID: "u3", Bindings: []Binding{{Viewer, "orgB", ""}}}
+	none := &Principal{UserID: "u4"}
+	any, orgA, teamA1, teamA2, orgB := Scope{}, Scope{OrgID: "orgA"}, Scope{"orgA", "teamA1"}, Scope{"orgA", "teamA2"}, Scope{OrgID: "orgB"}
+	tests := []struct {
+		name string
+		pr   *Principal
+		a    Action
+		s    Scope
+		want bool
+	}{
+		{"nil principal", nil, KeysRead, any, false},
+		{"no bindings lists nothing", none, OrgsRead, any, false},
+		{"super anywhere", &Principal{Super: true}, UsersRead, any, true},
+		{"super platform", &Principal{Super: true}, ProvidersRead, any, true},
+		{"admin platform", adminA, ProvidersRead, any, false},
+		{"team dev lists keys anywhere", devTeamA1, KeysRead, any, true},
+		{"team dev lists keys in its org", devTeamA1, KeysRead, orgA, true},
+		{"team dev lists keys in its team", devTeamA1, KeysRead, teamA1, true},
+		{"team dev not in another team", devTeamA1, KeysRead, teamA2, false},
+		{"team dev not in another org", devTeamA1, KeysRead, orgB, false},
+		{"dev has no users.read anywhere", devTeamA1, UsersRead, any, false},
+		{"dev has no audit.read in its org", devTeamA1, AuditRead, orgA, false},
+		{"org admin in any of its teams", adminA, KeysWrite, teamA2, true},
+		{"deny refuses the collection", viewerB, KeysRead, orgB, false},
+		{"deny refuses it anywhere", viewerB, KeysRead, any, false},
+		{"deny leaves other actions", viewerB, AppsRead, orgB, true},
+	}
+	for _, tt := range tests {
+		if got := p.AllowedWithin(tt.pr, tt.a, tt.s); got != tt.want {
+			t.Errorf("%s: AllowedWithin(%s, %+v) = %v, want %v", tt.name, tt.a, tt.s, got, tt.want)
+		}
+	}
+}
