@@ -163,13 +163,22 @@ func (p *redisProc) stop(t *testing.T) {
 	}
 }
 
-// blackhole accepts connections and never answers: a frozen Redis.
-func blackhole(t *testing.T) string {
-	t.Helper()
+// frozenRedis accepts connections, reads every byte sent to it and never
+// answers: a frozen Redis. It counts the commands it received by script.
+type frozenRedis struct {
+	addr string
+
+	mu   sync.Mutex // guards recv
+	recv [][]byte   // the bytes received on each connection
+}
+
+func newFrozenRedis(tb testing.TB) *frozenRedis {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	f := &frozenRedis{addr: ln.Addr().String()}
 	var (
 		mu    sync.Mutex // guards conns
 		conns []net.Conn
@@ -186,18 +195,83 @@ func blackhole(t *testing.T) string {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
+			f.mu.Lock()
+			i := len(f.recv)
+			f.recv = append(f.recv, nil)
+			f.mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, 4096)
+				for {
+					n, err := c.Read(buf)
+					f.mu.Lock()
+					f.recv[i] = append(f.recv[i], buf[:n]...)
+					f.mu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			}()
 		}
 	}()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		_ = ln.Close()
-		wg.Wait()
 		mu.Lock()
-		defer mu.Unlock()
 		for _, c := range conns {
 			_ = c.Close()
 		}
+		mu.Unlock()
+		wg.Wait()
 	})
-	return ln.Addr().String()
+	return f
+}
+
+// commands returns how many commands the frozen Redis received in all. The
+// client opens each connection with HELLO, which a frozen Redis never
+// answers, so a call on a new connection sends that command only.
+func (f *frozenRedis) commands() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, b := range f.recv {
+		n += countCommands(b)
+	}
+	return n
+}
+
+// countCommands counts the complete RESP commands (arrays of bulk
+// strings) at the start of b.
+func countCommands(b []byte) int {
+	n := 0
+	for {
+		args, rest, ok := respHeader(b, '*')
+		if !ok {
+			return n
+		}
+		for range args {
+			size, after, ok := respHeader(rest, '$')
+			if !ok || len(after) < size+2 {
+				return n
+			}
+			rest = after[size+2:]
+		}
+		b = rest
+		n++
+	}
+}
+
+// respHeader reads a RESP header line "<kind><n>\r\n" from b.
+func respHeader(b []byte, kind byte) (int, []byte, bool) {
+	end := bytes.Index(b, []byte("\r\n"))
+	if len(b) == 0 || b[0] != kind || end < 0 {
+		return 0, nil, false
+	}
+	v, err := strconv.Atoi(string(b[1:end]))
+	if err != nil || v < 0 {
+		return 0, nil, false
+	}
+	return v, b[end+2:], true
 }
 
 // waitFor polls cond every 5 ms until it holds or limit passes, and returns

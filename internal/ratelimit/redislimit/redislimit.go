@@ -89,7 +89,7 @@ func New(o Options) (*Store, error) {
 	if opt.Addr == "" {
 		return nil, errors.New("redis address: empty")
 	}
-	opt.Protocol = 2 // RESP2: no HELLO round trip; Redis and Valkey both speak it
+	opt.Protocol = 2 // RESP2: Redis and Valkey both speak it (the client still opens each connection with HELLO 2)
 	opt.DisableIdentity = true
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	opt.MaxRetries = -1

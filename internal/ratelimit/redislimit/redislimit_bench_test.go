@@ -1,6 +1,7 @@
 package redislimit
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,5 +65,50 @@ func BenchmarkAdmitAll3(b *testing.B) {
 	}
 	if h := l.Health(); h.StoreFailures != 0 {
 		b.Fatalf("%+v", h)
+	}
+}
+
+// BenchmarkFrozenRedis measures what TestRedisFrozen and TestFrozenBurst
+// bound by counting: how long a request waits on a Redis that accepts
+// connections and never answers, 64 requests at a time. With the breaker
+// held closed every request waits out its 50 ms deadline, the most a
+// request may wait; with it open every request is decided here. Each
+// reports its slowest request (max-ms); no Redis is needed.
+func BenchmarkFrozenRedis(b *testing.B) {
+	for _, bc := range []struct {
+		name           string
+		failuresToOpen int
+	}{{"breaker-closed", 1 << 30}, {"breaker-open", 5}} {
+		b.Run(bc.name, func(b *testing.B) {
+			o := frozenOptions
+			o.FailuresToOpen = bc.failuresToOpen
+			l, _ := frozenNode(b, newFrozenRedis(b), o)
+			lim := ratelimit.Limits{RPM: 1 << 40}
+			for l.Mode() != ratelimit.ModeDegraded && bc.failuresToOpen == 5 {
+				ts, _ := admit(l, "k", lim, 0)
+				ts.Done(0, 0)
+			}
+			var slowest atomic.Int64
+			b.SetParallelism(32) // 64 goroutines on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					t0 := time.Now()
+					ts, d := admit(l, "k", lim, 0)
+					if d != nil {
+						b.Error(d)
+						return
+					}
+					ts.Done(0, 0)
+					took := int64(time.Since(t0))
+					for old := slowest.Load(); took > old; old = slowest.Load() {
+						if slowest.CompareAndSwap(old, took) {
+							break
+						}
+					}
+				}
+			})
+			b.ReportMetric(float64(slowest.Load())/1e6, "max-ms")
+		})
 	}
 }
