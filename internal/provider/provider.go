@@ -57,8 +57,40 @@ type Request struct {
 	// Stream reports whether a streamed response was asked for.
 	Stream bool
 	// APIKey, when set, is the credential to use instead of the adapter's
-	// configured one (a key chosen from the provider's key pool).
+	// configured one (a key chosen from the provider's key pool). Every
+	// adapter sends it in its provider's own credential header, in place of
+	// the configured key, never beside it.
 	APIKey string
+}
+
+// KeyOr returns the key for this attempt: the pool's key when set, else
+// configured (the provider's own key, possibly "").
+func (r *Request) KeyOr(configured string) string {
+	if r.APIKey != "" {
+		return r.APIKey
+	}
+	return configured
+}
+
+// credentialHeaders carry a credential to some upstream (or to Sluice
+// itself, whose clients may send their Sluice key in any of them).
+var credentialHeaders = map[string]bool{
+	"Authorization": true, "Proxy-Authorization": true, "Cookie": true,
+	"Api-Key": true, "X-Api-Key": true, "X-Goog-Api-Key": true, "X-Amz-Security-Token": true,
+}
+
+// CopyHeader copies the client headers src (a Request.Header) into dst
+// under their canonical names, with their values copied, leaving out every
+// credential header: whatever the caller failed to strip, an upstream sees
+// only the adapter's own credential, and only once.
+func CopyHeader(dst, src http.Header) {
+	for k, vs := range src {
+		k = http.CanonicalHeaderKey(k)
+		if credentialHeaders[k] {
+			continue
+		}
+		dst[k] = append(dst[k], vs...)
+	}
 }
 
 type connectKey struct{}

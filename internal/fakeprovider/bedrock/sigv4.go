@@ -1,15 +1,19 @@
 package bedrockfake
 
 import (
-	"crypto/hmac"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	wire "github.com/sluicehq/sluice/internal/apischema/bedrock"
 )
@@ -17,8 +21,10 @@ import (
 // The fake checks AWS Signature Version 4 the way AWS does, from the
 // request as it arrived: the raw request target (so that a model id sent
 // as %3A is checked as %253A in the canonical URI), the headers named in
-// SignedHeaders, and the hash of the body actually received. It shares no
-// code with the adapter's signer on purpose.
+// SignedHeaders, and the hash of the body actually received. The signature
+// is recomputed by the AWS SDK for Go v2 signer (aws/signer/v4), never by
+// Sluice's adapter code, and the recomputation is checked against the
+// AWS SigV4 test suite's published vectors (sigv4_test.go).
 
 // sigError is an authentication failure as AWS reports it (403).
 type sigError struct {
@@ -80,67 +86,56 @@ func (s *Server) verifySigV4(r *http.Request, body []byte) *sigError {
 			amzDate, s.opts.Now().UTC().Add(-maxSkew).Format("20060102T150405Z"), s.opts.Now().UTC().Format("20060102T150405Z"))}
 	}
 	names := strings.Split(signedHeaders, ";")
-	if !sort.StringsAreSorted(names) || !contains(names, "host") {
+	if !sort.StringsAreSorted(names) || !slices.Contains(names, "host") {
 		return &sigError{wire.ErrInvalidSignature, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."}
-	}
-	var ch strings.Builder
-	for _, n := range names {
-		var v string
-		switch n {
-		case "host":
-			v = r.Host
-		case "content-length":
-			v = fmt.Sprint(r.ContentLength)
-		default:
-			vals, ok := r.Header[http.CanonicalHeaderKey(n)]
-			if !ok {
-				return &sigError{wire.ErrInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."}
-			}
-			cleaned := make([]string, len(vals))
-			for i, x := range vals {
-				cleaned[i] = collapse(x)
-			}
-			v = strings.Join(cleaned, ",")
-		}
-		ch.WriteString(n + ":" + v + "\n")
 	}
 	sum := sha256.Sum256(body)
 	payloadHash := hex.EncodeToString(sum[:])
 	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != payloadHash {
 		return &sigError{wire.ErrInvalidSignature, "The provided 'x-amz-content-sha256' header does not match what was computed."}
 	}
-	canonical := r.Method + "\n" + uriEncode(rawPath(r), false) + "\n" + canonQuery(r.URL.RawQuery) + "\n" +
-		ch.String() + "\n" + signedHeaders + "\n" + payloadHash
-	crHash := sha256.Sum256([]byte(canonical))
-	toSign := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + date + "/" + region + "/" + service + "/aws4_request\n" + hex.EncodeToString(crHash[:])
-	key := mac([]byte("AWS4"+s.opts.SecretAccessKey), date)
-	key = mac(key, region)
-	key = mac(key, service)
-	key = mac(key, "aws4_request")
-	want := hex.EncodeToString(mac(key, toSign))
-	if !hmac.Equal([]byte(want), []byte(signature)) {
+	creds := aws.Credentials{AccessKeyID: akid, SecretAccessKey: s.opts.SecretAccessKey, SessionToken: s.opts.SessionToken}
+	want, ok := recompute(r, names, payloadHash, creds, region, service, t)
+	if !ok || want != signature {
 		return &sigError{wire.ErrInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."}
 	}
 	return nil
 }
 
-func mac(key []byte, data string) []byte {
-	h := hmac.New(sha256.New, key)
-	h.Write([]byte(data))
-	return h.Sum(nil)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+// recompute recomputes the signature of r as received, with the AWS SDK for
+// Go v2 signer: a copy of the request that holds only the headers named in
+// signed (with the values that arrived), the request target's path exactly
+// as sent, and the hash of the body received. It reports false when a
+// signed header is missing.
+func recompute(r *http.Request, signed []string, payloadHash string, creds aws.Credentials, region, service string, at time.Time) (string, bool) {
+	c := &http.Request{
+		Method: r.Method,
+		Host:   r.Host,
+		// Opaque keeps the path's escaping as sent: the signer reads it as
+		// the canonical URI and escapes it once more (not S3).
+		URL:    &url.URL{Scheme: "http", Host: r.Host, Opaque: "//" + r.Host + rawPath(r), RawQuery: r.URL.RawQuery},
+		Header: http.Header{},
+	}
+	for _, n := range signed {
+		switch n {
+		case "host":
+		case "content-length":
+			c.ContentLength = r.ContentLength
+		default:
+			vs, ok := r.Header[http.CanonicalHeaderKey(n)]
+			if !ok {
+				return "", false
+			}
+			c.Header[http.CanonicalHeaderKey(n)] = vs
 		}
 	}
-	return false
-}
-
-func collapse(s string) string {
-	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' }), " ")
+	// The signer sets these two from its arguments; keep what arrived.
+	creds.SessionToken = c.Header.Get("X-Amz-Security-Token")
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, c, payloadHash, service, region, at); err != nil {
+		return "", false
+	}
+	_, sig, ok := strings.Cut(c.Header.Get("Authorization"), "Signature=")
+	return sig, ok
 }
 
 // rawPath is the path of the request target exactly as the client sent it.
@@ -156,36 +151,4 @@ func rawPath(r *http.Request) string {
 		p = r.URL.EscapedPath()
 	}
 	return p
-}
-
-// uriEncode escapes every byte but A-Z a-z 0-9 - . _ ~ (and '/' in paths).
-func uriEncode(s string, slash bool) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '.', c == '_', c == '~':
-			b.WriteByte(c)
-		case c == '/' && !slash:
-			b.WriteByte(c)
-		default:
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
-}
-
-func canonQuery(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	q, _ := url.ParseQuery(raw)
-	var pairs []string
-	for k, vs := range q {
-		for _, v := range vs {
-			pairs = append(pairs, uriEncode(k, true)+"="+uriEncode(v, true))
-		}
-	}
-	sort.Strings(pairs)
-	return strings.Join(pairs, "&")
 }

@@ -75,7 +75,8 @@ func (a *Adapter) Timeout() time.Duration { return a.timeout }
 // Do implements provider.Adapter. The client's headers are forwarded, its
 // anthropic-beta values among them (merged with configured ones);
 // anthropic-version is the configured one, else the client's, else
-// 2023-06-01.
+// 2023-06-01. The key (the request's pool key, else the configured one)
+// goes in x-api-key.
 func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response, error) {
 	var path string
 	switch req.Op {
@@ -91,9 +92,7 @@ func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response
 		return nil, err
 	}
 	h := hr.Header
-	for k, vs := range req.Header {
-		h[k] = slices.Clone(vs)
-	}
+	provider.CopyHeader(h, req.Header)
 	clientBeta := h.Values(wire.HeaderBeta)
 	for k, v := range a.headers {
 		h.Set(k, v)
@@ -113,8 +112,8 @@ func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response
 	case h.Get(wire.HeaderVersion) == "":
 		h.Set(wire.HeaderVersion, wire.DefaultVersion)
 	}
-	if a.apiKey != "" {
-		h.Set(wire.HeaderAPIKey, a.apiKey)
+	if key := req.KeyOr(a.apiKey); key != "" {
+		h.Set(wire.HeaderAPIKey, key)
 	}
 	return a.client.Do(hr)
 }

@@ -115,7 +115,8 @@ func (a *Adapter) URL(op provider.Operation, deployment string) (string, error) 
 		"?api-version=" + url.QueryEscape(a.version), nil
 }
 
-// Do implements provider.Adapter.
+// Do implements provider.Adapter. The key (the request's pool key, else
+// the configured one) goes in api-key.
 func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response, error) {
 	target, err := a.URL(req.Op, req.Model)
 	if err != nil {
@@ -126,9 +127,7 @@ func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response
 		return nil, err
 	}
 	h := hr.Header
-	for k, vs := range req.Header {
-		h[k] = vs
-	}
+	provider.CopyHeader(h, req.Header)
 	h.Set("Content-Type", "application/json")
 	if req.Stream {
 		h.Set("Accept", "text/event-stream")
@@ -138,8 +137,8 @@ func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response
 	for k, v := range a.headers {
 		h.Set(k, v)
 	}
-	if a.key != "" {
-		h.Set("Api-Key", a.key)
+	if key := req.KeyOr(a.key); key != "" {
+		h.Set("Api-Key", key)
 	}
 	return a.client.Do(hr)
 }

@@ -1,14 +1,23 @@
 // Package bedrock is the adapter for AWS Bedrock Runtime's Converse API.
 // It posts Converse bodies (see internal/protocol/bedrock) to
 // {base}/model/{modelId}/converse or /converse-stream and signs every
-// request with AWS Signature Version 4 (service "bedrock"), or, when the
-// provider has a Bedrock API key instead of AWS credentials, sends it as a
-// bearer token.
+// request with AWS Signature Version 4 (service "bedrock", the AWS SDK for
+// Go v2 signer), or, when the provider has a Bedrock API key instead of AWS
+// credentials, sends it as a bearer token.
+//
+// A key from the provider's key pool (provider.Request.APIKey) is a Bedrock
+// API key: it is sent as "Authorization: Bearer <key>" in place of the
+// signature, for that attempt only, whatever credentials the provider has.
+// A pool entry is one string, so it cannot hold an access key pair (an id,
+// a secret and perhaps a session token); AWS credentials come only from the
+// provider's aws_* settings.
 package bedrock
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +25,10 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/smithy-go/encoding/httpbinding"
 
 	"github.com/sluicehq/sluice/internal/provider"
 )
@@ -36,8 +49,10 @@ func DefaultBaseURL(region string) string {
 type Adapter struct {
 	name    string
 	base    string
-	signer  *signer // nil with a bearer API key
-	bearer  string  // "Bearer <key>" when signer is nil
+	signer  *v4.Signer      // nil with a bearer API key
+	creds   aws.Credentials // what signer signs with
+	region  string
+	apiKey  string // the Bedrock API key when signer is nil
 	headers map[string]string
 	timeout time.Duration
 	client  *http.Client
@@ -75,13 +90,14 @@ func newAdapter(spec provider.Spec, now func() time.Time) (*Adapter, error) {
 		return nil, fmt.Errorf("provider %q: bedrock needs a region", spec.Name)
 	}
 	if hasKeys {
-		a.signer = &signer{
-			creds:   credentials{AccessKeyID: spec.AWSAccessKeyID, SecretAccessKey: spec.AWSSecretAccessKey, SessionToken: spec.AWSSessionToken},
-			region:  spec.Region,
-			service: Service,
-		}
+		// Bedrock Runtime is not S3: the signer escapes the (already
+		// escaped) path once more, as the AWS SDK's bedrockruntime client
+		// does (DisableURIPathEscaping false).
+		a.signer = v4.NewSigner()
+		a.creds = aws.Credentials{AccessKeyID: spec.AWSAccessKeyID, SecretAccessKey: spec.AWSSecretAccessKey, SessionToken: spec.AWSSessionToken}
+		a.region = spec.Region
 	} else {
-		a.bearer = "Bearer " + spec.APIKey
+		a.apiKey = spec.APIKey
 	}
 	if a.base == "" {
 		a.base = DefaultBaseURL(spec.Region)
@@ -110,18 +126,21 @@ func (a *Adapter) Timeout() time.Duration { return a.timeout }
 
 // ConversePath returns the escaped path of the Converse (or ConverseStream)
 // operation for model: every byte of the model id but the unreserved ones
-// is percent-encoded, '/' and ':' included, as the AWS SDK does.
+// is percent-encoded, '/' and ':' included, with the function the AWS SDK's
+// generated bedrockruntime serializer uses for the {modelId} label.
 func ConversePath(model string, stream bool) string {
 	op := "/converse"
 	if stream {
 		op = "/converse-stream"
 	}
-	return "/model/" + escape(model, true) + op
+	return "/model/" + httpbinding.EscapePath(model, true) + op
 }
 
 // Do implements provider.Adapter. Only OpChat exists on Bedrock Converse.
 // The body of a non-2xx answer gets the x-amzn-ErrorType header's value as
-// its "__type" field (see typeErrorBody).
+// its "__type" field (see typeErrorBody). The request's pool key, when set,
+// is sent as a bearer Bedrock API key instead of a signature (see the
+// package documentation).
 func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response, error) {
 	if req.Op != provider.OpChat {
 		return nil, provider.ErrUnsupported
@@ -139,12 +158,12 @@ func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response
 	}
 	hr.URL = u // keep the escaping we chose: it is what gets signed
 	h := hr.Header
-	for k, vs := range req.Header {
+	provider.CopyHeader(h, req.Header)
+	for k := range h {
 		// Never forward AWS signing headers: only ours may be present.
-		if lk := strings.ToLower(k); strings.HasPrefix(lk, "x-amz-") || lk == "authorization" {
-			continue
+		if strings.HasPrefix(k, "X-Amz-") {
+			delete(h, k)
 		}
-		h[k] = append([]string(nil), vs...)
 	}
 	for k, v := range a.headers {
 		h.Set(k, v)
@@ -156,12 +175,19 @@ func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response
 		h.Set("Accept", "application/json")
 	}
 	hr.Host = hostHeader(u)
-	if a.signer != nil {
-		sum := hexSHA256(req.Body)
-		h.Set("X-Amz-Content-Sha256", sum)
-		a.signer.sign(hr, sum, a.now(), []string{"content-type", "x-amz-content-sha256"})
-	} else {
-		h.Set("Authorization", a.bearer)
+	switch {
+	case req.APIKey != "":
+		h.Set("Authorization", "Bearer "+req.APIKey)
+	case a.signer != nil:
+		// Every header present now is signed (as the AWS SDK signs);
+		// the transport adds only unsigned ones (User-Agent,
+		// Accept-Encoding).
+		sum := sha256.Sum256(req.Body)
+		if err := a.signer.SignHTTP(ctx, a.creds, hr, hex.EncodeToString(sum[:]), Service, a.region, a.now()); err != nil {
+			return nil, fmt.Errorf("bedrock: signing: %w", err)
+		}
+	default:
+		h.Set("Authorization", "Bearer "+a.apiKey)
 	}
 	resp, err := a.client.Do(hr)
 	if err != nil {

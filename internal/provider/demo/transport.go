@@ -9,7 +9,9 @@ import (
 // Transport is an http.RoundTripper that answers requests by running an
 // http.Handler in-process. Responses stream through a pipe: the handler's
 // writes reach the caller as they are flushed, and closing the response
-// body stops the handler.
+// body stops the handler. When the request's context ends, the body ends
+// with the context's error, as a network response's does, so that a cut
+// stream is never taken for a complete one.
 type Transport struct {
 	Handler http.Handler
 }
@@ -21,7 +23,7 @@ func (t Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	go func() {
 		defer func() {
 			rw.WriteHeader(http.StatusOK)
-			_ = pw.Close()
+			_ = pw.CloseWithError(req.Context().Err()) // nil: io.EOF
 		}()
 		t.Handler.ServeHTTP(rw, req)
 	}()

@@ -136,7 +136,8 @@ func modelPath(model string) string {
 	return collection + "/" + esc
 }
 
-// Do implements provider.Adapter.
+// Do implements provider.Adapter. The key (the request's pool key, else
+// the configured one) goes in x-goog-api-key.
 func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response, error) {
 	if strings.TrimPrefix(strings.TrimPrefix(req.Model, "models/"), "tunedModels/") == "" {
 		return nil, errNoModel
@@ -150,9 +151,7 @@ func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response
 		return nil, err
 	}
 	h := hr.Header
-	for k, vs := range req.Header {
-		h[k] = vs
-	}
+	provider.CopyHeader(h, req.Header)
 	h.Set("Content-Type", "application/json")
 	if req.Stream && req.Op == provider.OpChat {
 		h.Set("Accept", "text/event-stream")
@@ -162,8 +161,8 @@ func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response
 	for k, v := range a.headers {
 		h.Set(k, v)
 	}
-	if a.key != "" {
-		h.Set("X-Goog-Api-Key", a.key)
+	if key := req.KeyOr(a.key); key != "" {
+		h.Set("X-Goog-Api-Key", key)
 	}
 	return a.client.Do(hr)
 }

@@ -27,7 +27,7 @@ type Options struct {
 type Adapter struct {
 	name    string
 	base    string
-	auth    string // "Bearer <key>", or "" when the upstream needs none
+	key     string // "" when the upstream needs none
 	headers map[string]string
 	timeout time.Duration
 	client  *http.Client
@@ -43,12 +43,10 @@ func New(opts Options) *Adapter {
 	a := &Adapter{
 		name:    opts.Name,
 		base:    strings.TrimRight(opts.BaseURL, "/"),
+		key:     opts.APIKey,
 		headers: opts.Headers,
 		timeout: opts.Timeout,
 		client:  opts.Client,
-	}
-	if opts.APIKey != "" {
-		a.auth = "Bearer " + opts.APIKey
 	}
 	if a.timeout <= 0 {
 		a.timeout = DefaultTimeout
@@ -68,7 +66,9 @@ func (a *Adapter) Protocol() provider.Protocol { return provider.ProtocolOpenAI 
 // Timeout implements provider.Adapter.
 func (a *Adapter) Timeout() time.Duration { return a.timeout }
 
-// Do implements provider.Adapter.
+// Do implements provider.Adapter. The key (the request's pool key, else
+// the configured one) goes in Authorization as a bearer token; configured
+// headers override the client's, and the key overrides both.
 func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response, error) {
 	var path string
 	switch req.Op {
@@ -86,9 +86,7 @@ func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response
 		return nil, err
 	}
 	h := hr.Header
-	for k, vs := range req.Header {
-		h[k] = vs
-	}
+	provider.CopyHeader(h, req.Header)
 	h.Set("Content-Type", "application/json")
 	if req.Stream {
 		h.Set("Accept", "text/event-stream")
@@ -98,11 +96,8 @@ func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response
 	for k, v := range a.headers {
 		h.Set(k, v)
 	}
-	switch {
-	case req.APIKey != "":
-		h.Set("Authorization", "Bearer "+req.APIKey)
-	case a.auth != "":
-		h.Set("Authorization", a.auth)
+	if key := req.KeyOr(a.key); key != "" {
+		h.Set("Authorization", "Bearer "+key)
 	}
 	return a.client.Do(hr)
 }
