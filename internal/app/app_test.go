@@ -50,6 +50,12 @@ type running struct {
 func start(t *testing.T, args ...string) *running {
 	t.Helper()
 	t.Setenv("SLUICE_ADMIN_TOKEN", adminToken)
+	return startServer(t, args...)
+}
+
+// startServer starts `sluice serve` with the environment as it is.
+func startServer(t *testing.T, args ...string) *running {
+	t.Helper()
 	addr := freeAddr(t)
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -115,7 +115,7 @@ type server struct {
 	generation atomic.Int64
 }
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	fs := newFlags("serve", stderr)
 	configPath := fs.String("config", "", "configuration file (YAML); without one the built-in demo model is served")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
@@ -131,12 +131,64 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	var h slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})
-	if *logFormat == "json" {
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Arg(0))}
+	}
+	var h slog.Handler
+	switch *logFormat {
+	case "text":
+		h = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})
+	case "json":
 		h = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})
+	default:
+		return usageError{fmt.Sprintf("--log-format: %q is neither text nor json", *logFormat)}
 	}
 	log := slog.New(h)
 
+	// Everything that can be checked is checked before anything is created,
+	// so that a start that fails leaves no data directory or key behind.
+	if err := checkAdminTokenEnv(); err != nil {
+		return err
+	}
+	if *configPath != "" {
+		// The providers created through the admin API are in the store,
+		// not open yet: targets naming one are checked again below.
+		if _, err := config.Load(*configPath, config.AnyStoredProvider); err != nil {
+			return fmt.Errorf("%s: %w", *configPath, err)
+		}
+	}
+	var rs *redislimit.Store
+	if *redisAddr != "" {
+		if rs, err = redislimit.New(redislimit.Options{Addr: *redisAddr, Timeout: *redisTimeout}); err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+		defer rs.Close()
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	serving := false
+	defer func() {
+		if !serving {
+			ln.Close()
+		}
+	}()
+
+	if _, err := os.Stat(*dataDir); errors.Is(err, os.ErrNotExist) {
+		defer func() {
+			if err != nil && !serving { // runs last: after the store and the lock are closed
+				_ = os.RemoveAll(*dataDir)
+			}
+		}()
+	}
+	if *dbURL == "" { // nodes that share PostgreSQL share limits through Redis, not this lock
+		lock, err := lockDataDir(*dataDir)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
+	}
 	st, err := store.Open(ctx, *dbURL, *dataDir)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
@@ -187,12 +239,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer func() { stopWatch(); <-watchDone }()
 
 	limiter := ratelimit.New(nil)
-	if *redisAddr != "" {
-		rs, err := redislimit.New(redislimit.Options{Addr: *redisAddr, Timeout: *redisTimeout})
-		if err != nil {
-			return fmt.Errorf("redis: %w", err)
-		}
-		defer rs.Close()
+	if rs != nil {
 		limiter = ratelimit.NewShared(rs, ratelimit.Options{Logger: log, Timeout: *redisTimeout})
 		defer limiter.Close() // runs before rs.Close
 		s.publish = rs.PublishKeysChanged
@@ -222,8 +269,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	limiter.SetAlertHook(al.hook)
 
-	lw := ledger.NewWriter(st, ledger.Options{Logger: log})
+	lw, err := ledger.NewWriter(st, ledger.Options{Logger: log, Journal: ledgerJournal(*dataDir)})
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
 	reg := s.metrics(lw)
+	lw.RegisterMetrics(reg)
 	al.register(reg)
 	mux := &routeMux{ServeMux: http.NewServeMux()}
 	for _, rt := range proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg),
@@ -241,13 +292,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		_ = reg.Write(w)
 	})
 	adminAPI := admin.New(admin.Options{Store: st, Control: s, Snapshots: &s.snaps, TokenHash: tokenHash, Health: s.health,
-		Limits: func() any { return limiter.Health() }, Secrets: s.keyring, Logger: log, AllowPrivateUpstreams: *allowPrivate,
+		Limits: func() any { return limiter.Health() }, Ledger: func() any { return lw.Health() }, Secrets: s.keyring, Logger: log, AllowPrivateUpstreams: *allowPrivate,
 		Throttle: login.NewThrottle(*adminFailures, nil), OIDC: sso, SessionTTL: time.Duration(file.Access.SessionTTL)})
 	for _, rt := range adminAPI.Routes() {
 		mux.Handle(rt.Pattern, rt.Handler)
 	}
 	adminAPI.RegisterCatchAll(mux.ServeMux)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /healthz", readiness(lw))
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
 	})
@@ -257,10 +309,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		_, _ = io.WriteString(w, `{"error":{"message":"Not found. The OpenAI-compatible API is under /v1/.","type":"invalid_request_error","param":null,"code":"unknown_url"}}`)
 	})
 
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return err
-	}
+	serving = true
 	registeredRoutes.Store(&mux.patterns)
 	srv := &http.Server{
 		Handler:           withRequestID(mux),
@@ -397,14 +446,26 @@ const (
 	settingDemoKey    = "demo_key_created"
 )
 
+// minAdminToken is the shortest admin token SLUICE_ADMIN_TOKEN may set.
+const minAdminToken = 16
+
+// checkAdminTokenEnv refuses an admin token in SLUICE_ADMIN_TOKEN that is
+// too short to resist guessing.
+func checkAdminTokenEnv() error {
+	if tok := os.Getenv("SLUICE_ADMIN_TOKEN"); tok != "" && len(tok) < minAdminToken {
+		return fmt.Errorf("SLUICE_ADMIN_TOKEN must be at least %d characters (it has %d)", minAdminToken, len(tok))
+	}
+	return nil
+}
+
 // bootstrap sets the admin token: SLUICE_ADMIN_TOKEN when given; otherwise
 // the stored one; on a first start a new random token, printed once. With
 // the built-in demo config it also creates a demo key on first start.
 func (s *server) bootstrap(ctx context.Context, stderr io.Writer) (auth.Hash, error) {
 	var h auth.Hash
 	if tok := os.Getenv("SLUICE_ADMIN_TOKEN"); tok != "" {
-		if len(tok) < 16 {
-			return h, errors.New("SLUICE_ADMIN_TOKEN must be at least 16 characters")
+		if err := checkAdminTokenEnv(); err != nil {
+			return h, err
 		}
 		h = auth.HashKey(tok)
 		return h, s.store.SetSetting(ctx, settingAdminToken, hex.EncodeToString(h[:]))

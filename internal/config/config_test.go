@@ -1,12 +1,17 @@
 package config
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func env(vars map[string]string) LookupEnv {
@@ -121,19 +126,178 @@ func TestEnvValuesAreNotYAML(t *testing.T) {
 	}
 }
 
-// TestReadmeConfig loads the example configuration shown in README.md.
-func TestReadmeConfig(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+// docHeader declares what the documentation's fragments refer to; a
+// fragment's own declarations replace those of the same name.
+const docHeader = `version: 1
+providers:
+  - {name: openai, type: demo}
+  - {name: azure, type: demo}
+  - {name: claude, type: demo}
+  - {name: google, type: demo}
+models:
+  - {name: chat, targets: [{provider: openai, model: m}]}
+  - {name: smart, targets: [{provider: openai, model: m}]}
+orgs:
+  - name: acme
+    teams: [{name: search, applications: [{name: web}]}]
+`
+
+// docBlock is one fenced YAML block of the documentation.
+type docBlock struct {
+	where string // file:line of its first line
+	body  []byte
+}
+
+var fence = regexp.MustCompile("(?ms)^([ \t]*)```ya?ml[ \t]*\n(.*?)^[ \t]*```[ \t]*$")
+
+// docBlocks returns every ```yaml block in README.md and docs/*.md.
+func docBlocks(t *testing.T) []docBlock {
+	t.Helper()
+	files, err := filepath.Glob("../../docs/*.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile("(?s)```yaml\n(version: 1.*?)```").FindSubmatch(readme)
-	if m == nil {
-		t.Fatal("README.md has no ```yaml block starting with version: 1")
+	var out []docBlock
+	for _, f := range append([]string{"../../README.md"}, files...) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range fence.FindAllSubmatchIndex(data, -1) {
+			indent := string(data[m[2]:m[3]])
+			var body strings.Builder
+			for _, l := range strings.SplitAfter(string(data[m[4]:m[5]]), "\n") {
+				body.WriteString(strings.TrimPrefix(l, indent))
+			}
+			line := bytes.Count(data[:m[4]], []byte("\n")) + 1
+			out = append(out, docBlock{where: fmt.Sprintf("%s:%d", strings.TrimPrefix(f, "../../"), line), body: []byte(body.String())})
+		}
 	}
-	_, err = Parse(m[1], env(map[string]string{"VLLM_API_KEY": "sk-x", "SLUICE_DEV_KEY": "gw-dev-0123456789abcdef"}))
+	return out
+}
+
+// withHeader makes a whole file of a fragment: docHeader, with each of
+// the fragment's top-level sections added (lists, replacing items of the
+// same name) or set (anything else).
+func withHeader(t *testing.T, fragment []byte) []byte {
+	t.Helper()
+	var head, frag yaml.Node
+	if err := yaml.Unmarshal([]byte(docHeader), &head); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(fragment, &frag); err != nil || len(frag.Content) == 0 || frag.Content[0].Kind != yaml.MappingNode {
+		return fragment // not a mapping: Parse reports it as it is
+	}
+	root, add := head.Content[0], frag.Content[0]
+	name := func(n *yaml.Node) string {
+		for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "name" {
+				return n.Content[i+1].Value
+			}
+		}
+		return ""
+	}
+	for i := 0; i+1 < len(add.Content); i += 2 {
+		k, v := add.Content[i], add.Content[i+1]
+		j := 0
+		for ; j+1 < len(root.Content) && root.Content[j].Value != k.Value; j += 2 {
+		}
+		if j+1 >= len(root.Content) {
+			root.Content = append(root.Content, k, v)
+			continue
+		}
+		if old := root.Content[j+1]; old.Kind == yaml.SequenceNode && v.Kind == yaml.SequenceNode {
+			mine := map[string]bool{}
+			for _, it := range v.Content {
+				mine[name(it)] = true
+			}
+			kept := old.Content[:0]
+			for _, it := range old.Content {
+				if !mine[name(it)] {
+					kept = append(kept, it)
+				}
+			}
+			old.Content = append(kept, v.Content...)
+			continue
+		}
+		root.Content[j+1] = v
+	}
+	out, err := yaml.Marshal(&head)
 	if err != nil {
-		t.Fatalf("README example config: %v", err)
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestDocExamples loads every YAML block in README.md and docs/*.md. A
+// block with a top-level version: is a whole file and loads as it is; any
+// other is a fragment and loads inside docHeader. A block whose first line
+// is "# invalid: why" shows a mistake and must fail. Every ${VAR} is set.
+func TestDocExamples(t *testing.T) {
+	anyEnv := func(name string) (string, bool) { return "env-" + strings.ToLower(name) + "-0123456789abcdef", true }
+	blocks := docBlocks(t)
+	if len(blocks) < 8 {
+		t.Fatalf("found %d YAML blocks in README.md and docs/*.md; the fence pattern is broken", len(blocks))
+	}
+	whole := 0
+	for _, b := range blocks {
+		t.Run(b.where, func(t *testing.T) {
+			data := b.body
+			if !regexp.MustCompile(`(?m)^version:`).Match(data) {
+				data = withHeader(t, data)
+			} else {
+				whole++
+			}
+			_, err := Parse(data, anyEnv)
+			if bytes.HasPrefix(b.body, []byte("# invalid:")) {
+				if err == nil {
+					t.Fatalf("%s is marked invalid but loads:\n%s", b.where, b.body)
+				}
+				return
+			}
+			var ps Problems
+			if errors.As(err, &ps) && len(ps) == 1 && ps[0].Line > 0 && strings.HasPrefix(ps[0].Msg, "not valid YAML") {
+				t.Fatalf("%s, line %d of the block: %v\n%s", b.where, ps[0].Line, err, b.body)
+			}
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", b.where, err, b.body)
+			}
+		})
+	}
+	if whole == 0 {
+		t.Fatal("no whole configuration (with version:) in the docs; the README's example should be one")
+	}
+}
+
+// TestSyntaxErrorLine: a YAML syntax error names the line that holds it.
+func TestSyntaxErrorLine(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		line int
+		want string
+	}{
+		{"unquoted env in a flow sequence", "version: 1\nproviders:\n  - name: a\n    api_keys: [${A}, ${B}]\n    type: openai\n", 4, "quote a value"},
+		{"unquoted env in a flow mapping", "version: 1\nproviders:\n  - {name: a, type: openai, api_key: ${K}}\n", 3, "did not find expected ',' or '}'"},
+		{"unclosed flow sequence", "version: 1\nmodels: [\n", 3, "did not find expected node content"},
+		{"bad indentation in a list", "version: 1\nproviders:\n  - name: a\n    type: openai\n   bad: 1\n", 5, "did not find expected '-' indicator"},
+		{"bad indentation after blank lines", "version: 1\nproviders:\n  - name: a\n    type: openai\n\n\n  bad: 1\n", 7, "not valid YAML"},
+		{"bad indentation in a mapping", "version: 1\naccess:\n    trusted_proxies: []\n  deny: []\n", 4, "did not find expected key"},
+		{"mapping value in a scalar", "version: 1\n\n\nfoo: bar\n  baz: 1\n", 5, "mapping values are not allowed"},
+		{"tab", "version: 1\nkeys:\n\t- a\n", 3, "cannot start any token"},
+		{"unterminated quote", "version: 1\nkeys:\n  - name: dev\n    key: \"abc\n", 4, "end of stream"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml), env(nil))
+			var ps Problems
+			if !errors.As(err, &ps) || len(ps) != 1 {
+				t.Fatalf("want one problem, got %v", err)
+			}
+			if ps[0].Line != tc.line || !strings.Contains(ps[0].Msg, tc.want) {
+				t.Fatalf("got %q at line %d; want line %d and %q", ps[0].Msg, ps[0].Line, tc.line, tc.want)
+			}
+		})
 	}
 }
 
@@ -153,4 +317,20 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("Parse accepted a file that Validate rejects")
 		}
 	})
+}
+
+// TestAnyStoredProvider: the check before the store is open accepts a
+// target naming a provider the file does not declare, and nothing else.
+func TestAnyStoredProvider(t *testing.T) {
+	doc := "version: 1\nmodels:\n  - {name: m, targets: [{provider: from-api, model: x}]}\n"
+	if _, err := Parse([]byte(doc), env(nil)); err == nil || !strings.Contains(err.Error(), `no provider named "from-api"`) {
+		t.Fatalf("without stored providers: %v", err)
+	}
+	if _, err := Parse([]byte(doc), env(nil), AnyStoredProvider); err != nil {
+		t.Fatalf("with AnyStoredProvider: %v", err)
+	}
+	bad := doc + "keys:\n  - {name: k, key: short}\n"
+	if _, err := Parse([]byte(bad), env(nil), AnyStoredProvider); err == nil || !strings.Contains(err.Error(), "keys[0].key") {
+		t.Fatalf("other problems with AnyStoredProvider: %v", err)
+	}
 }

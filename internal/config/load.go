@@ -1,11 +1,13 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,7 +67,7 @@ func Load(path string, storedProviders ...string) (*File, error) {
 func Parse(data []byte, env LookupEnv, storedProviders ...string) (*File, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, Problems{{Msg: "not valid YAML: " + err.Error()}}
+		return nil, Problems{syntaxProblem(data, err)}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, Problems{{Msg: "the file is empty; it needs at least `version: 1`"}}
@@ -93,6 +95,41 @@ func Parse(data []byte, env LookupEnv, storedProviders ...string) (*File, error)
 		return nil, probs
 	}
 	return &f, nil
+}
+
+var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxProblem is a YAML syntax error at its line. The YAML library
+// numbers the lines of its parser's errors from 0 (its scanner's from 1),
+// and for a broken block mapping or sequence names the line where the
+// block starts; the line that breaks it is the first one after which the
+// file does not parse.
+func syntaxProblem(data []byte, err error) Problem {
+	m := yamlErrLine.FindStringSubmatch(err.Error())
+	if m == nil {
+		return Problem{Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	line, _ := strconv.Atoi(m[1])
+	msg := m[2]
+	switch msg {
+	case "did not find expected ',' or ']'", "did not find expected ',' or '}'":
+		line++
+		msg += " (in the flow collection that starts on this line; quote a value that holds ${...}, braces, brackets or commas)"
+	case "did not find expected key", "did not find expected '-' indicator":
+		line++
+		lines := bytes.SplitAfter(data, []byte("\n"))
+		for k := line; k <= len(lines) && k <= 5000; k++ {
+			var n yaml.Node
+			if yaml.Unmarshal(bytes.Join(lines[:k], nil), &n) != nil {
+				line = k
+				break
+			}
+		}
+	case "did not find expected node content", "did not find expected <document start>", "did not find expected <stream-start>",
+		"found duplicate %TAG directive", "found duplicate %YAML directive", "found incompatible YAML document", "found undefined tag handle":
+		line++
+	}
+	return Problem{Line: line, Msg: "not valid YAML: " + msg}
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)

@@ -7,6 +7,11 @@ import (
 	"strings"
 )
 
+// AnyStoredProvider, given as a stored provider name, stands for any name
+// the file does not declare: for checking a file before the store, which
+// holds the providers created through the admin API, is opened.
+const AnyStoredProvider = "*"
+
 // Validate checks values and references and returns Problems listing every
 // one found, or nil. Targets may also name storedProviders (those created
 // through the admin API); the file must not declare one of those names.
@@ -115,7 +120,7 @@ func (f *File) Validate(storedProviders ...string) error {
 				tat := fmt.Sprintf("%s.targets[%d]", at, j)
 				if t.Provider == "" {
 					add(tat+".provider", "required")
-				} else if !providers[t.Provider] {
+				} else if !providers[t.Provider] && !providers[AnyStoredProvider] {
 					add(tat+".provider", "no provider named %q", t.Provider)
 				}
 				if t.Model == "" {
