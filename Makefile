@@ -4,10 +4,10 @@ GO ?= go
 LINT_LARGE_ALLOW ?=
 export CGO_ENABLED ?= 0
 
-.PHONY: help run build test unit e2e e2e-deps bench fuzz lint lint-files
+.PHONY: help run build test skipped unit e2e e2e-deps bench fuzz lint lint-files
 
 help: ## list targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-10s %s\n", $$1, $$2}'
 
 run: ## run Sluice with the built-in demo model on 127.0.0.1:8080
 	$(GO) run ./cmd/sluice serve
@@ -16,11 +16,21 @@ build: ## build bin/sluice (static, CGO_ENABLED=0)
 	$(GO) build -trimpath -o bin/sluice ./cmd/sluice
 
 test: unit e2e ## run the whole test suite (what CI runs)
+	@$(MAKE) --no-print-directory skipped
+
+skipped: ## print one line naming the suites that skip in this environment
+	@s=; \
+	[ -n "$$SLUICE_TEST_POSTGRES_DSN" ] || s="$$s, PostgreSQL suites (SLUICE_TEST_POSTGRES_DSN unset)"; \
+	[ -n "$$SLUICE_TEST_REDIS_ADDR" ] || s="$$s, Redis suites (SLUICE_TEST_REDIS_ADDR unset)"; \
+	command -v node >/dev/null || s="$$s, Node SDK suites and TestAISDK (no node)"; \
+	[ -d e2e/node/node_modules/@ai-sdk/openai ] || s="$$s, Node SDK suites and TestAISDK (make e2e-deps not run)"; \
+	if [ -n "$$s" ]; then printf '\n*** SKIPPED: %s. scripts/test-services.sh or .ci/run runs them. ***\n' "$${s#, }"; \
+	else echo "Nothing skipped: PostgreSQL, Redis and Node suites ran."; fi
 
 unit: ## unit tests with the race detector, fuzz seeds included
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
-e2e-deps: ## install the npm SDK used by the end-to-end tests
+e2e-deps: ## install the npm SDKs of the end-to-end tests and TestAISDK (into e2e/node)
 	npm ci --prefix e2e/node --no-audit --no-fund
 
 e2e: ## end-to-end tests: the built binary driven by the official SDKs

@@ -21,18 +21,24 @@ import (
 // the Responses API by default) against a server made of this codec and a
 // scripted upstream: text, streams, a multi-step tool loop, structured
 // output, reasoning with its encrypted content, and a failed stream. It
-// needs node and a directory with the packages installed:
-//
-//	mkdir /tmp/aisdk && cd /tmp/aisdk && npm install ai@6 @ai-sdk/openai@3
-//	SLUICE_AISDK_DIR=/tmp/aisdk go test -run TestAISDK ./internal/protocol/responses/
+// needs node and the packages, which `make e2e-deps` installs in e2e/node
+// (or SLUICE_AISDK_DIR names another directory that has them). Without
+// them it skips, unless SLUICE_TEST_REQUIRE_AISDK=1 (as in CI).
 func TestAISDK(t *testing.T) {
+	skip := t.Skipf
+	if os.Getenv("SLUICE_TEST_REQUIRE_AISDK") == "1" {
+		skip = t.Fatalf
+	}
 	dir := os.Getenv("SLUICE_AISDK_DIR")
 	if dir == "" {
-		t.Skip("SLUICE_AISDK_DIR is not set")
+		dir = filepath.Join("..", "..", "..", "e2e", "node")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@ai-sdk", "openai")); err != nil {
+		skip("the AI SDK is not installed in %s (make e2e-deps): %v", dir, err)
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("no node")
+		skip("no node: %v", err)
 	}
 	ts := httptest.NewServer(http.HandlerFunc(aisdkHandler(t)))
 	defer ts.Close()
@@ -40,10 +46,11 @@ func TestAISDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runner := filepath.Join(dir, "sluice-run.mjs")
+	runner := filepath.Join(dir, "sluice-aisdk-run.mjs") // beside node_modules, where imports resolve
 	if err := os.WriteFile(runner, script, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { os.Remove(runner) })
 	cmd := exec.Command(node, runner)
 	cmd.Env = append(os.Environ(), "BASE_URL="+ts.URL)
 	var stderr bytes.Buffer
