@@ -322,8 +322,8 @@ func do(t *testing.T, a provider.Adapter, u *upstream, req *provider.Request) se
 
 // checkCredentials fails unless the request carries a credential that
 // want accepts as its only credential (in tc.credHeader, once; want nil
-// means none at all), with the headers of with, and no secret of absent
-// anywhere, URL included.
+// means none at all), with the headers of with, no secret of absent (or
+// the client's key) in any header, and no key in the URL.
 func checkCredentials(t *testing.T, tc adapterCase, s seen, want func(string) bool, with map[string]string, absent ...string) {
 	t.Helper()
 	for _, k := range credentialHeaders {
@@ -341,10 +341,12 @@ func checkCredentials(t *testing.T, tc adapterCase, s seen, want func(string) bo
 			t.Errorf("%s sent: %q", k, vs)
 		}
 	}
-	for _, secret := range append(absent, sluiceKey) {
+	for _, secret := range []string{sluiceKey, confKey, poolKey} {
 		if strings.Contains(s.target, secret) {
-			t.Errorf("%q is in the URL %s", secret, s.target)
+			t.Errorf("a key is in the URL %s", s.target)
 		}
+	}
+	for _, secret := range append(absent, sluiceKey) {
 		for k, vs := range s.header {
 			for _, v := range vs {
 				if strings.Contains(v, secret) {
