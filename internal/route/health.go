@@ -16,8 +16,10 @@ import (
 type HealthOptions struct {
 	// ConsecutiveFailures ejects a target (default 5).
 	ConsecutiveFailures int
-	// BaseEjection is the first ejection's length; each further ejection
-	// adds as much again, up to MaxEjection (defaults 10 s and 5 min).
+	// BaseEjection is the first ejection's length; each further ejection in
+	// a row (its half-open probe failed) adds as much again, up to
+	// MaxEjection (defaults 10 s and 5 min). A success ends the row: the
+	// next ejection lasts BaseEjection again.
 	BaseEjection time.Duration
 	MaxEjection  time.Duration
 	// Now is the clock (time.Now by default).
@@ -189,19 +191,26 @@ func (h *Health) Success(ttft time.Duration) {
 }
 
 // Failure records a failure of the provider's (connect error, timeout,
-// 5xx, 429). Client errors are not failures.
+// 5xx, 429). Client errors are not failures. ConsecutiveFailures in a row
+// eject the target; while it is ejected, or half-open with no probe out,
+// more failures (requests that were in flight when it was ejected) count
+// but change nothing; while a probe is out, a failure is taken as the
+// probe's and ejects the target again, for longer.
 func (h *Health) Failure() {
 	h.failures.Add(1)
 	now := h.reg.opts.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.consecutive++
-	if h.probing || h.consecutive >= h.reg.opts.ConsecutiveFailures {
-		h.ejections++
-		d := min(time.Duration(h.ejections)*h.reg.opts.BaseEjection, h.reg.opts.MaxEjection)
-		h.ejectedUntil = now.Add(d)
-		h.probing = false
+	switch {
+	case h.probing:
+	case !h.ejectedUntil.IsZero(), h.consecutive < h.reg.opts.ConsecutiveFailures:
+		return
 	}
+	h.ejections++
+	d := min(time.Duration(h.ejections)*h.reg.opts.BaseEjection, h.reg.opts.MaxEjection)
+	h.ejectedUntil = now.Add(d)
+	h.probing = false
 }
 
 // Release gives up a probe that ended without a verdict (the client left).
@@ -211,12 +220,15 @@ func (h *Health) Release() {
 	h.mu.Unlock()
 }
 
-// Cooldown keeps the target out of rotation until t (from Retry-After).
+// Cooldown keeps the target out of rotation until t (from Retry-After). It
+// ends a half-open probe without a verdict, as Release does: the target
+// answered but asked to wait, so it is probed again after the wait.
 func (h *Health) Cooldown(until time.Time) {
 	h.mu.Lock()
 	if until.After(h.coolUntil) {
 		h.coolUntil = until
 	}
+	h.probing = false
 	h.mu.Unlock()
 }
 
