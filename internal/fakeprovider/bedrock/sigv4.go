@@ -126,7 +126,7 @@ func recompute(r *http.Request, signed []string, payloadHash string, creds aws.C
 			if !ok {
 				return "", false
 			}
-			c.Header[http.CanonicalHeaderKey(n)] = vs
+			c.Header[http.CanonicalHeaderKey(n)] = slices.Clone(vs) // the signer writes some in place
 		}
 	}
 	// The signer sets these two from its arguments; keep what arrived.
