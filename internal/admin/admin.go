@@ -206,6 +206,11 @@ func strictQuery(accepted []openapi.Param, fn func(http.ResponseWriter, *http.Re
 			return &httpError{http.StatusBadRequest, "unknown_parameter", fmt.Sprintf("Unknown query %s %s; this route accepts: %s.",
 				noun, strings.Join(unknown, ", "), known)}
 		}
+		for name, vs := range q {
+			if len(vs) > 1 { // only the first would count
+				return &httpError{http.StatusBadRequest, "repeated_parameter", fmt.Sprintf("Query parameter %q is given %d times; give it once.", name, len(vs))}
+			}
+		}
 		return fn(w, r)
 	}
 }

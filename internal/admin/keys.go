@@ -13,6 +13,7 @@ import (
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/authz"
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/runtime"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -130,19 +131,45 @@ func (a *API) loadKey(r *http.Request, idOrName string, write authz.Action) (sto
 // read it; otherwise the key is not found.
 func (a *API) declaredKey(r *http.Request, idOrName string, write authz.Action) error {
 	state(r).decided = true
-	for _, k := range a.opts.Snapshots.Load().Keys {
-		if k.Source != "config" || (k.ID != idOrName && k.Name != idOrName) {
-			continue
-		}
-		if !a.allowed(r, authz.KeysRead, authz.Scope{OrgID: k.OrgID, TeamID: k.TeamID}) {
-			continue
-		}
-		if write == "" {
-			return &httpError{http.StatusConflict, "read_only", fmt.Sprintf("key '%s' is declared in the config file; the admin API shows and changes only the keys it created.", k.Name)}
-		}
-		return &httpError{http.StatusConflict, "read_only", fmt.Sprintf("key '%s' is declared in the config file; remove it there and reload.", k.Name)}
+	k := a.declared(r, idOrName)
+	switch {
+	case k == nil:
+		return errNotFound
+	case write == "":
+		return &httpError{http.StatusConflict, "read_only", fmt.Sprintf("key '%s' is declared in the config file; the admin API shows and changes only the keys it created.", k.Name)}
 	}
-	return errNotFound
+	return &httpError{http.StatusConflict, "read_only", fmt.Sprintf("key '%s' is declared in the config file; remove it there and reload.", k.Name)}
+}
+
+// declared finds the key the configuration file declares with this id or
+// name, if the principal may read it.
+func (a *API) declared(r *http.Request, idOrName string) *runtime.Key {
+	for _, k := range a.opts.Snapshots.Load().Keys {
+		if k.Source == "config" && (k.ID == idOrName || k.Name == idOrName) &&
+			a.allowed(r, authz.KeysRead, authz.Scope{OrgID: k.OrgID, TeamID: k.TeamID}) {
+			return k
+		}
+	}
+	return nil
+}
+
+// keyRef resolves a key named by id or by name, stored or declared in the
+// file, for reading (the ledger's key_id filter): it decides read and
+// action on the key and returns its id.
+func (a *API) keyRef(r *http.Request, idOrName string, action authz.Action) (string, error) {
+	k, err := a.opts.Store.GetKey(r.Context(), idOrName)
+	if errors.Is(err, store.ErrNotFound) {
+		k, err = a.keyByName(r, idOrName)
+	}
+	if err == nil {
+		return k.ID, a.authorize(r, authz.KeysRead, action, keyScope(k))
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	if ck := a.declared(r, idOrName); ck != nil {
+		return ck.ID, a.authorize(r, authz.KeysRead, action, authz.Scope{OrgID: ck.OrgID, TeamID: ck.TeamID})
+	}
+	return "", a.missing(r, err)
 }
 
 // keyByName finds the one key named name that the principal may read.

@@ -28,7 +28,7 @@ func q(name, typ, descr string) openapi.Param {
 
 var scopeParams = []openapi.Param{
 	q("org_id", "string", "An organisation."), q("team_id", "string", "A team."),
-	q("app_id", "string", "An application."), q("key_id", "string", "A key."),
+	q("app_id", "string", "An application."), q("key_id", "string", "A key: its id or name (keys declared in the file too)."),
 }
 
 // routes declares every admin route: its pattern, the action it is about

@@ -65,6 +65,11 @@ func TestUnknownQueryParameters(t *testing.T) {
 			if r := send(token, method, path+"?"+p.Name+"=x"); code(r) == "unknown_parameter" || r.code >= 500 {
 				t.Errorf("%s ?%s=x (declared): %d %s", rt.Pattern, p.Name, r.code, r.raw)
 			}
+			// Given twice, only one would count: refused too.
+			r := send(token, method, path+"?"+p.Name+"=x&"+p.Name+"=y")
+			if msg, _ := r.body["error"].(map[string]any)["message"].(string); r.code != 400 || code(r) != "repeated_parameter" || !strings.Contains(msg, `"`+p.Name+`"`) {
+				t.Errorf("%s ?%s twice: %d %s, want 400 repeated_parameter naming it", rt.Pattern, p.Name, r.code, r.raw)
+			}
 		}
 	}
 }
@@ -103,6 +108,14 @@ func TestDeclaredKeysByName(t *testing.T) {
 		// learns nothing.
 		{"ownerA", "DELETE", "/admin/v1/keys/client", "", 404, "No such object."},
 		{"super", "DELETE", "/admin/v1/keys/nothing", "", 404, "No such object."},
+		// Reading a key's usage takes its id or name, declared keys too.
+		{"super", "GET", "/admin/v1/usage?key_id=client", "", 200, ""},
+		{"super", "GET", "/admin/v1/usage?key_id=" + declaredID, "", 200, ""},
+		{"super", "GET", "/admin/v1/requests?key_id=client", "", 200, ""},
+		{"devA", "GET", "/admin/v1/usage?key_id=keyA", "", 200, ""},
+		{"devA", "GET", "/admin/v1/requests?key_id=keyA", "", 200, ""},
+		{"ownerA", "GET", "/admin/v1/usage?key_id=client", "", 404, "No such object."},
+		{"tadminB", "GET", "/admin/v1/usage?key_id=keyA", "", 404, "No such object."},
 		// Stored keys by name and by id.
 		{"super", "GET", "/admin/v1/keys/stored", "", 200, ""},
 		{"super", "DELETE", "/admin/v1/keys/stored", "", 200, ""},

@@ -21,12 +21,10 @@ import (
 func (a *API) ledgerScope(r *http.Request, f *store.UsageFilter) error {
 	ctx, action := r.Context(), state(r).action
 	switch {
-	case f.KeyID != "":
-		k, err := a.opts.Store.GetKey(ctx, f.KeyID)
-		if err != nil {
-			return a.missing(r, err)
-		}
-		return a.authorize(r, authz.KeysRead, action, keyScope(k))
+	case f.KeyID != "": // by id or name, stored or declared in the file
+		id, err := a.keyRef(r, f.KeyID, action)
+		f.KeyID = id
+		return err
 	case f.AppID != "":
 		u, err := a.opts.Store.GetUnit(ctx, store.KindApp, f.AppID)
 		if err != nil {
