@@ -4,7 +4,7 @@ GO ?= go
 LINT_LARGE_ALLOW ?=
 export CGO_ENABLED ?= 0
 
-.PHONY: help run build test skipped unit e2e e2e-deps bench fuzz lint lint-files
+.PHONY: help run build test skipped unit e2e e2e-deps bench fuzz lint lint-files mutants
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-10s %s\n", $$1, $$2}'
@@ -56,3 +56,6 @@ lint-files: ## fail on a committed compiled binary, or a file over 1 MiB not in 
 
 bench: ## direct vs bare ReverseProxy vs Sluice on loopback, one table (~4 min; BENCH_FLAGS='-reps 1' to tune)
 	$(GO) run ./bench/cmd/bench $(BENCH_FLAGS)
+
+mutants: ## mutation score of the critical packages, survivors listed (<30 min; MUTANTS_FLAGS, MUTANTS_PKGS; see docs/testing.md)
+	$(GO) run ./scripts/mutants $(or $(MUTANTS_FLAGS),-p 2 -max 60) $(MUTANTS_PKGS)
