@@ -130,8 +130,8 @@ var kinds = []kind{
 }
 
 // request returns the subjects of a request at every level, with lims[i]
-// at level i (the others unlimited, so skipped) and every level reserving
-// worst.
+// at level i (a level without limits is skipped, as the data plane's are)
+// and every level reserving worst.
 func request(lims map[int]ratelimit.Limits) []ratelimit.Subject {
 	s := make([]ratelimit.Subject, len(levels))
 	for i, lv := range levels {
@@ -150,22 +150,22 @@ func mustAdmit(t *testing.T, l *ratelimit.Limiter, s []ratelimit.Subject, format
 }
 
 // refused checks that the next admission is refused by level want's limit
-// (Denial.Limit) whose value is max, with remaining budget left (budget
-// refusals), and that the refusal took nothing at any level.
-func refused(t *testing.T, l *ratelimit.Limiter, s []ratelimit.Subject, want int, limit string, max, remaining int64) {
+// (Denial.Limit) whose value is ceiling, with remaining budget left
+// (budget refusals), and that the refusal took nothing at any level.
+func refused(t *testing.T, l *ratelimit.Limiter, s []ratelimit.Subject, want int, limit string, ceiling, remaining int64) {
 	t.Helper()
 	before := usages(l)
 	ts, at, d := l.AdmitAll(s)
 	if d == nil {
 		ts.Done(0, 0)
-		t.Fatalf("admitted past the %s's %s limit of %d", levels[want].scope, limit, max)
+		t.Fatalf("admitted past the %s's %s limit of %d", levels[want].scope, limit, ceiling)
 	}
 	if at != want || ts != nil {
 		t.Fatalf("refused by level %d (tickets %v), want %d (the %s): %+v", at, ts, want, levels[want].scope, d)
 	}
-	if d.Limit != limit || d.Max != max || !strings.Contains(d.Message, "for this "+levels[want].scope) || d.RetryAfter <= 0 ||
+	if d.Limit != limit || d.Max != ceiling || !strings.Contains(d.Message, "for this "+levels[want].scope) || d.RetryAfter <= 0 ||
 		(limit == "budget" && d.Remaining != remaining) {
-		t.Fatalf("the %s's %s limit of %d refused with %+v", levels[want].scope, limit, max, d)
+		t.Fatalf("the %s's %s limit of %d refused with %+v", levels[want].scope, limit, ceiling, d)
 	}
 	if after := usages(l); after != before {
 		t.Fatalf("the refusal changed the levels' usage:\nbefore %+v\nafter  %+v", before, after)
@@ -175,6 +175,7 @@ func refused(t *testing.T, l *ratelimit.Limiter, s []ratelimit.Subject, want int
 // counts are the counters of a Usage, without its period.
 type counts struct{ requests, tokens, concurrent, spent, reserved int64 }
 
+// usages returns every level's counters, in the order of levels.
 func usages(l *ratelimit.Limiter) (out [5]counts) {
 	for i, lv := range levels {
 		u := l.Usage(lv.id)
