@@ -64,9 +64,6 @@ func tokenBounded(text string, s, e int) (int, bool) {
 	return e, !isTokenRune(before(text, s)) && !isTokenRune(after(text, e))
 }
 
-
-
-
 // luhn is the mod-10 check of payment card numbers (ISO/IEC 7812-1).
 func luhn(d []byte) bool {
 	sum := 0
@@ -96,7 +93,6 @@ var ibanLength = map[string]int{
 	"TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
 }
 
-
 // mod97 computes the IBAN remainder: the first four characters moved to the
 // end, letters as 10..35.
 func mod97(iban []byte) int {
@@ -114,9 +110,6 @@ func mod97(iban []byte) int {
 	}
 	return r
 }
-
-
-
 
 // injectionDetectors are heuristics for prompt injection: instructions to
 // override the system prompt, chat-template role markers smuggled into
