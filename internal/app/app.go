@@ -73,7 +73,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usageError{"usage: sluice config validate FILE"}
 		}
 		if _, err := config.Load(rest[1]); err != nil {
-			return err
+			return fmt.Errorf("%s: %w", rest[1], err)
 		}
 		fmt.Fprintf(stdout, "%s: valid\n", rest[1])
 		return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -54,7 +55,11 @@ func (c *adminClient) do(ctx context.Context, method, path string, body, out any
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		var ue *url.Error
+		if errors.As(err, &ue) && ctx.Err() == nil {
+			err = ue.Err
+		}
+		return fmt.Errorf("cannot reach the Sluice server at %s (is it running? set --server or SLUICE_SERVER): %w", c.base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -76,6 +81,13 @@ func (c *adminClient) do(ctx context.Context, method, path string, body, out any
 	return nil
 }
 
+// clientCommands are the commands clientCommand runs, as "command sub".
+var clientCommands = map[string]bool{
+	"reload ": true, "requests ": true, "usage ": true,
+	"keys create": true, "keys list": true, "keys rotate": true, "keys revoke": true,
+	"orgs create": true, "orgs list": true, "teams create": true, "teams list": true, "apps create": true, "apps list": true,
+}
+
 func clientCommand(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
 	sub := ""
 	switch cmd {
@@ -87,6 +99,9 @@ func clientCommand(ctx context.Context, cmd string, args []string, stdout, stder
 			return usageError{"usage: sluice " + cmd + " create|list"}
 		}
 		sub, args = args[0], args[1:]
+	}
+	if !clientCommands[cmd+" "+sub] {
+		return usageError{fmt.Sprintf("unknown command %q", strings.TrimSpace(cmd+" "+sub))}
 	}
 	fs := newFlags(strings.TrimSpace(cmd+" "+sub), stderr)
 	server := fs.String("server", "", "Sluice server URL (default $SLUICE_SERVER or http://127.0.0.1:8080)")
