@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	equivPath := fs.String("equiv", "scripts/mutants/equivalent.txt", "known-equivalent mutants, excluded from the score (relative to the module root)")
 	list := fs.Bool("list", false, "list the mutants that would be tested, and run nothing")
 	at := fs.String("at", "", "only mutants whose file:line starts with this (e.g. internal/meter/meter.go:85)")
+	budget := fs.Duration("budget", 0, "stop starting mutants when this much time has passed; each package gets an equal share of what is left (0: no limit)")
 	verbose := fs.Bool("v", false, "list every mutant's outcome, not only the survivors")
 	markdown := fs.Bool("markdown", false, "also print a markdown table of the results (for docs/testing.md)")
 	if err := fs.Parse(args); err != nil {
@@ -99,7 +100,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var rows []row
 	used := map[string]bool{}
 	var ran, failed []string
-	for _, path := range pkgs {
+	began := time.Now()
+	for i, path := range pkgs {
 		pkg, err := r.listPackage(ctx, path)
 		if err != nil {
 			return err
@@ -139,6 +141,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 
 		start := time.Now()
+		var deadline time.Time
+		if *budget > 0 {
+			left := *budget - time.Since(began)
+			deadline = start.Add(left / time.Duration(len(pkgs)-i))
+		}
 		base, err := r.Baseline(ctx, pkg)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -154,15 +161,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			to = 3*base + 20*time.Second
 		}
 		r.Log("%s: %d mutants (baseline %.1fs, timeout %s)", path, len(ms), base.Seconds(), to.Round(time.Second))
-		results, err := r.Run(ctx, pkg, ms, to)
+		results, err := r.Run(ctx, pkg, ms, to, deadline)
 		if err != nil {
 			return err
 		}
+		SortResults(results)
 		t := Count(results, skipped)
 		d := time.Since(start)
 		rows = append(rows, row{path, t, d})
-		fmt.Fprintf(stdout, "%s: %d mutants, %d killed, %d survived, %d timed out, %d not viable, %d equivalent: score %s (%s)\n",
-			path, t.Mutants, t.Killed, t.Survived, t.TimedOut, t.NotViable, t.Equivalent, t.ScoreString(), d.Round(time.Second))
+		var cut string
+		if len(results) < len(ms) {
+			cut = fmt.Sprintf(", -budget stopped it after %d of %d", len(results), len(ms))
+		}
+		fmt.Fprintf(stdout, "%s: %d mutants, %d killed, %d survived, %d timed out, %d not viable, %d equivalent: score %s (%s%s)\n",
+			path, t.Mutants, t.Killed, t.Survived, t.TimedOut, t.NotViable, t.Equivalent, t.ScoreString(), d.Round(time.Second), cut)
 		for _, res := range results {
 			switch {
 			case res.Outcome == Survived:

@@ -103,7 +103,9 @@ func (r *Runner) rel(abs string) string {
 // for a seed: each file's mutants are shuffled with a generator seeded by
 // the seed and the file's name, then files are taken round robin, so every
 // file with mutants contributes even when max is small, and the choice in
-// one file does not depend on the others.
+// one file does not depend on the others. The result is in that round-robin
+// order, so that any prefix of it (what a time budget lets run) is itself a
+// fair sample.
 func Sample(byFile map[string][]Mutant, max int, seed uint64) []Mutant {
 	files := make([]string, 0, len(byFile))
 	total := 0
@@ -136,13 +138,18 @@ func Sample(byFile map[string][]Mutant, max int, seed uint64) []Mutant {
 			}
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].File != out[j].File {
-			return out[i].File < out[j].File
-		}
-		return out[i].Start < out[j].Start
-	})
 	return out
+}
+
+// SortResults puts results in source order.
+func SortResults(rs []Result) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		a, b := rs[i].Mutant, rs[j].Mutant
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Start < b.Start
+	})
 }
 
 // goTest runs the package's tests once, with overlay when it is not empty,
@@ -203,8 +210,9 @@ type Result struct {
 }
 
 // Run tests each mutant with the package's tests, Workers at a time, and
-// returns the results in the order of ms.
-func (r *Runner) Run(ctx context.Context, pkg Package, ms []Mutant, timeout time.Duration) ([]Result, error) {
+// returns the results in the order of ms. It starts no mutant after
+// deadline (when not zero): the results then cover a prefix of ms.
+func (r *Runner) Run(ctx context.Context, pkg Package, ms []Mutant, timeout time.Duration, deadline time.Time) ([]Result, error) {
 	tmp, err := os.MkdirTemp("", "mutants-")
 	if err != nil {
 		return nil, err
@@ -237,7 +245,7 @@ func (r *Runner) Run(ctx context.Context, pkg Package, ms []Mutant, timeout time
 	}
 	done := 0
 	for i := range ms {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || !deadline.IsZero() && time.Now().After(deadline) {
 			break
 		}
 		next <- i
@@ -251,7 +259,7 @@ func (r *Runner) Run(ctx context.Context, pkg Package, ms []Mutant, timeout time
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return results, ctx.Err()
+	return results[:done], ctx.Err()
 }
 
 // one writes the mutated file and an overlay naming it under dir, then runs

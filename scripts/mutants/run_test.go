@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,7 +93,7 @@ func TestRunnerLeavesTheTreeUntouched(t *testing.T) {
 	if _, err := r.Baseline(ctx, pkg); err != nil {
 		t.Fatal(err)
 	}
-	results, err := r.Run(ctx, pkg, ms, time.Minute)
+	results, err := r.Run(ctx, pkg, ms, time.Minute, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,23 +163,80 @@ func TestGoTestOutcomes(t *testing.T) {
 		{"equivalent change survives", replace("a > b", "a >= b"), time.Minute, Survived},
 		{"wrong result is killed", replace("return b", "return a"), time.Minute, Killed},
 		{"compile error is not viable", replace("return b", "return c"), time.Minute, NotViable},
-		{"endless loop times out", replace("if a > b {", "for {}\n\tif a > b {"), 3 * time.Second, TimedOut},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			start := time.Now()
-			results, err := r.Run(ctx, pkg, []Mutant{tc.m}, tc.timeout)
+			results, err := r.Run(ctx, pkg, []Mutant{tc.m}, tc.timeout, time.Time{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got := results[0].Outcome; got != tc.want {
 				t.Errorf("outcome %s, want %s", got, tc.want)
 			}
-			if tc.want == TimedOut && time.Since(start) > tc.timeout+10*time.Second {
-				t.Errorf("took %s to time out after %s: the test binary was not killed", time.Since(start), tc.timeout)
-			}
 		})
 	}
+}
+
+// TestTimeoutKillsTheTestBinary checks that a mutant that never ends
+// counts as timed out, and that its test binary (a child of go test) dies
+// with go test instead of spinning on a CPU until go test's own -timeout.
+func TestTimeoutKillsTheTestBinary(t *testing.T) {
+	root := tempModule(t)
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs /proc to see the test binary")
+	}
+	ctx := context.Background()
+	goCmd, _ := exec.LookPath("go")
+	r := &Runner{Go: goCmd, Root: root, Workers: 1, Log: t.Logf}
+	pkg, err := r.listPackage(ctx, "./p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	spin := fmt.Sprintf("package p\n\nimport (\n\t\"os\"\n\t\"strconv\"\n)\n\n"+
+		"func Max(a, b int) int {\n\tos.WriteFile(%q, []byte(strconv.Itoa(os.Getpid())), 0o644)\n\tfor {\n\t}\n}\n", pidFile)
+	m := Mutant{File: "p/p.go", Line: 1, Desc: "spin", Start: 0, End: len(maxSrc), Repl: spin}
+
+	start := time.Now()
+	results, err := r.Run(ctx, pkg, []Mutant{m}, 3*time.Second, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := results[0].Outcome; got != TimedOut {
+		t.Errorf("outcome %s, want timed out", got)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("took %s to give up after a 3s timeout", d)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("the spinning test never ran: %v", err)
+	}
+	// The binary may take a moment to be reaped.
+	var state string
+	for range 50 {
+		stat, err := os.ReadFile("/proc/" + string(b) + "/stat")
+		if err != nil {
+			return // gone
+		}
+		if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 0 && f[0] == "Z" {
+			return // dead, not yet reaped
+		}
+		state = string(stat)
+		time.Sleep(100 * time.Millisecond)
+	}
+	p, _ := os.FindProcess(atoi(t, string(b)))
+	p.Kill()
+	t.Errorf("test binary %s still running after the timeout: %s", b, state)
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func TestRunReportsSurvivorsAndHonoursEquivalents(t *testing.T) {
@@ -186,6 +244,7 @@ func TestRunReportsSurvivorsAndHonoursEquivalents(t *testing.T) {
 	t.Chdir(root)
 	tests := []struct {
 		name   string
+		flags  []string
 		equiv  string
 		want   []string
 		reject []string
@@ -200,6 +259,17 @@ func TestRunReportsSurvivorsAndHonoursEquivalents(t *testing.T) {
 			want:   []string{"./p: 4 mutants, 3 killed, 0 survived, 0 timed out, 0 not viable, 1 equivalent: score 100.0%", "| p | 4 | 3 | 0 | 100.0% |"},
 			reject: []string{maxSurvivor},
 		},
+		{
+			name:   "a spent budget starts no mutant",
+			flags:  []string{"-budget", "1ns"},
+			want:   []string{"./p: 0 mutants, 0 killed, 0 survived, 0 timed out, 0 not viable, 0 equivalent: score n/a (", "-budget stopped it after 0 of 4)"},
+			reject: []string{maxSurvivor},
+		},
+		{
+			name:  "-max samples",
+			flags: []string{"-max", "2", "-budget", "10m"},
+			want:  []string{"./p: 2 mutants, "},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -208,7 +278,8 @@ func TestRunReportsSurvivorsAndHonoursEquivalents(t *testing.T) {
 				t.Fatal(err)
 			}
 			var stdout, stderr bytes.Buffer
-			err := run(context.Background(), []string{"-p", "2", "-equiv", equiv, "-markdown", "./p"}, &stdout, &stderr)
+			args := append([]string{"-p", "2", "-equiv", equiv, "-markdown"}, tc.flags...)
+			err := run(context.Background(), append(args, "./p"), &stdout, &stderr)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, &stderr)
 			}
@@ -284,9 +355,11 @@ func TestSample(t *testing.T) {
 	if other := Sample(byFile, 6, 2); slices.Equal(keys(got), keys(other)) {
 		t.Errorf("seeds 1 and 2 picked the same sample %v", keys(got))
 	}
-	if !slices.IsSortedFunc(got, func(a, b Mutant) int {
-		return strings.Compare(fmt.Sprintf("%s %06d", a.File, a.Start), fmt.Sprintf("%s %06d", b.File, b.Start))
-	}) {
-		t.Errorf("sample not in source order: %v", keys(got))
+	var order []string
+	for _, m := range got {
+		order = append(order, m.File)
+	}
+	if want := []string{"a.go", "b.go", "c.go", "a.go", "b.go", "a.go"}; !slices.Equal(order, want) {
+		t.Errorf("sample's files in order %v, want round robin %v (so that a prefix is fair)", order, want)
 	}
 }
