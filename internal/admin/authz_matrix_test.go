@@ -10,6 +10,7 @@ import (
 	"github.com/sluicehq/sluice/internal/admin"
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/authz"
+	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/route"
 	"github.com/sluicehq/sluice/internal/store/storetest"
 )
@@ -63,10 +64,12 @@ const (
 // need it means "anywhere".
 type where struct{ org, team string }
 
-// bound is a user principal's one role binding (in tenant A).
+// bound is a user principal's one role binding (in tenant A), and the one
+// action a deny rule of the file refuses it ("" for none).
 type bound struct {
 	role authz.Role
 	where
+	denied authz.Action
 }
 
 // check is one question the intended policy answers.
@@ -403,11 +406,20 @@ func (m *mworld) freshBinding(x, role string, onTeam bool) string {
 	return b
 }
 
-// principalNames are the matrix's principals, generated from authz.Roles.
+// principalNames are the matrix's principals, generated from authz.Roles
+// and authz.Actions: every role on the organisation and on a team, and an
+// owner of the organisation with each of its actions denied by a rule of
+// the file, so that a handler deciding a wrong action is caught even where
+// the roles grant both.
 func principalNames() []string {
 	ps := []string{anonymous, virtualKey, superAdmin}
 	for _, r := range authz.Roles {
 		ps = append(ps, string(r)+"@org", string(r)+"@team")
+	}
+	for _, a := range authz.Actions {
+		if a != authz.Self && slices.Contains(may[a], owner) {
+			ps = append(ps, "owner@org-"+string(a))
+		}
 	}
 	return ps
 }
@@ -437,17 +449,28 @@ func populate(t *testing.T, w *world) *mworld {
 		w.ids["tok:"+x], _ = w.tokenFor(spare)
 	}
 	w.ids["user:A2"], w.ids["tok:A2"] = w.ids["user:A"], w.ids["tok:A"]
+	f := fileConfig()
 	for _, p := range principalNames()[3:] {
 		role, scope, _ := strings.Cut(p, "@")
 		b := bound{role: authz.Role(role), where: m.org("A")}
 		team := ""
-		if scope == "team" {
+		switch {
+		case scope == "team":
 			b.where, team = m.team("A"), m.ids["team:A"]
+		case strings.HasPrefix(scope, "org-"):
+			b.denied = authz.Action(strings.TrimPrefix(scope, "org-"))
 		}
-		_, tok := w.tokenFor(w.newUser(role, m.ids["org:A"], team))
+		user := w.newUser(role, m.ids["org:A"], team)
+		if b.denied != "" {
+			_, email, _ := strings.Cut(user, "\x00")
+			f.Access.Deny = append(f.Access.Deny, config.DenyRule{Users: []string{email}, Actions: []string{string(b.denied)}})
+		}
+		_, tok := w.tokenFor(user)
 		w.creds[p] = "Bearer " + tok
 		m.who[p] = b
 	}
+	w.e.ctl.setFile(f)
+	w.must(w.as(superAdmin, "POST", "/admin/v1/reload", ""), 200, "reload with the deny rules")
 	w.creds[virtualKey] = "Bearer " + w.ids["secret:A"]
 	return m
 }
@@ -461,6 +484,9 @@ func (m *mworld) holds(p string, c check) bool {
 		return true
 	}
 	b := m.who[p]
+	if c.action != "" && c.action == b.denied { // deny wins
+		return false
+	}
 	if c.owners {
 		return b.role == owner && b.team == "" && b.org == c.at.org
 	}
