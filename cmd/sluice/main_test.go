@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMain lets the test binary stand in for the sluice command: the
@@ -134,4 +139,54 @@ func cleanEnv() []string {
 		}
 	}
 	return out
+}
+
+// TestSecondServeNamesTheFirstPid: two sluice processes on one data
+// directory; the second exits 1 naming the first one's pid.
+func TestSecondServeNamesTheFirstPid(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	env := append(cleanEnv(), "SLUICE_TEST_AS_MAIN=1", "SLUICE_ADMIN_TOKEN=cli-test-token-0123456789")
+	first := exec.Command(os.Args[0], "serve", "--listen", "127.0.0.1:0", "--data-dir", dir)
+	first.Env = env
+	logs, err := first.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = first.Process.Signal(os.Interrupt)
+		_ = first.Wait()
+	}()
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(logs)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "sluice is serving") {
+				ready <- nil
+				_, _ = io.Copy(io.Discard, logs)
+				return
+			}
+		}
+		ready <- fmt.Errorf("the first server exited before serving: %v", sc.Err())
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first server did not start")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a second server that starts is killed here
+	defer cancel()
+	second := exec.CommandContext(ctx, os.Args[0], "serve", "--listen", "127.0.0.1:0", "--data-dir", dir)
+	second.Env = env
+	out, err := second.CombinedOutput()
+	var ee *exec.ExitError
+	want := fmt.Sprintf("held by another Sluice process (pid %d)", first.Process.Pid)
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), want) {
+		t.Fatalf("second serve: %v\n%s\nwant exit 1 and %q", err, out, want)
+	}
 }
