@@ -22,10 +22,10 @@ skipped: ## print one line naming the suites that skip in this environment
 	@s=; \
 	[ -n "$$SLUICE_TEST_POSTGRES_DSN" ] || s="$$s, PostgreSQL suites (SLUICE_TEST_POSTGRES_DSN unset)"; \
 	[ -n "$$SLUICE_TEST_REDIS_ADDR" ] || s="$$s, Redis suites (SLUICE_TEST_REDIS_ADDR unset)"; \
-	command -v node >/dev/null || s="$$s, Node SDK suites and TestAISDK (no node)"; \
-	[ -d e2e/node/node_modules/@ai-sdk/openai ] || s="$$s, Node SDK suites and TestAISDK (make e2e-deps not run)"; \
+	if ! command -v node >/dev/null; then s="$$s, TestAISDK (no node)"; \
+	elif [ ! -d e2e/node/node_modules/@ai-sdk/openai ]; then s="$$s, TestAISDK (no AI SDK in e2e/node: make e2e-deps)"; fi; \
 	if [ -n "$$s" ]; then printf '\n*** SKIPPED: %s. scripts/test-services.sh or .ci/run runs them. ***\n' "$${s#, }"; \
-	else echo "Nothing skipped: PostgreSQL, Redis and Node suites ran."; fi
+	else echo "Nothing skipped: the PostgreSQL, Redis and AI SDK suites ran."; fi
 
 unit: ## unit tests with the race detector, fuzz seeds included
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
