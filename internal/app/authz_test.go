@@ -24,6 +24,7 @@ var anonymous = map[string]int{
 	"/v1/":                           401,
 	"GET /metrics":                   401,
 	"GET /healthz":                   200,
+	"GET /livez":                     200,
 	"/":                              404,
 	// The admin API: every route needs a credential except these, whose
 	// answers without one are listed; internal/admin's matrix test checks

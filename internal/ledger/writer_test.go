@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,7 +20,12 @@ func TestWriterDrainsOnClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	w := ledger.NewWriter(st, ledger.Options{FlushEvery: time.Hour, MaxBatch: 300}) // only size and Close flush
+	// Only size and Close flush; what finds the queue full is spilled to the
+	// journal and replayed at Close.
+	w, err := ledger.NewWriter(st, ledger.Options{FlushEvery: time.Hour, MaxBatch: 300, Journal: filepath.Join(t.TempDir(), "ledger.journal")})
+	if err != nil {
+		t.Fatal(err)
+	}
 	const goroutines, each = 20, 250
 	var wg sync.WaitGroup
 	for g := range goroutines {
@@ -67,7 +73,10 @@ func (s *flakySink) InsertEntries(_ context.Context, b []ledger.Entry) error {
 func TestWriterRetriesFailedBatches(t *testing.T) {
 	sink := &flakySink{got: map[string]int{}}
 	sink.fails.Store(3)
-	w := ledger.NewWriter(sink, ledger.Options{FlushEvery: 5 * time.Millisecond})
+	w, err := ledger.NewWriter(sink, ledger.Options{FlushEvery: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range 100 {
 		w.Record(ledger.Entry{RequestID: fmt.Sprint(i)})
 	}

@@ -33,6 +33,9 @@ func subjects(c *call, model *runtime.Model) []runtime.Level {
 // cost at each level with a budget, all or none. Every endpoint that
 // reaches an upstream goes through here.
 func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *call, fs *forwardSpec) error {
+	if err := h.admitLedger(r); err != nil {
+		return err
+	}
 	if h.opts.Limiter == nil {
 		return nil
 	}
