@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/llm"
@@ -135,7 +137,8 @@ func clientAddr(r *http.Request, peer netip.Addr, trusted []netip.Prefix) netip.
 
 // readBody reads the whole request body before anything is written back:
 // with HTTP/1.x a handler that answers before reading the body may lose it,
-// and Go's server then truncates a share of streamed responses.
+// and Go's server then truncates a share of streamed responses. The body is
+// then checked (checkJSON) before any other parser sees it.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > h.opts.MaxBody {
 		return nil, errTooLarge
@@ -145,7 +148,9 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	defer rc.SetReadDeadline(time.Time{})
 	size := 4096
 	if r.ContentLength > 0 {
-		size = int(r.ContentLength) + 1
+		// bytes.Buffer.ReadFrom grows the buffer (doubling it) when less
+		// than MinRead bytes are free, even at the end of the body.
+		size = int(r.ContentLength) + bytes.MinRead
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, size))
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.opts.MaxBody))
@@ -156,6 +161,9 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		}
 		return nil, &Error{Status: http.StatusBadRequest, Type: oa.TypeInvalidRequest, Code: "body_read_failed",
 			Msg: "The request body could not be read.", Cause: err}
+	}
+	if err := checkJSON(buf.Bytes()); err != nil {
+		return nil, err
 	}
 	return buf.Bytes(), nil
 }
@@ -237,7 +245,9 @@ func (h *Handler) messages(w http.ResponseWriter, r *http.Request, c *call) erro
 		return err
 	}
 	if r.Header.Get("Anthropic-Version") == "" {
-		return errBadRequest("missing_header", "anthropic-version", "anthropic-version: header is required")
+		// Anthropic's own wording; the header is not a body parameter, so
+		// no Param (the Anthropic dialect would prefix it again).
+		return errBadRequest("missing_header", "", "anthropic-version: header is required")
 	}
 	fs, err := h.resolveBody(w, r, c)
 	if err != nil {
@@ -280,8 +290,12 @@ func (h *Handler) gemini(w http.ResponseWriter, r *http.Request, c *call) error 
 	if err != nil {
 		return err
 	}
-	if len(body) == 0 || !jsonObject(body) {
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
 		return errBadRequest("invalid_json", "", "The request body must be a JSON object.")
+	}
+	if err := checkFields(root); err != nil {
+		return err
 	}
 	m, err := lookupModel(c, name)
 	if err != nil {
@@ -363,9 +377,4 @@ func estimateRequest(req *llm.Request) int64 {
 		b.Write(t.Parameters)
 	}
 	return n + meter.CountText(b.String())
-}
-
-func jsonObject(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 1 && b[0] == '{'
 }

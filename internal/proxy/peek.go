@@ -1,10 +1,31 @@
 package proxy
 
 import (
+	"strings"
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/sluicehq/sluice/internal/jsonlimit"
 )
+
+// checkJSON is the first pass over every request body, before any other
+// parser sees it: one iterative scan that refuses invalid JSON and JSON
+// nested deeper than jsonlimit.MaxDepth, so that every later pass (gjson,
+// encoding/json in the codecs, the upstream's parser) meets bounded input.
+func checkJSON(body []byte) error {
+	err := jsonlimit.Check(body, jsonlimit.MaxDepth)
+	if err == nil {
+		return nil
+	}
+	if je, ok := err.(*jsonlimit.Error); ok && je.Reason == jsonlimit.ReasonTooDeep {
+		return errBadRequest("json_too_deep", "", "The request body nests JSON deeper than %d levels (at byte %d).", jsonlimit.MaxDepth, je.Offset)
+	}
+	if je, ok := err.(*jsonlimit.Error); ok {
+		return errBadRequest("invalid_json", "", "The request body is not valid JSON (error at byte %d).", je.Offset)
+	}
+	return errBadRequest("invalid_json", "", "The request body is not valid JSON.")
+}
 
 // peeked is what the data plane reads from a request body without decoding it.
 type peeked struct {
@@ -16,28 +37,27 @@ type peeked struct {
 	limits [3]gjson.Result
 }
 
-// peek validates body as a JSON object and reads its top-level "model" and
-// "stream" fields. A duplicated "model" or "stream" key is refused: parsers
-// disagree on which copy wins, and Sluice must authorise the model that the
-// upstream will serve.
+// peek reads a body that passed checkJSON: it must be a JSON object, and
+// its top-level "model" and "stream" fields are read. The fields the
+// gateway decides on must appear once each and be spelled exactly (see
+// checkFields): parsers disagree on which copy of a repeated key wins, and
+// some match keys without regard to case, and Sluice must authorise, meter
+// and reserve for what the upstream will serve.
 func peek(body []byte) (peeked, error) {
 	var p peeked
-	if !gjson.ValidBytes(body) {
-		return p, errBadRequest("invalid_json", "", "The request body is not valid JSON.")
-	}
 	root := gjson.ParseBytes(body)
 	if !root.IsObject() {
 		return p, errBadRequest("invalid_json", "", "The request body must be a JSON object.")
 	}
-	var models, streams int
+	if err := checkFields(root); err != nil {
+		return p, err
+	}
 	var err error
 	root.ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "model":
-			models++
 			p.model = v
 		case "stream":
-			streams++
 			switch v.Type {
 			case gjson.True:
 				p.stream = true
@@ -59,9 +79,6 @@ func peek(body []byte) (peeked, error) {
 	if err != nil {
 		return p, err
 	}
-	if models > 1 || streams > 1 {
-		return p, errBadRequest("duplicate_key", "model", "The request body repeats a top-level key ('model' or 'stream').")
-	}
 	if !p.model.Exists() || p.model.Type == gjson.Null {
 		return p, errBadRequest("missing_model", "model", "You must provide a model parameter.")
 	}
@@ -76,4 +93,89 @@ func setFirst(dst *gjson.Result, v gjson.Result) {
 	if !dst.Exists() {
 		*dst = v
 	}
+}
+
+// A field is one field the gateway decides on, with the spellings that
+// name it (Gemini's API takes both the JSON and the proto name), and the
+// decided fields of its value when it is an object.
+type field struct {
+	names  []string
+	nested []field
+}
+
+// decidedFields are the top-level fields that the gateway reads, or that
+// change what it authorises, reserves, meters or routes, in any protocol.
+var decidedFields = []field{
+	{names: []string{"model"}}, {names: []string{"stream"}},
+	{names: []string{"stream_options"}, nested: []field{{names: []string{"include_usage"}}}},
+	{names: []string{"max_tokens"}}, {names: []string{"max_completion_tokens"}}, {names: []string{"max_output_tokens"}},
+	{names: []string{"n"}}, {names: []string{"user"}},
+	{names: []string{"metadata"}, nested: []field{{names: []string{"user_id"}}}},
+	{names: []string{"tools"}}, {names: []string{"tool_choice"}}, {names: []string{"functions"}}, {names: []string{"function_call"}},
+	{names: []string{"messages"}}, {names: []string{"input"}}, {names: []string{"instructions"}},
+	{names: []string{"system"}}, {names: []string{"prompt"}}, {names: []string{"previous_response_id"}},
+	{names: []string{"contents"}}, {names: []string{"systemInstruction", "system_instruction"}},
+	{names: []string{"generateContentRequest", "generate_content_request"}},
+	{names: []string{"generationConfig", "generation_config"}, nested: []field{
+		{names: []string{"maxOutputTokens", "max_output_tokens"}}, {names: []string{"candidateCount", "candidate_count"}},
+	}},
+	{names: []string{"toolConfig", "tool_config"}}, {names: []string{"cachedContent", "cached_content"}},
+}
+
+// checkFields refuses an object in which a decided field appears twice,
+// or under a spelling its protocol does not define but a lenient parser
+// would accept: a different case ("MODEL", which Go's encoding/json and
+// Ollama match to "model"), Unicode case folds ("ſtream"), or escapes
+// ("mod\u0065l").
+func checkFields(obj gjson.Result) error {
+	return checkFieldsIn(obj, decidedFields, "")
+}
+
+func checkFieldsIn(obj gjson.Result, fields []field, path string) error {
+	seen := make([]bool, len(fields))
+	var err error
+	obj.ForEach(func(k, v gjson.Result) bool {
+		i, exact := matchField(k, fields)
+		if i < 0 {
+			return true
+		}
+		name := path + fields[i].names[0]
+		switch {
+		case !exact:
+			err = errBadRequest("invalid_field_name", name, "The request body names the field '%s' as %s; write it exactly '%s'.",
+				name, truncate(k.Raw, 64), fields[i].names[0])
+		case seen[i]:
+			err = errBadRequest("duplicate_key", name, "The request body repeats the field '%s'; each field may appear once (names that differ only in case count as the same field).", name)
+		case fields[i].nested != nil && v.IsObject():
+			seen[i] = true
+			err = checkFieldsIn(v, fields[i].nested, name+".")
+		default:
+			seen[i] = true
+		}
+		return err == nil
+	})
+	return err
+}
+
+// matchField returns the index of the field that key k names, ignoring
+// case, and whether k spells it exactly (without escapes); -1 when k names
+// no decided field.
+func matchField(k gjson.Result, fields []field) (int, bool) {
+	key := k.Str
+	for i, f := range fields {
+		for _, name := range f.names {
+			// A key that folds to name is as long as name, or longer by
+			// non-ASCII letters (at most 3 bytes each, like the Kelvin sign).
+			if len(key) < len(name) || len(key) > 3*len(name) {
+				continue
+			}
+			if c := key[0]; c < utf8.RuneSelf && c|0x20 != name[0]|0x20 {
+				continue
+			}
+			if strings.EqualFold(key, name) {
+				return i, k.Raw == `"`+name+`"`
+			}
+		}
+	}
+	return -1, false
 }
