@@ -21,6 +21,7 @@ const (
 	StatusUpstreamError Status = "upstream_error" // the upstream failed or could not be reached
 	StatusCancelled     Status = "cancelled"      // the client went away before the response ended
 	StatusTruncated     Status = "truncated"      // the upstream stream ended without its terminal event
+	StatusLimited       Status = "limited"        // Sluice's own limits refused the request (rate, concurrency, budget)
 )
 
 // Entry is one client request.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
+	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/meter"
 	"github.com/sluicehq/sluice/internal/ratelimit"
 	"github.com/sluicehq/sluice/internal/runtime"
@@ -95,14 +97,43 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *call, fs *for
 		if d.Reset > 0 {
 			hdr.Set("X-Ratelimit-Reset-"+resetName(d.Limit), d.Reset.Round(time.Millisecond).String())
 		}
-		code := "rate_limit_exceeded"
+		code, msg := "rate_limit_exceeded", d.Message
 		if d.Limit == "budget" {
 			code = "budget_exceeded"
+			msg = budgetMessage(subs[refused], h.opts.Limiter.Usage(subs[refused].ID), d.Message)
 		}
-		return &Error{Status: http.StatusTooManyRequests, Type: oa.TypeRateLimit, Code: code, Msg: d.Message}
+		// Sluice refused, not the provider: the ledger says so.
+		c.entry.Status = ledger.StatusLimited
+		return &Error{Status: http.StatusTooManyRequests, Type: oa.TypeRateLimit, Code: code, Msg: msg}
 	}
 	c.tickets = ts
 	return nil
+}
+
+// budgetMessage explains a budget refusal. When the budget has room left
+// but this request's reservation does not fit in it, it says so, rather
+// than "spent $0.27 of $1", which reads as a bug; a budget that is spent,
+// or fully reserved by requests in progress, keeps the limiter's message.
+func budgetMessage(s ratelimit.Subject, u ratelimit.Usage, exhausted string) string {
+	lim := s.Limits.BudgetMicros
+	if u.SpentMicros+u.ReservedMicros >= lim || s.WorstMicros <= 0 {
+		return exhausted
+	}
+	scope := s.Scope
+	if scope == "" {
+		scope = "key"
+	}
+	msg := fmt.Sprintf("Reserving %s for this request would exceed the %s's budget: spent %s of %s this period",
+		dollars(s.WorstMicros), scope, dollars(u.SpentMicros), dollars(lim))
+	if u.ReservedMicros > 0 {
+		msg += fmt.Sprintf(", %s more reserved by requests in progress", dollars(u.ReservedMicros))
+	}
+	return msg + ". Lower max_tokens, or wait for requests in progress to finish."
+}
+
+// dollars renders micro-dollars as "$0.25".
+func dollars(micros int64) string {
+	return "$" + strconv.FormatFloat(float64(micros)/1e6, 'f', -1, 64)
 }
 
 func resetName(limit string) string {
