@@ -470,8 +470,11 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *call, fs *f
 	st, msg := h.relayStream(w, r, c, resp, s, t.Timeouts.Stall, cctx, cancelCause)
 	att.Status, att.Error, att.TTFT = st, msg, c.entry.TTFT
 	c.entry.Status, c.entry.HTTPStatus, c.entry.Error = st, resp.StatusCode, msg
-	if st == ledger.StatusCancelled {
+	switch st {
+	case ledger.StatusCancelled:
 		c.entry.HTTPStatus = 499
+	case ledger.StatusTruncated, ledger.StatusUpstreamError:
+		bad() // the provider cut, stalled, broke or failed its stream
 	}
 	h.bill(c, fs.model, s.usage(fs.body))
 	return answered, nil

@@ -130,14 +130,17 @@ var errIncompleteJSON = errors.New("the upstream body ended before its JSON was 
 // most maxDepth). It checks the whole grammar: strings and their escapes,
 // numbers, literals, commas and colons, and that one value fills the body.
 type jsonChecker struct {
-	state  jstate
-	stack  []bool // true: object, false: array
-	key    bool   // the string being read is an object key
-	hex    int    // hex digits left in a \u escape
-	tok    [24]byte
-	ntok   int
-	toklen int
-	err    error
+	state jstate
+	stack []bool // true: object, false: array
+	key   bool   // the string being read is an object key
+	hex   int    // hex digits left in a \u escape
+	// A literal (true, false, null) is kept to be compared; a number is
+	// checked by a small automaton (num), whatever its length.
+	lit  bool
+	tok  [5]byte
+	ntok int
+	num  uint8
+	err  error
 }
 
 type jstate uint8
@@ -162,9 +165,36 @@ func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\
 // Feed checks the next piece; the first error is sticky.
 func (j *jsonChecker) Feed(b []byte) error {
 	for i := 0; i < len(b) && j.err == nil; i++ {
+		// Fast paths: the plain bytes of a string, and of a number.
+		switch j.state {
+		case jString:
+			for i < len(b) && b[i] != '"' && b[i] != '\\' && b[i] >= 0x20 {
+				i++
+			}
+		case jToken:
+			for i < len(b) && j.err == nil {
+				c := b[i]
+				if c >= '0' && c <= '9' && (j.num == numInt || j.num == numFrac || j.num == numExp) && !j.lit {
+					i++ // more digits: the state stays
+					continue
+				}
+				if !isTokenByte(c) {
+					break
+				}
+				j.tokenByte(c)
+				i++
+			}
+		}
+		if i == len(b) {
+			break
+		}
 		j.step(b[i])
 	}
 	return j.err
+}
+
+func isTokenByte(b byte) bool {
+	return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || b == '.' || b == '+' || b == '-' || b == 'E'
 }
 
 // Close reports whether what was fed is one complete JSON value.
@@ -225,12 +255,8 @@ func (j *jsonChecker) step(b byte) {
 		}
 		return
 	case jToken:
-		if (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || b == '.' || b == '+' || b == '-' || b == 'E' {
-			if j.ntok < len(j.tok) {
-				j.tok[j.ntok] = b
-				j.ntok++
-			}
-			j.toklen++
+		if isTokenByte(b) {
+			j.tokenByte(b)
 			return
 		}
 		j.endToken()
@@ -259,8 +285,12 @@ func (j *jsonChecker) step(b byte) {
 			j.state = jValueOrEnd
 		case b == '"':
 			j.key, j.state = false, jString
-		case b == '-' || (b >= '0' && b <= '9') || b == 't' || b == 'f' || b == 'n':
-			j.state, j.tok[0], j.ntok, j.toklen = jToken, b, 1, 1
+		case b == 't' || b == 'f' || b == 'n':
+			j.state, j.lit, j.ntok = jToken, true, 0
+			j.tokenByte(b)
+		case b == '-' || (b >= '0' && b <= '9'):
+			j.state, j.lit, j.num = jToken, false, numStart
+			j.tokenByte(b)
 		default:
 			j.fail(b)
 		}
@@ -322,74 +352,107 @@ func (j *jsonChecker) after() {
 	j.state = jAfter
 }
 
-// endToken checks a number or literal. Numbers longer than the token
-// buffer are checked by their first bytes and their characters.
+// Number automaton states; numInt, numZero, numFrac and numExp may end.
+const (
+	numStart uint8 = iota // nothing yet
+	numMinus              // after '-'
+	numZero               // a leading 0
+	numInt                // integer digits
+	numDot                // after '.'
+	numFrac               // fraction digits
+	numE                  // after 'e'
+	numESign              // after the exponent's sign
+	numExp                // exponent digits
+	numBad
+)
+
+func (j *jsonChecker) tokenByte(b byte) {
+	if j.lit {
+		if j.ntok == len(j.tok) {
+			j.err = errors.New("the upstream body is not valid JSON (bad literal)")
+			return
+		}
+		j.tok[j.ntok] = b
+		j.ntok++
+		return
+	}
+	digit := b >= '0' && b <= '9'
+	switch j.num {
+	case numStart:
+		switch {
+		case b == '-':
+			j.num = numMinus
+		case b == '0':
+			j.num = numZero
+		case digit:
+			j.num = numInt
+		default:
+			j.num = numBad
+		}
+	case numMinus:
+		switch {
+		case b == '0':
+			j.num = numZero
+		case digit:
+			j.num = numInt
+		default:
+			j.num = numBad
+		}
+	case numZero, numInt:
+		switch {
+		case digit && j.num == numInt:
+		case b == '.':
+			j.num = numDot
+		case b == 'e' || b == 'E':
+			j.num = numE
+		default:
+			j.num = numBad
+		}
+	case numDot, numFrac:
+		switch {
+		case digit:
+			j.num = numFrac
+		case (b == 'e' || b == 'E') && j.num == numFrac:
+			j.num = numE
+		default:
+			j.num = numBad
+		}
+	case numE:
+		switch {
+		case b == '+' || b == '-':
+			j.num = numESign
+		case digit:
+			j.num = numExp
+		default:
+			j.num = numBad
+		}
+	case numESign, numExp:
+		if !digit {
+			j.num = numBad
+		} else {
+			j.num = numExp
+		}
+	}
+	if j.num == numBad {
+		j.err = errors.New("the upstream body is not valid JSON (bad number)")
+	}
+}
+
+// endToken checks that a number or literal is complete.
 func (j *jsonChecker) endToken() {
-	t := j.tok[:j.ntok]
-	switch t[0] {
-	case 't', 'f', 'n':
-		if j.toklen != j.ntok || (string(t) != "true" && string(t) != "false" && string(t) != "null") {
+	if j.lit {
+		if t := string(j.tok[:j.ntok]); t != "true" && t != "false" && t != "null" {
 			j.err = errors.New("the upstream body is not valid JSON (bad literal)")
 		}
 		return
 	}
-	if j.toklen > j.ntok {
-		t = t[:len(t)-1] // a prefix: only its characters can be checked
-		for _, c := range t {
-			if !(c >= '0' && c <= '9') && c != '.' && c != 'e' && c != 'E' && c != '+' && c != '-' {
-				j.err = errors.New("the upstream body is not valid JSON (bad number)")
-				return
-			}
-		}
-		return
-	}
-	if !validNumber(t) {
+	switch j.num {
+	case numZero, numInt, numFrac, numExp:
+	default:
 		j.err = errors.New("the upstream body is not valid JSON (bad number)")
 	}
 }
 
 func isHex(b byte) bool {
 	return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'f') || (b >= 'A' && b <= 'F')
-}
-
-// validNumber follows the JSON number grammar.
-func validNumber(s []byte) bool {
-	i := 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	default:
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return false
-		}
-	}
-	return i == len(s)
 }
