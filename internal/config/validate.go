@@ -97,6 +97,9 @@ func (f *File) Validate(storedProviders ...string) error {
 				add(fmt.Sprintf("%s.retry_on[%d]", at, j), "must be an HTTP error status (400-599)")
 			}
 		}
+		if p.InjectStreamUsage != nil && p.Type != TypeOpenAI && p.Type != TypeAzureOpenAI {
+			add(at+".inject_stream_usage", "only for types %s and %s", TypeOpenAI, TypeAzureOpenAI)
+		}
 	}
 
 	for _, name := range storedProviders {
