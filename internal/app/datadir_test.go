@@ -83,20 +83,29 @@ func TestFailedStartCreatesNothing(t *testing.T) {
 		token string
 		args  []string
 		want  string
+		env   map[string]string
 	}{
-		{"port in use", adminToken, []string{"--listen", busy.Addr().String()}, "address already in use"},
-		{"bad listen address", adminToken, []string{"--listen", "127.0.0.1:99999"}, "listen"},
-		{"short admin token", "short", nil, "SLUICE_ADMIN_TOKEN must be at least 16 characters"},
-		{"invalid YAML", adminToken, []string{"--config", write("bad.yaml", "version: 1\nmodels: [\n")}, "not valid YAML"},
-		{"unknown field", adminToken, []string{"--config", write("unknown.yaml", "version: 1\nprovidrs: []\n")}, "providrs (line 2): unknown field"},
-		{"missing config", adminToken, []string{"--config", filepath.Join(tmp, "nope.yaml")}, "no such file"},
-		{"bad log format", adminToken, []string{"--log-format", "xml"}, "--log-format"},
-		{"bad redis URL", adminToken, []string{"--redis", "redis://[::1"}, "redis"},
-		{"stray argument", adminToken, []string{"extra"}, "no arguments"},
+		{"port in use", adminToken, []string{"--listen", busy.Addr().String()}, "address already in use", nil},
+		{"bad listen address", adminToken, []string{"--listen", "127.0.0.1:99999"}, "listen", nil},
+		{"short admin token", "short", nil, "SLUICE_ADMIN_TOKEN must be at least 16 characters", nil},
+		{"invalid YAML", adminToken, []string{"--config", write("bad.yaml", "version: 1\nmodels: [\n")}, "not valid YAML", nil},
+		{"unknown field", adminToken, []string{"--config", write("unknown.yaml", "version: 1\nprovidrs: []\n")}, "providrs (line 2): unknown field", nil},
+		{"missing config", adminToken, []string{"--config", filepath.Join(tmp, "nope.yaml")}, "no such file", nil},
+		{"bad log format", adminToken, []string{"--log-format", "xml"}, "--log-format", nil},
+		{"bad redis URL", adminToken, []string{"--redis", "redis://[::1"}, "redis", nil},
+		{"stray argument", adminToken, []string{"extra"}, "no arguments", nil},
+		{"unreachable OIDC issuer", adminToken, []string{"--config", write("oidc.yaml", demoConfig+
+			"access:\n  oidc: {issuer: 'http://127.0.0.1:1', client_id: c, client_secret: s, redirect_url: 'http://127.0.0.1:1/cb'}\n")},
+			"single sign-on", nil},
+		{"bad SLUICE_KEK", adminToken, nil, "SLUICE_KEK", map[string]string{"SLUICE_KEK": "not base64 of 32 bytes"}},
+		{"missing SLUICE_KEK_FILE", adminToken, nil, "no such file", map[string]string{"SLUICE_KEK_FILE": filepath.Join(tmp, "kek")}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("SLUICE_ADMIN_TOKEN", tc.token)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
 			dataDir := filepath.Join(tmp, "data-"+strings.ReplaceAll(tc.name, " ", "-"))
 			args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, tc.args...)
 			err := Main(context.Background(), args, io.Discard, io.Discard)

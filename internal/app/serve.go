@@ -175,19 +175,29 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		}
 	}()
 
-	if _, err := os.Stat(*dataDir); errors.Is(err, os.ErrNotExist) {
-		defer func() {
-			if err != nil && !serving { // runs last: after the store and the lock are closed
-				_ = os.RemoveAll(*dataDir)
-			}
-		}()
+	if os.Getenv(secrets.EnvKEK) != "" || os.Getenv(secrets.EnvKEKFile) != "" { // read, never written
+		if _, _, err := secrets.LoadKEK(*dataDir, os.Getenv); err != nil {
+			return fmt.Errorf("key-encryption key: %w", err)
+		}
 	}
+
+	_, statErr := os.Stat(*dataDir)
+	fresh := errors.Is(statErr, os.ErrNotExist)
 	if *dbURL == "" { // nodes that share PostgreSQL share limits through Redis, not this lock
-		lock, err := lockDataDir(*dataDir)
-		if err != nil {
-			return err
+		lock, lerr := lockDataDir(*dataDir) // not err: the deferred func below reads the result
+		if lerr != nil {
+			return lerr
 		}
 		defer lock.Close()
+		if fresh {
+			// A start that fails from here on removes the directory it
+			// made: after the store is closed, before the lock is released.
+			defer func() {
+				if err != nil && !serving {
+					_ = os.RemoveAll(*dataDir)
+				}
+			}()
+		}
 	}
 	st, err := store.Open(ctx, *dbURL, *dataDir)
 	if err != nil {
