@@ -22,11 +22,13 @@ import (
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/llm"
 	protocolanthropic "github.com/sluicehq/sluice/internal/protocol/anthropic"
+	protocolbedrock "github.com/sluicehq/sluice/internal/protocol/bedrock"
 	protocolgemini "github.com/sluicehq/sluice/internal/protocol/gemini"
 	protocolopenai "github.com/sluicehq/sluice/internal/protocol/openai"
 	protocolresponses "github.com/sluicehq/sluice/internal/protocol/responses"
 	"github.com/sluicehq/sluice/internal/provider"
 	provanthropic "github.com/sluicehq/sluice/internal/provider/anthropic"
+	provbedrock "github.com/sluicehq/sluice/internal/provider/bedrock"
 	provgemini "github.com/sluicehq/sluice/internal/provider/gemini"
 	"github.com/sluicehq/sluice/internal/provider/openai"
 	"github.com/sluicehq/sluice/internal/route"
@@ -49,7 +51,7 @@ func allCodecs() Codecs {
 		},
 		Upstreams: map[provider.Protocol]llm.UpstreamCodec{
 			provider.ProtocolOpenAI: protocolopenai.Upstream, provider.ProtocolAnthropic: protocolanthropic.Upstream,
-			provider.ProtocolGemini: protocolgemini.Upstream,
+			provider.ProtocolGemini: protocolgemini.Upstream, provider.ProtocolBedrock: protocolbedrock.Upstream,
 		},
 		ResponsesTap:   protocolresponses.NewTap,
 		ResponsesUsage: protocolresponses.UsageFromBody,
@@ -70,7 +72,11 @@ func newGateway(t *testing.T, typ string, mutate func(*config.File), handlers ..
 		if typ == config.TypeOpenAI {
 			base += "/v1"
 		}
-		file.Providers = append(file.Providers, config.Provider{Name: name, Type: typ, BaseURL: base, APIKey: providerKey})
+		p := config.Provider{Name: name, Type: typ, BaseURL: base, APIKey: providerKey}
+		if typ == config.TypeBedrock {
+			p.Region = "us-east-1"
+		}
+		file.Providers = append(file.Providers, p)
 		file.Models[0].Targets = append(file.Models[0].Targets, config.Target{Provider: name, Model: "up-" + name})
 	}
 	if mutate != nil {
@@ -91,9 +97,10 @@ func newGateway(t *testing.T, typ string, mutate func(*config.File), handlers ..
 		},
 		config.TypeAnthropic: provanthropic.New,
 		config.TypeGemini:    provgemini.New,
+		config.TypeBedrock:   provbedrock.New,
 	}
 	snap, err := runtime.Compile(runtime.Inputs{File: file, Registry: reg, Health: g.health, Provider: func(p config.Provider) provider.Spec {
-		return provider.Spec{Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey, Client: client}
+		return provider.Spec{Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey, Region: p.Region, Client: client}
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/sluicehq/sluice/internal/config"
+	bedrockfake "github.com/sluicehq/sluice/internal/fakeprovider/bedrock"
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/meter"
 )
@@ -307,5 +308,42 @@ func TestRemoveMember(t *testing.T) {
 		if got := string(removeMember([]byte(tc.in), v)); got != tc.want {
 			t.Errorf("removeMember(%s) = %s, want %s", tc.in, got, tc.want)
 		}
+	}
+}
+
+// A translated stream cut before its usage is billed for the text the
+// client received (Bedrock's usage comes only in its final metadata event).
+func TestTranslatedStreamCutIsEstimated(t *testing.T) {
+	tests := []struct {
+		name, typ string
+		upstream  http.Handler
+	}{
+		{"bedrock", config.TypeBedrock, bedrockfake.New(bedrockfake.Options{APIKey: providerKey,
+			Script: func(*http.Request) *bedrockfake.Behavior { return &bedrockfake.Behavior{Chunks: 12, CutAfter: 8} }})},
+		{"anthropic", config.TypeAnthropic, rawUpstream(200, "text/event-stream", anthropicPieces("text").body)},
+		{"gemini", config.TypeGemini, rawUpstream(200, "text/event-stream", geminiPieces("text").body)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGateway(t, tc.typ, nil, tc.upstream)
+			resp, body := g.do(t, "openai", true, clientBody("openai", true))
+			if resp.StatusCode != 200 || !strings.Contains(body, "upstream_stream_truncated") {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			var received strings.Builder
+			for _, line := range strings.Split(body, "\n") {
+				if d, ok := strings.CutPrefix(line, "data: "); ok {
+					received.WriteString(gjson.Get(d, "choices.0.delta.content").Str)
+				}
+			}
+			if received.Len() == 0 {
+				t.Fatalf("no text reached the client: %s", body)
+			}
+			e := g.entry(t)
+			if want := meter.CountText(received.String()); e.Status != ledger.StatusTruncated || !e.Estimated || e.OutputTokens != want {
+				t.Fatalf("entry %s estimated %v output %d, want truncated, estimated, %d (the count of %q)",
+					e.Status, e.Estimated, e.OutputTokens, want, received.String())
+			}
+		})
 	}
 }
