@@ -59,6 +59,9 @@ func TestParseProblems(t *testing.T) {
 	}{
 		{"empty", ``, nil, []string{"empty"}},
 		{"not yaml", "version: [", nil, []string{"not valid YAML"}},
+		{"second document", "version: 1\n---\nkeys: []\n", nil, []string{"(line 2): a second YAML document"}},
+		{"broken second document", "version: 1\n---\n]\n", nil, []string{"(line 3): not valid YAML"}},
+		{"only comments", "# nothing\n", nil, []string{"empty"}},
 		{"missing version", "providers: []", nil, []string{"version: missing"}},
 		{"future version", "version: 2", nil, []string{"version: unsupported version 2"}},
 		{"unknown fields with paths", "version: 1\nproviders:\n  - name: a\n    type: openai\n    base_url: http://x/v1\n    bse_url: y\nmodels: []\nextra: 1\n",

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"regexp"
@@ -65,12 +66,21 @@ func Load(path string, storedProviders ...string) (*File, error) {
 // Parse decodes a configuration strictly: unknown fields, unset environment
 // variables, wrong types and invalid values are all reported together.
 func Parse(data []byte, env LookupEnv, storedProviders ...string) (*File, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return nil, Problems{syntaxProblem(data, err)}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, Problems{{Msg: "the file is empty; it needs at least `version: 1`"}}
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, Problems{syntaxProblem(data, err)}
+	default: // a second document would be ignored without a word
+		return nil, Problems{{Line: next.Line, Msg: "a second YAML document (after ---); the configuration is one document"}}
 	}
 	root := doc.Content[0]
 	var probs Problems
