@@ -440,3 +440,30 @@ func TestConcurrentLargeBodiesHeapBound(t *testing.T) {
 		t.Fatalf("heap grew by %d MiB for %d x 10 MB answers", grown>>20, clients)
 	}
 }
+
+// Each protocol's usage is read from the tail of a large answer.
+func TestLargeBodyUsageFromTailPerProtocol(t *testing.T) {
+	pad := strings.Repeat("lorem ipsum ", 100_000) // 1.2 MB, past the whole-body limit
+	tests := []struct {
+		proto, typ, body string
+		wantIn, wantOut  int64
+	}{
+		{"openai", config.TypeOpenAI, `{"id":"c1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"` + pad + `"},"finish_reason":"stop"}],"usage":{"prompt_tokens":31,"completion_tokens":41,"total_tokens":72}}`, 31, 41},
+		{"responses", config.TypeOpenAI, `{"id":"r1","object":"response","status":"completed","output":[{"type":"message","role":"assistant","content":[{"type":"output_text","text":"` + pad + `"}]}],"usage":{"input_tokens":32,"output_tokens":42,"total_tokens":74}}`, 32, 42},
+		{"anthropic", config.TypeAnthropic, `{"id":"msg_1","type":"message","role":"assistant","model":"up-a","content":[{"type":"text","text":"` + pad + `"}],"stop_reason":"end_turn","usage":{"input_tokens":33,"output_tokens":43}}`, 33, 43},
+		{"gemini", config.TypeGemini, `{"candidates":[{"content":{"role":"model","parts":[{"text":"` + pad + `"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":34,"candidatesTokenCount":44,"totalTokenCount":78}}`, 34, 44},
+	}
+	for _, tc := range tests {
+		t.Run(tc.proto, func(t *testing.T) {
+			g := newGateway(t, tc.typ, nil, rawUpstream(200, "application/json", tc.body))
+			resp, body := g.do(t, tc.proto, false, clientBody(tc.proto, false))
+			if resp.StatusCode != 200 || body != tc.body {
+				t.Fatalf("status %d; the body was not relayed as it is (%d of %d bytes)", resp.StatusCode, len(body), len(tc.body))
+			}
+			e := g.entry(t)
+			if e.Status != ledger.StatusOK || e.Estimated || e.InputTokens != tc.wantIn || e.OutputTokens != tc.wantOut {
+				t.Fatalf("entry %s estimated %v %d/%d, want ok %d/%d from the tail", e.Status, e.Estimated, e.InputTokens, e.OutputTokens, tc.wantIn, tc.wantOut)
+			}
+		})
+	}
+}
