@@ -202,11 +202,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	if *markdown && len(rows) > 0 {
 		date := time.Now().UTC().Format("2006-01-02")
-		fmt.Fprintln(stdout, "\n| Package | Mutants | Killed | Survived | Score | Date |")
-		fmt.Fprintln(stdout, "|---|---:|---:|---:|---:|---|")
+		fmt.Fprintln(stdout, "\n| Package | Mutants | Killed | Survived | Equivalent | Not viable | Score | Date |")
+		fmt.Fprintln(stdout, "|---|---:|---:|---:|---:|---:|---:|---|")
 		for _, rw := range rows {
-			fmt.Fprintf(stdout, "| %s | %d | %d | %d | %s | %s |\n", strings.TrimPrefix(rw.pkg, "./"),
-				rw.t.Mutants, rw.t.Killed+rw.t.TimedOut, rw.t.Survived, rw.t.ScoreString(), date)
+			fmt.Fprintf(stdout, "| %s | %d | %d | %d | %d | %d | %s | %s |\n", strings.TrimPrefix(rw.pkg, "./"),
+				rw.t.Mutants, rw.t.Killed+rw.t.TimedOut, rw.t.Survived, rw.t.Equivalent, rw.t.NotViable, rw.t.ScoreString(), date)
 		}
 	}
 	if len(failed) > 0 {

@@ -256,7 +256,7 @@ func TestRunReportsSurvivorsAndHonoursEquivalents(t *testing.T) {
 		{
 			name:   "known equivalent excluded from the score",
 			equiv:  maxSurvivor + "  # Max(a, a) is a either way\n",
-			want:   []string{"./p: 4 mutants, 3 killed, 0 survived, 0 timed out, 0 not viable, 1 equivalent: score 100.0%", "| p | 4 | 3 | 0 | 100.0% |"},
+			want:   []string{"./p: 4 mutants, 3 killed, 0 survived, 0 timed out, 0 not viable, 1 equivalent: score 100.0%", "| p | 4 | 3 | 0 | 1 | 0 | 100.0% |"},
 			reject: []string{maxSurvivor},
 		},
 		{
