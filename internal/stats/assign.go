@@ -13,7 +13,9 @@ import (
 //
 // It hashes experimentID + "\x00" + unit with SHA-256, so units are spread
 // independently of how their names look ("user-1", "user-2", ...) and each
-// experiment shuffles units afresh. The first 64 bits h of the digest are
+// experiment shuffles units afresh. (FNV-1a, whose top bits hardly depend
+// on the last bytes of the input, fails the split tests on names like these.)
+// The first 64 bits h of the digest are
 // mapped onto [0, total) as (h·total) >> 64, Lemire's multiply-shift
 // reduction, whose bias is below total/2^64, and the arm is the first whose
 // cumulative weight exceeds that value. Weights are relative: {1, 1} and

@@ -49,4 +49,15 @@
 // ed., sections 6.2 and 6.4); StudentTQuantile inverts the CDF by
 // bisection. Accuracy is about 1e-12 in the tested ranges, far beyond the
 // four decimals that results are reported to.
+//
+// # Results
+//
+// Builder folds ledger rows into a Result: per arm the count, the metric's
+// estimate with its interval, cost, median latency (a bounded log-bucket
+// sketch, within 1%) and error rate; each arm's difference from the control
+// arm; and the SRM check. Rows served by a fallback target are counted but
+// left out of the comparison, since they measure the fallback, not the arm;
+// the SRM check runs on the compared rows, so an arm that loses more rows to
+// fallback than the others is flagged. A Result holds no NaN or infinity:
+// undefined intervals are nil.
 package stats

@@ -80,3 +80,25 @@ func TestNewcombeDiff(t *testing.T) {
 		})
 	}
 }
+
+// TestIntervalsContainEstimates walks every count up to n = 40 and checks
+// that each interval contains its point estimate, stays in range, and
+// narrows as the confidence drops.
+func TestIntervalsContainEstimates(t *testing.T) {
+	for n := 1; n <= 40; n++ {
+		for s := 0; s <= n; s++ {
+			p := float64(s) / float64(n)
+			lo, hi := Wilson(s, n, 0.95)
+			lo90, hi90 := Wilson(s, n, 0.90)
+			if !(0 <= lo && lo <= p && p <= hi && hi <= 1) || lo90 < lo || hi90 > hi {
+				t.Fatalf("Wilson(%d, %d) = (%v, %v), 90%% (%v, %v)", s, n, lo, hi, lo90, hi90)
+			}
+			for s2 := 0; s2 <= 12; s2++ {
+				d, dlo, dhi := NewcombeDiff(s, n, s2, 12, 0.95)
+				if !(-1 <= dlo && dlo <= d && d <= dhi && dhi <= 1) {
+					t.Fatalf("NewcombeDiff(%d/%d, %d/12) = %v (%v, %v)", s, n, s2, d, dlo, dhi)
+				}
+			}
+		}
+	}
+}
