@@ -132,8 +132,9 @@ type Provider struct {
 	// asks the upstream for a stream's usage chunk when the client did not
 	// (stream_options.include_usage), so that the ledger bills the
 	// provider's own counts; Sluice removes the chunk and the "usage":null
-	// members before the client sees them. Set it to false for
-	// OpenAI-compatible servers that refuse stream_options.
+	// members before the client sees them. A server that answers 400
+	// naming stream_options is asked again without it; set it to false to
+	// skip that first try for such a server.
 	InjectStreamUsage *bool `yaml:"inject_stream_usage"`
 
 	// APIVersion is Azure OpenAI's api-version query parameter, or the

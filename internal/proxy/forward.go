@@ -364,6 +364,20 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *call, fs *f
 		firstByte = time.AfterFunc(t.Timeouts.FirstByte, func() { cancelCause(errFirstByte) })
 	}
 	resp, err := t.Provider.Do(ctx, ureq)
+	if err == nil && injectUsage && resp.StatusCode == http.StatusBadRequest {
+		// A server that refuses stream_options is asked again without it;
+		// the stream is then billed by estimate.
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(data))
+		if bytes.Contains(data, []byte("stream_options")) {
+			injectUsage = false
+			if ureq.Body = fs.body; !fs.pathModel {
+				ureq.Body = rewriteModel(fs.body, fs.peek.model, t.Model)
+			}
+			resp, err = t.Provider.Do(ctx, ureq)
+		}
+	}
 	if firstByte != nil {
 		firstByte.Stop()
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tidwall/gjson"
@@ -345,5 +346,41 @@ func TestTranslatedStreamCutIsEstimated(t *testing.T) {
 					e.Status, e.Estimated, e.OutputTokens, want, received.String())
 			}
 		})
+	}
+}
+
+// An OpenAI-compatible server that refuses stream_options is asked again
+// without it: the client gets its stream, billed by estimate, and the
+// refusal counts against nothing.
+func TestStreamUsageRefusedIsAskedAgainWithout(t *testing.T) {
+	var hits atomic.Int64
+	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		if gjson.GetBytes(b, "stream_options").Exists() {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(400)
+			_, _ = io.WriteString(w, `{"error":{"message":"Unrecognized request argument supplied: stream_options","type":"invalid_request_error"}}`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, chatStream(false))
+	})
+	g := newGateway(t, config.TypeOpenAI, nil, up)
+	resp, body := g.do(t, "openai", true, clientBody("openai", true))
+	if resp.StatusCode != 200 || body != chatStream(false) {
+		t.Fatalf("status %d, client saw\n%s", resp.StatusCode, body)
+	}
+	if hits.Load() != 2 {
+		t.Fatalf("upstream asked %d times, want 2 (with stream_options, then without)", hits.Load())
+	}
+	e := g.entry(t)
+	if e.Status != ledger.StatusOK || !e.Estimated || len(e.Attempts) != 1 || e.OutputTokens != meter.CountText(strings.Join(words, "")) {
+		t.Fatalf("entry %+v", e)
+	}
+	for _, s := range g.health.Snapshot() {
+		if s.Failures != 0 {
+			t.Fatalf("the refusal counted against the target: %+v", s)
+		}
 	}
 }
