@@ -51,7 +51,8 @@
 //
 // Schemas are JSON Schema draft 2020-12 (unless $schema names another),
 // compiled with santhosh-tekuri/jsonschema with format assertions on and no
-// external references: a $ref to a file or URL is refused. The variables
+// external references: a $ref to a file or URL is refused. Patterns use Go's
+// RE2 syntax (linear time; no lookaround or backreferences). The variables
 // schema must say "type": "object". Validation is strict by default: every
 // object schema that sets none of additionalProperties, patternProperties
 // and unevaluatedProperties is given additionalProperties: false, so that a

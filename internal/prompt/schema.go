@@ -311,8 +311,16 @@ func variableErrors(err error) VariableErrors {
 	}
 	walk(ve, 0)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Pointer < out[j].Pointer })
+	if len(out) > MaxVariableErrors {
+		n := len(out) - MaxVariableErrors
+		out = append(out[:MaxVariableErrors], &VariableError{Pointer: "", Reason: fmt.Sprintf("and %d more problems", n)})
+	}
 	return out
 }
+
+// MaxVariableErrors bounds the problems one rendering reports, so that a
+// large array of wrong elements does not make a large error.
+const MaxVariableErrors = 20
 
 func reason(k jsonschema.ErrorKind) string {
 	switch k := k.(type) {

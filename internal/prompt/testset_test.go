@@ -140,3 +140,24 @@ v2       1/2   50.0%  200ms         12         6           0.000400
 		t.Errorf("WriteTable =\n%s\nwant\n%s", buf.String(), want)
 	}
 }
+
+// FuzzParseCases reads arbitrary test-set text: it must never panic, and
+// every case it accepts has assertions that Check can evaluate.
+func FuzzParseCases(f *testing.F) {
+	f.Add(`{"name":"a","variables":{"text":"hi"},"assert":[{"type":"contains","value":"hi"}]}`)
+	f.Add(`{"assert":[{"type":"regex","value":"^a+$"},{"type":"max_cost_usd","value":0.5}]}` + "\n\n{}")
+	f.Add(`{"assert":[{"type":"json_schema","value":{"type":"object","required":["a"]}}]}`)
+	f.Fuzz(func(t *testing.T, input string) {
+		cases, err := ParseCases(strings.NewReader(input))
+		if err != nil {
+			return
+		}
+		for _, c := range cases {
+			for _, a := range c.Assert {
+				if _, detail := Check(a, Outcome{Text: input}); strings.Contains(detail, "unknown assertion type") {
+					t.Fatalf("ParseCases accepted assertion %q that Check does not know", a.Type)
+				}
+			}
+		}
+	})
+}

@@ -3,6 +3,8 @@ package prompt
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -110,6 +112,7 @@ func TestRenderVariableErrors(t *testing.T) {
 		{"not an object", `["text"]`, []string{": variables must be a JSON object"}},
 		{"not json", `{"text":`, []string{": variables are not valid JSON"}},
 		{"trailing data", `{"text":"a"} {}`, []string{": variables are not valid JSON"}},
+		{"errors are capped", `{"text":"a","items":[` + strings.Repeat(`1,`, 2*MaxVariableErrors) + `1]}`, capped()},
 		{"optional missing at render", `{"text":"a","items":[]}`, []string{"/opt: is missing"}},
 	}
 	for _, tc := range tests {
@@ -130,6 +133,21 @@ func TestRenderVariableErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// capped is the report of 2*MaxVariableErrors+1 wrong elements: the first
+// MaxVariableErrors in pointer order, then a count of the rest.
+func capped() []string {
+	var ptrs []string
+	for i := 0; i <= 2*MaxVariableErrors; i++ {
+		ptrs = append(ptrs, fmt.Sprintf("/items/%d", i))
+	}
+	sort.Strings(ptrs)
+	want := make([]string, 0, MaxVariableErrors+1)
+	for _, p := range ptrs[:MaxVariableErrors] {
+		want = append(want, p+": must be string")
+	}
+	return append(want, fmt.Sprintf(": and %d more problems", MaxVariableErrors+1))
 }
 
 func TestStrictnessIsOptOut(t *testing.T) {
