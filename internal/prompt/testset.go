@@ -60,6 +60,9 @@ func ParseCases(r io.Reader) ([]Case, error) {
 		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
+		if line == 1 {
+			text = bytes.TrimPrefix(text, []byte("\ufeff"))
+		}
 		if t := bytes.TrimSpace(text); len(t) > 0 {
 			c, perr := parseCase(t)
 			if perr != nil {

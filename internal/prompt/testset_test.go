@@ -14,7 +14,7 @@ func TestParseCases(t *testing.T) {
 
 {"variables":{"text":"x"},"assert":[{"type":"max_cost_usd","value":0.002},{"type":"json_schema","value":{"type":"object"}}]}
 `
-	cases, err := ParseCases(strings.NewReader(input))
+	cases, err := ParseCases(strings.NewReader("\ufeff" + input))
 	if err != nil {
 		t.Fatalf("ParseCases: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -303,4 +304,29 @@ func TestValidateOutput(t *testing.T) {
 			t.Errorf("ValidateOutput(%q) = %v, want %q", tc.text, err, tc.want)
 		}
 	}
+}
+
+func TestCompiledConcurrentRender(t *testing.T) {
+	c := mustCompile(t, contractVersion())
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 50; j++ {
+				text := fmt.Sprintf("text %d-%d", i, j)
+				raw, _ := json.Marshal(map[string]string{"text": text})
+				got, err := c.Render(raw)
+				if err != nil || got[1].Content != "Summarise: "+text {
+					t.Errorf("Render = %v, %v", got, err)
+					return
+				}
+				if _, err := c.Render(json.RawMessage(`{"text":1}`)); err == nil {
+					t.Errorf("Render of a wrong type succeeded")
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
