@@ -80,7 +80,7 @@ func TestServeWhenTheDiskIsFull(t *testing.T) {
 			}
 			continue
 		}
-		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "ledger_unavailable") || took > 500*time.Millisecond {
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "ledger_unavailable") || took > time.Second {
 			t.Fatalf("billable request on a full disk: %d after %v, %v %s", resp.StatusCode, took, resp.Header, body)
 		}
 		break
@@ -99,7 +99,7 @@ func TestServeWhenTheDiskIsFull(t *testing.T) {
 		{"metrics", "/metrics", adminToken, 200, "sluice_ledger_ready 0"},
 	} {
 		resp, body, took := do("GET", tc.path, tc.token, "")
-		if resp.StatusCode != tc.status || !strings.Contains(body, tc.want) || took > 100*time.Millisecond {
+		if resp.StatusCode != tc.status || !strings.Contains(body, tc.want) || took > 500*time.Millisecond {
 			t.Errorf("%s on a full disk: %d after %v, want %d with %q: %s", tc.name, resp.StatusCode, took, tc.status, tc.want, body)
 		}
 	}

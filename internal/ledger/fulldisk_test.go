@@ -116,12 +116,12 @@ func TestWriterOnFullDisk(t *testing.T) {
 	}
 	t.Logf("refused after %d entries: %s (last error %q)", sent, h.Reason, h.LastError)
 	record(100) // requests in flight when the ledger started refusing
-	if slowest > 100*time.Millisecond {
-		t.Errorf("Record blocked %v on a full disk, want at most 100ms", slowest)
+	if slowest > 500*time.Millisecond {
+		t.Errorf("Record blocked %v on a full disk, want at most 500ms", slowest)
 	}
 	start := time.Now()
-	if err := w.Admit(ctx); !errors.Is(err, ledger.ErrUnavailable) || time.Since(start) > 500*time.Millisecond {
-		t.Errorf("Admit on a full disk = %v after %v, want ErrUnavailable within 500ms", err, time.Since(start))
+	if err := w.Admit(ctx); !errors.Is(err, ledger.ErrUnavailable) || time.Since(start) > time.Second {
+		t.Errorf("Admit on a full disk = %v after %v, want ErrUnavailable within 1s", err, time.Since(start))
 	}
 
 	if err := os.Remove(filler); err != nil {
