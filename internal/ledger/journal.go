@@ -76,6 +76,9 @@ func (j *journal) append(entries []Entry) error {
 	if j == nil {
 		return errors.New("no ledger journal")
 	}
+	if len(entries) == 0 {
+		return nil
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for i := range entries {

@@ -212,14 +212,17 @@ func (w *Writer) Close(ctx context.Context) error {
 func (w *Writer) run() {
 	defer close(w.done)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() { // stops a write in progress when Close gives up
+		defer wg.Done()
 		select {
 		case <-w.abort:
 			cancel()
 		case <-ctx.Done():
 		}
 	}()
+	defer func() { cancel(); wg.Wait() }()
 	var held []Entry
 	batch := make([]Entry, 0, w.opts.MaxBatch)
 	var retryAt time.Time
