@@ -1,6 +1,9 @@
 package authz
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestAllowed(t *testing.T) {
 	p, err := Compile([]Rule{
@@ -147,4 +150,171 @@ func TestAllowedWithin(t *testing.T) {
 			t.Errorf("%s: AllowedWithin(%s, %+v) = %v, want %v", tt.name, tt.a, tt.s, got, tt.want)
 		}
 	}
+}
+
+// TestTeamBindingStaysInItsTeam: a role bound to one team acts in that team
+// only; the organisation's own objects (its settings, its teams' limits,
+// org-level keys and applications) stay out of reach, except reading the
+// organisation itself.
+func TestTeamBindingStaysInItsTeam(t *testing.T) {
+	p, err := Compile(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	devA1 := &Principal{UserID: "u1", Bindings: []Binding{{Developer, "orgA", "teamA1"}}}
+	adminA1 := &Principal{UserID: "u2", Bindings: []Binding{{Admin, "orgA", "teamA1"}}}
+	ownerA1 := &Principal{UserID: "u3", Bindings: []Binding{{Owner, "orgA", "teamA1"}}}
+	orgA, teamA1, teamA2 := Scope{OrgID: "orgA"}, Scope{"orgA", "teamA1"}, Scope{"orgA", "teamA2"}
+	tests := []struct {
+		name string
+		pr   *Principal
+		a    Action
+		s    Scope
+		want bool
+	}{
+		{"developer writes keys in its team", devA1, KeysWrite, teamA1, true},
+		{"developer cannot write org-level keys", devA1, KeysWrite, orgA, false},
+		{"developer cannot write org-level applications", devA1, AppsWrite, orgA, false},
+		{"developer cannot read org-level keys", devA1, KeysRead, orgA, false},
+		{"developer cannot read org-wide usage", devA1, UsageRead, orgA, false},
+		{"developer reads its organisation", devA1, OrgsRead, orgA, true},
+		{"developer does not read the organisation through another team", devA1, OrgsRead, teamA2, false},
+		{"team admin sets limits beneath its team", adminA1, LimitsWrite, teamA1, true},
+		{"team admin cannot set its own team's limits", adminA1, LimitsWrite, orgA, false},
+		{"team admin cannot manage org-level users", adminA1, UsersWrite, orgA, false},
+		{"team admin cannot create teams", adminA1, TeamsWrite, orgA, false},
+		{"team owner cannot change the organisation", ownerA1, OrgsWrite, orgA, false},
+		{"team owner cannot read the org's audit log", ownerA1, AuditRead, orgA, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := p.Allowed(tt.pr, tt.a, tt.s); got != tt.want {
+				t.Errorf("Allowed(%s, %+v) = %v, want %v", tt.a, tt.s, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestPlatformIsSuperAdminOnly: the platform scope and the platform actions
+// belong to the super-admin; a binding that names no organisation (a
+// malformed row) must not reach them.
+func TestPlatformIsSuperAdminOnly(t *testing.T) {
+	p, err := Compile(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noOrg := &Principal{UserID: "u1", Bindings: []Binding{{Owner, "", ""}}}
+	for _, a := range Actions {
+		if a == Self {
+			continue
+		}
+		if p.Allowed(noOrg, a, Scope{}) {
+			t.Errorf("a binding without an organisation was allowed %s on the platform", a)
+		}
+		if !p.Allowed(&Principal{Super: true}, a, Scope{}) {
+			t.Errorf("the super-admin was refused %s", a)
+		}
+	}
+	// Platform() marks exactly the actions that no role is given in its
+	// own organisation (the admin API authorizes those up front).
+	for _, a := range Actions {
+		if a == Self {
+			continue
+		}
+		granted := false
+		for _, r := range Roles {
+			if p.Allowed(&Principal{Bindings: []Binding{{r, "o", ""}}}, a, Scope{OrgID: "o"}) {
+				granted = true
+			}
+		}
+		if a.Platform() == granted {
+			t.Errorf("%s: Platform() = %v, but some role granted it: %v", a, a.Platform(), granted)
+		}
+	}
+	if Self.Platform() {
+		t.Error("self is not a platform action")
+	}
+}
+
+// TestVisible: what a list shows agrees with the single-object decision:
+// nothing for nobody or a denied user, everything for the super-admin.
+func TestVisible(t *testing.T) {
+	p, err := Compile([]Rule{
+		{Users: []string{"Mallory@Example.com"}, Actions: []Action{KeysRead}},
+		{Users: []string{"root-user"}, Actions: []Action{UsersRead}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory := &Principal{UserID: "u5", Email: "mallory@example.com", Bindings: []Binding{{Admin, "orgA", ""}, {Developer, "orgB", "teamB1"}}}
+	super := &Principal{Super: true}
+	superUser := &Principal{Super: true, UserID: "root-user", Email: "root@example.com"}
+	scopes := []Scope{{}, {OrgID: "orgA"}, {"orgA", "teamA1"}, {OrgID: "orgB"}, {"orgB", "teamB1"}, {"orgZ", "teamZ"}}
+	tests := []struct {
+		name string
+		pr   *Principal
+		a    Action
+		want []bool // Shows, per scope above
+	}{
+		{"nobody sees nothing", nil, KeysRead, []bool{false, false, false, false, false, false}},
+		{"the super-admin sees everything", super, KeysRead, []bool{true, true, true, true, true, true}},
+		{"a super-admin user sees everything", superUser, KeysRead, []bool{true, true, true, true, true, true}},
+		{"a deny naming the super-admin user hides the list", superUser, UsersRead, []bool{false, false, false, false, false, false}},
+		{"a deny naming the user by email hides the list", mallory, KeysRead, []bool{false, false, false, false, false, false}},
+		{"the user's other actions still list", mallory, AppsRead, []bool{false, true, true, false, true, false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := p.Visible(tt.pr, tt.a)
+			for i, s := range scopes {
+				if got := v.Shows(s); got != tt.want[i] {
+					t.Errorf("Shows(%+v) = %v, want %v", s, got, tt.want[i])
+				}
+				// A list never shows what the object decision refuses.
+				if v.Shows(s) && s.OrgID != "" && !p.Allowed(tt.pr, tt.a, s) {
+					t.Errorf("Shows(%+v) but Allowed refuses it", s)
+				}
+			}
+		})
+	}
+}
+
+// TestPrincipalName: the name the audit log records for each kind of
+// principal.
+func TestPrincipalName(t *testing.T) {
+	tests := []struct {
+		name string
+		pr   *Principal
+		want string
+	}{
+		{"no principal", nil, "anonymous"},
+		{"bootstrap token", &Principal{Kind: "bootstrap", Super: true}, "bootstrap-token"},
+		{"super-admin user by email", &Principal{Super: true, UserID: "u0", Email: "root@example.com"}, "root@example.com"},
+		{"super-admin user without email", &Principal{Super: true, UserID: "u0"}, "u0"},
+		{"user by email", &Principal{UserID: "u1", Email: "ann@example.com"}, "ann@example.com"},
+		{"user without email", &Principal{UserID: "u1"}, "u1"},
+		{"token of a user with no id", &Principal{Kind: "token", Email: "bob@example.com"}, "bob@example.com"},
+	}
+	for _, tt := range tests {
+		if got := tt.pr.Name(); got != tt.want {
+			t.Errorf("%s: Name() = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestUnknownActionPanicsNamingIt: an action missing from Actions is a
+// programming error; the panic names it so the route table can be fixed.
+func TestUnknownActionPanicsNamingIt(t *testing.T) {
+	p, err := Compile(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		r := recover()
+		if s, _ := r.(string); !strings.Contains(s, "widgets.write") {
+			t.Fatalf("panic %v does not name the action", r)
+		}
+	}()
+	p.Allowed(&Principal{Bindings: []Binding{{Owner, "o", ""}}}, "widgets.write", Scope{OrgID: "o"})
+	t.Fatal("an unknown action was decided")
 }
