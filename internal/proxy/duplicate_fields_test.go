@@ -63,11 +63,15 @@ func (u *jsonUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, `{"id":"c","object":"chat.completion","model":"`+v.Model+`","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1}}`)
 }
 
-const miniKey = "gw-test-mini-only-key-01"
+const (
+	miniKey       = "gw-test-mini-only-key-01"
+	oneAtATimeKey = "gw-test-one-at-a-time-01"
+)
 
 // jsonUpstreamEnv serves two models, gpt-4o-mini (upstream "up-mini") and
 // gpt-4o (upstream "up-4o", $50 per million output tokens), and a key
-// allowed only gpt-4o-mini with a $1 budget and no fixed reservation.
+// allowed only gpt-4o-mini with a $1 budget and no fixed reservation, and
+// a key limited to one request at a time.
 func jsonUpstreamEnv(t *testing.T, up *jsonUpstream) (string, *recorder) {
 	t.Helper()
 	upSrv := httptest.NewServer(up)
@@ -80,7 +84,8 @@ func jsonUpstreamEnv(t *testing.T, up *jsonUpstream) (string, *recorder) {
 			{Name: "gpt-4o", Targets: []config.Target{{Provider: "up", Model: "up-4o"}}, Pricing: config.Pricing{OutputPerMTok: 50}},
 		},
 		Keys: []config.Key{{Name: "mini", Key: miniKey, Models: []string{"gpt-4o-mini"},
-			Limits: config.Limits{Budget: &config.Budget{AmountUSD: 1, Period: "monthly"}}}},
+			Limits: config.Limits{Budget: &config.Budget{AmountUSD: 1, Period: "monthly"}}},
+			{Name: "one-at-a-time", Key: oneAtATimeKey, Limits: config.Limits{MaxConcurrent: 1}}},
 	}
 	if err := file.Validate(); err != nil {
 		t.Fatal(err)

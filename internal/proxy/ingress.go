@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -68,6 +70,7 @@ func (h *Handler) authenticate(r *http.Request, c *call) error {
 		k = c.snap.Keys[auth.HashKey(key)] // in memory: a guess costs no database query
 	}
 	if k == nil {
+		c.source = clientAddr(r, peer, c.snap.TrustedProxies)
 		// An address that keeps guessing is answered 429 for a while;
 		// valid keys from it still pass (they never reach this branch).
 		if t := h.opts.Throttle; t != nil && key != "" {
@@ -79,6 +82,7 @@ func (h *Handler) authenticate(r *http.Request, c *call) error {
 		}
 		return errNoKey
 	}
+	c.source = clientAddr(r, peer, c.snap.TrustedProxies)
 	if k.Expired(time.Now()) {
 		return &Error{Status: http.StatusUnauthorized, Type: oa.TypeInvalidRequest, Code: "expired_api_key", Msg: "This API key has expired."}
 	}
@@ -87,7 +91,7 @@ func (h *Handler) authenticate(r *http.Request, c *call) error {
 		return &Error{Status: http.StatusForbidden, Type: oa.TypePermission, Code: "endpoint_not_allowed",
 			Msg: "This API key may not call this endpoint."}
 	}
-	if k.Networks != nil && !k.AllowsAddr(clientAddr(r, peer, c.snap.TrustedProxies)) {
+	if k.Networks != nil && !k.AllowsAddr(c.source) {
 		return &Error{Status: http.StatusForbidden, Type: oa.TypePermission, Code: "source_not_allowed",
 			Msg: "This API key may not be used from this network."}
 	}
@@ -377,4 +381,96 @@ func estimateRequest(req *llm.Request) int64 {
 		b.Write(t.Parameters)
 	}
 	return n + meter.CountText(b.String())
+}
+
+// refusalReasons are the metric and log labels of refusals before
+// authentication; any other code counts as "other", so that the label
+// stays bounded.
+var refusalReasons = map[string]bool{"invalid_api_key": true, "too_many_invalid_keys": true, "expired_api_key": true}
+
+// refusedUnauthenticated counts a refusal before authentication in the
+// metrics and the aggregated security log, instead of the ledger.
+func (h *Handler) refusedUnauthenticated(c *call) {
+	reason := c.refusal
+	if !refusalReasons[reason] {
+		reason = "other"
+	}
+	if m := h.opts.Metrics; m != nil {
+		m.Requests.With(c.entry.Endpoint, string(c.entry.Status)).Add(1)
+		m.Unauthenticated.With(c.entry.Endpoint, reason).Add(1)
+	}
+	h.refusals.add(c.source, reason)
+}
+
+// maxRefusalSources bounds the security log's map of sources per
+// interval; further sources are counted together.
+const maxRefusalSources = 256
+
+type refusalKey struct {
+	source netip.Addr
+	reason string
+}
+
+// refusalLog writes one line per source address and reason per interval,
+// with a count, rather than one per request. It starts no goroutine: an
+// interval's lines are written by the first refusal after it ends, or by
+// flush.
+type refusalLog struct {
+	log   *slog.Logger
+	every time.Duration
+	now   func() time.Time
+
+	mu       sync.Mutex // guards the fields below
+	start    time.Time
+	counts   map[refusalKey]int64
+	overflow int64 // refusals from sources beyond maxRefusalSources
+}
+
+func newRefusalLog(log *slog.Logger, every time.Duration, now func() time.Time) *refusalLog {
+	return &refusalLog{log: log, every: every, now: now}
+}
+
+func (l *refusalLog) add(source netip.Addr, reason string) {
+	now := l.now()
+	l.mu.Lock()
+	var counts map[refusalKey]int64
+	var overflow int64
+	var since time.Time
+	if !l.start.IsZero() && now.Sub(l.start) >= l.every {
+		counts, overflow, since = l.counts, l.overflow, l.start
+		l.counts, l.overflow, l.start = nil, 0, time.Time{}
+	}
+	if l.start.IsZero() {
+		l.start = now
+	}
+	if l.counts == nil {
+		l.counts = make(map[refusalKey]int64)
+	}
+	k := refusalKey{source, reason}
+	if _, ok := l.counts[k]; ok || len(l.counts) < maxRefusalSources {
+		l.counts[k]++
+	} else {
+		l.overflow++
+	}
+	l.mu.Unlock()
+	l.write(counts, overflow, since, now)
+}
+
+func (l *refusalLog) flush() {
+	l.mu.Lock()
+	counts, overflow, since := l.counts, l.overflow, l.start
+	l.counts, l.overflow, l.start = nil, 0, time.Time{}
+	l.mu.Unlock()
+	l.write(counts, overflow, since, l.now())
+}
+
+func (l *refusalLog) write(counts map[refusalKey]int64, overflow int64, since, now time.Time) {
+	for k, n := range counts {
+		l.log.Warn("requests refused before authentication", "source", k.source.String(), "reason", k.reason,
+			"count", n, "since", since, "seconds", int64(now.Sub(since)/time.Second))
+	}
+	if overflow > 0 {
+		l.log.Warn("requests refused before authentication", "source", "other", "reason", "any",
+			"count", overflow, "since", since, "sources_over", maxRefusalSources)
+	}
 }

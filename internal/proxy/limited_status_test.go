@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -87,28 +88,30 @@ func TestOwnLimitsAreLimited(t *testing.T) {
 	}
 	t.Run("concurrency", func(t *testing.T) {
 		// The upstream holds the first request until the second is refused.
-		hold := map[string]string{"Authorization": "Bearer " + concKey, "X-Fake-Delay-Ms": "1500"}
+		up := &jsonUpstream{gate: make(chan struct{})}
+		url, rec := jsonUpstreamEnv(t, up)
 		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			resp := e.post(t, "/v1/chat/completions", small, hold)
-			readAll(t, resp)
-		}()
-		var resp429 string
-		var id string
-		for range 200 {
-			resp := e.post(t, "/v1/chat/completions", small, map[string]string{"Authorization": "Bearer " + concKey})
-			b := readAll(t, resp)
-			if resp.StatusCode == 429 {
-				resp429, id = b, resp.Header.Get("X-Request-Id")
-				break
+		send := func() (int, string, string) {
+			req, _ := http.NewRequest(http.MethodPost, url+"/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o-mini"}`))
+			req.Header.Set("Authorization", "Bearer "+oneAtATimeKey)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return 0, "", ""
 			}
+			return resp.StatusCode, readAll(t, resp), resp.Header.Get("X-Request-Id")
 		}
+		go func() { defer close(done); send() }()
+		for up.in.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		status, body, id := send()
+		close(up.gate)
 		<-done
-		if !strings.Contains(resp429, "Too many concurrent requests for this key") {
-			t.Fatalf("no concurrency refusal: %q", resp429)
+		if status != 429 || !strings.Contains(body, "Too many concurrent requests for this key") {
+			t.Fatalf("no concurrency refusal: %d %s", status, body)
 		}
-		if entry := findEntry(t, e, id); entry.Status != ledger.StatusLimited {
+		if entry := findEntry(t, &env{rec: rec}, id); entry.Status != ledger.StatusLimited {
 			t.Fatalf("ledger status %q", entry.Status)
 		}
 	})

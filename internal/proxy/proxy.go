@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,10 @@ type Options struct {
 	// Throttle, when set, refuses a client address (429) that presented
 	// too many invalid keys; the key lookup itself is in memory.
 	Throttle *login.Throttle
+	// SecurityLogEvery is the interval over which refusals before
+	// authentication are aggregated into one log line per source and
+	// reason (default 10 s).
+	SecurityLogEvery time.Duration
 }
 
 // Metrics are the data plane's counters. Labels are bounded: endpoints,
@@ -67,6 +72,9 @@ type Metrics struct {
 	Attempts *metrics.Family // provider, status
 	Tokens   *metrics.Family // provider, model, class (input, output, cached, reasoning)
 	Cost     *metrics.Family // provider, model
+	// Unauthenticated counts refusals before authentication, which leave
+	// no ledger entry.
+	Unauthenticated *metrics.Family // endpoint, reason
 }
 
 // NewMetrics registers the data plane's counters in r.
@@ -76,6 +84,8 @@ func NewMetrics(r *metrics.Registry) *Metrics {
 		Attempts: r.Counter("sluice_upstream_attempts_total", "Upstream attempts by provider and outcome.", "provider", "status"),
 		Tokens:   r.Counter("sluice_tokens_total", "Tokens billed, by class.", "provider", "model", "class"),
 		Cost:     r.Counter("sluice_cost_micros_total", "Cost billed, in micro-dollars.", "provider", "model"),
+		Unauthenticated: r.Counter("sluice_unauthenticated_refusals_total",
+			"Requests refused before authentication (no ledger entry), by endpoint and reason.", "endpoint", "reason"),
 	}
 }
 
@@ -115,6 +125,9 @@ type Handler struct {
 	log    *slog.Logger
 	budget retryBudget
 	seeds  sync.Map // key id -> *sync.Mutex: one ledger read per key to seed its budget
+	// refusals aggregates the security log of refusals before
+	// authentication.
+	refusals *refusalLog
 }
 
 // New returns a data-plane handler.
@@ -131,8 +144,15 @@ func New(opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Handler{opts: opts, log: opts.Logger}
+	if opts.SecurityLogEvery <= 0 {
+		opts.SecurityLogEvery = 10 * time.Second
+	}
+	return &Handler{opts: opts, log: opts.Logger, refusals: newRefusalLog(opts.Logger, opts.SecurityLogEvery, time.Now)}
 }
+
+// FlushSecurityLog writes the refusals before authentication counted
+// since the last line; the server calls it on shutdown.
+func (h *Handler) FlushSecurityLog() { h.refusals.flush() }
 
 // Register adds the data-plane routes to mux.
 func (h *Handler) Register(mux *http.ServeMux) {
@@ -173,6 +193,11 @@ type call struct {
 	snap  *runtime.Snapshot
 	// wrote is set once response headers have been sent.
 	wrote bool
+	// source is the client's address (X-Forwarded-For from a trusted
+	// proxy), set by authenticate; refusal is the error code of a
+	// refusal before authentication.
+	source  netip.Addr
+	refusal string
 	// tickets are the request's admissions at every level; settled when
 	// the request ends.
 	tickets *ratelimit.Tickets
@@ -218,6 +243,9 @@ func (h *Handler) endpoint(in *ingress, fn endpointFunc) http.Handler {
 			if c.entry.Error == "" {
 				c.entry.Error = msg
 			}
+			if c.key == nil {
+				c.refusal = asError(err).Code
+			}
 			if status >= 500 {
 				h.log.Warn("request failed", "request_id", c.id, "status", status, "err", err)
 			}
@@ -228,6 +256,13 @@ func (h *Handler) endpoint(in *ingress, fn endpointFunc) http.Handler {
 
 func (h *Handler) finish(c *call) {
 	e := &c.entry
+	if c.key == nil && e.HTTPStatus >= 400 {
+		// Refused before authentication: not usage of any key, and one
+		// ledger row per request would let anyone without a key fill
+		// the disk. Counted and logged in aggregate instead.
+		h.refusedUnauthenticated(c)
+		return
+	}
 	e.RequestID = c.id
 	e.Time = c.start
 	e.Latency = time.Since(c.start)
