@@ -54,7 +54,7 @@ type Options struct {
 	// Limits reports the limiter's mode (shared, local, degraded).
 	Limits func() any
 	// Ledger reports the usage ledger's writer: queue, errors, journal.
-	Ledger func() any
+	Ledger func() ledger.Health
 	// Secrets seals the API keys of providers created through the API.
 	Secrets *secrets.Keyring
 	// Throttle counts failed authentications per client address and
@@ -301,7 +301,7 @@ type HealthInfo struct {
 	Object string         `json:"object" enum:"list"`
 	Data   []route.Status `json:"data"`
 	Limits any            `json:"limits,omitempty"`
-	Ledger any            `json:"ledger,omitempty"`
+	Ledger *ledger.Health `json:"ledger,omitempty"`
 }
 
 func (a *API) health(w http.ResponseWriter, _ *http.Request) error {
@@ -314,7 +314,8 @@ func (a *API) health(w http.ResponseWriter, _ *http.Request) error {
 		out.Limits = a.opts.Limits()
 	}
 	if a.opts.Ledger != nil {
-		out.Ledger = a.opts.Ledger()
+		h := a.opts.Ledger()
+		out.Ledger = &h
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -302,7 +302,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		_ = reg.Write(w)
 	})
 	adminAPI := admin.New(admin.Options{Store: st, Control: s, Snapshots: &s.snaps, TokenHash: tokenHash, Health: s.health,
-		Limits: func() any { return limiter.Health() }, Ledger: func() any { return lw.Health() }, Secrets: s.keyring, Logger: log, AllowPrivateUpstreams: *allowPrivate,
+		Limits: func() any { return limiter.Health() }, Ledger: lw.Health, Secrets: s.keyring, Logger: log, AllowPrivateUpstreams: *allowPrivate,
 		Throttle: login.NewThrottle(*adminFailures, nil), OIDC: sso, SessionTTL: time.Duration(file.Access.SessionTTL)})
 	for _, rt := range adminAPI.Routes() {
 		mux.Handle(rt.Pattern, rt.Handler)
