@@ -272,3 +272,10 @@ func skipNumber(b []byte, i int) (int, bool) {
 	}
 	return i, true
 }
+
+// TooDeep reports whether err is Check's refusal of a document nested
+// deeper than its limit.
+func TooDeep(err error) bool {
+	je, ok := err.(*Error)
+	return ok && je.Reason == ReasonTooDeep
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	wire "github.com/sluicehq/sluice/internal/apischema/anthropic"
+	"github.com/sluicehq/sluice/internal/jsonlimit"
 	"github.com/sluicehq/sluice/internal/llm"
 )
 
@@ -82,6 +83,11 @@ func EncodeCountTokensResponse(inputTokens int64) []byte {
 }
 
 func decodeRequest(body []byte, model string, count bool) (*llm.Request, error) {
+	// One iterative pass first: encoding/json below recurses per level
+	// (and reports syntax errors in its own words).
+	if err := jsonlimit.Check(body, jsonlimit.MaxDepth); jsonlimit.TooDeep(err) {
+		return nil, llm.Invalid("", "the request body nests JSON deeper than %d levels", jsonlimit.MaxDepth)
+	}
 	top, err := parseObject(body, "")
 	if err != nil {
 		return nil, llm.Invalid("", "the request body must be a JSON object")

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	api "github.com/sluicehq/sluice/internal/apischema/gemini"
+	"github.com/sluicehq/sluice/internal/jsonlimit"
 	"github.com/sluicehq/sluice/internal/llm"
 )
 
@@ -54,7 +55,12 @@ func DecodeCountTokensRequest(body []byte, model string) (*llm.Request, error) {
 // the wire types' shape (see canonicalize). Unknown fields are rejected, as
 // the Gemini API rejects them, rather than dropped.
 func decodeBody(body []byte, v any) error {
-	if !json.Valid(body) {
+	// One iterative pass first: parseTree and encoding/json recurse per
+	// level.
+	switch err := jsonlimit.Check(body, jsonlimit.MaxDepth); {
+	case jsonlimit.TooDeep(err):
+		return llm.Invalid("", "the request body nests JSON deeper than %d levels", jsonlimit.MaxDepth)
+	case err != nil:
 		return llm.Invalid("", "the request body is not valid JSON")
 	}
 	n, ok := parseTree(body)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
+	"github.com/sluicehq/sluice/internal/jsonlimit"
 	"github.com/sluicehq/sluice/internal/llm"
 )
 
@@ -54,6 +55,11 @@ var (
 
 // DecodeRequest implements llm.ClientCodec.
 func (ClientCodec) DecodeRequest(body []byte, model string) (*llm.Request, error) {
+	// One iterative pass first: encoding/json below recurses per level
+	// (and reports syntax errors in its own words).
+	if err := jsonlimit.Check(body, jsonlimit.MaxDepth); jsonlimit.TooDeep(err) {
+		return nil, llm.Invalid("", "The request body nests JSON deeper than %d levels.", jsonlimit.MaxDepth)
+	}
 	fields, err := objectFields(body, "")
 	if err != nil {
 		return nil, err

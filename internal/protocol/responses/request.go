@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
+	"github.com/sluicehq/sluice/internal/jsonlimit"
 	"github.com/sluicehq/sluice/internal/llm"
 )
 
@@ -39,6 +40,11 @@ var requestFields = map[string]func(json.RawMessage) bool{
 
 // DecodeRequest implements llm.ClientCodec.
 func (ClientCodec) DecodeRequest(body []byte, model string) (*llm.Request, error) {
+	// One iterative pass first: encoding/json below recurses per level
+	// (and reports syntax errors in its own words).
+	if err := jsonlimit.Check(body, jsonlimit.MaxDepth); jsonlimit.TooDeep(err) {
+		return nil, llm.Invalid("", "The request body nests JSON deeper than %d levels.", jsonlimit.MaxDepth)
+	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
 		return nil, llm.Invalid("", "We could not parse the JSON body of your request: it must be a JSON object.")
