@@ -464,10 +464,10 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *call, fs *f
 		o := h.relayBody(w, r, c, resp, fs, passthrough, cc, uc, ireq)
 		att.Status, att.Error, att.TTFT = o.st, o.msg, c.entry.TTFT
 		c.entry.Status, c.entry.HTTPStatus, c.entry.Error = o.st, resp.StatusCode, o.msg
-		switch o.st {
-		case ledger.StatusCancelled:
+		if o.st == ledger.StatusCancelled {
 			c.entry.HTTPStatus = 499
-		case ledger.StatusTruncated, ledger.StatusUpstreamError:
+		}
+		if o.st == ledger.StatusTruncated || o.retryable {
 			bad() // the provider sent a 200 it could not complete
 		}
 		if o.err != nil {
@@ -567,7 +567,7 @@ func (h *Handler) relayBody(w http.ResponseWriter, r *http.Request, c *call, res
 	var u meter.Usage
 	var out []byte
 	if passthrough {
-		if c.in.op != provider.OpCountTokens && !gjson.ValidBytes(data) {
+		if !gjson.ValidBytes(data) {
 			msg := errIncompleteJSON.Error()
 			var j jsonChecker
 			if jerr := j.Feed(data); jerr != nil {
