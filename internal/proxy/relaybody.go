@@ -3,10 +3,16 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"io"
+	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/tidwall/gjson"
 
+	oa "github.com/sluicehq/sluice/internal/apischema/openai"
+	"github.com/sluicehq/sluice/internal/ledger"
+	"github.com/sluicehq/sluice/internal/llm"
 	"github.com/sluicehq/sluice/internal/meter"
 	"github.com/sluicehq/sluice/internal/provider"
 )
@@ -26,6 +32,212 @@ const (
 	relayChunk = 32 << 10
 	tailWindow = 64 << 10
 )
+
+// bodyOutcome is how a non-streamed answer's relay ended.
+type bodyOutcome struct {
+	st  ledger.Status
+	msg string
+	u   meter.Usage
+	err error // the error to answer with, when nothing was relayed
+	// retryable: the upstream failed before any byte reached the client,
+	// so another target may still answer.
+	retryable bool
+}
+
+// relayBody relays a non-streamed answer and returns its usage. A
+// pass-through answer larger than wholeBody is streamed (see wholeBody for
+// the memory bound); anything else is read whole, validated or translated,
+// and written at once.
+func (h *Handler) relayBody(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response, fs *forwardSpec,
+	passthrough bool, cc llm.ClientCodec, uc llm.UpstreamCodec, ireq *llm.Request) bodyOutcome {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	limit := h.opts.MaxUpstreamBody
+	if passthrough {
+		limit = min(limit, wholeBody)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+	c.entry.TTFT = time.Since(c.start)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return bodyOutcome{st: ledger.StatusCancelled, msg: "client disconnected"}
+		}
+		return bodyOutcome{st: ledger.StatusUpstreamError, msg: "upstream body read failed: " + sanitizeErr(err), retryable: true,
+			err: &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream, Code: "upstream_read_failed", Msg: "The upstream response could not be read.", Cause: err}}
+	}
+	if int64(buf.Len()) > limit {
+		if passthrough && limit < h.opts.MaxUpstreamBody {
+			return h.streamBody(w, r, c, resp, fs, buf.Bytes())
+		}
+		return bodyOutcome{st: ledger.StatusUpstreamError, msg: "upstream body too large",
+			err: &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream, Code: "upstream_too_large", Msg: "The upstream response is larger than this gateway accepts."}}
+	}
+	data := buf.Bytes()
+	var u meter.Usage
+	var out []byte
+	if passthrough {
+		if !gjson.ValidBytes(data) {
+			msg := errIncompleteJSON.Error()
+			var j jsonChecker
+			if jerr := j.Feed(data); jerr != nil {
+				msg = jerr.Error()
+			}
+			return bodyOutcome{st: ledger.StatusUpstreamError, msg: msg, retryable: true,
+				err: &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream, Code: "upstream_invalid", Msg: "The upstream answer was not valid JSON."}}
+		}
+		out = data
+		u = h.passthroughUsage(c, fs, data)
+	} else {
+		ir, derr := uc.DecodeResponse(data)
+		if derr == nil {
+			if ir.Model == "" {
+				ir.Model = c.entry.ServedModel
+			}
+			out, derr = cc.EncodeResponse(ireq, ir)
+		}
+		if derr != nil {
+			return bodyOutcome{st: ledger.StatusUpstreamError, msg: "upstream answer could not be translated",
+				err: &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream, Code: "upstream_invalid", Msg: "The upstream answer could not be translated.", Cause: derr}}
+		}
+		u = ir.Usage
+		resp.Header.Set("Content-Type", "application/json")
+	}
+	hdr := w.Header()
+	if passthrough {
+		copyResponseHeaders(hdr, resp.Header)
+	} else {
+		copyTranslatedHeaders(hdr, resp.Header)
+		hdr.Set("Content-Type", "application/json")
+	}
+	hdr.Set("Content-Length", strconv.Itoa(len(out)))
+	c.wrote = true
+	w.WriteHeader(resp.StatusCode)
+	if _, werr := w.Write(out); werr != nil {
+		// The upstream answered and billed; the client left while reading.
+		return bodyOutcome{st: ledger.StatusCancelled, msg: "client disconnected while the response was written", u: u}
+	}
+	return bodyOutcome{st: ledger.StatusOK, u: u}
+}
+
+// streamBody relays a large pass-through answer as it arrives: head is
+// what was read already. Its framing is validated on the way (an answer
+// that is cut or is not JSON is recorded truncated, although its first
+// bytes were relayed), and its usage is read from its last tailWindow
+// bytes, or estimated when they hold none.
+func (h *Handler) streamBody(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response, fs *forwardSpec, head []byte) bodyOutcome {
+	var check jsonChecker
+	var end tail
+	copyResponseHeaders(w.Header(), resp.Header)
+	if cl := resp.Header.Get("Content-Length"); cl != "" {
+		w.Header().Set("Content-Length", cl)
+	}
+	c.wrote = true
+	w.WriteHeader(resp.StatusCode)
+	rc := http.NewResponseController(w)
+	total := int64(0)
+	chunk := make([]byte, relayChunk)
+	pending := head
+	var out bodyOutcome
+	for {
+		if len(pending) > 0 {
+			total += int64(len(pending))
+			_ = check.Feed(pending)
+			end.Write(pending)
+			_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
+			if _, werr := w.Write(pending); werr != nil {
+				out = bodyOutcome{st: ledger.StatusCancelled, msg: "client disconnected while the response was written"}
+				break
+			}
+			if total > h.opts.MaxUpstreamBody {
+				out = bodyOutcome{st: ledger.StatusUpstreamError, msg: "upstream body too large"}
+				break
+			}
+		}
+		n, rerr := resp.Body.Read(chunk)
+		pending = chunk[:n]
+		if rerr == nil {
+			continue
+		}
+		if n > 0 {
+			total += int64(n)
+			_ = check.Feed(pending)
+			end.Write(pending)
+			if _, werr := w.Write(pending); werr != nil {
+				out = bodyOutcome{st: ledger.StatusCancelled, msg: "client disconnected while the response was written"}
+				break
+			}
+		}
+		switch {
+		case rerr != io.EOF && r.Context().Err() != nil:
+			out = bodyOutcome{st: ledger.StatusCancelled, msg: "client disconnected"}
+		case rerr != io.EOF:
+			out = bodyOutcome{st: ledger.StatusTruncated, msg: "the upstream body failed: " + sanitizeErr(rerr)}
+		default:
+			if err := check.Close(); err != nil {
+				out = bodyOutcome{st: ledger.StatusTruncated, msg: err.Error()}
+			}
+		}
+		break
+	}
+	if out.st == "" {
+		out.st = ledger.StatusOK
+	}
+	window := end.Bytes(nil)
+	if u, ok := h.usageFromTail(c, window); ok {
+		out.u = u
+	} else if u, ok := h.usageOfDoc(c, head); ok {
+		out.u = u // usage at the start of the object
+	} else {
+		out.u = h.estimateBody(c, fs)
+	}
+	return out
+}
+
+// estimateBody is the input estimate of an answer whose usage is unknown.
+func (h *Handler) estimateBody(c *call, fs *forwardSpec) meter.Usage {
+	if c.in.op == provider.OpCountTokens {
+		return meter.Usage{}
+	}
+	if c.in.op == provider.OpEmbeddings {
+		return meter.Usage{InputTokens: meter.EstimateEmbeddingInput(fs.body), Estimated: true}
+	}
+	return meter.Usage{InputTokens: meter.EstimateChatInput(fs.body), Estimated: true}
+}
+
+// passthroughUsage meters a same-protocol non-streamed answer.
+func (h *Handler) passthroughUsage(c *call, fs *forwardSpec, data []byte) meter.Usage {
+	switch c.in.proto {
+	case provider.ProtocolOpenAI:
+		if u, ok := usageOpenAI(gjson.GetBytes(data, "usage")); ok {
+			return u
+		}
+		if c.in.op == provider.OpEmbeddings {
+			return meter.Usage{InputTokens: meter.EstimateEmbeddingInput(fs.body), Estimated: true}
+		}
+		u := meter.Usage{InputTokens: meter.EstimateChatInput(fs.body), Estimated: true}
+		gjson.GetBytes(data, "choices.#.message.content").ForEach(func(_, v gjson.Result) bool {
+			u.OutputTokens += meter.CountText(v.Str)
+			return true
+		})
+		return u
+	case provider.ProtocolResponses:
+		if f := h.opts.Codecs.ResponsesUsage; f != nil {
+			if u, ok := f(data); ok {
+				return u
+			}
+		}
+	case provider.ProtocolAnthropic, provider.ProtocolGemini:
+		if c.in.op == provider.OpCountTokens {
+			return meter.Usage{}
+		}
+		if uc := h.opts.Codecs.Upstreams[c.in.proto]; uc != nil {
+			if ir, err := uc.DecodeResponse(data); err == nil {
+				return ir.Usage
+			}
+		}
+	}
+	return meter.Usage{InputTokens: meter.EstimateChatInput(fs.body), Estimated: true}
+}
 
 // tail keeps the last tailWindow bytes written to it, in a ring.
 type tail struct {
