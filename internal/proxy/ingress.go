@@ -15,6 +15,7 @@ import (
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
 	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/llm"
 	"github.com/sluicehq/sluice/internal/meter"
 	"github.com/sluicehq/sluice/internal/provider"
@@ -75,6 +76,7 @@ func (h *Handler) authenticate(r *http.Request, c *call) error {
 		// valid keys from it still pass (they never reach this branch).
 		if t := h.opts.Throttle; t != nil && key != "" {
 			if ok, retry := t.Allow(peer.String()); !ok {
+				c.entry.Status = ledger.StatusLimited
 				return &Error{Status: http.StatusTooManyRequests, Type: oa.TypeRateLimit, Code: "too_many_invalid_keys",
 					Msg: "Too many requests with invalid API keys from this address; try again later.", RetryAfter: retry}
 			}

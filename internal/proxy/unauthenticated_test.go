@@ -94,6 +94,11 @@ func TestUnauthenticatedRefusalsLeaveNoLedgerRows(t *testing.T) {
 	if total != n {
 		t.Fatalf("refusal counter %d, want %d:\n%s", total, n, out.String())
 	}
+	// The throttle's 429s are Sluice's own limit, not an upstream error.
+	if strings.Contains(out.String(), `sluice_requests_total{endpoint="chat.completions",status="upstream_error"}`) ||
+		!strings.Contains(out.String(), `status="limited"`) {
+		t.Fatalf("throttled refusals miscounted:\n%s", out.String())
+	}
 	lines := strings.Count(logs.String(), "refused before authentication")
 	// Two sources by at most two reasons (invalid key, throttled).
 	if lines == 0 || lines > 4 {
