@@ -336,3 +336,66 @@ func TestKeyExpiredEdges(t *testing.T) {
 		t.Error("a key without expiry expired")
 	}
 }
+
+// TestProviderDefaults: what a provider without timeouts or retry_on gets,
+// as documented (docs/providers-and-audit.md, config.Provider.RetryOn),
+// and a one-key api_keys pool still supplies its key.
+func TestProviderDefaults(t *testing.T) {
+	f := oneModel(config.Target{Provider: "p", Model: "x"}, config.Target{Provider: "single", Model: "y"})
+	f.Providers = append(f.Providers, config.Provider{Name: "single", Type: "openai", BaseURL: "https://s.example/v1", APIKeys: []string{"sk-only"}})
+	s, err := Compile(stubInputs(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := s.Models["m"].Default.Targets[0]
+	want := Timeouts{Connect: 5 * time.Second, FirstByte: 60 * time.Second, Stall: 120 * time.Second, Total: 10 * time.Minute}
+	if tg.Timeouts != want || tg.Provider.Timeout() != 10*time.Minute {
+		t.Errorf("default timeouts %+v, want %+v", tg.Timeouts, want)
+	}
+	failover := []int{408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529}
+	for _, code := range failover {
+		if !tg.RetryOn[code] {
+			t.Errorf("status %d does not fail over by default", code)
+		}
+	}
+	for _, code := range []int{200, 400, 401, 403, 404, 413, 422, 501, 505, 521, 523, 525, 530} {
+		if tg.RetryOn[code] {
+			t.Errorf("status %d fails over by default", code)
+		}
+	}
+	if len(tg.RetryOn) != len(failover) {
+		t.Errorf("default retry_on %v", tg.RetryOn)
+	}
+	if tg.Keys != nil {
+		t.Error("a provider without api_keys has a key pool")
+	}
+	one := s.Models["m"].Default.Targets[1]
+	if one.Keys == nil {
+		t.Fatal("a one-key api_keys pool was dropped: the upstream would get no key")
+	}
+	if _, k := one.Keys.Pick(); k != "sk-only" {
+		t.Errorf("Pick = %q, want sk-only", k)
+	}
+}
+
+// TestStoredKeyAlertsNeedABudget: alerts are kept with any budget, however
+// small, and dropped without one.
+func TestStoredKeyAlertsNeedABudget(t *testing.T) {
+	tests := []struct {
+		budget int64
+		alerts bool
+	}{
+		{0, false},
+		{1, true},
+		{1_000_000, true},
+	}
+	for _, tt := range tests {
+		k := keyFromStore(store.KeyRecord{ID: "k", BudgetMicros: tt.budget, AlertPercents: []int{75}})
+		if got := k.Limits.AlertPercents[0] == 75; got != tt.alerts {
+			t.Errorf("budget %d: alerts kept = %v, want %v", tt.budget, got, tt.alerts)
+		}
+		if got := k.Limits.BudgetPeriod == ratelimit.Monthly; got != tt.alerts {
+			t.Errorf("budget %d: period %q", tt.budget, k.Limits.BudgetPeriod)
+		}
+	}
+}
