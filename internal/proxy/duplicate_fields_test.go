@@ -24,6 +24,7 @@ import (
 type upstreamView struct {
 	Model         string `json:"model"`
 	MaxTokens     *int64 `json:"max_tokens"`
+	MaxCompletion *int64 `json:"max_completion_tokens"`
 	Stream        bool   `json:"stream"`
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
@@ -122,6 +123,9 @@ var hostileFieldBodies = []string{
 	`{"model":"gpt-4o-mini","max_tokens":1,"max_tokens":5000}`,
 	`{"model":"gpt-4o-mini","max_tokens":1,"MAX_TOKENS":5000}`,
 	`{"model":"gpt-4o-mini","max_tokens":1,"Max_Tokens":5000}`,
+	`{"model":"gpt-4o-mini","max_tokens":1,"max_completion_tokens":5000}`,
+	`{"model":"gpt-4o-mini","max_completion_tokens":5000,"max_tokens":1}`,
+	`{"model":"gpt-4o-mini","max_tokens":50,"max_completion_tokens":50}`,
 	`{"model":"gpt-4o-mini","stream":false,"Stream":true}`,
 	`{"model":"gpt-4o-mini","Stream":true}`,
 	"{\"model\":\"gpt-4o-mini\",\"\u017ftream\":true}",     // long s folds to s
@@ -182,12 +186,18 @@ func TestDecidedFieldsAgreeWithUpstream(t *testing.T) {
 			if v.Stream != entry.Stream {
 				t.Fatalf("gateway stream=%v, upstream stream=%v", entry.Stream, v.Stream)
 			}
-			var upMax int64
-			if v.MaxTokens != nil {
-				upMax = *v.MaxTokens
+			// Every output limit the upstream reads is the one reserved for.
+			limits := 0
+			for name, lim := range map[string]*int64{"max_tokens": v.MaxTokens, "max_completion_tokens": v.MaxCompletion} {
+				if lim != nil {
+					limits++
+					if *lim != fs.maxTokens() {
+						t.Fatalf("gateway reserved for %d output tokens, upstream reads %s %d", fs.maxTokens(), name, *lim)
+					}
+				}
 			}
-			if fs.maxTokens() != upMax {
-				t.Fatalf("gateway reserved for max_tokens %d, upstream reads %d", fs.maxTokens(), upMax)
+			if limits == 0 && fs.maxTokens() != 0 {
+				t.Fatalf("gateway reserved for %d output tokens, upstream reads no limit", fs.maxTokens())
 			}
 			if v.StreamOptions != nil && v.StreamOptions.IncludeUsage != p.includeUsage {
 				t.Fatalf("gateway include_usage=%v, upstream %v", p.includeUsage, v.StreamOptions.IncludeUsage)

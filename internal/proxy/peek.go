@@ -79,6 +79,16 @@ func peek(body []byte) (peeked, error) {
 	if err != nil {
 		return p, err
 	}
+	// The reservation reads one output limit; an upstream may honour
+	// another. Two limits that disagree are refused rather than guessed.
+	for _, a := range p.limits {
+		for _, b := range p.limits {
+			if a.Exists() && b.Exists() && a.Raw != b.Raw {
+				return p, errBadRequest("conflicting_limits", "max_tokens",
+					"The request body sets output limits that disagree (max_tokens, max_completion_tokens, max_output_tokens); set one.")
+			}
+		}
+	}
 	if !p.model.Exists() || p.model.Type == gjson.Null {
 		return p, errBadRequest("missing_model", "model", "You must provide a model parameter.")
 	}
