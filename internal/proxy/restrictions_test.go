@@ -24,6 +24,7 @@ type restrictedKey struct {
 	models       []string
 	endpoints    []string
 	networks     []string
+	tags         []string
 	expires      *time.Time
 }
 
@@ -31,13 +32,20 @@ func hashHex(key string) string { h := auth.HashKey(key); return hex.EncodeToStr
 
 // restrictionsHandler serves the file's models with each key declared
 // both ways: "cfg-"+secret in the file, "api-"+secret in the store.
-func restrictionsHandler(t *testing.T, keys []restrictedKey) http.Handler {
+// Model alpha routes keys tagged "premium" to the upstream model
+// "a-premium". The upstream is upURL, or unreachable when empty.
+func restrictionsHandler(t *testing.T, upURL string, keys []restrictedKey) http.Handler {
 	t.Helper()
+	if upURL == "" {
+		upURL = "http://127.0.0.1:1/v1"
+	}
 	file := &config.File{
 		Version:   1,
-		Providers: []config.Provider{{Name: "up", Type: "openai", BaseURL: "http://127.0.0.1:1/v1", APIKey: providerKey}},
+		Providers: []config.Provider{{Name: "up", Type: "openai", BaseURL: upURL, APIKey: providerKey}},
 		Models: []config.Model{
-			{Name: "alpha", Targets: []config.Target{{Provider: "up", Model: "a"}}},
+			{Name: "alpha", Targets: []config.Target{{Provider: "up", Model: "a"}},
+				Routes: []config.Route{{Name: "premium", Match: config.Match{KeyTags: []string{"premium"}},
+					Targets: []config.Target{{Provider: "up", Model: "a-premium"}}}}},
 			{Name: "beta", Targets: []config.Target{{Provider: "up", Model: "b"}}},
 		},
 		Access: config.Access{TrustedProxies: []string{"10.0.0.0/8"}},
@@ -45,9 +53,9 @@ func restrictionsHandler(t *testing.T, keys []restrictedKey) http.Handler {
 	var stored []store.KeyRecord
 	for _, k := range keys {
 		file.Keys = append(file.Keys, config.Key{Name: "cfg-" + k.name, Key: "cfg-" + k.secret, Models: k.models,
-			Endpoints: k.endpoints, SourceNetworks: k.networks, ExpiresAt: k.expires})
+			Endpoints: k.endpoints, SourceNetworks: k.networks, ExpiresAt: k.expires, Tags: k.tags})
 		stored = append(stored, store.KeyRecord{ID: "key_api_" + k.name, Name: "api-" + k.name, Hash: hashHex("api-" + k.secret),
-			Models: k.models, Endpoints: k.endpoints, SourceCIDRs: k.networks, ExpiresAt: k.expires, CreatedAt: time.Now()})
+			Models: k.models, Endpoints: k.endpoints, SourceCIDRs: k.networks, ExpiresAt: k.expires, Tags: k.tags, CreatedAt: time.Now()})
 	}
 	if err := file.Validate(); err != nil {
 		t.Fatal(err)
@@ -102,7 +110,7 @@ func serveAs(h http.Handler, method, path, body, key, remote string, hdr map[str
 // file and keys created through the admin API alike.
 func TestKeyRestrictionsEveryIngress(t *testing.T) {
 	past, future := time.Now().Add(-time.Second), time.Now().Add(time.Hour)
-	h := restrictionsHandler(t, []restrictedKey{
+	h := restrictionsHandler(t, "", []restrictedKey{
 		{name: "alpha-only", secret: "alpha-only-secret-0001", models: []string{"alpha"}},
 		{name: "expired", secret: "expired-key-secret-0001", expires: &past},
 		{name: "valid", secret: "valid-key-secret-000001", expires: &future},
@@ -211,5 +219,39 @@ func TestClientAddr(t *testing.T) {
 				t.Fatalf("got %v, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestKeyTagsRouteEveryIngress: a route that matches key tags serves
+// tagged keys, and only them, on every ingress that reaches an upstream,
+// for keys from the file and keys created through the admin API alike.
+func TestKeyTagsRouteEveryIngress(t *testing.T) {
+	up := &jsonUpstream{}
+	upSrv := httptest.NewServer(up)
+	t.Cleanup(upSrv.Close)
+	h := restrictionsHandler(t, upSrv.URL, []restrictedKey{
+		{name: "premium", secret: "premium-key-secret-00001", tags: []string{"premium"}},
+		{name: "plain", secret: "plain-key-secret-0000001", tags: []string{"basic"}},
+	})
+	for _, kind := range []string{"cfg-", "api-"} {
+		for _, in := range modelIngresses("", "alpha") {
+			if in.name == "count_tokens" || in.name == "gemini count" {
+				continue // counted offline: no upstream
+			}
+			for secret, want := range map[string]string{"premium-key-secret-00001": "a-premium", "plain-key-secret-0000001": "a"} {
+				t.Run(kind+in.name+"/"+want, func(t *testing.T) {
+					up.mu.Lock()
+					before := len(up.seen)
+					up.mu.Unlock()
+					serveAs(h, in.method, in.path, in.body, kind+secret, "192.0.2.1:1", nil)
+					up.mu.Lock()
+					seen := up.seen[before:]
+					up.mu.Unlock()
+					if len(seen) != 1 || seen[0].Model != want {
+						t.Fatalf("upstream saw %+v, want model %q", seen, want)
+					}
+				})
+			}
+		}
 	}
 }
