@@ -21,6 +21,7 @@ func TestHealthOptionDefaults(t *testing.T) {
 		{"zero values take the defaults", HealthOptions{}, 5, 10 * time.Second, 5 * time.Minute, 33},
 		{"negative values take the defaults", HealthOptions{ConsecutiveFailures: -1, BaseEjection: -1, MaxEjection: -1}, 5, 10 * time.Second, 5 * time.Minute, 33},
 		{"the smallest positive values are kept", HealthOptions{ConsecutiveFailures: 1, BaseEjection: 1, MaxEjection: 1}, 1, 1, 1, 3},
+		{"the smallest base is kept under a larger cap", HealthOptions{ConsecutiveFailures: 1, BaseEjection: 1, MaxEjection: 2}, 1, 1, 2, 3},
 		{"a cap below the base caps the first ejection", HealthOptions{ConsecutiveFailures: 2, BaseEjection: time.Minute, MaxEjection: time.Second}, 2, time.Minute, time.Second, 3},
 	}
 	for _, tc := range tests {
