@@ -1,6 +1,6 @@
 // Package proxy is Sluice's data plane: it reads a client request, checks
 // its key, resolves the model, forwards the request upstream, streams the
-// response back and leaves one ledger entry per request.
+// response back and leaves one ledger entry per authenticated request.
 //
 // The hot path decodes no more of the body than it must (it peeks "model"
 // and "stream"), makes no database call (keys and models come from the
@@ -207,7 +207,9 @@ type endpointFunc func(w http.ResponseWriter, r *http.Request, c *call) error
 
 // endpoint wraps a handler with the per-request chain, in this order:
 // recover -> request id -> handler (which authenticates first) -> error
-// rendering -> ledger entry. Exactly one entry is recorded per request.
+// rendering -> ledger entry. Exactly one entry is recorded per request
+// that authenticated; refusals before authentication are counted and
+// logged in aggregate instead (refusedUnauthenticated).
 func (h *Handler) endpoint(in *ingress, fn endpointFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := &call{in: in, id: newRequestID(), start: time.Now()}
