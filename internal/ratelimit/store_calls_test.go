@@ -178,3 +178,21 @@ func TestSeed(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreLostTheSpend: when the store reports that it started a key's
+// spend afresh (it lost its data), the key needs the ledger again; an
+// answer without Started leaves it seeded.
+func TestStoreLostTheSpend(t *testing.T) {
+	for _, started := range []bool{false, true} {
+		st := &recordStore{}
+		st.c = Counters{Started: started}
+		l := NewShared(st, quiet(&lockedBuffer{}))
+		l.Seed("k", 10, time.Time{})
+		ts, _ := admit(l, "k", Limits{BudgetMicros: 100, BudgetPeriod: Total}, 1)
+		ts.Done(1, 0)
+		if got := l.Seeded("k"); got == started {
+			t.Errorf("store answered Started %v: Seeded %v", started, got)
+		}
+		l.Close()
+	}
+}
