@@ -287,8 +287,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	lw.RegisterMetrics(reg)
 	al.register(reg)
 	mux := &routeMux{ServeMux: http.NewServeMux()}
-	for _, rt := range proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg),
-		Limiter: limiter, SpendSince: st.SpendSinceBy, Throttle: login.NewThrottle(*keyFailures, nil)}).Routes() {
+	dataPlane := proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg),
+		Limiter: limiter, SpendSince: st.SpendSinceBy, Throttle: login.NewThrottle(*keyFailures, nil)})
+	defer dataPlane.FlushSecurityLog() // the last interval's refusal counts
+	for _, rt := range dataPlane.Routes() {
 		mux.Handle(rt.Pattern, rt.Handler)
 	}
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
