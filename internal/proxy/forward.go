@@ -216,7 +216,11 @@ func (fs *forwardSpec) maxTokens() int64 {
 }
 
 func requestedMaxTokens(body []byte) int64 {
-	for _, v := range gjson.GetManyBytes(body, "max_tokens", "max_completion_tokens", "max_output_tokens", "generationConfig.maxOutputTokens") {
+	// Gemini accepts both spellings of generationConfig and of its fields
+	// (the ingress refuses a body that uses two of them).
+	for _, v := range gjson.GetManyBytes(body, "max_tokens", "max_completion_tokens", "max_output_tokens",
+		"generationConfig.maxOutputTokens", "generationConfig.max_output_tokens",
+		"generation_config.maxOutputTokens", "generation_config.max_output_tokens") {
 		if v.Exists() {
 			return v.Int()
 		}

@@ -89,3 +89,18 @@ func BenchmarkPeek(b *testing.B) {
 		}
 	}
 }
+
+// Gemini bodies may spell the output limit either way; the reservation
+// reads every spelling.
+func TestRequestedMaxTokensGeminiSpellings(t *testing.T) {
+	for _, body := range []string{
+		`{"generationConfig":{"maxOutputTokens":777}}`,
+		`{"generationConfig":{"max_output_tokens":777}}`,
+		`{"generation_config":{"maxOutputTokens":777}}`,
+		`{"generation_config":{"max_output_tokens":777}}`,
+	} {
+		if got := requestedMaxTokens([]byte(body)); got != 777 {
+			t.Errorf("%s: %d, want 777", body, got)
+		}
+	}
+}
