@@ -435,7 +435,12 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *call, fs *f
 			if until, ok := retryAfter(resp.Header); ok && resp.StatusCode == http.StatusTooManyRequests {
 				verdict = true
 				if keyIdx >= 0 {
+					// The key rests; the target answered, so a probe ends
+					// without a verdict and the target is probed again.
 					t.Keys.Cooldown(keyIdx, until)
+					if probe {
+						t.Health.Release()
+					}
 				} else {
 					t.Health.Cooldown(until)
 				}
