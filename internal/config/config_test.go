@@ -69,6 +69,11 @@ func TestParseProblems(t *testing.T) {
 		{"unset env", "version: 1\nproviders:\n  - {name: a, type: openai, base_url: 'http://x/v1', api_key: '${NOPE}'}\n", nil,
 			[]string{"providers[0].api_key (line 3): environment variable NOPE is not set"}},
 		{"env default", "version: 1\nproviders:\n  - {name: a, type: openai, base_url: '${URL:-http://x/v1}'}\n", nil, nil},
+		{"bedrock with a pool of API keys", "version: 1\nproviders:\n  - {name: b, type: bedrock, region: us-east-1, api_keys: [k1, k2]}\n", nil, nil},
+		{"bedrock with AWS keys and a pool", "version: 1\nproviders:\n  - {name: b, type: bedrock, region: us-east-1, aws_access_key_id: A, aws_secret_access_key: S, api_keys: [k1]}\n", nil,
+			[]string{"providers[0].api_keys: give AWS keys or a pool of Bedrock API keys, not both"}},
+		{"bedrock without credentials", "version: 1\nproviders:\n  - {name: b, type: bedrock, region: us-east-1}\n", nil,
+			[]string{"providers[0].aws_access_key_id: required for type bedrock"}},
 		{"dangling provider and bad values", `
 version: 1
 providers:

@@ -58,8 +58,13 @@ func (f *File) Validate(storedProviders ...string) error {
 			if p.Type == TypeBedrock && (p.AWSAccessKeyID == "") != (p.AWSSecretAccessKey == "") {
 				add(at+".aws_secret_access_key", "aws_access_key_id and aws_secret_access_key go together")
 			}
-			if p.Type == TypeBedrock && p.AWSAccessKeyID == "" && p.APIKey == "" {
-				add(at+".aws_access_key_id", "required for type bedrock (or a Bedrock API key in api_key)")
+			if p.Type == TypeBedrock && p.AWSAccessKeyID == "" && p.APIKey == "" && len(p.APIKeys) == 0 {
+				add(at+".aws_access_key_id", "required for type bedrock (or Bedrock API keys in api_key or api_keys)")
+			}
+			if p.Type == TypeBedrock && p.AWSAccessKeyID != "" && len(p.APIKeys) > 0 {
+				// A pool key replaces the signature on every attempt, so the
+				// AWS keys would never be used.
+				add(at+".api_keys", "give AWS keys or a pool of Bedrock API keys, not both")
 			}
 			if p.Type == TypeBedrock && p.Region == "" {
 				add(at+".region", "required for type bedrock (it is part of the request signature)")
