@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -55,6 +56,17 @@ func TestGovernanceCommands(t *testing.T) {
 	}
 	if teams := run("teams", "list", "--org", org)["list"].([]any); len(teams) != 1 {
 		t.Fatalf("teams list: %v", teams)
+	}
+	// Each list sends only the filters its route accepts.
+	if orgs := run("orgs", "list")["list"].([]any); len(orgs) < 1 {
+		t.Fatalf("orgs list: %v", orgs)
+	}
+	if apps := run("apps", "list", "--org", org, "--team", team)["list"].([]any); len(apps) != 1 {
+		t.Fatalf("apps list: %v", apps)
+	}
+	var errb bytes.Buffer
+	if err := Main(context.Background(), []string{"orgs", "list", "--team", team}, io.Discard, &errb); err == nil || !strings.Contains(err.Error(), "usage: sluice orgs list") {
+		t.Fatalf("orgs list --team: %v", err)
 	}
 	for range 2 {
 		req, _ := http.NewRequest("POST", r.base+"/v1/chat/completions", strings.NewReader(`{"model":"alpha","messages":[{"role":"user","content":"hi"}]}`))

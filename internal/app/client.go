@@ -251,7 +251,22 @@ func clientCommand(ctx context.Context, cmd string, args []string, stdout, stder
 		var out struct {
 			Data []map[string]any `json:"data"`
 		}
-		qs := scopeQuery(*org, *team, "", "")
+		// Each list takes the filters of the levels above it only.
+		var qs url.Values
+		switch cmd {
+		case "orgs":
+			if *org != "" || *team != "" {
+				return usageError{"usage: sluice orgs list (no --org or --team: it lists every organisation you may read)"}
+			}
+			qs = url.Values{}
+		case "teams":
+			if *team != "" {
+				return usageError{"usage: sluice teams list [--org ID]"}
+			}
+			qs = scopeQuery(*org, "", "", "")
+		default:
+			qs = scopeQuery(*org, *team, "", "")
+		}
 		if err := c.do(ctx, http.MethodGet, "/admin/v1/"+cmd+"?"+qs.Encode(), nil, &out); err != nil {
 			return err
 		}
