@@ -84,8 +84,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "reload", "keys", "requests", "orgs", "teams", "apps", "usage":
 		return clientCommand(ctx, cmd, rest, stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "sluice", Version)
-		return nil
+		return versionCommand(rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
