@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -334,5 +336,86 @@ func TestParseKEK(t *testing.T) {
 	}
 	if NewKeyring(nil, k).KEKID() != k.ID() {
 		t.Error("KEKID is not the KEK's id")
+	}
+}
+
+// TestGeneratedKEKFile: the generated KEK lives in a private directory, and
+// a KEK that could not be written is an error, never a key used once and
+// lost (the next start would generate another, and nothing sealed would
+// open).
+func TestGeneratedKEKFile(t *testing.T) {
+	env := func(string) string { return "" }
+	dir := filepath.Join(t.TempDir(), "new", "data")
+	if _, origin, err := LoadKEK(dir, env); err != nil || !origin.Generated {
+		t.Fatalf("LoadKEK: %+v, %v", origin, err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("data directory: %v, %v; want mode 0700", fi, err)
+	}
+	blocker := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{filepath.Join(blocker, "data"), blocker} {
+		if k, origin, err := LoadKEK(d, env); err == nil {
+			t.Errorf("LoadKEK(%s) = %s, %+v; the KEK could not be stored", d, k, origin)
+		}
+		if err := WriteKEKFile(filepath.Join(d, KEKFileName), mustKEK(t)); err == nil {
+			t.Errorf("WriteKEKFile under %s succeeded", d)
+		}
+	}
+}
+
+// TestKeyringRefusesUnusableKeys: a DEK that is not 256 bits, a KEK that
+// is not a key, and a ciphertext without the format's version are refused;
+// the stored DEK is never replaced by something unusable.
+func TestKeyringRefusesUnusableKeys(t *testing.T) {
+	ctx := context.Background()
+	kek := mustKEK(t)
+
+	// A record that authenticates under the KEK but holds a 128-bit DEK.
+	short, err := wrap(kek, "dek-short", make([]byte, 16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMem()
+	m.values[settingDEK] = short
+	if _, err := NewKeyring(m, kek).Seal(ctx, "s", aadA); err == nil || !strings.Contains(err.Error(), "does not unwrap") {
+		t.Errorf("a 128-bit DEK was used: %v", err)
+	}
+
+	// The zero KEK (never parsed nor generated) seals nothing and stores
+	// no DEK.
+	m = newMem()
+	if _, err := NewKeyring(m, KEK{}).Seal(ctx, "s", aadA); err == nil {
+		t.Error("a keyring without a KEK sealed")
+	}
+	if len(m.values) != 0 {
+		t.Errorf("a keyring without a KEK stored %v", m.values)
+	}
+
+	// Rotating to the zero KEK fails and leaves the record as it was.
+	m = newMem()
+	ct, err := NewKeyring(m, kek).Seal(ctx, "s", aadA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := m.values[settingDEK]
+	if err := RotateKEK(ctx, m, kek, KEK{}); err == nil {
+		t.Error("rotation to the zero KEK succeeded")
+	}
+	if m.values[settingDEK] != before {
+		t.Fatal("a failed rotation changed the stored DEK")
+	}
+
+	// A sealed payload without "v1:" is not opened as v1.
+	kr := NewKeyring(m, kek)
+	bare := strings.TrimPrefix(ct, "v1:")
+	if got, err := kr.Open(ctx, bare, aadA); !errors.Is(err, ErrOpen) || got != "" {
+		t.Errorf("Open without the version: %q, %v", got, err)
+	}
+	if got, err := kr.Open(ctx, ct, aadA); err != nil || got != "s" {
+		t.Errorf("Open: %q, %v", got, err)
 	}
 }
