@@ -132,6 +132,8 @@ func TestLimitsConversions(t *testing.T) {
 		{"budget without period is monthly", store.Limits{BudgetMicros: 5}, ratelimit.Limits{BudgetMicros: 5, BudgetPeriod: ratelimit.Monthly}},
 		{"period kept", store.Limits{BudgetMicros: 5, BudgetPeriod: "weekly"}, ratelimit.Limits{BudgetMicros: 5, BudgetPeriod: ratelimit.Weekly}},
 		{"alerts without a budget are dropped", store.Limits{RPM: 3, AlertPercents: []int{50}}, ratelimit.Limits{RPM: 3}},
+		{"alerts with the smallest budget", store.Limits{BudgetMicros: 1, AlertPercents: []int{90}},
+			ratelimit.Limits{BudgetMicros: 1, BudgetPeriod: ratelimit.Monthly, AlertPercents: alertArray([]int{90})}},
 		{"alerts with a budget", store.Limits{BudgetMicros: 5, AlertPercents: []int{90}},
 			ratelimit.Limits{BudgetMicros: 5, BudgetPeriod: ratelimit.Monthly, AlertPercents: alertArray([]int{90})}},
 	}

@@ -214,6 +214,7 @@ func TestRouteDefaults(t *testing.T) {
 				{Targets: []config.Target{{Provider: "q", Model: "z"}}},
 			}},
 			{Name: "seven", Targets: targets(7), Routing: config.Routing{MaxAttempts: -1}},
+			{Name: "once", Targets: targets(3), Routing: config.Routing{MaxAttempts: 1}},
 			{Name: "limited", Targets: targets(1), Limits: config.Limits{RPM: 5, Budget: &config.Budget{AmountUSD: 1, ReserveUSD: 0.5}}},
 		},
 	}
@@ -234,7 +235,10 @@ func TestRouteDefaults(t *testing.T) {
 	if m := s.Models["seven"].Default; m.MaxAttempts != 5 {
 		t.Errorf("seven targets: MaxAttempts %d, want 5", m.MaxAttempts)
 	}
-	if got := strings.Join(s.ModelNames, ","); got != "limited,seven,two" {
+	if m := s.Models["once"].Default; m.MaxAttempts != 1 {
+		t.Errorf("max_attempts 1 with three targets: MaxAttempts %d, want 1", m.MaxAttempts)
+	}
+	if got := strings.Join(s.ModelNames, ","); got != "limited,once,seven,two" {
 		t.Errorf("ModelNames %s", got)
 	}
 	p := two.Default.Targets[0]
