@@ -1,0 +1,121 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestEveryProblemNamesItsField: each invalid value is reported at its own
+// field path with its own message, so that a user can find and fix it.
+func TestEveryProblemNamesItsField(t *testing.T) {
+	long := strings.Repeat("n", 65)
+	tests := []struct {
+		name, old, new string
+		path, msg      string
+	}{
+		{"negative reserve", "period: monthly, alert_percents", "period: monthly, reserve_usd: -1, alert_percents",
+			"orgs[0].budget.reserve_usd", "must not be negative"},
+		{"too many alert thresholds", "alert_percents: [50, 80, 100]", "alert_percents: [10, 20, 30, 40, 50, 60, 70, 80, 90]",
+			"orgs[0].budget.alert_percents", "at most 8 thresholds"},
+		{"organisation name", "  - name: acme\n", "  - name: 'ac me'\n", "orgs[0].name", "must be 1-64 characters"},
+		{"organisation name too long", "  - name: acme\n", "  - name: " + long + "\n", "orgs[0].name", "must be 1-64 characters"},
+		{"duplicate organisation", "keys:\n", "  - name: acme\nkeys:\n", "orgs[1].name", `duplicate organisation "acme"`},
+		{"team name", "- name: search\n", "- name: 'se/arch'\n", "orgs[0].teams[0].name", "must be 1-64 characters"},
+		{"duplicate team", "          - {name: web, rpm: 60}\n", "          - {name: web, rpm: 60}\n      - name: search\n",
+			"orgs[0].teams[1].name", `duplicate team "search" in organisation "acme"`},
+		{"application name", "{name: web, rpm: 60}", "{name: 'w b', rpm: 60}", "orgs[0].teams[0].applications[0].name", "must be 1-64 characters"},
+		{"duplicate application", "{name: web, rpm: 60}", "{name: web, rpm: 60}\n          - {name: web}",
+			"orgs[0].teams[0].applications[1].name", `duplicate application "web" in team "search"`},
+		{"deny rule without actions", "actions: [keys.write]}", "actions: []}", "access.deny[0].actions", "name at least one action"},
+		{"deny rule without roles or users", "roles: [developer], org: acme,", "org: acme,", "access.deny[0]", "name roles or users"},
+		{"key name", "name: web-prod", "name: 'web prod'", "keys[0].name", "must be 1-64 characters"},
+		{"key name too long", "name: web-prod", "name: " + long, "keys[0].name", "must be 1-64 characters"},
+		{"retry_on below 400", "providers: [{name: demo, type: demo}]", "providers: [{name: demo, type: demo, retry_on: [399]}]",
+			"providers[0].retry_on[0]", "400-599"},
+		{"retry_on above 599", "providers: [{name: demo, type: demo}]", "providers: [{name: demo, type: demo, retry_on: [503, 600]}]",
+			"providers[0].retry_on[1]", "400-599"},
+		{"canary without weights", "    targets: [{provider: demo, model: demo-chat}]\n", "    targets: [{provider: demo, model: demo-chat}, {provider: demo, model: b}]\n    routing: {policy: canary}\n",
+			"models[0].targets", "canary needs weights"},
+		{"control character in the session token", "providers: [{name: demo, type: demo}]",
+			`providers: [{name: demo, type: bedrock, region: us-east-1, aws_access_key_id: A, aws_secret_access_key: S, aws_session_token: "t\nX-Evil: 1"}]`,
+			"providers[0].api_key", "must not contain control characters"},
+		{"not a duration", "providers: [{name: demo, type: demo}]", "providers: [{name: demo, type: demo, timeouts: {total: soon}}]",
+			"", `line 3: "soon" is not a duration such as 30s or 10m`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := strings.Replace(governed, tt.old, tt.new, 1)
+			if src == governed {
+				t.Fatalf("%q not found", tt.old)
+			}
+			_, err := Parse([]byte(src), env(nil))
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("want problems, got %v", err)
+			}
+			for _, p := range ps {
+				if p.Path == tt.path && strings.Contains(p.Msg, tt.msg) {
+					return
+				}
+			}
+			t.Errorf("want %q at %q, got %v", tt.msg, tt.path, ps)
+		})
+	}
+}
+
+// TestValidEdges: values at the edges of what is accepted load.
+func TestValidEdges(t *testing.T) {
+	name64 := strings.Repeat("Z", 64)
+	tests := []struct{ name, old, new string }{
+		{"a 64-character name", "name: web-prod", "name: " + name64},
+		{"capital letters in names", "keys:\n", "  - name: ZETA-Org_1.Z\nkeys:\n"},
+		{"retry_on 400 and 599", "providers: [{name: demo, type: demo}]", "providers: [{name: demo, type: demo, retry_on: [400, 599]}]"},
+		{"eight alert thresholds", "alert_percents: [50, 80, 100]", "alert_percents: [10, 20, 30, 40, 50, 60, 70, 80]"},
+		{"weighted without weights", "    targets: [{provider: demo, model: demo-chat}]\n", "    targets: [{provider: demo, model: demo-chat}]\n    routing: {policy: weighted}\n"},
+	}
+	for _, tt := range tests {
+		src := strings.Replace(governed, tt.old, tt.new, 1)
+		if src == governed {
+			t.Fatalf("%s: %q not found", tt.name, tt.old)
+		}
+		if _, err := Parse([]byte(src), env(nil)); err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}
+
+// TestYAMLErrorsWithoutALine: the YAML library's errors that carry no line
+// are shown whole, under "(file)".
+func TestYAMLErrorsWithoutALine(t *testing.T) {
+	tests := []struct{ yaml, want string }{
+		{"version: 1\nkeys: [\x01]", "(file): not valid YAML: control characters are not allowed"},
+		{"a: &x 1\nb: *y\n", "(file): not valid YAML: unknown anchor 'y' referenced"},
+		{"", "(file): the file is empty"},
+	}
+	for _, tt := range tests {
+		_, err := Parse([]byte(tt.yaml), env(nil))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: %v, want %q", tt.yaml, err, tt.want)
+		}
+	}
+	if got := (Problem{Msg: "m"}).String(); got != "(file): m" {
+		t.Errorf("String() = %q", got)
+	}
+	if got := (Problem{Path: "keys[0]", Line: 3, Msg: "m"}).String(); got != "keys[0] (line 3): m" {
+		t.Errorf("String() = %q", got)
+	}
+}
+
+// TestEnvUnderAnExplicitTag: a ${NAME} reference is interpolated whatever
+// the scalar's tag, so `!!int ${RPM}` reads a number from the environment.
+func TestEnvUnderAnExplicitTag(t *testing.T) {
+	src := strings.Replace(governed, "    rpm: 1000", "    rpm: !!int ${MODEL_RPM}", 1)
+	f, err := Parse([]byte(src), env(map[string]string{"MODEL_RPM": "250"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Models[0].RPM != 250 {
+		t.Errorf("rpm = %d, want 250", f.Models[0].RPM)
+	}
+}
