@@ -119,3 +119,23 @@ func TestEnvUnderAnExplicitTag(t *testing.T) {
 		t.Errorf("rpm = %d, want 250", f.Models[0].RPM)
 	}
 }
+
+// TestEnvInMapValues: ${NAME} references in a map's values (a provider's
+// headers) are interpolated, every entry, and an unset one is reported at
+// its key's path.
+func TestEnvInMapValues(t *testing.T) {
+	src := strings.Replace(governed, "providers: [{name: demo, type: demo}]",
+		"providers:\n  - name: demo\n    type: demo\n    headers:\n      X-A: ${HA}\n      X-B: b-${HB}\n      X-C: ${HC}\n", 1)
+	f, err := Parse([]byte(src), env(map[string]string{"HA": "1", "HB": "2", "HC": "3"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := f.Providers[0].Headers; h["X-A"] != "1" || h["X-B"] != "b-2" || h["X-C"] != "3" || len(h) != 3 {
+		t.Errorf("headers %v", h)
+	}
+	_, err = Parse([]byte(src), env(map[string]string{"HA": "1", "HB": "2"}))
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) != 1 || ps[0].Path != "providers[0].headers.X-C" || ps[0].Line != 9 {
+		t.Errorf("unset HC: %v", err)
+	}
+}
