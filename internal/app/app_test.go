@@ -197,7 +197,7 @@ func TestServeReloadAndLedger(t *testing.T) {
 	mbody, _ := io.ReadAll(mresp.Body)
 	mresp.Body.Close()
 	for _, want := range []string{`sluice_requests_total{endpoint="chat.completions",status="ok"} 4`, `sluice_requests_total{endpoint="chat.completions",status="client_error"} 2`,
-		`sluice_tokens_total{model="demo-chat",provider="demo",class="input"}`, "sluice_ledger_queue_entries"} {
+		`sluice_tokens_total{class="input",model="demo-chat",provider="demo"}`, "sluice_ledger_queue_entries"} {
 		if !strings.Contains(string(mbody), want) && !strings.Contains(string(mbody), strings.Replace(want, `model="demo-chat",provider="demo",class="input"}`, `provider="demo",model="demo-chat",class="input"}`, 1)) {
 			t.Errorf("metrics lack %s:\n%s", want, mbody)
 		}

@@ -293,6 +293,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	for _, rt := range dataPlane.Routes() {
 		mux.Handle(rt.Pattern, rt.Handler)
 	}
+	metricsHandler := reg.Handler()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		if !bearerMatches(r, tokenHash) {
 			w.Header().Set("Content-Type", "application/json")
@@ -300,8 +301,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 			_, _ = io.WriteString(w, `{"error":{"message":"Missing or invalid admin token.","type":"admin_error","param":null,"code":"invalid_admin_token"}}`)
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		_ = reg.Write(w)
+		metricsHandler.ServeHTTP(w, r)
 	})
 	adminAPI := admin.New(admin.Options{Store: st, Control: s, Snapshots: &s.snaps, TokenHash: tokenHash, Health: s.health,
 		Limits: func() any { return limiter.Health() }, Ledger: lw.Health, Secrets: s.keyring, Logger: log, AllowPrivateUpstreams: *allowPrivate,
@@ -386,6 +386,27 @@ func (s *server) metrics(lw *ledger.Writer) *metrics.Registry {
 			emit(map[string]string{"provider": st.Provider, "model": st.Model}, float64(st.InFlight))
 		}
 	})
+	reg.Gauge("sluice_model_targets_healthy", "Distinct targets of a configured model in rotation; 0 when every one is ejected or cooling.", func(emit func(map[string]string, float64)) {
+		for name, m := range s.snaps.Load().Models {
+			up := map[*route.Health]bool{}
+			for _, rt := range append([]*runtime.Route{m.Default}, m.Routes...) {
+				for _, t := range rtTargets(rt) {
+					if t.Health == nil {
+						continue
+					}
+					st := t.Health.Status().State
+					up[t.Health] = up[t.Health] || st == route.Healthy || st == route.HalfOpen
+				}
+			}
+			n := 0
+			for _, ok := range up {
+				if ok {
+					n++
+				}
+			}
+			emit(map[string]string{"model": name}, float64(n))
+		}
+	})
 	reg.Gauge("sluice_ratelimit_shared", "1 when limits are shared through Redis, 0 when this node decides alone (local or degraded).", func(emit func(map[string]string, float64)) {
 		h := s.limiter.Health()
 		v := 0.0
@@ -404,6 +425,14 @@ func (s *server) metrics(lw *ledger.Writer) *metrics.Registry {
 		emit(nil, float64(s.snaps.Load().Version))
 	})
 	return reg
+}
+
+// rtTargets is a route's targets; a model without a default route has none there.
+func rtTargets(rt *runtime.Route) []runtime.Target {
+	if rt == nil {
+		return nil
+	}
+	return rt.Targets
 }
 
 // bearerMatches checks the admin token in constant time.

@@ -1,143 +1,255 @@
-// Package metrics keeps Sluice's counters and renders them in the
-// Prometheus text exposition format. Labels are bounded by configuration
+// Package metrics keeps Sluice's counters, gauges and histograms on
+// github.com/prometheus/client_golang and serves them in the Prometheus
+// text or OpenMetrics format. Labels are bounded by configuration
 // (endpoints, statuses, providers, models): never a key, a user or a
-// request id.
+// request id. A request id may ride along only as a histogram exemplar,
+// which is one sample per bucket, not a series.
 package metrics
 
 import (
-	"fmt"
+	"errors"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 )
 
-// Counter is a monotonically increasing value.
-type Counter struct{ v atomic.Int64 }
+// maxLabelValue bounds one label value, in bytes: a bug that passes a
+// body where a model name belongs costs a short string, not a scrape.
+const maxLabelValue = 128
 
-// Add adds n (n ≥ 0).
-func (c *Counter) Add(n int64) { c.v.Add(n) }
+// Registry holds Sluice's metrics and the Go runtime and process
+// collectors.
+type Registry struct {
+	reg *prometheus.Registry
+
+	mu       sync.Mutex          // guards declared
+	declared map[string][]string // family name -> the sample names PromQL sees
+}
+
+// NewRegistry returns a registry with the Go runtime and process
+// collectors already in it.
+func NewRegistry() *Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &Registry{reg: r, declared: map[string][]string{}}
+}
+
+func (r *Registry) declare(name string, samples ...string) {
+	r.mu.Lock()
+	r.declared[name] = samples
+	r.mu.Unlock()
+}
+
+// Names lists, sorted, every metric name a query can select from this
+// registry: a histogram's _bucket, _sum and _count, a summary's _sum and
+// _count, and families registered but not yet observed (which Gather
+// leaves out).
+func (r *Registry) Names() ([]string, error) {
+	families, err := r.reg.Gather()
+	set := map[string]bool{}
+	for _, f := range families {
+		for _, n := range sampleNames(f.GetName(), f.GetType()) {
+			set[n] = true
+		}
+	}
+	r.mu.Lock()
+	for _, samples := range r.declared {
+		for _, n := range samples {
+			set[n] = true
+		}
+	}
+	r.mu.Unlock()
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names, err
+}
+
+func sampleNames(name string, t dto.MetricType) []string {
+	switch t {
+	case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+		return []string{name + "_bucket", name + "_sum", name + "_count"}
+	case dto.MetricType_SUMMARY:
+		return []string{name, name + "_sum", name + "_count"}
+	}
+	return []string{name}
+}
+
+// register adds c, or returns the collector already registered under the
+// same description, so that registering a family twice shares it.
+func register[C prometheus.Collector](r *Registry, c C) C {
+	err := r.reg.Register(c)
+	if err == nil {
+		return c
+	}
+	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	panic("metrics: " + err.Error()) // a programming error: two metrics with one name
+}
+
+// Counter is a monotonically increasing value.
+type Counter struct{ c prometheus.Counter }
+
+// Add adds n; a negative n is ignored (a counter never goes down).
+func (c *Counter) Add(n int64) {
+	if n > 0 {
+		c.c.Add(float64(n))
+	}
+}
 
 // Family is a named counter with labels.
 type Family struct {
-	name, help string
-	labels     []string
-
-	mu     sync.Mutex // guards series: created rarely, read on scrape
-	series map[string]*Counter
+	vec    *prometheus.CounterVec
+	labels int
 }
 
 // With returns the counter for the label values, in the family's order.
+// Missing values are empty, extra ones dropped, long ones cut.
 func (f *Family) With(values ...string) *Counter {
-	key := strings.Join(values, "\x00")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c := f.series[key]
-	if c == nil {
-		c = &Counter{}
-		f.series[key] = c
+	return &Counter{f.vec.WithLabelValues(fit(values, f.labels)...)}
+}
+
+// Counter registers a counter family.
+func (r *Registry) Counter(name, help string, labels ...string) *Family {
+	vec := register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels))
+	r.declare(name, sampleNames(name, dto.MetricType_COUNTER)...)
+	return &Family{vec: vec, labels: len(labels)}
+}
+
+// Histogram is one series of a histogram family.
+type Histogram struct{ o prometheus.Observer }
+
+// Observe records v.
+func (h *Histogram) Observe(v float64) { h.o.Observe(v) }
+
+// ObserveWithExemplar records v with an exemplar (for example a trace or
+// request id). An exemplar that Prometheus would refuse (over 128 runes
+// of names and values together, or not UTF-8) is dropped; v is still
+// recorded.
+func (h *Histogram) ObserveWithExemplar(v float64, exemplar map[string]string) {
+	eo, ok := h.o.(prometheus.ExemplarObserver)
+	if !ok || !validExemplar(exemplar) {
+		h.o.Observe(v)
+		return
 	}
-	return c
+	eo.ObserveWithExemplar(v, exemplar)
 }
 
-// Registry holds counter families and gauge callbacks.
-type Registry struct {
-	mu       sync.Mutex // guards the slices
-	families []*Family
-	gauges   []gauge
+func validExemplar(labels map[string]string) bool {
+	if len(labels) == 0 {
+		return false
+	}
+	runes := 0
+	for n, v := range labels {
+		if n == "" || !utf8.ValidString(n) || !utf8.ValidString(v) {
+			return false
+		}
+		runes += utf8.RuneCountInString(n) + utf8.RuneCountInString(v)
+	}
+	return runes <= prometheus.ExemplarMaxRunes
 }
 
-type gauge struct {
+// HistogramFamily is a named histogram with labels.
+type HistogramFamily struct {
+	vec    *prometheus.HistogramVec
+	labels int
+}
+
+// With returns the histogram for the label values, in the family's order.
+func (f *HistogramFamily) With(values ...string) *Histogram {
+	return &Histogram{f.vec.WithLabelValues(fit(values, f.labels)...)}
+}
+
+// Histogram registers a histogram family with fixed bucket upper bounds.
+func (r *Registry) Histogram(name, help string, buckets []float64, labels ...string) *HistogramFamily {
+	vec := register(r, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels))
+	r.declare(name, sampleNames(name, dto.MetricType_HISTOGRAM)...)
+	return &HistogramFamily{vec: vec, labels: len(labels)}
+}
+
+// Gauge registers a gauge whose values are collected at scrape time. The
+// callback may emit any number of series, each with its own labels.
+func (r *Registry) Gauge(name, help string, collect func(emit func(labels map[string]string, v float64))) {
+	register(r, &gaugeFunc{name: name, help: help, collect: collect})
+	r.declare(name, name)
+}
+
+// gaugeFunc is an unchecked collector (it describes nothing up front):
+// its label names are known only when the callback runs.
+type gaugeFunc struct {
 	name, help string
 	collect    func(emit func(labels map[string]string, v float64))
 }
 
-// NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{} }
+func (g *gaugeFunc) Describe(chan<- *prometheus.Desc) {}
 
-// Counter registers a counter family.
-func (r *Registry) Counter(name, help string, labels ...string) *Family {
-	f := &Family{name: name, help: help, labels: labels, series: map[string]*Counter{}}
-	r.mu.Lock()
-	r.families = append(r.families, f)
-	r.mu.Unlock()
-	return f
+func (g *gaugeFunc) Collect(ch chan<- prometheus.Metric) {
+	g.collect(func(labels map[string]string, v float64) {
+		names := make([]string, 0, len(labels))
+		for n := range labels {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		values := make([]string, len(names))
+		for i, n := range names {
+			values[i] = labels[n]
+		}
+		desc := prometheus.NewDesc(g.name, g.help, names, nil)
+		m, err := prometheus.NewConstMetric(desc, prometheus.GaugeValue, v, fit(values, len(names))...)
+		if err != nil {
+			m = prometheus.NewInvalidMetric(desc, err)
+		}
+		ch <- m
+	})
 }
 
-// Gauge registers a gauge whose values are collected at scrape time.
-func (r *Registry) Gauge(name, help string, collect func(emit func(labels map[string]string, v float64))) {
-	r.mu.Lock()
-	r.gauges = append(r.gauges, gauge{name, help, collect})
-	r.mu.Unlock()
+// Gather returns every metric family, sorted by name; a collector that
+// failed is reported in the error and the rest are still returned.
+func (r *Registry) Gather() ([]*dto.MetricFamily, error) { return r.reg.Gather() }
+
+// Handler serves the registry: OpenMetrics (with exemplars) to a scraper
+// that asks for it, the Prometheus text format otherwise. A collector
+// that fails leaves its metric out rather than failing the scrape.
+func (r *Registry) Handler() http.Handler {
+	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError})
 }
 
 // Write renders every metric in the Prometheus text format.
 func (r *Registry) Write(w io.Writer) error {
-	r.mu.Lock()
-	families := slices.Clone(r.families)
-	gauges := slices.Clone(r.gauges)
-	r.mu.Unlock()
-	var b strings.Builder
+	families, gerr := r.reg.Gather()
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, f := range families {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s counter\n", f.name, f.help, f.name)
-		f.mu.Lock()
-		keys := make([]string, 0, len(f.series))
-		for k := range f.series {
-			keys = append(keys, k)
+		if err := enc.Encode(f); err != nil {
+			return err
 		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			vals := strings.Split(k, "\x00")
-			b.WriteString(f.name)
-			writeLabels(&b, f.labels, vals)
-			fmt.Fprintf(&b, " %d\n", f.series[k].v.Load())
-		}
-		f.mu.Unlock()
 	}
-	for _, g := range gauges {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n", g.name, g.help, g.name)
-		g.collect(func(labels map[string]string, v float64) {
-			names := make([]string, 0, len(labels))
-			for n := range labels {
-				names = append(names, n)
-			}
-			slices.Sort(names)
-			vals := make([]string, len(names))
-			for i, n := range names {
-				vals[i] = labels[n]
-			}
-			b.WriteString(g.name)
-			writeLabels(&b, names, vals)
-			fmt.Fprintf(&b, " %g\n", v)
-		})
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return gerr
 }
 
-func writeLabels(b *strings.Builder, names, vals []string) {
-	if len(names) == 0 {
-		return
-	}
-	b.WriteByte('{')
-	for i, n := range names {
-		if i > 0 {
-			b.WriteByte(',')
+// fit returns exactly n label values, each valid UTF-8 and at most
+// maxLabelValue bytes, so that client_golang never panics on them.
+func fit(values []string, n int) []string {
+	out := make([]string, n)
+	for i := range min(n, len(values)) {
+		v := values[i]
+		if len(v) > maxLabelValue {
+			v = v[:maxLabelValue]
 		}
-		v := ""
-		if i < len(vals) {
-			v = vals[i]
-		}
-		fmt.Fprintf(b, "%s=%q", n, escape(v))
+		out[i] = strings.ToValidUTF8(v, "\uFFFD")
 	}
-	b.WriteByte('}')
-}
-
-// escape keeps label values printable; %q adds the quoting.
-func escape(v string) string {
-	if len(v) > 128 {
-		v = v[:128]
-	}
-	return v
+	return out
 }

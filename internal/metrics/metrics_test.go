@@ -1,24 +1,44 @@
 package metrics
 
 import (
+	"io"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
+
+// sluiceLines returns the exposition's lines about sluice_ metrics (the
+// runtime collectors' values change from scrape to scrape).
+func sluiceLines(t *testing.T, r *Registry) string {
+	t.Helper()
+	var b strings.Builder
+	if err := r.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for l := range strings.Lines(b.String()) {
+		if strings.HasPrefix(l, "sluice_") || strings.HasPrefix(l, "# HELP sluice_") || strings.HasPrefix(l, "# TYPE sluice_") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "")
+}
 
 func TestExposition(t *testing.T) {
 	r := NewRegistry()
 	f := r.Counter("sluice_requests_total", "Requests.", "endpoint", "status")
 	f.With("chat.completions", "ok").Add(2)
 	f.With("chat.completions", "ok").Add(1)
+	f.With("chat.completions", "ok").Add(-5) // ignored: counters never go down
 	f.With("messages", "truncated").Add(1)
 	r.Gauge("sluice_target_up", "Target health.", func(emit func(map[string]string, float64)) {
 		emit(map[string]string{"provider": "a", "model": `m"x`}, 1)
 	})
-	var b strings.Builder
-	if err := r.Write(&b); err != nil {
-		t.Fatal(err)
-	}
-	want := `# HELP sluice_requests_total Requests.
+	r.Gauge("sluice_queue", "Queue.", func(emit func(map[string]string, float64)) { emit(nil, 7) })
+	want := `# HELP sluice_queue Queue.
+# TYPE sluice_queue gauge
+sluice_queue 7
+# HELP sluice_requests_total Requests.
 # TYPE sluice_requests_total counter
 sluice_requests_total{endpoint="chat.completions",status="ok"} 3
 sluice_requests_total{endpoint="messages",status="truncated"} 1
@@ -26,7 +46,159 @@ sluice_requests_total{endpoint="messages",status="truncated"} 1
 # TYPE sluice_target_up gauge
 sluice_target_up{model="m\"x",provider="a"} 1
 `
-	if b.String() != want {
-		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	if got := sluiceLines(t, r); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestRuntimeCollectors: the Go runtime and process collectors are
+// registered by NewRegistry.
+func TestRuntimeCollectors(t *testing.T) {
+	families, err := NewRegistry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, f := range families {
+		have[f.GetName()] = true
+	}
+	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_cpu_seconds_total"} {
+		if !have[name] {
+			t.Errorf("no %s", name)
+		}
+	}
+}
+
+// TestHandlerFormats: the handler answers OpenMetrics with exemplars to a
+// scraper that asks for it, and the text format otherwise.
+func TestHandlerFormats(t *testing.T) {
+	r := NewRegistry()
+	h := r.Histogram("sluice_request_duration_seconds", "Latency.", []float64{0.1, 1}, "endpoint")
+	h.With("chat.completions").ObserveWithExemplar(0.5, map[string]string{"request_id": "req_abc"})
+	tests := []struct {
+		accept, contentType string
+		want, wantNot       []string
+	}{
+		{"application/openmetrics-text; version=1.0.0", "application/openmetrics-text",
+			[]string{`sluice_request_duration_seconds_bucket{endpoint="chat.completions",le="1.0"} 1 # {request_id="req_abc"} 0.5`, "# EOF"}, nil},
+		{"", "text/plain",
+			[]string{`sluice_request_duration_seconds_bucket{endpoint="chat.completions",le="1"} 1`, "go_goroutines"},
+			[]string{"req_abc", "# EOF"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.contentType, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/metrics", nil)
+			if tt.accept != "" {
+				req.Header.Set("Accept", tt.accept)
+			}
+			w := httptest.NewRecorder()
+			r.Handler().ServeHTTP(w, req)
+			body, _ := io.ReadAll(w.Body)
+			if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, tt.contentType) {
+				t.Errorf("Content-Type %q, want %s", ct, tt.contentType)
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(string(body), s) {
+					t.Errorf("no %q in\n%s", s, body)
+				}
+			}
+			for _, s := range tt.wantNot {
+				if strings.Contains(string(body), s) {
+					t.Errorf("%q in\n%s", s, body)
+				}
+			}
+		})
+	}
+}
+
+// TestHostileValues: label values and exemplars that client_golang would
+// panic on (wrong count, invalid UTF-8, too long) are fitted or dropped,
+// and the observation still counts.
+func TestHostileValues(t *testing.T) {
+	long := strings.Repeat("x", 1000)
+	tests := []struct {
+		name     string
+		values   []string
+		exemplar map[string]string
+		wantExem bool
+	}{
+		{"ok", []string{"a", "b"}, map[string]string{"request_id": "req_1"}, true},
+		{"too few values", []string{"a"}, nil, false},
+		{"too many values", []string{"a", "b", "c"}, nil, false},
+		{"invalid utf-8", []string{"\xff\xfe", "b"}, map[string]string{"request_id": "\xff"}, false},
+		{"too long", []string{long, long}, map[string]string{"request_id": long}, false},
+		{"empty exemplar name", []string{"a", "b"}, map[string]string{"": "x"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewRegistry()
+			c := r.Counter("sluice_c_total", "C.", "x", "y")
+			h := r.Histogram("sluice_h_seconds", "H.", []float64{1}, "x", "y")
+			c.With(tt.values...).Add(1)
+			h.With(tt.values...).ObserveWithExemplar(0.5, tt.exemplar)
+			families, err := r.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range families {
+				switch f.GetName() {
+				case "sluice_c_total":
+					m := f.GetMetric()
+					if len(m) != 1 || m[0].GetCounter().GetValue() != 1 {
+						t.Fatalf("counter %v", m)
+					}
+					for _, l := range m[0].GetLabel() {
+						if len(l.GetValue()) > maxLabelValue+3 {
+							t.Errorf("label %s is %d bytes", l.GetName(), len(l.GetValue()))
+						}
+					}
+				case "sluice_h_seconds":
+					m := f.GetMetric()
+					if len(m) != 1 || m[0].GetHistogram().GetSampleCount() != 1 {
+						t.Fatalf("histogram %v", m)
+					}
+					if got := m[0].GetHistogram().GetBucket()[0].GetExemplar() != nil; got != tt.wantExem {
+						t.Errorf("exemplar kept %v, want %v", got, tt.wantExem)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestRegisterTwice: registering a family again shares the first one
+// rather than panicking or splitting the counts.
+func TestRegisterTwice(t *testing.T) {
+	r := NewRegistry()
+	r.Counter("sluice_x_total", "X.", "a").With("1").Add(1)
+	r.Counter("sluice_x_total", "X.", "a").With("1").Add(2)
+	if got := sluiceLines(t, r); !strings.Contains(got, `sluice_x_total{a="1"} 3`) {
+		t.Fatalf("got\n%s", got)
+	}
+}
+
+// TestNames: families registered but never observed are listed, with
+// the names PromQL selects for histograms, beside the runtime's.
+func TestNames(t *testing.T) {
+	r := NewRegistry()
+	r.Counter("sluice_a_total", "A.", "x")
+	r.Histogram("sluice_b_seconds", "B.", []float64{1}, "x")
+	r.Gauge("sluice_c", "C.", func(func(map[string]string, float64)) {})
+	names, err := r.Names()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, n := range names {
+		have[n] = true
+	}
+	for _, n := range []string{"sluice_a_total", "sluice_b_seconds_bucket", "sluice_b_seconds_sum", "sluice_b_seconds_count", "sluice_c",
+		"go_goroutines", "go_gc_duration_seconds_count", "process_cpu_seconds_total"} {
+		if !have[n] {
+			t.Errorf("no %s in %v", n, names)
+		}
+	}
+	if have["sluice_b_seconds"] {
+		t.Error("a histogram's bare name is not a series")
 	}
 }

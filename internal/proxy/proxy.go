@@ -23,7 +23,6 @@ import (
 	"github.com/sluicehq/sluice/internal/llm"
 	"github.com/sluicehq/sluice/internal/login"
 	"github.com/sluicehq/sluice/internal/meter"
-	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/provider"
 	"github.com/sluicehq/sluice/internal/ratelimit"
 	"github.com/sluicehq/sluice/internal/runtime"
@@ -63,48 +62,6 @@ type Options struct {
 	// authentication are aggregated into one log line per source and
 	// reason (default 10 s).
 	SecurityLogEvery time.Duration
-}
-
-// Metrics are the data plane's counters. Labels are bounded: endpoints,
-// statuses, and the configured providers and models.
-type Metrics struct {
-	Requests *metrics.Family // endpoint, status
-	Attempts *metrics.Family // provider, status
-	Tokens   *metrics.Family // provider, model, class (input, output, cached, reasoning)
-	Cost     *metrics.Family // provider, model
-	// Unauthenticated counts refusals before authentication, which leave
-	// no ledger entry.
-	Unauthenticated *metrics.Family // endpoint, reason
-}
-
-// NewMetrics registers the data plane's counters in r.
-func NewMetrics(r *metrics.Registry) *Metrics {
-	return &Metrics{
-		Requests: r.Counter("sluice_requests_total", "Client requests by endpoint and outcome.", "endpoint", "status"),
-		Attempts: r.Counter("sluice_upstream_attempts_total", "Upstream attempts by provider and outcome.", "provider", "status"),
-		Tokens:   r.Counter("sluice_tokens_total", "Tokens billed, by class.", "provider", "model", "class"),
-		Cost:     r.Counter("sluice_cost_micros_total", "Cost billed, in micro-dollars.", "provider", "model"),
-		Unauthenticated: r.Counter("sluice_unauthenticated_refusals_total",
-			"Requests refused before authentication (no ledger entry), by endpoint and reason.", "endpoint", "reason"),
-	}
-}
-
-func (m *Metrics) observe(e *ledger.Entry) {
-	m.Requests.With(e.Endpoint, string(e.Status)).Add(1)
-	for _, a := range e.Attempts {
-		m.Attempts.With(a.Provider, string(a.Status)).Add(1)
-	}
-	if e.Provider == "" {
-		return
-	}
-	for class, n := range map[string]int64{"input": e.InputTokens, "output": e.OutputTokens, "cached": e.CachedTokens, "reasoning": e.ReasoningTokens} {
-		if n > 0 {
-			m.Tokens.With(e.Provider, e.ServedModel, class).Add(n)
-		}
-	}
-	if e.CostMicros > 0 {
-		m.Cost.With(e.Provider, e.ServedModel).Add(e.CostMicros)
-	}
 }
 
 // Codecs are the protocol translators, by protocol.
@@ -280,7 +237,7 @@ func (h *Handler) finish(c *call) {
 	}
 	c.tickets.Done(e.CostMicros, e.InputTokens+e.OutputTokens)
 	if m := h.opts.Metrics; m != nil {
-		m.observe(e)
+		m.observe(e, c.snap)
 	}
 	h.opts.Ledger.Record(*e)
 }
