@@ -4,7 +4,7 @@ GO ?= go
 LINT_LARGE_ALLOW ?=
 export CGO_ENABLED ?= 0
 
-.PHONY: help run build test skipped unit e2e e2e-deps bench fuzz lint lint-files mutants
+.PHONY: help run build test skipped unit e2e e2e-deps bench fuzz lint lint-files mutants rules
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-10s %s\n", $$1, $$2}'
@@ -59,3 +59,10 @@ bench: ## direct vs bare ReverseProxy vs Sluice on loopback, one table (~4 min; 
 
 mutants: ## mutation score of the critical packages and their surviving mutants (<30 min; MUTANTS_FLAGS, MUTANTS_PKGS; docs/testing.md)
 	$(GO) run ./scripts/mutants $(or $(MUTANTS_FLAGS),-p 2 -max 60 -budget 26m) $(MUTANTS_PKGS)
+
+rules: ## promtool check and test of deploy/monitoring's alert rules (installs Debian's prometheus if missing), dashboard and rule metric names
+	@command -v promtool >/dev/null || { [ "$$(id -u)" = 0 ] || { echo "promtool missing: apt-get install prometheus (as root)"; exit 1; }; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) >&2; }
+	promtool check rules deploy/monitoring/prometheus/sluice-rules.yaml
+	cd deploy/monitoring/prometheus && promtool test rules sluice-rules.test.yaml
+	$(GO) test -count=1 -run 'TestDashboardNamesExportedMetrics|TestAlertRulesNameExportedMetrics' ./internal/app/
