@@ -170,3 +170,16 @@ func TestObserveHistograms(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkObserve is the metrics' cost per finished request.
+func BenchmarkObserve(b *testing.B) {
+	m := NewMetrics(metrics.NewRegistry())
+	snap := &runtime.Snapshot{Models: map[string]*runtime.Model{"chat-small": {}}}
+	e := ledger.Entry{RequestID: "req_0123456789abcdef", Endpoint: "chat.completions", Provider: "up", Model: "chat-small", ServedModel: "fake-model-1",
+		Stream: true, Status: ledger.StatusOK, Latency: 2 * time.Second, TTFT: 300 * time.Millisecond, InputTokens: 100, OutputTokens: 200, CostMicros: 500,
+		Attempts: []ledger.Attempt{{Provider: "up", Status: ledger.StatusOK}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.observe(&e, snap)
+	}
+}
