@@ -121,7 +121,9 @@ func (j *journal) append(entries []Entry) error {
 // at most batch entries; each replayed file is removed once all its
 // entries are in. On an error the file stays and the next replay starts it
 // again: insert must ignore entries it already has. Lines that do not
-// decode (a line cut by a crash) are skipped and counted in bad.
+// decode (a line cut by a crash) are skipped and counted in bad. n and bad
+// count the files replayed to the end, so that a file replayed again after
+// an error is counted once.
 func (j *journal) replay(insert func([]Entry) error, batch int) (n, bad int, err error) {
 	if j == nil {
 		return 0, 0, nil
@@ -183,7 +185,7 @@ func (j *journal) replayOne(insert func([]Entry) error, batch int) (more bool, n
 		}
 		if len(b) >= batch || (rerr != nil && len(b) > 0) {
 			if err := insert(b); err != nil {
-				return false, n, bad, err
+				return false, 0, 0, err
 			}
 			n += len(b)
 			b = make([]Entry, 0, batch)
@@ -192,11 +194,11 @@ func (j *journal) replayOne(insert func([]Entry) error, batch int) (more bool, n
 			break
 		}
 		if rerr != nil {
-			return false, n, bad, fmt.Errorf("ledger journal: %w", rerr)
+			return false, 0, 0, fmt.Errorf("ledger journal: %w", rerr)
 		}
 	}
 	if err := os.Remove(rp); err != nil {
-		return false, n, bad, fmt.Errorf("ledger journal: %w", err)
+		return false, 0, 0, fmt.Errorf("ledger journal: %w", err)
 	}
 	j.mu.Lock()
 	j.size -= fi.Size()
