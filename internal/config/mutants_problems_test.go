@@ -40,6 +40,18 @@ func TestEveryProblemNamesItsField(t *testing.T) {
 		{"control character in the session token", "providers: [{name: demo, type: demo}]",
 			`providers: [{name: demo, type: bedrock, region: us-east-1, aws_access_key_id: A, aws_secret_access_key: S, aws_session_token: "t\nX-Evil: 1"}]`,
 			"providers[0].api_key", "must not contain control characters"},
+		{"negative timeout", "providers: [{name: demo, type: demo}]", "providers: [{name: demo, type: demo, timeouts: {total: -5s}}]",
+			"providers[0].timeouts.total", "must not be negative"},
+		{"empty pooled key", "providers: [{name: demo, type: demo}]", "providers: [{name: demo, type: demo, api_keys: [k1, '']}]",
+			"providers[0].api_keys[1]", "must be a non-empty key"},
+		{"control character in a pooled key", "providers: [{name: demo, type: demo}]", `providers: [{name: demo, type: demo, api_keys: ["k1\r\nX: y"]}]`,
+			"providers[0].api_keys[0]", "without control characters"},
+		{"negative weight", "model: demo-chat}]", "model: demo-chat, weight: -1}]", "models[0].targets[0].weight", "between 0 and 1000000"},
+		{"weight too large", "model: demo-chat}]", "model: demo-chat, weight: 1000001}]", "models[0].targets[0].weight", "between 0 and 1000000"},
+		{"price too large", "    rpm: 1000\n", "    rpm: 1000\n    pricing: {input_per_mtok: 1000001}\n",
+			"models[0].pricing.input_per_mtok", "between 0 and 1000000 dollars"},
+		{"price not a number", "    rpm: 1000\n", "    rpm: 1000\n    pricing: {output_per_mtok: .nan}\n",
+			"models[0].pricing.output_per_mtok", "between 0 and 1000000 dollars"},
 		{"not a duration", "providers: [{name: demo, type: demo}]", "providers: [{name: demo, type: demo, timeouts: {total: soon}}]",
 			"", `line 3: "soon" is not a duration such as 30s or 10m`},
 	}
@@ -71,6 +83,8 @@ func TestValidEdges(t *testing.T) {
 		{"a 64-character name", "name: web-prod", "name: " + name64},
 		{"capital letters in names", "keys:\n", "  - name: ZETA-Org_1.Z\nkeys:\n"},
 		{"retry_on 400 and 599", "providers: [{name: demo, type: demo}]", "providers: [{name: demo, type: demo, retry_on: [400, 599]}]"},
+		{"the largest weight", "model: demo-chat}]", "model: demo-chat, weight: 1000000}]"},
+		{"the largest price", "    rpm: 1000\n", "    rpm: 1000\n    pricing: {input_per_mtok: 1000000, output_per_mtok: 0}\n"},
 		{"eight alert thresholds", "alert_percents: [50, 80, 100]", "alert_percents: [10, 20, 30, 40, 50, 60, 70, 80]"},
 		{"weighted without weights", "    targets: [{provider: demo, model: demo-chat}]\n", "    targets: [{provider: demo, model: demo-chat}]\n    routing: {policy: weighted}\n"},
 	}
@@ -137,5 +151,19 @@ func TestEnvInMapValues(t *testing.T) {
 	var ps Problems
 	if !errors.As(err, &ps) || len(ps) != 1 || ps[0].Path != "providers[0].headers.X-C" || ps[0].Line != 9 {
 		t.Errorf("unset HC: %v", err)
+	}
+}
+
+// TestEnvEmptyDefault: ${NAME:-} makes a variable optional, empty when
+// unset; ${NAME:-x} gives x.
+func TestEnvEmptyDefault(t *testing.T) {
+	src := strings.Replace(governed, "providers: [{name: demo, type: demo}]",
+		"providers: [{name: demo, type: demo, headers: {X-Opt: 'a${OPT:-}b', X-Def: '${DEF:-d}'}}]", 1)
+	f, err := Parse([]byte(src), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := f.Providers[0].Headers; h["X-Opt"] != "ab" || h["X-Def"] != "d" {
+		t.Errorf("headers %v", h)
 	}
 }
