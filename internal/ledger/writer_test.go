@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -87,5 +91,232 @@ func TestWriterRetriesFailedBatches(t *testing.T) {
 	}
 	if len(sink.got) != 100 {
 		t.Fatalf("%d entries stored after retries, want 100", len(sink.got))
+	}
+}
+
+// nonBillable is an entry that reached no upstream: nothing to bill.
+func nonBillable(id string) ledger.Entry {
+	return ledger.Entry{RequestID: id, Time: time.Now(), Endpoint: "chat.completions", Status: ledger.StatusLimited, HTTPStatus: 429}
+}
+
+// holdQueue starts a writer whose store fails and which has no journal, and
+// fills its memory: it holds a queue's worth of entries and reads the queue
+// no more. Only size triggers a write (FlushEvery is an hour), so the store
+// has failed exactly once.
+func holdQueue(t *testing.T, size int) *ledger.Writer {
+	t.Helper()
+	sink := newSwitchSink()
+	sink.down.Store(true)
+	w, err := ledger.NewWriter(sink, ledger.Options{QueueSize: size, MaxBatch: size, FlushEvery: time.Hour, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range size {
+		if !w.Record(billable(fmt.Sprint("held", i))) {
+			t.Fatalf("Record %d refused", i)
+		}
+	}
+	waitFor(t, 3*time.Second, "the writer does not hold the entries", func() bool { return w.Health().Held == int64(size) })
+	if h := w.Health(); h.ConsecutiveFailures != 1 {
+		t.Fatalf("%d failed writes, want 1", h.ConsecutiveFailures)
+	}
+	return w
+}
+
+// While the store fails, entries with nothing to bill take at most three
+// quarters of the queue, leaving the rest to billable ones.
+func TestRecordLeavesLastQuarterToBillable(t *testing.T) {
+	tests := []struct {
+		queue                 int
+		nonBillable, billable int // how many of each the queue takes
+	}{
+		{queue: 8, nonBillable: 6, billable: 2},
+		{queue: 4, nonBillable: 3, billable: 1},
+		{queue: 16, nonBillable: 12, billable: 4},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint("queue ", tc.queue), func(t *testing.T) {
+			w := holdQueue(t, tc.queue)
+			defer closeWithin(w, 50*time.Millisecond)
+			taken := 0
+			for i := range tc.queue {
+				if w.Record(nonBillable(fmt.Sprint("n", i))) {
+					taken++
+				}
+			}
+			if taken != tc.nonBillable || w.Pending() != tc.nonBillable {
+				t.Errorf("queue took %d entries with nothing to bill (pending %d), want %d", taken, w.Pending(), tc.nonBillable)
+			}
+			taken = 0
+			for i := range tc.queue {
+				if w.Record(billable(fmt.Sprint("b", i))) {
+					taken++
+				}
+			}
+			if taken != tc.billable || w.Pending() != tc.queue {
+				t.Errorf("queue took %d billable entries (pending %d), want %d", taken, w.Pending(), tc.billable)
+			}
+			if lost, want := w.Health().Lost, int64(2*tc.queue-tc.nonBillable-tc.billable); lost != want {
+				t.Errorf("lost %d, want %d", lost, want)
+			}
+		})
+	}
+}
+
+// When Close stops waiting while the writer holds entries it cannot place
+// (store and journal failing), every entry still in memory is counted lost.
+func TestCloseGivesUpCountsLost(t *testing.T) {
+	tests := []struct {
+		queue, more int // the held queue's size, entries recorded after it filled
+		wantLost    int64
+	}{
+		{queue: 1, more: 0, wantLost: 1},
+		{queue: 1, more: 1, wantLost: 2},
+		{queue: 4, more: 6, wantLost: 10}, // 4 held, 4 queued, 2 refused by Record
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.queue, "+", tc.more), func(t *testing.T) {
+			w := holdQueue(t, tc.queue)
+			for i := range tc.more {
+				w.Record(billable(fmt.Sprint("more", i)))
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			if err := w.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Close = %v, want the context's error", err)
+			}
+			if lost := w.Health().Lost; lost != tc.wantLost {
+				t.Errorf("lost %d after Close gave up, want %d", lost, tc.wantLost)
+			}
+		})
+	}
+}
+
+// A store that writes takes every batch directly: nothing goes through the
+// journal.
+func TestHealthyStoreBypassesJournal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.journal")
+	sink := newSwitchSink()
+	w, err := ledger.NewWriter(sink, ledger.Options{Journal: path, FlushEvery: 2 * time.Millisecond, MaxBatch: 4, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		w.Record(billable(fmt.Sprint(i)))
+		time.Sleep(time.Millisecond)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if h := w.Health(); h.Spilled != 0 || h.Replayed != 0 || h.JournalBytes != 0 || h.WriteErrors != 0 || len(sink.stored()) != 10 {
+		t.Errorf("health %+v, %d stored; want all 10 stored and the journal unused", h, len(sink.stored()))
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("a journal file exists (err %v)", err)
+	}
+}
+
+// batchSink records the size of each batch it stores.
+type batchSink struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (s *batchSink) InsertEntries(_ context.Context, b []ledger.Entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sizes = append(s.sizes, len(b))
+	return nil
+}
+
+func (s *batchSink) batches() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int(nil), s.sizes...)
+}
+
+// Without FlushEvery the writer commits every 100ms: entries recorded
+// together are written together, and not before the window ends.
+func TestDefaultFlushWindowGroupsEntries(t *testing.T) {
+	sink := &batchSink{}
+	start := time.Now()
+	w, err := ledger.NewWriter(sink, ledger.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeWithin(w, time.Second)
+	for i := range 50 {
+		w.Record(billable(fmt.Sprint(i)))
+	}
+	time.Sleep(20 * time.Millisecond)
+	early := sink.batches()
+	if time.Since(start) < 80*time.Millisecond && len(early) != 0 {
+		t.Errorf("batches %v written %v after the start, want none before 100ms", early, time.Since(start))
+	}
+	waitFor(t, 2*time.Second, "the entries were not written", func() bool {
+		n := 0
+		for _, s := range sink.batches() {
+			n += s
+		}
+		return n == 50
+	})
+	if b := sink.batches(); len(b) > 2 {
+		t.Errorf("50 entries recorded together written in batches %v, want one (two if a commit fell between)", b)
+	}
+}
+
+// logSink keeps the consecutive_failures of each "ledger write failed" log.
+type logSink struct {
+	mu       sync.Mutex
+	failures []int64
+}
+
+func (l *logSink) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logSink) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logSink) WithGroup(string) slog.Handler            { return l }
+func (l *logSink) Handle(_ context.Context, r slog.Record) error {
+	if !strings.HasPrefix(r.Message, "ledger write failed") {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "consecutive_failures" {
+			l.mu.Lock()
+			l.failures = append(l.failures, a.Value.Int64())
+			l.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+// A failing store is logged at its first failure, when the ledger turns
+// unready (FailAfter) and every 100th failure after, not at each retry.
+func TestWriteFailuresLoggedSparingly(t *testing.T) {
+	for _, failAfter := range []int{3, 5} {
+		t.Run(fmt.Sprint("FailAfter ", failAfter), func(t *testing.T) {
+			logs := &logSink{}
+			sink := newSwitchSink()
+			sink.down.Store(true)
+			w, err := ledger.NewWriter(sink, ledger.Options{FlushEvery: time.Millisecond, RetryMax: time.Millisecond, FailAfter: failAfter,
+				Logger: slog.New(logs)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Record(billable("r"))
+			waitFor(t, 3*time.Second, "too few failed writes", func() bool { return w.Health().ConsecutiveFailures >= int64(failAfter)+2 })
+			closeWithin(w, 20*time.Millisecond)
+			n := w.Health().ConsecutiveFailures
+			var want []int64
+			for i := int64(1); i <= n; i++ {
+				if i == 1 || i == int64(failAfter) || i%100 == 0 {
+					want = append(want, i)
+				}
+			}
+			logs.mu.Lock()
+			defer logs.mu.Unlock()
+			if !slices.Equal(logs.failures, want) {
+				t.Errorf("after %d failures, logged at %v, want %v", n, logs.failures, want)
+			}
+		})
 	}
 }
