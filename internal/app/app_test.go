@@ -213,11 +213,13 @@ func TestServeReloadAndLedger(t *testing.T) {
 	r2 := start(t, "--config", cfg, "--data-dir", filepath.Join(dir, "data"))
 	code, out = call(t, "GET", r2.base+"/admin/v1/requests?limit=100", adminToken, "")
 	data, _ := out["data"].([]any)
-	if code != 200 || len(data) != 6 {
-		t.Fatalf("ledger after restart: %d entries (status %d), want 6", len(data), code)
+	// Five entries: the revoked key's 401 is a refusal before
+	// authentication, counted in metrics but never billed.
+	if code != 200 || len(data) != 5 {
+		t.Fatalf("ledger after restart: %d entries (status %d), want 5", len(data), code)
 	}
 	newest := data[0].(map[string]any)
-	if newest["status"] != "client_error" || newest["http_status"] != float64(401) {
+	if newest["status"] != "ok" || newest["key_name"] != "api-made" {
 		t.Fatalf("newest entry %v", newest)
 	}
 	oldest := data[len(data)-1].(map[string]any)
