@@ -55,7 +55,7 @@ func TestNewKey(t *testing.T) {
 }
 
 func TestFromRequestEdges(t *testing.T) {
-	atMax := strings.Repeat("k", MaxKeyLen)
+	atMax := strings.Repeat("k", 512) // MaxKeyLen, as documented
 	tests := []struct {
 		name string
 		hdr  http.Header
@@ -79,6 +79,8 @@ func TestFromRequestEdges(t *testing.T) {
 		{"Bearer without a space hides x-api-key", http.Header{"Authorization": {"Bearer"}, "X-Api-Key": {"abc"}}, ""},
 		{"two api-key headers", http.Header{"Api-Key": {"abc", "abc"}}, ""},
 		{"two x-api-key headers", http.Header{"X-Api-Key": {"abc", "def"}}, ""},
+		{"two api-key headers beside a bearer", http.Header{"Authorization": {"Bearer abc"}, "Api-Key": {"abc", "abc"}}, ""},
+		{"two x-api-key headers beside an api-key", http.Header{"Api-Key": {"abc"}, "X-Api-Key": {"abc", "abc"}}, ""},
 		{"api-key and x-api-key agree", http.Header{"Api-Key": {"abc"}, "X-Api-Key": {"abc"}}, "abc"},
 		{"api-key and x-api-key differ", http.Header{"Api-Key": {"abc"}, "X-Api-Key": {"abd"}}, ""},
 		{"all three agree", http.Header{"Authorization": {"bearer abc"}, "Api-Key": {"abc"}, "X-Api-Key": {"abc"}}, "abc"},
