@@ -205,7 +205,7 @@ func TestRouteDefaults(t *testing.T) {
 		Providers: []config.Provider{
 			{Name: "p", Type: "openai", BaseURL: "https://p.example/v1"},
 			{Name: "q", Type: "openai", BaseURL: "https://q.example/v1", InjectStreamUsage: &off, RetryOn: []int{418},
-				Timeouts: config.Timeouts{Connect: config.Duration(time.Second), Stall: config.Duration(2 * time.Second), Total: config.Duration(3 * time.Second)}},
+				Timeouts: config.Timeouts{Connect: config.Duration(time.Second), FirstByte: config.Duration(time.Nanosecond), Stall: config.Duration(2 * time.Second), Total: config.Duration(3 * time.Second)}},
 		},
 		Models: []config.Model{
 			{Name: "two", Targets: targets(2), Routes: []config.Route{
@@ -246,7 +246,7 @@ func TestRouteDefaults(t *testing.T) {
 		t.Errorf("defaults of provider p: %+v", p)
 	}
 	q := two.Routes[2].Targets[0]
-	if q.Timeouts != (Timeouts{time.Second, DefaultFirstByte, 2 * time.Second, 3 * time.Second}) || q.StreamUsage || !q.RetryOn[418] || q.RetryOn[429] ||
+	if q.Timeouts != (Timeouts{time.Second, time.Nanosecond, 2 * time.Second, 3 * time.Second}) || q.StreamUsage || !q.RetryOn[418] || q.RetryOn[429] ||
 		q.Provider.Timeout() != 3*time.Second {
 		t.Errorf("provider q: %+v", q)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -353,6 +354,47 @@ func TestGeneratedKEKFile(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("data directory: %v, %v; want mode 0700", fi, err)
 	}
+	// A data directory that is a dangling link: the KEK is not there and
+	// cannot be written there.
+	dangling := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(filepath.Join(t.TempDir(), "gone", "data"), dangling); err != nil {
+		t.Fatal(err)
+	}
+	if k, origin, err := LoadKEK(dangling, env); err == nil {
+		t.Errorf("LoadKEK(dangling link) = %s, %+v; the KEK could not be stored", k, origin)
+	}
+	// A data directory that cannot be made (in /proc, even for root): the
+	// generated KEK could not be stored, so LoadKEK fails.
+	if _, err := os.Stat("/proc/self"); err == nil {
+		if k, origin, err := LoadKEK("/proc/self/sluice-data", env); err == nil {
+			t.Errorf("LoadKEK(/proc/self/sluice-data) = %s, %+v; the KEK could not be stored", k, origin)
+		}
+	}
+	// A KEK file that holds no KEK is an error naming it, never replaced
+	// nor read as an empty key.
+	garbage := filepath.Join(t.TempDir(), KEKFileName)
+	if err := os.WriteFile(garbage, []byte("not a key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		dir string
+		env func(string) string
+	}{
+		{filepath.Dir(garbage), env},
+		{t.TempDir(), func(k string) string {
+			if k == EnvKEKFile {
+				return garbage
+			}
+			return ""
+		}},
+	} {
+		if k, _, err := LoadKEK(tc.dir, tc.env); err == nil || !strings.Contains(err.Error(), garbage) {
+			t.Errorf("a KEK file without a key: %s, %v", k, err)
+		}
+	}
+	if b, _ := os.ReadFile(garbage); string(b) != "not a key\n" {
+		t.Error("a KEK file without a key was overwritten")
+	}
 	blocker := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -417,5 +459,27 @@ func TestKeyringRefusesUnusableKeys(t *testing.T) {
 	}
 	if got, err := kr.Open(ctx, ct, aadA); err != nil || got != "s" {
 		t.Errorf("Open: %q, %v", got, err)
+	}
+}
+
+// TestWriteKEKFileKeepsNoDescriptors: writing KEK files leaves no file or
+// directory open behind it.
+func TestWriteKEKFileKeepsNoDescriptors(t *testing.T) {
+	open := func() int {
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd here")
+		}
+		return len(entries)
+	}
+	dir := t.TempDir()
+	before := open()
+	for i := range 20 {
+		if err := WriteKEKFile(filepath.Join(dir, fmt.Sprintf("kek%d", i)), mustKEK(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := open(); after > before {
+		t.Errorf("%d descriptors left open by 20 writes", after-before)
 	}
 }
