@@ -52,6 +52,19 @@ func TestEveryProblemNamesItsField(t *testing.T) {
 			"models[0].pricing.input_per_mtok", "between 0 and 1000000 dollars"},
 		{"price not a number", "    rpm: 1000\n", "    rpm: 1000\n    pricing: {output_per_mtok: .nan}\n",
 			"models[0].pricing.output_per_mtok", "between 0 and 1000000 dollars"},
+		{"openai without base_url", "providers: [{name: demo, type: demo}]", "providers: [{name: demo, type: demo}, {name: o, type: openai}]",
+			"providers[1].base_url", "required for type openai"},
+		{"control character in the AWS secret", "providers: [{name: demo, type: demo}]",
+			`providers: [{name: demo, type: demo}, {name: b, type: bedrock, region: us-east-1, aws_access_key_id: A, aws_secret_access_key: "s\r\nX: y"}]`,
+			"providers[1].api_key", "must not contain control characters"},
+		{"control character in api version", "providers: [{name: demo, type: demo}]", `providers: [{name: demo, type: demo}, {name: d2, type: demo, api_version: "v\r\nX: y"}]`,
+			"providers[1].api_key", "must not contain control characters"},
+		{"control character in region", "providers: [{name: demo, type: demo}]", `providers: [{name: demo, type: demo}, {name: d2, type: demo, region: "v\r\nX: y"}]`,
+			"providers[1].api_key", "must not contain control characters"},
+		{"control character in aws access key id", "providers: [{name: demo, type: demo}]", `providers: [{name: demo, type: demo}, {name: d2, type: demo, aws_access_key_id: "v\r\nX: y"}]`,
+			"providers[1].api_key", "must not contain control characters"},
+		{"unknown sticky", "    rpm: 1000\n", "    rpm: 1000\n    routing: {sticky: 'header:'}\n", "models[0].routing.sticky", "must be key, user or header:<name>"},
+		{"too many attempts", "    rpm: 1000\n", "    rpm: 1000\n    routing: {max_attempts: 11}\n", "models[0].routing.max_attempts", "between 1 and 10"},
 		{"not a duration", "providers: [{name: demo, type: demo}]", "providers: [{name: demo, type: demo, timeouts: {total: soon}}]",
 			"", `line 3: "soon" is not a duration such as 30s or 10m`},
 	}
@@ -85,6 +98,7 @@ func TestValidEdges(t *testing.T) {
 		{"retry_on 400 and 599", "providers: [{name: demo, type: demo}]", "providers: [{name: demo, type: demo, retry_on: [400, 599]}]"},
 		{"the largest weight", "model: demo-chat}]", "model: demo-chat, weight: 1000000}]"},
 		{"the largest price", "    rpm: 1000\n", "    rpm: 1000\n    pricing: {input_per_mtok: 1000000, output_per_mtok: 0}\n"},
+		{"ten attempts", "    rpm: 1000\n", "    rpm: 1000\n    routing: {max_attempts: 10}\n"},
 		{"eight alert thresholds", "alert_percents: [50, 80, 100]", "alert_percents: [10, 20, 30, 40, 50, 60, 70, 80]"},
 		{"weighted without weights", "    targets: [{provider: demo, model: demo-chat}]\n", "    targets: [{provider: demo, model: demo-chat}]\n    routing: {policy: weighted}\n"},
 	}
@@ -165,5 +179,32 @@ func TestEnvEmptyDefault(t *testing.T) {
 	}
 	if h := f.Providers[0].Headers; h["X-Opt"] != "ab" || h["X-Def"] != "d" {
 		t.Errorf("headers %v", h)
+	}
+}
+
+// TestEnvSetButEmpty: a variable set to "" counts as unset: its default
+// applies, and without one it is reported.
+func TestEnvSetButEmpty(t *testing.T) {
+	src := strings.Replace(governed, "providers: [{name: demo, type: demo}]",
+		"providers: [{name: demo, type: demo, headers: {X-Def: '${DEF:-d}', X-Req: '${REQ}'}}]", 1)
+	_, err := Parse([]byte(src), env(map[string]string{"DEF": "", "REQ": ""}))
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) != 1 || ps[0].Path != "providers[0].headers.X-Req" || !strings.Contains(ps[0].Msg, "REQ is not set") {
+		t.Fatalf("empty REQ: %v", err)
+	}
+	f, err := Parse([]byte(src), env(map[string]string{"DEF": "", "REQ": "r"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := f.Providers[0].Headers; h["X-Def"] != "d" || h["X-Req"] != "r" {
+		t.Errorf("headers %v", h)
+	}
+}
+
+// TestLoadMissingFile: a configuration file that cannot be read is an error.
+func TestLoadMissingFile(t *testing.T) {
+	f, err := Load(t.TempDir() + "/none.yaml")
+	if err == nil || f != nil {
+		t.Fatalf("Load of a missing file = %v, %v", f, err)
 	}
 }
