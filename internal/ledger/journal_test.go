@@ -191,10 +191,13 @@ func TestReplayAtStart(t *testing.T) {
 			}
 
 			sink := newSwitchSink()
-			w, err := ledger.NewWriter(sink, ledger.Options{Journal: path, MaxBatch: tc.maxBatch, Logger: quiet})
+			// No flush comes for an hour: the journal is replayed as the
+			// writer starts, not at its first commit or at Close.
+			w, err := ledger.NewWriter(sink, ledger.Options{Journal: path, MaxBatch: tc.maxBatch, FlushEvery: time.Hour, Logger: quiet})
 			if err != nil {
 				t.Fatal(err)
 			}
+			waitFor(t, 3*time.Second, "the journal was not replayed at start", func() bool { return len(sink.stored()) == len(want) })
 			if err := w.Close(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -293,5 +296,47 @@ func TestNewWriterJournalPathError(t *testing.T) {
 	w, err := ledger.NewWriter(newSwitchSink(), ledger.Options{Journal: filepath.Join(file, "ledger.journal"), Logger: quiet})
 	if err == nil || w != nil {
 		t.Fatalf("NewWriter = %v, %v; want an error", w, err)
+	}
+}
+
+// slowSink stores every batch, each after a pause: a store that is slower
+// than the requests, not failing.
+type slowSink struct {
+	*switchSink
+	pause time.Duration
+}
+
+func (s slowSink) InsertEntries(ctx context.Context, b []ledger.Entry) error {
+	time.Sleep(s.pause)
+	return s.switchSink.InsertEntries(ctx, b)
+}
+
+// Entries that found the queue full while the store writes (slowly) are
+// spilled to the journal and replayed at the next commit, without waiting
+// for a failure or for Close.
+func TestSpillReplayedWhileStoreWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.journal")
+	sink := slowSink{switchSink: newSwitchSink(), pause: 20 * time.Millisecond}
+	w, err := ledger.NewWriter(sink, ledger.Options{Journal: path, QueueSize: 2, MaxBatch: 1, RecordWait: time.Millisecond,
+		FlushEvery: 5 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeWithin(w, 2*time.Second)
+	const sent = 20
+	for i := range sent {
+		if !w.Record(billable(fmt.Sprint(i))) {
+			t.Fatalf("Record %d refused", i)
+		}
+	}
+	if w.Health().Spilled == 0 {
+		t.Fatal("nothing spilled: the queue never filled")
+	}
+	waitFor(t, 5*time.Second, "the spilled entries were not replayed", func() bool {
+		h := w.Health()
+		return len(sink.stored()) == sent && h.JournalBytes == 0
+	})
+	if h := w.Health(); h.Replayed != h.Spilled || h.WriteErrors != 0 || h.Lost != 0 {
+		t.Errorf("health %+v: want every spilled entry replayed, no write error, none lost", h)
 	}
 }
