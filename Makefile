@@ -66,3 +66,28 @@ rules: ## promtool check and test of deploy/monitoring's alert rules (installs D
 	promtool check rules deploy/monitoring/prometheus/sluice-rules.yaml
 	cd deploy/monitoring/prometheus && promtool test rules sluice-rules.test.yaml
 	$(GO) test -count=1 -run 'TestDashboardNamesExportedMetrics|TestAlertRulesNameExportedMetrics' ./internal/app/
+
+# Packaging (docs/deploy.md). VERSION, COMMIT and BUILD_DATE are stamped into
+# the binary with -ldflags -X and printed by `sluice version`.
+.PHONY: image release chart
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+IMAGE ?= sluice:$(VERSION)
+DIST ?= dist
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+APP_PKG := github.com/sluicehq/sluice/internal/app
+RELEASE_LDFLAGS = -s -w -X $(APP_PKG).Version=$(VERSION) -X $(APP_PKG).Commit=$(COMMIT) -X $(APP_PKG).Date=$(BUILD_DATE)
+
+image: ## build the container image $(IMAGE) with docker (Dockerfile)
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(BUILD_DATE) -t $(IMAGE) .
+
+release: ## static binaries for linux and darwin, amd64 and arm64, in dist/ with SHA256SUMS
+	@mkdir -p $(DIST)
+	@set -e; for p in $(PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; out=$(DIST)/sluice-$(VERSION)-$$os-$$arch; \
+	  echo "$$p -> $$out"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(RELEASE_LDFLAGS)' -o $$out ./cmd/sluice; done
+	@cd $(DIST) && if command -v sha256sum >/dev/null; then sha256sum sluice-$(VERSION)-*; else shasum -a 256 sluice-$(VERSION)-*; fi > SHA256SUMS
+
+chart: ## lint, render and validate the Helm chart; test the Dockerfile's build and make release (deploy/helm/test)
+	cd deploy/helm/test && $(GO) test -count=1 -timeout 15m ./...

@@ -251,7 +251,11 @@ func checkPod(t *testing.T, m *manifests, drain int) {
 		}
 	}
 	if g := pod.TerminationGracePeriodSeconds; g == nil || int(*g) <= pause+drain {
-		t.Errorf("terminationGracePeriodSeconds %v: want more than the preStop pause (%ds) plus the %ds drain of internal/app/serve.go", g, pause, drain)
+		got := "unset"
+		if g != nil {
+			got = strconv.FormatInt(*g, 10)
+		}
+		t.Errorf("terminationGracePeriodSeconds %s: want more than the preStop pause (%ds) plus the %ds drain of internal/app/serve.go", got, pause, drain)
 	}
 	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
 		t.Error("the pod mounts a service account token; Sluice never calls the Kubernetes API")
