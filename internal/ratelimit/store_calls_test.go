@@ -63,6 +63,9 @@ func (s *recordStore) Seed(ctx context.Context, key string, start time.Time, v i
 func TestAdmissionsSentToTheStore(t *testing.T) {
 	now := time.Date(2026, 3, 11, 18, 30, 0, 0, time.UTC) // a Wednesday
 	day := 24 * time.Hour
+	if DefaultTimeout != 250*time.Millisecond {
+		t.Fatalf("DefaultTimeout is %v, documented as 250 ms", DefaultTimeout)
+	}
 	tests := []struct {
 		name     string
 		opts     Options
@@ -81,6 +84,7 @@ func TestAdmissionsSentToTheStore(t *testing.T) {
 			time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), 20*day + 5*time.Hour + 30*time.Minute + day, 7},
 		{"total", Options{}, Limits{BudgetMicros: 100, BudgetPeriod: Total}, 30 * time.Second, DefaultTimeout, time.Time{}, 0, 7},
 		{"no budget: no reservation", Options{}, Limits{RPM: 5}, 30 * time.Second, DefaultTimeout, time.Time{}, 0, 0},
+		{"the smallest budget reserves", Options{}, Limits{BudgetMicros: 1, BudgetPeriod: Total}, 30 * time.Second, DefaultTimeout, time.Time{}, 0, 7},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
