@@ -543,7 +543,9 @@ func (l *Limiter) failed(err error) {
 // run probes the store and renews this node's leases until Close.
 func (l *Limiter) run() {
 	defer l.wg.Done()
-	tick := time.NewTicker(min(l.opt.ProbeEvery, l.opt.FailFor) / 4)
+	// At least a millisecond: NewTicker panics below a nanosecond, and
+	// FailFor or ProbeEvery may be set that small.
+	tick := time.NewTicker(max(min(l.opt.ProbeEvery, l.opt.FailFor)/4, time.Millisecond))
 	defer tick.Stop()
 	var lastProbe, lastRenew time.Time
 	for {
