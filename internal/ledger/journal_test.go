@@ -158,13 +158,15 @@ func TestReplayAtStart(t *testing.T) {
 		name              string
 		interrupted, tail int // entries in path+".replay" and in path
 		maxBatch          int
+		cut               bool // the interrupted replay's file ends with a line cut by a crash
 	}{
-		{"one entry", 0, 1, 512},
-		{"a batch and one more", 0, 3, 2},
-		{"two full batches", 0, 4, 2},
-		{"interrupted replay only", 2, 0, 512},
-		{"interrupted replay and a journal", 2, 3, 512},
-		{"interrupted replay and a journal, small batches", 3, 1, 2},
+		{"one entry", 0, 1, 512, false},
+		{"a batch and one more", 0, 3, 2, false},
+		{"two full batches", 0, 4, 2, false},
+		{"interrupted replay only", 2, 0, 512, false},
+		{"interrupted replay and a journal", 2, 3, 512, false},
+		{"interrupted replay and a journal, small batches", 3, 1, 2, false},
+		{"interrupted replay with a cut line, and a journal", 2, 3, 512, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -178,6 +180,9 @@ func TestReplayAtStart(t *testing.T) {
 				spill(t, path, ids...)
 				if err := os.Rename(path, path+".replay"); err != nil {
 					t.Fatal(err)
+				}
+				if tc.cut {
+					appendCut(t, path+".replay")
 				}
 				want = append(want, ids...)
 			}
@@ -207,8 +212,12 @@ func TestReplayAtStart(t *testing.T) {
 					t.Errorf("entry %s stored %d times, want 1", id, got[id])
 				}
 			}
-			if h := w.Health(); h.Replayed != int64(len(want)) || h.Lost != 0 || h.JournalBytes != 0 || len(got) != len(want) {
-				t.Errorf("health %+v, %d stored, want %d replayed and stored, none lost, an empty journal", h, len(got), len(want))
+			wantLost := int64(0)
+			if tc.cut {
+				wantLost = 1
+			}
+			if h := w.Health(); h.Replayed != int64(len(want)) || h.Lost != wantLost || h.JournalBytes != 0 || len(got) != len(want) {
+				t.Errorf("health %+v, %d stored, want %d replayed and stored, %d lost, an empty journal", h, len(got), len(want), wantLost)
 			}
 			for _, p := range []string{path, path + ".replay"} {
 				if _, err := os.Stat(p); !os.IsNotExist(err) {

@@ -263,6 +263,50 @@ func TestDefaultFlushWindowGroupsEntries(t *testing.T) {
 	if b := sink.batches(); len(b) > 2 {
 		t.Errorf("50 entries recorded together written in batches %v, want one (two if a commit fell between)", b)
 	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if b := sink.batches(); slices.Contains(b, 0) {
+		t.Errorf("batches %v: the store was asked to write an empty one", b)
+	}
+	if h := w.Health(); h.QueueCapacity != 4096 {
+		t.Errorf("default queue capacity %d, want 4096", h.QueueCapacity)
+	}
+}
+
+// blockSink stores nothing until release is closed.
+type blockSink struct{ release chan struct{} }
+
+func (s blockSink) InsertEntries(ctx context.Context, _ []ledger.Entry) error {
+	select {
+	case <-s.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// A queue nine tenths full makes the ledger unready even while the store
+// has not failed: it is not keeping up.
+func TestQueueNearlyFullIsUnready(t *testing.T) {
+	sink := blockSink{release: make(chan struct{})}
+	w, err := ledger.NewWriter(sink, ledger.Options{QueueSize: 10, MaxBatch: 1, FlushEvery: time.Hour, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeWithin(w, time.Second)
+	defer close(sink.release)
+	w.Record(billable("first")) // the writer takes it and blocks in the store
+	waitFor(t, 3*time.Second, "the writer did not take the first entry", func() bool { return w.Pending() == 0 })
+	for i := range 10 {
+		if h := w.Health(); h.Ready != (i < 9) || (h.Reason != "") != (i >= 9) {
+			t.Errorf("%d queued: ready %v (%q), want ready below 9", i, h.Ready, h.Reason)
+		}
+		w.Record(billable(fmt.Sprint(i)))
+	}
+	if h := w.Health(); h.Ready || h.Reason != "ledger queue full (10 of 10)" || h.ConsecutiveFailures != 0 {
+		t.Errorf("full queue: %+v", h)
+	}
 }
 
 // logSink keeps the consecutive_failures of each "ledger write failed" log.
