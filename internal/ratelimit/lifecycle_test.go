@@ -253,7 +253,7 @@ func TestAlertHookFailures(t *testing.T) {
 	st := &scriptedStore{}
 	st.down.Store(true) // admits and settles locally
 	l := NewShared(st, o)
-	lim := Limits{BudgetMicros: 1000, BudgetPeriod: Total, AlertPercents: [MaxAlerts]int{1, 50}}
+	lim := Limits{BudgetMicros: 1000, BudgetPeriod: Total, AlertPercents: [MaxAlerts]int{1, 50, 80}}
 	settle := func(cost int64) {
 		t.Helper()
 		tk, d := admit(l, "k", lim, cost)
@@ -269,9 +269,9 @@ func TestAlertHookFailures(t *testing.T) {
 		t.Fatalf("%+v", got)
 	}
 	l.SetAlertHook(nil)
-	settle(100)
+	settle(500) // 51 %: no hook
 	l.SetAlertHook(func(Alert) { panic("hook bug") })
-	settle(400) // 51 %: 50 % panics
+	settle(300) // 81 %: 80 % panics
 	settle(1)   // the Limiter goes on
 	l.Close()
 	if len(sink.ch) != 0 {
@@ -282,7 +282,7 @@ func TestAlertHookFailures(t *testing.T) {
 	}
 	lim.AlertPercents = [MaxAlerts]int{100}
 	l.SetAlertHook(sink.hook)
-	settle(489) // 100 % after Close
+	settle(189) // 100 % after Close
 	if len(sink.ch) != 0 {
 		t.Fatalf("an alert after Close was delivered: %+v", <-sink.ch)
 	}
