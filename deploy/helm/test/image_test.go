@@ -244,7 +244,13 @@ func buildImageBinary(t *testing.T) (string, dockerfile) {
 			return
 		}
 		work := filepath.Join(dir, "src")
-		env := os.Environ()
+		// The golang image sets none of these: the Dockerfile's ENV decides.
+		var env []string
+		for _, kv := range os.Environ() {
+			if k, _, _ := strings.Cut(kv, "="); !slices.Contains([]string{"CGO_ENABLED", "GOFLAGS", "GOOS", "GOARCH", "GOEXPERIMENT"}, k) {
+				env = append(env, kv)
+			}
+		}
 		for k, v := range build.args {
 			if a, ok := imageArgs[k]; ok {
 				v = a
