@@ -344,3 +344,70 @@ func TestSettlementInANewPeriod(t *testing.T) {
 		t.Fatalf("%+v, want 60 spent in the day that started at %v", u, day1.Add(time.Second))
 	}
 }
+
+// TestStoreFailureFallsBack: an admission the store fails is decided in
+// this node's memory and counted there; the first failure that opens the
+// breaker logs the whole warning; Usage after a failed Read answers from
+// memory.
+func TestStoreFailureFallsBack(t *testing.T) {
+	st := &scriptedStore{}
+	logs := &lockedBuffer{}
+	o := quiet(logs)
+	o.FailuresToOpen = 2
+	l := NewShared(st, o)
+	defer l.Close()
+	lim := Limits{RPM: 10}
+	if _, d := admit(l, "k", lim, 0); d != nil { // shared: held in memory too
+		t.Fatal(d)
+	}
+	st.down.Store(true)
+	ts, d := admit(l, "k", lim, 0)
+	if d != nil || ts == nil || ts.Len() != 1 || ts.Ticket(0) == nil {
+		t.Fatalf("admission while the store fails: %+v %v, want one local ticket", ts, d)
+	}
+	if h := l.Health(); h.StoreFailures != 1 || h.LocalDecisions != 1 || h.Mode != ModeShared {
+		t.Fatalf("health %+v", h)
+	}
+	l.mu.Lock()
+	l.info("k").snapAt = time.Time{} // no snapshot to answer from
+	l.mu.Unlock()
+	l.br.mu.Lock()
+	l.br.lastFail = time.Time{} // as if the failure were long ago: Usage reads
+	l.br.mu.Unlock()
+	if u := l.Usage("k"); u.Concurrent != 2 || u.RequestsThisMinute != 1 {
+		t.Fatalf("usage after a failed Read: %+v, want this node's 2 in flight and 1 local request", u)
+	}
+	want := "rate limits degraded to per-node: the shared store is unreachable; until it answers, each node " +
+		"enforces every limit alone, so the cluster may admit up to limit × nodes"
+	if s := logs.String(); !strings.Contains(s, want) {
+		t.Fatalf("log:\n%s\nwant %q", s, want)
+	}
+}
+
+// TestBackgroundPingEndsAStreak: after a failure, the Limiter's own ping
+// finds the store answering again and ends the streak, even though the
+// last answer is recent.
+func TestBackgroundPingEndsAStreak(t *testing.T) {
+	st := &scriptedStore{}
+	o := quiet(&lockedBuffer{})
+	o.ProbeEvery = 20 * time.Millisecond // ticks every 5 ms
+	o.FailuresToOpen = 1000             // the breaker stays closed
+	l := NewShared(st, o)
+	defer l.Close()
+	if _, d := admit(l, "k", Limits{RPM: 10}, 0); d != nil {
+		t.Fatal(d)
+	}
+	st.down.Store(true)
+	admit(l, "k", Limits{RPM: 10}, 0)
+	if f := l.br.state().failures; f == 0 {
+		t.Fatal("the failure was not counted")
+	}
+	st.down.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for l.br.state().failures != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the streak did not end: %+v", l.br.state())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
