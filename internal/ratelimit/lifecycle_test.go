@@ -391,7 +391,7 @@ func TestBackgroundPingEndsAStreak(t *testing.T) {
 	st := &scriptedStore{}
 	o := quiet(&lockedBuffer{})
 	o.ProbeEvery = 20 * time.Millisecond // ticks every 5 ms
-	o.FailuresToOpen = 1000             // the breaker stays closed
+	o.FailuresToOpen = 1000              // the breaker stays closed
 	l := NewShared(st, o)
 	defer l.Close()
 	if _, d := admit(l, "k", Limits{RPM: 10}, 0); d != nil {
