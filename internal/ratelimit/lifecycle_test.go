@@ -411,3 +411,25 @@ func TestBackgroundPingEndsAStreak(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestDegradedOnlyProbes: an idle node finds the store down by itself and
+// degrades; while degraded, only the probe (every ProbeEvery) goes to the
+// store, and a failed probe is not counted again as a store failure.
+func TestDegradedOnlyProbes(t *testing.T) {
+	st := &scriptedStore{}
+	st.down.Store(true)
+	o := quiet(&lockedBuffer{})
+	o.FailFor = 20 * time.Millisecond // ticks every 5 ms
+	o.FailuresToOpen = 1
+	l := NewShared(st, o)
+	defer l.Close()
+	waitMode(t, l, ModeDegraded, 5*time.Second)
+	failures, calls := l.Health().StoreFailures, st.calls.Load()
+	time.Sleep(60 * time.Millisecond) // a dozen ticks
+	if h := l.Health(); h.StoreFailures != failures || h.Mode != ModeDegraded {
+		t.Fatalf("health %+v, want still %d failures, degraded", h, failures)
+	}
+	if c := st.calls.Load(); c > calls+1 {
+		t.Fatalf("%d calls to the store while degraded, want at most the one probe", c-calls)
+	}
+}
