@@ -433,3 +433,43 @@ func TestDegradedOnlyProbes(t *testing.T) {
 		t.Fatalf("%d calls to the store while degraded, want at most the one probe", c-calls)
 	}
 }
+
+// renewTimes is a scriptedStore that records when each Renew came.
+type renewTimes struct {
+	scriptedStore
+	at chan time.Time
+}
+
+func (s *renewTimes) Renew(context.Context, []Lease, time.Time, time.Time) error {
+	select {
+	case s.at <- time.Now():
+	default:
+	}
+	return nil
+}
+
+// TestRenewEveryThirdOfALease: the leases in flight are renewed every
+// Lease/3, not more often.
+func TestRenewEveryThirdOfALease(t *testing.T) {
+	st := &renewTimes{at: make(chan time.Time, 16)}
+	o := quiet(&lockedBuffer{})
+	o.Lease = 600 * time.Millisecond
+	o.ProbeEvery = 8 * time.Millisecond // ticks every 2 ms
+	l := NewShared(st, o)
+	defer l.Close()
+	ts, d := admit(l, "k", Limits{RPM: 10}, 0)
+	if d != nil {
+		t.Fatal(d)
+	}
+	defer ts.Done(0, 0)
+	prev := <-st.at
+	for range 2 {
+		at := <-st.at
+		// 25 ms of slack for the scheduling between the loop's clock
+		// reading and the store's.
+		if gap := at.Sub(prev); gap < o.Lease/3-25*time.Millisecond {
+			t.Fatalf("renewals %v apart, want every %v", gap, o.Lease/3)
+		}
+		prev = at
+	}
+}
