@@ -473,3 +473,38 @@ func TestRenewEveryThirdOfALease(t *testing.T) {
 		prev = at
 	}
 }
+
+// pingTimes is a scriptedStore that records when each Ping came.
+type pingTimes struct {
+	scriptedStore
+	at chan time.Time
+}
+
+func (s *pingTimes) Ping(context.Context) error {
+	select {
+	case s.at <- time.Now():
+	default:
+	}
+	return nil
+}
+
+// TestIdlePingEveryHalfFailFor: a healthy idle node pings the store once
+// FailFor/2 has passed with no answer, not more often.
+func TestIdlePingEveryHalfFailFor(t *testing.T) {
+	st := &pingTimes{at: make(chan time.Time, 16)}
+	o := quiet(&lockedBuffer{})
+	o.FailFor = 600 * time.Millisecond
+	o.ProbeEvery = 8 * time.Millisecond // ticks every 2 ms
+	l := NewShared(st, o)
+	defer l.Close()
+	prev := <-st.at
+	for range 2 {
+		at := <-st.at
+		// 25 ms of slack for the scheduling between the loop's clock
+		// reading and the store's.
+		if gap := at.Sub(prev); gap < o.FailFor/2-25*time.Millisecond {
+			t.Fatalf("pings %v apart, want every %v", gap, o.FailFor/2)
+		}
+		prev = at
+	}
+}
