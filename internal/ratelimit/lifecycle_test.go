@@ -508,3 +508,30 @@ func TestIdlePingEveryHalfFailFor(t *testing.T) {
 		prev = at
 	}
 }
+
+// TestSharedCancelGivesBackTheLocalSlot: a shared admission raises this
+// node's request count to the store's; its Cancel gives that slot back
+// here too, so that a fallback right after does not count it.
+func TestSharedCancelGivesBackTheLocalSlot(t *testing.T) {
+	st := &readCounter{}
+	o := quiet(&lockedBuffer{})
+	o.FailuresToOpen = 1
+	now := time.Date(2026, 3, 2, 10, 0, 30, 0, time.UTC)
+	o.Now = func() time.Time { return now }
+	l := NewShared(&st.scriptedStore, o)
+	defer l.Close()
+	lim := Limits{RPM: 1}
+	st.set(Counters{Requests: 1, Concurrent: 1})
+	ts, d := admit(l, "k", lim, 0)
+	if d != nil {
+		t.Fatal(d)
+	}
+	ts.Cancel()
+	st.down.Store(true)
+	if _, d := admit(l, "k", lim, 0); d != nil { // decided here: the slot is free
+		t.Fatalf("after the cancelled admission: %v", d)
+	}
+	if h := l.Health(); h.LocalDecisions != 1 {
+		t.Fatalf("health %+v, want one local decision", h)
+	}
+}
