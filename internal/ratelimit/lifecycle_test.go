@@ -535,3 +535,60 @@ func TestSharedCancelGivesBackTheLocalSlot(t *testing.T) {
 		t.Fatalf("health %+v, want one local decision", h)
 	}
 }
+
+// TestLimitsOfOne: a limit of 1 is a limit: one token a minute, or a
+// budget of one micro-dollar that a request in flight reserves.
+func TestLimitsOfOne(t *testing.T) {
+	t.Run("TPM", func(t *testing.T) {
+		l := New(func() time.Time { return time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC) })
+		lim := Limits{TPM: 1}
+		ts, d := admit(l, "k", lim, 0)
+		if d != nil {
+			t.Fatal(d)
+		}
+		ts.Done(0, 1)
+		if _, d := admit(l, "k", lim, 0); d == nil || d.Limit != "tokens" {
+			t.Fatalf("after 1 token of a TPM of 1: %+v, want a tokens refusal", d)
+		}
+	})
+	t.Run("budget", func(t *testing.T) {
+		l := New(nil)
+		lim := Limits{BudgetMicros: 1, BudgetPeriod: Total}
+		if _, d := admit(l, "k", lim, 1); d != nil {
+			t.Fatal(d)
+		}
+		if _, d := admit(l, "k", lim, 1); d == nil || d.Limit != "budget" {
+			t.Fatalf("with the only micro-dollar reserved: %+v, want a budget refusal", d)
+		}
+	})
+}
+
+// TestSubjectsInAnyOrder: admissions that name the same subjects in
+// opposite orders, at once, do not deadlock.
+func TestSubjectsInAnyOrder(t *testing.T) {
+	l := New(nil)
+	lim := Limits{RPM: 1 << 40}
+	a, b := Subject{ID: "a", Limits: lim}, Subject{ID: "b", Limits: lim}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, order := range [][]Subject{{a, b}, {b, a}, {a, b}, {b, a}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 2000 {
+				ts, _, d := l.AdmitAll(order)
+				if d != nil {
+					t.Error(d)
+					return
+				}
+				ts.Done(0, 0)
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("admissions deadlocked")
+	}
+}
