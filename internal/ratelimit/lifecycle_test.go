@@ -592,3 +592,42 @@ func TestSubjectsInAnyOrder(t *testing.T) {
 		t.Fatal("admissions deadlocked")
 	}
 }
+
+// stuckCancels loses every admission's answer; its Cancel waits for
+// release and counts the calls that came.
+type stuckCancels struct {
+	lostAnswers
+	in      atomic.Int64
+	release chan struct{}
+}
+
+func (s *stuckCancels) Cancel(context.Context, []Cancellation) error {
+	s.in.Add(1)
+	<-s.release
+	return nil
+}
+
+// TestUndoBounded: at most 64 background cancellations run at once; the
+// lost admissions beyond them are left to their leases.
+func TestUndoBounded(t *testing.T) {
+	st := &stuckCancels{release: make(chan struct{})}
+	o := quiet(&lockedBuffer{})
+	o.FailuresToOpen = 1 << 30 // every admission goes to the store
+	l := NewShared(st, o)
+	for range 100 {
+		if _, d := admit(l, "k", Limits{RPM: 1 << 30}, 0); d != nil {
+			t.Fatal(d)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for st.in.Load() < 64 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // time for any more to arrive
+	n := st.in.Load()
+	close(st.release)
+	l.Close()
+	if n != 64 {
+		t.Fatalf("%d cancellations at once, want 64", n)
+	}
+}
