@@ -511,28 +511,34 @@ func TestIdlePingEveryHalfFailFor(t *testing.T) {
 
 // TestSharedCancelGivesBackTheLocalSlot: a shared admission raises this
 // node's request count to the store's; its Cancel gives that slot back
-// here too, so that a fallback right after does not count it.
+// here too (not below zero), so that a fallback right after admits exactly
+// the limit.
 func TestSharedCancelGivesBackTheLocalSlot(t *testing.T) {
-	st := &readCounter{}
-	o := quiet(&lockedBuffer{})
-	o.FailuresToOpen = 1
-	now := time.Date(2026, 3, 2, 10, 0, 30, 0, time.UTC)
-	o.Now = func() time.Time { return now }
-	l := NewShared(&st.scriptedStore, o)
-	defer l.Close()
-	lim := Limits{RPM: 1}
-	st.set(Counters{Requests: 1, Concurrent: 1})
-	ts, d := admit(l, "k", lim, 0)
-	if d != nil {
-		t.Fatal(d)
-	}
-	ts.Cancel()
-	st.down.Store(true)
-	if _, d := admit(l, "k", lim, 0); d != nil { // decided here: the slot is free
-		t.Fatalf("after the cancelled admission: %v", d)
-	}
-	if h := l.Health(); h.LocalDecisions != 1 {
-		t.Fatalf("health %+v, want one local decision", h)
+	for _, storeRequests := range []int64{0, 1} {
+		st := &readCounter{}
+		o := quiet(&lockedBuffer{})
+		o.FailuresToOpen = 1
+		now := time.Date(2026, 3, 2, 10, 0, 30, 0, time.UTC)
+		o.Now = func() time.Time { return now }
+		l := NewShared(&st.scriptedStore, o)
+		lim := Limits{RPM: 1}
+		st.set(Counters{Requests: storeRequests, Concurrent: 1})
+		ts, d := admit(l, "k", lim, 0)
+		if d != nil {
+			t.Fatal(d)
+		}
+		ts.Cancel()
+		st.down.Store(true)
+		if _, d := admit(l, "k", lim, 0); d != nil { // decided here: the slot is free
+			t.Fatalf("store counted %d: after the cancelled admission: %v", storeRequests, d)
+		}
+		if _, d := admit(l, "k", lim, 0); d == nil || d.Limit != "requests" {
+			t.Fatalf("store counted %d: a second local admission under an RPM of 1: %+v, want refused", storeRequests, d)
+		}
+		if h := l.Health(); h.LocalDecisions != 2 {
+			t.Fatalf("health %+v, want two local decisions", h)
+		}
+		l.Close()
 	}
 }
 
