@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/authz"
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/jsonlimit"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -197,7 +199,15 @@ func (p *UnitPatch) applyLimits(l store.Limits) (store.Limits, error) {
 // decodeBody decodes a JSON body strictly: unknown fields (an id, a
 // version, spend, another team) are refused, not ignored.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		return &httpError{http.StatusBadRequest, "invalid_body", "The body must be a JSON object of at most 64 KiB."}
+	}
+	// The same bound as the data plane's: no recursive parse of deeper JSON.
+	if err := jsonlimit.Check(body, jsonlimit.MaxDepth); err != nil {
+		return &httpError{http.StatusBadRequest, "invalid_body", "The body must be a JSON object: " + err.Error()}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return &httpError{http.StatusBadRequest, "invalid_body", "The body must be a JSON object with known fields: " + err.Error()}
