@@ -1,0 +1,136 @@
+package proxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/llm"
+	"github.com/sluicehq/sluice/internal/provider"
+)
+
+// Retry-After carries whole seconds, rounded up: a client told to wait less
+// than it must would only be refused again.
+func TestRetryAfterRoundsUpToWholeSeconds(t *testing.T) {
+	tests := []struct {
+		wait time.Duration
+		want string
+	}{
+		{0, ""},
+		{time.Nanosecond, "1"},
+		{999 * time.Millisecond, "1"},
+		{time.Second, "1"},
+		{time.Second + time.Millisecond, "2"},
+		{2 * time.Second, "2"},
+		{59*time.Second + 1, "60"},
+	}
+	h := &Handler{}
+	for _, tc := range tests {
+		t.Run(tc.wait.String(), func(t *testing.T) {
+			c := &call{in: &ingress{proto: provider.ProtocolOpenAI}, id: "req-1"}
+			w := httptest.NewRecorder()
+			status, _ := h.writeError(w, c, &Error{Status: http.StatusTooManyRequests, Type: "rate_limit_error",
+				Code: "rate_limited", Msg: "slow down", RetryAfter: tc.wait})
+			if status != http.StatusTooManyRequests {
+				t.Fatalf("status %d, want 429", status)
+			}
+			got, ok := w.Header()["Retry-After"]
+			if tc.want == "" {
+				if ok {
+					t.Fatalf("Retry-After %q for no wait", got)
+				}
+				return
+			}
+			if len(got) != 1 || got[0] != tc.want {
+				t.Fatalf("Retry-After %q for %v, want %q", got, tc.wait, tc.want)
+			}
+		})
+	}
+}
+
+// Headers the client names in Connection are hop-by-hop and stay here.
+func TestForwardHeadersDropsConnectionNamedHeaders(t *testing.T) {
+	tests := []struct {
+		name string
+		in   http.Header
+		kept []string
+		gone []string
+	}{
+		{"no connection header", http.Header{"X-Trace": {"1"}, "X-Hop": {"2"}}, []string{"X-Trace", "X-Hop"}, nil},
+		{"one named", http.Header{"Connection": {"x-hop"}, "X-Trace": {"1"}, "X-Hop": {"2"}}, []string{"X-Trace"}, []string{"X-Hop", "Connection"}},
+		{"list with spaces", http.Header{"Connection": {"keep-alive, X-Hop ,x-other"}, "X-Trace": {"1"}, "X-Hop": {"2"}, "X-Other": {"3"}}, []string{"X-Trace"}, []string{"X-Hop", "X-Other"}},
+		{"several values", http.Header{"Connection": {"x-hop", "x-other"}, "X-Hop": {"2"}, "X-Other": {"3"}, "X-Trace": {"1"}}, []string{"X-Trace"}, []string{"X-Hop", "X-Other"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := forwardHeaders(tc.in)
+			for _, k := range tc.kept {
+				if out.Get(k) != tc.in.Get(k) {
+					t.Errorf("%s = %q, want %q", k, out.Get(k), tc.in.Get(k))
+				}
+			}
+			for _, k := range tc.gone {
+				if _, ok := out[k]; ok {
+					t.Errorf("%s forwarded: %q", k, out[k])
+				}
+			}
+		})
+	}
+}
+
+// A tool's name is part of what the client sends, so it counts toward the
+// estimate.
+func TestEstimateRequestCountsToolNames(t *testing.T) {
+	long := strings.Repeat("lookup_weather_forecast_", 40)
+	tests := []struct {
+		name  string
+		tools []llm.Tool
+	}{
+		{"name only", []llm.Tool{{Name: long}}},
+		{"name beside description", []llm.Tool{{Name: long, Description: "d"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			bare := make([]llm.Tool, len(tc.tools))
+			for i, tl := range tc.tools {
+				tl.Name = ""
+				bare[i] = tl
+			}
+			with := estimateRequest(&llm.Request{Tools: tc.tools})
+			without := estimateRequest(&llm.Request{Tools: bare})
+			if with <= without+10 {
+				t.Fatalf("estimate with a %d-byte tool name %d, without %d", len(long), with, without)
+			}
+		})
+	}
+}
+
+// The unknown-URL error names the method and the path the client used.
+func TestUnknownURLMessageNamesMethodAndPath(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct{ path, want string }{
+		{"/v1/x", "Unknown request URL: POST /v1/x."},
+		{"/v1/nope/deeper", "Unknown request URL: POST /v1/nope/deeper."},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			resp := e.post(t, tc.path, `{}`, map[string]string{"Authorization": "Bearer " + clientKey})
+			body := readAll(t, resp)
+			if resp.StatusCode != http.StatusNotFound {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			var raw struct {
+				Error struct{ Message string } `json:"error"`
+			}
+			if err := json.Unmarshal([]byte(body), &raw); err != nil {
+				t.Fatal(err)
+			}
+			if raw.Error.Message != tc.want {
+				t.Fatalf("message %q, want %q", raw.Error.Message, tc.want)
+			}
+		})
+	}
+}
