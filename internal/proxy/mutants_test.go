@@ -2,14 +2,19 @@ package proxy
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/llm"
+	"github.com/sluicehq/sluice/internal/meter"
+	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/provider"
+	"github.com/sluicehq/sluice/internal/runtime"
 )
 
 // Retry-After carries whole seconds, rounded up: a client told to wait less
@@ -130,6 +135,82 @@ func TestUnknownURLMessageNamesMethodAndPath(t *testing.T) {
 			}
 			if raw.Error.Message != tc.want {
 				t.Fatalf("message %q, want %q", raw.Error.Message, tc.want)
+			}
+		})
+	}
+}
+
+// An answer without usage is metered from every choice's content, not only
+// the first.
+func TestPassthroughUsageCountsEveryChoice(t *testing.T) {
+	h := &Handler{}
+	c := &call{in: &ingress{proto: provider.ProtocolOpenAI, op: provider.OpChat}}
+	fs := &forwardSpec{body: []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`)}
+	one := `{"message":{"role":"assistant","content":"the quick brown fox jumps over the lazy dog"}}`
+	tests := []struct {
+		name    string
+		choices int
+	}{
+		{"one choice", 1},
+		{"two choices", 2},
+		{"three choices", 3},
+	}
+	per := meter.CountText("the quick brown fox jumps over the lazy dog")
+	if per == 0 {
+		t.Fatal("the sample text counts no tokens")
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			data := `{"id":"x","choices":[` + strings.TrimSuffix(strings.Repeat(one+",", tc.choices), ",") + `]}`
+			u := h.passthroughUsage(c, fs, []byte(data))
+			if !u.Estimated || u.InputTokens == 0 {
+				t.Fatalf("usage %+v, want an estimate with input", u)
+			}
+			if want := per * int64(tc.choices); u.OutputTokens != want {
+				t.Fatalf("output tokens %d for %d choices, want %d", u.OutputTokens, tc.choices, want)
+			}
+		})
+	}
+}
+
+// Time per output token is measured over the tokens after the first, so
+// two output tokens give one sample: the gap between them.
+func TestObserveTimePerOutputTokenFromTwoTokens(t *testing.T) {
+	snap := &runtime.Snapshot{Models: map[string]*runtime.Model{"chat-small": {}}}
+	tests := []struct {
+		tokens  int64
+		latency time.Duration // the first token comes at one second
+		samples uint64
+		sum     float64
+	}{
+		{1, 3 * time.Second, 0, 0},
+		{2, 3 * time.Second, 1, 2},
+		{3, 3 * time.Second, 1, 1},
+		{3, time.Second, 0, 0}, // everything came at once: nothing to time
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.tokens, "/", tc.latency), func(t *testing.T) {
+			reg := metrics.NewRegistry()
+			m := NewMetrics(reg)
+			m.observe(&ledger.Entry{RequestID: "req_1", Endpoint: "chat.completions", Provider: "up", Model: "chat-small", Stream: true,
+				Status: ledger.StatusOK, Latency: tc.latency, TTFT: time.Second, OutputTokens: tc.tokens}, snap)
+			families, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var samples uint64
+			var sum float64
+			for _, f := range families {
+				if f.GetName() != "sluice_time_per_output_token_seconds" {
+					continue
+				}
+				for _, s := range f.GetMetric() {
+					samples += s.GetHistogram().GetSampleCount()
+					sum += s.GetHistogram().GetSampleSum()
+				}
+			}
+			if samples != tc.samples || sum != tc.sum {
+				t.Fatalf("%d tokens: %d samples summing %v, want %d summing %v", tc.tokens, samples, sum, tc.samples, tc.sum)
 			}
 		})
 	}
