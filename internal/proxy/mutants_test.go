@@ -215,3 +215,48 @@ func TestObserveTimePerOutputTokenFromTwoTokens(t *testing.T) {
 		})
 	}
 }
+
+// A handler that panics still leaves one ledger row: a client that went
+// away (http.ErrAbortHandler) is recorded as cancelled and the panic goes
+// on to net/http; any other panic becomes a 500 and stops here.
+func TestEndpointPanicsLeaveOneLedgerRow(t *testing.T) {
+	tests := []struct {
+		name       string
+		panicWith  any
+		repanics   bool
+		wantStatus ledger.Status
+		wantHTTP   int
+	}{
+		{"client gone", http.ErrAbortHandler, true, ledger.StatusCancelled, 499},
+		{"bug", "boom", false, ledger.StatusUpstreamError, 500},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			h := New(Options{Ledger: rec})
+			hd := h.endpoint(&ingress{endpoint: "chat.completions", proto: provider.ProtocolOpenAI}, func(w http.ResponseWriter, r *http.Request, c *call) error {
+				c.key = &runtime.Key{ID: "key_1", Name: "dev"}
+				panic(tc.panicWith)
+			})
+			w := httptest.NewRecorder()
+			var got any
+			func() {
+				defer func() { got = recover() }()
+				hd.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(`{}`)))
+			}()
+			if tc.repanics != (got == tc.panicWith) || (!tc.repanics && got != nil) {
+				t.Fatalf("recovered %v after the handler panicked with %v", got, tc.panicWith)
+			}
+			entries := rec.all()
+			if len(entries) != 1 {
+				t.Fatalf("%d ledger entries, want 1: %+v", len(entries), entries)
+			}
+			if e := entries[0]; e.Status != tc.wantStatus || e.HTTPStatus != tc.wantHTTP || e.KeyID != "key_1" {
+				t.Fatalf("entry %s/%d key %q, want %s/%d key_1", e.Status, e.HTTPStatus, e.KeyID, tc.wantStatus, tc.wantHTTP)
+			}
+			if !tc.repanics && w.Code != http.StatusInternalServerError {
+				t.Fatalf("client got %d, want 500", w.Code)
+			}
+		})
+	}
+}
