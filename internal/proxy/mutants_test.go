@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/llm"
 	"github.com/sluicehq/sluice/internal/meter"
@@ -256,6 +257,38 @@ func TestEndpointPanicsLeaveOneLedgerRow(t *testing.T) {
 			}
 			if !tc.repanics && w.Code != http.StatusInternalServerError {
 				t.Fatalf("client got %d, want 500", w.Code)
+			}
+		})
+	}
+}
+
+// A budget's per-request reservation, however small, replaces the worst
+// case estimate: one micro-dollar reserved fits what is left of the budget
+// where the estimate would not.
+func TestBudgetReserveReplacesEstimate(t *testing.T) {
+	seededSpend = 999_990 // ten micro-dollars left of $1
+	t.Cleanup(func() { seededSpend = 0 })
+	tests := []struct {
+		name    string
+		reserve float64
+		want    int
+	}{
+		{"estimate", 0, http.StatusTooManyRequests},
+		{"one micro-dollar reserved", 0.000001, http.StatusOK},
+		{"ten micro-dollars reserved", 0.00001, http.StatusOK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(f *config.File) {
+				f.Models = append(f.Models, config.Model{Name: "cent", Targets: []config.Target{{Provider: "up", Model: "fake-model-1"}},
+					Pricing: config.Pricing{InputPerMTok: 10_000, OutputPerMTok: 0}})
+				f.Keys = append(f.Keys, config.Key{Name: "budgeted", Key: budgetKey, Limits: config.Limits{
+					Budget: &config.Budget{AmountUSD: 1, Period: "monthly", ReserveUSD: tc.reserve}}})
+			})
+			hdr := map[string]string{"Authorization": "Bearer " + budgetKey, "X-Fake-Prompt-Tokens": "0", "X-Fake-Completion-Tokens": "0"}
+			resp := e.post(t, "/v1/chat/completions", `{"model":"cent","messages":[{"role":"user","content":"hi"}]}`, hdr)
+			if b := readAll(t, resp); resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, b)
 			}
 		})
 	}
