@@ -173,12 +173,35 @@ type frozenRedis struct {
 }
 
 func newFrozenRedis(tb testing.TB) *frozenRedis {
+	f := &frozenRedis{}
+	f.addr = listenFake(tb, func(c net.Conn) {
+		f.mu.Lock()
+		i := len(f.recv)
+		f.recv = append(f.recv, nil)
+		f.mu.Unlock()
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.Read(buf)
+			f.mu.Lock()
+			f.recv[i] = append(f.recv[i], buf[:n]...)
+			f.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	})
+	return f
+}
+
+// listenFake serves a fake Redis on a loopback port, calling serve for each
+// connection on its own goroutine, and closes the listener and every
+// connection, waiting for the goroutines, when the test ends.
+func listenFake(tb testing.TB, serve func(net.Conn)) string {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f := &frozenRedis{addr: ln.Addr().String()}
 	var (
 		mu    sync.Mutex // guards conns
 		conns []net.Conn
@@ -195,23 +218,10 @@ func newFrozenRedis(tb testing.TB) *frozenRedis {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
-			f.mu.Lock()
-			i := len(f.recv)
-			f.recv = append(f.recv, nil)
-			f.mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				buf := make([]byte, 4096)
-				for {
-					n, err := c.Read(buf)
-					f.mu.Lock()
-					f.recv[i] = append(f.recv[i], buf[:n]...)
-					f.mu.Unlock()
-					if err != nil {
-						return
-					}
-				}
+				serve(c)
 			}()
 		}
 	}()
@@ -224,7 +234,7 @@ func newFrozenRedis(tb testing.TB) *frozenRedis {
 		mu.Unlock()
 		wg.Wait()
 	})
-	return f
+	return ln.Addr().String()
 }
 
 // commands returns how many commands the frozen Redis received in all. The
