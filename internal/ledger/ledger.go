@@ -22,6 +22,7 @@ const (
 	StatusCancelled     Status = "cancelled"      // the client went away before the response ended
 	StatusTruncated     Status = "truncated"      // the upstream stream ended without its terminal event
 	StatusLimited       Status = "limited"        // Sluice's own limits refused the request (rate, concurrency, budget)
+	StatusBlocked       Status = "blocked"        // a guardrail refused the request or ended its answer
 )
 
 // Entry is one client request.
@@ -51,6 +52,29 @@ type Entry struct {
 	TTFT             time.Duration `json:"-"`
 	Error            string        `json:"error,omitempty"`
 	Attempts         []Attempt     `json:"attempts"`
+
+	// What the request's steps decided (empty when a step did not apply).
+	TraceID         string    `json:"trace_id,omitempty"`
+	Product         string    `json:"product,omitempty"`
+	ProductVersion  string    `json:"product_version,omitempty"`
+	Plan            string    `json:"plan,omitempty"`
+	SubscriptionID  string    `json:"subscription_id,omitempty"`
+	Prompt          string    `json:"prompt,omitempty"`
+	PromptVersion   int       `json:"prompt_version,omitempty"`
+	PromptLabel     string    `json:"prompt_label,omitempty"`
+	Experiment      string    `json:"experiment,omitempty"`
+	Arm             string    `json:"arm,omitempty"`
+	Cache           string    `json:"cache,omitempty"` // "hit", "miss" or "bypass"
+	SavedCostMicros int64     `json:"saved_cost_micros,omitempty"`
+	Guardrails      []Verdict `json:"guardrails,omitempty"`
+}
+
+// Verdict is what one guardrail did to a request: never the matched text.
+type Verdict struct {
+	Guardrail string `json:"guardrail"`
+	Action    string `json:"action"` // mask, block or log
+	Stage     string `json:"stage"`  // input or output
+	Count     int    `json:"count"`
 }
 
 // Attempt is one try of a request against one upstream target.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -14,7 +15,15 @@ var _ ledger.Sink = (*Store)(nil)
 
 const requestColumns = `request_id, ts, endpoint, key_id, key_name, model, served_model, provider,
  stream, status, http_status, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
- estimated, cost_micros, latency_us, ttft_us, error, org_id, team_id, app_id`
+ estimated, cost_micros, latency_us, ttft_us, error, org_id, team_id, app_id, ` + contextColumns
+
+// contextColumns are what the request's steps decided (ledger.Entry's
+// trace, product, prompt, experiment, cache and guardrail fields).
+const contextColumns = `trace_id, product, product_version, plan, subscription_id, prompt, prompt_version,
+ prompt_label, experiment, arm, cache, saved_cost_micros, guardrails`
+
+// requestCols is the number of requestColumns.
+const requestCols = 37
 
 const attemptColumns = `request_id, n, provider, model, status, http_status, latency_us, ttft_us, error`
 
@@ -70,7 +79,7 @@ func (s *Store) InsertEntries(ctx context.Context, batch []ledger.Entry) error {
 		table, columns, conflict string
 		cols, rows               int
 	}{
-		{"requests", requestColumns, "(request_id)", 24, len(batch)},
+		{"requests", requestColumns, "(request_id)", requestCols, len(batch)},
 		{"attempts", attemptColumns, "(request_id, n)", 9, len(attempts)},
 	} {
 		for _, n := range []int{min(q.rows, rowsPerInsert), q.rows % rowsPerInsert} {
@@ -89,7 +98,7 @@ func (s *Store) InsertEntries(ctx context.Context, batch []ledger.Entry) error {
 		// driver starts a watcher goroutine per statement for a context
 		// that can be cancelled, and the transaction is bounded already.
 		ctx := context.WithoutCancel(ctx)
-		args := make([]any, 0, rowsPerInsert*24)
+		args := make([]any, 0, rowsPerInsert*requestCols)
 		for i := 0; i < len(batch); i += rowsPerInsert {
 			chunk := batch[i:min(i+rowsPerInsert, len(batch))]
 			args = args[:0]
@@ -99,7 +108,9 @@ func (s *Store) InsertEntries(ctx context.Context, batch []ledger.Entry) error {
 					e.Model, e.ServedModel, e.Provider, b2i(e.Stream), string(e.Status), e.HTTPStatus,
 					e.InputTokens, e.OutputTokens, e.CachedTokens, e.CacheWriteTokens, e.ReasoningTokens,
 					b2i(e.Estimated), e.CostMicros, e.Latency.Microseconds(), e.TTFT.Microseconds(), e.Error,
-					e.OrgID, e.TeamID, e.AppID)
+					e.OrgID, e.TeamID, e.AppID,
+					e.TraceID, e.Product, e.ProductVersion, e.Plan, e.SubscriptionID, e.Prompt, e.PromptVersion,
+					e.PromptLabel, e.Experiment, e.Arm, e.Cache, e.SavedCostMicros, verdictsJSON(e.Guardrails))
 			}
 			if _, err := tx.StmtContext(ctx, stmts["requests"+itoa(len(chunk))]).ExecContext(ctx, args...); err != nil {
 				return err
@@ -159,9 +170,7 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]ledger.Ent
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
-	q := `SELECT request_id, ts, endpoint, key_id, key_name, model, served_model, provider, stream, status,
- http_status, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, estimated,
- cost_micros, latency_us, ttft_us, error, org_id, team_id, app_id FROM requests`
+	q := `SELECT ` + requestColumns + ` FROM requests`
 	var where []string
 	var args []any
 	for _, c := range []struct{ col, v string }{{"key_id", f.KeyID}, {"org_id", f.OrgID}, {"team_id", f.TeamID}, {"app_id", f.AppID}} {
@@ -186,12 +195,19 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]ledger.Ent
 		var e ledger.Entry
 		var ts, lat, ttft int64
 		var stream, est int
-		var status string
+		var status, verdicts string
 		if err := rows.Scan(&e.RequestID, &ts, &e.Endpoint, &e.KeyID, &e.KeyName, &e.Model, &e.ServedModel,
 			&e.Provider, &stream, &status, &e.HTTPStatus, &e.InputTokens, &e.OutputTokens, &e.CachedTokens,
 			&e.CacheWriteTokens, &e.ReasoningTokens, &est, &e.CostMicros, &lat, &ttft, &e.Error,
-			&e.OrgID, &e.TeamID, &e.AppID); err != nil {
+			&e.OrgID, &e.TeamID, &e.AppID,
+			&e.TraceID, &e.Product, &e.ProductVersion, &e.Plan, &e.SubscriptionID, &e.Prompt, &e.PromptVersion,
+			&e.PromptLabel, &e.Experiment, &e.Arm, &e.Cache, &e.SavedCostMicros, &verdicts); err != nil {
 			return nil, err
+		}
+		if verdicts != "" {
+			if err := json.Unmarshal([]byte(verdicts), &e.Guardrails); err != nil {
+				return nil, fmt.Errorf("request %s: guardrail verdicts: %w", e.RequestID, err)
+			}
 		}
 		e.Time = time.UnixMicro(ts).UTC()
 		e.Stream, e.Estimated, e.Status = stream != 0, est != 0, ledger.Status(status)
@@ -242,6 +258,18 @@ func (s *Store) CountRequests(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM requests`).Scan(&n)
 	return n, err
+}
+
+// verdictsJSON is the guardrails column: "" when no guardrail ran.
+func verdictsJSON(v []ledger.Verdict) string {
+	if len(v) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(v)
+	if err != nil { // a slice of plain structs always marshals
+		return ""
+	}
+	return string(b)
 }
 
 func b2i(b bool) int {
