@@ -20,6 +20,9 @@ type File struct {
 	Orgs   []Org  `yaml:"orgs"`
 	Access Access `yaml:"access"`
 	Alerts Alerts `yaml:"alerts"`
+
+	// Prompts are versioned prompts served as APIs (prompts.go).
+	Prompts []Prompt `yaml:"prompts"`
 }
 
 // Alerts says where budget alerts go besides the log, the metric and
