@@ -23,6 +23,9 @@ type File struct {
 
 	// Prompts are versioned prompts served as APIs (prompts.go).
 	Prompts []Prompt `yaml:"prompts"`
+
+	// Products are API products with versions and plans (products.go).
+	Products []Product `yaml:"products"`
 }
 
 // Alerts says where budget alerts go besides the log, the metric and

@@ -184,6 +184,7 @@ func (f *File) Validate(storedProviders ...string) error {
 	}
 
 	apps := f.validateGovernance(add)
+	f.validateProducts(add)
 	f.validatePrompts(models, add)
 	for i, m := range f.Models {
 		m.Limits.validate(fmt.Sprintf("models[%d]", i), add)
