@@ -21,11 +21,11 @@ import (
 
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/llm"
-	"github.com/sluicehq/sluice/internal/login"
 	"github.com/sluicehq/sluice/internal/meter"
 	"github.com/sluicehq/sluice/internal/provider"
 	"github.com/sluicehq/sluice/internal/ratelimit"
 	"github.com/sluicehq/sluice/internal/runtime"
+	"github.com/sluicehq/sluice/internal/throttle"
 )
 
 // Recorder receives ledger entries; *ledger.Writer in production.
@@ -57,7 +57,7 @@ type Options struct {
 	SpendSince func(ctx context.Context, column, id string, since time.Time) (int64, error)
 	// Throttle, when set, refuses a client address (429) that presented
 	// too many invalid keys; the key lookup itself is in memory.
-	Throttle *login.Throttle
+	Throttle *throttle.Throttle
 	// SecurityLogEvery is the interval over which refusals before
 	// authentication are aggregated into one log line per source and
 	// reason (default 10 s).

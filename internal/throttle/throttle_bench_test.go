@@ -1,4 +1,4 @@
-package login
+package throttle
 
 import (
 	"strconv"
@@ -8,7 +8,7 @@ import (
 // BenchmarkThrottleAllow is the data plane's cost per request with a bad-key throttle in
 // front: one lookup of a key that has failed before.
 func BenchmarkThrottleAllow(b *testing.B) {
-	th := NewThrottle(20, nil)
+	th := New(20, nil)
 	th.Fail("203.0.113.7")
 	b.ReportAllocs()
 	for b.Loop() {
@@ -18,7 +18,7 @@ func BenchmarkThrottleAllow(b *testing.B) {
 
 // BenchmarkThrottleAllowMiss is a key the throttle has never seen (the common case).
 func BenchmarkThrottleAllowMiss(b *testing.B) {
-	th := NewThrottle(20, nil)
+	th := New(20, nil)
 	b.ReportAllocs()
 	for b.Loop() {
 		th.Allow("198.51.100.23")
@@ -27,7 +27,7 @@ func BenchmarkThrottleAllowMiss(b *testing.B) {
 
 // BenchmarkThrottleAllowParallel spreads lookups over 10k tracked keys from all Ps.
 func BenchmarkThrottleAllowParallel(b *testing.B) {
-	th := NewThrottle(20, nil)
+	th := New(20, nil)
 	keys := make([]string, 10_000)
 	for i := range keys {
 		keys[i] = "10.0." + strconv.Itoa(i>>8) + "." + strconv.Itoa(i&255)
@@ -45,7 +45,7 @@ func BenchmarkThrottleAllowParallel(b *testing.B) {
 
 // BenchmarkThrottleFailFlood is S7's flood: a new key every call, at the 100k cap.
 func BenchmarkThrottleFailFlood(b *testing.B) {
-	th := NewThrottle(20, nil)
+	th := New(20, nil)
 	keys := make([]string, 1<<17)
 	for i := range keys {
 		keys[i] = "gw-bad-" + strconv.Itoa(i)

@@ -1,4 +1,4 @@
-package login
+package throttle
 
 import (
 	"fmt"
@@ -21,7 +21,7 @@ func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func TestThrottleBurstThenRate(t *testing.T) {
 	clk := newFakeClock()
-	th := NewThrottle(5, clk.Now) // 5 per minute: one every 12 s after the burst
+	th := New(5, clk.Now) // 5 per minute: one every 12 s after the burst
 	for i := range 5 {
 		if ok, _ := th.Allow("1.2.3.4"); !ok {
 			t.Fatalf("attempt %d refused within the burst", i+1)
@@ -61,7 +61,7 @@ func TestThrottleBurstThenRate(t *testing.T) {
 
 func TestThrottleDebtIsCapped(t *testing.T) {
 	clk := newFakeClock()
-	th := NewThrottle(10, clk.Now)
+	th := New(10, clk.Now)
 	for range 1000 { // a client that keeps failing while refused
 		th.Fail("k")
 	}
@@ -77,7 +77,7 @@ func TestThrottleDebtIsCapped(t *testing.T) {
 
 func TestThrottleSucceedClears(t *testing.T) {
 	clk := newFakeClock()
-	th := NewThrottle(2, clk.Now)
+	th := New(2, clk.Now)
 	th.Fail("admin@example.com")
 	th.Fail("admin@example.com")
 	if ok, _ := th.Allow("admin@example.com"); ok {
@@ -94,7 +94,7 @@ func TestThrottleSucceedClears(t *testing.T) {
 
 func TestThrottleLowPerMinute(t *testing.T) {
 	clk := newFakeClock()
-	th := NewThrottle(0, clk.Now) // taken as 1
+	th := New(0, clk.Now) // taken as 1
 	if ok, _ := th.Allow("k"); !ok {
 		t.Fatal("first attempt refused")
 	}
@@ -150,7 +150,7 @@ func TestThrottleEvictsIdleFirst(t *testing.T) {
 }
 
 func TestThrottleAllowDoesNotAllocate(t *testing.T) {
-	th := NewThrottle(5, nil)
+	th := New(5, nil)
 	th.Fail("present")
 	key := "absent"
 	if n := testing.AllocsPerRun(1000, func() {
@@ -165,7 +165,7 @@ func TestThrottleAllowDoesNotAllocate(t *testing.T) {
 }
 
 func TestThrottleConcurrent(t *testing.T) {
-	th := NewThrottle(5, nil)
+	th := New(5, nil)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
