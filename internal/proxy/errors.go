@@ -106,7 +106,7 @@ var openAITypes = map[string]string{
 
 // writeError renders err in the dialect of the client's protocol and
 // returns the status and message for the ledger.
-func (h *Handler) writeError(w http.ResponseWriter, c *call, err error) (int, string) {
+func (h *Handler) writeError(w http.ResponseWriter, c *Call, err error) (int, string) {
 	status, le, code, _ := toCanonical(err)
 	var body []byte
 	if cc := h.opts.Codecs.Clients[c.in.proto]; cc != nil && c.in.proto != provider.ProtocolOpenAI {

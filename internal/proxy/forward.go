@@ -37,6 +37,9 @@ type forwardSpec struct {
 	stream  bool
 	// pathModel: the client named the model in the URL (Gemini).
 	pathModel bool
+	// local: Sluice answers itself (a token count for a target that does
+	// not speak the client's protocol); nothing is admitted or forwarded.
+	local bool
 }
 
 // attemptResult is how one upstream attempt ended.
@@ -52,10 +55,7 @@ const (
 // forward picks the model's route and tries its targets in the routing
 // policy's order until one answers. Failover happens only before the first
 // byte reaches the client, and only within the retry budget.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *call, fs *forwardSpec) error {
-	if err := h.admit(w, r, c, fs); err != nil {
-		return err
-	}
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *Call, fs *forwardSpec) error {
 	rt := selectRoute(r, c, fs)
 	plan := rt.Router.Plan(stickyValue(rt, r, c, fs))
 	// The plan's targets in order; max_attempts above their number cycles
@@ -164,7 +164,7 @@ func (b *retryBudget) acquire() bool {
 
 // selectRoute returns the first conditional route whose match fits, or the
 // model's default route.
-func selectRoute(r *http.Request, c *call, fs *forwardSpec) *runtime.Route {
+func selectRoute(r *http.Request, c *Call, fs *forwardSpec) *runtime.Route {
 	for _, rt := range fs.model.Routes {
 		if matches(rt.Match, r, c, fs) {
 			return rt
@@ -173,7 +173,7 @@ func selectRoute(r *http.Request, c *call, fs *forwardSpec) *runtime.Route {
 	return fs.model.Default
 }
 
-func matches(m *config.Match, r *http.Request, c *call, fs *forwardSpec) bool {
+func matches(m *config.Match, r *http.Request, c *Call, fs *forwardSpec) bool {
 	for k, v := range m.Headers {
 		got := r.Header.Get(k)
 		if got == "" || (v != "*" && got != v) {
@@ -246,7 +246,7 @@ func hasImages(body []byte) bool {
 
 // stickyValue is what pins a canary assignment: the key, the end user, or
 // a session header, as the route says.
-func stickyValue(rt *runtime.Route, r *http.Request, c *call, fs *forwardSpec) string {
+func stickyValue(rt *runtime.Route, r *http.Request, c *Call, fs *forwardSpec) string {
 	switch {
 	case rt.Sticky == "user":
 		for _, v := range gjson.GetManyBytes(fs.body, "user", "metadata.user_id") {
@@ -280,7 +280,7 @@ var (
 
 // attempt sends the request to one target. more reports (and reserves)
 // whether a further target may be tried after this one.
-func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *call, fs *forwardSpec, t runtime.Target, n int, probe bool, more func() bool) (res attemptResult, retErr error) {
+func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *Call, fs *forwardSpec, t runtime.Target, n int, probe bool, more func() bool) (res attemptResult, retErr error) {
 	up := t.Provider.Protocol()
 	passthrough := up == c.in.proto || (c.in.proto == provider.ProtocolResponses && up == provider.ProtocolOpenAI)
 	c.entry.ServedModel, c.entry.Provider = t.Model, t.Provider.Name()
@@ -524,7 +524,7 @@ func retryAfter(h http.Header) (time.Time, bool) {
 }
 
 // writeRaw relays a complete upstream answer as it is.
-func (h *Handler) writeRaw(w http.ResponseWriter, c *call, status int, hdr http.Header, body []byte) {
+func (h *Handler) writeRaw(w http.ResponseWriter, c *Call, status int, hdr http.Header, body []byte) {
 	out := w.Header()
 	copyResponseHeaders(out, hdr)
 	out.Set("Content-Length", strconv.Itoa(len(body)))
@@ -553,7 +553,7 @@ type streamer interface {
 
 // newStreamer picks the streamer of an attempt; strip says that Sluice
 // asked an OpenAI upstream for the usage chunk the client did not ask for.
-func (h *Handler) newStreamer(c *call, passthrough, strip bool, cc llm.ClientCodec, uc llm.UpstreamCodec, ireq *llm.Request) streamer {
+func (h *Handler) newStreamer(c *Call, passthrough, strip bool, cc llm.ClientCodec, uc llm.UpstreamCodec, ireq *llm.Request) streamer {
 	if passthrough && c.in.proto == provider.ProtocolOpenAI {
 		return newChatTap(strip)
 	}
@@ -735,7 +735,7 @@ func (t *chatTap) usage(reqBody []byte) meter.Usage {
 
 // relayStream copies a stream chunk by chunk, flushing each read. It
 // returns the outcome for the ledger.
-func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response, s streamer,
+func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, c *Call, resp *http.Response, s streamer,
 	stall time.Duration, actx context.Context, cancel context.CancelCauseFunc) (ledger.Status, string) {
 	hdr := w.Header()
 	if es, ok := s.(*eventStreamer); ok && !es.forward {

@@ -31,17 +31,25 @@ type ingress struct {
 	op provider.Operation
 	// keyFrom extracts the client's key.
 	keyFrom func(r *http.Request) string
+	// resolve and serve are the ingress's own stages (see the list above).
+	resolve func(h *Handler, c *Call) error
+	serve   func(h *Handler, c *Call) error
 }
 
+// The ingresses. resolve reads the request and resolves its model (nil:
+// the endpoint names none); serve answers once every step before it has
+// passed (nil: route_and_attempt forwards the request upstream).
 var (
-	inChat        = &ingress{endpoint: "chat.completions", proto: provider.ProtocolOpenAI, op: provider.OpChat, keyFrom: headerKey}
-	inEmb         = &ingress{endpoint: "embeddings", proto: provider.ProtocolOpenAI, op: provider.OpEmbeddings, keyFrom: headerKey}
-	inModels      = &ingress{endpoint: "models", proto: provider.ProtocolOpenAI, keyFrom: headerKey}
-	inResponses   = &ingress{endpoint: "responses", proto: provider.ProtocolResponses, op: provider.OpResponses, keyFrom: headerKey}
-	inMessages    = &ingress{endpoint: "messages", proto: provider.ProtocolAnthropic, op: provider.OpChat, keyFrom: headerKey}
-	inCount       = &ingress{endpoint: "messages.count_tokens", proto: provider.ProtocolAnthropic, op: provider.OpCountTokens, keyFrom: headerKey}
-	inGemini      = &ingress{endpoint: "gemini.generate_content", proto: provider.ProtocolGemini, op: provider.OpChat, keyFrom: geminiKey}
-	inGeminiCount = &ingress{endpoint: "gemini.count_tokens", proto: provider.ProtocolGemini, op: provider.OpCountTokens, keyFrom: geminiKey}
+	inChat        = &ingress{endpoint: "chat.completions", proto: provider.ProtocolOpenAI, op: provider.OpChat, keyFrom: headerKey, resolve: (*Handler).resolveBody}
+	inEmb         = &ingress{endpoint: "embeddings", proto: provider.ProtocolOpenAI, op: provider.OpEmbeddings, keyFrom: headerKey, resolve: (*Handler).resolveEmbeddings}
+	inModels      = &ingress{endpoint: "models", proto: provider.ProtocolOpenAI, keyFrom: headerKey, serve: (*Handler).models}
+	inResponses   = &ingress{endpoint: "responses", proto: provider.ProtocolResponses, op: provider.OpResponses, keyFrom: headerKey, resolve: (*Handler).resolveBody}
+	inMessages    = &ingress{endpoint: "messages", proto: provider.ProtocolAnthropic, op: provider.OpChat, keyFrom: headerKey, resolve: (*Handler).resolveMessages}
+	inCount       = &ingress{endpoint: "messages.count_tokens", proto: provider.ProtocolAnthropic, op: provider.OpCountTokens, keyFrom: headerKey, resolve: (*Handler).resolveMessages, serve: (*Handler).countTokens}
+	inGemini      = &ingress{endpoint: "gemini.generate_content", proto: provider.ProtocolGemini, op: provider.OpChat, keyFrom: geminiKey, resolve: (*Handler).resolveGemini}
+	inGeminiCount = &ingress{endpoint: "gemini.count_tokens", proto: provider.ProtocolGemini, op: provider.OpCountTokens, keyFrom: geminiKey, serve: (*Handler).countTokens}
+	inUsage       = &ingress{endpoint: "usage", proto: provider.ProtocolOpenAI, keyFrom: headerKey, serve: (*Handler).selfUsage}
+	inUnknown     = &ingress{endpoint: "unknown", proto: provider.ProtocolOpenAI, keyFrom: headerKey, serve: (*Handler).notFound}
 )
 
 func headerKey(r *http.Request) string { return auth.FromRequest(r.Header) }
@@ -62,7 +70,7 @@ func geminiKey(r *http.Request) string {
 }
 
 // authenticate resolves the request's key against the current snapshot.
-func (h *Handler) authenticate(r *http.Request, c *call) error {
+func (h *Handler) authenticate(r *http.Request, c *Call) error {
 	c.snap = h.opts.Snapshots.Load()
 	peer := peerAddr(r)
 	key := c.in.keyFrom(r)
@@ -175,7 +183,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 }
 
 // lookupModel finds the model and checks the key's allow-list.
-func lookupModel(c *call, name string) (*runtime.Model, error) {
+func lookupModel(c *Call, name string) (*runtime.Model, error) {
 	c.entry.Model = name
 	m := c.snap.Models[name]
 	if m == nil {
@@ -189,88 +197,57 @@ func lookupModel(c *call, name string) (*runtime.Model, error) {
 	return m, nil
 }
 
-// bodyRequest authenticates, reads the body, peeks it and resolves the
-// model named in it: the common start of every body-carrying endpoint.
-func (h *Handler) bodyRequest(w http.ResponseWriter, r *http.Request, c *call) (*forwardSpec, error) {
-	if err := h.authenticate(r, c); err != nil {
-		return nil, err
-	}
-	return h.resolveBody(w, r, c)
-}
-
-// resolveBody reads and peeks the body and resolves its model.
-func (h *Handler) resolveBody(w http.ResponseWriter, r *http.Request, c *call) (*forwardSpec, error) {
-	body, err := h.readBody(w, r)
+// resolveBody reads and peeks the body and resolves the model named in it:
+// the resolve stage of every endpoint whose body names its model.
+func (h *Handler) resolveBody(c *Call) error {
+	body, err := h.readBody(c.w, c.r)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p, err := peek(body)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c.entry.Stream = p.stream
 	m, err := lookupModel(c, p.model.Str)
 	if err != nil {
-		return nil, err
-	}
-	return &forwardSpec{body: body, peek: p, model: m, stream: p.stream}, nil
-}
-
-func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request, c *call) error {
-	fs, err := h.bodyRequest(w, r, c)
-	if err != nil {
 		return err
 	}
-	return h.forward(w, r, c, fs)
+	c.fs = &forwardSpec{body: body, peek: p, model: m, stream: p.stream}
+	return nil
 }
 
-func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request, c *call) error {
-	fs, err := h.bodyRequest(w, r, c)
-	if err != nil {
+// resolveEmbeddings is resolveBody for embeddings, which never stream.
+func (h *Handler) resolveEmbeddings(c *Call) error {
+	if err := h.resolveBody(c); err != nil {
 		return err
 	}
-	if fs.stream {
+	if c.fs.stream {
 		return errBadRequest("invalid_value", "stream", "Embeddings cannot be streamed.")
 	}
-	return h.forward(w, r, c, fs)
+	return nil
 }
 
-func (h *Handler) responses(w http.ResponseWriter, r *http.Request, c *call) error {
-	fs, err := h.bodyRequest(w, r, c)
-	if err != nil {
-		return err
-	}
-	return h.forward(w, r, c, fs)
-}
-
-// messages serves Anthropic's Messages API. Anthropic requires the
-// anthropic-version header; Sluice does too, so that clients that work
+// resolveMessages resolves Anthropic's Messages API. Anthropic requires
+// the anthropic-version header; Sluice does too, so that clients that work
 // here work against Anthropic.
-func (h *Handler) messages(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := h.authenticate(r, c); err != nil {
-		return err
-	}
-	if r.Header.Get("Anthropic-Version") == "" {
+func (h *Handler) resolveMessages(c *Call) error {
+	if c.r.Header.Get("Anthropic-Version") == "" {
 		// Anthropic's own wording; the header is not a body parameter, so
 		// no Param (the Anthropic dialect would prefix it again).
 		return errBadRequest("missing_header", "", "anthropic-version: header is required")
 	}
-	fs, err := h.resolveBody(w, r, c)
-	if err != nil {
+	if err := h.resolveBody(c); err != nil {
 		return err
 	}
-	if c.in == inCount {
-		return h.countTokens(w, r, c, fs)
-	}
-	return h.forward(w, r, c, fs)
+	c.fs.local = localCount(c)
+	return nil
 }
 
-// gemini serves /v1beta/models/{model}:{method} for generateContent,
-// streamGenerateContent (alt=sse) and countTokens.
-func (h *Handler) gemini(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := h.authenticate(r, c); err != nil {
-		return err
-	}
+// resolveGemini resolves /v1beta/models/{model}:{method} for
+// generateContent, streamGenerateContent (alt=sse) and countTokens.
+func (h *Handler) resolveGemini(c *Call) error {
+	r := c.r
 	rest := r.PathValue("rest")
 	i := strings.LastIndexByte(rest, ':')
 	if i <= 0 {
@@ -292,7 +269,7 @@ func (h *Handler) gemini(w http.ResponseWriter, r *http.Request, c *call) error 
 		return &Error{Status: http.StatusNotFound, Type: "NOT_FOUND", Code: "unknown_url", Msg: fmt.Sprintf("Unknown method %q.", truncate(method, 64))}
 	}
 	c.entry.Stream = fs.stream
-	body, err := h.readBody(w, r)
+	body, err := h.readBody(c.w, r)
 	if err != nil {
 		return err
 	}
@@ -308,19 +285,25 @@ func (h *Handler) gemini(w http.ResponseWriter, r *http.Request, c *call) error 
 		return err
 	}
 	fs.body, fs.model = body, m
-	if c.in == inGeminiCount {
-		return h.countTokens(w, r, c, fs)
-	}
-	return h.forward(w, r, c, fs)
+	c.fs = fs
+	fs.local = localCount(c)
+	return nil
+}
+
+// localCount reports a token count that Sluice answers itself, because the
+// model's first target does not speak the client's protocol.
+func localCount(c *Call) bool {
+	return c.in.op == provider.OpCountTokens && c.fs.model.Default.Targets[0].Provider.Protocol() != c.in.proto
 }
 
 // countTokens answers a token count: from the upstream when it speaks the
 // client's protocol, otherwise from Sluice's offline tokenizer.
-func (h *Handler) countTokens(w http.ResponseWriter, r *http.Request, c *call, fs *forwardSpec) error {
-	t := fs.model.Default.Targets[0]
-	if t.Provider.Protocol() == c.in.proto {
-		return h.forward(w, r, c, fs)
+func (h *Handler) countTokens(c *Call) error {
+	fs := c.fs
+	if !fs.local {
+		return h.forward(c.w, c.r, c, fs)
 	}
+	t := fs.model.Default.Targets[0]
 	decode := h.opts.Codecs.CountTokensRequest[c.in.proto]
 	if decode == nil {
 		return errBadRequest("unsupported", "", "Token counting is not available for this protocol.")
@@ -336,6 +319,7 @@ func (h *Handler) countTokens(w http.ResponseWriter, r *http.Request, c *call, f
 	} else {
 		out = fmt.Appendf(nil, `{"input_tokens":%d}`, n)
 	}
+	w := c.w
 	w.Header().Set("Content-Type", "application/json")
 	c.wrote = true
 	c.entry.HTTPStatus, c.entry.Status, c.entry.InputTokens, c.entry.Estimated = 200, "ok", n, true
@@ -392,7 +376,7 @@ var refusalReasons = map[string]bool{"invalid_api_key": true, "too_many_invalid_
 
 // refusedUnauthenticated counts a refusal before authentication in the
 // metrics and the aggregated security log, instead of the ledger.
-func (h *Handler) refusedUnauthenticated(c *call) {
+func (h *Handler) refusedUnauthenticated(c *Call) {
 	reason := c.refusal
 	if !refusalReasons[reason] {
 		reason = "other"

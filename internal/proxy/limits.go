@@ -23,7 +23,7 @@ const defaultMaxTokens = 4096
 // subjects lists the levels whose limits apply to a request: its key,
 // application, team, organisation (compiled on the key) and model, in that
 // order. Levels without limits are left out.
-func subjects(c *call, model *runtime.Model) []runtime.Level {
+func subjects(c *Call, model *runtime.Model) []runtime.Level {
 	lv := c.key.Levels
 	if model != nil && model.Level != nil {
 		return append(lv[:len(lv):len(lv)], *model.Level)
@@ -34,7 +34,7 @@ func subjects(c *call, model *runtime.Model) []runtime.Level {
 // admit applies every level's limits and reserves the request's worst-case
 // cost at each level with a budget, all or none. Every endpoint that
 // reaches an upstream goes through here.
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *call, fs *forwardSpec) error {
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *Call, fs *forwardSpec) error {
 	if err := h.admitLedger(r); err != nil {
 		return err
 	}
@@ -233,10 +233,8 @@ type budgetView struct {
 
 // selfUsage lets a key read its own limits and consumption, without admin
 // rights.
-func (h *Handler) selfUsage(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := h.authenticate(r, c); err != nil {
-		return err
-	}
+func (h *Handler) selfUsage(c *Call) error {
+	w, r := c.w, c.r
 	k := c.key
 	var v usageView
 	v.Object = "sluice.usage"

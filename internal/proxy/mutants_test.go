@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -36,7 +37,7 @@ func TestRetryAfterRoundsUpToWholeSeconds(t *testing.T) {
 	h := &Handler{}
 	for _, tc := range tests {
 		t.Run(tc.wait.String(), func(t *testing.T) {
-			c := &call{in: &ingress{proto: provider.ProtocolOpenAI}, id: "req-1"}
+			c := &Call{in: &ingress{proto: provider.ProtocolOpenAI}, id: "req-1"}
 			w := httptest.NewRecorder()
 			status, _ := h.writeError(w, c, &Error{Status: http.StatusTooManyRequests, Type: "rate_limit_error",
 				Code: "rate_limited", Msg: "slow down", RetryAfter: tc.wait})
@@ -145,7 +146,7 @@ func TestUnknownURLMessageNamesMethodAndPath(t *testing.T) {
 // the first.
 func TestPassthroughUsageCountsEveryChoice(t *testing.T) {
 	h := &Handler{}
-	c := &call{in: &ingress{proto: provider.ProtocolOpenAI, op: provider.OpChat}}
+	c := &Call{in: &ingress{proto: provider.ProtocolOpenAI, op: provider.OpChat}}
 	fs := &forwardSpec{body: []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`)}
 	one := `{"message":{"role":"assistant","content":"the quick brown fox jumps over the lazy dog"}}`
 	tests := []struct {
@@ -235,10 +236,14 @@ func TestEndpointPanicsLeaveOneLedgerRow(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{}
 			h := New(Options{Ledger: rec})
-			hd := h.endpoint(&ingress{endpoint: "chat.completions", proto: provider.ProtocolOpenAI}, func(w http.ResponseWriter, r *http.Request, c *call) error {
-				c.key = &runtime.Key{ID: "key_1", Name: "dev"}
-				panic(tc.panicWith)
-			})
+			// The chain's own first steps, then a step that panics once the
+			// request has a key.
+			h.chain = compose([]Step{stepFunc{"requestid", requestID}, stepFunc{"settle_and_record", h.settle},
+				stepFunc{"panics", func(_ context.Context, c *Call, _ Next) error {
+					c.key = &runtime.Key{ID: "key_1", Name: "dev"}
+					panic(tc.panicWith)
+				}}})
+			hd := h.endpoint(&ingress{endpoint: "chat.completions", proto: provider.ProtocolOpenAI})
 			w := httptest.NewRecorder()
 			var got any
 			func() {

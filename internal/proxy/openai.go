@@ -17,10 +17,8 @@ import (
 	"github.com/sluicehq/sluice/internal/sse"
 )
 
-func (h *Handler) models(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := h.authenticate(r, c); err != nil {
-		return err
-	}
+func (h *Handler) models(c *Call) error {
+	w := c.w
 	list := oa.ModelList{Object: "list", Data: []oa.Model{}}
 	created := c.snap.LoadedAt.Unix()
 	for _, name := range c.snap.ModelNames {
@@ -37,7 +35,7 @@ func (h *Handler) models(w http.ResponseWriter, r *http.Request, c *call) error 
 }
 
 // bill records usage and its cost on the entry.
-func (h *Handler) bill(c *call, m *runtime.Model, u meter.Usage) {
+func (h *Handler) bill(c *Call, m *runtime.Model, u meter.Usage) {
 	e := &c.entry
 	e.InputTokens, e.OutputTokens, e.CachedTokens = u.InputTokens, u.OutputTokens, u.CachedTokens
 	e.CacheWriteTokens, e.ReasoningTokens, e.Estimated = u.CacheWriteTokens, u.ReasoningTokens, u.Estimated

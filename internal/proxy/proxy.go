@@ -85,6 +85,8 @@ type Handler struct {
 	// refusals aggregates the security log of refusals before
 	// authentication.
 	refusals *refusalLog
+	// chain is the request chain (chain.go), composed once.
+	chain Next
 }
 
 // New returns a data-plane handler.
@@ -104,44 +106,18 @@ func New(opts Options) *Handler {
 	if opts.SecurityLogEvery <= 0 {
 		opts.SecurityLogEvery = 10 * time.Second
 	}
-	return &Handler{opts: opts, log: opts.Logger, refusals: newRefusalLog(opts.Logger, opts.SecurityLogEvery, time.Now)}
+	h := &Handler{opts: opts, log: opts.Logger, refusals: newRefusalLog(opts.Logger, opts.SecurityLogEvery, time.Now)}
+	h.chain = compose(h.steps())
+	return h
 }
 
 // FlushSecurityLog writes the refusals before authentication counted
 // since the last line; the server calls it on shutdown.
 func (h *Handler) FlushSecurityLog() { h.refusals.flush() }
 
-// Register adds the data-plane routes to mux.
-func (h *Handler) Register(mux *http.ServeMux) {
-	for _, rt := range h.Routes() {
-		mux.Handle(rt.Pattern, rt.Handler)
-	}
-}
-
-// Route is a data-plane route.
-type Route struct {
-	Pattern string
-	Handler http.Handler
-}
-
-// Routes lists every data-plane route: the one table that tests check
-// against, so that no route escapes authentication.
-func (h *Handler) Routes() []Route {
-	return []Route{
-		{"POST /v1/chat/completions", h.endpoint(inChat, h.chatCompletions)},
-		{"POST /v1/embeddings", h.endpoint(inEmb, h.embeddings)},
-		{"GET /v1/models", h.endpoint(inModels, h.models)},
-		{"POST /v1/responses", h.endpoint(inResponses, h.responses)},
-		{"POST /v1/messages", h.endpoint(inMessages, h.messages)},
-		{"POST /v1/messages/count_tokens", h.endpoint(inCount, h.messages)},
-		{"POST /v1beta/models/{rest...}", h.endpoint(inGemini, h.gemini)},
-		{"GET /v1/sluice/usage", h.endpoint(&ingress{endpoint: "usage", proto: provider.ProtocolOpenAI, keyFrom: headerKey}, h.selfUsage)},
-		{"/v1/", h.endpoint(&ingress{endpoint: "unknown", proto: provider.ProtocolOpenAI, keyFrom: headerKey}, h.notFound)},
-	}
-}
-
-// call is the state of one client request.
-type call struct {
+// Call is the state of one client request, as the chain's steps read and
+// change it.
+type Call struct {
 	in    *ingress
 	id    string
 	start time.Time
@@ -158,62 +134,16 @@ type call struct {
 	// tickets are the request's admissions at every level; settled when
 	// the request ends.
 	tickets *ratelimit.Tickets
+
+	// w is the response writer as the steps so far have wrapped it, and r
+	// the client's request; fs is the request ready to forward, set by
+	// resolve (nil for an endpoint that names no model).
+	w  http.ResponseWriter
+	r  *http.Request
+	fs *forwardSpec
 }
 
-type endpointFunc func(w http.ResponseWriter, r *http.Request, c *call) error
-
-// endpoint wraps a handler with the per-request chain, in this order:
-// recover -> request id -> handler (which authenticates first) -> error
-// rendering -> ledger entry. Exactly one entry is recorded per request
-// that authenticated; refusals before authentication are counted and
-// logged in aggregate instead (refusedUnauthenticated).
-func (h *Handler) endpoint(in *ingress, fn endpointFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &call{in: in, id: newRequestID(), start: time.Now()}
-		c.entry.Endpoint = in.endpoint
-		w.Header().Set("X-Request-Id", c.id)
-		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler { // the client connection is gone
-					c.entry.Status, c.entry.HTTPStatus, c.entry.Error = ledger.StatusCancelled, 499, "client connection aborted"
-					h.finish(c)
-					panic(p)
-				}
-				h.log.Error("panic in handler", "request_id", c.id, "panic", p) // the body is never logged
-				if !c.wrote {
-					h.writeError(w, c, asError(nil))
-				}
-				c.entry.Status, c.entry.HTTPStatus, c.entry.Error = ledger.StatusUpstreamError, 500, "internal error"
-				h.finish(c)
-			}
-		}()
-		err := fn(w, r, c)
-		if err != nil {
-			status, msg := http.StatusInternalServerError, "internal error"
-			if !c.wrote {
-				status, msg = h.writeError(w, c, err)
-			}
-			if c.entry.HTTPStatus == 0 {
-				c.entry.HTTPStatus = status
-			}
-			if c.entry.Status == "" {
-				c.entry.Status = statusOf(status)
-			}
-			if c.entry.Error == "" {
-				c.entry.Error = msg
-			}
-			if c.key == nil {
-				c.refusal = asError(err).Code
-			}
-			if status >= 500 {
-				h.log.Warn("request failed", "request_id", c.id, "status", status, "err", err)
-			}
-		}
-		h.finish(c)
-	})
-}
-
-func (h *Handler) finish(c *call) {
+func (h *Handler) finish(c *Call) {
 	e := &c.entry
 	if c.key == nil && e.HTTPStatus >= 400 {
 		// Refused before authentication: not usage of any key, and one
@@ -242,10 +172,8 @@ func (h *Handler) finish(c *call) {
 	h.opts.Ledger.Record(*e)
 }
 
-func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := h.authenticate(r, c); err != nil {
-		return err
-	}
+func (h *Handler) notFound(c *Call) error {
+	r := c.r
 	return &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "unknown_url",
 		Msg: "Unknown request URL: " + r.Method + " " + sanitizePath(r.URL.Path) + "."}
 }

@@ -56,6 +56,7 @@ func (r *recorder) all() []ledger.Entry {
 }
 
 type env struct {
+	h      *Handler
 	fake   *openaifake.Server
 	server *httptest.Server
 	rec    *recorder
@@ -111,10 +112,11 @@ func newEnvWith(t testing.TB, opts func(*Options), mutate ...func(*config.File))
 	if opts != nil {
 		opts(&o)
 	}
-	New(o).Register(mux)
+	h := New(o)
+	h.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &env{fake: fake, server: srv, rec: rec}
+	return &env{h: h, fake: fake, server: srv, rec: rec}
 }
 
 func (e *env) post(t *testing.T, path, body string, hdr map[string]string) *http.Response {

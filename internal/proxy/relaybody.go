@@ -48,7 +48,7 @@ type bodyOutcome struct {
 // pass-through answer larger than wholeBody is streamed (see wholeBody for
 // the memory bound); anything else is read whole, validated or translated,
 // and written at once.
-func (h *Handler) relayBody(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response, fs *forwardSpec,
+func (h *Handler) relayBody(w http.ResponseWriter, r *http.Request, c *Call, resp *http.Response, fs *forwardSpec,
 	passthrough bool, cc llm.ClientCodec, uc llm.UpstreamCodec, ireq *llm.Request) bodyOutcome {
 	buf := getBuffer()
 	defer putBuffer(buf)
@@ -124,7 +124,7 @@ func (h *Handler) relayBody(w http.ResponseWriter, r *http.Request, c *call, res
 // that is cut or is not JSON is recorded truncated, although its first
 // bytes were relayed), and its usage is read from its last tailWindow
 // bytes, or estimated when they hold none.
-func (h *Handler) streamBody(w http.ResponseWriter, r *http.Request, c *call, resp *http.Response, fs *forwardSpec, head []byte) bodyOutcome {
+func (h *Handler) streamBody(w http.ResponseWriter, r *http.Request, c *Call, resp *http.Response, fs *forwardSpec, head []byte) bodyOutcome {
 	var check jsonChecker
 	var end tail
 	copyResponseHeaders(w.Header(), resp.Header)
@@ -194,7 +194,7 @@ func (h *Handler) streamBody(w http.ResponseWriter, r *http.Request, c *call, re
 }
 
 // estimateBody is the input estimate of an answer whose usage is unknown.
-func (h *Handler) estimateBody(c *call, fs *forwardSpec) meter.Usage {
+func (h *Handler) estimateBody(c *Call, fs *forwardSpec) meter.Usage {
 	if c.in.op == provider.OpCountTokens {
 		return meter.Usage{}
 	}
@@ -205,7 +205,7 @@ func (h *Handler) estimateBody(c *call, fs *forwardSpec) meter.Usage {
 }
 
 // passthroughUsage meters a same-protocol non-streamed answer.
-func (h *Handler) passthroughUsage(c *call, fs *forwardSpec, data []byte) meter.Usage {
+func (h *Handler) passthroughUsage(c *Call, fs *forwardSpec, data []byte) meter.Usage {
 	switch c.in.proto {
 	case provider.ProtocolOpenAI:
 		if u, ok := usageOpenAI(gjson.GetBytes(data, "usage")); ok {
@@ -286,7 +286,7 @@ func usageKeyOf(p provider.Protocol) string {
 
 // usageFromTail reads the usage object from the last bytes of a
 // non-streamed answer: the last unescaped "key": followed by an object.
-func (h *Handler) usageFromTail(c *call, window []byte) (meter.Usage, bool) {
+func (h *Handler) usageFromTail(c *Call, window []byte) (meter.Usage, bool) {
 	key := usageKeyOf(c.in.proto)
 	quoted := []byte(`"` + key + `"`)
 	for end := len(window); end > 0; {
@@ -316,7 +316,7 @@ func (h *Handler) usageFromTail(c *call, window []byte) (meter.Usage, bool) {
 
 // usageOfDoc reads a protocol's usage from a (possibly partial) answer
 // document holding at least its usage member.
-func (h *Handler) usageOfDoc(c *call, doc []byte) (meter.Usage, bool) {
+func (h *Handler) usageOfDoc(c *Call, doc []byte) (meter.Usage, bool) {
 	switch c.in.proto {
 	case provider.ProtocolOpenAI:
 		return usageOpenAI(gjson.GetBytes(doc, "usage"))

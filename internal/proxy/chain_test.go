@@ -1,0 +1,93 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The chain runs in the order the ADR writes down.
+func TestChainOrder(t *testing.T) {
+	var names []string
+	for _, s := range New(Options{}).steps() {
+		names = append(names, s.Name())
+	}
+	want := []string{"requestid", "settle_and_record", "authenticate", "resolve", "admit", "route_and_attempt"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("steps %v, want %v", names, want)
+	}
+}
+
+// A step added to the list reads the call's state, sets response headers,
+// wraps the writer and refuses in the client's dialect; a prefix serves the
+// same ingresses through the same chain.
+func TestChainStepAndPrefix(t *testing.T) {
+	e := newEnvWith(t, func(o *Options) { o.Codecs = dialectCodecs() })
+	var seen []string
+	wrapped := 0
+	extra := stepFunc{"product", func(ctx context.Context, c *Call, next Next) error {
+		seen = append(seen, c.key.Name+"/"+c.fs.model.Name+"/"+c.r.PathValue("product"))
+		c.w.Header().Set("X-Product", c.r.PathValue("product"))
+		if c.r.PathValue("product") == "closed" {
+			return &Error{Status: http.StatusForbidden, Type: "permission_error", Code: "no_subscription", Msg: "No subscription to this product."}
+		}
+		c.w = countingWriter{c.w, &wrapped}
+		return next(ctx, c)
+	}}
+	steps := e.h.steps()
+	i := slices.IndexFunc(steps, func(s Step) bool { return s.Name() == "resolve" })
+	e.h.chain = compose(slices.Insert(steps, i+1, Step(extra)))
+	mux := http.NewServeMux()
+	for _, rt := range e.h.under("/products/{product}/{version}") {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	tests := []struct {
+		name, path, body string
+		hdr              map[string]string
+		want             int
+		wantBody         string
+	}{
+		{"openai", "/products/shop/v1/v1/chat/completions", `{"model":"chat-small","messages":[{"role":"user","content":"hi"}]}`,
+			map[string]string{"Authorization": "Bearer " + clientKey}, 200, `"chat.completion"`},
+		{"anthropic refused", "/products/closed/v1/v1/messages", `{"model":"chat-small","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`,
+			map[string]string{"x-api-key": clientKey, "anthropic-version": "2023-06-01"}, 403, `"type":"error"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			seen, wrapped = nil, 0
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+tc.path, strings.NewReader(tc.body))
+			for k, v := range tc.hdr {
+				req.Header.Set(k, v)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readAll(t, resp)
+			if resp.StatusCode != tc.want || !strings.Contains(body, tc.wantBody) {
+				t.Fatalf("status %d body %s, want %d with %s", resp.StatusCode, body, tc.want, tc.wantBody)
+			}
+			product := strings.Split(tc.path, "/")[2]
+			if resp.Header.Get("X-Product") != product || len(seen) != 1 || seen[0] != "dev/chat-small/"+product {
+				t.Fatalf("header %q, step saw %v", resp.Header.Get("X-Product"), seen)
+			}
+			if (tc.want == 200) != (wrapped > 0) {
+				t.Fatalf("the wrapped writer saw %d writes", wrapped)
+			}
+		})
+	}
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n *int
+}
+
+func (w countingWriter) Write(p []byte) (int, error) { *w.n++; return w.ResponseWriter.Write(p) }
+func (w countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
