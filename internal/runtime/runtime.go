@@ -42,6 +42,9 @@ type Snapshot struct {
 	Policy *authz.Policy
 	// TrustedProxies are the networks whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// Products are the API products, their versions, plans, open
+	// subscriptions and emergency stops (products.go).
+	Products *Products
 }
 
 // Model is a name clients ask for.
@@ -174,6 +177,8 @@ type Inputs struct {
 	// credentials already decrypted. Models may target them by name; a
 	// name declared in the file too is an error.
 	StoredProviders []config.Provider
+	// Products are the stored products and subscriptions (products.go).
+	Products ProductInputs
 	Registry        provider.Registry
 	Provider        func(config.Provider) provider.Spec // fills in the shared client
 	// Health is the long-lived target health registry (a new one if nil).
@@ -261,6 +266,7 @@ func Compile(in Inputs) (*Snapshot, error) {
 	if err := s.compileGovernance(f, in.Units); err != nil {
 		return nil, err
 	}
+	s.Products = compileProducts(in.Products)
 	for _, k := range f.Keys {
 		h := auth.HashKey(k.Key)
 		ck := keyFromConfig(k, "cfg_"+hex.EncodeToString(h[:6]))
