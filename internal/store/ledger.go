@@ -93,11 +93,17 @@ func (s *Store) InsertEntries(ctx context.Context, batch []ledger.Entry) error {
 			stmts[q.table+itoa(n)] = st
 		}
 	}
+	if err := s.PrepareRollups(ctx); err != nil {
+		return err
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		// The statements run without the caller's deadline: the SQLite
 		// driver starts a watcher goroutine per statement for a context
 		// that can be cancelled, and the transaction is bounded already.
 		ctx := context.WithoutCancel(ctx)
+		if err := s.addRollups(ctx, tx, batch); err != nil { // before the inserts: it skips stored entries
+			return err
+		}
 		args := make([]any, 0, rowsPerInsert*requestCols)
 		for i := 0; i < len(batch); i += rowsPerInsert {
 			chunk := batch[i:min(i+rowsPerInsert, len(batch))]
