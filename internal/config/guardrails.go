@@ -1,0 +1,148 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/guard"
+)
+
+// Guardrail declares one guardrail (the fields of guard.Spec). Models, keys,
+// applications, teams and organisations attach guardrails by name; every
+// guardrail attached to anything a request involves runs.
+type Guardrail struct {
+	Name string `yaml:"name"`
+	// Type is pii, regex, words, injection or max_size.
+	Type string `yaml:"type"`
+	// Entities selects the pii detectors (all when empty).
+	Entities []string `yaml:"entities"`
+	// Patterns are the regex guardrail's expressions (RE2 syntax).
+	Patterns []string `yaml:"patterns"`
+	// Words are the words guardrail's terms (whole words, any case).
+	Words []string `yaml:"words"`
+	// MaxBytes bounds each text for max_size.
+	MaxBytes int `yaml:"max_bytes"`
+	// MaxMatch caps the length of a match of an unbounded pattern, which is
+	// what a stream holds back at most (default 256).
+	MaxMatch int `yaml:"max_match"`
+	// Action is mask, block or log.
+	Action string `yaml:"action"`
+	// On lists the stages: input, output (default input).
+	On []string `yaml:"on"`
+	// Reversible masking restores placeholders in the response (never for
+	// secrets).
+	Reversible bool `yaml:"reversible"`
+}
+
+// GuardrailTypes lists the accepted values of guardrails[].type.
+var GuardrailTypes = []string{"pii", "regex", "words", "injection", "max_size"}
+
+// Spec is the guardrail as the guard engine takes it.
+func (g Guardrail) Spec() guard.Spec {
+	s := guard.Spec{Name: g.Name, Type: g.Type, Entities: g.Entities, Patterns: g.Patterns, Words: g.Words,
+		MaxBytes: g.MaxBytes, MaxMatch: g.MaxMatch, Action: guard.Action(g.Action), Reversible: g.Reversible}
+	for _, o := range g.On {
+		s.On = append(s.On, guard.Stage(o))
+	}
+	return s
+}
+
+// Cache modes.
+const CacheExact = "exact"
+
+// ModelCache is a model's response cache.
+type ModelCache struct {
+	// Mode is exact (the only mode built; "" or off disables the cache).
+	Mode string `yaml:"mode"`
+	// TTL is how long an answer is kept (default 5m, at most 24h).
+	TTL Duration `yaml:"ttl"`
+}
+
+// Cache is the cache's shared settings.
+type Cache struct {
+	// MaxBytes bounds the in-memory store (default 64 MiB); with Redis,
+	// Redis's own memory policy applies.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// Scope is org (default: an answer is shared only within the
+	// organisation that asked for it) or global (shared by every key).
+	Scope string `yaml:"scope"`
+}
+
+// Cache scopes.
+const (
+	CacheScopeOrg    = "org"
+	CacheScopeGlobal = "global"
+)
+
+// validateGuardrails checks the guardrails, the names that attach them,
+// and the cache settings.
+func (f *File) validateGuardrails(add func(path, format string, args ...any)) {
+	names := map[string]bool{}
+	for i, g := range f.Guardrails {
+		at := fmt.Sprintf("guardrails[%d]", i)
+		switch {
+		case !validName(g.Name):
+			add(at+".name", "must be 1-64 characters of letters, digits, '-', '_' or '.'")
+		case names[g.Name]:
+			add(at+".name", "duplicate guardrail name %q", g.Name)
+		}
+		names[g.Name] = true
+		if !slices.Contains(GuardrailTypes, g.Type) {
+			add(at+".type", "must be one of %s", strings.Join(GuardrailTypes, ", "))
+			continue
+		}
+		if g.Name == "" {
+			continue
+		}
+		if _, err := guard.Compile(g.Spec()); err != nil {
+			add(at, "%s", strings.TrimPrefix(err.Error(), "guardrail "+g.Name+": "))
+		}
+	}
+	attached := func(at string, list []string) {
+		for j, n := range list {
+			if !names[n] {
+				add(fmt.Sprintf("%s.guardrails[%d]", at, j), "no guardrail named %q", n)
+			}
+		}
+	}
+	for i, m := range f.Models {
+		at := fmt.Sprintf("models[%d]", i)
+		attached(at, m.Guardrails)
+		if c := m.Cache; c != nil {
+			switch c.Mode {
+			case CacheExact, "", "off":
+			case "semantic":
+				add(at+".cache.mode", "the semantic cache is not built; use exact")
+			default:
+				add(at+".cache.mode", "must be exact or off")
+			}
+			if d := time.Duration(c.TTL); d < 0 || d > 24*time.Hour {
+				add(at+".cache.ttl", "must be between 0 and 24h")
+			}
+		}
+	}
+	for i, k := range f.Keys {
+		attached(fmt.Sprintf("keys[%d]", i), k.Guardrails)
+	}
+	for i, o := range f.Orgs {
+		at := fmt.Sprintf("orgs[%d]", i)
+		attached(at, o.Guardrails)
+		for j, t := range o.Teams {
+			at := fmt.Sprintf("%s.teams[%d]", at, j)
+			attached(at, t.Guardrails)
+			for k, a := range t.Applications {
+				attached(fmt.Sprintf("%s.applications[%d]", at, k), a.Guardrails)
+			}
+		}
+	}
+	switch f.Cache.Scope {
+	case "", CacheScopeOrg, CacheScopeGlobal:
+	default:
+		add("cache.scope", "must be org or global")
+	}
+	if f.Cache.MaxBytes < 0 {
+		add("cache.max_bytes", "must not be negative")
+	}
+}
