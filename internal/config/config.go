@@ -26,6 +26,11 @@ type File struct {
 
 	// Products are API products with versions and plans (products.go).
 	Products []Product `yaml:"products"`
+
+	// Guardrails are declared here and attached by name (guardrails.go);
+	// Cache holds the response cache's shared settings.
+	Guardrails []Guardrail `yaml:"guardrails"`
+	Cache      Cache       `yaml:"cache"`
 }
 
 // Alerts says where budget alerts go besides the log, the metric and
@@ -55,7 +60,8 @@ type Org struct {
 	Name        string `yaml:"name"`
 	Description string `yaml:"description"`
 	Limits      `yaml:",inline"`
-	Teams       []Team `yaml:"teams"`
+	Teams       []Team   `yaml:"teams"`
+	Guardrails  []string `yaml:"guardrails"`
 }
 
 // Team is a team in an organisation.
@@ -63,7 +69,8 @@ type Team struct {
 	Name         string `yaml:"name"`
 	Description  string `yaml:"description"`
 	Limits       `yaml:",inline"`
-	Applications []App `yaml:"applications"`
+	Applications []App    `yaml:"applications"`
+	Guardrails   []string `yaml:"guardrails"`
 }
 
 // App is an application (a consumer of the gateway) in a team.
@@ -71,6 +78,7 @@ type App struct {
 	Name        string `yaml:"name"`
 	Description string `yaml:"description"`
 	Limits      `yaml:",inline"`
+	Guardrails  []string `yaml:"guardrails"`
 }
 
 // Access configures administrative access: deny rules over the built-in
@@ -179,6 +187,9 @@ type Model struct {
 	Pricing Pricing `yaml:"pricing"`
 	// Limits apply to all traffic to the model, whoever sends it.
 	Limits `yaml:",inline"`
+	// Guardrails (by name) and the response cache (guardrails.go).
+	Guardrails []string    `yaml:"guardrails"`
+	Cache      *ModelCache `yaml:"cache"`
 }
 
 // Routing chooses among a model's targets.
@@ -253,6 +264,8 @@ type Key struct {
 	SourceNetworks []string `yaml:"source_networks"`
 	// ExpiresAt, when set, is when the key stops working (RFC 3339).
 	ExpiresAt *time.Time `yaml:"expires_at"`
+	// Guardrails attached to the key's requests, by name.
+	Guardrails []string `yaml:"guardrails"`
 }
 
 // Budget is a spend cap.

@@ -186,6 +186,7 @@ func (f *File) Validate(storedProviders ...string) error {
 	apps := f.validateGovernance(add)
 	f.validateProducts(add)
 	f.validatePrompts(models, add)
+	f.validateGuardrails(add)
 	for i, m := range f.Models {
 		m.Limits.validate(fmt.Sprintf("models[%d]", i), add)
 	}

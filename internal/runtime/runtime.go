@@ -42,6 +42,10 @@ type Snapshot struct {
 	Policy *authz.Policy
 	// TrustedProxies are the networks whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// Guardrails and Cache are the request chain's guardrails and response
+	// cache settings (guardrails.go).
+	Guardrails *Guardrails
+	Cache      *Cache
 	// Products are the API products, their versions, plans, open
 	// subscriptions and emergency stops (products.go).
 	Products *Products
@@ -266,6 +270,11 @@ func Compile(in Inputs) (*Snapshot, error) {
 	if err := s.compileGovernance(f, in.Units); err != nil {
 		return nil, err
 	}
+	guardrails, err := s.compileGuardrails(f)
+	if err != nil {
+		return nil, err
+	}
+	s.Guardrails, s.Cache = guardrails, compileCache(f)
 	s.Products = compileProducts(in.Products)
 	for _, k := range f.Keys {
 		h := auth.HashKey(k.Key)
