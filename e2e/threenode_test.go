@@ -504,6 +504,7 @@ func TestThreeNodesSurviveAKill(t *testing.T) {
 	rows = tnLedger(t, dsn)
 	seen := map[string]bool{}
 	var missing, lostAtKill, wrong int
+	var lostBefore time.Duration // how long before the kill the earliest lost answer ended
 	for _, r := range all {
 		if r.status == 0 || r.err != nil {
 			continue
@@ -518,6 +519,7 @@ func TestThreeNodesSurviveAKill(t *testing.T) {
 		if len(got) == 0 {
 			if rt.node == tnVictim && rt.epoch == 0 && !r.end.Before(killAt.Add(-tnLedgerLoss)) {
 				lostAtKill++
+				lostBefore = max(lostBefore, killAt.Sub(r.end))
 				continue
 			}
 			if missing++; missing <= 5 {
@@ -546,8 +548,8 @@ func TestThreeNodesSurviveAKill(t *testing.T) {
 			extra++
 		}
 	}
-	t.Logf("three nodes: %d answered requests, %d ledger rows; %d answered by the killed node in its last %v not in the ledger; %d rows of requests no client got an answer to (in flight at the kill); %d missing, %d wrong",
-		answered, len(rows), lostAtKill, tnLedgerLoss, extra, missing, wrong)
+	t.Logf("three nodes: %d answered requests, %d ledger rows; %d answered by the killed node in its last %v not in the ledger (the earliest ended %v before the kill); %d rows of requests no client got an answer to (in flight at the kill); %d missing, %d wrong",
+		answered, len(rows), lostAtKill, tnLedgerLoss, lostBefore.Round(time.Millisecond), extra, missing, wrong)
 	if missing > 0 || wrong > 0 {
 		t.Errorf("ledger: %d answered requests missing and %d recorded wrongly", missing, wrong)
 	}

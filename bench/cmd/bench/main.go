@@ -31,7 +31,7 @@ type config struct {
 	duration, warmup   time.Duration
 	reps               int
 	conns              []int
-	variantConns       int
+	variantConns       []int
 	memConns           int
 	streams, chunks    int
 	lightStreams       int
@@ -54,7 +54,7 @@ type config struct {
 
 func main() {
 	var c config
-	var conns, paths, profConns string
+	var conns, paths, profConns, variantConns string
 	flag.DurationVar(&c.duration, "duration", 5*time.Second, "measured window of each non-stream run")
 	flag.DurationVar(&c.warmup, "warmup", 500*time.Millisecond, "unmeasured warm-up before each non-stream run")
 	flag.IntVar(&c.reps, "reps", 3, "repetitions of each measurement; tables show the median")
@@ -67,7 +67,7 @@ func main() {
 	flag.DurationVar(&c.gap, "gap", 20*time.Millisecond, "pause between stream chunks at the upstream")
 	flag.DurationVar(&c.ramp, "ramp", 500*time.Millisecond, "stream starts are spread over this time")
 	flag.DurationVar(&c.streamTimeout, "stream-timeout", 30*time.Second, "limit for one stream")
-	flag.IntVar(&c.variantConns, "variant-conns", 64, "connections of the non-stream runs of the Sluice variants (translation, weighted route)")
+	flag.StringVar(&variantConns, "variant-conns", "64", "connection counts of the non-stream runs of the Sluice variants (translation, weighted route, governance); the profile uses the last")
 	flag.StringVar(&paths, "paths", strings.Join(allPaths, ","), "rows to run: "+strings.Join(allPaths, ", "))
 	flag.StringVar(&c.sluiceBin, "sluice-bin", "", "prebuilt sluice binary (default: build ./cmd/sluice)")
 	flag.BoolVar(&c.unbuffered, "unbuffered", false, "add a stream row through an unbuffered ReverseProxy (shows the truncation pitfall)")
@@ -82,13 +82,14 @@ func main() {
 	c.skipMem = c.memConns <= 0
 	c.conns = connList("-conns", conns)
 	c.profileConns = connList("-profile-conns", profConns)
+	c.variantConns = connList("-variant-conns", variantConns)
 	for p := range strings.SplitSeq(paths, ",") {
 		if p = strings.TrimSpace(p); !slices.Contains(allPaths, p) {
 			fatalf("unknown path %q in -paths", p)
 		}
 		c.paths = append(c.paths, p)
 	}
-	if c.reps < 1 || c.streams < 1 || c.chunks < 1 || c.variantConns < 1 {
+	if c.reps < 1 || c.streams < 1 || c.chunks < 1 || len(c.variantConns) == 0 {
 		fatalf("-reps, -streams, -chunks and -variant-conns must be positive")
 	}
 	c.adminToken = "bench-admin-" + fmt.Sprint(time.Now().UnixNano())

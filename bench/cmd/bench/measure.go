@@ -70,7 +70,7 @@ func (e *env) nonStream(ctx context.Context, conns []int, paths []string, varian
 			}
 			rowConns := conns
 			if r.variant {
-				rowConns = []int{e.cfg.variantConns}
+				rowConns = e.cfg.variantConns
 			}
 			for _, n := range rowConns {
 				if ctx.Err() != nil {

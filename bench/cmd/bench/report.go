@@ -398,6 +398,17 @@ func printStreams(w io.Writer, ms []streamMedian) {
 	}
 }
 
+// target marks a ratio with its target, met or missed, where one applies.
+func target(applies, met bool, want string) string {
+	switch {
+	case !applies:
+		return ""
+	case met:
+		return " target " + want + ": met"
+	}
+	return " target " + want + ": MISSED"
+}
+
 func fmtSigned(d time.Duration) string {
 	return fmt.Sprintf("%+dµs", d.Microseconds())
 }
@@ -479,6 +490,17 @@ func (r *report) printRatios(w io.Writer, ns, mem []closedMedian, st, light []st
 			fmt.Fprintf(tw, "%s\tSluice peak RSS ÷ bare proxy peak RSS\t%s\t(%s vs %s)\n", label,
 				ratio(float64(s.peak), float64(b.peak)), fmtMB(s.peak), fmtMB(b.peak))
 		}
+		if s := findStream(set, pathSluice); s != nil && s.streams > 0 && s.reps > 0 {
+			per := float64(s.peak-s.startRSS) / float64(s.streams/s.reps)
+			fmt.Fprintf(tw, "%s\tSluice peak RSS above idle per stream\t%.1f KB\t(%s - %s)%s\n", label, per/1e3,
+				fmtMB(s.peak), fmtMB(s.startRSS), target(s.streams/s.reps >= 10000, per <= 50e3, "<= 50 KB"))
+			if d != nil {
+				fmt.Fprintf(tw, "%s\tSluice truncated + reordered\t%d\t(%d/%d ok)%s\n", label, s.trunc+s.reord, s.ok, s.streams,
+					target(s.streams/s.reps >= 10000, s.trunc+s.reord == 0 && s.ok == s.streams, "0 and all ok"))
+				fmt.Fprintf(tw, "%s\tSluice first event p50 − direct p50\t%s\t%s\n", label, fmtSigned(s.ttfe50-d.ttfe50),
+					target(s.streams/s.reps >= 10000, s.ttfe50-d.ttfe50 <= 10*time.Millisecond, "<= 10 ms"))
+			}
+		}
 	}
 	tw.Flush()
 	if !any {
@@ -509,30 +531,30 @@ func printVariants(w io.Writer, ns []closedMedian, light []streamMedian) {
 	fmt.Fprintln(w, "\n-- Sluice variants vs the sluice row (OpenAI pass-through, one target), same run --")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, v := range variants {
-		var m *closedMedian
 		for i := range ns {
-			if ns[i].path == v.path {
-				m = &ns[i]
+			if ns[i].path != v.path {
+				continue
 			}
+			m := &ns[i]
+			label := fmt.Sprintf("c=%d", m.conns)
+			s, b := findClosed(ns, pathSluice, m.conns), findClosed(ns, pathBare, m.conns)
+			if b != nil {
+				fmt.Fprintf(tw, "%s\t%s CPU/req ÷ bare proxy CPU/req\t%s\t(%s vs %s)%s\n", label, v.path,
+					ratio(float64(m.cpu), float64(b.cpu)), fmtDur(m.cpu), fmtDur(b.cpu), target(v.path == pathGoverned, float64(m.cpu) <= 0.8*float64(b.cpu), "<= 0.8x"))
+				fmt.Fprintf(tw, "%s\t%s req/s ÷ bare proxy req/s\t%s\t(%.0f vs %.0f)%s\n", label, v.path,
+					ratio(m.rps, b.rps), m.rps, b.rps, target(v.path == pathGoverned, m.rps >= 1.2*b.rps, ">= 1.2x"))
+			}
+			if s == nil {
+				fmt.Fprintf(tw, "%s\t%s: no sluice row at c=%d to compare with\t\t\n", label, v.path, m.conns)
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s CPU/req ÷ sluice CPU/req\t%s\t(%s vs %s, %s per request)%s\n", label, v.path,
+				ratio(float64(m.cpu), float64(s.cpu)), fmtDur(m.cpu), fmtDur(s.cpu), fmtSigned(m.cpu-s.cpu),
+				target(translated(v.path), float64(m.cpu) <= 1.4*float64(s.cpu), "<= 1.4x"))
+			fmt.Fprintf(tw, "%s\t%s req/s ÷ sluice req/s\t%s\t(%.0f vs %.0f)\n", label, v.path, ratio(m.rps, s.rps), m.rps, s.rps)
+			fmt.Fprintf(tw, "%s\t%s upstream CPU/req ÷ sluice's\t%s\t(%s vs %s)\n", label, v.path,
+				ratio(float64(m.upCPU), float64(s.upCPU)), fmtDur(m.upCPU), fmtDur(s.upCPU))
 		}
-		if m == nil {
-			continue
-		}
-		label := fmt.Sprintf("c=%d", m.conns)
-		s, b := findClosed(ns, pathSluice, m.conns), findClosed(ns, pathBare, m.conns)
-		if s == nil {
-			fmt.Fprintf(tw, "%s\t%s: no sluice row at c=%d to compare with\t\t\n", label, v.path, m.conns)
-			continue
-		}
-		fmt.Fprintf(tw, "%s\t%s CPU/req ÷ sluice CPU/req\t%s\t(%s vs %s, %s per request)\n", label, v.path,
-			ratio(float64(m.cpu), float64(s.cpu)), fmtDur(m.cpu), fmtDur(s.cpu), fmtSigned(m.cpu-s.cpu))
-		if b != nil {
-			fmt.Fprintf(tw, "%s\t%s CPU/req ÷ bare proxy CPU/req\t%s\t(%s vs %s)\n", label, v.path,
-				ratio(float64(m.cpu), float64(b.cpu)), fmtDur(m.cpu), fmtDur(b.cpu))
-		}
-		fmt.Fprintf(tw, "%s\t%s req/s ÷ sluice req/s\t%s\t(%.0f vs %.0f)\n", label, v.path, ratio(m.rps, s.rps), m.rps, s.rps)
-		fmt.Fprintf(tw, "%s\t%s upstream CPU/req ÷ sluice's\t%s\t(%s vs %s)\n", label, v.path,
-			ratio(float64(m.upCPU), float64(s.upCPU)), fmtDur(m.upCPU), fmtDur(s.upCPU))
 	}
 	if len(light) > 0 {
 		s := findStream(light, pathSluice)

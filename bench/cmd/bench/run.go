@@ -190,7 +190,7 @@ func without(xs []string, drop string) []string {
 }
 
 func (c *config) summary() string {
-	return fmt.Sprintf("reps %d; non-stream: conns %v (Sluice variants: %d), %s each after %s warm-up, 1–4 KiB bodies; memory run: %d conns; "+
+	return fmt.Sprintf("reps %d; non-stream: conns %v (Sluice variants: %v), %s each after %s warm-up, 1–4 KiB bodies; memory run: %d conns; "+
 		"streams: %d (and %d, with the variants) × %d chunks, gap %s, starts spread over %s; first-event probe: %d streams one at a time",
 		c.reps, c.conns, c.variantConns, c.duration, c.warmup, c.memConns, c.streams, c.lightStreams, c.chunks, c.gap, c.ramp, c.probeStreams)
 }

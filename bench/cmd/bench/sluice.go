@@ -170,6 +170,7 @@ func (e *env) profileSluice(ctx context.Context) string {
 
 	// The translation and governed rows, on the same process (its
 	// configuration has every model and key): where their time goes.
+	vc := c.variantConns[len(c.variantConns)-1]
 	for _, p := range []string{pathA2O, pathO2A, pathGoverned} {
 		r := e.row(p)
 		if r == nil || ctx.Err() != nil {
@@ -177,17 +178,17 @@ func (e *env) profileSluice(ctx context.Context) string {
 		}
 		vt := r.target
 		vt.BaseURL = "http://" + spec.Addr
-		logf("profiling Sluice: CPU of %s under c=%d for %ds", p, c.variantConns, secs)
+		logf("profiling Sluice: CPU of %s under c=%d for %ds", p, vc, secs)
 		file := filepath.Join(e.dir, "sluice-"+p+".cpu.pprof")
 		errc := fetchAsync(ctx, fmt.Sprintf("%sprofile?seconds=%d", base, secs), file)
-		load.Closed(ctx, vt, load.ClosedOptions{Conns: c.variantConns, Duration: time.Duration(secs)*time.Second + 500*time.Millisecond})
+		load.Closed(ctx, vt, load.ClosedOptions{Conns: vc, Duration: time.Duration(secs)*time.Second + 500*time.Millisecond})
 		if err := <-errc; err != nil {
 			fmt.Fprintf(&b, "CPU profile of %s failed: %v\n", p, err)
 			continue
 		}
-		fmt.Fprintf(&b, "\n# CPU, %s, non-stream c=%d, by own time\n", p, c.variantConns)
+		fmt.Fprintf(&b, "\n# CPU, %s, non-stream c=%d, by own time\n", p, vc)
 		b.WriteString(pprofTop(ctx, file, "-nodecount=20"))
-		fmt.Fprintf(&b, "\n# CPU, %s, non-stream c=%d, Sluice's own packages by cumulative time (other frames hidden: their time is in their caller's flat)\n", p, c.variantConns)
+		fmt.Fprintf(&b, "\n# CPU, %s, non-stream c=%d, Sluice's own packages by cumulative time (other frames hidden: their time is in their caller's flat)\n", p, vc)
 		b.WriteString(pprofTop(ctx, file, "-cum", "-nodecount=25", "-show=sluicehq/sluice/internal/(protocol|llm|proxy|provider|meter|ledger|store|ratelimit)"))
 	}
 
