@@ -27,6 +27,11 @@ type File struct {
 	// Products are API products with versions and plans (products.go).
 	Products []Product `yaml:"products"`
 
+	// Observability exports traces (observability.go); FeedbackMetrics
+	// declares what POST /v1/sluice/feedback accepts.
+	Observability   Observability    `yaml:"observability"`
+	FeedbackMetrics []FeedbackMetric `yaml:"feedback_metrics"`
+
 	// Guardrails are declared here and attached by name (guardrails.go);
 	// Cache holds the response cache's shared settings.
 	Guardrails []Guardrail `yaml:"guardrails"`

@@ -184,6 +184,7 @@ func (f *File) Validate(storedProviders ...string) error {
 	}
 
 	apps := f.validateGovernance(add)
+	f.validateObservability(add)
 	f.validateProducts(add)
 	f.validatePrompts(models, add)
 	f.validateGuardrails(add)
