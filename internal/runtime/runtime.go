@@ -49,6 +49,8 @@ type Snapshot struct {
 	// Products are the API products, their versions, plans, open
 	// subscriptions and emergency stops (products.go).
 	Products *Products
+	// Prompts are the stored prompts, compiled, and their labels (prompts.go).
+	Prompts *Prompts
 }
 
 // Model is a name clients ask for.
@@ -183,6 +185,8 @@ type Inputs struct {
 	StoredProviders []config.Provider
 	// Products are the stored products and subscriptions (products.go).
 	Products ProductInputs
+	// StoredPrompts are every stored prompt with its versions and labels.
+	StoredPrompts []store.StoredPrompt
 	Registry        provider.Registry
 	Provider        func(config.Provider) provider.Spec // fills in the shared client
 	// Health is the long-lived target health registry (a new one if nil).
@@ -276,6 +280,7 @@ func Compile(in Inputs) (*Snapshot, error) {
 	}
 	s.Guardrails, s.Cache = guardrails, compileCache(f)
 	s.Products = compileProducts(in.Products)
+	s.Prompts = compilePrompts(in.StoredPrompts)
 	for _, k := range f.Keys {
 		h := auth.HashKey(k.Key)
 		ck := keyFromConfig(k, "cfg_"+hex.EncodeToString(h[:6]))
