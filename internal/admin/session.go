@@ -84,7 +84,7 @@ func (a *API) startSession(ctx context.Context, w http.ResponseWriter, r *http.R
 		CreatedAt: now, ExpiresAt: exp}); err != nil {
 		return "", exp, err
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: value, Path: "/admin", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: value, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
 		SameSite: http.SameSiteLaxMode, Expires: exp})
 	return value, exp, nil
 }
@@ -140,7 +140,7 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/admin", HttpOnly: true, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, MaxAge: -1})
 	return writeJSON(w, http.StatusOK, map[string]any{"logged_out": true})
 }
 

@@ -34,6 +34,9 @@ var anonymous = map[string]int{
 	"GET /admin/v1/auth/oidc/callback": 404,
 	"GET /admin/v1/openapi.json":       200,
 	"GET /admin/openapi.json":          200,
+	// The console and the portal redirect to their sign-in page.
+	"/console/": 200,
+	"/portal/":  200,
 }
 
 func TestAuthorizationTable(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/admin"
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/login"
 	"github.com/sluicehq/sluice/internal/metrics"
@@ -310,6 +311,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		mux.Handle(rt.Pattern, rt.Handler)
 	}
 	adminAPI.RegisterCatchAll(mux.ServeMux)
+	// The console and the portal: pages over the admin API, called in process.
+	web, err := console.New(console.Options{API: mux, Snapshots: &s.snaps, OIDC: sso != nil, Logger: log})
+	if err != nil {
+		return err
+	}
+	web.Register(mux)
 	mux.HandleFunc("GET /healthz", readiness(lw))
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

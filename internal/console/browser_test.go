@@ -1,0 +1,330 @@
+package console_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cdplog "github.com/chromedp/cdproto/log"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	fakeopenai "github.com/sluicehq/sluice/internal/fakeprovider/openai"
+)
+
+// The browser suite drives Debian's chromium through the journeys of the
+// console and the portal against a real Sluice on loopback. Screenshots
+// of every step go to $SLUICE_ARTIFACTS/browser (kept), else to the
+// test's temporary directory (logged). A page that logs an error to the
+// console (a script error, a CSP violation, a failed load) fails the test.
+
+func chromiumPath() string {
+	if p := os.Getenv("SLUICE_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// driver is one browser tab with its console watched.
+type driver struct {
+	t     *testing.T
+	ctx   context.Context
+	base  string
+	shots string
+	step  int
+	mu    sync.Mutex
+	errs  []string
+}
+
+func newDriver(t *testing.T, base string) *driver {
+	t.Helper()
+	exe := chromiumPath()
+	if exe == "" {
+		if os.Getenv("SLUICE_TEST_REQUIRE_BROWSER") == "1" {
+			t.Fatal("chromium not found and SLUICE_TEST_REQUIRE_BROWSER=1: apt-get install chromium, or set SLUICE_CHROMIUM")
+		}
+		t.Skip("chromium not found: the browser suite needs Debian's chromium (apt-get install chromium) or SLUICE_CHROMIUM; " +
+			"SLUICE_TEST_REQUIRE_BROWSER=1 makes this a failure")
+	}
+	shots := t.TempDir()
+	if dir := os.Getenv("SLUICE_ARTIFACTS"); dir != "" {
+		shots = filepath.Join(dir, "browser", t.Name())
+		if err := os.MkdirAll(shots, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("screenshots in %s", shots)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.Flag("headless", "new"), chromedp.WindowSize(1280, 900), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")))
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, tcancel := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() { tcancel(); cancel(); acancel() })
+	d := &driver{t: t, ctx: ctx, base: base, shots: shots}
+	chromedp.ListenTarget(ctx, func(ev any) {
+		var msg string
+		switch ev := ev.(type) {
+		case *cdpruntime.EventExceptionThrown:
+			msg = "exception: " + ev.ExceptionDetails.Error()
+		case *cdpruntime.EventConsoleAPICalled:
+			if ev.Type == cdpruntime.APITypeError || ev.Type == cdpruntime.APITypeAssert {
+				var parts []string
+				for _, a := range ev.Args {
+					parts = append(parts, string(a.Value)+a.Description)
+				}
+				msg = "console.error: " + strings.Join(parts, " ")
+			}
+		case *cdplog.EventEntryAdded:
+			if ev.Entry.Level == cdplog.LevelError {
+				msg = "log: " + ev.Entry.Text + " " + ev.Entry.URL
+			}
+		}
+		if msg != "" {
+			d.mu.Lock()
+			d.errs = append(d.errs, msg)
+			d.mu.Unlock()
+		}
+	})
+	d.run(cdplog.Enable(), cdpruntime.Enable())
+	return d
+}
+
+func (d *driver) run(actions ...chromedp.Action) {
+	d.t.Helper()
+	if err := chromedp.Run(d.ctx, actions...); err != nil {
+		d.shot("failure")
+		d.t.Fatalf("browser: %v", err)
+	}
+}
+
+// shot saves a screenshot of the viewport, numbered by step.
+func (d *driver) shot(name string) string {
+	d.t.Helper()
+	d.step++
+	var png []byte
+	if err := chromedp.Run(d.ctx, chromedp.CaptureScreenshot(&png)); err != nil {
+		d.t.Logf("screenshot %s: %v", name, err)
+		return ""
+	}
+	p := filepath.Join(d.shots, fmt.Sprintf("%02d-%s.png", d.step, name))
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		d.t.Fatal(err)
+	}
+	return p
+}
+
+// clean fails the test for every console error logged since the last call.
+func (d *driver) clean(where string) {
+	d.t.Helper()
+	time.Sleep(100 * time.Millisecond) // late events of the page
+	d.mu.Lock()
+	errs := d.errs
+	d.errs = nil
+	d.mu.Unlock()
+	for _, e := range errs {
+		d.t.Errorf("%s: the page logged an error: %s", where, e)
+	}
+}
+
+// visit opens a page, waits for its heading, checks its console and its
+// weight, and saves a screenshot.
+func (d *driver) visit(path, shot string) {
+	d.t.Helper()
+	d.run(chromedp.Navigate(d.base+path), chromedp.WaitVisible("main h1", chromedp.ByQuery))
+	d.weigh(path)
+	d.clean(path)
+	if shot != "" {
+		d.shot(shot)
+	}
+}
+
+// weigh fails a page whose transfer (document and resources) passes
+// 200 KB.
+func (d *driver) weigh(path string) {
+	d.t.Helper()
+	var bytes float64
+	d.run(chromedp.Evaluate(`performance.getEntriesByType("navigation").concat(performance.getEntriesByType("resource"))
+		.reduce(function (n, e) { return n + (e.transferSize || e.encodedBodySize || 0); }, 0)`, &bytes))
+	if bytes > 200<<10 {
+		d.t.Errorf("%s: %.0f bytes transferred, over the 200 KB budget", path, bytes)
+	}
+}
+
+func (d *driver) text(sel string) string {
+	d.t.Helper()
+	var s string
+	d.run(chromedp.Text(sel, &s, chromedp.ByQuery))
+	return s
+}
+
+// writeControls counts the page's POST forms other than signing out.
+func (d *driver) writeControls() int {
+	d.t.Helper()
+	var n int
+	d.run(chromedp.Evaluate(`Array.from(document.querySelectorAll('form[method="post"]')).filter(function (f) {
+		return f.getAttribute("action") !== "/console/logout"; }).length`, &n))
+	return n
+}
+
+func TestBrowserJourneys(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the browser suite is not short")
+	}
+	if chromiumPath() == "" && os.Getenv("SLUICE_TEST_REQUIRE_BROWSER") != "1" {
+		newDriver(t, "") // skips with the reason
+	}
+	upstream := httptest.NewServer(fakeopenai.New(fakeopenai.Options{APIKey: "sk-upstream-abcdefgh1234"}))
+	t.Cleanup(upstream.Close)
+	const base = "version: 1\nproviders: [{name: demo, type: demo}]\nmodels:\n" +
+		"  - {name: demo, targets: [{provider: demo, model: demo-chat}]}\n"
+	s := startSluice(t, base, "--allow-private-upstreams")
+	tn := s.tenancy()
+	d := newDriver(t, s.base)
+
+	// The first operator signs in with the admin token.
+	d.run(chromedp.Navigate(s.base+"/console/"), chromedp.WaitVisible("#token", chromedp.ByID))
+	d.clean("sign-in page")
+	d.shot("sign-in")
+	d.run(chromedp.SendKeys("#token", adminToken, chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
+		chromedp.WaitVisible("#charts", chromedp.ByID))
+	d.clean("overview after sign-in")
+	d.shot("overview-empty")
+
+	// Adds a provider: the key is shown as its last four characters only.
+	d.visit("/console/providers", "")
+	d.run(chromedp.SendKeys("#p-name", "upstream", chromedp.ByID),
+		chromedp.SetValue("#p-url", upstream.URL+"/v1", chromedp.ByID),
+		chromedp.SendKeys("#p-key", "sk-upstream-abcdefgh1234", chromedp.ByID),
+		chromedp.Submit("#p-name", chromedp.ByID), chromedp.WaitVisible(".flash.ok", chromedp.ByQuery))
+	d.clean("provider added")
+	d.shot("provider-added")
+	if body := d.text("main"); !strings.Contains(body, "…1234") || strings.Contains(body, "abcdefgh") {
+		t.Fatalf("providers page shows the key or not its last four:\n%s", body)
+	}
+
+	// Adds a model on that provider: declared in the file, applied with the
+	// console's reload.
+	cfg := base + "  - {name: chat, targets: [{provider: upstream, model: fake-model-1}], pricing: {input_per_mtok: 2, output_per_mtok: 8}}\n"
+	if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.visit("/console/models", "")
+	d.run(chromedp.Click(`form[action="/console/reload"] button`, chromedp.ByQuery), chromedp.WaitVisible(".flash.ok", chromedp.ByQuery))
+	d.clean("reloaded")
+	if body := d.text("main"); !strings.Contains(body, "chat") || !strings.Contains(body, "fake-model-1") {
+		t.Fatalf("models page after reload:\n%s", body)
+	}
+	d.shot("model-added")
+
+	// Creates a key for the application; it is shown once.
+	d.visit("/console/keys?org="+tn.org, "")
+	var key string
+	d.run(chromedp.SendKeys("#k-name", "journey", chromedp.ByID), chromedp.SetValue("#k-app", tn.app, chromedp.ByID),
+		chromedp.Submit("#k-name", chromedp.ByID), chromedp.WaitVisible("#new-key", chromedp.ByID),
+		chromedp.Value("#new-key", &key, chromedp.ByID))
+	d.clean("key created")
+	d.shot("key-created")
+	if !strings.HasPrefix(key, "gw-") {
+		t.Fatalf("created key %q", key)
+	}
+
+	// Sends a request with it, as any OpenAI client would.
+	for range 3 {
+		req, _ := http.NewRequest("POST", s.base+"/v1/chat/completions",
+			strings.NewReader(`{"model":"chat","messages":[{"role":"user","content":"Hello from the browser suite"}]}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("chat completion: %d %s", resp.StatusCode, raw)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // the ledger writes in batches
+
+	// Sees it in the ledger explorer, with its attempt.
+	d.visit("/console/ledger?org="+tn.org+"&model=chat", "")
+	d.run(chromedp.Click("details.entry summary", chromedp.ByQuery), chromedp.WaitVisible("details.entry[open] table", chromedp.ByQuery))
+	d.clean("ledger")
+	d.shot("ledger-detail")
+	if body := d.text("details.entry[open]"); !strings.Contains(body, "upstream") || !strings.Contains(body, "fake-model-1") {
+		t.Fatalf("ledger detail:\n%s", body)
+	}
+
+	// And on the overview chart.
+	d.visit("/console/?org="+tn.org+"&window=1h", "")
+	var drawn, series string
+	d.run(chromedp.AttributeValue("#charts", "data-drawn", &drawn, nil, chromedp.ByID),
+		chromedp.AttributeValue("#charts", "data-series", &series, nil, chromedp.ByID))
+	var sr struct {
+		Requests []int64 `json:"requests"`
+	}
+	if err := json.Unmarshal([]byte(series), &sr); err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, n := range sr.Requests {
+		total += n
+	}
+	if drawn != "4" || total != 3 || strings.TrimSpace(d.text("#stat-requests")) != "3" {
+		t.Fatalf("overview: %s charts drawn, %d requests in the series, stat %q", drawn, total, d.text("#stat-requests"))
+	}
+	d.shot("overview")
+	d.run(chromedp.EmulateViewport(390, 844))
+	d.visit("/console/?org="+tn.org+"&window=1h", "overview-phone")
+	var overflow bool
+	d.run(chromedp.Evaluate(`document.documentElement.scrollWidth > document.documentElement.clientWidth + 1`, &overflow))
+	if overflow {
+		t.Errorf("the overview scrolls sideways at a phone's width")
+	}
+	d.run(chromedp.EmulateViewport(1280, 900))
+
+	// The portal: the application's usage and self-service keys.
+	d.visit("/portal/apps/"+tn.app, "portal-app")
+	if body := d.text(".stats"); !strings.Contains(body, "3") {
+		t.Errorf("portal usage:\n%s", body)
+	}
+	d.visit("/portal/", "portal-catalogue")
+
+	// Sign out; the viewer and the auditor see no write controls anywhere.
+	d.run(chromedp.Click(`form[action="/console/logout"] button`, chromedp.ByQuery), chromedp.WaitVisible("#email", chromedp.ByID))
+	for _, role := range []string{"viewer", "auditor"} {
+		d.run(chromedp.SendKeys("#email", role+"@example.com", chromedp.ByID), chromedp.SendKeys("#password", tn.password, chromedp.ByID),
+			chromedp.Submit("#password", chromedp.ByID), chromedp.WaitVisible("#charts", chromedp.ByID))
+		d.clean(role + " overview")
+		for _, p := range []string{"/console/", "/console/tenancy", "/console/users", "/console/keys", "/console/limits",
+			"/console/ledger", "/console/audit", "/portal/apps", "/portal/apps/" + tn.app} {
+			if role == "viewer" && p == "/console/audit" {
+				continue // not the viewer's: refused by the API
+			}
+			d.visit(p, "")
+			if n := d.writeControls(); n > 0 {
+				d.shot(role + "-write-controls")
+				t.Errorf("%s sees %d write controls on %s", role, n, p)
+			}
+		}
+		d.visit("/console/keys", role+"-keys")
+		d.run(chromedp.Click(`form[action="/console/logout"] button`, chromedp.ByQuery), chromedp.WaitVisible("#email", chromedp.ByID))
+	}
+	d.clean("signed out")
+}

@@ -1,0 +1,78 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/sluicehq/sluice/internal/ledger"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// The ledger explorer: the newest entries for a key, application, team or
+// organisation (filtered by the API, in the store query), narrowed by model
+// and status on the page; each row opens to its attempts.
+
+type ledgerData struct {
+	Entries  []entry
+	Filter   url.Values
+	Limit    int
+	Limits   []int
+	Statuses []string
+	Fetched  int
+}
+
+var ledgerLimits = []int{50, 100, 500}
+
+func (c *Console) ledger(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
+	p.Title = "Ledger"
+	in := r.URL.Query()
+	q := scopeQuery(p)
+	for _, k := range []string{"key_id", "app_id", "team_id"} {
+		if v := in.Get(k); v != "" {
+			q.Set(k, v)
+		}
+	}
+	d := ledgerData{Filter: in, Limit: 100, Limits: ledgerLimits,
+		Statuses: []string{string(ledger.StatusOK), string(ledger.StatusClientError), string(ledger.StatusUpstreamError),
+			string(ledger.StatusCancelled), string(ledger.StatusTruncated), string(ledger.StatusLimited), string(ledger.StatusBlocked)}}
+	if n, err := strconv.Atoi(in.Get("limit")); err == nil && n >= 1 && n <= 1000 {
+		d.Limit = n
+	}
+	q.Set("limit", strconv.Itoa(d.Limit))
+	var list struct {
+		Data []entry `json:"data"`
+	}
+	if err := c.api(r, u, http.MethodGet, "/admin/v1/requests", q, nil, &list); err != nil {
+		return err
+	}
+	d.Fetched = len(list.Data)
+	model, status := in.Get("model"), in.Get("status")
+	for _, e := range list.Data {
+		if (model == "" || e.Model == model) && (status == "" || string(e.Status) == status) {
+			d.Entries = append(d.Entries, e)
+		}
+	}
+	p.Data = d
+	return nil
+}
+
+func (c *Console) audit(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
+	p.Title = "Audit log"
+	q := scopeQuery(p)
+	in := r.URL.Query()
+	for _, k := range []string{"object_type", "object_id"} {
+		if v := in.Get(k); v != "" {
+			q.Set(k, v)
+		}
+	}
+	q.Set("limit", "200")
+	var list struct {
+		Data []store.AuditEntry `json:"data"`
+	}
+	if err := c.api(r, u, http.MethodGet, "/admin/v1/audit", q, nil, &list); err != nil {
+		return err
+	}
+	p.Data = map[string]any{"Entries": list.Data, "Filter": in}
+	return nil
+}

@@ -1,0 +1,224 @@
+package console
+
+import (
+	"encoding/json"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/authz"
+	"github.com/sluicehq/sluice/internal/ledger"
+	"github.com/sluicehq/sluice/internal/route"
+)
+
+// entry is a ledger entry as GET /admin/v1/requests shows it.
+type entry struct {
+	ledger.Entry
+	LatencyMS float64 `json:"latency_ms"`
+	TTFTMS    float64 `json:"ttft_ms"`
+	Attempts  []struct {
+		ledger.Attempt
+		LatencyMS float64 `json:"latency_ms"`
+		TTFTMS    float64 `json:"ttft_ms"`
+	} `json:"attempts"`
+}
+
+// sample is how many of the newest ledger entries the charts read, in one
+// API call (one store query), until the analytics rollups serve them.
+const sample = 1000
+
+// windows are the overview's time ranges and their bucket widths.
+var windows = []struct {
+	Name   string
+	Span   time.Duration
+	Bucket time.Duration
+}{
+	{"1h", time.Hour, time.Minute},
+	{"24h", 24 * time.Hour, 30 * time.Minute},
+	{"7d", 7 * 24 * time.Hour, 6 * time.Hour},
+}
+
+// series are the overview's charts, columns of equal length: bucket start
+// (Unix seconds), then one value per bucket.
+type series struct {
+	X        []int64   `json:"x"`
+	Requests []int64   `json:"requests"`
+	Errors   []int64   `json:"errors"`
+	Tokens   []int64   `json:"tokens"`
+	CostUSD  []float64 `json:"cost_usd"`
+	P50      []float64 `json:"p50_ms"`
+	P95      []float64 `json:"p95_ms"`
+}
+
+// buildSeries buckets entries over [end-span, end).
+func buildSeries(es []entry, end time.Time, span, bucket time.Duration) series {
+	n := int(span / bucket)
+	start := end.Add(-span).Truncate(bucket)
+	if !start.Add(time.Duration(n) * bucket).After(end) {
+		n++
+	}
+	s := series{X: make([]int64, n), Requests: make([]int64, n), Errors: make([]int64, n), Tokens: make([]int64, n),
+		CostUSD: make([]float64, n), P50: make([]float64, n), P95: make([]float64, n)}
+	lat := make([][]float64, n)
+	for i := range n {
+		s.X[i] = start.Add(time.Duration(i) * bucket).Unix()
+	}
+	for _, e := range es {
+		if e.Time.Before(start) || !e.Time.Before(end) {
+			continue
+		}
+		i := int(e.Time.Sub(start) / bucket)
+		if i >= n {
+			continue
+		}
+		s.Requests[i]++
+		if e.Status != ledger.StatusOK {
+			s.Errors[i]++
+		}
+		s.Tokens[i] += e.InputTokens + e.OutputTokens
+		s.CostUSD[i] += float64(e.CostMicros) / 1e6
+		lat[i] = append(lat[i], e.LatencyMS)
+	}
+	for i, l := range lat {
+		s.P50[i], s.P95[i] = quantile(l, 0.50), quantile(l, 0.95)
+	}
+	return s
+}
+
+// quantile is the nearest-rank quantile of v (0 for none).
+func quantile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	i := int(math.Ceil(q*float64(len(v)))) - 1
+	return v[max(0, min(i, len(v)-1))]
+}
+
+// top is a ranking row.
+type top struct {
+	Name       string
+	Requests   int64
+	Tokens     int64
+	CostMicros int64
+	Errors     int64
+}
+
+func topBy(es []entry, key func(entry) string, n int) []top {
+	m := map[string]*top{}
+	for _, e := range es {
+		k := key(e)
+		if k == "" {
+			k = "(none)"
+		}
+		t := m[k]
+		if t == nil {
+			t = &top{Name: k}
+			m[k] = t
+		}
+		t.Requests++
+		t.Tokens += e.InputTokens + e.OutputTokens
+		t.CostMicros += e.CostMicros
+		if e.Status != ledger.StatusOK {
+			t.Errors++
+		}
+	}
+	out := make([]top, 0, len(m))
+	for _, t := range m {
+		out = append(out, *t)
+	}
+	slices.SortFunc(out, func(a, b top) int {
+		if a.Requests != b.Requests {
+			return int(b.Requests - a.Requests)
+		}
+		if a.Name < b.Name {
+			return -1
+		}
+		return 1
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
+
+type overviewData struct {
+	Window    string
+	Windows   []string
+	Total     top
+	P95       float64
+	Sampled   int64
+	Charts    string // JSON for the charts, in a data attribute
+	Models    []top
+	Keys      []top
+	Apps      []top
+	Health    []route.Status
+	HealthErr string
+	CanHealth bool
+}
+
+func (c *Console) overview(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
+	p.Title = "Overview"
+	d := overviewData{Window: "24h"}
+	win := windows[1]
+	for _, wd := range windows {
+		d.Windows = append(d.Windows, wd.Name)
+		if r.URL.Query().Get("window") == wd.Name {
+			win, d.Window = wd, wd.Name
+		}
+	}
+	q := scopeQuery(p)
+	q.Set("limit", strconv.Itoa(sample))
+	var list struct {
+		Data []entry `json:"data"`
+	}
+	if err := c.api(r, u, http.MethodGet, "/admin/v1/requests", q, nil, &list); err != nil {
+		return err
+	}
+	end := time.Now().UTC()
+	var in []entry
+	var lat []float64
+	for _, e := range list.Data {
+		if !e.Time.Before(end.Add(-win.Span)) {
+			in = append(in, e)
+			lat = append(lat, e.LatencyMS)
+		}
+	}
+	d.Sampled = int64(len(list.Data))
+	s := buildSeries(in, end, win.Span, win.Bucket)
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	d.Charts = string(b)
+	if t := topBy(in, func(entry) string { return "all" }, 1); len(t) == 1 {
+		d.Total = t[0]
+	}
+	d.P95 = quantile(lat, 0.95)
+	d.Models = topBy(in, func(e entry) string { return e.Model }, 5)
+	d.Keys = topBy(in, func(e entry) string { return e.KeyName }, 5)
+	d.Apps = topBy(in, func(e entry) string { return e.AppID }, 5)
+	if c.may(u, authz.GatewayRead, authz.Scope{}) {
+		d.CanHealth = true
+		var h struct {
+			Data []route.Status `json:"data"`
+		}
+		if err := c.api(r, u, http.MethodGet, "/admin/v1/health", nil, nil, &h); err != nil {
+			d.HealthErr = err.Error()
+		}
+		d.Health = h.Data
+	}
+	p.Data = d
+	return nil
+}
+
+// withOrg adds the selected organisation to a query.
+func withOrg(p *page, q url.Values) url.Values {
+	if p.Org != "" {
+		q.Set("org", p.Org)
+	}
+	return q
+}

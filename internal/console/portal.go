@@ -1,0 +1,335 @@
+package console
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/admin"
+	"github.com/sluicehq/sluice/internal/authz"
+	"github.com/sluicehq/sluice/internal/product"
+)
+
+// The developer portal: the product catalogue (when the products API is
+// there), the user's applications with their keys, subscriptions and
+// usage. It reads and writes through the same admin API as the console.
+
+var portalNav = []navItem{
+	{"/portal/", "Catalogue", "catalogue"},
+	{"/portal/apps", "My applications", "apps"},
+	{"/console/", "Console", "console"},
+}
+
+func (c *Console) portalRoutes() {
+	m := c.mux
+	m.Handle("GET /portal/{$}", c.page("catalogue", "catalogue", c.catalogue))
+	m.Handle("GET /portal/products/{name}", c.page("product", "catalogue", c.productPage))
+	m.Handle("POST /portal/products/{name}/subscribe", c.action(c.subscribe))
+	m.Handle("GET /portal/apps", c.page("apps", "apps", c.apps))
+	m.Handle("POST /portal/apps", c.action(c.createApp))
+	m.Handle("GET /portal/apps/{id}", c.page("app", "apps", c.appPage))
+	m.Handle("POST /portal/apps/{id}/keys", c.page("keycreated", "apps", c.createAppKey))
+	m.HandleFunc("/portal/", func(w http.ResponseWriter, r *http.Request) {
+		c.render(w, r, http.StatusNotFound, "error", &page{Title: "Not found", Face: "portal", Err: "No such page."})
+	})
+}
+
+// productView is a product as the products API lists it: the product
+// with its versions and plans.
+type productView struct {
+	product.Product
+	Versions []product.Version `json:"versions"`
+	Plans    []product.Plan    `json:"plans"`
+}
+
+// productsMissing reports an API without the products routes: the admin
+// catch-all's 404 for an unknown route.
+func productsMissing(err error) bool {
+	var ae *apiError
+	return err != nil && asAPI(err, &ae) && ae.Status == http.StatusNotFound && ae.Code == "not_found" &&
+		strings.Contains(ae.Message, "route")
+}
+
+func asAPI(err error, ae **apiError) bool {
+	e, ok := err.(*apiError)
+	if ok {
+		*ae = e
+	}
+	return ok
+}
+
+type catalogueData struct {
+	Missing  bool
+	Products []productView
+	Tags     []string
+	Search   string
+	Tag      string
+}
+
+func (c *Console) catalogue(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
+	p.Title = "Products"
+	d := catalogueData{Search: r.URL.Query().Get("q"), Tag: r.URL.Query().Get("tag")}
+	var list struct {
+		Data []productView `json:"data"`
+	}
+	err := c.api(r, u, http.MethodGet, "/admin/v1/products", nil, nil, &list)
+	if productsMissing(err) {
+		d.Missing = true
+		p.Data = d
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	tags := map[string]bool{}
+	needle := strings.ToLower(d.Search)
+	for _, pr := range list.Data {
+		for _, t := range pr.Tags {
+			tags[t] = true
+		}
+		if d.Tag != "" && !slices.Contains(pr.Tags, d.Tag) {
+			continue
+		}
+		if needle != "" && !strings.Contains(strings.ToLower(pr.Name+" "+pr.Title+" "+pr.Description), needle) {
+			continue
+		}
+		d.Products = append(d.Products, pr)
+	}
+	for t := range tags {
+		d.Tags = append(d.Tags, t)
+	}
+	slices.Sort(d.Tags)
+	p.Data = d
+	return nil
+}
+
+// snippet is example code for one language.
+type snippet struct{ Lang, Label, Code string }
+
+func snippets(base, model string) []snippet {
+	return []snippet{
+		{"curl", "curl", "curl " + base + "/v1/chat/completions \\\n  -H \"Authorization: Bearer $SLUICE_KEY\" -H 'Content-Type: application/json' \\\n" +
+			"  -d '{\"model\": \"" + model + "\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'"},
+		{"python", "Python (OpenAI SDK)", "from openai import OpenAI\n\nclient = OpenAI(base_url=\"" + base + "/v1\", api_key=os.environ[\"SLUICE_KEY\"])\n" +
+			"answer = client.chat.completions.create(model=\"" + model + "\",\n    messages=[{\"role\": \"user\", \"content\": \"Hello\"}])\nprint(answer.choices[0].message.content)"},
+		{"node", "Node (OpenAI SDK)", "import OpenAI from \"openai\";\n\nconst client = new OpenAI({ baseURL: \"" + base + "/v1\", apiKey: process.env.SLUICE_KEY });\n" +
+			"const answer = await client.chat.completions.create({ model: \"" + model + "\",\n  messages: [{ role: \"user\", content: \"Hello\" }] });\nconsole.log(answer.choices[0].message.content);"},
+		{"go", "Go (openai-go)", "client := openai.NewClient(option.WithBaseURL(\"" + base + "/v1\"), option.WithAPIKey(os.Getenv(\"SLUICE_KEY\")))\n" +
+			"answer, err := client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{\n\tModel:    \"" + model + "\",\n" +
+			"\tMessages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(\"Hello\")},\n})"},
+	}
+}
+
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+type productData struct {
+	Product  productView
+	Apps     []admin.UnitView
+	Snippets []snippet
+	Model    string
+	Docs     []docOp
+}
+
+// docOp is one operation of a version's OpenAPI document.
+type docOp struct{ Method, Path, Summary string }
+
+func (c *Console) productPage(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
+	name := r.PathValue("name")
+	var pv productView
+	if err := c.api(r, u, http.MethodGet, "/admin/v1/products/"+url.PathEscape(name), nil, nil, &pv); err != nil {
+		return err
+	}
+	p.Title = pv.Title
+	if p.Title == "" {
+		p.Title = pv.Name
+	}
+	d := productData{Product: pv}
+	for _, v := range pv.Versions {
+		if v.State == "published" || d.Model == "" {
+			for m := range v.Models {
+				d.Model = m
+				break
+			}
+			if v.Docs != "" {
+				d.Docs = openAPIOps([]byte(v.Docs))
+			}
+		}
+	}
+	if d.Model == "" {
+		d.Model = pv.Name
+	}
+	d.Snippets = snippets(baseURL(r), d.Model)
+	apps, err := c.units(r, u, "apps", scopeQuery(p))
+	if err != nil {
+		return err
+	}
+	d.Apps = apps
+	p.Data = d
+	return nil
+}
+
+// openAPIOps lists the operations of an OpenAPI document (empty when it is
+// no JSON document).
+func openAPIOps(doc []byte) []docOp {
+	var d struct {
+		Paths map[string]map[string]struct {
+			Summary string `json:"summary"`
+		} `json:"paths"`
+	}
+	if json.Unmarshal(doc, &d) != nil {
+		return nil
+	}
+	var out []docOp
+	for path, ops := range d.Paths {
+		for method, op := range ops {
+			out = append(out, docOp{strings.ToUpper(method), path, op.Summary})
+		}
+	}
+	slices.SortFunc(out, func(a, b docOp) int { return strings.Compare(a.Path+a.Method, b.Path+b.Method) })
+	return out
+}
+
+func (c *Console) subscribe(r *http.Request, u *user) (string, string, error) {
+	f := r.PostForm
+	name := r.PathValue("name")
+	body := map[string]any{"product": name, "plan": f.Get("plan"), "application": f.Get("app_id"), "reason": f.Get("reason")}
+	err := c.api(r, u, http.MethodPost, "/admin/v1/subscriptions", nil, body, nil)
+	return "/portal/products/" + url.PathEscape(name), "Subscription requested.", err
+}
+
+// Applications, self-service.
+
+func (c *Console) apps(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
+	p.Title = "My applications"
+	q := scopeQuery(p)
+	apps, err := c.units(r, u, "apps", q)
+	if err != nil {
+		return err
+	}
+	teams, err := c.units(r, u, "teams", q)
+	if err != nil {
+		return err
+	}
+	var writable []admin.UnitView
+	for _, t := range teams {
+		if c.may(u, authz.AppsWrite, authz.Scope{OrgID: t.OrgID, TeamID: t.ID}) {
+			writable = append(writable, t)
+		}
+	}
+	p.Can["create"] = len(writable) > 0
+	p.Data = map[string]any{"Apps": apps, "Teams": writable}
+	return nil
+}
+
+func (c *Console) createApp(r *http.Request, u *user) (string, string, error) {
+	f := r.PostForm
+	var v admin.UnitView
+	err := c.api(r, u, http.MethodPost, "/admin/v1/apps", nil,
+		map[string]any{"name": f.Get("name"), "description": f.Get("description"), "team_id": f.Get("team_id")}, &v)
+	if err != nil {
+		return "/portal/apps", "", err
+	}
+	return "/portal/apps/" + url.PathEscape(v.ID), "Application " + v.Name + " created.", nil
+}
+
+type appData struct {
+	App         admin.UnitView
+	Keys        []keyRow
+	Charts      string
+	Total       top
+	P50, P95    float64
+	SpentMicros int64
+	LeftMicros  int64
+	Subs        []product.Subscription
+	SubsMissing bool
+	Now         time.Time
+}
+
+type keyRow struct {
+	ID, Name, Prefix string
+	Revoked          bool
+}
+
+func (c *Console) appPage(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
+	id := r.PathValue("id")
+	var d appData
+	if err := c.api(r, u, http.MethodGet, "/admin/v1/apps/"+url.PathEscape(id), nil, nil, &d.App); err != nil {
+		return err
+	}
+	p.Title = "Application " + d.App.Name
+	scope := authz.Scope{OrgID: d.App.OrgID, TeamID: d.App.TeamID}
+	p.Can["keys"] = c.may(u, authz.KeysWrite, scope)
+	keys, err := c.keyList(r, u, p, id)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		d.Keys = append(d.Keys, keyRow{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Revoked: k.RevokedAt != nil})
+	}
+	q := url.Values{"app_id": {id}, "limit": {strconv.Itoa(sample)}}
+	var list struct {
+		Data []entry `json:"data"`
+	}
+	if err := c.api(r, u, http.MethodGet, "/admin/v1/requests", q, nil, &list); err != nil {
+		return err
+	}
+	end := time.Now().UTC()
+	var in []entry
+	var lat []float64
+	for _, e := range list.Data {
+		if !e.Time.Before(end.Add(-24 * time.Hour)) {
+			in, lat = append(in, e), append(lat, e.LatencyMS)
+		}
+	}
+	b, err := json.Marshal(buildSeries(in, end, 24*time.Hour, 30*time.Minute))
+	if err != nil {
+		return err
+	}
+	d.Charts = string(b)
+	if t := topBy(in, func(entry) string { return "all" }, 1); len(t) == 1 {
+		d.Total = t[0]
+	}
+	d.P50, d.P95 = quantile(lat, 0.5), quantile(slices.Clone(lat), 0.95)
+	var usage admin.UsageAnswer
+	if err := c.api(r, u, http.MethodGet, "/admin/v1/usage", url.Values{"app_id": {id}}, nil, &usage); err != nil {
+		return err
+	}
+	d.SpentMicros = usage.Total.CostMicros
+	if bud := d.App.Limits.Budget; bud != nil {
+		d.LeftMicros = max(0, int64(bud.AmountUSD*1e6)-d.SpentMicros)
+	}
+	var subs struct {
+		Data []product.Subscription `json:"data"`
+	}
+	err = c.api(r, u, http.MethodGet, "/admin/v1/subscriptions", url.Values{"app_id": {id}}, nil, &subs)
+	switch {
+	case productsMissing(err):
+		d.SubsMissing = true
+	case err != nil && statusOf(err) >= 500:
+		return err
+	}
+	d.Subs = subs.Data
+	p.Data = d
+	return nil
+}
+
+func (c *Console) createAppKey(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
+	p.Title = "Key created"
+	id := r.PathValue("id")
+	var kc admin.KeyCreated
+	if err := c.api(r, u, http.MethodPost, "/admin/v1/keys", nil, admin.KeyCreate{Name: r.PostForm.Get("name"), AppID: id}, &kc); err != nil {
+		return err
+	}
+	p.Data = keyCreatedData{Created: kc, Back: "/portal/apps/" + url.PathEscape(id)}
+	return nil
+}

@@ -1,0 +1,418 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/admin"
+	"github.com/sluicehq/sluice/internal/authz"
+	"github.com/sluicehq/sluice/internal/route"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// Providers: stored ones in full (the key as its last four characters),
+// the file's by name.
+
+type providerRow struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	BaseURL     string `json:"base_url"`
+	HasAPIKey   bool   `json:"has_api_key"`
+	APIKeyLast4 string `json:"api_key_last4"`
+	Source      string `json:"source"`
+	ReadOnly    bool   `json:"read_only"`
+}
+
+var providerTypes = []string{"openai", "azure-openai", "anthropic", "gemini", "bedrock"}
+
+func (c *Console) providers(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
+	p.Title = "Providers"
+	p.Can["write"] = c.may(u, authz.ProvidersWrite, authz.Scope{})
+	var list struct {
+		Data []providerRow `json:"data"`
+	}
+	if err := c.api(r, u, http.MethodGet, "/admin/v1/providers", nil, nil, &list); err != nil {
+		return err
+	}
+	p.Data = map[string]any{"Providers": list.Data, "Types": providerTypes}
+	return nil
+}
+
+func (c *Console) createProvider(r *http.Request, u *user) (string, string, error) {
+	f := r.PostForm
+	in := map[string]any{"name": f.Get("name"), "type": f.Get("type"), "base_url": f.Get("base_url")}
+	if k := f.Get("api_key"); k != "" {
+		in["api_key"] = k
+	}
+	err := c.api(r, u, http.MethodPost, "/admin/v1/providers", nil, in, nil)
+	return "/console/providers", "Provider " + f.Get("name") + " added.", err
+}
+
+func (c *Console) deleteProvider(r *http.Request, u *user) (string, string, error) {
+	err := c.api(r, u, http.MethodDelete, "/admin/v1/providers/"+url.PathEscape(r.PathValue("id")), nil, nil, nil)
+	return "/console/providers", "Provider deleted.", err
+}
+
+// Models: the running configuration's models, their routes and targets
+// with each target's health. Models are declared in the configuration
+// file; the console reloads it.
+
+type modelRow struct {
+	Name   string
+	Price  string
+	Routes []routeRow
+}
+
+type routeRow struct {
+	Name    string
+	Policy  string
+	Targets []targetRow
+}
+
+type targetRow struct {
+	Provider, Model, State string
+	InFlight               int64
+	TTFT                   float64
+}
+
+func (c *Console) models(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
+	p.Title = "Models"
+	p.Can["reload"] = c.may(u, authz.GatewayWrite, authz.Scope{})
+	var info admin.ConfigInfo
+	if err := c.api(r, u, http.MethodGet, "/admin/v1/config", nil, nil, &info); err != nil {
+		return err
+	}
+	var h struct {
+		Data []route.Status `json:"data"`
+	}
+	if err := c.api(r, u, http.MethodGet, "/admin/v1/health", nil, nil, &h); err != nil {
+		return err
+	}
+	health := map[string]route.Status{}
+	for _, s := range h.Data {
+		health[s.Provider+"\x00"+s.Model] = s
+	}
+	var rows []modelRow
+	snap := c.opts.Snapshots.Load()
+	for _, name := range info.Models {
+		row := modelRow{Name: name}
+		m := snap.Models[name]
+		if m == nil {
+			rows = append(rows, row)
+			continue
+		}
+		if m.Price.Input > 0 || m.Price.Output > 0 {
+			row.Price = "$" + strconv.FormatFloat(float64(m.Price.Input)/1e6, 'f', -1, 64) + " / $" +
+				strconv.FormatFloat(float64(m.Price.Output)/1e6, 'f', -1, 64) + " per M tokens"
+		}
+		for _, rt := range append(m.Routes, m.Default) {
+			if rt == nil {
+				continue
+			}
+			rr := routeRow{Name: rt.Name}
+			if rr.Name == "" {
+				rr.Name = "default"
+			}
+			if rt.Router != nil {
+				rr.Policy = string(rt.Router.Policy())
+			}
+			for _, t := range rt.Targets {
+				tr := targetRow{Model: t.Model}
+				if t.Health != nil {
+					tr.Provider = t.Health.Provider
+				} else if t.Provider != nil {
+					tr.Provider = t.Provider.Name()
+				}
+				if s, ok := health[tr.Provider+"\x00"+t.Model]; ok {
+					tr.State, tr.InFlight, tr.TTFT = string(s.State), s.InFlight, s.TTFTMillis
+				}
+				rr.Targets = append(rr.Targets, tr)
+			}
+			row.Routes = append(row.Routes, rr)
+		}
+		rows = append(rows, row)
+	}
+	p.Data = map[string]any{"Info": info, "Models": rows}
+	return nil
+}
+
+func (c *Console) reload(r *http.Request, u *user) (string, string, error) {
+	var info admin.ConfigInfo
+	err := c.api(r, u, http.MethodPost, "/admin/v1/reload", nil, nil, &info)
+	return "/console/models", "Configuration reloaded (version " + strconv.FormatInt(info.Version, 10) + ").", err
+}
+
+// Organisations, teams and applications.
+
+type unitList struct {
+	Data []admin.UnitView `json:"data"`
+}
+
+func (c *Console) units(r *http.Request, u *user, kind string, q url.Values) ([]admin.UnitView, error) {
+	var l unitList
+	err := c.api(r, u, http.MethodGet, "/admin/v1/"+kind, q, nil, &l)
+	if statusOf(err) == http.StatusForbidden {
+		return nil, nil
+	}
+	return l.Data, err
+}
+
+func (c *Console) tenancy(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
+	p.Title = "Organisations, teams and applications"
+	q := url.Values{}
+	if p.Org != "" {
+		q.Set("org_id", p.Org)
+	}
+	teams, err := c.units(r, u, "teams", q)
+	if err != nil {
+		return err
+	}
+	apps, err := c.units(r, u, "apps", q)
+	if err != nil {
+		return err
+	}
+	s := authz.Scope{OrgID: p.Org}
+	p.Can["orgs"] = u.me.Super
+	p.Can["teams"] = p.Org != "" && c.may(u, authz.TeamsWrite, s)
+	p.Can["apps"] = c.may(u, authz.AppsWrite, s) && len(teams) > 0
+	p.Data = map[string]any{"Teams": teams, "Apps": apps}
+	return nil
+}
+
+func (c *Console) createUnit(r *http.Request, u *user) (string, string, error) {
+	f := r.PostForm
+	kind := f.Get("kind")
+	body := map[string]any{"name": f.Get("name"), "description": f.Get("description")}
+	switch kind {
+	case "orgs":
+	case "teams":
+		body["org_id"] = f.Get("org")
+	case "apps":
+		body["team_id"] = f.Get("team_id")
+	default:
+		return "/console/tenancy", "", &apiError{Status: http.StatusBadRequest, Message: "Unknown kind."}
+	}
+	var v admin.UnitView
+	err := c.api(r, u, http.MethodPost, "/admin/v1/"+kind, nil, body, &v)
+	back := "/console/tenancy"
+	if kind == "orgs" && err == nil {
+		back += "?org=" + url.QueryEscape(v.ID)
+	}
+	return back, v.Object + " " + v.Name + " created.", err
+}
+
+// Users and role bindings.
+
+func (c *Console) users(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
+	p.Title = "Users and roles"
+	var l struct {
+		Data []admin.UserView `json:"data"`
+	}
+	if err := c.api(r, u, http.MethodGet, "/admin/v1/users", nil, nil, &l); err != nil {
+		return err
+	}
+	teams, err := c.units(r, u, "teams", scopeQuery(p))
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	for _, o := range p.Orgs {
+		names[o.ID] = o.Name
+	}
+	for _, t := range teams {
+		names[t.ID] = t.Name
+	}
+	p.Can["write"] = p.Org != "" && c.may(u, authz.UsersWrite, authz.Scope{OrgID: p.Org}) || u.me.Super
+	p.Data = map[string]any{"Users": l.Data, "Teams": teams, "Names": names, "Roles": authz.Roles}
+	return nil
+}
+
+func (c *Console) createUser(r *http.Request, u *user) (string, string, error) {
+	f := r.PostForm
+	body := admin.UserCreate{Email: f.Get("email"), Name: f.Get("name"), Password: f.Get("password")}
+	if role := f.Get("role"); role != "" && f.Get("org") != "" {
+		body.Bindings = []admin.BindingInput{{Role: role, OrgID: f.Get("org"), TeamID: f.Get("team_id")}}
+	}
+	err := c.api(r, u, http.MethodPost, "/admin/v1/users", nil, body, nil)
+	return "/console/users", "User " + body.Email + " created.", err
+}
+
+func (c *Console) createBinding(r *http.Request, u *user) (string, string, error) {
+	f := r.PostForm
+	body := admin.BindingInput{UserID: f.Get("user_id"), Role: f.Get("role"), OrgID: f.Get("org"), TeamID: f.Get("team_id")}
+	err := c.api(r, u, http.MethodPost, "/admin/v1/role-bindings", nil, body, nil)
+	return "/console/users", "Role given.", err
+}
+
+func (c *Console) deleteBinding(r *http.Request, u *user) (string, string, error) {
+	err := c.api(r, u, http.MethodDelete, "/admin/v1/role-bindings/"+url.PathEscape(r.PathValue("id")), nil, nil, nil)
+	return "/console/users", "Role taken away.", err
+}
+
+// Keys.
+
+func (c *Console) keyList(r *http.Request, u *user, p *page, appID string) ([]store.KeyRecord, error) {
+	q := url.Values{}
+	switch {
+	case appID != "":
+		q.Set("app_id", appID)
+	case p.Org != "":
+		q.Set("org_id", p.Org)
+	}
+	var l struct {
+		Data []store.KeyRecord `json:"data"`
+	}
+	err := c.api(r, u, http.MethodGet, "/admin/v1/keys", q, nil, &l)
+	return l.Data, err
+}
+
+func (c *Console) keys(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
+	p.Title = "Keys"
+	keys, err := c.keyList(r, u, p, "")
+	if err != nil {
+		return err
+	}
+	apps, err := c.units(r, u, "apps", scopeQuery(p))
+	if err != nil {
+		return err
+	}
+	p.Can["write"] = c.may(u, authz.KeysWrite, authz.Scope{OrgID: p.Org})
+	var models []string
+	if snap := c.opts.Snapshots.Load(); snap != nil {
+		models = snap.ModelNames
+	}
+	p.Data = map[string]any{"Keys": keys, "Apps": apps, "Models": models, "Now": time.Now()}
+	return nil
+}
+
+// keyCreatedData shows a key's value once.
+type keyCreatedData struct {
+	Created admin.KeyCreated
+	Back    string
+}
+
+func (c *Console) createKey(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
+	p.Title = "Key created"
+	f := r.PostForm
+	body := admin.KeyCreate{Name: f.Get("name"), AppID: f.Get("app_id")}
+	for _, m := range strings.Split(f.Get("models"), ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			body.Models = append(body.Models, m)
+		}
+	}
+	if f.Get("models_list") != "" {
+		body.Models = append(body.Models, f["models_list"]...)
+	}
+	slices.Sort(body.Models)
+	body.Models = slices.Compact(body.Models)
+	var kc admin.KeyCreated
+	if err := c.api(r, u, http.MethodPost, "/admin/v1/keys", nil, body, &kc); err != nil {
+		return err
+	}
+	back := f.Get("back")
+	if !strings.HasPrefix(back, "/console/") && !strings.HasPrefix(back, "/portal/") {
+		back = "/console/keys"
+	}
+	p.Data = keyCreatedData{Created: kc, Back: back}
+	return nil
+}
+
+func (c *Console) rotateKey(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
+	p.Title = "Key rotated"
+	var kc admin.KeyCreated
+	if err := c.api(r, u, http.MethodPost, "/admin/v1/keys/"+url.PathEscape(r.PathValue("id"))+"/rotate", nil,
+		map[string]any{}, &kc); err != nil {
+		return err
+	}
+	p.Data = keyCreatedData{Created: kc, Back: "/console/keys"}
+	return nil
+}
+
+func (c *Console) revokeKey(r *http.Request, u *user) (string, string, error) {
+	err := c.api(r, u, http.MethodDelete, "/admin/v1/keys/"+url.PathEscape(r.PathValue("id")), nil, nil, nil)
+	back := r.PostForm.Get("back")
+	if !strings.HasPrefix(back, "/console/") && !strings.HasPrefix(back, "/portal/") {
+		back = "/console/keys"
+	}
+	return back, "Key revoked.", err
+}
+
+// Limits and budgets: every unit's and key's limits, with this month's
+// spend against each budget.
+
+type limitRow struct {
+	Kind, Name, ID        string
+	RPM, TPM, Concurrency int64
+	BudgetMicros          int64
+	Period                string
+	SpentMicros           int64
+}
+
+func (c *Console) limits(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
+	p.Title = "Limits and budgets"
+	var rows []limitRow
+	add := func(kind string, us []admin.UnitView) {
+		for _, x := range us {
+			row := limitRow{Kind: kind, Name: x.Name, ID: x.ID, RPM: x.Limits.RPM, TPM: x.Limits.TPM, Concurrency: x.Limits.MaxConcurrent}
+			if b := x.Limits.Budget; b != nil {
+				row.BudgetMicros, row.Period = int64(b.AmountUSD*1e6), b.Period
+			}
+			rows = append(rows, row)
+		}
+	}
+	q := scopeQuery(p)
+	teams, err := c.units(r, u, "teams", q)
+	if err != nil {
+		return err
+	}
+	apps, err := c.units(r, u, "apps", q)
+	if err != nil {
+		return err
+	}
+	for _, o := range p.Orgs {
+		if p.Org == "" || o.ID == p.Org {
+			var v admin.UnitView
+			if err := c.api(r, u, http.MethodGet, "/admin/v1/orgs/"+url.PathEscape(o.ID), nil, nil, &v); err == nil {
+				add("organisation", []admin.UnitView{v})
+			}
+		}
+	}
+	add("team", teams)
+	add("application", apps)
+	keys, err := c.keyList(r, u, p, "")
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.RevokedAt != nil {
+			continue
+		}
+		rows = append(rows, limitRow{Kind: "key", Name: k.Name, ID: k.ID, RPM: k.RPM, TPM: k.TPM, Concurrency: k.MaxConcurrent,
+			BudgetMicros: k.BudgetMicros, Period: k.BudgetPeriod})
+	}
+	// This month's spend per group, in one usage query per level.
+	spent := map[string]int64{}
+	uq := scopeQuery(p)
+	if p.Org != "" || u.me.Super {
+		for _, g := range []string{"org", "team", "app", "key"} {
+			uq.Set("group_by", g)
+			var ans admin.UsageAnswer
+			if err := c.api(r, u, http.MethodGet, "/admin/v1/usage", uq, nil, &ans); err != nil {
+				break
+			}
+			for _, row := range ans.Data {
+				spent[row.Group] = row.CostMicros
+			}
+		}
+	}
+	for i := range rows {
+		rows[i].SpentMicros = spent[rows[i].ID]
+	}
+	p.Data = map[string]any{"Rows": rows}
+	return nil
+}
