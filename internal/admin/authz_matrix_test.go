@@ -51,6 +51,13 @@ var may = map[authz.Action][]authz.Role{
 	authz.GatewayRead:    nil,
 	authz.GatewayWrite:   nil,
 	authz.Self:           {owner, adminRole, developer, viewer, auditor},
+	// API products: the product's team publishes and approves, the
+	// application's team requests.
+	authz.ProductsRead:         {owner, adminRole, developer, viewer, auditor},
+	authz.ProductsWrite:        {owner, adminRole},
+	authz.SubscriptionsRead:    {owner, adminRole, developer, viewer, auditor},
+	authz.SubscriptionsWrite:   {owner, adminRole, developer},
+	authz.SubscriptionsApprove: {owner, adminRole},
 }
 
 // Principals that are not role bindings.
@@ -295,6 +302,96 @@ var intents = map[string]intent{
 	"GET /admin/v1/requests":      {authz.UsageRead, "A A2 B", ledgerProbes(authz.UsageRead, true)},
 	"GET /admin/v1/budget-alerts": {authz.UsageRead, "A B", ledgerProbes(authz.UsageRead, false)},
 	"GET /admin/v1/audit":         {authz.AuditRead, "A B", ledgerProbes(authz.AuditRead, false)},
+	// API products live in their owning team (x's product is private to
+	// team x); subscriptions in the subscribing application's team (x's
+	// application subscribes to x's product). Lifecycle actions run on a
+	// fresh object in the state they need.
+	"GET /admin/v1/products": {authz.ProductsRead, "A", func(m *mworld, x string) []probe {
+		m.prod(x)
+		return []probe{{need: []check{within(authz.ProductsRead, platform)}, ok: 200}}
+	}},
+	"POST /admin/v1/products": {authz.ProductsWrite, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{{body: fmt.Sprintf(`{"name":%q,"team_id":%q}`, m.uniq("prod"), m.ids["team:"+x]),
+			see: []check{read(authz.TeamsRead, m.team(x))}, need: []check{read(authz.ProductsWrite, m.team(x))}, ok: 201}}
+	}},
+	"GET /admin/v1/products/{id}": {authz.ProductsRead, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{{path: "/admin/v1/products/" + m.prod(x), see: []check{read(authz.ProductsRead, m.team(x))}, ok: 200}}
+	}},
+	"PATCH /admin/v1/products/{id}": {authz.ProductsWrite, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{stale("/admin/v1/products/"+m.prod(x), read(authz.ProductsRead, m.team(x)), read(authz.ProductsWrite, m.team(x)))}
+	}},
+	"DELETE /admin/v1/products/{id}": {authz.ProductsWrite, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{stale("/admin/v1/products/"+m.prod(x), read(authz.ProductsRead, m.team(x)), read(authz.ProductsWrite, m.team(x)))}
+	}},
+	"POST /admin/v1/products/{id}/versions": {authz.ProductsWrite, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{productProbe(m, x, "/versions", fmt.Sprintf(`{"version":%q,"models":{"m":"m"}}`, m.uniq("v")), 201)}
+	}},
+	"PATCH /admin/v1/products/{id}/versions/{version}": {authz.ProductsWrite, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{stale("/admin/v1/products/"+m.prod(x)+"/versions/v1", read(authz.ProductsRead, m.team(x)), read(authz.ProductsWrite, m.team(x)))}
+	}},
+	"POST /admin/v1/products/{id}/versions/{version}/publish": {authz.ProductsWrite, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{productProbe(m, x, "/versions/"+m.freshVersion(m.prod(x), "")+"/publish", "", 200)}
+	}},
+	"POST /admin/v1/products/{id}/versions/{version}/deprecate": {authz.ProductsWrite, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{productProbe(m, x, "/versions/"+m.freshVersion(m.prod(x), "", "publish")+"/deprecate", `{"successor":"v1"}`, 200)}
+	}},
+	"POST /admin/v1/products/{id}/versions/{version}/rollback": {authz.ProductsWrite, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{productProbe(m, x, "/versions/"+m.freshVersion(m.prod(x), "", "publish", "deprecate")+"/rollback", "", 200)}
+	}},
+	"POST /admin/v1/products/{id}/versions/{version}/retire": {authz.ProductsWrite, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{productProbe(m, x, "/versions/"+m.freshVersion(m.prod(x), "", "publish")+"/retire", "", 200)}
+	}},
+	"POST /admin/v1/products/{id}/versions/{version}/suspend": {authz.ProductsWrite, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{productProbe(m, x, "/versions/"+m.freshVersion(m.prod(x), "", "publish")+"/suspend", `{"reason":"test"}`, 200)}
+	}},
+	"POST /admin/v1/products/{id}/versions/{version}/resume": {authz.ProductsWrite, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{productProbe(m, x, "/versions/"+m.freshVersion(m.prod(x), "", "publish", "suspend")+"/resume", "", 200)}
+	}},
+	"POST /admin/v1/products/{id}/plans": {authz.ProductsWrite, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{productProbe(m, x, "/plans", fmt.Sprintf(`{"name":%q,"approval":"auto","rpm":5}`, m.uniq("plan")), 201)}
+	}},
+	"PATCH /admin/v1/products/{id}/plans/{plan}": {authz.ProductsWrite, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{stale("/admin/v1/products/"+m.prod(x)+"/plans/free", read(authz.ProductsRead, m.team(x)), read(authz.ProductsWrite, m.team(x)))}
+	}},
+	"DELETE /admin/v1/products/{id}/plans/{plan}": {authz.ProductsWrite, "A A2 B", func(m *mworld, x string) []probe {
+		plan := m.uniq("plan")
+		m.must(m.as(superAdmin, "POST", "/admin/v1/products/"+m.prod(x)+"/plans", fmt.Sprintf(`{"name":%q}`, plan)), 201, "fresh plan")
+		return []probe{productProbe(m, x, "/plans/"+plan, "", 200)}
+	}},
+	"GET /admin/v1/subscriptions": {authz.SubscriptionsRead, "A A2 B", func(m *mworld, x string) []probe {
+		m.prod(x)
+		ps := []probe{
+			{name: "?app_id", path: "?app_id=" + m.ids["app:"+x], see: []check{read(authz.AppsRead, m.team(x))},
+				need: []check{within(authz.SubscriptionsRead, m.team(x))}, ok: 200},
+			{name: "?team_id", path: "?team_id=" + m.ids["team:"+x], see: []check{read(authz.TeamsRead, m.team(x))},
+				need: []check{within(authz.SubscriptionsRead, m.team(x))}, ok: 200},
+		}
+		if x != "A2" {
+			ps = append(ps, probe{name: "?org_id", path: "?org_id=" + m.ids["org:"+x], see: []check{read(authz.OrgsRead, m.org(x))},
+				need: []check{within(authz.SubscriptionsRead, m.org(x))}, ok: 200})
+		}
+		if x == "A" {
+			ps = append(ps, probe{need: []check{within(authz.SubscriptionsRead, platform)}, ok: 200})
+		}
+		return ps
+	}},
+	"POST /admin/v1/subscriptions": {authz.SubscriptionsWrite, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{{body: fmt.Sprintf(`{"application":%q,"product":%q,"plan":"free","reason":"matrix"}`, m.ids["app:"+x], m.freshProduct(x)),
+			see:  []check{read(authz.AppsRead, m.team(x)), read(authz.ProductsRead, m.team(x))},
+			need: []check{read(authz.SubscriptionsWrite, m.team(x))}, ok: 201}}
+	}},
+	"GET /admin/v1/subscriptions/{id}": {authz.SubscriptionsRead, "A A2 B", func(m *mworld, x string) []probe {
+		m.prod(x)
+		return []probe{{path: "/admin/v1/subscriptions/" + m.ids["sub:"+x], see: []check{read(authz.SubscriptionsRead, m.team(x))}, ok: 200}}
+	}},
+	"POST /admin/v1/subscriptions/{id}/approve": {authz.SubscriptionsApprove, "A A2 B", subProbe(authz.SubscriptionsApprove, "approve")},
+	"POST /admin/v1/subscriptions/{id}/reject":  {authz.SubscriptionsApprove, "A A2 B", subProbe(authz.SubscriptionsApprove, "reject")},
+	"POST /admin/v1/subscriptions/{id}/suspend": {authz.SubscriptionsApprove, "A A2 B", subProbe(authz.SubscriptionsApprove, "suspend", "approve")},
+	"POST /admin/v1/subscriptions/{id}/resume":  {authz.SubscriptionsApprove, "A A2 B", subProbe(authz.SubscriptionsApprove, "resume", "approve", "suspend")},
+	"POST /admin/v1/subscriptions/{id}/cancel":  {authz.SubscriptionsWrite, "A A2 B", subProbe(authz.SubscriptionsWrite, "cancel")},
+	"GET /admin/v1/stops":                       {authz.GatewayRead, "A", platformProbe(authz.GatewayRead, "", 200)},
+	"POST /admin/v1/models/suspend":             {authz.GatewayWrite, "A", platformProbe(authz.GatewayWrite, `{"model":"nope"}`, 404)},
+	"POST /admin/v1/models/resume":              {authz.GatewayWrite, "A", platformProbe(authz.GatewayWrite, `{"model":"nope"}`, 404)},
 	// The platform: the super-admin's alone.
 	"POST /admin/v1/reload":           {authz.GatewayWrite, "A", platformProbe(authz.GatewayWrite, "", 200)},
 	"GET /admin/v1/config":            {authz.GatewayRead, "A", platformProbe(authz.GatewayRead, "", 200)},
@@ -304,6 +401,72 @@ var intents = map[string]intent{
 	"GET /admin/v1/providers/{id}":    {authz.ProvidersRead, "A", platformProbe(authz.ProvidersRead, "", 404)},
 	"PATCH /admin/v1/providers/{id}":  {authz.ProvidersWrite, "A", platformProbe(authz.ProvidersWrite, "{}", 404)},
 	"DELETE /admin/v1/providers/{id}": {authz.ProvidersWrite, "A", platformProbe(authz.ProvidersWrite, "", 404)},
+}
+
+// productProbe is a change under x's product (path after
+// /admin/v1/products/<name>): readable in team x, written with
+// products.write there.
+func productProbe(m *mworld, x, rest, body string, ok int) probe {
+	return probe{path: "/admin/v1/products/" + m.prod(x) + rest, body: body, see: []check{read(authz.ProductsRead, m.team(x))},
+		need: []check{read(authz.ProductsWrite, m.team(x))}, ok: ok}
+}
+
+// subProbe runs a subscription's state change ev on a fresh subscription
+// of x's application to a fresh product of team x, first moved by the
+// super-admin along before.
+func subProbe(a authz.Action, ev string, before ...string) func(*mworld, string) []probe {
+	return func(m *mworld, x string) []probe {
+		id := m.freshSub(x, m.freshProduct(x), before...)
+		return []probe{{path: "/admin/v1/subscriptions/" + id + "/" + ev, body: `{"note":"matrix"}`,
+			see: []check{read(authz.SubscriptionsRead, m.team(x))}, need: []check{read(a, m.team(x))}, ok: 200}}
+	}
+}
+
+// prod is x's product, made once: private to team x, version v1
+// published, plan free (manual), and x's application's pending
+// subscription to it (m.ids["sub:"+x]).
+func (m *mworld) prod(x string) string {
+	if n := m.ids["prod:"+x]; n != "" {
+		return n
+	}
+	n := m.freshProduct(x)
+	m.ids["prod:"+x] = n
+	m.ids["sub:"+x] = m.freshSub(x, n)
+	return n
+}
+
+// freshProduct makes a product of team x with plan free and version v1
+// published, and returns its name.
+func (m *mworld) freshProduct(x string) string {
+	n := m.uniq("prod")
+	m.must(m.as(superAdmin, "POST", "/admin/v1/products", fmt.Sprintf(`{"name":%q,"team_id":%q,"visibility":"private"}`, n, m.ids["team:"+x])), 201, "fresh product")
+	m.must(m.as(superAdmin, "POST", "/admin/v1/products/"+n+"/plans", `{"name":"free","approval":"manual"}`), 201, "fresh plan")
+	m.freshVersion(n, "v1", "publish")
+	return n
+}
+
+// freshVersion makes a draft version of product p ("" names it) and moves
+// it along events.
+func (m *mworld) freshVersion(p, name string, events ...string) string {
+	if name == "" {
+		name = m.uniq("v")
+	}
+	m.must(m.as(superAdmin, "POST", "/admin/v1/products/"+p+"/versions", fmt.Sprintf(`{"version":%q,"models":{"m":"m"}}`, name)), 201, "fresh version")
+	for _, ev := range events {
+		m.must(m.as(superAdmin, "POST", "/admin/v1/products/"+p+"/versions/"+name+"/"+ev, ""), 200, ev)
+	}
+	return name
+}
+
+// freshSub subscribes x's application to product p (plan free: pending)
+// and moves the subscription along events.
+func (m *mworld) freshSub(x, p string, events ...string) string {
+	r := m.must(m.as(superAdmin, "POST", "/admin/v1/subscriptions", fmt.Sprintf(`{"application":%q,"product":%q,"plan":"free"}`, m.ids["app:"+x], p)), 201, "fresh subscription")
+	id := r.body["id"].(string)
+	for _, ev := range events {
+		m.must(m.as(superAdmin, "POST", "/admin/v1/subscriptions/"+id+"/"+ev, ""), 200, ev)
+	}
+	return id
 }
 
 func publicProbe(ok int) func(*mworld, string) []probe {

@@ -64,6 +64,15 @@ const (
 	ProvidersWrite Action = "providers.write"
 	GatewayRead    Action = "gateway.read"
 	GatewayWrite   Action = "gateway.write"
+	// API products: products.write (create, publish, deprecate, stop) in
+	// the product's owning team; subscriptions.write (request, cancel) in
+	// the subscribing application's team; subscriptions.approve (approve,
+	// reject, suspend, resume) in the product's team.
+	ProductsRead         Action = "products.read"
+	ProductsWrite        Action = "products.write"
+	SubscriptionsRead    Action = "subscriptions.read"
+	SubscriptionsWrite   Action = "subscriptions.write"
+	SubscriptionsApprove Action = "subscriptions.approve"
 	// Self is allowed to every authenticated principal: reading who it is
 	// and managing its own admin API tokens.
 	Self Action = "self"
@@ -72,7 +81,8 @@ const (
 // Actions lists every action.
 var Actions = []Action{OrgsRead, OrgsWrite, TeamsRead, TeamsWrite, AppsRead, AppsWrite, KeysRead, KeysWrite,
 	LimitsWrite, UsersRead, UsersWrite, UsageRead, AuditRead, ProvidersRead, ProvidersWrite, GatewayRead,
-	GatewayWrite, Self}
+	GatewayWrite, Self,
+	ProductsRead, ProductsWrite, SubscriptionsRead, SubscriptionsWrite, SubscriptionsApprove}
 
 // platform actions concern objects outside every organisation.
 var platform = map[Action]bool{ProvidersRead: true, ProvidersWrite: true, GatewayRead: true, GatewayWrite: true}
@@ -95,12 +105,17 @@ func (s actionSet) has(a Action) bool { return s&bit(a) != 0 }
 // grants are the built-in role definitions.
 var grants = map[Role][]Action{
 	Owner: {OrgsRead, OrgsWrite, TeamsRead, TeamsWrite, AppsRead, AppsWrite, KeysRead, KeysWrite, LimitsWrite,
-		UsersRead, UsersWrite, UsageRead, AuditRead},
+		UsersRead, UsersWrite, UsageRead, AuditRead,
+		ProductsRead, ProductsWrite, SubscriptionsRead, SubscriptionsWrite, SubscriptionsApprove},
 	Admin: {OrgsRead, TeamsRead, TeamsWrite, AppsRead, AppsWrite, KeysRead, KeysWrite, LimitsWrite, UsersRead,
-		UsersWrite, UsageRead, AuditRead},
-	Developer: {OrgsRead, TeamsRead, AppsRead, AppsWrite, KeysRead, KeysWrite, UsageRead},
-	Viewer:    {OrgsRead, TeamsRead, AppsRead, KeysRead, UsersRead, UsageRead},
-	Auditor:   {OrgsRead, TeamsRead, AppsRead, KeysRead, UsersRead, UsageRead, AuditRead},
+		UsersWrite, UsageRead, AuditRead,
+		ProductsRead, ProductsWrite, SubscriptionsRead, SubscriptionsWrite, SubscriptionsApprove},
+	Developer: {OrgsRead, TeamsRead, AppsRead, AppsWrite, KeysRead, KeysWrite, UsageRead,
+		ProductsRead, SubscriptionsRead, SubscriptionsWrite},
+	Viewer: {OrgsRead, TeamsRead, AppsRead, KeysRead, UsersRead, UsageRead,
+		ProductsRead, SubscriptionsRead},
+	Auditor: {OrgsRead, TeamsRead, AppsRead, KeysRead, UsersRead, UsageRead, AuditRead,
+		ProductsRead, SubscriptionsRead},
 }
 
 // Binding gives a role on an organisation, or on one of its teams.

@@ -207,3 +207,6 @@ func (p *Plan) Validate() error {
 	}
 	return nil
 }
+
+// ValidEndpoint reports whether e is an endpoint family a version may expose.
+func ValidEndpoint(e string) bool { return slices.Contains(Endpoints, e) }
