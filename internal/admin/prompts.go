@@ -25,7 +25,7 @@ type PromptCreate struct {
 	Description string `json:"description,omitempty"`
 	// Protected labels are moved only by those who may publish (owners and
 	// admins).
-	Protected []string      `json:"protected,omitempty"`
+	Protected []string            `json:"protected,omitempty"`
 	Version   *PromptVersionInput `json:"version,omitempty"`
 }
 
