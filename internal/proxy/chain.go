@@ -63,6 +63,7 @@ type Step interface {
 func (h *Handler) steps() []Step {
 	return []Step{
 		stepFunc{"requestid", requestID},
+		stepFunc{"trace", h.traceStep}, // trace.go: the SERVER span, ended after settle_and_record
 		stepFunc{"settle_and_record", h.settle},
 		stepFunc{"authenticate", h.authenticateStep},
 		stepFunc{"resolve", h.resolve},
@@ -199,7 +200,7 @@ func (h *Handler) settle(ctx context.Context, c *Call, next Next) error {
 			c.refusal = asError(err).Code
 		}
 		if status >= 500 {
-			h.log.Warn("request failed", "request_id", c.id, "status", status, "err", err)
+			h.log.Warn("request failed", "request_id", c.id, "trace_id", c.entry.TraceID, "status", status, "err", err)
 		}
 	}
 	h.finish(c)

@@ -285,6 +285,7 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *Call, fs *f
 	passthrough := up == c.in.proto || (c.in.proto == provider.ProtocolResponses && up == provider.ProtocolOpenAI)
 	c.entry.ServedModel, c.entry.Provider = t.Model, t.Provider.Name()
 	att := ledger.Attempt{N: n, Provider: t.Provider.Name(), Model: t.Model}
+	span := attemptSpan(r.Context(), c, t.Provider.Name(), string(up), t.Model, n) // trace.go
 	start := time.Now()
 	t.Health.Begin()
 	verdict := false // whether the outcome was reported to the target's health
@@ -295,6 +296,7 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *Call, fs *f
 		}
 		att.Latency = time.Since(start)
 		c.entry.Attempts = append(c.entry.Attempts, att)
+		span.End(att, &c.entry)
 	}()
 	good := func() { verdict = true; t.Health.Success(time.Since(start)) }
 	bad := func() { verdict = true; t.Health.Failure() }
@@ -359,6 +361,7 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *Call, fs *f
 	defer cancel()
 	ctx = provider.WithConnectTimeout(ctx, t.Timeouts.Connect)
 	ureq := &provider.Request{Op: op, Body: body, Header: upstreamHeaders(r.Header, c.in.proto, up), Model: t.Model, Stream: fs.stream}
+	span.Inject(ureq.Header)
 	keyIdx := -1
 	if t.Keys != nil {
 		keyIdx, ureq.APIKey = t.Keys.Pick()

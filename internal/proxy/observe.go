@@ -78,6 +78,9 @@ func (m *Metrics) observe(e *ledger.Entry, snap *runtime.Snapshot) {
 	// Until requests carry a trace id, the exemplar points at the ledger
 	// row by its request id.
 	exemplar := map[string]string{"request_id": e.RequestID}
+	if e.TraceID != "" {
+		exemplar = map[string]string{"trace_id": e.TraceID}
+	}
 	m.Duration.With(e.Endpoint, provider, model).ObserveWithExemplar(e.Latency.Seconds(), exemplar)
 	if e.Stream && e.Status == ledger.StatusOK && e.TTFT > 0 {
 		m.TTFT.With(e.Endpoint, provider, model).ObserveWithExemplar(e.TTFT.Seconds(), exemplar)

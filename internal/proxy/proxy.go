@@ -26,6 +26,7 @@ import (
 	"github.com/sluicehq/sluice/internal/ratelimit"
 	"github.com/sluicehq/sluice/internal/runtime"
 	"github.com/sluicehq/sluice/internal/throttle"
+	"github.com/sluicehq/sluice/internal/trace"
 )
 
 // Recorder receives ledger entries; *ledger.Writer in production.
@@ -62,6 +63,8 @@ type Options struct {
 	// authentication are aggregated into one log line per source and
 	// reason (default 10 s).
 	SecurityLogEvery time.Duration
+	// Tracer, when set, exports a span per request and per attempt (trace.go).
+	Tracer *trace.Tracer
 }
 
 // Codecs are the protocol translators, by protocol.

@@ -206,3 +206,12 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// HeaderTraceID returns the trace id of h's traceparent, or "" when it
+// has none or an invalid one.
+func HeaderTraceID(h http.Header) string {
+	if h.Get("Traceparent") == "" {
+		return ""
+	}
+	return TraceID(propagation.TraceContext{}.Extract(context.Background(), propagation.HeaderCarrier(h)))
+}
