@@ -22,7 +22,6 @@ import (
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/ledger"
-	"github.com/sluicehq/sluice/internal/login"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/netguard"
 	"github.com/sluicehq/sluice/internal/provider"
@@ -39,6 +38,7 @@ import (
 	"github.com/sluicehq/sluice/internal/runtime"
 	"github.com/sluicehq/sluice/internal/secrets"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/throttle"
 )
 
 // registry maps every config provider type to its adapter factory.
@@ -101,6 +101,7 @@ type server struct {
 	client     *http.Client
 	registry   provider.Registry
 	health     *route.Registry
+	live       *runtime.Live // routers, health and key pools that outlive snapshots
 	limiter    *ratelimit.Limiter
 	// guarded dials only public addresses: the client for providers created
 	// through the admin API, unless allowPrivate.
@@ -227,17 +228,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		file = f
 	}
 
+	health := route.NewRegistry(route.HealthOptions{})
 	s := &server{log: log, configPath: *configPath, store: st, client: upstreamClient(), registry: registry(), file: file,
-		health: route.NewRegistry(route.HealthOptions{}), keyring: secrets.NewKeyring(st, kek),
+		health: health, live: runtime.NewLive(health), keyring: secrets.NewKeyring(st, kek),
 		guarded: guardedClient(), allowPrivate: *allowPrivate}
 	tokenHash, err := s.bootstrap(ctx, stderr)
 	if err != nil {
 		return err
 	}
-	if err := s.syncUnits(ctx, file); err != nil {
-		return fmt.Errorf("organisations in %s: %w", *configPath, err)
-	}
-	if err := s.compile(ctx, file); err != nil {
+	if err := s.apply(ctx, file); err != nil {
 		return err
 	}
 	sso, err := oidcProvider(ctx, file, upstreamClient(), kek.Derive("oidc login cookie"))
@@ -289,7 +288,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	al.register(reg)
 	mux := &routeMux{ServeMux: http.NewServeMux()}
 	dataPlane := proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg),
-		Limiter: limiter, SpendSince: st.SpendSinceBy, Throttle: login.NewThrottle(*keyFailures, nil)})
+		Limiter: limiter, SpendSince: st.SpendSinceBy, Throttle: throttle.New(*keyFailures, nil)})
 	defer dataPlane.FlushSecurityLog() // the last interval's refusal counts
 	for _, rt := range dataPlane.Routes() {
 		mux.Handle(rt.Pattern, rt.Handler)
@@ -306,7 +305,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	})
 	adminAPI := admin.New(admin.Options{Store: st, Control: s, Snapshots: &s.snaps, TokenHash: tokenHash, Health: s.health,
 		Limits: func() any { return limiter.Health() }, Ledger: lw.Health, Secrets: s.keyring, Logger: log, AllowPrivateUpstreams: *allowPrivate,
-		Throttle: login.NewThrottle(*adminFailures, nil), OIDC: sso, SessionTTL: time.Duration(file.Access.SessionTTL)})
+		Throttle: throttle.New(*adminFailures, nil), OIDC: sso, SessionTTL: time.Duration(file.Access.SessionTTL)})
 	for _, rt := range adminAPI.Routes() {
 		mux.Handle(rt.Pattern, rt.Handler)
 	}
@@ -558,37 +557,54 @@ func (s *server) bootstrap(ctx context.Context, stderr io.Writer) (auth.Hash, er
 // compile builds and publishes a snapshot from file, the stored keys and
 // the stored providers (their credentials decrypted here).
 func (s *server) compile(ctx context.Context, file *config.File) error {
-	gen, err := s.store.Generation(ctx) // read first: a change after it triggers another compile
+	in, gen, err := s.inputs(ctx, file)
 	if err != nil {
 		return err
 	}
-	keys, err := s.store.ListKeys(ctx)
+	snap, err := runtime.Compile(in)
 	if err != nil {
 		return err
+	}
+	s.snaps.Store(snap)
+	s.live.Retain(snap)
+	s.generation.Store(gen)
+	return nil
+}
+
+// inputs reads what a snapshot of file is compiled from, and the store's
+// generation as of that read.
+func (s *server) inputs(ctx context.Context, file *config.File) (runtime.Inputs, int64, error) {
+	gen, err := s.store.Generation(ctx) // read first: a change after it triggers another compile
+	if err != nil {
+		return runtime.Inputs{}, 0, err
+	}
+	keys, err := s.store.ListKeys(ctx)
+	if err != nil {
+		return runtime.Inputs{}, 0, err
 	}
 	var units []store.Unit
 	for _, kind := range []string{store.KindOrg, store.KindTeam, store.KindApp} {
 		us, err := s.store.ListUnits(ctx, kind, store.UnitFilter{})
 		if err != nil {
-			return err
+			return runtime.Inputs{}, 0, err
 		}
 		units = append(units, us...)
 	}
 	prev, err := s.store.PreviousHashes(ctx, time.Now())
 	if err != nil {
-		return err
+		return runtime.Inputs{}, 0, err
 	}
 	providers, err := admin.StoredProviders(ctx, s.store, s.keyring)
 	if err != nil {
-		return err
+		return runtime.Inputs{}, 0, err
 	}
 	stored := make(map[string]bool, len(providers))
 	for _, p := range providers {
 		stored[p.Name] = true
 	}
-	snap, err := runtime.Compile(runtime.Inputs{
+	return runtime.Inputs{
 		File: file, Source: s.configPath, StoredKeys: keys, Units: units, PreviousHashes: prev,
-		StoredProviders: providers, Registry: s.registry, Health: s.health,
+		StoredProviders: providers, Registry: s.registry, Live: s.live,
 		Provider: func(p config.Provider) provider.Spec {
 			client := s.client
 			if stored[p.Name] && !s.allowPrivate {
@@ -599,16 +615,12 @@ func (s *server) compile(ctx context.Context, file *config.File) error {
 				Region: p.Region, AWSAccessKeyID: p.AWSAccessKeyID, AWSSecretAccessKey: p.AWSSecretAccessKey,
 				AWSSessionToken: p.AWSSessionToken}
 		},
-	})
-	if err != nil {
-		return err
-	}
-	s.snaps.Store(snap)
-	s.generation.Store(gen)
-	return nil
+	}, gen, nil
 }
 
-// Reload implements admin.Control.
+// Reload implements admin.Control: it re-reads the file and applies it
+// whole (see apply), or refuses it and leaves everything as it was; a
+// changed setting that only a restart applies is refused by name.
 func (s *server) Reload(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -624,10 +636,10 @@ func (s *server) Reload(ctx context.Context) error {
 		}
 		file = f
 	}
-	if err := s.syncUnits(ctx, file); err != nil {
+	if err := checkRestartOnly(s.file, file); err != nil {
 		return err
 	}
-	if err := s.compile(ctx, file); err != nil {
+	if err := s.apply(ctx, file); err != nil {
 		return err
 	}
 	s.file = file

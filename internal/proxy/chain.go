@@ -67,6 +67,7 @@ func (h *Handler) steps() []Step {
 		stepFunc{"settle_and_record", h.settle},
 		stepFunc{"authenticate", h.authenticateStep},
 		stepFunc{"resolve", h.resolve},
+		stepFunc{"product", h.productStep}, // products.go: subscription, plan, deprecation, emergency stop
 		stepFunc{"admit", h.admitStep},
 		stepFunc{"route_and_attempt", h.routeAndAttempt}, // relays too: tap, then the client's writer
 	}
@@ -124,6 +125,7 @@ var apiRoutes = []struct {
 // against, so that no route escapes authentication.
 func (h *Handler) Routes() []Route {
 	routes := h.under("")
+	routes = append(routes, h.productRoutes()...) // products.go: every version's base URL
 	routes = append(routes,
 		Route{"GET /v1/sluice/usage", h.endpoint(inUsage)},
 		Route{"/v1/", h.endpoint(inUnknown)},

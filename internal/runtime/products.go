@@ -63,6 +63,10 @@ func (s *Subscription) Level(p *Plan) *Level {
 		Subject: ratelimit.Subject{ID: "sub:" + s.ID, Limits: p.Limits, Scope: "subscription"}}
 }
 
+// CompileProducts compiles a product catalogue alone (Compile does it for
+// a snapshot): for tests of the data plane.
+func CompileProducts(in ProductInputs) *Products { return compileProducts(in) }
+
 func compileProducts(in ProductInputs) *Products {
 	ps := &Products{ByName: make(map[string]*Product, len(in.Products)), subs: map[string]*Subscription{}, stops: map[string]string{}}
 	byID := make(map[string]*Product, len(in.Products))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -23,7 +24,10 @@ import (
 )
 
 // Snapshot is a compiled, immutable configuration. Never modify one that
-// has been published.
+// has been published. It is data: the live objects it points at (routers,
+// target and key health, key pools) belong to a Live and are shared by
+// every snapshot compiled with it, so two snapshots compiled from the same
+// inputs are equal (reflect.DeepEqual) apart from Version and LoadedAt.
 type Snapshot struct {
 	Version  int64
 	LoadedAt time.Time
@@ -70,9 +74,11 @@ type Model struct {
 
 // Route is a list of targets under a routing policy.
 type Route struct {
-	Name        string
-	Match       *config.Match // nil for the default route
-	Targets     []Target
+	Name    string
+	Match   *config.Match // nil for the default route
+	Targets []Target
+	// Router orders Targets; it belongs to the Live the snapshot was
+	// compiled with (keyed by the route's model, name, policy and targets).
 	Router      *route.Router
 	Sticky      string // "key", "user" or "header:<name>"
 	MaxAttempts int
@@ -82,8 +88,12 @@ type Route struct {
 type Target struct {
 	Provider provider.Adapter
 	Model    string
-	Health   *route.Health
-	Keys     *KeyPool // nil when the provider has one key (or none)
+	// Health is the target's record in the Live health registry (keyed by
+	// provider and model), kept across reloads.
+	Health *route.Health
+	// Keys belongs to the Live too (keyed by provider and keys); nil when
+	// the provider has one key (or none).
+	Keys     *KeyPool
 	Timeouts Timeouts
 	// RetryOn holds the upstream statuses that fail over.
 	RetryOn map[int]bool
@@ -187,9 +197,13 @@ type Inputs struct {
 	Products ProductInputs
 	// StoredPrompts are every stored prompt with its versions and labels.
 	StoredPrompts []store.StoredPrompt
-	Registry        provider.Registry
-	Provider        func(config.Provider) provider.Spec // fills in the shared client
-	// Health is the long-lived target health registry (a new one if nil).
+	Registry      provider.Registry
+	Provider      func(config.Provider) provider.Spec // fills in the shared client
+	// Live holds the data plane's long-lived state (routers, health, key
+	// pools) that the snapshot points into; nil gives a new one around Health.
+	Live *Live
+	// Health is the target health registry of a new Live when Live is nil
+	// (a new registry if nil too).
 	Health *route.Registry
 }
 
@@ -207,8 +221,8 @@ type compiledProvider struct {
 // Compile builds a snapshot. It fails without side effects.
 func Compile(in Inputs) (*Snapshot, error) {
 	f := in.File
-	if in.Health == nil {
-		in.Health = route.NewRegistry(route.HealthOptions{})
+	if in.Live == nil {
+		in.Live = NewLive(in.Health)
 	}
 	s := &Snapshot{
 		Version:   versions.Add(1),
@@ -252,7 +266,7 @@ func Compile(in Inputs) (*Snapshot, error) {
 		cm := &Model{Name: m.Name, Price: meter.PriceFromDollars(m.Pricing.InputPerMTok, m.Pricing.OutputPerMTok, m.Pricing.CachedInputPerMTok)}
 		cm.Limits, cm.ReserveMicros = limitsFromConfig(m.Limits)
 		var err error
-		if cm.Default, err = compileRoute(in.Health, providers, m, "default", nil, m.Targets, m.Routing); err != nil {
+		if cm.Default, err = compileRoute(in.Live, providers, m, "default", nil, m.Targets, m.Routing); err != nil {
 			return nil, err
 		}
 		for i, r := range m.Routes {
@@ -261,7 +275,7 @@ func Compile(in Inputs) (*Snapshot, error) {
 				name = fmt.Sprintf("route-%d", i)
 			}
 			match := r.Match
-			cr, err := compileRoute(in.Health, providers, m, name, &match, r.Targets, r.Routing)
+			cr, err := compileRoute(in.Live, providers, m, name, &match, r.Targets, r.Routing)
 			if err != nil {
 				return nil, err
 			}
@@ -333,7 +347,7 @@ func Compile(in Inputs) (*Snapshot, error) {
 	return s, nil
 }
 
-func compileRoute(reg *route.Registry, providers map[string]*compiledProvider, m config.Model, name string,
+func compileRoute(live *Live, providers map[string]*compiledProvider, m config.Model, name string,
 	match *config.Match, targets []config.Target, r config.Routing) (*Route, error) {
 	cr := &Route{Name: name, Match: match, Sticky: r.Sticky, MaxAttempts: r.MaxAttempts}
 	if cr.Sticky == "" {
@@ -348,20 +362,22 @@ func compileRoute(reg *route.Registry, providers map[string]*compiledProvider, m
 	}
 	price := meter.PriceFromDollars(m.Pricing.InputPerMTok, m.Pricing.OutputPerMTok, m.Pricing.CachedInputPerMTok)
 	rts := make([]route.Target, 0, len(targets))
+	id := []string{m.Name, name, string(policy)}
 	for _, t := range targets {
 		p, ok := providers[t.Provider]
 		if !ok {
 			return nil, fmt.Errorf("model %q: no provider %q", m.Name, t.Provider)
 		}
-		h := reg.Get(t.Provider, t.Model)
+		h := live.health.Get(t.Provider, t.Model)
 		ct := Target{Provider: p.adapter, Model: t.Model, Health: h, Timeouts: p.timeouts, RetryOn: p.retryOn, StreamUsage: p.streamUsage}
 		if len(p.keys) > 0 {
-			ct.Keys = newKeyPool(reg, t.Provider, p.keys)
+			ct.Keys = live.keyPool(t.Provider, p.keys)
 		}
 		cr.Targets = append(cr.Targets, ct)
 		rts = append(rts, route.Target{Weight: t.Weight, Cost: price.Input + price.Output, Health: h})
+		id = append(id, t.Provider, t.Model, strconv.Itoa(t.Weight), strconv.FormatInt(price.Input+price.Output, 10))
 	}
-	router, err := route.NewRouter(policy, rts)
+	router, err := live.router(identity(id...), policy, rts)
 	if err != nil {
 		return nil, fmt.Errorf("model %q: %w", m.Name, err)
 	}

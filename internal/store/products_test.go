@@ -141,6 +141,10 @@ func testProducts(t *testing.T, s *Store) {
 	if err := s.ClearStop(ctx, "version", "support/v1", unitAudit("stop.clear", "support/v1")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("clearing twice: %v", err)
 	}
+	// A plan's budget is seeded from the subscription's ledger rows.
+	if spent, err := s.SpendSinceBy(ctx, "subscription_id", "sub_4", now.Add(-time.Hour)); err != nil || spent != 0 {
+		t.Fatalf("spend by subscription: %d %v", spent, err)
+	}
 	for i, want := range []bool{true, false} {
 		first, err := s.RecordNotice(ctx, "sub_4", "sunset:v1", "7d", now)
 		if err != nil || first != want {

@@ -952,7 +952,8 @@ func (s *Store) ListBudgetAlerts(ctx context.Context, subjects []string, limit i
 
 // spendColumns are the ledger columns that spend and usage may be
 // selected or grouped by. SQL names columns only from here.
-var spendColumns = map[string]bool{"key_id": true, "app_id": true, "team_id": true, "org_id": true, "model": true}
+var spendColumns = map[string]bool{"key_id": true, "app_id": true, "team_id": true, "org_id": true, "model": true,
+	"subscription_id": true} // a product plan's budget is per subscription
 
 // SpendSinceBy returns the cost, in micro-dollars, of the ledger entries
 // whose column ("key_id", "app_id", "team_id" or "org_id") is id, from

@@ -1,0 +1,129 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/runtime"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// restartOnly are the file's settings that are read once, when Sluice
+// starts: a reload that changes one is refused, never half applied. (The
+// listen address, data directory, database and Redis are flags and
+// environment variables, read once too; a reload reads only the file.) A
+// setting that is wired in at start goes here with one row.
+var restartOnly = []struct {
+	name string
+	get  func(*config.File) any
+}{
+	{"access.oidc", func(f *config.File) any { return f.Access.OIDC }},
+	{"access.session_ttl", func(f *config.File) any { return f.Access.SessionTTL }},
+}
+
+// checkRestartOnly refuses next when it changes a setting that only a
+// restart applies, naming each such setting (never its value: some hold
+// secrets).
+func checkRestartOnly(running, next *config.File) error {
+	var errs []error
+	for _, s := range restartOnly {
+		if !reflect.DeepEqual(s.get(running), s.get(next)) {
+			errs = append(errs, fmt.Errorf("%s changed: restart Sluice to apply it", s.name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// apply makes file the running configuration, all or nothing: it compiles
+// file against the store as it would be after the file's organisations,
+// teams and applications are written, and only when that succeeds writes
+// them and compiles and publishes the snapshot. A file that does not
+// compile leaves the store and the running snapshot as they were.
+//
+// The writes themselves are not one transaction: a database failure in
+// the middle of syncUnits leaves the units written so far (each one
+// consistent), and the running snapshot stays until the next apply.
+func (s *server) apply(ctx context.Context, file *config.File) error {
+	if err := s.dryCompile(ctx, file); err != nil {
+		return err
+	}
+	if err := s.syncUnits(ctx, file); err != nil {
+		return fmt.Errorf("organisations in the configuration file: %w", err)
+	}
+	return s.compile(ctx, file)
+}
+
+// dryCompile compiles file with the units it would leave in the store,
+// against a Live of its own, and publishes and writes nothing.
+func (s *server) dryCompile(ctx context.Context, file *config.File) error {
+	in, _, err := s.inputs(ctx, file)
+	if err != nil {
+		return err
+	}
+	in.Units = plannedUnits(in.Units, file)
+	in.Live = runtime.NewLive(nil)
+	_, err = runtime.Compile(in)
+	return err
+}
+
+// plannedUnits is what syncUnits would leave in the store given the stored
+// units: each unit the file declares, matched by kind, parent and name
+// (a new one with a placeholder id), with the file's description and
+// limits; a config unit the file no longer declares released to the API.
+func plannedUnits(stored []store.Unit, f *config.File) []store.Unit {
+	type slot struct{ kind, parent, name string }
+	index := make(map[slot]int, len(stored))
+	out := make([]store.Unit, len(stored))
+	copy(out, stored)
+	for i, u := range out {
+		parent := ""
+		switch u.Kind {
+		case store.KindTeam:
+			parent = u.OrgID
+		case store.KindApp:
+			parent = u.TeamID
+		}
+		index[slot{u.Kind, parent, u.Name}] = i
+	}
+	declared := map[string]bool{}
+	upsert := func(u store.Unit, parent string) string {
+		u.Source = "config"
+		if i, ok := index[slot{u.Kind, parent, u.Name}]; ok {
+			out[i].Description, out[i].Limits, out[i].Source = u.Description, u.Limits, u.Source
+			declared[out[i].ID] = true
+			return out[i].ID
+		}
+		u.ID = "planned_" + u.Kind + "_" + strconv.Itoa(len(out))
+		switch u.Kind {
+		case store.KindOrg:
+			u.OrgID = u.ID
+		case store.KindTeam:
+			u.TeamID = u.ID
+		}
+		index[slot{u.Kind, parent, u.Name}] = len(out)
+		out = append(out, u)
+		declared[u.ID] = true
+		return u.ID
+	}
+	for _, o := range f.Orgs {
+		orgID := upsert(store.Unit{Kind: store.KindOrg, Name: o.Name, Description: o.Description, Limits: runtime.StoreLimits(o.Limits)}, "")
+		for _, t := range o.Teams {
+			teamID := upsert(store.Unit{Kind: store.KindTeam, OrgID: orgID, Name: t.Name, Description: t.Description,
+				Limits: runtime.StoreLimits(t.Limits)}, orgID)
+			for _, a := range t.Applications {
+				upsert(store.Unit{Kind: store.KindApp, OrgID: orgID, TeamID: teamID, Name: a.Name, Description: a.Description,
+					Limits: runtime.StoreLimits(a.Limits)}, teamID)
+			}
+		}
+	}
+	for i := range out {
+		if out[i].Source == "config" && !declared[out[i].ID] {
+			out[i].Source = "api"
+		}
+	}
+	return out
+}

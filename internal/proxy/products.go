@@ -1,0 +1,186 @@
+package proxy
+
+// The product step: a request under /products/{product}/{version} passes
+// only while the key's application holds an active subscription, not past
+// its end, to a plan that allows the version; the version must be served,
+// not stopped and before its sunset, and must expose the model and the
+// endpoint. The plan's limits join the key's levels in the same atomic
+// admission; the ledger entry names the product, version, plan and
+// subscription; a version with a deprecation date carries the
+// Deprecation, Sunset and Link headers. Every request, product or not, is
+// refused 503 while its model is under an emergency stop. All of it is
+// decided from the snapshot: no database call.
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	oa "github.com/sluicehq/sluice/internal/apischema/openai"
+	"github.com/sluicehq/sluice/internal/product"
+	"github.com/sluicehq/sluice/internal/provider"
+	"github.com/sluicehq/sluice/internal/runtime"
+)
+
+// inProductOpenAPI serves a product version's OpenAPI document.
+var inProductOpenAPI = &ingress{endpoint: "openapi", proto: provider.ProtocolOpenAI, keyFrom: headerKey, serve: (*Handler).productOpenAPI}
+
+// productPrefix is the base URL of a product version.
+const productPrefix = "/products/{product}/{version}"
+
+// productRoutes are the routes of every product version: the client APIs
+// under its base URL, and its OpenAPI document.
+func (h *Handler) productRoutes() []Route {
+	return append(h.under(productPrefix), Route{"GET " + productPrefix + "/openapi.json", h.endpoint(inProductOpenAPI)})
+}
+
+// productFamily is the endpoint family of an ingress, as a version
+// exposes it ("" for one no version exposes: embeddings).
+func productFamily(endpoint string) string {
+	switch {
+	case endpoint == "chat.completions":
+		return product.EndpointChat
+	case endpoint == "responses":
+		return product.EndpointResponses
+	case strings.HasPrefix(endpoint, "messages"):
+		return product.EndpointMessages
+	case strings.HasPrefix(endpoint, "gemini"):
+		return product.EndpointGemini
+	}
+	return ""
+}
+
+// productStep decides a product request (and a stopped model's), between
+// resolve and admit.
+func (h *Handler) productStep(ctx context.Context, c *Call, next Next) error {
+	ps := c.snap.Products
+	model := ""
+	if c.fs != nil && c.fs.model != nil {
+		model = c.fs.model.Name
+	}
+	name := c.r.PathValue("product")
+	if name == "" {
+		if r := ps.StopReason("", "", model); r != "" {
+			return stopped("Model "+model, r)
+		}
+		return next(ctx, c)
+	}
+	if c.in == inProductOpenAPI {
+		return next(ctx, c)
+	}
+	version := c.r.PathValue("version")
+	c.entry.Product, c.entry.ProductVersion = name, version
+	a := ps.Decide(c.key.AppID, name, version, time.Now())
+	if a.Version != nil && a.Status != http.StatusNotFound {
+		// Deprecation headers go on refusals too: a client learns of the
+		// sunset whatever its subscription.
+		for k, vs := range a.Version.Headers(product.VersionLinks(baseURL(c.r), name, a.Version)) {
+			c.w.Header()[k] = vs
+		}
+	}
+	switch a.Status {
+	case 0:
+	case http.StatusServiceUnavailable:
+		return stopped("Product "+name+" "+version, ps.StopReason(name, version, ""))
+	default:
+		typ := map[int]string{http.StatusForbidden: oa.TypePermission, http.StatusNotFound: oa.TypeNotFound}[a.Status]
+		if typ == "" {
+			typ = oa.TypeInvalidRequest
+		}
+		return &Error{Status: a.Status, Type: typ, Code: a.Reason, Msg: a.Message + " (" + a.Reason + ")"}
+	}
+	c.entry.Plan, c.entry.SubscriptionID = a.Plan.Name, a.Sub.ID
+	if c.in.endpoint == "models" {
+		return h.productModels(c, a.Version)
+	}
+	family := productFamily(c.in.endpoint)
+	if family == "" || !a.Version.Exposes(family) {
+		return &Error{Status: http.StatusNotFound, Type: oa.TypeNotFound, Code: "endpoint_not_in_product",
+			Msg: "Product " + name + " " + version + " does not expose this endpoint."}
+	}
+	if model != "" {
+		if a.Version.Models[model] != model {
+			return &Error{Status: http.StatusNotFound, Type: oa.TypeNotFound, Code: "model_not_found", Param: "model",
+				Msg: "Product " + name + " " + version + " does not expose the model " + model + "."}
+		}
+		if r := ps.StopReason(name, version, model); r != "" {
+			return stopped("Model "+model, r)
+		}
+	}
+	if lv := a.Sub.Level(a.Plan); lv != nil {
+		// The plan's limits are one more level of this request's key, in
+		// the same all-or-none admission as the key's, its units' and the
+		// model's. The snapshot's key is shared: this request gets a copy.
+		k := *c.key
+		k.Levels = append(slices.Clip(k.Levels), *lv)
+		c.key = &k
+	}
+	return next(ctx, c)
+}
+
+// stopped is the 503 of an emergency stop, naming what and why.
+func stopped(what, reason string) error {
+	return &Error{Status: http.StatusServiceUnavailable, Type: oa.TypeServer, Code: "suspended",
+		Msg: what + " is suspended: " + reason + "."}
+}
+
+// baseURL is the scheme and host the client called (for Link headers).
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// productModels answers GET .../v1/models: only the models the version
+// exposes, by the names clients send.
+func (h *Handler) productModels(c *Call, v *product.Version) error {
+	list := oa.ModelList{Object: "list", Data: []oa.Model{}}
+	created := c.snap.LoadedAt.Unix()
+	for _, name := range v.ClientModels() {
+		if c.key.Allows(v.Models[name]) {
+			list.Data = append(list.Data, oa.Model{ID: name, Object: "model", Created: created, OwnedBy: "sluice"})
+		}
+	}
+	body, _ := json.Marshal(list)
+	c.w.Header().Set("Content-Type", "application/json")
+	c.wrote = true
+	c.entry.HTTPStatus = http.StatusOK
+	_, _ = c.w.Write(body)
+	return nil
+}
+
+// productOpenAPI answers GET .../openapi.json: the version's OpenAPI 3.1
+// document, to a key whose organisation may see the product (a private
+// product: its team's keys; internal: its organisation's; public: any).
+func (h *Handler) productOpenAPI(c *Call) error {
+	name, version := c.r.PathValue("product"), c.r.PathValue("version")
+	var p *runtime.Product
+	if c.snap.Products != nil {
+		p = c.snap.Products.ByName[name]
+	}
+	var v *product.Version
+	if p != nil {
+		v = p.Versions[version]
+	}
+	visible := p != nil && (p.Visibility == product.Public ||
+		(p.Visibility == product.Internal && c.key.OrgID == p.OrgID) || c.key.TeamID == p.TeamID)
+	if !visible || v == nil || !v.State.Served() {
+		return &Error{Status: http.StatusNotFound, Type: oa.TypeNotFound, Code: "unknown_product",
+			Msg: "No product " + name + " with a published version " + version + "."}
+	}
+	doc, err := product.OpenAPI(&p.Product, v)
+	if err != nil {
+		return err
+	}
+	c.entry.Product, c.entry.ProductVersion = name, version
+	c.w.Header().Set("Content-Type", "application/json")
+	c.wrote = true
+	c.entry.HTTPStatus = http.StatusOK
+	_, _ = c.w.Write(doc)
+	return nil
+}

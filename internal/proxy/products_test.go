@@ -1,0 +1,165 @@
+package proxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/product"
+	"github.com/sluicehq/sluice/internal/runtime"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+const (
+	prodKey  = "gw-test-product-key-0001"
+	otherKey = "gw-test-product-key-0002"
+)
+
+// productEnv: application acme/search/web (key prodKey) and acme/search/bot
+// (otherKey); product support with v1 (deprecated, sunset in the future,
+// successor v2), v2 (chat only), v0 (past its sunset) and v3 (stopped);
+// web's subscription is active on plan free (rpm 2), bot's is as given.
+func productEnv(t *testing.T, botState product.SubState, stops ...store.Stop) *env {
+	e := newEnv(t, func(f *config.File) {
+		f.Orgs = []config.Org{{Name: "acme", Teams: []config.Team{{Name: "search", Applications: []config.App{{Name: "web"}, {Name: "bot"}}}}}}
+		f.Keys = append(f.Keys, config.Key{Name: "web", Key: prodKey, Application: "acme/search/web"},
+			config.Key{Name: "bot", Key: otherKey, Application: "acme/search/bot"})
+	})
+	dep := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	sunset, past := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), time.Now().Add(-time.Hour)
+	models := map[string]string{"chat-small": "chat-small"}
+	ver := func(name string, v product.Version) store.VersionRecord {
+		v.Version, v.Models = name, models
+		if v.State == "" {
+			v.State = product.Published
+		}
+		return store.VersionRecord{ProductID: "prd_1", Version: v}
+	}
+	snap := *e.h.opts.Snapshots.Load()
+	snap.Products = runtime.CompileProducts(runtime.ProductInputs{
+		Products: []store.ProductRecord{{ID: "prd_1", OrgID: "org_acme", TeamID: "team_search", Product: product.Product{Name: "support", Visibility: product.Internal}}},
+		Versions: []store.VersionRecord{
+			ver("v1", product.Version{State: product.Deprecated, DeprecatedAt: &dep, SunsetAt: &sunset, Successor: "v2"}),
+			ver("v2", product.Version{Endpoints: []string{"chat"}}),
+			ver("v0", product.Version{State: product.Deprecated, DeprecatedAt: &dep, SunsetAt: &past, Successor: "v2"}),
+			ver("v3", product.Version{}),
+		},
+		Plans: []store.PlanRecord{{ProductID: "prd_1", Plan: product.Plan{Name: "free", RPM: 2, Approval: product.Manual}}},
+		Subscriptions: []store.SubscriptionRecord{
+			{Subscription: product.Subscription{ID: "sub_web", Application: "app_web", Product: "support", Plan: "free", State: product.Active}},
+			{Subscription: product.Subscription{ID: "sub_bot", Application: "app_bot", Product: "support", Plan: "free", State: botState}},
+		},
+		Stops: append([]store.Stop{{Kind: "version", Name: "support/v3", Reason: "leaking secrets"}}, stops...),
+	})
+	e.h.opts.Snapshots.Store(&snap)
+	return e
+}
+
+func TestProductRequests(t *testing.T) {
+	e := productEnv(t, product.Pending)
+	auth := func(k string) map[string]string { return map[string]string{"Authorization": "Bearer " + k} }
+	for _, tc := range []struct {
+		name, key, path, body string
+		status                int
+		want                  string // in the body
+		deprecated            bool
+	}{
+		{"pending", otherKey, "/products/support/v2/v1/chat/completions", chatBody, 403, `"code":"subscription_pending"`, false},
+		{"pending names the product", otherKey, "/products/support/v2/v1/chat/completions", chatBody, 403, "Product support", false},
+		{"pending, Anthropic dialect", otherKey, "/products/support/v1/v1/messages", `{"model":"chat-small","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, 403, `"type":"permission_error"`, true},
+		{"active", prodKey, "/products/support/v2/v1/chat/completions", chatBody, 200, `"choices"`, false},
+		{"deprecated version answers with headers", prodKey, "/products/support/v1/v1/chat/completions", chatBody, 200, `"choices"`, true},
+		{"endpoint not exposed", prodKey, "/products/support/v2/v1/responses", `{"model":"chat-small","input":"hi"}`, 404, "endpoint_not_in_product", false},
+		{"model not exposed", prodKey, "/products/support/v1/v1/chat/completions", strings.Replace(chatBody, "chat-small", "other", 1), 404, "model_not_found", true},
+		{"after the sunset", prodKey, "/products/support/v0/v1/chat/completions", chatBody, 410, "/products/support/v2", true},
+		{"emergency stop", prodKey, "/products/support/v3/v1/chat/completions", chatBody, 503, "leaking secrets", false},
+		{"unknown product", prodKey, "/products/nope/v1/v1/chat/completions", chatBody, 404, "unknown_product", false},
+		{"no key", "", "/products/support/v2/v1/chat/completions", chatBody, 401, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := auth(tc.key)
+			if strings.HasSuffix(tc.path, "/messages") {
+				hdr["anthropic-version"] = "2023-06-01"
+			}
+			resp := e.post(t, tc.path, tc.body, hdr)
+			body := readAll(t, resp)
+			if resp.StatusCode != tc.status || !strings.Contains(body, tc.want) {
+				t.Fatalf("%d %s; want %d containing %q", resp.StatusCode, body, tc.status, tc.want)
+			}
+			dep := resp.Header.Get("Deprecation")
+			if tc.deprecated != (dep != "") {
+				t.Fatalf("Deprecation %q", dep)
+			}
+			if tc.deprecated && tc.status != 410 {
+				links := strings.Join(resp.Header.Values("Link"), ", ")
+				if dep != "@1796083200" || resp.Header.Get("Sunset") != "Tue, 01 Jan 2030 00:00:00 GMT" ||
+					!strings.Contains(links, `/products/support/v2/v1>; rel="successor-version"`) || !strings.Contains(links, `rel="deprecation"`) || !strings.Contains(links, `rel="sunset"`) {
+					t.Fatalf("headers %v", resp.Header)
+				}
+			}
+		})
+	}
+}
+
+func TestProductLedgerAndPlanLimit(t *testing.T) {
+	e := productEnv(t, product.Active)
+	hdr := map[string]string{"Authorization": "Bearer " + prodKey}
+	codes := []int{}
+	for range 3 {
+		resp := e.post(t, "/products/support/v2/v1/chat/completions", chatBody, hdr)
+		readAll(t, resp)
+		codes = append(codes, resp.StatusCode)
+	}
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 {
+		t.Fatalf("plan rpm 2: %v", codes)
+	}
+	// The plan's limit is the subscription's: the bot's own subscription still passes.
+	if resp := e.post(t, "/products/support/v2/v1/chat/completions", chatBody, map[string]string{"Authorization": "Bearer " + otherKey}); resp.StatusCode != 200 {
+		t.Fatalf("another subscription: %d %s", resp.StatusCode, readAll(t, resp))
+	}
+	// The same key outside the product is not held by the plan.
+	if resp := e.post(t, "/v1/chat/completions", chatBody, hdr); resp.StatusCode != 200 {
+		t.Fatalf("outside the product: %d", resp.StatusCode)
+	}
+	entries := e.waitEntries(t, 5)
+	en := entries[0]
+	if en.Product != "support" || en.ProductVersion != "v2" || en.Plan != "free" || en.SubscriptionID != "sub_web" {
+		t.Fatalf("ledger entry %+v", en)
+	}
+	if last := entries[4]; last.Product != "" || last.SubscriptionID != "" {
+		t.Fatalf("plain request carries a product: %+v", last)
+	}
+}
+
+func TestProductModelsAndOpenAPI(t *testing.T) {
+	e := productEnv(t, product.Active, store.Stop{Kind: "model", Name: "other", Reason: "hallucinating"})
+	get := func(path, key string) (int, string) {
+		req, _ := http.NewRequest("GET", e.server.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := e.server.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, readAll(t, resp)
+	}
+	code, body := get("/products/support/v2/v1/models", prodKey)
+	var list struct{ Data []struct{ ID string } }
+	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || len(list.Data) != 1 || list.Data[0].ID != "chat-small" {
+		t.Fatalf("models: %d %s", code, body)
+	}
+	code, body = get("/products/support/v2/openapi.json", otherKey)
+	if code != 200 || !strings.Contains(body, `"/v1/chat/completions"`) || strings.Contains(body, `"/v1/messages"`) || !strings.Contains(body, `"3.1.0"`) {
+		t.Fatalf("openapi: %d %s", code, body)
+	}
+	if code, _ = get("/products/support/v3-nope/openapi.json", prodKey); code != 404 {
+		t.Fatalf("unknown version's document: %d", code)
+	}
+	// A stopped model is refused everywhere, product or not.
+	resp := e.post(t, "/v1/chat/completions", strings.Replace(chatBody, "chat-small", "other", 1), map[string]string{"Authorization": "Bearer " + prodKey})
+	if b := readAll(t, resp); resp.StatusCode != 503 || !strings.Contains(b, "hallucinating") {
+		t.Fatalf("stopped model: %d %s", resp.StatusCode, b)
+	}
+}
