@@ -2,11 +2,13 @@ package console
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/authz"
@@ -146,6 +148,7 @@ func topBy(es []entry, key func(entry) string, n int) []top {
 }
 
 type overviewData struct {
+	Source    string // "analytics" (the rollups) or "ledger" (a sample)
 	Window    string
 	Windows   []string
 	Total     top
@@ -170,37 +173,16 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, u *user, p *p
 			win, d.Window = wd, wd.Name
 		}
 	}
-	q := scopeQuery(p)
-	q.Set("limit", strconv.Itoa(sample))
-	var list struct {
-		Data []entry `json:"data"`
-	}
-	if err := c.api(r, u, http.MethodGet, "/admin/v1/requests", q, nil, &list); err != nil {
-		return err
-	}
 	end := time.Now().UTC()
-	var in []entry
-	var lat []float64
-	for _, e := range list.Data {
-		if !e.Time.Before(end.Add(-win.Span)) {
-			in = append(in, e)
-			lat = append(lat, e.LatencyMS)
-		}
-	}
-	d.Sampled = int64(len(list.Data))
-	s := buildSeries(in, end, win.Span, win.Bucket)
-	b, err := json.Marshal(s)
+	ok, err := c.fromAnalytics(r, u, p, &d, end, win.Span, win.Bucket)
 	if err != nil {
 		return err
 	}
-	d.Charts = string(b)
-	if t := topBy(in, func(entry) string { return "all" }, 1); len(t) == 1 {
-		d.Total = t[0]
+	if !ok {
+		if err := c.fromLedger(r, u, p, &d, end, win.Span, win.Bucket); err != nil {
+			return err
+		}
 	}
-	d.P95 = quantile(lat, 0.95)
-	d.Models = topBy(in, func(e entry) string { return e.Model }, 5)
-	d.Keys = topBy(in, func(e entry) string { return e.KeyName }, 5)
-	d.Apps = topBy(in, func(e entry) string { return e.AppID }, 5)
 	if c.may(u, authz.GatewayRead, authz.Scope{}) {
 		d.CanHealth = true
 		var h struct {
@@ -221,4 +203,154 @@ func withOrg(p *page, q url.Values) url.Values {
 		q.Set("org", p.Org)
 	}
 	return q
+}
+
+// fromLedger fills the charts and rankings from the newest ledger entries
+// (one API call), for a server without the analytics rollups.
+func (c *Console) fromLedger(r *http.Request, u *user, p *page, d *overviewData, end time.Time, span, bucket time.Duration) error {
+	q := scopeQuery(p)
+	q.Set("limit", strconv.Itoa(sample))
+	var list struct {
+		Data []entry `json:"data"`
+	}
+	if err := c.api(r, u, http.MethodGet, "/admin/v1/requests", q, nil, &list); err != nil {
+		return err
+	}
+	var in []entry
+	var lat []float64
+	for _, e := range list.Data {
+		if !e.Time.Before(end.Add(-span)) {
+			in = append(in, e)
+			lat = append(lat, e.LatencyMS)
+		}
+	}
+	d.Source, d.Sampled = "ledger", int64(len(list.Data))
+	b, err := json.Marshal(buildSeries(in, end, span, bucket))
+	if err != nil {
+		return err
+	}
+	d.Charts = string(b)
+	if t := topBy(in, func(entry) string { return "all" }, 1); len(t) == 1 {
+		d.Total = t[0]
+	}
+	d.P95 = quantile(lat, 0.95)
+	d.Models = topBy(in, func(e entry) string { return e.Model }, 5)
+	d.Keys = topBy(in, func(e entry) string { return e.KeyName }, 5)
+	d.Apps = topBy(in, func(e entry) string { return e.AppID }, 5)
+	return nil
+}
+
+// analyticsAnswer is the part of GET /admin/v1/analytics the overview reads.
+type analyticsAnswer struct {
+	Series []struct {
+		Group  map[string]string `json:"group"`
+		Points []analyticsPoint  `json:"points"`
+	} `json:"series"`
+	Totals analyticsPoint `json:"totals"`
+}
+
+type analyticsPoint struct {
+	T            time.Time `json:"t"`
+	Requests     int64     `json:"requests"`
+	Errors       int64     `json:"errors"`
+	InputTokens  int64     `json:"input_tokens"`
+	OutputTokens int64     `json:"output_tokens"`
+	CostMicros   int64     `json:"cost_micros"`
+	P50          float64   `json:"latency_p50_ms"`
+	P95          float64   `json:"latency_p95_ms"`
+}
+
+// fromAnalytics fills the charts and rankings from the analytics rollups;
+// false when the server has no analytics API.
+func (c *Console) fromAnalytics(r *http.Request, u *user, p *page, d *overviewData, end time.Time, span, bucket time.Duration) (bool, error) {
+	start := end.Add(-span).Truncate(bucket)
+	q := scopeQuery(p)
+	q.Set("from", start.Format(time.RFC3339))
+	q.Set("to", end.Add(time.Minute).Truncate(time.Minute).Format(time.RFC3339))
+	q.Set("interval", interval(bucket))
+	q.Set("metrics", "requests,errors,input_tokens,output_tokens,cost_micros,latency_p50_ms,latency_p95_ms")
+	var a analyticsAnswer
+	err := c.api(r, u, http.MethodGet, "/admin/v1/analytics", q, nil, &a)
+	if routeMissing(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	s := buildSeries(nil, end, span, bucket)
+	for _, ser := range a.Series {
+		for _, pt := range ser.Points {
+			i := int(pt.T.Sub(start) / bucket)
+			if i < 0 || i >= len(s.X) {
+				continue
+			}
+			s.Requests[i] += pt.Requests
+			s.Errors[i] += pt.Errors
+			s.Tokens[i] += pt.InputTokens + pt.OutputTokens
+			s.CostUSD[i] += float64(pt.CostMicros) / 1e6
+			s.P50[i], s.P95[i] = max(s.P50[i], pt.P50), max(s.P95[i], pt.P95)
+		}
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return false, err
+	}
+	d.Source, d.Charts = "analytics", string(b)
+	t := a.Totals
+	d.Total = top{Name: "all", Requests: t.Requests, Errors: t.Errors, Tokens: t.InputTokens + t.OutputTokens, CostMicros: t.CostMicros}
+	d.P95 = t.P95
+	// The rankings: one grouped query each, over the whole window.
+	q.Set("interval", "1d")
+	q.Set("from", end.Add(-span).Truncate(24*time.Hour).Format(time.RFC3339))
+	q.Set("metrics", "requests,errors,input_tokens,output_tokens,cost_micros")
+	for _, g := range []struct {
+		dim  string
+		into *[]top
+	}{{"model", &d.Models}, {"key", &d.Keys}, {"application", &d.Apps}} {
+		q.Set("group_by", g.dim)
+		var ga analyticsAnswer
+		if err := c.api(r, u, http.MethodGet, "/admin/v1/analytics", q, nil, &ga); err != nil {
+			return false, err
+		}
+		var rows []top
+		for _, ser := range ga.Series {
+			row := top{Name: ser.Group[g.dim]}
+			if row.Name == "" {
+				row.Name = "(none)"
+			}
+			for _, pt := range ser.Points {
+				row.Requests += pt.Requests
+				row.Errors += pt.Errors
+				row.Tokens += pt.InputTokens + pt.OutputTokens
+				row.CostMicros += pt.CostMicros
+			}
+			rows = append(rows, row)
+		}
+		slices.SortFunc(rows, func(a, b top) int {
+			if a.Requests != b.Requests {
+				return int(b.Requests - a.Requests)
+			}
+			return strings.Compare(a.Name, b.Name)
+		})
+		*g.into = rows[:min(5, len(rows))]
+	}
+	return true, nil
+}
+
+// interval names a bucket width the way the analytics API reads it.
+func interval(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0:
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	case d%time.Hour == 0:
+		return strconv.Itoa(int(d/time.Hour)) + "h"
+	}
+	return strconv.Itoa(int(d/time.Minute)) + "m"
+}
+
+// routeMissing reports the admin catch-all's answer for a route this
+// server does not have.
+func routeMissing(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.Status == http.StatusNotFound && strings.Contains(ae.Message, "No such admin route")
 }

@@ -71,6 +71,10 @@ func (c *Console) routes() {
 	m.Handle("GET /console/limits", c.page("limits", "limits", c.limits))
 	m.Handle("GET /console/ledger", c.page("ledger", "ledger", c.ledger))
 	m.Handle("GET /console/audit", c.page("audit", "audit", c.audit))
+	m.Handle("GET /console/products", c.page("products", "products", c.products))
+	m.Handle("POST /console/products/{id}/versions/{version}/{event}", c.action(c.versionEvent))
+	m.Handle("GET /console/subscriptions", c.page("subscriptions", "subscriptions", c.subscriptions))
+	m.Handle("POST /console/subscriptions/{id}/{event}", c.action(c.subscriptionEvent))
 
 	c.portalRoutes()
 	m.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
@@ -88,6 +92,8 @@ var consoleNav = []navItem{
 	{"/console/limits", "Limits", "limits"},
 	{"/console/ledger", "Ledger", "ledger"},
 	{"/console/audit", "Audit", "audit"},
+	{"/console/products", "Products", "products"},
+	{"/console/subscriptions", "Subscriptions", "subscriptions"},
 	{"/portal/", "Portal", "portal"},
 }
 

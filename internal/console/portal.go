@@ -38,29 +38,58 @@ func (c *Console) portalRoutes() {
 	})
 }
 
-// productView is a product as the products API lists it: the product
-// with its versions and plans.
+// productView is a product as GET /admin/v1/products shows it, with its
+// versions and plans.
 type productView struct {
-	product.Product
-	Versions []product.Version `json:"versions"`
-	Plans    []product.Plan    `json:"plans"`
+	ID          string        `json:"id"`
+	Name        string        `json:"name"`
+	Title       string        `json:"title"`
+	Description string        `json:"description"`
+	Tags        []string      `json:"tags"`
+	Visibility  string        `json:"visibility"`
+	OrgID       string        `json:"org_id"`
+	TeamID      string        `json:"team_id"`
+	ReadOnly    bool          `json:"read_only"`
+	Versions    []versionView `json:"versions"`
+	Plans       []planView    `json:"plans"`
+}
+
+type versionView struct {
+	product.Version
+	BaseURL   string `json:"base_url"`
+	Suspended string `json:"suspended"`
+}
+
+type planView struct {
+	Name            string   `json:"name"`
+	RPM             int64    `json:"rpm"`
+	TPM             int64    `json:"tpm"`
+	BudgetUSD       float64  `json:"budget_usd"`
+	BudgetPeriod    string   `json:"budget_period"`
+	Quota           int64    `json:"quota"`
+	QuotaPeriod     string   `json:"quota_period"`
+	Versions        []string `json:"versions"`
+	Approval        string   `json:"approval"`
+	DurationSeconds int64    `json:"duration_seconds"`
+}
+
+// subView is a subscription as the API shows it.
+type subView struct {
+	ID          string     `json:"id"`
+	Application string     `json:"application"`
+	Product     string     `json:"product"`
+	Plan        string     `json:"plan"`
+	State       string     `json:"state"`
+	Reason      string     `json:"reason"`
+	Note        string     `json:"note"`
+	ExpiresAt   *time.Time `json:"expires_at"`
+	RequestedBy string     `json:"requested_by"`
+	CreatedAt   time.Time  `json:"created_at"`
 }
 
 // productsMissing reports an API without the products routes: the admin
 // catch-all's 404 for an unknown route.
-func productsMissing(err error) bool {
-	var ae *apiError
-	return err != nil && asAPI(err, &ae) && ae.Status == http.StatusNotFound && ae.Code == "not_found" &&
-		strings.Contains(ae.Message, "route")
-}
-
-func asAPI(err error, ae **apiError) bool {
-	e, ok := err.(*apiError)
-	if ok {
-		*ae = e
-	}
-	return ok
-}
+func productsMissing(err error) bool { return routeMissing(err) }
 
 type catalogueData struct {
 	Missing  bool
@@ -134,10 +163,13 @@ func baseURL(r *http.Request) string {
 
 type productData struct {
 	Product  productView
+	Current  *versionView
 	Apps     []admin.UnitView
 	Snippets []snippet
 	Model    string
+	Path     string // the version's base path (ends in /v1)
 	Docs     []docOp
+	DocsText string
 }
 
 // docOp is one operation of a version's OpenAPI document.
@@ -154,21 +186,27 @@ func (c *Console) productPage(w http.ResponseWriter, r *http.Request, u *user, p
 		p.Title = pv.Name
 	}
 	d := productData{Product: pv}
-	for _, v := range pv.Versions {
-		if v.State == "published" || d.Model == "" {
-			for m := range v.Models {
-				d.Model = m
-				break
-			}
-			if v.Docs != "" {
-				d.Docs = openAPIOps([]byte(v.Docs))
-			}
+	// The version a newcomer calls: the newest published one, else the
+	// newest deprecated one.
+	for i := range pv.Versions {
+		v := &pv.Versions[i]
+		if v.State == product.Published || (v.State == product.Deprecated && (d.Current == nil || d.Current.State != product.Published)) {
+			d.Current = v
 		}
 	}
-	if d.Model == "" {
-		d.Model = pv.Name
+	if v := d.Current; v != nil {
+		if ms := v.ClientModels(); len(ms) > 0 {
+			d.Model = ms[0]
+		}
+		d.Path = v.BaseURL
+		pr := product.Product{Name: pv.Name, Title: pv.Title, Description: pv.Description, Tags: pv.Tags,
+			Visibility: product.Visibility(pv.Visibility)}
+		if doc, err := product.OpenAPI(&pr, &v.Version); err == nil {
+			d.Docs = openAPIOps(doc)
+		}
+		d.DocsText = v.Docs
 	}
-	d.Snippets = snippets(baseURL(r), d.Model)
+	d.Snippets = snippets(baseURL(r)+strings.TrimSuffix(d.Path, "/v1"), d.Model)
 	apps, err := c.units(r, u, "apps", scopeQuery(p))
 	if err != nil {
 		return err
@@ -203,8 +241,11 @@ func (c *Console) subscribe(r *http.Request, u *user) (string, string, error) {
 	f := r.PostForm
 	name := r.PathValue("name")
 	body := map[string]any{"product": name, "plan": f.Get("plan"), "application": f.Get("app_id"), "reason": f.Get("reason")}
-	err := c.api(r, u, http.MethodPost, "/admin/v1/subscriptions", nil, body, nil)
-	return "/portal/products/" + url.PathEscape(name), "Subscription requested.", err
+	var sub subView
+	if err := c.api(r, u, http.MethodPost, "/admin/v1/subscriptions", nil, body, &sub); err != nil {
+		return "/portal/products/" + url.PathEscape(name), "", err
+	}
+	return "/portal/apps/" + url.PathEscape(f.Get("app_id")), "Subscription to " + name + " (" + sub.Plan + "): " + sub.State + ".", nil
 }
 
 // Applications, self-service.
@@ -250,7 +291,7 @@ type appData struct {
 	P50, P95    float64
 	SpentMicros int64
 	LeftMicros  int64
-	Subs        []product.Subscription
+	Subs        []subView
 	SubsMissing bool
 	Now         time.Time
 }
@@ -309,7 +350,7 @@ func (c *Console) appPage(w http.ResponseWriter, r *http.Request, u *user, p *pa
 		d.LeftMicros = max(0, int64(bud.AmountUSD*1e6)-d.SpentMicros)
 	}
 	var subs struct {
-		Data []product.Subscription `json:"data"`
+		Data []subView `json:"data"`
 	}
 	err = c.api(r, u, http.MethodGet, "/admin/v1/subscriptions", url.Values{"app_id": {id}}, nil, &subs)
 	switch {

@@ -34,6 +34,11 @@
       cost: [{ label: "Cost (USD)", stroke: palette.d, width: 2 }],
       latency: [{ label: "p50 ms", stroke: palette.a, width: 2 }, { label: "p95 ms", stroke: palette.b, width: 2 }] }[kind];
     base.series = [{}].concat(s);
+    if (kind === "cost") {
+      base.axes[1].size = 80;
+      base.axes[1].values = function (u, vals) { return vals.map(function (v) { return "$" + Number(v.toPrecision(2)); }); };
+      base.series[1].value = function (u, v) { return v == null ? "" : "$" + v.toFixed(6); };
+    }
     return base;
   }
 
@@ -76,7 +81,7 @@
       e.preventDefault();
       out.textContent = "Sending…";
       var body = { model: f.getAttribute("data-model"), messages: [{ role: "user", content: document.getElementById("t-msg").value }] };
-      fetch("/v1/chat/completions", {
+      fetch(f.getAttribute("data-path") || "/v1/chat/completions", {
         method: "POST", credentials: "omit",
         headers: { "Authorization": "Bearer " + document.getElementById("t-key").value, "Content-Type": "application/json" },
         body: JSON.stringify(body)
