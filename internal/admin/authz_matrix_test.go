@@ -302,6 +302,8 @@ var intents = map[string]intent{
 	"GET /admin/v1/requests":      {authz.UsageRead, "A A2 B", ledgerProbes(authz.UsageRead, true)},
 	"GET /admin/v1/budget-alerts": {authz.UsageRead, "A B", ledgerProbes(authz.UsageRead, false)},
 	"GET /admin/v1/audit":         {authz.AuditRead, "A B", ledgerProbes(authz.AuditRead, false)},
+	// Analytics, alerts and the request log.
+	"GET /admin/v1/analytics": {authz.UsageRead, "A A2 B", ledgerProbes(authz.UsageRead, true)},
 	// API products live in their owning team (x's product is private to
 	// team x); subscriptions in the subscribing application's team (x's
 	// application subscribes to x's product). Lifecycle actions run on a

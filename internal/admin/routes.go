@@ -133,6 +133,17 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 		Summary: "The audit log, newest first", Query: []openapi.Param{q("org_id", "string", "Required except for the super-admin."),
 			q("object_type", "string", ""), q("object_id", "string", ""), q("limit", "integer", "")}, Response: list[store.AuditEntry]{}})
 
+	// Analytics, alerts and the request log.
+	add("GET /admin/v1/analytics", authz.UsageRead, a.analytics, openapi.Op{ID: "analytics", Tags: []string{"analytics"},
+		Summary:     "Requests, errors, tokens, cost and latency over time, from the rollups",
+		Description: "Buckets of interval (1m to 1d) from from to to (rounded out to whole minutes), per group; empty buckets are absent.",
+		Query: append([]openapi.Param{q("from", "string", "Start, RFC 3339 (default: a day before to)."),
+			q("to", "string", "End, exclusive (default: now)."), q("interval", "string", "1m, 5m, 15m, 1h, 6h, 1d... (default 1h)."),
+			q("group_by", "string", "Comma-separated: model, provider, key, application, team, organisation, product, prompt, status."),
+			q("metrics", "string", "Comma-separated (default all): requests, errors, error_rate, tokens, cost, latency, ttft, cache_hit_rate."),
+			q("model", "string", "Only this model."), q("provider", "string", "Only this provider."), q("product", "string", ""),
+			q("prompt", "string", ""), q("status", "string", "")}, scopeParams...), Response: AnalyticsAnswer{}})
+
 	// Platform: providers and the gateway itself (super-admin).
 	gw := []string{"gateway"}
 	add("POST /admin/v1/reload", authz.GatewayWrite, a.reload, openapi.Op{ID: "reload", Tags: gw, Summary: "Reload the configuration file",

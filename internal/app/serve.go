@@ -39,6 +39,7 @@ import (
 	"github.com/sluicehq/sluice/internal/secrets"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/throttle"
+	"github.com/sluicehq/sluice/internal/trace"
 )
 
 // registry maps every config provider type to its adapter factory.
@@ -286,8 +287,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	reg := s.metrics(lw)
 	lw.RegisterMetrics(reg)
 	al.register(reg)
+	tracer, err := trace.New(ctx, file.Observability.OTLP, trace.Options{Metrics: reg}) // off unless observability.otlp is set
+	if err != nil {
+		return fmt.Errorf("observability.otlp: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tracer.Shutdown(sctx) // exports the spans still queued
+	}()
 	mux := &routeMux{ServeMux: http.NewServeMux()}
-	dataPlane := proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg),
+	dataPlane := proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg), Tracer: tracer,
 		Limiter: limiter, SpendSince: st.SpendSinceBy, Throttle: throttle.New(*keyFailures, nil)})
 	defer dataPlane.FlushSecurityLog() // the last interval's refusal counts
 	for _, rt := range dataPlane.Routes() {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -27,6 +29,46 @@ type AnalyticsQuery struct {
 	Interval time.Duration
 	GroupBy  []string
 	Where    map[string]string
+	// Metrics names the measures wanted (AnalyticsMetrics); only their
+	// columns are summed. Empty: all.
+	Metrics []string
+}
+
+// metricColumns is what each metric reads beyond requests.
+var metricColumns = map[string][]string{
+	"errors": {"errors"}, "error_rate": {"errors"}, "input_tokens": {"input_tokens"}, "output_tokens": {"output_tokens"},
+	"cached_tokens": {"cached_tokens"}, "cost_micros": {"cost_micros"}, "cost_usd": {"cost_micros"},
+	"cache_hit_rate": {"cache_hits", "cache_lookups"}, "latency_avg_ms": {"latency_us"},
+	"latency_p50_ms": {"lat_"}, "latency_p95_ms": {"lat_"}, "latency_p99_ms": {"lat_"},
+	"ttft_p50_ms": {"ttft_"}, "ttft_p95_ms": {"ttft_"}, "ttft_p99_ms": {"ttft_"},
+}
+
+// wantedColumns marks the rollupSumColumns that metrics need.
+func wantedColumns(metrics []string) []bool {
+	want := make([]bool, len(rollupSumColumns))
+	if len(metrics) == 0 {
+		for i := range want {
+			want[i] = true
+		}
+		return want
+	}
+	need := map[string]bool{"requests": true}
+	for _, m := range metrics {
+		for _, c := range metricColumns[m] {
+			need[c] = true
+		}
+	}
+	for i, c := range rollupSumColumns {
+		switch {
+		case strings.HasPrefix(c, "lat_"):
+			want[i] = need["lat_"]
+		case strings.HasPrefix(c, "ttft_") && c != "ttft_us" && c != "ttft_count":
+			want[i] = need["ttft_"]
+		default:
+			want[i] = need[c]
+		}
+	}
+	return want
 }
 
 // AnalyticsPoint is one bucket of one group.
@@ -35,6 +77,14 @@ type AnalyticsPoint struct {
 	Group []string // values in GroupBy order
 	RollupSums
 }
+
+// analyticsParallelism is how many parts of a long stretch are read at
+// once, and minRowsPerPart (buckets of the stretch's grain) what makes a
+// stretch worth cutting.
+const (
+	analyticsParallelism = 4
+	minRowsPerPart       = 24
+)
 
 // maxAnalyticsBuckets bounds (To-From)/Interval.
 const maxAnalyticsBuckets = 100_000
@@ -92,46 +142,88 @@ func (s *Store) Analytics(ctx context.Context, q AnalyticsQuery) ([]AnalyticsPoi
 		return nil, err
 	}
 	// The stretches: [from, to) cut at the watermarks, each read from the
-	// coarsest grain that divides the interval and is aligned with it.
+	// coarsest grain that divides the interval and is complete there; the
+	// unaligned head and tail come from finer rows.
+	grains := []string{GrainMinute}
+	for _, g := range []string{GrainHour, GrainDay} {
+		if iv%grainSeconds[g] == 0 {
+			grains = append([]string{g}, grains...)
+		}
+	}
 	type stretch struct {
 		grain      string
 		start, end int64
 	}
 	var plan []stretch
-	cur := from
-	for _, g := range []string{GrainDay, GrainHour} {
+	var cut func(a, b int64, grains []string)
+	cut = func(a, b int64, grains []string) {
+		if a >= b {
+			return
+		}
+		g := grains[0]
+		if g == GrainMinute {
+			plan = append(plan, stretch{g, a, b})
+			return
+		}
 		w := grainSeconds[g]
-		if iv%w != 0 || mod(cur, w) != 0 {
-			continue
-		}
-		end := min(to, wm[g])
+		start := a + mod(w-mod(a, w), w) // a rounded up to the grain
+		end := min(b, wm[g])
 		end -= mod(end, w)
-		if end > cur {
-			plan = append(plan, stretch{g, cur, end})
-			cur = end
+		if end <= start {
+			cut(a, b, grains[1:])
+			return
 		}
+		cut(a, start, grains[1:])
+		plan = append(plan, stretch{g, start, end})
+		cut(end, b, grains[1:])
 	}
-	if cur < to {
-		plan = append(plan, stretch{GrainMinute, cur, to})
-	}
+	cut(from, to, grains)
+	want := wantedColumns(q.Metrics)
 
 	type key struct {
 		t     int64
 		group string
 	}
-	acc := map[key]*AnalyticsPoint{}
+	// Long stretches are cut in parts read at once on separate connections
+	// (SQLite's read pool has 4, PostgreSQL's 16), merged under mu.
+	var parts []stretch
 	for _, st := range plan {
-		if err := s.analyticsStretch(ctx, st.grain, st.start, st.end, iv, groupCols, q.Where, func(t int64, group []string, sums *RollupSums) {
-			k := key{t, strings.Join(group, "\x00")}
-			p := acc[k]
-			if p == nil {
-				p = &AnalyticsPoint{T: time.Unix(t, 0).UTC(), Group: group}
-				acc[k] = p
-			}
-			p.RollupSums.Add(sums)
-		}); err != nil {
-			return nil, err
+		w := grainSeconds[st.grain]
+		rows := (st.end - st.start) / w
+		n := min(int64(analyticsParallelism), rows/minRowsPerPart)
+		if n <= 1 {
+			parts = append(parts, st)
+			continue
 		}
+		step := (rows + n - 1) / n * w
+		for a := st.start; a < st.end; a += step {
+			parts = append(parts, stretch{st.grain, a, min(a+step, st.end)})
+		}
+	}
+	var mu sync.Mutex // guards acc
+	acc := map[key]*AnalyticsPoint{}
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, st := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.analyticsStretch(ctx, st.grain, st.start, st.end, iv, groupCols, q.Where, want, func(t int64, group []string, sums *RollupSums) {
+				k := key{t, strings.Join(group, "\x00")}
+				mu.Lock()
+				defer mu.Unlock()
+				p := acc[k]
+				if p == nil {
+					p = &AnalyticsPoint{T: time.Unix(t, 0).UTC(), Group: group}
+					acc[k] = p
+				}
+				p.RollupSums.Add(sums)
+			})
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	out := make([]AnalyticsPoint, 0, len(acc))
 	for _, p := range acc {
@@ -149,7 +241,7 @@ func (s *Store) Analytics(ctx context.Context, q AnalyticsQuery) ([]AnalyticsPoi
 // analyticsStretch reads the rows of grain in [start, end), summed per
 // interval bucket and group, and hands each to emit.
 func (s *Store) analyticsStretch(ctx context.Context, grain string, start, end, iv int64, groupCols []string,
-	where map[string]string, emit func(t int64, group []string, sums *RollupSums)) error {
+	where map[string]string, want []bool, emit func(t int64, group []string, sums *RollupSums)) error {
 	ivs := itoa(int(iv))
 	sel := []string{"bucket - bucket % " + ivs}
 	groupBy := []string{"bucket - bucket % " + ivs}
@@ -162,8 +254,14 @@ func (s *Store) analyticsStretch(ctx context.Context, grain string, start, end, 
 		sel = append(sel, c)
 		groupBy = append(groupBy, c)
 	}
-	for _, c := range rollupSumColumns {
-		sel = append(sel, "CAST(SUM("+c+") AS BIGINT)")
+	for i, c := range rollupSumColumns {
+		switch {
+		case !want[i]:
+		case s.dialect == "postgres": // SUM(bigint) is numeric there
+			sel = append(sel, "CAST(SUM("+c+") AS BIGINT)")
+		default:
+			sel = append(sel, "SUM("+c+")")
+		}
 	}
 	args := []any{grain, start, end}
 	conds := []string{"grain = $1", "bucket >= $2", "bucket < $3"}
@@ -182,6 +280,7 @@ func (s *Store) analyticsStretch(ctx context.Context, grain string, start, end, 
 	}
 	defer rows.Close()
 	targets := make([]any, 0, 1+len(groupCols)+len(rollupSumColumns))
+	scratch := make([]any, 0, len(rollupSumColumns))
 	for rows.Next() {
 		var t int64
 		group := make([]string, len(groupCols))
@@ -190,11 +289,67 @@ func (s *Store) analyticsStretch(ctx context.Context, grain string, start, end, 
 		for i := range group {
 			targets = append(targets, &group[i])
 		}
-		targets = sums.scanTargets(targets)
+		for i, p := range sums.scanTargets(scratch[:0]) {
+			if want[i] {
+				targets = append(targets, p)
+			}
+		}
 		if err := rows.Scan(targets...); err != nil {
 			return err
 		}
 		emit(t, group, &sums)
 	}
 	return rows.Err()
+}
+
+// AnalyticsMetrics are the measures a point can report, in answer order.
+var AnalyticsMetrics = []string{"requests", "errors", "error_rate", "input_tokens", "output_tokens", "cached_tokens",
+	"cost_micros", "cost_usd", "cache_hit_rate", "latency_avg_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+	"ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms"}
+
+// Metric returns the named measure of r (one of AnalyticsMetrics). Rates
+// and latencies of an empty set are 0; ok is false for an unknown name.
+func (r *RollupSums) Metric(name string) (v float64, ok bool) {
+	ratio := func(a, b int64) float64 {
+		if b == 0 {
+			return 0
+		}
+		return float64(a) / float64(b)
+	}
+	ms := func(d time.Duration) float64 { return math.Round(float64(d)/float64(time.Microsecond)) / 1000 }
+	switch name {
+	case "requests":
+		return float64(r.Requests), true
+	case "errors":
+		return float64(r.Errors), true
+	case "error_rate":
+		return ratio(r.Errors, r.Requests), true
+	case "input_tokens":
+		return float64(r.InputTokens), true
+	case "output_tokens":
+		return float64(r.OutputTokens), true
+	case "cached_tokens":
+		return float64(r.CachedTokens), true
+	case "cost_micros":
+		return float64(r.CostMicros), true
+	case "cost_usd":
+		return float64(r.CostMicros) / 1e6, true
+	case "cache_hit_rate":
+		return ratio(r.CacheHits, r.CacheLookups), true
+	case "latency_avg_ms":
+		return math.Round(ratio(r.LatencyMicros, r.Requests)) / 1000, true
+	case "latency_p50_ms":
+		return ms(r.Latency.Quantile(0.50)), true
+	case "latency_p95_ms":
+		return ms(r.Latency.Quantile(0.95)), true
+	case "latency_p99_ms":
+		return ms(r.Latency.Quantile(0.99)), true
+	case "ttft_p50_ms":
+		return ms(r.TTFT.Quantile(0.50)), true
+	case "ttft_p95_ms":
+		return ms(r.TTFT.Quantile(0.95)), true
+	case "ttft_p99_ms":
+		return ms(r.TTFT.Quantile(0.99)), true
+	}
+	return 0, false
 }

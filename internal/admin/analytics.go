@@ -1,0 +1,176 @@
+package admin
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// The analytics API reads the rollups that the ledger's write path keeps
+// (store.Analytics), scoped like every ledger read: the caller names an
+// organisation, team, application or key (the super-admin may name none)
+// and sees only its rows.
+
+// AnalyticsSeries is one group's points.
+type AnalyticsSeries struct {
+	Group  map[string]string `json:"group"`
+	Points []map[string]any  `json:"points"`
+}
+
+// AnalyticsAnswer is the answer of GET /admin/v1/analytics.
+type AnalyticsAnswer struct {
+	Object   string            `json:"object" enum:"analytics"`
+	From     time.Time         `json:"from"`
+	To       time.Time         `json:"to"`
+	Interval string            `json:"interval"`
+	GroupBy  []string          `json:"group_by"`
+	Metrics  []string          `json:"metrics"`
+	Series   []AnalyticsSeries `json:"series"`
+	Totals   map[string]any    `json:"totals"`
+}
+
+// parseInterval reads "1m", "5m", "1h", "1d" and the like.
+func parseInterval(s string) (time.Duration, error) {
+	bad := &httpError{http.StatusBadRequest, "invalid_interval", "interval must be 1m to 1d (for example 1m, 5m, 15m, 1h, 6h, 1d) and divide a day."}
+	if s == "" {
+		return time.Hour, nil
+	}
+	unit := map[byte]time.Duration{'m': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}[s[len(s)-1]]
+	n, err := strconv.Atoi(s[:len(s)-1])
+	if unit == 0 || err != nil || n < 1 || n > 1440 {
+		return 0, bad
+	}
+	d := time.Duration(n) * unit
+	if d < time.Minute || d > 24*time.Hour || (24*time.Hour)%d != 0 {
+		return 0, bad
+	}
+	return d, nil
+}
+
+// analyticsMetrics expands the metrics parameter: names of
+// store.AnalyticsMetrics, or the families "tokens", "cost", "latency" and
+// "ttft"; empty means all.
+func analyticsMetrics(s string) ([]string, error) {
+	if s == "" {
+		return store.AnalyticsMetrics, nil
+	}
+	families := map[string][]string{
+		"tokens":  {"input_tokens", "output_tokens", "cached_tokens"},
+		"cost":    {"cost_micros", "cost_usd"},
+		"latency": {"latency_avg_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"},
+		"ttft":    {"ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms"},
+	}
+	var out []string
+	for _, m := range strings.Split(s, ",") {
+		m = strings.TrimSpace(m)
+		names := families[m]
+		if names == nil {
+			if !slices.Contains(store.AnalyticsMetrics, m) {
+				return nil, &httpError{http.StatusBadRequest, "invalid_metrics",
+					"metrics are " + strings.Join(store.AnalyticsMetrics, ", ") + ", or tokens, cost, latency, ttft."}
+			}
+			names = []string{m}
+		}
+		for _, n := range names {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (a *API) analytics(w http.ResponseWriter, r *http.Request) error {
+	qs := r.URL.Query()
+	f := store.UsageFilter{OrgID: qs.Get("org_id"), TeamID: qs.Get("team_id"), AppID: qs.Get("app_id"), KeyID: qs.Get("key_id")}
+	if err := a.ledgerScope(r, &f); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	to, err := parseTime(qs.Get("to"), "to", now)
+	if err != nil {
+		return err
+	}
+	from, err := parseTime(qs.Get("from"), "from", to.Add(-24*time.Hour))
+	if err != nil {
+		return err
+	}
+	iv, err := parseInterval(qs.Get("interval"))
+	if err != nil {
+		return err
+	}
+	metrics, err := analyticsMetrics(qs.Get("metrics"))
+	if err != nil {
+		return err
+	}
+	var groupBy []string
+	if g := qs.Get("group_by"); g != "" {
+		for _, name := range strings.Split(g, ",") {
+			name = strings.TrimSpace(name)
+			if _, ok := store.AnalyticsDimensions[name]; !ok {
+				return &httpError{http.StatusBadRequest, "invalid_group_by",
+					"group_by takes model, provider, key, application, team, organisation, product, product_version, prompt, prompt_version or status."}
+			}
+			if !slices.Contains(groupBy, name) {
+				groupBy = append(groupBy, name)
+			}
+		}
+	}
+	where := map[string]string{"org_id": f.OrgID, "team_id": f.TeamID, "app_id": f.AppID, "key_id": f.KeyID}
+	for _, c := range []string{"model", "provider", "product", "prompt", "status"} {
+		where[c] = qs.Get(c)
+	}
+	pts, err := a.opts.Store.Analytics(r.Context(), store.AnalyticsQuery{From: from, To: to, Interval: iv, GroupBy: groupBy, Where: where,
+		Metrics: metrics})
+	if errors.Is(err, store.ErrAnalyticsRange) {
+		return &httpError{http.StatusBadRequest, "invalid_range", strings.TrimPrefix(err.Error(), store.ErrAnalyticsRange.Error()+": ")}
+	}
+	if err != nil {
+		return err
+	}
+	ans := AnalyticsAnswer{Object: "analytics", From: from, To: to, Interval: qs.Get("interval"), GroupBy: groupBy,
+		Metrics: metrics, Series: []AnalyticsSeries{}}
+	if ans.Interval == "" {
+		ans.Interval = "1h"
+	}
+	if ans.GroupBy == nil {
+		ans.GroupBy = []string{}
+	}
+	var total store.RollupSums
+	var cur *AnalyticsSeries
+	var curKey string
+	for i := range pts {
+		p := &pts[i]
+		total.Add(&p.RollupSums)
+		if k := strings.Join(p.Group, "\x00"); cur == nil || k != curKey {
+			g := make(map[string]string, len(groupBy))
+			for j, name := range groupBy {
+				g[name] = p.Group[j]
+			}
+			ans.Series = append(ans.Series, AnalyticsSeries{Group: g, Points: []map[string]any{}})
+			cur, curKey = &ans.Series[len(ans.Series)-1], k
+		}
+		cur.Points = append(cur.Points, metricValues(&p.RollupSums, metrics, map[string]any{"t": p.T}))
+	}
+	ans.Totals = metricValues(&total, metrics, map[string]any{})
+	return writeJSON(w, http.StatusOK, ans)
+}
+
+// metricValues adds the named metrics of s to m; counts stay integers.
+func metricValues(s *store.RollupSums, metrics []string, m map[string]any) map[string]any {
+	for _, name := range metrics {
+		v, _ := s.Metric(name)
+		switch name {
+		case "requests", "errors", "input_tokens", "output_tokens", "cached_tokens", "cost_micros":
+			m[name] = int64(v)
+		default:
+			m[name] = v
+		}
+	}
+	return m
+}
