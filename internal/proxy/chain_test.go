@@ -15,7 +15,7 @@ func TestChainOrder(t *testing.T) {
 	for _, s := range New(Options{}).steps() {
 		names = append(names, s.Name())
 	}
-	want := []string{"requestid", "trace", "settle_and_record", "authenticate", "resolve", "admit", "route_and_attempt"}
+	want := []string{"requestid", "trace", "settle_and_record", "authenticate", "resolve", "product", "admit", "route_and_attempt"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("steps %v, want %v", names, want)
 	}
