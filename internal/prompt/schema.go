@@ -2,6 +2,7 @@ package prompt
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp/syntax"
@@ -362,4 +363,22 @@ func pointer(tokens []string) string {
 
 func escapePointer(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// StrictVariables returns the version's variables schema as it validates:
+// with additionalProperties: false added where strictness adds it (see
+// closeObjects). It is the request schema a generated API document shows.
+func (c *Compiled) StrictVariables() (json.RawMessage, error) {
+	raw := c.version.Variables
+	if len(bytes.TrimSpace(raw)) == 0 {
+		raw = emptyVariables
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	closeObjects(doc, 0)
+	return json.Marshal(doc)
 }

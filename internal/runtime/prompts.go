@@ -125,3 +125,7 @@ func splitPoint(sticky string, random bool) int {
 	x ^= x >> 31
 	return int(x % 100)
 }
+
+// NewPrompts compiles stored prompts outside a snapshot (for tests and
+// tools); Compile does the same for Inputs.StoredPrompts.
+func NewPrompts(stored []store.StoredPrompt) *Prompts { return compilePrompts(stored) }
