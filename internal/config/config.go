@@ -36,6 +36,11 @@ type File struct {
 	// Cache holds the response cache's shared settings.
 	Guardrails []Guardrail `yaml:"guardrails"`
 	Cache      Cache       `yaml:"cache"`
+
+	// AlertRules are alerts over the analytics (alertrules.go); RequestLog
+	// captures bodies for chosen scopes (requestlog.go).
+	AlertRules []AlertRule `yaml:"alert_rules"`
+	RequestLog RequestLog  `yaml:"request_log"`
 }
 
 // Alerts says where budget alerts go besides the log, the metric and

@@ -184,10 +184,12 @@ func (f *File) Validate(storedProviders ...string) error {
 	}
 
 	apps := f.validateGovernance(add)
-	f.validateObservability(add)
 	f.validateProducts(add)
+	f.validateObservability(add)
 	f.validatePrompts(models, add)
 	f.validateGuardrails(add)
+	f.validateAlertRules(add)
+	f.validateRequestLog(add)
 	for i, m := range f.Models {
 		m.Limits.validate(fmt.Sprintf("models[%d]", i), add)
 	}
