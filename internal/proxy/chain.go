@@ -69,6 +69,8 @@ func (h *Handler) steps() []Step {
 		stepFunc{"resolve", h.resolve},
 		stepFunc{"product", h.productStep}, // products.go: subscription, plan, deprecation, emergency stop
 		stepFunc{"admit", h.admitStep},
+		stepFunc{"guard_input", h.guardInput},            // guardrails.go; guard_output runs in the relay
+		stepFunc{"cache_lookup", h.cacheLookup},          // cachestep.go
 		stepFunc{"route_and_attempt", h.routeAndAttempt}, // relays too: tap, then the client's writer
 	}
 }

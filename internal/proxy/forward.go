@@ -40,6 +40,10 @@ type forwardSpec struct {
 	// local: Sluice answers itself (a token count for a target that does
 	// not speak the client's protocol); nothing is admitted or forwarded.
 	local bool
+	// translate: the request and its answer go through the canonical form
+	// even when the upstream speaks the client's protocol (a guardrail
+	// rewrote the request or reads the answer, or the answer is cached).
+	translate bool
 }
 
 // attemptResult is how one upstream attempt ended.
@@ -282,7 +286,7 @@ var (
 // whether a further target may be tried after this one.
 func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *Call, fs *forwardSpec, t runtime.Target, n int, probe bool, more func() bool) (res attemptResult, retErr error) {
 	up := t.Provider.Protocol()
-	passthrough := up == c.in.proto || (c.in.proto == provider.ProtocolResponses && up == provider.ProtocolOpenAI)
+	passthrough := (up == c.in.proto || (c.in.proto == provider.ProtocolResponses && up == provider.ProtocolOpenAI)) && !fs.translate
 	c.entry.ServedModel, c.entry.Provider = t.Model, t.Provider.Name()
 	att := ledger.Attempt{N: n, Provider: t.Provider.Name(), Model: t.Model}
 	span := attemptSpan(r.Context(), c, t.Provider.Name(), string(up), t.Model, n) // trace.go
@@ -484,6 +488,10 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *Call, fs *f
 		}
 		if o.err != nil {
 			c.entry.HTTPStatus = http.StatusBadGateway
+			if o.st == ledger.StatusBlocked { // the upstream answered, and billed
+				c.entry.HTTPStatus = http.StatusForbidden
+				h.bill(c, fs.model, o.u)
+			}
 			if o.retryable && more() {
 				return retryable, nil
 			}
@@ -501,6 +509,14 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *Call, fs *f
 		c.entry.HTTPStatus = 499
 	case ledger.StatusTruncated, ledger.StatusUpstreamError:
 		bad() // the provider cut, stalled, broke or failed its stream
+	}
+	if es, ok := s.(*eventStreamer); ok {
+		if es.guard != nil {
+			es.guard.done()
+		}
+		if es.collect != nil && st == ledger.StatusOK {
+			h.storeAnswer(c, es.collect.response())
+		}
 	}
 	h.bill(c, fs.model, s.usage(fs.body))
 	return answered, nil
@@ -579,6 +595,12 @@ func (h *Handler) newStreamer(c *Call, passthrough, strip bool, cc llm.ClientCod
 	} else {
 		es.reader = uc.NewStreamReader()
 		es.writer = cc.NewStreamWriter(&es.out, ireq)
+		if c.guard.rewrites() {
+			es.guard = newOutputGuard(c)
+		}
+		if c.cacheWrite != nil {
+			es.collect = &collector{}
+		}
 	}
 	es.model = c.entry.ServedModel
 	es.emit = es.event
@@ -606,6 +628,10 @@ type eventStreamer struct {
 	err     error
 	text    []byte // generated text, for an estimate when no usage comes
 	errMsg  string // the upstream's in-stream error, if one came
+	// guard runs the output guardrails over the translated events;
+	// collect keeps the answer for the cache. Both nil when unused.
+	guard   *outputGuard
+	collect *collector
 }
 
 func (s *eventStreamer) event(ev llm.Event) {
@@ -632,8 +658,37 @@ func (s *eventStreamer) event(ev llm.Event) {
 		}
 	}
 	if !s.forward && s.writer != nil {
-		_ = s.writer.Write(ev)
+		if s.guard != nil {
+			s.guard.filter(ev, s.write)
+		} else {
+			s.write(ev)
+		}
 	}
+}
+
+// write renders an event for the client (and keeps it for the cache).
+func (s *eventStreamer) write(ev llm.Event) {
+	if s.collect != nil {
+		s.collect.event(ev)
+	}
+	_ = s.writer.Write(ev)
+}
+
+// blocked is the guardrail that ended the answer, or "".
+func (s *eventStreamer) blocked() string {
+	if s.guard == nil {
+		return ""
+	}
+	return s.guard.blocked
+}
+
+// failBlocked renders the dialect's error event that ends a stream a
+// guardrail blocked (never a stop: no [DONE], no message_stop).
+func (s *eventStreamer) failBlocked(name string) []byte {
+	s.out.Reset()
+	e := blockedError(name, "answer")
+	_ = s.writer.Fail(&llm.Error{Status: e.Status, Type: "permission", Message: e.Msg})
+	return s.out.Bytes()
 }
 
 func (s *eventStreamer) process(in []byte) []byte {
@@ -783,6 +838,12 @@ func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, c *Call, r
 				}
 			}
 		}
+		if es, ok := s.(*eventStreamer); ok && es.blocked() != "" {
+			_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
+			_, _ = w.Write(es.failBlocked(es.blocked()))
+			_ = rc.Flush()
+			return ledger.StatusBlocked, "the answer was blocked by the guardrail " + es.blocked()
+		}
 		// An error event from the upstream ends the stream: it has been
 		// relayed (or rendered) to the client, and the failure is the
 		// upstream's, whether or not the client has left since.
@@ -797,6 +858,11 @@ func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, c *Call, r
 				_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
 				_, _ = w.Write(out)
 				_ = rc.Flush()
+			}
+			if name := es.blocked(); name != "" {
+				_, _ = w.Write(es.failBlocked(name))
+				_ = rc.Flush()
+				return ledger.StatusBlocked, "the answer was blocked by the guardrail " + name
 			}
 		}
 		// The terminal event decides, not the read error: a client that

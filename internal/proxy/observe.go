@@ -42,6 +42,10 @@ type Metrics struct {
 	Duration *metrics.HistogramFamily
 	TTFT     *metrics.HistogramFamily
 	TPOT     *metrics.HistogramFamily
+
+	// Guardrails counts verdicts; Cache counts cache lookups by result.
+	Guardrails *metrics.Family // guardrail, action, stage
+	Cache      *metrics.Family // result: hit, miss, bypass
 }
 
 // NewMetrics registers the data plane's metrics in r.
@@ -60,6 +64,9 @@ func NewMetrics(r *metrics.Registry) *Metrics {
 			"Time to the first streamed byte of successful streamed responses.", ttftBuckets, "endpoint", "provider", "model"),
 		TPOT: r.Histogram("sluice_time_per_output_token_seconds",
 			"Time per output token after the first, for successful streamed responses.", tpotBuckets, "endpoint", "provider", "model"),
+		Guardrails: r.Counter("sluice_guardrail_verdicts_total",
+			"Guardrail verdicts (a guardrail that matched a request or answer), by guardrail, action and stage.", "guardrail", "action", "stage"),
+		Cache: r.Counter("sluice_cache_requests_total", "Requests to cached models, by cache result (hit, miss, bypass).", "result"),
 	}
 }
 
@@ -67,6 +74,14 @@ func NewMetrics(r *metrics.Registry) *Metrics {
 // the configured models; a nil snap knows none.
 func (m *Metrics) observe(e *ledger.Entry, snap *runtime.Snapshot) {
 	m.Requests.With(e.Endpoint, string(e.Status)).Add(1)
+	for _, v := range e.Guardrails {
+		if m.Guardrails != nil {
+			m.Guardrails.With(v.Guardrail, v.Action, v.Stage).Add(1)
+		}
+	}
+	if e.Cache != "" && m.Cache != nil {
+		m.Cache.With(e.Cache).Add(1)
+	}
 	for _, a := range e.Attempts {
 		m.Attempts.With(a.Provider, string(a.Status)).Add(1)
 	}

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/cache"
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/llm"
 	"github.com/sluicehq/sluice/internal/meter"
@@ -59,6 +60,9 @@ type Options struct {
 	// Throttle, when set, refuses a client address (429) that presented
 	// too many invalid keys; the key lookup itself is in memory.
 	Throttle *throttle.Throttle
+	// Cache stores answers of models with a cache (nil: in memory,
+	// runtime.DefaultCacheBytes).
+	Cache cache.Store
 	// SecurityLogEvery is the interval over which refusals before
 	// authentication are aggregated into one log line per source and
 	// reason (default 10 s).
@@ -90,6 +94,7 @@ type Handler struct {
 	refusals *refusalLog
 	// chain is the request chain (chain.go), composed once.
 	chain Next
+	cache cache.Store
 }
 
 // New returns a data-plane handler.
@@ -110,6 +115,10 @@ func New(opts Options) *Handler {
 		opts.SecurityLogEvery = 10 * time.Second
 	}
 	h := &Handler{opts: opts, log: opts.Logger, refusals: newRefusalLog(opts.Logger, opts.SecurityLogEvery, time.Now)}
+	h.cache = opts.Cache
+	if h.cache == nil {
+		h.cache = cache.NewMemory(runtime.DefaultCacheBytes)
+	}
 	h.chain = compose(h.steps())
 	return h
 }
@@ -144,6 +153,10 @@ type Call struct {
 	w  http.ResponseWriter
 	r  *http.Request
 	fs *forwardSpec
+	// guard is the request's guardrails (guard_input), nil when none
+	// applies; cacheWrite is a cache miss to store (cache_lookup).
+	guard      *guardState
+	cacheWrite *cacheWrite
 }
 
 func (h *Handler) finish(c *Call) {

@@ -93,7 +93,15 @@ func (h *Handler) relayBody(w http.ResponseWriter, r *http.Request, c *Call, res
 			if ir.Model == "" {
 				ir.Model = c.entry.ServedModel
 			}
+			if name := c.guardResponse(ir); name != "" {
+				return bodyOutcome{st: ledger.StatusBlocked, msg: "the answer was blocked by the guardrail " + name, u: ir.Usage,
+					err: blockedError(name, "answer")}
+			}
+			c.restoreResponse(ir)
 			out, derr = cc.EncodeResponse(ireq, ir)
+			if derr == nil && resp.StatusCode == http.StatusOK {
+				h.storeAnswer(c, ir)
+			}
 		}
 		if derr != nil {
 			return bodyOutcome{st: ledger.StatusUpstreamError, msg: "upstream answer could not be translated",

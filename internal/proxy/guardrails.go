@@ -1,0 +1,281 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	oa "github.com/sluicehq/sluice/internal/apischema/openai"
+	"github.com/sluicehq/sluice/internal/guard"
+	"github.com/sluicehq/sluice/internal/ledger"
+	"github.com/sluicehq/sluice/internal/llm"
+	"github.com/sluicehq/sluice/internal/provider"
+)
+
+// guardState is a request's guardrails: set by guard_input, read by the
+// relay (guard_output) and by the cache.
+type guardState struct {
+	masker *guard.Masker
+	out    *guard.Set // the output stage (empty when none runs there)
+}
+
+// rewrites reports whether the answer must pass through the canonical
+// form: an output guardrail runs, or placeholders are to be restored.
+func (g *guardState) rewrites() bool {
+	return g != nil && (!g.out.Empty() || g.masker.Reversible())
+}
+
+// chatLike reports a request whose text guardrails and the cache apply to:
+// a chat completion, a message, a Responses call or a Gemini generation
+// (not embeddings, token counts or local answers).
+func chatLike(c *Call) bool {
+	return c.fs != nil && !c.fs.local && (c.in.op == provider.OpChat || c.in.op == provider.OpResponses)
+}
+
+// guardInput applies the input guardrails of every level that applies (the
+// model, the key, its application, team and organisation) to every text of
+// the request. Without guardrails the request is untouched (forwarded byte
+// for byte). A mask rewrites the request through the canonical form; a
+// block refuses it in the client's dialect, naming the guardrail and never
+// what matched.
+func (h *Handler) guardInput(ctx context.Context, c *Call, next Next) error {
+	if !chatLike(c) {
+		return next(ctx, c)
+	}
+	gs := c.snap.Guardrails.For(c.key, c.fs.model.Name)
+	if len(gs) == 0 {
+		return next(ctx, c)
+	}
+	st := &guardState{masker: guard.NewMasker(), out: guard.NewSet(guard.Output, gs...)}
+	c.guard = st
+	if in := guard.NewSet(guard.Input, gs...); !in.Empty() {
+		req, err := h.decoded(c)
+		if err != nil {
+			return err
+		}
+		res, changed := applyRequest(in, req, st.masker)
+		c.addVerdicts(res, guard.Input)
+		if res.Blocked != nil {
+			c.entry.Status = ledger.StatusBlocked
+			return blockedError(res.Blocked.Guardrail, "request")
+		}
+		c.fs.translate = c.fs.translate || changed
+	}
+	c.fs.translate = c.fs.translate || st.rewrites()
+	return next(ctx, c)
+}
+
+// decoded is the client request in canonical form, decoded once.
+func (h *Handler) decoded(c *Call) (*llm.Request, error) {
+	if c.fs.decoded != nil {
+		return c.fs.decoded, nil
+	}
+	cc := h.opts.Codecs.Clients[c.in.proto]
+	if cc == nil {
+		return nil, errBadRequest("unsupported", "", "This endpoint cannot be read by Sluice's translators.")
+	}
+	req, err := cc.DecodeRequest(c.fs.body, nameFromPath(c.fs))
+	if err != nil {
+		return nil, err
+	}
+	c.fs.decoded = req
+	return req, nil
+}
+
+// applyRequest runs set over every text of req (system, messages, tool
+// results), in place, with one masker so that a value keeps its
+// placeholder across messages.
+func applyRequest(set *guard.Set, req *llm.Request, m *guard.Masker) (guard.Result, bool) {
+	var res guard.Result
+	changed := false
+	var apply func(parts []llm.Part)
+	apply = func(parts []llm.Part) {
+		for i := range parts {
+			p := &parts[i]
+			switch p.Type {
+			case llm.PartText:
+				r := set.Apply(p.Text, m)
+				res.Merge(r)
+				if r.Text != p.Text {
+					p.Text, changed = r.Text, true
+				}
+			case llm.PartToolResult:
+				apply(p.Content)
+			}
+		}
+	}
+	apply(req.System)
+	for i := range req.Messages {
+		apply(req.Messages[i].Content)
+	}
+	return res, changed
+}
+
+// guardResponse applies the output guardrails to a complete answer, in
+// place. It returns the blocking guardrail's name, or "".
+func (c *Call) guardResponse(resp *llm.Response) string {
+	g := c.guard
+	if g == nil || g.out.Empty() {
+		return ""
+	}
+	var res guard.Result
+	for i := range resp.Content {
+		if p := &resp.Content[i]; p.Type == llm.PartText {
+			r := g.out.Apply(p.Text, g.masker)
+			res.Merge(r)
+			p.Text = r.Text
+		}
+	}
+	c.addVerdicts(res, guard.Output)
+	if res.Blocked != nil {
+		return res.Blocked.Guardrail
+	}
+	return ""
+}
+
+// restoreResponse puts the request's reversible placeholders back into a
+// complete answer, in place.
+func (c *Call) restoreResponse(resp *llm.Response) {
+	if c.guard == nil || !c.guard.masker.Reversible() {
+		return
+	}
+	for i := range resp.Content {
+		if p := &resp.Content[i]; p.Type == llm.PartText {
+			p.Text = c.guard.masker.Restore(p.Text)
+		}
+	}
+}
+
+// addVerdicts records a stage's findings on the ledger entry: the
+// guardrail, its action and the number of matches, never the text.
+func (c *Call) addVerdicts(res guard.Result, stage guard.Stage) {
+	for _, f := range res.Findings {
+		found := false
+		for i := range c.entry.Guardrails {
+			v := &c.entry.Guardrails[i]
+			if v.Guardrail == f.Guardrail && v.Stage == string(stage) {
+				v.Count += f.Count
+				found = true
+			}
+		}
+		if !found {
+			c.entry.Guardrails = append(c.entry.Guardrails, ledger.Verdict{Guardrail: f.Guardrail, Action: string(f.Action),
+				Stage: string(stage), Count: f.Count})
+		}
+	}
+}
+
+// blockedError is the refusal of a request or answer that a guardrail
+// blocked: it names the guardrail, never what matched.
+func blockedError(name, what string) *Error {
+	return &Error{Status: http.StatusForbidden, Type: oa.TypePermission, Code: "guardrail_blocked",
+		Msg: fmt.Sprintf("The %s was blocked by the guardrail %q.", what, name)}
+}
+
+// outputGuard runs a streamed answer's text deltas through the output
+// guardrails, one guard.Stream per content block, and restores reversible
+// placeholders after them. Once a guardrail blocks, nothing more passes.
+type outputGuard struct {
+	c        *Call
+	streams  map[int]*guard.Stream
+	restores map[int]*guard.RestoreStream
+	blocked  string // the blocking guardrail's name
+}
+
+func newOutputGuard(c *Call) *outputGuard {
+	return &outputGuard{c: c, streams: map[int]*guard.Stream{}, restores: map[int]*guard.RestoreStream{}}
+}
+
+// filter passes one event on to out, its text guarded; a block's held-back
+// text is flushed before the block's stop and before the answer's stop.
+func (g *outputGuard) filter(ev llm.Event, out func(llm.Event)) {
+	if g.blocked != "" {
+		return
+	}
+	switch ev.Type {
+	case llm.EvTextDelta:
+		text := g.stream(ev.Index).Write(ev.Text)
+		if g.check(ev.Index) {
+			return
+		}
+		g.emitText(ev.Index, g.restore(ev.Index, text, false), out)
+		return
+	case llm.EvBlockStop:
+		if !g.flush(ev.Index, out) {
+			return
+		}
+	case llm.EvStop, llm.EvError:
+		for i := range g.streams {
+			if !g.flush(i, out) {
+				return
+			}
+		}
+	}
+	out(ev)
+}
+
+func (g *outputGuard) stream(i int) *guard.Stream {
+	st := g.streams[i]
+	if st == nil {
+		st = g.c.guard.out.Stream(g.c.guard.masker)
+		g.streams[i] = st
+	}
+	return st
+}
+
+// check records a block, and reports it.
+func (g *outputGuard) check(i int) bool {
+	if f := g.streams[i].Blocked(); f != nil {
+		g.blocked = f.Guardrail
+		return true
+	}
+	return false
+}
+
+func (g *outputGuard) restore(i int, text string, final bool) string {
+	if !g.c.guard.masker.Reversible() {
+		return text
+	}
+	rs := g.restores[i]
+	if rs == nil {
+		rs = g.c.guard.masker.RestoreStream()
+		g.restores[i] = rs
+	}
+	text = rs.Write(text)
+	if final {
+		text += rs.Flush()
+	}
+	return text
+}
+
+func (g *outputGuard) emitText(i int, text string, out func(llm.Event)) {
+	if text != "" {
+		out(llm.Event{Type: llm.EvTextDelta, Index: i, Text: text})
+	}
+}
+
+// flush emits block i's held-back text; false when that blocked.
+func (g *outputGuard) flush(i int, out func(llm.Event)) bool {
+	st := g.streams[i]
+	if st == nil {
+		return true
+	}
+	text := st.Flush()
+	if g.check(i) {
+		return false
+	}
+	g.emitText(i, g.restore(i, text, true), out)
+	g.c.addVerdicts(st.Result(), guard.Output)
+	delete(g.streams, i)
+	delete(g.restores, i)
+	return true
+}
+
+// done records the verdicts of blocks that never ended (a blocked or cut
+// stream).
+func (g *outputGuard) done() {
+	for i, st := range g.streams {
+		g.c.addVerdicts(st.Result(), guard.Output)
+		delete(g.streams, i)
+	}
+}
