@@ -66,7 +66,7 @@ func (s *server) syncUnits(ctx context.Context, f *config.File) error {
 			s.log.Info("a unit is no longer in the configuration file: it is now managed through the admin API", "kind", kind, "id", u.ID, "name", u.Name)
 		}
 	}
-	return nil
+	return s.syncPrompts(ctx, f)
 }
 
 // watchGeneration recompiles whenever the store's generation moves: a key

@@ -608,6 +608,10 @@ func (s *server) inputs(ctx context.Context, file *config.File) (runtime.Inputs,
 	if err != nil {
 		return runtime.Inputs{}, 0, err
 	}
+	prompts, err := s.store.StoredPrompts(ctx)
+	if err != nil {
+		return runtime.Inputs{}, 0, err
+	}
 	stored := make(map[string]bool, len(providers))
 	for _, p := range providers {
 		stored[p.Name] = true
@@ -615,6 +619,7 @@ func (s *server) inputs(ctx context.Context, file *config.File) (runtime.Inputs,
 	return runtime.Inputs{
 		File: file, Source: s.configPath, StoredKeys: keys, Units: units, PreviousHashes: prev,
 		StoredProviders: providers, Registry: s.registry, Live: s.live,
+		StoredPrompts: prompts,
 		Provider: func(p config.Provider) provider.Spec {
 			client := s.client
 			if stored[p.Name] && !s.allowPrivate {
