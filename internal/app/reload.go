@@ -54,6 +54,9 @@ func (s *server) apply(ctx context.Context, file *config.File) error {
 	if err := s.syncUnits(ctx, file); err != nil {
 		return fmt.Errorf("organisations in the configuration file: %w", err)
 	}
+	if err := s.syncProducts(ctx, file); err != nil {
+		return fmt.Errorf("products in the configuration file: %w", err)
+	}
 	return s.compile(ctx, file)
 }
 

@@ -248,6 +248,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	watchDone := make(chan struct{})
 	go func() { defer close(watchDone); s.watchGeneration(gctx, 500*time.Millisecond) }()
 	defer func() { stopWatch(); <-watchDone }()
+	sweepDone := make(chan struct{}) // products.go: expiries and subscriber notices
+	go func() { defer close(sweepDone); s.sweepProducts(gctx, time.Second) }()
+	defer func() { stopWatch(); <-sweepDone }()
 
 	limiter := ratelimit.New(nil)
 	if rs != nil {
@@ -612,12 +615,16 @@ func (s *server) inputs(ctx context.Context, file *config.File) (runtime.Inputs,
 	if err != nil {
 		return runtime.Inputs{}, 0, err
 	}
+	products, err := productInputs(ctx, s.store)
+	if err != nil {
+		return runtime.Inputs{}, 0, err
+	}
 	stored := make(map[string]bool, len(providers))
 	for _, p := range providers {
 		stored[p.Name] = true
 	}
 	return runtime.Inputs{
-		File: file, Source: s.configPath, StoredKeys: keys, Units: units, PreviousHashes: prev,
+		File: file, Source: s.configPath, StoredKeys: keys, Units: units, PreviousHashes: prev, Products: products,
 		StoredProviders: providers, Registry: s.registry, Live: s.live,
 		StoredPrompts: prompts,
 		Provider: func(p config.Provider) provider.Spec {

@@ -1,0 +1,129 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/product"
+	"github.com/sluicehq/sluice/internal/runtime"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+const productsYAML = `
+version: 1
+providers: [{name: demo, type: demo}]
+models:
+  - name: gpt-4o-mini
+    targets: [{provider: demo, model: demo-chat}]
+orgs:
+  - name: acme
+    teams:
+      - name: search
+        applications: [{name: bot}]
+products:
+  - name: support
+    team: acme/search
+    visibility: internal
+    versions:
+      - {version: v1, models: [gpt-4o-mini], deprecated_at: 2026-12-01T00:00:00Z, sunset_at: 2030-01-01T00:00:00Z, successor: v2}
+      - {version: v2, models: [gpt-4o-mini]}
+    plans:
+      - {name: free, rpm: 10, approval: manual}
+      - {name: open, rpm: 100, approval: auto}
+`
+
+// The file's products reach the store read-only (source config), with
+// stable ids across syncs, and leave it (released to the API) when the
+// file drops them.
+func TestSyncProducts(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	f, err := config.Parse([]byte(productsYAML), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{store: st, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := s.syncUnits(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := s.syncProducts(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps, err := st.ListProducts(ctx)
+	if err != nil || len(ps) != 1 || ps[0].Source != "config" || ps[0].Visibility != product.Internal {
+		t.Fatalf("products %+v %v", ps, err)
+	}
+	in, err := productInputs(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := runtime.CompileProducts(in)
+	p := cat.ByName["support"]
+	v1 := p.Versions["v1"]
+	if v1 == nil || v1.State != product.Published || v1.Successor != "v2" || v1.Models["gpt-4o-mini"] != "gpt-4o-mini" ||
+		!v1.SunsetAt.Equal(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("v1 %+v", v1)
+	}
+	if p.Plans["free"].Approval != product.Manual || p.Plans["open"].Approval != product.Auto || p.Plans["open"].Limits.RPM != 100 {
+		t.Fatalf("plans %+v %+v", p.Plans["free"], p.Plans["open"])
+	}
+	f.Products = nil
+	if err := s.syncProducts(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if ps, _ := st.ListProducts(ctx); ps[0].Source != "api" {
+		t.Fatalf("a dropped product stays read-only: %+v", ps[0])
+	}
+}
+
+func TestDueNotices(t *testing.T) {
+	dep := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	sunset := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	snap := &runtime.Snapshot{Products: runtime.CompileProducts(runtime.ProductInputs{
+		Products: []store.ProductRecord{{ID: "p", Product: product.Product{Name: "support"}}},
+		Versions: []store.VersionRecord{
+			{ProductID: "p", Version: product.Version{Version: "v1", State: product.Deprecated, DeprecatedAt: &dep, SunsetAt: &sunset}},
+			{ProductID: "p", Version: product.Version{Version: "v9", State: product.Deprecated, DeprecatedAt: &dep, SunsetAt: &sunset}},
+		},
+		Plans: []store.PlanRecord{{ProductID: "p", Plan: product.Plan{Name: "free", Versions: []string{"v1"}}}},
+	})}
+	end := time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC)
+	sub := store.SubscriptionRecord{Subscription: product.Subscription{ID: "s", Product: "support", Plan: "free", ExpiresAt: &end}}
+	for _, tc := range []struct {
+		now  string
+		want []string
+	}{
+		{"2026-11-30T00:00:00Z", nil},
+		{"2026-12-01T00:00:00Z", []string{"deprecation:support/v1 0"}},
+		{"2026-12-02T00:00:00Z", []string{"deprecation:support/v1 0", "sunset:support/v1 30d"}},
+		{"2026-12-25T00:00:00Z", []string{"deprecation:support/v1 0", "sunset:support/v1 30d", "sunset:support/v1 7d"}},
+		{"2026-12-31T12:00:00Z", []string{"deprecation:support/v1 0", "sunset:support/v1 30d", "sunset:support/v1 7d", "sunset:support/v1 1d"}},
+		{"2027-01-02T00:00:00Z", []string{"deprecation:support/v1 0", "expiry:support/ 30d"}},
+		{"2027-02-01T00:00:00Z", []string{"deprecation:support/v1 0"}},
+	} {
+		t.Run(tc.now, func(t *testing.T) {
+			now, _ := time.Parse(time.RFC3339, tc.now)
+			var got []string
+			for _, n := range dueNotices(snap, sub, now) {
+				got = append(got, n.notice+" "+n.lead)
+			}
+			slices.Sort(got)
+			want := slices.Clone(tc.want)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("got %v, want %v", got, want)
+			}
+		})
+	}
+}
