@@ -66,6 +66,7 @@ func (h *Handler) steps() []Step {
 		stepFunc{"trace", h.traceStep}, // trace.go: the SERVER span, ended after settle_and_record
 		stepFunc{"settle_and_record", h.settle},
 		stepFunc{"authenticate", h.authenticateStep},
+		stepFunc{"prompt", h.promptStep}, // prompts.go: renders a stored prompt into the request
 		stepFunc{"resolve", h.resolve},
 		stepFunc{"product", h.productStep}, // products.go: subscription, plan, deprecation, emergency stop
 		stepFunc{"admit", h.admitStep},
@@ -121,6 +122,8 @@ var apiRoutes = []struct {
 	{"POST /v1/messages", inMessages},
 	{"POST /v1/messages/count_tokens", inCount},
 	{"POST /v1beta/models/{rest...}", inGemini},
+	{"POST /prompts/{prompt}", inPrompt}, // prompts.go
+	{"GET /prompts/{prompt}/openapi.json", inPromptSchema},
 }
 
 // Routes lists every data-plane route: the one table that tests check
