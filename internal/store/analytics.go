@@ -266,7 +266,8 @@ func (s *Store) analyticsStretch(ctx context.Context, grain string, start, end, 
 	args := []any{grain, start, end}
 	conds := []string{"grain = $1", "bucket >= $2", "bucket < $3"}
 	// Filters in index order, for a stable statement text.
-	for _, c := range []string{"org_id", "team_id", "app_id", "key_id", "model", "provider", "product", "prompt", "status"} {
+	for _, c := range []string{"org_id", "team_id", "app_id", "key_id", "model", "provider", "product", "product_version", "prompt",
+		"prompt_version", "status"} {
 		if v := where[c]; v != "" {
 			args = append(args, v)
 			conds = append(conds, c+" = $"+itoa(len(args)))
