@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/admin"
 	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/cache"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/ledger"
@@ -299,9 +301,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		defer cancel()
 		_ = tracer.Shutdown(sctx) // exports the spans still queued
 	}()
+	// The response cache: in Redis with --redis (shared by every node),
+	// else in memory, bounded by the file's cache.max_bytes at start.
+	var answers cache.Store = cache.NewMemory(cmp.Or(file.Cache.MaxBytes, runtime.DefaultCacheBytes))
+	if *redisAddr != "" {
+		rc, err := cache.DialRedis(*redisAddr, *redisTimeout)
+		if err != nil {
+			return fmt.Errorf("cache: %w", err)
+		}
+		defer rc.Close()
+		answers = rc
+	}
 	mux := &routeMux{ServeMux: http.NewServeMux()}
 	dataPlane := proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg), Tracer: tracer,
-		Limiter: limiter, SpendSince: st.SpendSinceBy, Throttle: throttle.New(*keyFailures, nil)})
+		Cache: answers, Limiter: limiter, SpendSince: st.SpendSinceBy, Throttle: throttle.New(*keyFailures, nil)})
 	defer dataPlane.FlushSecurityLog() // the last interval's refusal counts
 	for _, rt := range dataPlane.Routes() {
 		mux.Handle(rt.Pattern, rt.Handler)

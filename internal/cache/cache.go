@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -189,6 +191,32 @@ type Redis struct {
 func NewRedis(c redis.UniversalClient, prefix string) *Redis {
 	return &Redis{c: c, prefix: prefix + "cache:"}
 }
+
+// DialRedis returns a store in the Redis at addr (host:port or a redis://
+// URL) under keys "sluice:cache:<hex>", each operation bounded by timeout.
+// It does not connect: the first operation does, and a Redis that is down
+// is a failed operation, which the data plane treats as a miss.
+func DialRedis(addr string, timeout time.Duration) (*Redis, error) {
+	opt := &redis.Options{Addr: addr}
+	if strings.Contains(addr, "://") {
+		var err error
+		if opt, err = redis.ParseURL(addr); err != nil {
+			return nil, fmt.Errorf("redis address: %w", err)
+		}
+	}
+	if opt.Addr == "" {
+		return nil, errors.New("redis address: empty")
+	}
+	opt.Protocol = 2 // RESP2: Redis and Valkey both speak it
+	opt.DisableIdentity = true
+	opt.MaxRetries = -1
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = timeout, timeout, timeout, timeout
+	opt.ContextTimeoutEnabled = true
+	return NewRedis(redis.NewClient(opt), "sluice:"), nil
+}
+
+// Close closes the store's connections.
+func (r *Redis) Close() error { return r.c.Close() }
 
 func (r *Redis) Get(ctx context.Context, k Key) ([]byte, bool, error) {
 	v, err := r.c.Get(ctx, r.prefix+k.String()).Bytes()

@@ -249,3 +249,43 @@ func FuzzCanonical(f *testing.F) {
 		}
 	})
 }
+
+func TestDialRedis(t *testing.T) {
+	tests := []struct {
+		addr   string
+		wantOK bool
+	}{
+		{"127.0.0.1:6379", true},
+		{"redis://user:pw@127.0.0.1:6380/2", true},
+		{"redis://127.0.0.1:6379/notadb", false},
+		{"http://127.0.0.1:6379", false},
+		{"", false},
+	}
+	for _, tc := range tests {
+		s, err := DialRedis(tc.addr, time.Second)
+		if (err == nil) != tc.wantOK {
+			t.Errorf("DialRedis(%q): %v, want ok=%v", tc.addr, err, tc.wantOK)
+		}
+		if s != nil {
+			s.Close()
+		}
+	}
+	addr := os.Getenv("SLUICE_TEST_REDIS_ADDR")
+	if addr == "" {
+		return
+	}
+	s, err := DialRedis(addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	k := Key{9}
+	if err := s.Set(ctx, k, []byte("v"), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, err := s.Get(ctx, k); !ok || err != nil || string(v) != "v" {
+		t.Fatalf("Get = %q %v %v", v, ok, err)
+	}
+	_ = s.Delete(ctx, k)
+}

@@ -7,12 +7,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tidwall/gjson"
 
+	"github.com/sluicehq/sluice/internal/cache"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/guard"
 	"github.com/sluicehq/sluice/internal/ledger"
@@ -451,4 +454,54 @@ func metricValue(t *testing.T, reg *metrics.Registry, series string) float64 {
 		}
 	}
 	return 0
+}
+
+// With Redis (as with --redis), a second node's data plane answers a hit
+// from what the first stored; a Redis that is down is a miss, not an error.
+func TestCacheInRedis(t *testing.T) {
+	addr := os.Getenv("SLUICE_TEST_REDIS_ADDR")
+	if addr == "" {
+		t.Skip("SLUICE_TEST_REDIS_ADDR not set")
+	}
+	chat := guardIngresses()[0]
+	msg := "hello " + NewRequestID() // unique per run: Redis outlives the test
+	tests := []struct {
+		name      string
+		addr      string
+		wantCache string
+		wantCalls int
+	}{
+		{"shared redis", addr, "hit", 1},
+		{"redis down", "127.0.0.1:1", "miss", 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			up := &textUpstream{reply: "fine"}
+			node := func(a string) *env {
+				return newEnvWith(t, func(o *Options) {
+					o.Codecs = dialectCodecs()
+					rs, err := cache.DialRedis(a, 200*time.Millisecond)
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { rs.Close() })
+					o.Cache = rs
+				}, func(f *config.File) {
+					srv := httptest.NewServer(up)
+					t.Cleanup(srv.Close)
+					f.Providers[0].BaseURL = srv.URL + "/v1"
+					f.Models = append(f.Models, config.Model{Name: "gm", Targets: []config.Target{{Provider: "up", Model: "m"}},
+						Cache: &config.ModelCache{Mode: "exact"}})
+				})
+			}
+			one, two := node(tc.addr), node(tc.addr)
+			if a := chat.ask(t, one, clientKey, "gm", msg+tc.name, false, nil); a.status != 200 {
+				t.Fatalf("first: %d %s", a.status, a.body)
+			}
+			b := chat.ask(t, two, clientKey, "gm", msg+tc.name, true, nil)
+			if b.status != 200 || b.header.Get("X-Sluice-Cache") != tc.wantCache || up.count() != tc.wantCalls || b.text != "fine" {
+				t.Fatalf("second node: %d %q, %d upstream calls: %s", b.status, b.header.Get("X-Sluice-Cache"), up.count(), b.body)
+			}
+		})
+	}
 }
