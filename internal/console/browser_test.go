@@ -328,3 +328,98 @@ func TestBrowserJourneys(t *testing.T) {
 	}
 	d.clean("signed out")
 }
+
+// signIn signs in with a password from the sign-in page of face.
+func (d *driver) signIn(face, email, password string) {
+	d.t.Helper()
+	d.run(chromedp.Navigate(d.base+"/"+face+"/login?next=/"+face+"/"), chromedp.WaitVisible("#email", chromedp.ByID),
+		chromedp.SendKeys("#email", email, chromedp.ByID), chromedp.SendKeys("#password", password, chromedp.ByID),
+		chromedp.Submit("#password", chromedp.ByID), chromedp.WaitVisible(`form[action="/console/logout"]`, chromedp.ByQuery))
+	d.clean(email + " signed in")
+}
+
+func (d *driver) signOut() {
+	d.t.Helper()
+	d.run(chromedp.Click(`form[action="/console/logout"] button`, chromedp.ByQuery), chromedp.WaitVisible("#email", chromedp.ByID))
+}
+
+// TestBrowserPortalJourney: a developer browses the catalogue and
+// subscribes an application; an admin approves it in the console; the
+// developer creates a key, calls the product with try-it and sees the
+// call in the application's usage.
+func TestBrowserPortalJourney(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the browser suite is not short")
+	}
+	if chromiumPath() == "" && os.Getenv("SLUICE_TEST_REQUIRE_BROWSER") != "1" {
+		newDriver(t, "") // skips with the reason
+	}
+	s := startSluice(t, "version: 1\nproviders: [{name: demo, type: demo}]\nmodels:\n"+
+		"  - {name: demo, targets: [{provider: demo, model: demo-chat}], pricing: {input_per_mtok: 1, output_per_mtok: 4}}\n")
+	if s.status("GET", "/admin/v1/products") == http.StatusNotFound {
+		t.Skip("this server has no products API (GET /admin/v1/products is not a route)")
+	}
+	tn := s.tenancy()
+	prod := s.admin("POST", "/admin/v1/products", map[string]any{"name": "assistant", "team_id": tn.team, "title": "Assistant",
+		"description": "A helpful chat model for every team.", "tags": []string{"chat"}, "visibility": "internal"}, 201)["id"].(string)
+	s.admin("POST", "/admin/v1/products/"+prod+"/versions", map[string]any{"version": "v1", "models": map[string]string{"demo": "demo"},
+		"docs": "Answers in English."}, 201)
+	s.admin("POST", "/admin/v1/products/"+prod+"/versions/v1/publish", map[string]any{}, 200)
+	s.admin("POST", "/admin/v1/products/"+prod+"/plans", map[string]any{"name": "starter", "approval": "manual", "rpm": 60}, 201)
+	d := newDriver(t, s.base)
+
+	// The developer browses the catalogue and asks for a subscription.
+	d.signIn("portal", "developer@example.com", tn.password)
+	d.visit("/portal/", "catalogue")
+	d.run(chromedp.Click(`a[href="/portal/products/assistant"]`, chromedp.ByQuery), chromedp.WaitVisible("#s-plan", chromedp.ByID))
+	d.clean("product page")
+	d.shot("product")
+	if body := d.text("main"); !strings.Contains(body, "published") || !strings.Contains(body, "/products/assistant/v1/v1/chat/completions") ||
+		!strings.Contains(body, "Answers in English.") {
+		t.Fatalf("product page:\n%s", body)
+	}
+	d.run(chromedp.SetValue("#s-app", tn.app, chromedp.ByID), chromedp.SendKeys("#s-reason", "search answers", chromedp.ByID),
+		chromedp.Submit("#s-reason", chromedp.ByID), chromedp.WaitVisible(".flash", chromedp.ByQuery))
+	d.clean("subscribed")
+	d.shot("subscription-pending")
+	if msg := d.text(".flash"); !strings.Contains(msg, "pending") {
+		t.Fatalf("subscription: %q", msg)
+	}
+	d.signOut()
+
+	// An admin approves it in the console.
+	d.signIn("console", "admin@example.com", tn.password)
+	d.visit("/console/subscriptions", "approval-queue")
+	d.run(chromedp.Click(`form[action$="/approve"] button`, chromedp.ByQuery), chromedp.WaitVisible(".flash.ok", chromedp.ByQuery))
+	d.clean("approved")
+	d.signOut()
+
+	// The developer creates a key, tries the product with it, and sees
+	// the call in the application's usage.
+	d.signIn("portal", "developer@example.com", tn.password)
+	d.visit("/portal/apps/"+tn.app, "")
+	if body := d.text("main"); !strings.Contains(body, "active") {
+		t.Fatalf("application page after approval:\n%s", body)
+	}
+	var key string
+	d.run(chromedp.SendKeys("#nk", "portal-key", chromedp.ByID), chromedp.Submit("#nk", chromedp.ByID),
+		chromedp.WaitVisible("#new-key", chromedp.ByID), chromedp.Value("#new-key", &key, chromedp.ByID))
+	d.clean("portal key")
+	d.shot("portal-key")
+	d.visit("/portal/products/assistant", "")
+	var out string
+	d.run(chromedp.SendKeys("#t-key", key, chromedp.ByID), chromedp.Click("#tryit button", chromedp.ByQuery),
+		chromedp.Poll(`document.getElementById("tryit-out").textContent.indexOf("Sending") < 0 && document.getElementById("tryit-out").textContent.length > 0`, nil),
+		chromedp.Text("#tryit-out", &out, chromedp.ByID))
+	d.clean("try-it")
+	d.shot("try-it")
+	if !strings.HasPrefix(out, "200") {
+		t.Fatalf("try-it answered:\n%s", out)
+	}
+	time.Sleep(1500 * time.Millisecond) // the ledger writes in batches
+	d.visit("/portal/apps/"+tn.app, "portal-usage")
+	if got := strings.TrimSpace(d.text(".stats dd")); got != "1" {
+		t.Fatalf("the application's requests: %q, want 1", got)
+	}
+	d.clean("done")
+}

@@ -132,6 +132,19 @@ func (s *sluice) admin(method, path string, body any, want int) map[string]any {
 	return out
 }
 
+// status is the status of an admin API call with the bootstrap token.
+func (s *sluice) status(method, path string) int {
+	s.t.Helper()
+	req, _ := http.NewRequest(method, s.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // browser is a plain HTTP client with cookies, that does not follow
 // redirects (tests look at them).
 type browser struct {

@@ -167,7 +167,8 @@ type productData struct {
 	Apps     []admin.UnitView
 	Snippets []snippet
 	Model    string
-	Path     string // the version's base path (ends in /v1)
+	Path     string // the version's base URL path (ends in /v1)
+	Root     string // the version's base path, which the OpenAPI paths follow
 	Docs     []docOp
 	DocsText string
 }
@@ -198,7 +199,7 @@ func (c *Console) productPage(w http.ResponseWriter, r *http.Request, u *user, p
 		if ms := v.ClientModels(); len(ms) > 0 {
 			d.Model = ms[0]
 		}
-		d.Path = v.BaseURL
+		d.Path, d.Root = v.BaseURL, strings.TrimSuffix(v.BaseURL, "/v1")
 		pr := product.Product{Name: pv.Name, Title: pv.Title, Description: pv.Description, Tags: pv.Tags,
 			Visibility: product.Visibility(pv.Visibility)}
 		if doc, err := product.OpenAPI(&pr, &v.Version); err == nil {
@@ -206,7 +207,7 @@ func (c *Console) productPage(w http.ResponseWriter, r *http.Request, u *user, p
 		}
 		d.DocsText = v.Docs
 	}
-	d.Snippets = snippets(baseURL(r)+strings.TrimSuffix(d.Path, "/v1"), d.Model)
+	d.Snippets = snippets(baseURL(r)+d.Root, d.Model)
 	apps, err := c.units(r, u, "apps", scopeQuery(p))
 	if err != nil {
 		return err

@@ -71,6 +71,7 @@ func (c *Console) versionEvent(r *http.Request, u *user) (string, string, error)
 }
 
 type subsData struct {
+	Apps    map[string]string // application names by id
 	Missing bool
 	Subs    []subView
 	State   string
@@ -100,6 +101,14 @@ func (c *Console) subscriptions(w http.ResponseWriter, r *http.Request, u *user,
 		return err
 	}
 	d.Subs = list.Data
+	d.Apps = map[string]string{}
+	apps, err := c.units(r, u, "apps", scopeQuery(p))
+	if err != nil {
+		return err
+	}
+	for _, a := range apps {
+		d.Apps[a.ID] = a.Name
+	}
 	p.Can["approve"] = c.mayNew(u, subscriptionsApprove, authz.Scope{OrgID: p.Org})
 	p.Data = d
 	return nil
