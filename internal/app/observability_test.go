@@ -100,3 +100,38 @@ func TestServeExportsTraces(t *testing.T) {
 		t.Errorf("gen_ai.request.model = %s, want alpha", got["gen_ai.request.model"])
 	}
 }
+
+// TestServeFeedback: POST /v1/sluice/feedback with the request's own key
+// answers 2xx for a declared metric, right after the answer, and 400 for
+// an undeclared one; the row is stored.
+func TestServeFeedback(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sluice.yaml")
+	file := demoConfig + "feedback_metrics:\n  - {name: helpful, type: boolean}\n"
+	if err := os.WriteFile(cfg, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, "--config", cfg, "--data-dir", filepath.Join(dir, "data"))
+	const key = "gw-test-app-key-000001"
+	req, _ := http.NewRequest("POST", r.base+"/v1/chat/completions", strings.NewReader(`{"model":"alpha","messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id := resp.Header.Get("X-Request-Id")
+	tests := []struct {
+		body string
+		want int
+	}{
+		{`{"request_id":"` + id + `","metric":"helpful","value":true}`, 201},
+		{`{"request_id":"` + id + `","metric":"undeclared","value":true}`, 400},
+		{`{"request_id":"` + id + `","metric":"helpful","value":3}`, 400},
+	}
+	for _, tc := range tests {
+		if code, out := call(t, "POST", r.base+"/v1/sluice/feedback", key, tc.body); code != tc.want {
+			t.Fatalf("%s: %d %v, want %d", tc.body, code, out, tc.want)
+		}
+	}
+}

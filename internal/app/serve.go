@@ -313,7 +313,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		answers = rc
 	}
 	mux := &routeMux{ServeMux: http.NewServeMux()}
-	dataPlane := proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg), Tracer: tracer,
+	dataPlane := proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg), Tracer: tracer, Feedback: feedbackStore{s},
 		Cache: answers, Limiter: limiter, SpendSince: st.SpendSinceBy, Throttle: throttle.New(*keyFailures, nil)})
 	defer dataPlane.FlushSecurityLog() // the last interval's refusal counts
 	for _, rt := range dataPlane.Routes() {

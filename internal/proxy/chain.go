@@ -63,7 +63,8 @@ type Step interface {
 func (h *Handler) steps() []Step {
 	return []Step{
 		stepFunc{"requestid", requestID},
-		stepFunc{"trace", h.traceStep}, // trace.go: the SERVER span, ended after settle_and_record
+		stepFunc{"trace", h.traceStep},       // trace.go: the SERVER span, ended after settle_and_record
+		stepFunc{"remember", h.rememberStep}, // feedback.go: who made the request, for feedback on it
 		stepFunc{"settle_and_record", h.settle},
 		stepFunc{"authenticate", h.authenticateStep},
 		stepFunc{"prompt", h.promptStep}, // prompts.go: renders a stored prompt into the request
@@ -133,6 +134,7 @@ func (h *Handler) Routes() []Route {
 	routes = append(routes, h.productRoutes()...) // products.go: every version's base URL
 	routes = append(routes,
 		Route{"GET /v1/sluice/usage", h.endpoint(inUsage)},
+		Route{"POST /v1/sluice/feedback", h.endpoint(inFeedback)},
 		Route{"/v1/", h.endpoint(inUnknown)},
 	)
 	return routes

@@ -69,6 +69,8 @@ type Options struct {
 	SecurityLogEvery time.Duration
 	// Tracer, when set, exports a span per request and per attempt (trace.go).
 	Tracer *trace.Tracer
+	// Feedback, when set, serves POST /v1/sluice/feedback (feedback.go).
+	Feedback FeedbackStore
 }
 
 // Codecs are the protocol translators, by protocol.
@@ -94,6 +96,10 @@ type Handler struct {
 	refusals *refusalLog
 	// chain is the request chain (chain.go), composed once.
 	chain Next
+
+	// recent remembers who made this process's recent requests (feedback.go).
+	recent recentOwners
+
 	cache cache.Store
 }
 
