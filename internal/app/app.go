@@ -83,6 +83,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return adminTokenCommand(ctx, rest, stdout, stderr)
 	case "reload", "keys", "requests", "orgs", "teams", "apps", "usage":
 		return clientCommand(ctx, cmd, rest, stdout, stderr)
+	case "prompts":
+		return promptsCommand(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		return versionCommand(rest, stdout)
 	case "help", "-h", "--help":
