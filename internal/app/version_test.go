@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"runtime/debug"
 	"testing"
 )
 
@@ -36,6 +37,31 @@ func TestVersionCommand(t *testing.T) {
 		}
 		if out.String() != tc.want {
 			t.Errorf("%v printed %q, want %q", tc.args, out.String(), tc.want)
+		}
+	}
+}
+
+// TestBuildStamps checks that a binary built without -ldflags -X (go
+// install ...@version) prints the version and revision the go command
+// recorded, and that -X values win over them.
+func TestBuildStamps(t *testing.T) {
+	recorded := &debug.BuildInfo{Main: debug.Module{Path: "github.com/sluicehq/sluice", Version: "v1.4.0"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "3f2a9c1d4e5b6a7b8c9d"}, {Key: "vcs.time", Value: "2026-12-07T14:00:00Z"}}}
+	devel := &debug.BuildInfo{Main: debug.Module{Path: "github.com/sluicehq/sluice", Version: "(devel)"}}
+	for _, tc := range []struct {
+		name                  string
+		version, commit, date string
+		bi                    *debug.BuildInfo
+		wantV, wantC, wantD   string
+	}{
+		{"go install", "dev", "unknown", "unknown", recorded, "v1.4.0", "3f2a9c1d4e5b", "2026-12-07T14:00:00Z"},
+		{"ldflags win", "v9.9.9", "abc", "2030-01-01T00:00:00Z", recorded, "v9.9.9", "abc", "2030-01-01T00:00:00Z"},
+		{"checkout without vcs", "dev", "unknown", "unknown", devel, "dev", "unknown", "unknown"},
+		{"no build info", "dev", "unknown", "unknown", nil, "dev", "unknown", "unknown"},
+	} {
+		v, c, d := buildStamps(tc.version, tc.commit, tc.date, tc.bi)
+		if v != tc.wantV || c != tc.wantC || d != tc.wantD {
+			t.Errorf("%s: got %q %q %q, want %q %q %q", tc.name, v, c, d, tc.wantV, tc.wantC, tc.wantD)
 		}
 	}
 }
