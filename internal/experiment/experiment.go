@@ -1,402 +1,213 @@
-// Package console serves Sluice's web faces from the binary: the operator
-// console under /console/ and the developer portal under /portal/.
-//
-// Pages are rendered on the server with html/template from an embed.FS; the
-// little JavaScript there is (htmx, uPlot and app.js) is vendored and pinned
-// (scripts/vendor-js.sh). Every page reads and writes through the admin API,
-// called in process with the signed-in user's own credential: a page can
-// show and do only what the API allows that user, and the same compiled
-// authorization (the snapshot's authz.Policy) decides both. The policy is
-// consulted directly only to hide controls the API would refuse anyway.
-package console
+// Package experiment defines Sluice's experiments: two or more arms
+// (targets of a model, or versions of a prompt) between which units (API
+// keys, end users or a header's values) are split stickily by
+// stats.Assign, and the comparison of the arms from ledger rows and the
+// feedback joined to them. It holds no I/O: the store keeps definitions,
+// the data plane assigns, the admin API reports.
+package experiment
 
 import (
-	"bytes"
-	"crypto/rand"
-	"crypto/subtle"
-	"embed"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
-	"io"
-	"io/fs"
-	"log/slog"
-	"net/http"
-	"net/url"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/admin"
-	"github.com/sluicehq/sluice/internal/authz"
-	"github.com/sluicehq/sluice/internal/runtime"
+	"github.com/sluicehq/sluice/internal/stats"
 )
 
-//go:embed templates/*.html
-var templateFS embed.FS
+// Statuses.
+const (
+	StatusRunning  = "running"
+	StatusStopped  = "stopped"
+	StatusPromoted = "promoted"
+)
 
-//go:embed static/app.css static/app.js static/vendor/htmx/htmx.min.js static/vendor/uplot/uPlot.iife.min.js static/vendor/uplot/uPlot.min.css
-var staticFS embed.FS
+// Built-in metrics, measured on every row (a feedback metric is measured
+// on the rows that got feedback).
+const (
+	MetricSuccess = "success"    // rate of rows that did not fail
+	MetricLatency = "latency_ms" // mean latency
+	MetricCost    = "cost"       // mean cost, micro-dollars
+)
 
-// Options configure the console and the portal.
-type Options struct {
-	// API serves the admin API (/admin/v1/...). Pages call it in process
-	// with the user's session cookie or token.
-	API http.Handler
-	// Snapshots holds the running configuration, whose Policy decides
-	// which write controls a page shows.
-	Snapshots *runtime.Holder
-	// OIDC shows the single sign-on button.
-	OIDC   bool
-	Logger *slog.Logger
+// Arm is one side of an experiment: a target of the model (Provider and
+// Model) or a version of the prompt.
+type Arm struct {
+	Name          string `json:"name"`
+	Provider      string `json:"provider,omitempty"`
+	Model         string `json:"model,omitempty"`
+	PromptVersion int    `json:"prompt_version,omitempty"`
+	Weight        uint32 `json:"weight"`
 }
 
-// Console serves /console/ and /portal/.
-type Console struct {
-	opts   Options
-	mux    *http.ServeMux
-	pages  map[string]*template.Template
-	tokens tokenSessions
+// Experiment is an experiment's definition and state.
+type Experiment struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Model or Prompt names what is split: a model's targets, or a
+	// prompt's versions (assigned by the prompt label's own split).
+	Model  string `json:"model,omitempty"`
+	Prompt string `json:"prompt,omitempty"`
+	// Unit is what assignment is sticky to: "key" (default), "user" (the
+	// body's user or metadata.user_id) or "header:<name>".
+	Unit string `json:"unit"`
+	// Metric is a declared feedback metric or a built-in one (success,
+	// latency_ms, cost).
+	Metric string `json:"metric"`
+	Arms   []Arm  `json:"arms"`
+	// Control is the arm the others are compared with (default the
+	// first).
+	Control   string    `json:"control"`
+	Status    string    `json:"status"`
+	Winner    string    `json:"winner,omitempty"`
+	CreatedBy string    `json:"created_by,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// New returns the console; it fails only if a template does not parse.
-func New(opts Options) (*Console, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+// Validate fills defaults and checks e. metricType returns a feedback
+// metric's type (boolean, float or category) and whether it is declared.
+func (e *Experiment) Validate(metricType func(string) (string, bool)) error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if e.Name == "" || len(e.Name) > 64 || strings.ContainsAny(e.Name, " /\t\r\n") {
+		bad("name: 1-64 characters without spaces or slashes")
 	}
-	c := &Console{opts: opts, mux: http.NewServeMux(), tokens: tokenSessions{m: map[string]tokenSession{}}}
-	if err := c.parse(); err != nil {
-		return nil, err
+	if (e.Model == "") == (e.Prompt == "") {
+		bad("give model (arms are its targets) or prompt (arms are its versions), not both")
 	}
-	c.routes()
-	return c, nil
+	if e.Unit == "" {
+		e.Unit = "key"
+	}
+	if e.Unit != "key" && e.Unit != "user" && (!strings.HasPrefix(e.Unit, "header:") || len(e.Unit) == len("header:")) {
+		bad("unit: key, user or header:<name>")
+	}
+	switch e.Metric {
+	case MetricSuccess, MetricLatency, MetricCost:
+	case "":
+		bad("metric: a feedback metric or success, latency_ms, cost")
+	default:
+		if t, ok := metricType(e.Metric); !ok {
+			bad("metric: no feedback metric %q is declared", e.Metric)
+		} else if t == "category" {
+			bad("metric: %q is a category; compare a boolean or float metric", e.Metric)
+		}
+	}
+	if len(e.Arms) < 2 || len(e.Arms) > 16 {
+		bad("arms: 2 to 16")
+	}
+	seen := map[string]bool{}
+	var total uint64
+	for i, a := range e.Arms {
+		if a.Name == "" || len(a.Name) > 64 || seen[a.Name] {
+			bad("arms[%d].name: required, at most 64 characters, unique", i)
+		}
+		seen[a.Name] = true
+		if e.Model != "" && (a.Provider == "" || a.Model == "" || a.PromptVersion != 0) {
+			bad("arms[%d]: a model's arm names a target (provider and model)", i)
+		}
+		if e.Prompt != "" && (a.PromptVersion <= 0 || a.Provider != "" || a.Model != "") {
+			bad("arms[%d]: a prompt's arm names a prompt_version", i)
+		}
+		total += uint64(a.Weight)
+	}
+	if total == 0 && len(e.Arms) > 0 {
+		bad("arms: at least one weight must be positive")
+	}
+	if e.Control == "" && len(e.Arms) > 0 {
+		e.Control = e.Arms[0].Name
+	}
+	if !seen[e.Control] {
+		bad("control: no arm named %q", e.Control)
+	}
+	if e.Status == "" {
+		e.Status = StatusRunning
+	}
+	return errors.Join(errs...)
 }
 
-// Register adds /console/ and /portal/ to mux.
-func (c *Console) Register(mux interface {
-	Handle(pattern string, h http.Handler)
-}) {
-	mux.Handle("/console/", c)
-	mux.Handle("/portal/", c)
+// Weights are the arms' weights, in order.
+func (e *Experiment) Weights() []uint32 {
+	w := make([]uint32, len(e.Arms))
+	for i, a := range e.Arms {
+		w[i] = a.Weight
+	}
+	return w
 }
 
-// csp allows only this origin's scripts and styles: no inline script, no
-// inline style, no framing.
-const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-
-func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Content-Security-Policy", csp)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "same-origin")
-	c.mux.ServeHTTP(w, r)
+// ArmIndex is the index of the arm named name, or -1.
+func (e *Experiment) ArmIndex(name string) int {
+	for i, a := range e.Arms {
+		if a.Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
-func (c *Console) parse() error {
-	layout, err := fs.ReadFile(templateFS, "templates/layout.html")
-	if err != nil {
-		return err
+// Assign returns the arm unit is served by: stats.Assign over the arms'
+// weights while running, the winner once promoted, nil when stopped or
+// when no arm can take it.
+func (e *Experiment) Assign(unit string) *Arm {
+	switch e.Status {
+	case StatusRunning:
+		if i := stats.Assign(e.ID, unit, e.Weights()); i >= 0 {
+			return &e.Arms[i]
+		}
+	case StatusPromoted:
+		if i := e.ArmIndex(e.Winner); i >= 0 {
+			return &e.Arms[i]
+		}
 	}
-	names, err := fs.Glob(templateFS, "templates/*.html")
-	if err != nil {
-		return err
-	}
-	c.pages = map[string]*template.Template{}
-	for _, n := range names {
-		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if name == "layout" {
+	return nil
+}
+
+// Set holds the experiments the data plane applies, swapped whole. Its
+// methods are safe for concurrent use; a nil *Set holds none.
+type Set struct {
+	byModel  atomic.Pointer[map[string]*Experiment]
+	byPrompt atomic.Pointer[map[string]*Experiment]
+}
+
+// Store replaces the set with the running and promoted experiments of
+// all (the first one per model or prompt, oldest first).
+func (s *Set) Store(all []Experiment) {
+	models, prompts := map[string]*Experiment{}, map[string]*Experiment{}
+	for i := range all {
+		e := &all[i]
+		if e.Status != StatusRunning && e.Status != StatusPromoted {
 			continue
 		}
-		body, err := fs.ReadFile(templateFS, n)
-		if err != nil {
-			return err
+		if e.Model != "" && models[e.Model] == nil {
+			models[e.Model] = e
 		}
-		t, err := template.New("layout").Funcs(funcs).Parse(string(layout))
-		if err != nil {
-			return fmt.Errorf("console: layout: %w", err)
+		if e.Prompt != "" && prompts[e.Prompt] == nil {
+			prompts[e.Prompt] = e
 		}
-		if _, err := t.Parse(string(body)); err != nil {
-			return fmt.Errorf("console: %s: %w", n, err)
-		}
-		c.pages[name] = t
+	}
+	s.byModel.Store(&models)
+	s.byPrompt.Store(&prompts)
+}
+
+// ForModel returns the experiment on model, or nil.
+func (s *Set) ForModel(model string) *Experiment {
+	if s == nil {
+		return nil
+	}
+	if m := s.byModel.Load(); m != nil {
+		return (*m)[model]
 	}
 	return nil
 }
 
-// Sessions. A password or single sign-on login is the admin API's own
-// session (its cookie, admin.SessionCookie, with its CSRF token). A sign-in
-// with an admin token (the bootstrap token printed on the first start, or
-// a user's admin API token) keeps the token on the server, in this
-// process's memory, behind a random cookie: it is for the first operator,
-// who creates users and then signs in with a password.
-
-const (
-	tokenCookie   = "sluice_console_token"
-	loginCSRF     = "sluice_console_login"
-	tokenTTL      = 8 * time.Hour
-	maxTokenUsers = 1000
-)
-
-type tokenSession struct {
-	token, csrf string
-	expires     time.Time
-}
-
-type tokenSessions struct {
-	mu sync.Mutex
-	m  map[string]tokenSession
-}
-
-func (ts *tokenSessions) get(id string) (tokenSession, bool) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	s, ok := ts.m[id]
-	if ok && time.Now().After(s.expires) {
-		delete(ts.m, id)
-		return s, false
+// ForPrompt returns the experiment on prompt, or nil.
+func (s *Set) ForPrompt(prompt string) *Experiment {
+	if s == nil {
+		return nil
 	}
-	return s, ok
-}
-
-func (ts *tokenSessions) put(s tokenSession) (string, error) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	now := time.Now()
-	for id, o := range ts.m {
-		if now.After(o.expires) {
-			delete(ts.m, id)
-		}
-	}
-	if len(ts.m) >= maxTokenUsers {
-		return "", errors.New("too many token sign-ins; sign in with a password")
-	}
-	id := random()
-	ts.m[id] = s
-	return id, nil
-}
-
-func (ts *tokenSessions) drop(id string) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	delete(ts.m, id)
-}
-
-func random() string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// cred is how a request reaches the admin API.
-type cred struct {
-	session string // admin session cookie value
-	token   string // bearer token
-	tokenID string // the token session's id
-	csrf    string // the token session's CSRF token (a session's comes from /me)
-}
-
-func credOf(r *http.Request, ts *tokenSessions) (cred, bool) {
-	if ck, err := r.Cookie(tokenCookie); err == nil && ck.Value != "" {
-		if s, ok := ts.get(ck.Value); ok {
-			return cred{token: s.token, tokenID: ck.Value, csrf: s.csrf}, true
-		}
-	}
-	if ck, err := r.Cookie(admin.SessionCookie); err == nil && ck.Value != "" {
-		return cred{session: ck.Value}, true
-	}
-	return cred{}, false
-}
-
-// apiError is a refusal of the admin API.
-type apiError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *apiError) Error() string { return e.Message }
-
-func statusOf(err error) int {
-	var ae *apiError
-	if errors.As(err, &ae) {
-		return ae.Status
-	}
-	return 0
-}
-
-// recorder collects an in-process admin API answer.
-type recorder struct {
-	h      http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (w *recorder) Header() http.Header { return w.h }
-func (w *recorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-}
-func (w *recorder) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.body.Write(b)
-}
-
-// call asks the admin API, as the user of r, and decodes its answer into
-// out (nil: ignore it). A non-2xx answer is an *apiError.
-func (c *Console) call(r *http.Request, cr cred, csrf, method, path string, query url.Values, body, out any) (*recorder, error) {
-	var rd io.Reader = http.NoBody
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	target := path
-	if len(query) > 0 {
-		target += "?" + query.Encode()
-	}
-	req, err := http.NewRequestWithContext(r.Context(), method, target, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.RemoteAddr, req.Host, req.TLS = r.RemoteAddr, r.Host, r.TLS
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if id := r.Header.Get("X-Request-Id"); id != "" {
-		req.Header.Set("X-Request-Id", id)
-	}
-	switch {
-	case cr.token != "":
-		req.Header.Set("Authorization", "Bearer "+cr.token)
-	case cr.session != "":
-		req.AddCookie(&http.Cookie{Name: admin.SessionCookie, Value: cr.session})
-		if csrf != "" {
-			req.Header.Set(admin.CSRFHeader, csrf)
-		}
-	}
-	rec := &recorder{h: http.Header{}}
-	c.opts.API.ServeHTTP(rec, req)
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	if rec.status < 200 || rec.status > 299 {
-		var e struct {
-			Error struct {
-				Message string `json:"message"`
-				Code    string `json:"code"`
-			} `json:"error"`
-		}
-		_ = json.Unmarshal(rec.body.Bytes(), &e)
-		if e.Error.Message == "" {
-			e.Error.Message = http.StatusText(rec.status)
-		}
-		return rec, &apiError{Status: rec.status, Code: e.Error.Code, Message: e.Error.Message}
-	}
-	if out != nil {
-		if err := json.Unmarshal(rec.body.Bytes(), out); err != nil {
-			return rec, fmt.Errorf("console: decoding %s %s: %w", method, path, err)
-		}
-	}
-	return rec, nil
-}
-
-// user is the signed-in user of a page.
-type user struct {
-	cred cred
-	me   admin.Me
-	pr   *authz.Principal
-	csrf string
-}
-
-// signedIn finds the user of r through GET /admin/v1/me; nil when r has no
-// valid credential.
-func (c *Console) signedIn(r *http.Request) (*user, error) {
-	cr, ok := credOf(r, &c.tokens)
-	if !ok {
-		return nil, nil
-	}
-	u := &user{cred: cr}
-	if _, err := c.call(r, cr, "", http.MethodGet, "/admin/v1/me", nil, nil, &u.me); err != nil {
-		if s := statusOf(err); s == http.StatusUnauthorized || s == http.StatusForbidden {
-			return nil, nil
-		}
-		return nil, err
-	}
-	u.csrf = u.me.CSRFToken
-	if cr.token != "" {
-		u.csrf = cr.csrf
-	}
-	u.pr = &authz.Principal{Kind: u.me.Kind, UserID: u.me.UserID, Email: u.me.Email, Super: u.me.Super}
-	for _, b := range u.me.Bindings {
-		u.pr.Bindings = append(u.pr.Bindings, authz.Binding{Role: authz.Role(b.Role), OrgID: b.OrgID, TeamID: b.TeamID})
-	}
-	return u, nil
-}
-
-// may reports whether the policy allows u action somewhere in s (the zero
-// Scope: anywhere); pages use it only to hide controls.
-func (c *Console) may(u *user, a authz.Action, s authz.Scope) bool {
-	if c.opts.Snapshots == nil {
-		return false
-	}
-	snap := c.opts.Snapshots.Load()
-	if snap == nil || snap.Policy == nil {
-		return false
-	}
-	if a.Platform() {
-		return snap.Policy.Allowed(u.pr, a, s)
-	}
-	return snap.Policy.AllowedWithin(u.pr, a, s)
-}
-
-// api calls the admin API as u; unsafe methods carry u's CSRF token.
-func (c *Console) api(r *http.Request, u *user, method, path string, query url.Values, body, out any) error {
-	_, err := c.call(r, u.cred, u.csrf, method, path, query, body, out)
-	return err
-}
-
-// checkForm parses a POSTed form and checks its CSRF token.
-func checkForm(r *http.Request, want string) error {
-	r.Body = http.MaxBytesReader(nil, r.Body, 1<<20)
-	if err := r.ParseForm(); err != nil {
-		return &apiError{Status: http.StatusBadRequest, Message: "The form could not be read."}
-	}
-	got := r.PostForm.Get("csrf")
-	if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-		return &apiError{Status: http.StatusForbidden, Code: "csrf_failed", Message: "The form expired or came from another site; reload the page and try again."}
+	if m := s.byPrompt.Load(); m != nil {
+		return (*m)[prompt]
 	}
 	return nil
-}
-
-func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
-		SameSite: http.SameSiteLaxMode, MaxAge: maxAge})
-}
-
-// static serves the embedded assets with a long cache (their names change
-// with their version).
-func (c *Console) static(w http.ResponseWriter, r *http.Request) {
-	name := "static/" + r.PathValue("file")
-	b, err := fs.ReadFile(staticFS, name)
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	switch {
-	case strings.HasSuffix(name, ".js"):
-		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-	case strings.HasSuffix(name, ".css"):
-		w.Header().Set("Content-Type", "text/css; charset=utf-8")
-	}
-	w.Header().Set("Cache-Control", "public, max-age=3600")
-	_, _ = w.Write(b)
 }
