@@ -48,6 +48,7 @@ Usage:
   sluice keys revoke ID|NAME                                      revoke a virtual key
   sluice usage [--org|--team|--app|--key ID] [--group-by G]       requests, tokens and cost from the ledger
   sluice requests [--limit N] [--org|--team|--app|--key ID]       print the newest ledger entries
+  sluice products|subscriptions|models SUBCOMMAND                 API products, subscriptions, emergency stops
   sluice secrets rotate-kek [--data-dir DIR]                      re-wrap stored secrets under a new KEK (SLUICE_NEW_KEK)
   sluice admin-token reset [--data-dir DIR]                       replace a lost admin token (server stopped; prints the new one)
   sluice version
@@ -81,6 +82,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return secretsCommand(ctx, rest, stdout, stderr)
 	case "admin-token":
 		return adminTokenCommand(ctx, rest, stdout, stderr)
+	case "products", "subscriptions", "models":
+		return productsCommand(ctx, cmd, rest, stdout, stderr)
 	case "reload", "keys", "requests", "orgs", "teams", "apps", "usage":
 		return clientCommand(ctx, cmd, rest, stdout, stderr)
 	case "prompts":

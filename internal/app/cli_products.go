@@ -1,0 +1,189 @@
+package app
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// productsUsage lists the product, subscription and model-stop commands.
+const productsUsage = `Usage:
+  sluice products list                                           products you may see
+  sluice products show NAME                                      a product with its versions and plans
+  sluice products publish NAME VERSION                           publish a draft version
+  sluice products deprecate NAME VERSION [--sunset RFC3339] [--successor V]
+  sluice products suspend NAME VERSION [--reason TEXT]          emergency stop: 503 everywhere within a second
+  sluice products resume NAME VERSION                            lift the stop
+  sluice subscriptions list [--product P] [--state S] [--app ID]
+  sluice subscriptions create --app ORG/TEAM/APP|ID --product P --plan PLAN [--reason TEXT]
+  sluice subscriptions approve|reject|suspend|resume|cancel ID [--note TEXT]
+  sluice models suspend MODEL [--reason TEXT] | sluice models resume MODEL
+`
+
+// parseInterspersed parses flags wherever they are among the arguments
+// and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+}
+
+// productsCommand runs the products, subscriptions and models commands
+// against a running server's admin API.
+func productsCommand(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, productsUsage)
+		return usageError{"usage: sluice " + cmd + " SUBCOMMAND"}
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags(cmd+" "+sub, stderr)
+	server := fs.String("server", "", "Sluice server URL (default $SLUICE_SERVER or http://127.0.0.1:8080)")
+	token := fs.String("token", "", "admin token (default $SLUICE_ADMIN_TOKEN)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	reason := fs.String("reason", "", "why (subscriptions create, suspend)")
+	note := fs.String("note", "", "a note recorded with the change")
+	sunset := fs.String("sunset", "", "sunset time, RFC 3339 (deprecate)")
+	successor := fs.String("successor", "", "successor version (deprecate)")
+	product := fs.String("product", "", "product name (subscriptions)")
+	plan := fs.String("plan", "", "plan name (subscriptions create)")
+	app := fs.String("app", "", "application: org/team/app or its id (subscriptions)")
+	stateFilter := fs.String("state", "", "subscription state (subscriptions list)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	need := func(n int, what string) error {
+		if len(pos) != n {
+			return usageError{fmt.Sprintf("usage: sluice %s %s %s", cmd, sub, what)}
+		}
+		return nil
+	}
+	c, err := newAdminClient(*server, *token)
+	if err != nil {
+		return err
+	}
+	var out any
+	switch cmd + " " + sub {
+	case "products list":
+		if err := need(0, ""); err != nil {
+			return err
+		}
+		var res struct{ Data []map[string]any }
+		if err := c.do(ctx, "GET", "/admin/v1/products", nil, &res); err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, res.Data)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tTEAM\tVISIBILITY\tSOURCE\tVERSIONS")
+		for _, p := range res.Data {
+			var vs []string
+			for _, v := range asList(p["versions"]) {
+				vs = append(vs, str(v["version"])+":"+str(v["state"]))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", str(p["name"]), str(p["team_id"]), str(p["visibility"]), str(p["source"]), strings.Join(vs, " "))
+		}
+		return tw.Flush()
+	case "products show":
+		if err := need(1, "NAME"); err != nil {
+			return err
+		}
+		err = c.do(ctx, "GET", "/admin/v1/products/"+url.PathEscape(pos[0]), nil, &out)
+	case "products publish", "products resume", "products suspend", "products deprecate":
+		if err := need(2, "NAME VERSION"); err != nil {
+			return err
+		}
+		body := map[string]any{}
+		if sub == "suspend" && *reason != "" {
+			body["reason"] = *reason
+		}
+		if sub == "deprecate" {
+			if *sunset != "" {
+				t, err := time.Parse(time.RFC3339, *sunset)
+				if err != nil {
+					return usageError{"--sunset: " + err.Error()}
+				}
+				body["sunset_at"] = t
+			}
+			if *successor != "" {
+				body["successor"] = *successor
+			}
+		}
+		err = c.do(ctx, "POST", "/admin/v1/products/"+url.PathEscape(pos[0])+"/versions/"+url.PathEscape(pos[1])+"/"+sub, body, &out)
+	case "subscriptions list":
+		q := url.Values{}
+		for k, v := range map[string]string{"product": *product, "state": *stateFilter, "app_id": *app} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		path := "/admin/v1/subscriptions"
+		if len(q) > 0 {
+			path += "?" + q.Encode()
+		}
+		var res struct{ Data []map[string]any }
+		if err := c.do(ctx, "GET", path, nil, &res); err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, res.Data)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tAPPLICATION\tPRODUCT\tPLAN\tSTATE\tEXPIRES")
+		for _, s := range res.Data {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", str(s["id"]), str(s["application"]), str(s["product"]), str(s["plan"]), str(s["state"]), str(s["expires_at"]))
+		}
+		return tw.Flush()
+	case "subscriptions create":
+		if *app == "" || *product == "" || *plan == "" {
+			return usageError{"usage: sluice subscriptions create --app APP --product P --plan PLAN [--reason TEXT]"}
+		}
+		err = c.do(ctx, "POST", "/admin/v1/subscriptions", map[string]any{"application": *app, "product": *product, "plan": *plan, "reason": *reason}, &out)
+	case "subscriptions approve", "subscriptions reject", "subscriptions suspend", "subscriptions resume", "subscriptions cancel":
+		if err := need(1, "ID"); err != nil {
+			return err
+		}
+		err = c.do(ctx, "POST", "/admin/v1/subscriptions/"+url.PathEscape(pos[0])+"/"+sub, map[string]any{"note": *note}, &out)
+	case "models suspend", "models resume":
+		if err := need(1, "MODEL"); err != nil {
+			return err
+		}
+		body := map[string]any{"model": pos[0]}
+		if sub == "suspend" {
+			body["reason"] = *reason
+		}
+		err = c.do(ctx, "POST", "/admin/v1/models/"+sub, body, &out)
+	default:
+		fmt.Fprint(stderr, productsUsage)
+		return usageError{fmt.Sprintf("unknown command %q", cmd+" "+sub)}
+	}
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, out)
+}
+
+func asList(v any) []map[string]any {
+	xs, _ := v.([]any)
+	out := make([]map[string]any, 0, len(xs))
+	for _, x := range xs {
+		if m, ok := x.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -1,0 +1,125 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/store/storetest"
+)
+
+const productKeyValue = "gw-test-product-bot-0001"
+
+func productsServerConfig(t *testing.T) string {
+	cfg := filepath.Join(t.TempDir(), "sluice.yaml")
+	body := productsYAML + "keys:\n  - {name: bot, key: " + productKeyValue + ", application: acme/search/bot}\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// cli runs a sluice command with --json against SLUICE_SERVER and decodes
+// what it prints.
+func cli(t *testing.T, args ...string) any {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if err := Main(context.Background(), append(args, "--json"), &out, &errb); err != nil {
+		t.Fatalf("sluice %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	var v any
+	if err := json.Unmarshal(out.Bytes(), &v); err != nil {
+		t.Fatalf("sluice %s printed %q", strings.Join(args, " "), out.String())
+	}
+	return v
+}
+
+const productChat = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
+
+// TestProductCommands drives a subscription through the CLI against a
+// running server: requested (403 pending), approved (200), the version
+// stopped (503 with the reason) and resumed.
+func TestProductCommands(t *testing.T) {
+	r := start(t, "--config", productsServerConfig(t), "--data-dir", filepath.Join(t.TempDir(), "data"))
+	t.Setenv("SLUICE_SERVER", r.base)
+	url := r.base + "/products/support/v2/v1/chat/completions"
+	expect := func(want int, code string) {
+		t.Helper()
+		got, out := call(t, "POST", url, productKeyValue, productChat)
+		if got != want || (code != "" && !strings.Contains(mustMarshal(out), code)) {
+			t.Fatalf("got %d %v, want %d %s", got, out, want, code)
+		}
+	}
+	expect(403, "no_subscription")
+	sub := cli(t, "subscriptions", "create", "--app", "acme/search/bot", "--product", "support", "--plan", "free", "--reason", "bot").(map[string]any)
+	if sub["state"] != "pending" {
+		t.Fatalf("create: %v", sub)
+	}
+	expect(403, "subscription_pending")
+	if got := cli(t, "subscriptions", "approve", sub["id"].(string), "--note", "fine").(map[string]any); got["state"] != "active" || got["note"] != "fine" {
+		t.Fatalf("approve: %v", got)
+	}
+	expect(200, "")
+	cli(t, "products", "suspend", "support", "v2", "--reason", "bad answers")
+	expect(503, "bad answers")
+	cli(t, "products", "resume", "support", "v2")
+	expect(200, "")
+	cli(t, "subscriptions", "suspend", sub["id"].(string))
+	expect(403, "subscription_suspended")
+	if list := cli(t, "subscriptions", "list", "--product", "support").([]any); len(list) != 1 {
+		t.Fatalf("list: %v", list)
+	}
+	if list := cli(t, "products", "list").([]any); len(list) != 1 {
+		t.Fatalf("products: %v", list)
+	}
+}
+
+func mustMarshal(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// TestProductApprovalAcrossNodes: two nodes on one PostgreSQL; an approval
+// made on one admits the application on the other within a second, and an
+// emergency stop on one refuses on the other within a second.
+func TestProductApprovalAcrossNodes(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	if dsn == "" {
+		t.Skip("SLUICE_TEST_POSTGRES_DSN is not set")
+	}
+	cfg := productsServerConfig(t)
+	a := start(t, "--config", cfg, "--data-dir", filepath.Join(t.TempDir(), "a"), "--db", dsn)
+	b := start(t, "--config", cfg, "--data-dir", filepath.Join(t.TempDir(), "b"), "--db", dsn)
+	t.Setenv("SLUICE_SERVER", a.base)
+	sub := cli(t, "subscriptions", "create", "--app", "acme/search/bot", "--product", "support", "--plan", "free").(map[string]any)
+	urlB := b.base + "/products/support/v2/v1/chat/completions"
+	waitFor := func(want int) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for {
+			got, out := call(t, "POST", urlB, productKeyValue, productChat)
+			if got == want {
+				return time.Since(start)
+			}
+			if time.Since(start) > 3*time.Second {
+				t.Fatalf("node B still answers %d %v", got, out)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor(403)
+	cli(t, "subscriptions", "approve", sub["id"].(string))
+	d := waitFor(200)
+	t.Logf("approval on node A admitted on node B after %v", d)
+	if d > time.Second {
+		t.Fatalf("node B admitted the approval after %v, want within 1s", d)
+	}
+	cli(t, "products", "suspend", "support", "v2", "--reason", "incident")
+	d = waitFor(503)
+	t.Logf("stop on node A refused on node B after %v", d)
+	if d > time.Second {
+		t.Fatalf("node B stopped after %v, want within 1s", d)
+	}
+}
