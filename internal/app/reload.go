@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/prompt"
 	"github.com/sluicehq/sluice/internal/runtime"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -68,9 +69,53 @@ func (s *server) dryCompile(ctx context.Context, file *config.File) error {
 		return err
 	}
 	in.Units = plannedUnits(in.Units, file)
+	if err := checkPrompts(file, in.Units, in.StoredPrompts); err != nil {
+		return err
+	}
 	in.Live = runtime.NewLive(nil)
 	_, err = runtime.Compile(in)
 	return err
+}
+
+// checkPrompts refuses what syncPrompts would refuse after the units are
+// written: a prompt whose team would not exist, and a declared version
+// that differs from the stored one (versions are immutable).
+func checkPrompts(f *config.File, planned []store.Unit, stored []store.StoredPrompt) error {
+	if len(f.Prompts) == 0 {
+		return nil
+	}
+	names := map[string]string{}
+	for _, u := range planned {
+		if u.Kind == store.KindOrg {
+			names[u.ID] = u.Name
+		}
+	}
+	teams := map[string]bool{}
+	for _, u := range planned {
+		if u.Kind == store.KindTeam {
+			teams[names[u.OrgID]+"/"+u.Name] = true
+		}
+	}
+	byName := make(map[string]store.StoredPrompt, len(stored))
+	for _, p := range stored {
+		byName[p.Name] = p
+	}
+	for _, p := range f.Prompts {
+		if !teams[p.Team] {
+			return fmt.Errorf("prompt %q: no team %q", p.Name, p.Team)
+		}
+		for _, v := range p.Versions {
+			for _, old := range byName[p.Name].Versions {
+				if old.Number != v.Version {
+					continue
+				}
+				if d := prompt.Diff(old, config.PromptVersionOf(v)); d != "" {
+					return fmt.Errorf("prompt %q version %d differs from the stored one; add a new version instead:\n%s: %w", p.Name, v.Version, d, store.ErrImmutable)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // plannedUnits is what syncUnits would leave in the store given the stored

@@ -114,6 +114,7 @@ func TestReloadIsAllOrNothing(t *testing.T) {
 	}{
 		{"a deny rule names no organisation", "access:\n  deny: [{roles: [viewer], org: ghost, actions: ['*']}]\n", `no organisation "ghost"`},
 		{"a deny rule names no action Sluice has", "access:\n  deny: [{roles: [viewer], actions: [keys.frobnicate]}]\n", "keys.frobnicate"},
+		{"a prompt names a team that exists nowhere", "prompts:\n  - {name: greet, team: ghost/t, versions: [{version: 1, model: alpha, messages: [{role: user, content: hi}]}]}\n", `no team "ghost/t"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -251,5 +252,41 @@ func TestPlannedUnitsMatchSync(t *testing.T) {
 		if got := unitPaths(t, s.store); !slices.Equal(planned, got) {
 			t.Errorf("file %d: planned\n%v\nsynced\n%v", i+1, strings.Join(planned, "\n"), strings.Join(got, "\n"))
 		}
+	}
+}
+
+// reloadPrompt is a prompt on acme/web with one version.
+const reloadPrompt = `prompts:
+  - name: greet
+    team: acme/web
+    versions:
+      - {version: 1, model: alpha, messages: [{role: user, content: "Hello there"}]}
+`
+
+// TestReloadRefusesAnEditedPromptVersionBeforeWriting: a file that edits a
+// stored prompt version is refused before its new units are written.
+func TestReloadRefusesAnEditedPromptVersionBeforeWriting(t *testing.T) {
+	s, cfg := testServer(t, reloadBase+reloadPrompt)
+	ctx := context.Background()
+	before, snap := unitPaths(t, s.store), s.snaps.Load()
+	edited := reloadBase + "  - name: newco\n" + strings.Replace(reloadPrompt, "Hello", "Goodbye", 1)
+	writeFile(t, cfg, edited)
+	err := s.Reload(ctx)
+	if err == nil || !strings.Contains(err.Error(), "version 1 differs") {
+		t.Fatalf("reload: %v, want the edited version refused", err)
+	}
+	if after := unitPaths(t, s.store); !slices.Equal(before, after) {
+		t.Errorf("a refused reload changed the store:\nbefore %v\nafter  %v", before, after)
+	}
+	if s.snaps.Load() != snap {
+		t.Error("a refused reload replaced the running snapshot")
+	}
+	// The same file with the version unchanged is applied.
+	writeFile(t, cfg, reloadBase+"  - name: newco\n"+reloadPrompt)
+	if err := s.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.snaps.Load().UnitByPath("newco") == nil {
+		t.Error("newco is not in the snapshot after a good reload")
 	}
 }
