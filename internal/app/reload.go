@@ -24,6 +24,8 @@ var restartOnly = []struct {
 }{
 	{"access.oidc", func(f *config.File) any { return f.Access.OIDC }},
 	{"access.session_ttl", func(f *config.File) any { return f.Access.SessionTTL }},
+	{"observability.otlp", func(f *config.File) any { return f.Observability.OTLP }}, // the trace exporter
+	{"cache.max_bytes", func(f *config.File) any { return f.Cache.MaxBytes }},        // the in-memory answer store's bound
 }
 
 // checkRestartOnly refuses next when it changes a setting that only a

@@ -165,6 +165,7 @@ func TestReloadIsAllOrNothing(t *testing.T) {
 // leaves them alone passes.
 func TestReloadRefusesRestartOnlySettings(t *testing.T) {
 	const oidc = "  oidc: {issuer: 'https://id.example', client_id: sluice, redirect_url: 'https://gw.example/admin/v1/auth/oidc/callback'}\n"
+	const otlp = "observability:\n  otlp: {endpoint: 'http://127.0.0.1:4318'}\n"
 	tests := []struct {
 		setting     string
 		change      string
@@ -179,6 +180,12 @@ func TestReloadRefusesRestartOnlySettings(t *testing.T) {
 		{"access.session_ttl", "set", "", "access:\n  session_ttl: 1h\n", true},
 		{"access.session_ttl", "changed", "access:\n  session_ttl: 2h\n", "access:\n  session_ttl: 1h\n", true},
 		{"access.session_ttl", "unchanged", "access:\n  session_ttl: 2h\n", "access:\n  session_ttl: 2h\n", false},
+		{"observability.otlp", "set", "", otlp, true},
+		{"observability.otlp", "changed", otlp, strings.Replace(otlp, "4318", "4319", 1), true},
+		{"observability.otlp", "unchanged", otlp, otlp, false},
+		{"cache.max_bytes", "set", "", "cache: {max_bytes: 1048576}\n", true},
+		{"cache.max_bytes", "changed", "cache: {max_bytes: 1048576}\n", "cache: {max_bytes: 2097152}\n", true},
+		{"cache.max_bytes", "unchanged, scope changed", "cache: {max_bytes: 1048576, scope: org}\n", "cache: {max_bytes: 1048576, scope: global}\n", false},
 	}
 	covered := map[string]bool{}
 	for _, tc := range tests {
@@ -203,7 +210,7 @@ func TestReloadRefusesRestartOnlySettings(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("reload: %v, want %q", err, want)
 			}
-			if strings.Contains(err.Error(), "https://id.example") {
+			if strings.Contains(err.Error(), "https://id.example") || strings.Contains(err.Error(), "4318") || strings.Contains(err.Error(), "1048576") {
 				t.Errorf("the refusal shows the setting's value: %v", err)
 			}
 			if s.snaps.Load() != snap || s.snaps.Load().Models["beta"] != nil {
