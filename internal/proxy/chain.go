@@ -70,6 +70,7 @@ func (h *Handler) steps() []Step {
 		stepFunc{"prompt", h.promptStep}, // prompts.go: renders a stored prompt into the request
 		stepFunc{"resolve", h.resolve},
 		stepFunc{"product", h.productStep}, // products.go: subscription, plan, deprecation, emergency stop
+		stepFunc{"capture", h.captureStep}, // capture.go: request_log's bodies, redacted
 		stepFunc{"admit", h.admitStep},
 		stepFunc{"guard_input", h.guardInput},            // guardrails.go; guard_output runs in the relay
 		stepFunc{"cache_lookup", h.cacheLookup},          // cachestep.go

@@ -69,6 +69,8 @@ type Options struct {
 	SecurityLogEvery time.Duration
 	// Tracer, when set, exports a span per request and per attempt (trace.go).
 	Tracer *trace.Tracer
+	// Captures, when set, takes the bodies that request_log captures (capture.go).
+	Captures CaptureSink
 	// Feedback, when set, serves POST /v1/sluice/feedback (feedback.go).
 	Feedback FeedbackStore
 }

@@ -55,6 +55,8 @@ type Snapshot struct {
 	Products *Products
 	// Prompts are the stored prompts, compiled, and their labels (prompts.go).
 	Prompts *Prompts
+	// RequestLog says which requests have their bodies captured (requestlog.go).
+	RequestLog *RequestLog
 }
 
 // Model is a name clients ask for.
@@ -295,6 +297,7 @@ func Compile(in Inputs) (*Snapshot, error) {
 	s.Guardrails, s.Cache = guardrails, compileCache(f)
 	s.Products = compileProducts(in.Products)
 	s.Prompts = compilePrompts(in.StoredPrompts)
+	s.RequestLog = compileRequestLog(f)
 	for _, k := range f.Keys {
 		h := auth.HashKey(k.Key)
 		ck := keyFromConfig(k, "cfg_"+hex.EncodeToString(h[:6]))
