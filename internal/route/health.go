@@ -1,8 +1,9 @@
 // Package route decides which upstream targets serve a request and in what
 // order, and keeps each target's health: consecutive-failure ejection with
 // half-open probing, Retry-After cooldowns, time-to-first-token EWMA and
-// in-flight counts. Health outlives configuration reloads; balancing state
-// (the weighted round robin) lives in the compiled snapshot.
+// in-flight counts. Health and routers (with their balancing state, the
+// weighted round robin) outlive configuration reloads: runtime.Live keeps
+// them by identity and each snapshot points at them.
 package route
 
 import (
