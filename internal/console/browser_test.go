@@ -271,6 +271,22 @@ func TestBrowserJourneys(t *testing.T) {
 		t.Fatalf("ledger detail:\n%s", body)
 	}
 
+	// The filter narrows the list in place (htmx), and the address follows.
+	var same bool
+	d.run(chromedp.Evaluate(`window.sameDocument = true`, nil),
+		chromedp.SetValue("#f-model", "demo", chromedp.ByID), chromedp.Click(`form.filters button[type="submit"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`//div[@id="ledger-results"]//p[contains(., "0 of the newest")]`, chromedp.BySearch),
+		chromedp.Evaluate(`window.sameDocument === true`, &same))
+	d.clean("ledger filtered")
+	if !same {
+		t.Errorf("the ledger filter reloaded the page instead of swapping the list")
+	}
+	var loc string
+	d.run(chromedp.Location(&loc))
+	if !strings.Contains(loc, "model=demo") {
+		t.Errorf("after filtering the address is %s", loc)
+	}
+
 	// And on the overview chart.
 	d.visit("/console/?org="+tn.org+"&window=1h", "")
 	var drawn, series string
