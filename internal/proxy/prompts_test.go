@@ -1,10 +1,14 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/prompt"
@@ -229,5 +233,49 @@ func TestPromptOpenAPI(t *testing.T) {
 	text, _ := vars["properties"].(map[string]any)["text"].(map[string]any)
 	if vars["type"] != "object" || vars["additionalProperties"] != false || text["type"] != "string" || text["maxLength"] != 2000.0 {
 		t.Fatalf("variables schema %v", vars)
+	}
+}
+
+// The prompt's document is valid against the OpenAPI 3.1 schema
+// (testdata/oas31-schema.json: the OpenAPI Initiative's schema of 3.1
+// documents, as github.com/pb33f/libopenapi ships it), for a prompt whose
+// variables schema has $defs and references.
+func TestPromptOpenAPIValid(t *testing.T) {
+	oas, err := os.ReadFile("testdata/oas31-schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(oas))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("oas31.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := c.Compile("oas31.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, vars := range []string{
+		`{"type":"object","required":["text"],"properties":{"text":{"type":"string","maxLength":2000}}}`,
+		`{"type":"object","properties":{"items":{"type":"array","items":{"$ref":"#/$defs/item"}}},"$defs":{"item":{"type":"object","properties":{"q":{"type":"string"}}}}}`,
+		``,
+	} {
+		v, err := prompt.Compile(prompt.Version{Number: 3, Model: "m", Messages: []prompt.Message{{Role: "user", Content: "hi"}}, Variables: json.RawMessage(vars)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := PromptOpenAPI("summarize", "production", v, "/prompts/summarize")
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := schema.Validate(inst); err != nil {
+			t.Errorf("variables %s: the document is not valid OpenAPI 3.1: %v\n%s", vars, err, raw)
+		}
 	}
 }
