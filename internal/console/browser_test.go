@@ -308,10 +308,22 @@ func TestBrowserJourneys(t *testing.T) {
 	d.shot("overview")
 	d.run(chromedp.EmulateViewport(390, 844))
 	d.visit("/console/?org="+tn.org+"&window=1h", "overview-phone")
-	var overflow bool
-	d.run(chromedp.Evaluate(`document.documentElement.scrollWidth > document.documentElement.clientWidth + 1`, &overflow))
-	if overflow {
-		t.Errorf("the overview scrolls sideways at a phone's width")
+	for _, p := range []string{"/console/?org=" + tn.org, "/console/providers", "/console/models", "/console/tenancy?org=" + tn.org,
+		"/console/users?org=" + tn.org, "/console/keys?org=" + tn.org, "/console/limits?org=" + tn.org,
+		"/console/ledger?org=" + tn.org, "/console/audit", "/portal/apps/" + tn.app} {
+		if p != "/console/?org="+tn.org {
+			d.visit(p, "")
+		}
+		var overflow bool
+		d.run(chromedp.Evaluate(`document.documentElement.scrollWidth > document.documentElement.clientWidth + 1`, &overflow))
+		if overflow {
+			var wide string
+			d.run(chromedp.Evaluate(`Array.from(document.querySelectorAll("body *")).filter(function (e) {
+				return e.getBoundingClientRect().right > document.documentElement.clientWidth + 1; }).slice(0, 3).map(function (e) {
+				return e.tagName + "." + e.className + "#" + e.id; }).join(" ")`, &wide))
+			d.shot("phone-overflow")
+			t.Errorf("%s scrolls sideways at a phone's width: %s", p, wide)
+		}
 	}
 	d.run(chromedp.EmulateViewport(1280, 900))
 
