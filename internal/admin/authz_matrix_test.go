@@ -303,7 +303,13 @@ var intents = map[string]intent{
 	"GET /admin/v1/budget-alerts": {authz.UsageRead, "A B", ledgerProbes(authz.UsageRead, false)},
 	"GET /admin/v1/audit":         {authz.AuditRead, "A B", ledgerProbes(authz.AuditRead, false)},
 	// Analytics, alerts and the request log.
-	"GET /admin/v1/analytics": {authz.UsageRead, "A A2 B", ledgerProbes(authz.UsageRead, true)},
+	"GET /admin/v1/analytics":                   {authz.UsageRead, "A A2 B", ledgerProbes(authz.UsageRead, true)},
+	"GET /admin/v1/request-log":                 {authz.UsageRead, "A A2 B", ledgerProbes(authz.UsageRead, true)},
+	"GET /admin/v1/alerts":                      {authz.GatewayRead, "A", platformProbe(authz.GatewayRead, "", 200)},
+	"GET /admin/v1/alert-rules":                 {authz.GatewayRead, "A", platformProbe(authz.GatewayRead, "", 200)},
+	"POST /admin/v1/alert-rules":                {authz.GatewayWrite, "A", platformProbe(authz.GatewayWrite, `{"name":"r","kind":"nope"}`, 400)},
+	"DELETE /admin/v1/alert-rules/{id}":         {authz.GatewayWrite, "A", platformProbe(authz.GatewayWrite, "", 404)},
+	"POST /admin/v1/alert-channels/{id}/enable": {authz.GatewayWrite, "A", platformProbe(authz.GatewayWrite, "", 200)},
 	// API products live in their owning team (x's product is private to
 	// team x); subscriptions in the subscribing application's team (x's
 	// application subscribes to x's product). Lifecycle actions run on a

@@ -143,6 +143,22 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 			q("metrics", "string", "Comma-separated (default all): requests, errors, error_rate, tokens, cost, latency, ttft, cache_hit_rate."),
 			q("model", "string", "Only this model."), q("provider", "string", "Only this provider."), q("product", "string", ""),
 			q("prompt", "string", ""), q("status", "string", "")}, scopeParams...), Response: AnalyticsAnswer{}})
+	add("GET /admin/v1/request-log", authz.UsageRead, a.listCaptures, openapi.Op{ID: "listCaptures", Tags: []string{"analytics"},
+		Summary: "Captured request and response bodies (request_log), redacted, newest first",
+		Query: append([]openapi.Param{q("request_id", "string", ""), q("model", "string", ""), q("status", "string", ""),
+			q("from", "string", ""), q("to", "string", ""), q("limit", "integer", "1-500, default 50.")}, scopeParams...),
+		Response: list[store.Capture]{}})
+	add("GET /admin/v1/alerts", authz.GatewayRead, a.listAlerts, openapi.Op{ID: "listAlerts", Tags: []string{"alerts"},
+		Summary: "Alert states, recent transitions and disabled channels", Query: []openapi.Param{q("limit", "integer", "")},
+		Response: AlertsAnswer{}})
+	add("GET /admin/v1/alert-rules", authz.GatewayRead, a.listAlertRules, openapi.Op{ID: "listAlertRules", Tags: []string{"alerts"},
+		Summary: "Alert rules made through the API (the file's are in alert_rules)", Response: list[AlertRuleInput]{}})
+	add("POST /admin/v1/alert-rules", authz.GatewayWrite, a.createAlertRule, openapi.Op{ID: "createAlertRule", Tags: []string{"alerts"},
+		Summary: "Create an alert rule", Request: AlertRuleInput{}, Response: AlertRuleInput{}, ResponseStatus: http.StatusCreated})
+	add("DELETE /admin/v1/alert-rules/{id}", authz.GatewayWrite, a.deleteAlertRule, openapi.Op{ID: "deleteAlertRule",
+		Tags: []string{"alerts"}, Summary: "Delete an alert rule (by id or name)", Response: Deleted{}})
+	add("POST /admin/v1/alert-channels/{id}/enable", authz.GatewayWrite, a.enableAlertChannel, openapi.Op{ID: "enableAlertChannel",
+		Tags: []string{"alerts"}, Summary: "Switch a channel disabled after failed deliveries back on", Response: map[string]string{}})
 
 	// Platform: providers and the gateway itself (super-admin).
 	gw := []string{"gateway"}

@@ -313,8 +313,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		answers = rc
 	}
 	mux := &routeMux{ServeMux: http.NewServeMux()}
+	captures := newCaptureQueue() // analytics.go: rollup compaction, alerts, the request log's writer and sweeper
+	analyticsDone := s.startAnalytics(gctx, captures)
+	defer func() { stopWatch(); analyticsDone() }()
 	dataPlane := proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg), Tracer: tracer, Feedback: feedbackStore{s},
-		Cache: answers, Limiter: limiter, SpendSince: st.SpendSinceBy, Throttle: throttle.New(*keyFailures, nil)})
+		Cache: answers, Limiter: limiter, SpendSince: st.SpendSinceBy, Throttle: throttle.New(*keyFailures, nil), Captures: captures})
 	defer dataPlane.FlushSecurityLog() // the last interval's refusal counts
 	for _, rt := range dataPlane.Routes() {
 		mux.Handle(rt.Pattern, rt.Handler)
