@@ -400,6 +400,13 @@ var intents = map[string]intent{
 	"GET /admin/v1/stops":                       {authz.GatewayRead, "A", platformProbe(authz.GatewayRead, "", 200)},
 	"POST /admin/v1/models/suspend":             {authz.GatewayWrite, "A", platformProbe(authz.GatewayWrite, `{"model":"nope"}`, 404)},
 	"POST /admin/v1/models/resume":              {authz.GatewayWrite, "A", platformProbe(authz.GatewayWrite, `{"model":"nope"}`, 404)},
+	// Experiments are platform objects, like the models they split.
+	"GET /admin/v1/experiments":               {authz.GatewayRead, "A", platformProbe(authz.GatewayRead, "", 200)},
+	"POST /admin/v1/experiments":              {authz.GatewayWrite, "A", platformProbe(authz.GatewayWrite, `{"name":"x"}`, 400)},
+	"GET /admin/v1/experiments/{id}":          {authz.GatewayRead, "A", platformProbe(authz.GatewayRead, "", 404)},
+	"GET /admin/v1/experiments/{id}/results":  {authz.GatewayRead, "A", platformProbe(authz.GatewayRead, "", 404)},
+	"POST /admin/v1/experiments/{id}/promote": {authz.GatewayWrite, "A", platformProbe(authz.GatewayWrite, `{"arm":"a"}`, 404)},
+
 	// The platform: the super-admin's alone.
 	"POST /admin/v1/reload":           {authz.GatewayWrite, "A", platformProbe(authz.GatewayWrite, "", 200)},
 	"GET /admin/v1/config":            {authz.GatewayRead, "A", platformProbe(authz.GatewayRead, "", 200)},

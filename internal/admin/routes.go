@@ -182,6 +182,9 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 
 	// Prompts: versions, labels and their history, test runs (prompts.go).
 	a.promptRoutes(add)
+
+	// Experiments: arms, sticky assignment, results, promotion (experiments.go).
+	a.experimentRoutes(add)
 }
 
 var (

@@ -23,6 +23,7 @@ import (
 	"github.com/sluicehq/sluice/internal/cache"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/console"
+	"github.com/sluicehq/sluice/internal/experiment"
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/netguard"
@@ -118,6 +119,8 @@ type server struct {
 	file *config.File
 	// generation is the store's change counter as of the last compile.
 	generation atomic.Int64
+	// experiments are what the data plane applies (experiments.go).
+	experiments experiment.Set
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
@@ -301,6 +304,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		defer cancel()
 		_ = tracer.Shutdown(sctx) // exports the spans still queued
 	}()
+	defer s.watchExperiments(ctx)() // experiments.go
 	// The response cache: in Redis with --redis (shared by every node),
 	// else in memory, bounded by the file's cache.max_bytes at start.
 	var answers cache.Store = cache.NewMemory(cmp.Or(file.Cache.MaxBytes, runtime.DefaultCacheBytes))
@@ -316,7 +320,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	captures := newCaptureQueue() // analytics.go: rollup compaction, alerts, the request log's writer and sweeper
 	analyticsDone := s.startAnalytics(gctx, captures)
 	defer func() { stopWatch(); analyticsDone() }()
-	dataPlane := proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg), Tracer: tracer, Feedback: feedbackStore{s},
+	dataPlane := proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg), Tracer: tracer, Feedback: feedbackStore{s}, Experiments: &s.experiments,
 		Cache: answers, Limiter: limiter, SpendSince: st.SpendSinceBy, Throttle: throttle.New(*keyFailures, nil), Captures: captures})
 	defer dataPlane.FlushSecurityLog() // the last interval's refusal counts
 	for _, rt := range dataPlane.Routes() {

@@ -72,6 +72,7 @@ func (h *Handler) steps() []Step {
 		stepFunc{"product", h.productStep}, // products.go: subscription, plan, deprecation, emergency stop
 		stepFunc{"capture", h.captureStep}, // capture.go: request_log's bodies, redacted
 		stepFunc{"admit", h.admitStep},
+		stepFunc{"experiment", h.experimentStep},         // experiments.go: the experiment arm, sticky per unit
 		stepFunc{"guard_input", h.guardInput},            // guardrails.go; guard_output runs in the relay
 		stepFunc{"cache_lookup", h.cacheLookup},          // cachestep.go
 		stepFunc{"route_and_attempt", h.routeAndAttempt}, // relays too: tap, then the client's writer

@@ -61,7 +61,7 @@ const (
 // byte reaches the client, and only within the retry budget.
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *Call, fs *forwardSpec) error {
 	rt := selectRoute(r, c, fs)
-	plan := rt.Router.Plan(stickyValue(rt, r, c, fs))
+	plan := pinArm(r.Context(), rt.Targets, rt.Router.Plan(stickyValue(rt, r, c, fs))) // experiments.go
 	// The plan's targets in order; max_attempts above their number cycles
 	// through them again, after an exponential backoff with jitter. When
 	// every target is down, one attempt only.

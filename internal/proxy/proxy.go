@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/cache"
+	"github.com/sluicehq/sluice/internal/experiment"
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/llm"
 	"github.com/sluicehq/sluice/internal/meter"
@@ -73,6 +74,8 @@ type Options struct {
 	Captures CaptureSink
 	// Feedback, when set, serves POST /v1/sluice/feedback (feedback.go).
 	Feedback FeedbackStore
+	// Experiments, when set, puts requests on experiment arms (experiments.go).
+	Experiments *experiment.Set
 }
 
 // Codecs are the protocol translators, by protocol.

@@ -1,0 +1,200 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/authz"
+	"github.com/sluicehq/sluice/internal/experiment"
+	"github.com/sluicehq/sluice/internal/openapi"
+	"github.com/sluicehq/sluice/internal/runtime"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// Experiments are platform objects, like the models whose targets they
+// split: gateway.read reads them, gateway.write creates and promotes.
+
+// feedbackMetrics is what the server tells about declared feedback
+// metrics (config feedback_metrics); a Control without it allows only
+// the built-in metrics.
+type feedbackMetrics interface {
+	FeedbackMetricType(name string) (string, bool)
+}
+
+// experimentsChanged is told when an experiment changed, so that the data
+// plane applies it at once (other nodes poll).
+type experimentsChanged interface {
+	ExperimentsChanged(ctx context.Context)
+}
+
+// ExperimentInput creates an experiment.
+type ExperimentInput struct {
+	Name    string           `json:"name"`
+	Model   string           `json:"model,omitempty" description:"A model: the arms are its targets."`
+	Prompt  string           `json:"prompt,omitempty" description:"A prompt: the arms are its versions."`
+	Unit    string           `json:"unit,omitempty" description:"key (default), user or header:<name>."`
+	Metric  string           `json:"metric" description:"A declared feedback metric, or success, latency_ms, cost."`
+	Arms    []experiment.Arm `json:"arms"`
+	Control string           `json:"control,omitempty"`
+}
+
+// PromoteInput names the winning arm.
+type PromoteInput struct {
+	Arm    string `json:"arm"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func (a *API) experimentRoutes(add func(string, authz.Action, func(http.ResponseWriter, *http.Request) error, openapi.Op)) {
+	tags := []string{"experiments"}
+	add("GET /admin/v1/experiments", authz.GatewayRead, a.listExperiments, openapi.Op{ID: "listExperiments", Tags: tags,
+		Summary: "List experiments", Response: list[experiment.Experiment]{}})
+	add("POST /admin/v1/experiments", authz.GatewayWrite, a.createExperiment, openapi.Op{ID: "createExperiment", Tags: tags,
+		Summary: "Start an experiment", Description: "Arms are targets of a model or versions of a prompt; assignment is sticky per key, user or header. Audited.",
+		Request: ExperimentInput{}, Response: experiment.Experiment{}, ResponseStatus: http.StatusCreated})
+	add("GET /admin/v1/experiments/{id}", authz.GatewayRead, a.getExperiment, openapi.Op{ID: "getExperiment", Tags: tags,
+		Summary: "Read an experiment (by id or name)", Response: experiment.Experiment{}})
+	add("GET /admin/v1/experiments/{id}/results", authz.GatewayRead, a.experimentResults, openapi.Op{ID: "experimentResults", Tags: tags,
+		Summary: "Compare the arms", Description: "Per arm n, the metric's rate (Wilson) or mean (Student t) with 95% intervals, cost, latency and error rate; each arm's difference from the control (Newcombe or Welch); the sample-ratio check (chi-square, flagged at p < 0.001). Fallback rows are counted, not compared.",
+		Response: experiment.Report{}})
+	add("POST /admin/v1/experiments/{id}/promote", authz.GatewayWrite, a.promoteExperiment, openapi.Op{ID: "promoteExperiment", Tags: tags,
+		Summary: "Promote an arm", Description: "Every unit is then served by the winning arm (all the weight moves to it). Audited.",
+		Request: PromoteInput{}, Response: experiment.Experiment{}})
+}
+
+func (a *API) metricType(name string) (string, bool) {
+	if fm, ok := a.opts.Control.(feedbackMetrics); ok {
+		return fm.FeedbackMetricType(name)
+	}
+	return "", false
+}
+
+func (a *API) experimentsChanged(ctx context.Context) {
+	if c, ok := a.opts.Control.(experimentsChanged); ok {
+		c.ExperimentsChanged(ctx)
+	}
+}
+
+func (a *API) listExperiments(w http.ResponseWriter, r *http.Request) error {
+	all, err := a.opts.Store.Experiments(r.Context())
+	if err != nil {
+		return err
+	}
+	if all == nil {
+		all = []experiment.Experiment{}
+	}
+	return writeJSON(w, http.StatusOK, list[experiment.Experiment]{Object: "list", Data: all})
+}
+
+func (a *API) createExperiment(w http.ResponseWriter, r *http.Request) error {
+	var in ExperimentInput
+	if err := decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	e := experiment.Experiment{ID: store.NewID(store.PrefixExperiment), Name: in.Name, Model: in.Model, Prompt: in.Prompt, Unit: in.Unit,
+		Metric: in.Metric, Arms: in.Arms, Control: in.Control, Status: experiment.StatusRunning, CreatedAt: now, UpdatedAt: now}
+	if err := e.Validate(a.metricType); err != nil {
+		return &httpError{http.StatusBadRequest, "invalid_experiment", err.Error()}
+	}
+	if e.Model != "" {
+		m := a.opts.Snapshots.Load().Models[e.Model]
+		if m == nil {
+			return &httpError{http.StatusBadRequest, "unknown_model", fmt.Sprintf("No model named %q.", e.Model)}
+		}
+		for i, arm := range e.Arms {
+			if !hasTarget(m.Default.Targets, arm) {
+				return &httpError{http.StatusBadRequest, "unknown_target",
+					fmt.Sprintf("arms[%d]: %s/%s is not a target of model %q's default route.", i, arm.Provider, arm.Model, e.Model)}
+			}
+		}
+	}
+	e.CreatedBy = principal(r).Name()
+	audit := a.auditFor(w, r, "experiments.create", "experiment", e.ID, "", nil, e)
+	if err := a.opts.Store.CreateExperiment(r.Context(), e, audit); errors.Is(err, store.ErrConflict) {
+		return &httpError{http.StatusConflict, "name_taken", fmt.Sprintf("An experiment named %q exists.", e.Name)}
+	} else if err != nil {
+		return err
+	}
+	a.experimentsChanged(r.Context())
+	return writeJSON(w, http.StatusCreated, e)
+}
+
+func (a *API) loadExperiment(r *http.Request) (experiment.Experiment, error) {
+	e, err := a.opts.Store.Experiment(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return e, errNotFound
+	}
+	return e, err
+}
+
+func (a *API) getExperiment(w http.ResponseWriter, r *http.Request) error {
+	e, err := a.loadExperiment(r)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, e)
+}
+
+func (a *API) experimentResults(w http.ResponseWriter, r *http.Request) error {
+	e, err := a.loadExperiment(r)
+	if err != nil {
+		return err
+	}
+	rows, err := a.opts.Store.ExperimentRows(r.Context(), e.ID, e.Metric)
+	if err != nil {
+		return err
+	}
+	typ, _ := a.metricType(e.Metric)
+	rep, err := experiment.Results(&e, typ, rows)
+	if err != nil {
+		return &httpError{http.StatusConflict, "invalid_experiment", err.Error()}
+	}
+	return writeJSON(w, http.StatusOK, rep)
+}
+
+func (a *API) promoteExperiment(w http.ResponseWriter, r *http.Request) error {
+	e, err := a.loadExperiment(r)
+	if err != nil {
+		return err
+	}
+	var in PromoteInput
+	if err := decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	if e.ArmIndex(in.Arm) < 0 {
+		return &httpError{http.StatusBadRequest, "unknown_arm", fmt.Sprintf("Experiment %q has no arm %q.", e.Name, in.Arm)}
+	}
+	if e.Status != experiment.StatusRunning {
+		return &httpError{http.StatusConflict, "not_running", fmt.Sprintf("Experiment %q is %s.", e.Name, e.Status)}
+	}
+	before := e
+	e.Status, e.Winner, e.UpdatedAt = experiment.StatusPromoted, in.Arm, time.Now().UTC()
+	e.Arms = append([]experiment.Arm(nil), e.Arms...)
+	for i := range e.Arms {
+		e.Arms[i].Weight = 0
+		if e.Arms[i].Name == in.Arm {
+			e.Arms[i].Weight = 100
+		}
+	}
+	audit := a.auditFor(w, r, "experiments.promote", "experiment", e.ID, "", before, e)
+	if err := a.opts.Store.UpdateExperiment(r.Context(), e, experiment.StatusRunning, audit); errors.Is(err, store.ErrConflict) {
+		return &httpError{http.StatusConflict, "not_running", "The experiment changed meanwhile; read it again."}
+	} else if err != nil {
+		return err
+	}
+	a.experimentsChanged(r.Context())
+	return writeJSON(w, http.StatusOK, e)
+}
+
+// hasTarget reports whether arm names one of targets.
+func hasTarget(targets []runtime.Target, arm experiment.Arm) bool {
+	for _, t := range targets {
+		if t.Provider.Name() == arm.Provider && t.Model == arm.Model {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,106 @@
+package admin_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/ledger"
+)
+
+// TestExperimentsAPI: create (validated against the model's targets),
+// results from the ledger, promotion that moves the weight, audited.
+func TestExperimentsAPI(t *testing.T) {
+	e := newEnv(t)
+	e.ctl.file.Models[0].Targets = []config.Target{{Provider: "file-p", Model: "x"}, {Provider: "file-p", Model: "y"}}
+	if err := e.ctl.compile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const body = `{"name":"x-vs-y","model":"m","metric":"success","arms":[{"name":"a","provider":"file-p","model":"x","weight":50},{"name":"b","provider":"file-p","model":%q,"weight":50}]}`
+	tests := []struct {
+		name string
+		body string
+		want int
+	}{
+		{"arm not a target", fmt.Sprintf(body, "z"), 400},
+		{"undeclared feedback metric", `{"name":"n","model":"m","metric":"helpful","arms":[{"name":"a","provider":"file-p","model":"x","weight":1},{"name":"b","provider":"file-p","model":"y","weight":1}]}`, 400},
+		{"unknown model", `{"name":"n","model":"nope","metric":"success","arms":[{"name":"a","provider":"p","model":"x","weight":1},{"name":"b","provider":"p","model":"y","weight":1}]}`, 400},
+		{"created", fmt.Sprintf(body, "y"), 201},
+		{"name taken", fmt.Sprintf(body, "y"), 409},
+	}
+	var id string
+	for _, tc := range tests {
+		r := e.do("POST", "/admin/v1/experiments", tc.body)
+		if r.code != tc.want {
+			t.Fatalf("%s: %d %s, want %d", tc.name, r.code, r.raw, tc.want)
+		}
+		if r.code == 201 {
+			id, _ = r.body["id"].(string)
+		}
+	}
+	if r := e.do("GET", "/admin/v1/experiments/x-vs-y", ""); r.code != 200 || r.body["id"] != id || r.body["status"] != "running" {
+		t.Fatalf("get by name: %d %s", r.code, r.raw)
+	}
+
+	now := time.Now()
+	var rows []ledger.Entry
+	for i := range 40 {
+		arm, model, st := "a", "x", ledger.StatusOK
+		if i%2 == 1 {
+			arm, model = "b", "y"
+			if i%4 == 1 {
+				st = ledger.StatusUpstreamError
+			}
+		}
+		if i == 39 {
+			model = "x" // b's target failed and a fallback served it
+		}
+		rows = append(rows, ledger.Entry{RequestID: fmt.Sprintf("r%d", i), Time: now, Endpoint: "chat.completions", Provider: "file-p", ServedModel: model,
+			Status: st, HTTPStatus: 200, Latency: time.Duration(100+i) * time.Millisecond, Experiment: id, Arm: arm, Attempts: []ledger.Attempt{}})
+	}
+	if err := e.st.InsertEntries(context.Background(), rows); err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("GET", "/admin/v1/experiments/"+id+"/results", "")
+	if r.code != 200 {
+		t.Fatalf("results: %d %s", r.code, r.raw)
+	}
+	arms := r.body["arms"].([]any)
+	a, b := arms[0].(map[string]any), arms[1].(map[string]any)
+	if a["n"] != 20.0 || b["n"] != 19.0 || b["excluded_fallback"] != 1.0 || a["estimate"] != 1.0 || b["error_rate"] != 10.0/19 {
+		t.Fatalf("arms %v / %v", a, b)
+	}
+	if _, ok := r.body["srm"].(map[string]any)["mismatch"]; !ok || len(r.body["differences"].([]any)) != 1 {
+		t.Fatalf("results lack srm or differences: %s", r.raw)
+	}
+
+	if r := e.do("POST", "/admin/v1/experiments/"+id+"/promote", `{"arm":"c"}`); r.code != 400 {
+		t.Fatalf("promote an unknown arm: %d %s", r.code, r.raw)
+	}
+	r = e.do("POST", "/admin/v1/experiments/"+id+"/promote", `{"arm":"b","reason":"better"}`)
+	if r.code != 200 || r.body["status"] != "promoted" || r.body["winner"] != "b" {
+		t.Fatalf("promote: %d %s", r.code, r.raw)
+	}
+	weights := []any{}
+	for _, arm := range r.body["arms"].([]any) {
+		weights = append(weights, arm.(map[string]any)["weight"])
+	}
+	if fmt.Sprint(weights) != "[0 100]" {
+		t.Fatalf("weights after promotion %v, want [0 100]", weights)
+	}
+	if r := e.do("POST", "/admin/v1/experiments/"+id+"/promote", `{"arm":"a"}`); r.code != 409 {
+		t.Fatalf("promote twice: %d %s", r.code, r.raw)
+	}
+	actions := map[string]bool{}
+	for _, row := range e.audit() {
+		actions[fmt.Sprint(row["action"])] = true
+	}
+	if !actions["experiments.create"] || !actions["experiments.promote"] {
+		t.Fatalf("audit actions %v lack the experiment's", actions)
+	}
+	if r := e.do("GET", "/admin/v1/experiments", ""); r.code != 200 || len(r.body["data"].([]any)) != 1 {
+		t.Fatalf("list: %d %s", r.code, r.raw)
+	}
+}
