@@ -328,7 +328,11 @@ func promptsTest(ctx context.Context, name string, version, compare int, casesFi
 			outs[i], ids[i], errs[i] = callPrompt(ctx, hc, strings.TrimRight(gateway, "/"), key, name, v, c.Variables)
 		}
 		costs := ledgerCosts(ctx, admin, ids)
+		output := outputSchema(ctx, admin, name, v)
 		for i, c := range cases {
+			if output != nil { // every case's answer must match the version's output schema
+				c.Assert = append(append([]prompt.Assertion(nil), c.Assert...), *output)
+			}
 			if cost, ok := costs[ids[i]]; ok {
 				outs[i].CostMicros = cost
 			} else if errs[i] == nil && needsCost(c) {
@@ -364,6 +368,24 @@ func promptsTest(ctx context.Context, name string, version, compare int, casesFi
 		return fmt.Errorf("%d case run(s) failed", failed)
 	}
 	return nil
+}
+
+// outputSchema returns a json_schema assertion of the version's output
+// schema, or nil when it has none (or the version cannot be read).
+func outputSchema(ctx context.Context, admin *adminClient, name string, version int) *prompt.Assertion {
+	if admin == nil {
+		return nil
+	}
+	var v struct {
+		Output json.RawMessage `json:"output"`
+	}
+	if err := admin.do(ctx, "GET", fmt.Sprintf("/admin/v1/prompts/%s/versions/%d", url.PathEscape(name), version), nil, &v); err != nil {
+		return nil
+	}
+	if len(bytes.TrimSpace(v.Output)) == 0 || string(v.Output) == "null" {
+		return nil
+	}
+	return &prompt.Assertion{Type: "json_schema", Value: v.Output}
 }
 
 func needsCost(c prompt.Case) bool {

@@ -47,6 +47,10 @@ func fakeGateway(t *testing.T) (*httptest.Server, *[]map[string]any) {
 			b, _ := json.Marshal(map[string]any{"object": "chat.completion", "choices": []any{map[string]any{"message": map[string]any{"content": "Echo: " + text}}},
 				"usage": map[string]any{"prompt_tokens": 3, "completion_tokens": 2}})
 			_, _ = w.Write(b)
+		case r.URL.Path == "/admin/v1/prompts/summarize/versions/3":
+			fmt.Fprint(w, `{"version":3,"output":{"type":"object"}}`)
+		case strings.HasPrefix(r.URL.Path, "/admin/v1/prompts/summarize/versions/"):
+			fmt.Fprint(w, `{"version":1}`)
 		case r.URL.Path == "/admin/v1/requests":
 			var data []any
 			for i := 1; i <= n; i++ {
@@ -94,6 +98,7 @@ func TestPromptsTestCommand(t *testing.T) {
 		{"passing", []string{"summarize", "--version", "1", "--cases", pass}, false, []string{"echo", "PASS", "2/2", "0.000014"}, 1},
 		{"failing, side by side", []string{"--cases", fail, "summarize", "--version", "1", "--compare", "2"}, true,
 			[]string{"FAIL max_cost_usd", "PASS", "FAIL equals", "ERROR HTTP 400", "1/3", "0/3"}, 2},
+		{"an output schema", []string{"summarize", "--version", "3", "--cases", pass}, true, []string{"FAIL json_schema: output is not valid JSON", "0/2"}, 1},
 		{"no cases file", []string{"summarize", "--version", "1", "--cases", filepath.Join(dir, "none")}, true, nil, 0},
 		{"no version", []string{"summarize", "--cases", pass}, true, nil, 0},
 	}
