@@ -397,9 +397,16 @@ var intents = map[string]intent{
 	"POST /admin/v1/subscriptions/{id}/suspend": {authz.SubscriptionsApprove, "A A2 B", subProbe(authz.SubscriptionsApprove, "suspend", "approve")},
 	"POST /admin/v1/subscriptions/{id}/resume":  {authz.SubscriptionsApprove, "A A2 B", subProbe(authz.SubscriptionsApprove, "resume", "approve", "suspend")},
 	"POST /admin/v1/subscriptions/{id}/cancel":  {authz.SubscriptionsWrite, "A A2 B", subProbe(authz.SubscriptionsWrite, "cancel")},
-	"GET /admin/v1/stops":                       {authz.GatewayRead, "A", platformProbe(authz.GatewayRead, "", 200)},
-	"POST /admin/v1/models/suspend":             {authz.GatewayWrite, "A", platformProbe(authz.GatewayWrite, `{"model":"nope"}`, 404)},
-	"POST /admin/v1/models/resume":              {authz.GatewayWrite, "A", platformProbe(authz.GatewayWrite, `{"model":"nope"}`, 404)},
+	"GET /admin/v1/products/{id}/callers": {authz.ProductsRead, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{{path: "/admin/v1/products/" + m.prod(x) + "/callers?version=v1", see: []check{read(authz.ProductsRead, m.team(x))},
+			need: []check{read(authz.UsageRead, m.team(x))}, ok: 200}}
+	}},
+	"GET /admin/v1/models/callers": {authz.GatewayRead, "A", func(m *mworld, x string) []probe {
+		return []probe{{path: "?model=m", need: []check{read(authz.GatewayRead, platform)}, ok: 200}}
+	}},
+	"GET /admin/v1/stops":           {authz.GatewayRead, "A", platformProbe(authz.GatewayRead, "", 200)},
+	"POST /admin/v1/models/suspend": {authz.GatewayWrite, "A", platformProbe(authz.GatewayWrite, `{"model":"nope"}`, 404)},
+	"POST /admin/v1/models/resume":  {authz.GatewayWrite, "A", platformProbe(authz.GatewayWrite, `{"model":"nope"}`, 404)},
 	// Experiments are platform objects, like the models they split.
 	"GET /admin/v1/experiments":               {authz.GatewayRead, "A", platformProbe(authz.GatewayRead, "", 200)},
 	"POST /admin/v1/experiments":              {authz.GatewayWrite, "A", platformProbe(authz.GatewayWrite, `{"name":"x"}`, 400)},

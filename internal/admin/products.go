@@ -949,3 +949,69 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, v any) error {
 	}
 	return nil
 }
+
+// CallersAnswer is "who still calls X": its callers over a time range.
+type CallersAnswer struct {
+	Object  string            `json:"object" enum:"list"`
+	Product string            `json:"product,omitempty"`
+	Version string            `json:"version,omitempty"`
+	Model   string            `json:"model,omitempty"`
+	From    time.Time         `json:"from"`
+	To      *time.Time        `json:"to,omitempty"`
+	Data    []store.CallerRow `json:"data"`
+}
+
+func callersRange(r *http.Request) (store.CallersFilter, error) {
+	q := r.URL.Query()
+	var f store.CallersFilter
+	var err error
+	if f.From, err = parseTime(q.Get("from"), "from", time.Now().UTC().AddDate(0, 0, -30)); err != nil {
+		return f, err
+	}
+	if q.Get("to") != "" {
+		if f.To, err = parseTime(q.Get("to"), "to", time.Time{}); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+// productCallers answers who still calls a product (or one version): read
+// by those who may read the usage in the product's team.
+func (a *API) productCallers(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.loadProduct(r, r.PathValue("id"), "")
+	if err != nil {
+		return err
+	}
+	if err := a.authorize(r, "", authz.UsageRead, productScope(p)); err != nil {
+		return err
+	}
+	f, err := callersRange(r)
+	if err != nil {
+		return err
+	}
+	f.Product, f.Version = p.Name, r.URL.Query().Get("version")
+	return a.writeCallers(w, r, f)
+}
+
+// modelCallers answers who still calls a model (the platform's view).
+func (a *API) modelCallers(w http.ResponseWriter, r *http.Request) error {
+	f, err := callersRange(r)
+	if err != nil {
+		return err
+	}
+	f.Model = r.URL.Query().Get("model") // none: every model's callers
+	return a.writeCallers(w, r, f)
+}
+
+func (a *API) writeCallers(w http.ResponseWriter, r *http.Request, f store.CallersFilter) error {
+	rows, err := a.opts.Store.Callers(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := CallersAnswer{Object: "list", Product: f.Product, Version: f.Version, Model: f.Model, From: f.From, Data: rows}
+	if !f.To.IsZero() {
+		out.To = &f.To
+	}
+	return writeJSON(w, http.StatusOK, out)
+}

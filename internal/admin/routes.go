@@ -7,6 +7,7 @@ import (
 	"github.com/sluicehq/sluice/internal/authz"
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/openapi"
+	"github.com/sluicehq/sluice/internal/product"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -159,6 +160,70 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 		Tags: []string{"alerts"}, Summary: "Delete an alert rule (by id or name)", Response: Deleted{}})
 	add("POST /admin/v1/alert-channels/{id}/enable", authz.GatewayWrite, a.enableAlertChannel, openapi.Op{ID: "enableAlertChannel",
 		Tags: []string{"alerts"}, Summary: "Switch a channel disabled after failed deliveries back on", Response: map[string]string{}})
+
+	// API products, their versions and plans, subscriptions, emergency stops (products.go).
+	pt2 := []string{"products"}
+	add("GET /admin/v1/products", authz.ProductsRead, a.listProducts, openapi.Op{ID: "listProducts", Tags: pt2,
+		Summary: "List the products you may see (by visibility)", Response: list[ProductView]{}})
+	add("POST /admin/v1/products", authz.ProductsWrite, a.createProduct, openapi.Op{ID: "createProduct", Tags: pt2,
+		Summary: "Create a product in a team", Request: ProductInput{}, Response: ProductView{}, ResponseStatus: http.StatusCreated, ETag: true})
+	add("GET /admin/v1/products/{id}", authz.ProductsRead, a.getProduct, openapi.Op{ID: "getProduct", Tags: pt2,
+		Summary: "Read a product (id or name) with its versions and plans", Response: ProductView{}, ETag: true})
+	add("PATCH /admin/v1/products/{id}", authz.ProductsWrite, a.updateProduct, openapi.Op{ID: "updateProduct", Tags: pt2,
+		Summary: "Change a product", Request: ProductInput{}, Response: ProductView{}, ETag: true})
+	add("DELETE /admin/v1/products/{id}", authz.ProductsWrite, a.deleteProduct, openapi.Op{ID: "deleteProduct", Tags: pt2,
+		Summary: "Delete a product without open subscriptions", Response: Deleted{}, ETag: true})
+	add("POST /admin/v1/products/{id}/versions", authz.ProductsWrite, a.createVersion, openapi.Op{ID: "createProductVersion", Tags: pt2,
+		Summary: "Create a draft version", Request: VersionInput{}, Response: store.VersionRecord{}, ResponseStatus: http.StatusCreated, ETag: true})
+	add("PATCH /admin/v1/products/{id}/versions/{version}", authz.ProductsWrite, a.updateVersion, openapi.Op{ID: "updateProductVersion",
+		Tags: pt2, Summary: "Edit a draft version", Request: VersionInput{}, Response: store.VersionRecord{}, ETag: true})
+	for _, ev := range []struct{ name, summary string }{
+		{"publish", "Publish a draft (a second person confirms when the product asks for it: 202 until then)"},
+		{"deprecate", "Deprecate a published version: Deprecation, Sunset and Link headers, 410 after the sunset"},
+		{"rollback", "Republish a deprecated version"}, {"retire", "Retire a version: it answers 404"},
+		{"suspend", "Emergency stop: every node answers 503 with the reason within a second"},
+		{"resume", "Lift the emergency stop"},
+	} {
+		add("POST /admin/v1/products/{id}/versions/{version}/"+ev.name, authz.ProductsWrite, a.versionAction(ev.name),
+			openapi.Op{ID: ev.name + "ProductVersion", Tags: pt2, Summary: ev.summary, Request: VersionAction{}, Response: map[string]any{}})
+	}
+	add("POST /admin/v1/products/{id}/plans", authz.ProductsWrite, a.createPlan, openapi.Op{ID: "createPlan", Tags: pt2,
+		Summary: "Create a plan", Request: PlanBody{}, Response: PlanBody{}, ResponseStatus: http.StatusCreated, ETag: true})
+	add("PATCH /admin/v1/products/{id}/plans/{plan}", authz.ProductsWrite, a.updatePlan, openapi.Op{ID: "updatePlan", Tags: pt2,
+		Summary: "Change a plan (every node within a second)", Request: PlanBody{}, Response: PlanBody{}, ETag: true})
+	add("DELETE /admin/v1/products/{id}/plans/{plan}", authz.ProductsWrite, a.deletePlan, openapi.Op{ID: "deletePlan", Tags: pt2,
+		Summary: "Delete a plan without open subscriptions", Response: Deleted{}})
+	st2 := []string{"subscriptions"}
+	add("GET /admin/v1/subscriptions", authz.SubscriptionsRead, a.listSubscriptions, openapi.Op{ID: "listSubscriptions", Tags: st2,
+		Summary: "List subscriptions: your applications' and your products'", Query: append(scopeParams[:3:3],
+			q("product", "string", "Only this product's."), q("state", "string", "pending, active, suspended, cancelled, expired or rejected.")),
+		Response: list[store.SubscriptionRecord]{}})
+	add("POST /admin/v1/subscriptions", authz.SubscriptionsWrite, a.createSubscription, openapi.Op{ID: "createSubscription", Tags: st2,
+		Summary: "Request a subscription of an application to a product plan", Description: "pending for a manual plan, active for an automatic one.",
+		Request: SubscriptionCreate{}, Response: store.SubscriptionRecord{}, ResponseStatus: http.StatusCreated, ETag: true})
+	add("GET /admin/v1/subscriptions/{id}", authz.SubscriptionsRead, a.getSubscription, openapi.Op{ID: "getSubscription", Tags: st2,
+		Summary: "Read a subscription", Response: store.SubscriptionRecord{}, ETag: true})
+	for _, ev := range []product.SubEvent{product.Approve, product.Reject, product.Suspend, product.Resume, product.Cancel} {
+		action := authz.SubscriptionsApprove
+		if ev == product.Cancel {
+			action = authz.SubscriptionsWrite
+		}
+		add("POST /admin/v1/subscriptions/{id}/"+string(ev), action, a.transitionSub(ev), openapi.Op{ID: string(ev) + "Subscription",
+			Tags: st2, Summary: string(ev) + " a subscription", Request: SubscriptionNote{}, Response: store.SubscriptionRecord{}, ETag: true})
+	}
+	add("GET /admin/v1/products/{id}/callers", authz.ProductsRead, a.productCallers, openapi.Op{ID: "productCallers", Tags: []string{"products"},
+		Summary:     "Who still calls a product: requests, tokens, cost and last_seen by organisation, team, application and key",
+		Description: "Needs usage.read in the product's team.", Query: []openapi.Param{q("version", "string", "Only this version."),
+			q("from", "string", "Start (default 30 days ago)."), q("to", "string", "End (exclusive).")}, Response: CallersAnswer{}})
+	add("GET /admin/v1/models/callers", authz.GatewayRead, a.modelCallers, openapi.Op{ID: "modelCallers", Tags: []string{"gateway"},
+		Summary: "Who still calls a model", Query: []openapi.Param{q("model", "string", "The model (default: every model)."),
+			q("from", "string", "Start (default 30 days ago)."), q("to", "string", "End (exclusive).")}, Response: CallersAnswer{}})
+	add("GET /admin/v1/stops", authz.GatewayRead, a.listStops, openapi.Op{ID: "listStops", Tags: []string{"gateway"},
+		Summary: "Emergency stops in force", Response: list[store.Stop]{}})
+	add("POST /admin/v1/models/suspend", authz.GatewayWrite, a.stopModel(true), openapi.Op{ID: "suspendModel", Tags: []string{"gateway"},
+		Summary: "Emergency stop of a model: every node answers 503 with the reason within a second", Request: StopInput{}, Response: map[string]any{}})
+	add("POST /admin/v1/models/resume", authz.GatewayWrite, a.stopModel(false), openapi.Op{ID: "resumeModel", Tags: []string{"gateway"},
+		Summary: "Lift a model's emergency stop", Request: StopInput{}, Response: map[string]any{}})
 
 	// Platform: providers and the gateway itself (super-admin).
 	gw := []string{"gateway"}

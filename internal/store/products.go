@@ -769,3 +769,60 @@ func (s *Store) RecordNotice(ctx context.Context, subscriptionID, notice, lead s
 	n, err := res.RowsAffected()
 	return n == 1, err
 }
+
+// CallersFilter selects the ledger rows of "who still calls X": a product
+// (and version), or a model; From inclusive, To exclusive (zero: no end).
+type CallersFilter struct {
+	Product, Version, Model string
+	From, To                time.Time
+}
+
+// CallerRow is one caller's use: an organisation, team, application and
+// key, with its requests, tokens, cost and the time of its last request.
+type CallerRow struct {
+	OrgID        string    `json:"org_id"`
+	TeamID       string    `json:"team_id"`
+	AppID        string    `json:"app_id"`
+	KeyID        string    `json:"key_id"`
+	Requests     int64     `json:"requests"`
+	InputTokens  int64     `json:"input_tokens"`
+	OutputTokens int64     `json:"output_tokens"`
+	CostMicros   int64     `json:"cost_micros"`
+	LastSeen     time.Time `json:"last_seen"`
+}
+
+// Callers groups the ledger rows f selects (every row in the range when
+// it names no product or model) by organisation, team, application and
+// key, the most recent caller first, at most 1000.
+func (s *Store) Callers(ctx context.Context, f CallersFilter) ([]CallerRow, error) {
+	args := []any{f.From.UnixMicro()}
+	where := []string{`ts >= $1`}
+	if !f.To.IsZero() {
+		args = append(args, f.To.UnixMicro())
+		where = append(where, fmt.Sprintf(`ts < $%d`, len(args)))
+	}
+	for _, c := range []struct{ col, v string }{{"product", f.Product}, {"product_version", f.Version}, {"model", f.Model}} {
+		if c.v != "" {
+			args = append(args, c.v)
+			where = append(where, fmt.Sprintf("%s = $%d", c.col, len(args)))
+		}
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT org_id, team_id, app_id, key_id, count(*), CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT),
+ CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT), MAX(ts) FROM requests WHERE `+
+		strings.Join(where, " AND ")+` GROUP BY org_id, team_id, app_id, key_id ORDER BY MAX(ts) DESC, key_id LIMIT 1000`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []CallerRow{}
+	for rows.Next() {
+		var c CallerRow
+		var last int64
+		if err := rows.Scan(&c.OrgID, &c.TeamID, &c.AppID, &c.KeyID, &c.Requests, &c.InputTokens, &c.OutputTokens, &c.CostMicros, &last); err != nil {
+			return nil, err
+		}
+		c.LastSeen = time.UnixMicro(last).UTC()
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

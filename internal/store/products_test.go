@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/product"
 )
 
@@ -197,5 +198,42 @@ func testAPIProductVersions(t *testing.T, s *Store) {
 	}
 	if vs, _ := s.ListVersions(ctx, "prd_1"); len(vs) != 0 {
 		t.Fatalf("versions left: %v", vs)
+	}
+}
+
+func TestCallers(t *testing.T) { forEach(t, testCallers) }
+
+func testCallers(t *testing.T, s *Store) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	e := func(id, key, app, version, model string, at time.Time, cost int64) ledger.Entry {
+		return ledger.Entry{RequestID: id, Time: at, Endpoint: "chat.completions", Model: model, KeyID: key, OrgID: "o1", TeamID: "t1", AppID: app,
+			Product: "support", ProductVersion: version, InputTokens: 10, OutputTokens: 5, CostMicros: cost}
+	}
+	batch := []ledger.Entry{
+		e("r1", "k1", "a1", "v1", "m", now.Add(-3*time.Hour), 100),
+		e("r2", "k1", "a1", "v1", "m", now.Add(-time.Hour), 100),
+		e("r3", "k2", "a2", "v1", "m", now.Add(-2*time.Hour), 50),
+		e("r4", "k2", "a2", "v2", "m", now.Add(-time.Minute), 50),
+		e("r5", "k3", "a3", "v1", "m", now.Add(-48*time.Hour), 50),
+	}
+	batch[4].Product = ""
+	if err := s.InsertEntries(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Callers(ctx, CallersFilter{Product: "support", Version: "v1", From: now.Add(-24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].KeyID != "k1" || rows[0].Requests != 2 || rows[0].CostMicros != 200 || rows[0].InputTokens != 20 ||
+		!rows[0].LastSeen.Equal(now.Add(-time.Hour)) || rows[1].KeyID != "k2" || rows[1].Requests != 1 {
+		t.Fatalf("callers of v1: %+v", rows)
+	}
+	rows, err = s.Callers(ctx, CallersFilter{Model: "m", From: now.Add(-72 * time.Hour)})
+	if err != nil || len(rows) != 3 || rows[0].KeyID != "k2" {
+		t.Fatalf("callers of the model: %+v %v", rows, err)
+	}
+	if rows, err := s.Callers(ctx, CallersFilter{From: now.Add(-72 * time.Hour)}); err != nil || len(rows) != 3 {
+		t.Fatalf("every caller: %+v %v", rows, err)
 	}
 }
