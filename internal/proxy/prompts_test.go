@@ -279,3 +279,17 @@ func TestPromptOpenAPIValid(t *testing.T) {
 		}
 	}
 }
+
+// The prompt routes are in the route table, under a product's base URL
+// too, so that they run the chain (authentication first) like any API.
+func TestPromptRoutes(t *testing.T) {
+	have := map[string]bool{}
+	for _, rt := range New(Options{}).Routes() {
+		have[rt.Pattern] = true
+	}
+	for _, p := range []string{"POST /prompts/{prompt}", "GET /prompts/{prompt}/openapi.json", "POST /products/{product}/{version}/prompts/{prompt}"} {
+		if !have[p] {
+			t.Errorf("no route %q", p)
+		}
+	}
+}
