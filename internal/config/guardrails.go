@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -14,7 +15,7 @@ import (
 // guardrail attached to anything a request involves runs.
 type Guardrail struct {
 	Name string `yaml:"name"`
-	// Type is pii, regex, words, injection or max_size.
+	// Type is pii, regex, words, injection, max_size or webhook.
 	Type string `yaml:"type"`
 	// Entities selects the pii detectors (all when empty).
 	Entities []string `yaml:"entities"`
@@ -34,10 +35,28 @@ type Guardrail struct {
 	// Reversible masking restores placeholders in the response (never for
 	// secrets).
 	Reversible bool `yaml:"reversible"`
+
+	// URL is the webhook guardrail's endpoint: it receives the request's
+	// texts (after the other guardrails masked them) as a JSON POST and
+	// answers {"action": "allow"} or {"action": "block", "reason": "..."}.
+	URL string `yaml:"url"`
+	// Headers are sent with each call (an authorization header, say).
+	Headers map[string]string `yaml:"headers"`
+	// Timeout bounds each call (default 2s, at most 30s).
+	Timeout Duration `yaml:"timeout"`
+	// Fail is what a call that fails or times out does: closed (default:
+	// the request is refused, 503) or open (the request goes on).
+	Fail string `yaml:"fail"`
 }
 
 // GuardrailTypes lists the accepted values of guardrails[].type.
-var GuardrailTypes = []string{"pii", "regex", "words", "injection", "max_size"}
+var GuardrailTypes = []string{"pii", "regex", "words", "injection", "max_size", "webhook"}
+
+// Webhook guardrail failure modes.
+const (
+	FailClosed = "closed"
+	FailOpen   = "open"
+)
 
 // Spec is the guardrail as the guard engine takes it.
 func (g Guardrail) Spec() guard.Spec {
@@ -96,6 +115,10 @@ func (f *File) validateGuardrails(add func(path, format string, args ...any)) {
 		if g.Name == "" {
 			continue
 		}
+		if g.Type == "webhook" {
+			g.validateWebhook(at, add)
+			continue
+		}
 		if _, err := guard.Compile(g.Spec()); err != nil {
 			add(at, "%s", strings.TrimPrefix(err.Error(), "guardrail "+g.Name+": "))
 		}
@@ -144,5 +167,34 @@ func (f *File) validateGuardrails(add func(path, format string, args ...any)) {
 	}
 	if f.Cache.MaxBytes < 0 {
 		add("cache.max_bytes", "must not be negative")
+	}
+}
+
+func (g Guardrail) validateWebhook(at string, add func(path, format string, args ...any)) {
+	if u, err := url.Parse(g.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add(at+".url", "must be an absolute http:// or https:// URL")
+	}
+	if d := time.Duration(g.Timeout); d < 0 || d > 30*time.Second {
+		add(at+".timeout", "must be between 0 and 30s")
+	}
+	switch g.Fail {
+	case "", FailClosed, FailOpen:
+	default:
+		add(at+".fail", "must be open or closed")
+	}
+	switch g.Action {
+	case "", "block", "log":
+	default:
+		add(at+".action", "a webhook blocks or logs (block or log)")
+	}
+	for j, o := range g.On {
+		if o != "input" {
+			add(fmt.Sprintf("%s.on[%d]", at, j), "a webhook runs on input only")
+		}
+	}
+	for k, v := range g.Headers {
+		if strings.ContainsAny(k+v, "\r\n\x00") {
+			add(at+".headers", "must not contain control characters")
+		}
 	}
 }

@@ -16,6 +16,7 @@ guardrails:
   - {name: pii, type: pii, entities: [email, credit_card], action: mask, on: [input, output]}
   - {name: no-secrets, type: regex, patterns: ["sk-[A-Za-z0-9]{20,}"], action: block, on: [input]}
   - {name: banned, type: words, words: [frobnicate], action: log}
+  - {name: hook, type: webhook, url: "https://hooks.example.com/check", timeout: 1s, fail: open, action: block}
 models:
   - name: gpt-4o-mini
     targets: [{provider: up, model: gpt-4o-mini}]
@@ -47,6 +48,9 @@ func TestGuardrailsParse(t *testing.T) {
 	if m.Guardrails[1] != "no-secrets" || m.Cache.Mode != "exact" || time.Duration(m.Cache.TTL) != time.Minute {
 		t.Fatalf("model %+v", m)
 	}
+	if h := f.Guardrails[3]; h.URL != "https://hooks.example.com/check" || h.Fail != "open" || time.Duration(h.Timeout) != time.Second {
+		t.Fatalf("webhook %+v", h)
+	}
 	if f.Cache.MaxBytes != 1<<20 || f.Cache.Scope != "org" || f.Keys[0].Guardrails[0] != "banned" || f.Orgs[0].Teams[0].Applications[0].Guardrails[0] != "pii" {
 		t.Fatalf("cache %+v keys %+v", f.Cache, f.Keys)
 	}
@@ -70,6 +74,11 @@ func TestGuardrailsProblems(t *testing.T) {
 		{"ttl: 60s", "ttl: 48h", "models[0].cache.ttl"},
 		{"scope: org", "scope: planet", "cache.scope"},
 		{"max_bytes: 1048576", "max_bytes: -1", "cache.max_bytes"},
+		{`url: "https://hooks.example.com/check"`, `url: "ftp://hooks.example.com"`, "guardrails[3].url"},
+		{"fail: open", "fail: sideways", "guardrails[3].fail"},
+		{"timeout: 1s", "timeout: 60s", "guardrails[3].timeout"},
+		{"fail: open, action: block}", "fail: open, action: mask}", "guardrails[3].action"},
+		{"fail: open, action: block}", "fail: open, action: block, on: [input, output]}", "guardrails[3].on[1]"},
 	}
 	for _, tt := range tests {
 		src := strings.Replace(guarded, tt.old, tt.new, 1)

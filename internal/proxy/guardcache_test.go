@@ -505,3 +505,77 @@ func TestCacheInRedis(t *testing.T) {
 		})
 	}
 }
+
+// A webhook guardrail sees the request's texts as the upstream will
+// (masked); its block refuses the request in the client's dialect; a call
+// that fails refuses it (fail: closed) or lets it through (fail: open); a
+// log-only webhook records its block.
+func TestWebhookGuardrail(t *testing.T) {
+	tests := []struct {
+		name       string
+		answer     string // the webhook's JSON answer; "" for a 500; "slow" past the timeout
+		fail       string
+		action     string
+		wantStatus int
+		wantCalls  int // upstream calls
+		wantVerd   string
+	}{
+		{"allow", `{"action":"allow"}`, "", "", 200, 1, ""},
+		{"block", `{"action":"block"}`, "", "", 403, 0, "block"},
+		{"log-only block", `{"action":"block"}`, "", "log", 200, 1, "log"},
+		{"error, fail closed", "", "closed", "", 503, 0, ""},
+		{"error, fail open", "", "open", "", 200, 1, ""},
+		{"timeout, fail closed", "slow", "", "", 503, 0, ""},
+		{"unknown action", `{"action":"maybe"}`, "", "", 503, 0, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var seen []string
+			var mu sync.Mutex
+			hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var v struct{ Texts []string }
+				_ = json.NewDecoder(r.Body).Decode(&v)
+				mu.Lock()
+				seen = append(seen, v.Texts...)
+				mu.Unlock()
+				switch tc.answer {
+				case "":
+					w.WriteHeader(500)
+				case "slow":
+					time.Sleep(300 * time.Millisecond)
+				default:
+					_, _ = io.WriteString(w, tc.answer)
+				}
+			}))
+			defer hook.Close()
+			up := &textUpstream{reply: "fine"}
+			srv := httptest.NewServer(up)
+			defer srv.Close()
+			e := newEnvWith(t, func(o *Options) { o.Codecs = dialectCodecs() }, func(f *config.File) {
+				f.Providers[0].BaseURL = srv.URL + "/v1"
+				f.Guardrails = []config.Guardrail{
+					{Name: "pii", Type: "pii", Entities: []string{"credit_card"}, Action: "mask"},
+					{Name: "hook", Type: "webhook", URL: hook.URL, Fail: tc.fail, Action: tc.action, Timeout: config.Duration(100 * time.Millisecond)},
+				}
+				f.Models = append(f.Models, config.Model{Name: "hooked", Targets: []config.Target{{Provider: "up", Model: "m"}}, Guardrails: []string{"pii", "hook"}})
+			})
+			msgs := guardIngresses()[2] // Anthropic: errors in its dialect
+			a := msgs.ask(t, e, clientKey, "hooked", "card "+card, false, nil)
+			if a.status != tc.wantStatus || up.count() != tc.wantCalls {
+				t.Fatalf("status %d, %d upstream calls; want %d, %d: %s", a.status, up.count(), tc.wantStatus, tc.wantCalls, a.body)
+			}
+			if a.status != 200 && !strings.Contains(msgs.errMsg(t, a.body), `"hook"`) {
+				t.Fatalf("the refusal does not name the guardrail: %s", a.body)
+			}
+			mu.Lock()
+			if len(seen) != 1 || strings.Contains(seen[0], card) || !strings.Contains(seen[0], "<CREDIT_CARD_1>") {
+				t.Fatalf("the webhook saw %q", seen)
+			}
+			mu.Unlock()
+			entries := e.waitEntries(t, 1)
+			if got := entries[0]; (tc.wantVerd != "") != hasVerdict(got, "hook", "input", 1) || (tc.wantVerd == "block") != (got.Status == ledger.StatusBlocked) {
+				t.Fatalf("entry %s %+v", got.Status, got.Guardrails)
+			}
+		})
+	}
+}

@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
@@ -10,6 +13,7 @@ import (
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/llm"
 	"github.com/sluicehq/sluice/internal/provider"
+	"github.com/sluicehq/sluice/internal/runtime"
 )
 
 // guardState is a request's guardrails: set by guard_input, read by the
@@ -43,12 +47,13 @@ func (h *Handler) guardInput(ctx context.Context, c *Call, next Next) error {
 		return next(ctx, c)
 	}
 	gs := c.snap.Guardrails.For(c.key, c.fs.model.Name)
-	if len(gs) == 0 {
+	hooks := c.snap.Guardrails.Webhooks(c.key, c.fs.model.Name)
+	if len(gs) == 0 && len(hooks) == 0 {
 		return next(ctx, c)
 	}
 	st := &guardState{masker: guard.NewMasker(), out: guard.NewSet(guard.Output, gs...)}
 	c.guard = st
-	if in := guard.NewSet(guard.Input, gs...); !in.Empty() {
+	if in := guard.NewSet(guard.Input, gs...); !in.Empty() || len(hooks) > 0 {
 		req, err := h.decoded(c)
 		if err != nil {
 			return err
@@ -60,9 +65,105 @@ func (h *Handler) guardInput(ctx context.Context, c *Call, next Next) error {
 			return blockedError(res.Blocked.Guardrail, "request")
 		}
 		c.fs.translate = c.fs.translate || changed
+		// Webhooks see the texts as the upstream will: masked.
+		if err := h.callWebhooks(ctx, c, hooks, requestTexts(req)); err != nil {
+			return err
+		}
 	}
 	c.fs.translate = c.fs.translate || st.rewrites()
 	return next(ctx, c)
+}
+
+// requestTexts lists every text of req that the guardrails read.
+func requestTexts(req *llm.Request) []string {
+	var out []string
+	var add func(parts []llm.Part)
+	add = func(parts []llm.Part) {
+		for _, p := range parts {
+			switch p.Type {
+			case llm.PartText:
+				out = append(out, p.Text)
+			case llm.PartToolResult:
+				add(p.Content)
+			}
+		}
+	}
+	add(req.System)
+	for _, m := range req.Messages {
+		add(m.Content)
+	}
+	return out
+}
+
+// webhookClient calls webhook guardrails; it follows no redirect.
+var webhookClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// callWebhooks asks each webhook guardrail in turn. A block refuses the
+// request (unless the guardrail only logs); a call that fails or times out
+// refuses it with 503 (fail: closed) or lets it through (fail: open).
+func (h *Handler) callWebhooks(ctx context.Context, c *Call, hooks []*runtime.Webhook, texts []string) error {
+	for _, wh := range hooks {
+		block, err := askWebhook(ctx, wh, c, texts)
+		if err != nil {
+			if wh.FailOpen {
+				h.log.Warn("guardrail webhook failed; the request goes on (fail: open)", "guardrail", wh.Name, "request_id", c.id, "err", err)
+				continue
+			}
+			return &Error{Status: http.StatusServiceUnavailable, Type: oa.TypeServer, Code: "guardrail_unavailable",
+				Msg: fmt.Sprintf("The guardrail %q could not be checked; try again.", wh.Name), Cause: err}
+		}
+		if !block {
+			continue
+		}
+		action := guard.Block
+		if wh.LogOnly {
+			action = guard.Log
+		}
+		c.addVerdicts(guard.Result{Findings: []guard.Finding{{Guardrail: wh.Name, Action: action, Entity: "webhook", Count: 1}}}, guard.Input)
+		if !wh.LogOnly {
+			c.entry.Status = ledger.StatusBlocked
+			return blockedError(wh.Name, "request")
+		}
+	}
+	return nil
+}
+
+// askWebhook posts the texts and reads the verdict: {"action": "allow"}
+// or {"action": "block"}.
+func askWebhook(ctx context.Context, wh *runtime.Webhook, c *Call, texts []string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, wh.Timeout)
+	defer cancel()
+	body, _ := json.Marshal(map[string]any{"guardrail": wh.Name, "stage": "input", "request_id": c.id,
+		"model": c.fs.model.Name, "texts": texts})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, wh.URL, bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range wh.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := webhookClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return false, fmt.Errorf("webhook answered %d", resp.StatusCode)
+	}
+	var v struct {
+		Action string `json:"action"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&v); err != nil {
+		return false, fmt.Errorf("webhook answer: %w", err)
+	}
+	switch v.Action {
+	case "allow":
+		return false, nil
+	case "block":
+		return true, nil
+	}
+	return false, fmt.Errorf("webhook answered action %q", v.Action)
 }
 
 // decoded is the client request in canonical form, decoded once.

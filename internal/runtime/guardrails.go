@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
@@ -10,27 +11,40 @@ import (
 
 // Guardrails are the compiled guardrails and where they are attached.
 type Guardrails struct {
-	models map[string][]*guard.Guard // by model name
-	keys   map[string][]*guard.Guard // by declared key name
-	units  map[string][]*guard.Guard // by organisation, team or application id
+	byName   map[string]*guard.Guard
+	webhooks map[string]*Webhook
+	models   map[string][]string // by model name
+	keys     map[string][]string // by declared key name
+	units    map[string][]string // by organisation, team or application id
 }
 
-// For returns the guardrails that apply to a request of key k for model:
-// the model's, the key's, its application's, team's and organisation's, in
-// that order, each once. nil when none applies.
-func (g *Guardrails) For(k *Key, model string) []*guard.Guard {
+// Webhook is a guardrail that asks an external service.
+type Webhook struct {
+	Name    string
+	URL     string
+	Headers map[string]string
+	Timeout time.Duration
+	// FailOpen lets a request go on when the call fails.
+	FailOpen bool
+	// LogOnly records the service's block without refusing.
+	LogOnly bool
+}
+
+// DefaultWebhookTimeout bounds a webhook call when the file gives none.
+const DefaultWebhookTimeout = 2 * time.Second
+
+// names lists the guardrail names that apply to a request of key k for
+// model: the model's, the key's, its application's, team's and
+// organisation's, in that order, each once.
+func (g *Guardrails) names(k *Key, model string) []string {
 	if g == nil {
 		return nil
 	}
-	var out []*guard.Guard
-	add := func(gs []*guard.Guard) {
-		for _, x := range gs {
-			dup := false
-			for _, y := range out {
-				dup = dup || x == y
-			}
-			if !dup {
-				out = append(out, x)
+	var out []string
+	add := func(ns []string) {
+		for _, n := range ns {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
 			}
 		}
 	}
@@ -48,36 +62,56 @@ func (g *Guardrails) For(k *Key, model string) []*guard.Guard {
 	return out
 }
 
+// For returns the built-in guardrails that apply to a request of key k for
+// model (see names), nil when none applies.
+func (g *Guardrails) For(k *Key, model string) []*guard.Guard {
+	var out []*guard.Guard
+	for _, n := range g.names(k, model) {
+		if x := g.byName[n]; x != nil {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Webhooks returns the webhook guardrails that apply, in the same order.
+func (g *Guardrails) Webhooks(k *Key, model string) []*Webhook {
+	var out []*Webhook
+	for _, n := range g.names(k, model) {
+		if x := g.webhooks[n]; x != nil {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 // compileGuardrails compiles the file's guardrails and their attachments;
 // units must be compiled already.
 func (s *Snapshot) compileGuardrails(f *config.File) (*Guardrails, error) {
-	byName := make(map[string]*guard.Guard, len(f.Guardrails))
+	g := &Guardrails{byName: map[string]*guard.Guard{}, webhooks: map[string]*Webhook{},
+		models: map[string][]string{}, keys: map[string][]string{}, units: map[string][]string{}}
 	for _, gc := range f.Guardrails {
-		g, err := guard.Compile(gc.Spec())
+		if gc.Type == "webhook" {
+			g.webhooks[gc.Name] = &Webhook{Name: gc.Name, URL: gc.URL, Headers: gc.Headers,
+				Timeout: orDefault(time.Duration(gc.Timeout), DefaultWebhookTimeout), FailOpen: gc.Fail == config.FailOpen, LogOnly: gc.Action == "log"}
+			continue
+		}
+		x, err := guard.Compile(gc.Spec())
 		if err != nil {
 			return nil, err
 		}
-		byName[gc.Name] = g
+		g.byName[gc.Name] = x
 	}
-	g := &Guardrails{models: map[string][]*guard.Guard{}, keys: map[string][]*guard.Guard{}, units: map[string][]*guard.Guard{}}
-	resolve := func(what string, names []string) ([]*guard.Guard, error) {
-		var out []*guard.Guard
+	attach := func(m map[string][]string, id, what string, names []string) error {
 		for _, n := range names {
-			x := byName[n]
-			if x == nil {
-				return nil, fmt.Errorf("%s: no guardrail %q", what, n)
+			if g.byName[n] == nil && g.webhooks[n] == nil {
+				return fmt.Errorf("%s: no guardrail %q", what, n)
 			}
-			out = append(out, x)
 		}
-		return out, nil
-	}
-	attach := func(m map[string][]*guard.Guard, id, what string, names []string) error {
-		if len(names) == 0 {
-			return nil
+		if len(names) > 0 {
+			m[id] = names
 		}
-		gs, err := resolve(what, names)
-		m[id] = gs
-		return err
+		return nil
 	}
 	for _, m := range f.Models {
 		if err := attach(g.models, m.Name, "model "+m.Name, m.Guardrails); err != nil {

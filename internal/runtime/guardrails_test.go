@@ -15,10 +15,11 @@ func TestGuardrailsFor(t *testing.T) {
 		return config.Guardrail{Name: name, Type: "words", Words: []string{name}, Action: "log"}
 	}
 	f := &config.File{
-		Guardrails: []config.Guardrail{g("m"), g("k"), g("a"), g("t"), g("o"), g("shared")},
+		Guardrails: []config.Guardrail{g("m"), g("k"), g("a"), g("t"), g("o"), g("shared"),
+			{Name: "hook", Type: "webhook", URL: "https://x.example/check", Fail: "open"}},
 		Models:     []config.Model{{Name: "chat", Guardrails: []string{"m", "shared"}}, {Name: "bare"}},
 		Keys:       []config.Key{{Name: "dev", Guardrails: []string{"k", "shared"}}},
-		Orgs: []config.Org{{Name: "acme", Guardrails: []string{"o"}, Teams: []config.Team{{Name: "web", Guardrails: []string{"t"},
+		Orgs: []config.Org{{Name: "acme", Guardrails: []string{"o", "hook"}, Teams: []config.Team{{Name: "web", Guardrails: []string{"t"},
 			Applications: []config.App{{Name: "shop", Guardrails: []string{"a"}}}}}}},
 	}
 	s := &Snapshot{}
@@ -50,6 +51,12 @@ func TestGuardrailsFor(t *testing.T) {
 		if !slices.Equal(names, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, names, tc.want)
 		}
+	}
+	if hs := gs.Webhooks(inApp, "chat"); len(hs) != 1 || hs[0].Name != "hook" || !hs[0].FailOpen || hs[0].Timeout != DefaultWebhookTimeout {
+		t.Errorf("webhooks %+v", hs)
+	}
+	if hs := gs.Webhooks(&Key{Name: "other", Source: "config"}, "chat"); len(hs) != 0 {
+		t.Errorf("webhooks of a key outside acme: %+v", hs)
 	}
 	f.Models[1].Guardrails = []string{"nope"}
 	if _, err := s.compileGuardrails(f); err == nil {
