@@ -51,6 +51,16 @@ func TestAlertRulesAPI(t *testing.T) {
 		t.Fatalf("audit %+v, %v", audit, err)
 	}
 
+	// A channel disabled after failed deliveries is switched back on.
+	if err := w.e.st.DisableAlertChannel(context.Background(), "errors:0", "8 failures", time.Now(), store.AuditEntry{Actor: "system:alerts",
+		Action: "alert_channel.disable", ObjectType: "alert_channel", ObjectID: "errors:0"}); err != nil {
+		t.Fatal(err)
+	}
+	w.must(w.as("super", "POST", "/admin/v1/alert-channels/errors:0/enable", ""), 200, "enable")
+	if off, err := w.e.st.DisabledAlertChannels(context.Background()); err != nil || len(off) != 0 {
+		t.Fatalf("still disabled: %v, %v", off, err)
+	}
+
 	// The request log.
 	now := time.Now().UTC()
 	for _, x := range []string{"A", "B"} {

@@ -249,9 +249,10 @@ func (e *Evaluator) step(ctx context.Context, r config.AlertRule, prev store.Ale
 	return err
 }
 
-// ChannelID names the i-th channel of a rule in deliveries and in the
-// disabled list.
-func ChannelID(rule string, i int) string { return fmt.Sprintf("%s/%d", rule, i) }
+// ChannelID names the i-th channel of a rule in deliveries, in the
+// disabled list and in the admin API's path: "rule:i" (rule names hold no
+// colon).
+func ChannelID(rule string, i int) string { return fmt.Sprintf("%s:%d", rule, i) }
 
 // values returns each series' sample of rule r at now.
 func (e *Evaluator) values(ctx context.Context, r config.AlertRule, now time.Time) (map[string]sample, error) {

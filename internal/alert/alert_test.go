@@ -435,7 +435,7 @@ func TestRetriesThenDisable(t *testing.T) {
 		t.Fatalf("third try: %d, %v", hits.Load(), err)
 	}
 	off, err := s.DisabledAlertChannels(ctx)
-	if err != nil || off["e/0"] == "" {
+	if err != nil || off["e:0"] == "" {
 		t.Fatalf("channel not disabled: %v, %v", off, err)
 	}
 	audit, err := s.ListAudit(ctx, store.AuditFilter{ObjectType: "alert_channel"})

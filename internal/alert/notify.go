@@ -192,8 +192,7 @@ func (e *Evaluator) deliver(ctx context.Context, now time.Time, rules map[string
 	r, ok := rules[d.Rule]
 	var ch config.AlertChannel
 	if ok {
-		_, idx, _ := strings.Cut(d.Channel, "/")
-		i, err := strconv.Atoi(idx)
+		i, err := strconv.Atoi(d.Channel[strings.LastIndexByte(d.Channel, ':')+1:])
 		if err == nil && i >= 0 && i < len(r.Notify) && ChannelID(r.Name, i) == d.Channel {
 			ch = r.Notify[i]
 		} else {
