@@ -3,6 +3,7 @@ package console
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -152,7 +153,7 @@ type overviewData struct {
 	Window    string
 	Windows   []string
 	Total     top
-	P95       float64
+	P50, P95  float64
 	Sampled   int64
 	Charts    string // JSON for the charts, in a data attribute
 	Models    []top
@@ -174,12 +175,12 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, u *user, p *p
 		}
 	}
 	end := time.Now().UTC()
-	ok, err := c.fromAnalytics(r, u, p, &d, end, win.Span, win.Bucket)
+	ok, err := c.fromAnalytics(r, u, scopeQuery(p), &d, end, win.Span, win.Bucket)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		if err := c.fromLedger(r, u, p, &d, end, win.Span, win.Bucket); err != nil {
+		if err := c.fromLedger(r, u, scopeQuery(p), &d, end, win.Span, win.Bucket); err != nil {
 			return err
 		}
 	}
@@ -207,8 +208,8 @@ func withOrg(p *page, q url.Values) url.Values {
 
 // fromLedger fills the charts and rankings from the newest ledger entries
 // (one API call), for a server without the analytics rollups.
-func (c *Console) fromLedger(r *http.Request, u *user, p *page, d *overviewData, end time.Time, span, bucket time.Duration) error {
-	q := scopeQuery(p)
+func (c *Console) fromLedger(r *http.Request, u *user, scope url.Values, d *overviewData, end time.Time, span, bucket time.Duration) error {
+	q := maps.Clone(scope)
 	q.Set("limit", strconv.Itoa(sample))
 	var list struct {
 		Data []entry `json:"data"`
@@ -233,7 +234,7 @@ func (c *Console) fromLedger(r *http.Request, u *user, p *page, d *overviewData,
 	if t := topBy(in, func(entry) string { return "all" }, 1); len(t) == 1 {
 		d.Total = t[0]
 	}
-	d.P95 = quantile(lat, 0.95)
+	d.P50, d.P95 = quantile(lat, 0.5), quantile(lat, 0.95)
 	d.Models = topBy(in, func(e entry) string { return e.Model }, 5)
 	d.Keys = topBy(in, func(e entry) string { return e.KeyName }, 5)
 	d.Apps = topBy(in, func(e entry) string { return e.AppID }, 5)
@@ -262,9 +263,9 @@ type analyticsPoint struct {
 
 // fromAnalytics fills the charts and rankings from the analytics rollups;
 // false when the server has no analytics API.
-func (c *Console) fromAnalytics(r *http.Request, u *user, p *page, d *overviewData, end time.Time, span, bucket time.Duration) (bool, error) {
+func (c *Console) fromAnalytics(r *http.Request, u *user, scope url.Values, d *overviewData, end time.Time, span, bucket time.Duration) (bool, error) {
 	start := end.Add(-span).Truncate(bucket)
-	q := scopeQuery(p)
+	q := maps.Clone(scope)
 	q.Set("from", start.Format(time.RFC3339))
 	q.Set("to", end.Add(time.Minute).Truncate(time.Minute).Format(time.RFC3339))
 	q.Set("interval", interval(bucket))
@@ -298,7 +299,7 @@ func (c *Console) fromAnalytics(r *http.Request, u *user, p *page, d *overviewDa
 	d.Source, d.Charts = "analytics", string(b)
 	t := a.Totals
 	d.Total = top{Name: "all", Requests: t.Requests, Errors: t.Errors, Tokens: t.InputTokens + t.OutputTokens, CostMicros: t.CostMicros}
-	d.P95 = t.P95
+	d.P50, d.P95 = t.P50, t.P95
 	// The rankings: one grouped query each, over the whole window.
 	q.Set("interval", "1d")
 	q.Set("from", end.Add(-span).Truncate(24*time.Hour).Format(time.RFC3339))

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -318,30 +317,19 @@ func (c *Console) appPage(w http.ResponseWriter, r *http.Request, u *user, p *pa
 	for _, k := range keys {
 		d.Keys = append(d.Keys, keyRow{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Revoked: k.RevokedAt != nil})
 	}
-	q := url.Values{"app_id": {id}, "limit": {strconv.Itoa(sample)}}
-	var list struct {
-		Data []entry `json:"data"`
-	}
-	if err := c.api(r, u, http.MethodGet, "/admin/v1/requests", q, nil, &list); err != nil {
-		return err
-	}
+	var ov overviewData
 	end := time.Now().UTC()
-	var in []entry
-	var lat []float64
-	for _, e := range list.Data {
-		if !e.Time.Before(end.Add(-24 * time.Hour)) {
-			in, lat = append(in, e), append(lat, e.LatencyMS)
-		}
-	}
-	b, err := json.Marshal(buildSeries(in, end, 24*time.Hour, 30*time.Minute))
+	appScope := url.Values{"app_id": {id}}
+	ok, err := c.fromAnalytics(r, u, appScope, &ov, end, 24*time.Hour, 30*time.Minute)
 	if err != nil {
 		return err
 	}
-	d.Charts = string(b)
-	if t := topBy(in, func(entry) string { return "all" }, 1); len(t) == 1 {
-		d.Total = t[0]
+	if !ok {
+		if err := c.fromLedger(r, u, appScope, &ov, end, 24*time.Hour, 30*time.Minute); err != nil {
+			return err
+		}
 	}
-	d.P50, d.P95 = quantile(lat, 0.5), quantile(slices.Clone(lat), 0.95)
+	d.Charts, d.Total, d.P50, d.P95 = ov.Charts, ov.Total, ov.P50, ov.P95
 	var usage admin.UsageAnswer
 	if err := c.api(r, u, http.MethodGet, "/admin/v1/usage", url.Values{"app_id": {id}}, nil, &usage); err != nil {
 		return err
