@@ -37,11 +37,11 @@ func init() {
 	scanned("email", `[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9.\-]{1,384}`, scanEmail)
 	scanned("phone", `[+(0-9][0-9 ().\-]{1,40}`, scanPhone)
 	scanned("credit_card", `[0-9][0-9 \-]{11,37}`, scanCard)
-	scanned("iban", `[A-Z]{2}[0-9]{2}[A-Z0-9 ]{11,63}`, scanIBAN)
+	scanned("iban", `[A-Z]{2}[0-9]{2}[A-Z0-9 \-]{11,63}`, scanIBAN)
 	scanned("ip_address", `[0-9A-Fa-f:.]{2,45}`, scanIP)
 	scanned("us_ssn", `[0-9][0-9 .\-]{10}`, scanSSN)
+	def("api_key", `sk-(?:proj-|ant-(?:api\d\d-)?|svcacct-|admin-)?[A-Za-z0-9_\-]{20,200}`, keyBounded, true, nil)
 	for _, expr := range []string{
-		`sk-(?:proj-|ant-(?:api\d\d-)?|svcacct-|admin-)?[A-Za-z0-9_\-]{20,200}`,
 		`gh[pousr]_[A-Za-z0-9]{36,76}`,
 		`github_pat_[A-Za-z0-9_]{22,255}`,
 		`xox[abprs]-[A-Za-z0-9\-]{10,200}`,

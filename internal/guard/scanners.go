@@ -128,7 +128,8 @@ func nextDigitRun(text string, p int) int {
 
 // scanCard: 12 to 19 digits, separated by nothing or consistently by
 // single spaces or hyphens, passing Luhn's check; the longest such prefix
-// of the number wins.
+// of the number wins. Thirteen unseparated digits starting with 1 are a
+// Unix time in milliseconds (as Presidio also rules), not a card.
 func scanCard(text string, p int) (int, int) {
 	for {
 		s := nextDigitRun(text, p)
@@ -153,6 +154,9 @@ func scanCard(text string, p int) (int, int) {
 			break
 		}
 		for k := n; k >= 12; k-- {
+			if k == 13 && digits[0] == '1' && ends[k-1]-s == 13 {
+				continue // a Unix time in milliseconds (2001 to 2033), not a card
+			}
 			if numberEnd(text, ends[k-1]) && !(k < n && ends[k-1] < len(text) && isDigitByte(text[ends[k-1]])) && luhn(digits[:k]) {
 				return s, ends[k-1]
 			}
@@ -325,8 +329,8 @@ func scanIP(text string, p int) (int, int) {
 }
 
 // scanIBAN: a country code, two check digits and the country's number of
-// letters and digits (single spaces allowed between them), passing
-// ISO 13616's mod-97 check.
+// letters and digits (single spaces, or single hyphens, allowed between
+// them, one kind per number), passing ISO 13616's mod-97 check.
 func scanIBAN(text string, p int) (int, int) {
 	for p+4 <= len(text) {
 		i := strings.IndexAny(text[p:], "0123456789")
@@ -354,10 +358,12 @@ func validIBAN(text string, s int) (int, bool) {
 	}
 	var buf [40]byte
 	n, end := 0, -1
+	var sep byte // the first separator fixes the rest
 	for i := s; i < len(text) && n < want; i++ {
 		c := text[i]
 		switch {
-		case c == ' ' && i > s && text[i-1] != ' ' && i+1 < len(text) && (isUpper(text[i+1]) || isDigitByte(text[i+1])):
+		case (c == ' ' || c == '-') && (sep == 0 || sep == c) && i > s && text[i-1] != c && i+1 < len(text) && (isUpper(text[i+1]) || isDigitByte(text[i+1])):
+			sep = c
 			continue
 		case isUpper(c) || isDigitByte(c):
 			buf[n] = c
@@ -373,4 +379,25 @@ func validIBAN(text string, s int) (int, bool) {
 		return 0, false
 	}
 	return end, mod97(buf[:n]) == 1
+}
+
+// keyBounded accepts an sk- key not glued to other token characters,
+// unless its body is lower-case words joined by hyphens (sk-learn-...,
+// sk-your-api-key-here): prose or a placeholder. Generated keys are random
+// letters, digits, hyphens and underscores, and twenty such characters
+// with neither a digit nor a capital happen about once in 10^7.
+func keyBounded(text string, s, e int) (int, bool) {
+	if _, ok := tokenBounded(text, s, e); !ok {
+		return e, false
+	}
+	hyphen := false
+	for i := s + len("sk-"); i < e; i++ {
+		switch c := text[i]; {
+		case isDigitByte(c) || isUpper(c):
+			return e, true
+		case c == '-':
+			hyphen = true
+		}
+	}
+	return e, !hyphen
 }
