@@ -1,0 +1,119 @@
+package admin_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// productWorld: organisation acme with teams search (owns product
+// support) and web (consumes it, application webapp), organisation other
+// with team ext (application extapp); a user per role below.
+func productWorld(t *testing.T, visibility string) (*world, map[string]string) {
+	w := newWorld(t)
+	ids := map[string]string{}
+	org := w.must(w.as("super", "POST", "/admin/v1/orgs", `{"name":"acme"}`), 201, "org").body["id"].(string)
+	other := w.must(w.as("super", "POST", "/admin/v1/orgs", `{"name":"other"}`), 201, "org").body["id"].(string)
+	for _, tm := range []struct{ name, org string }{{"search", org}, {"web", org}, {"ext", other}} {
+		ids[tm.name] = w.must(w.as("super", "POST", "/admin/v1/teams", fmt.Sprintf(`{"name":%q,"org_id":%q}`, tm.name, tm.org)), 201, "team").body["id"].(string)
+	}
+	ids["webapp"] = w.must(w.as("super", "POST", "/admin/v1/apps", fmt.Sprintf(`{"name":"webapp","team_id":%q}`, ids["web"])), 201, "app").body["id"].(string)
+	ids["extapp"] = w.must(w.as("super", "POST", "/admin/v1/apps", fmt.Sprintf(`{"name":"extapp","team_id":%q}`, ids["ext"])), 201, "app").body["id"].(string)
+	for _, u := range []struct{ name, role, org, team string }{
+		{"search-admin", "admin", org, ids["search"]}, {"search-dev", "developer", org, ids["search"]},
+		{"web-dev", "developer", org, ids["web"]}, {"web-viewer", "viewer", org, ids["web"]},
+		{"ext-dev", "developer", other, ids["ext"]}, {"search-auditor", "auditor", org, ids["search"]},
+	} {
+		_, tok := w.tokenFor(w.newUser(u.role, u.org, u.team))
+		w.creds[u.name] = "Bearer " + tok
+	}
+	w.must(w.as("search-admin", "POST", "/admin/v1/products", fmt.Sprintf(`{"name":"support","team_id":%q,"visibility":%q}`, ids["search"], visibility)), 201, "product")
+	w.must(w.as("search-admin", "POST", "/admin/v1/products/support/plans", `{"name":"free","approval":"manual"}`), 201, "plan")
+	w.must(w.as("search-admin", "POST", "/admin/v1/products/support/versions", `{"version":"v1","models":{"m":"m"}}`), 201, "version")
+	w.must(w.as("search-admin", "POST", "/admin/v1/products/support/versions/v1/publish", ""), 200, "publish")
+	return w, ids
+}
+
+// TestSubscriptionWhoMay: a developer of the consuming team requests; a
+// developer of the product's team may not approve, its admin may; the
+// consumer may not approve its own request; an auditor of the product's
+// team reads it; another organisation's developer sees an internal product
+// not at all.
+func TestSubscriptionWhoMay(t *testing.T) {
+	w, ids := productWorld(t, "internal")
+	req := fmt.Sprintf(`{"application":%q,"product":"support","plan":"free","reason":"help desk"}`, ids["webapp"])
+	w.must(w.as("web-viewer", "POST", "/admin/v1/subscriptions", req), 403, "a viewer requests")
+	sub := w.must(w.as("web-dev", "POST", "/admin/v1/subscriptions", req), 201, "the consumer's developer requests")
+	if sub.body["state"] != "pending" || sub.body["requested_by"] == "" {
+		t.Fatalf("requested: %v", sub.body)
+	}
+	id := sub.body["id"].(string)
+	w.must(w.as("web-dev", "POST", "/admin/v1/subscriptions", req), 409, "a second open subscription")
+	w.must(w.as("web-dev", "POST", "/admin/v1/subscriptions/"+id+"/approve", ""), 403, "the consumer approves its own request")
+	w.must(w.as("search-dev", "POST", "/admin/v1/subscriptions/"+id+"/approve", ""), 403, "the product team's developer approves")
+	w.must(w.as("search-auditor", "GET", "/admin/v1/subscriptions/"+id, ""), 200, "the product team's auditor reads")
+	ok := w.must(w.as("search-admin", "POST", "/admin/v1/subscriptions/"+id+"/approve", `{"note":"welcome"}`), 200, "the product team's admin approves")
+	if ok.body["state"] != "active" || ok.body["note"] != "welcome" || !strings.Contains(fmt.Sprint(ok.body["decided_by"]), "@") {
+		t.Fatalf("approved: %v", ok.body)
+	}
+	w.must(w.as("search-admin", "POST", "/admin/v1/subscriptions/"+id+"/approve", ""), 409, "approving twice")
+	w.must(w.as("web-dev", "POST", "/admin/v1/subscriptions/"+id+"/cancel", ""), 200, "the consumer cancels")
+	// Another organisation: an internal product is invisible.
+	ext := fmt.Sprintf(`{"application":%q,"product":"support","plan":"free"}`, ids["extapp"])
+	w.must(w.as("ext-dev", "POST", "/admin/v1/subscriptions", ext), 404, "another organisation subscribes to an internal product")
+	w.must(w.as("ext-dev", "GET", "/admin/v1/products/support", ""), 404, "another organisation reads an internal product")
+	w.must(w.as("web-dev", "GET", "/admin/v1/products/support", ""), 200, "another team of the organisation reads an internal product")
+	// The audit log has the request, the approval and the cancellation.
+	audit := w.must(w.as("super", "GET", "/admin/v1/audit?object_id="+id, ""), 200, "audit").raw
+	for _, a := range []string{"subscription.create", "subscription.approve", "subscription.cancel"} {
+		if !strings.Contains(audit, a) {
+			t.Fatalf("audit lacks %s: %s", a, audit)
+		}
+	}
+}
+
+// TestProductVisibility: private is its team's, internal its
+// organisation's, public everyone's.
+func TestProductVisibility(t *testing.T) {
+	for _, tc := range []struct {
+		visibility string
+		web, ext   int
+	}{{"private", 404, 404}, {"internal", 200, 404}, {"public", 200, 200}} {
+		t.Run(tc.visibility, func(t *testing.T) {
+			w, _ := productWorld(t, tc.visibility)
+			w.must(w.as("search-dev", "GET", "/admin/v1/products/support", ""), 200, "its team")
+			w.must(w.as("web-dev", "GET", "/admin/v1/products/support", ""), tc.web, "another team")
+			w.must(w.as("ext-dev", "GET", "/admin/v1/products/support", ""), tc.ext, "another organisation")
+		})
+	}
+}
+
+// TestPublishNeedsSecondPerson: with publish_approval, the first publish
+// asks (202, still a draft) and only another person publishes.
+func TestPublishNeedsSecondPerson(t *testing.T) {
+	w, ids := productWorld(t, "internal")
+	_, tok := w.tokenFor(w.newUser("admin", w.must(w.as("super", "GET", "/admin/v1/teams/"+ids["search"], ""), 200, "team").body["org_id"].(string), ids["search"]))
+	w.creds["search-admin2"] = "Bearer " + tok
+	w.must(w.as("search-admin", "PATCH", "/admin/v1/products/support", `{"publish_approval":true}`), 200, "ask for a second person")
+	w.must(w.as("search-admin", "POST", "/admin/v1/products/support/versions", `{"version":"v2","models":{"m":"m"}}`), 201, "draft")
+	for i := range 2 {
+		r := w.must(w.as("search-admin", "POST", "/admin/v1/products/support/versions/v2/publish", ""), 202, "the author publishes")
+		if r.body["state"] != "draft" {
+			t.Fatalf("try %d: %v", i, r.body)
+		}
+	}
+	r := w.must(w.as("search-admin2", "POST", "/admin/v1/products/support/versions/v2/publish", ""), 200, "a second person publishes")
+	if r.body["state"] != "published" {
+		t.Fatalf("published: %v", r.body)
+	}
+	// A published version does not change; a sunset before the deprecation is refused.
+	w.must(w.as("search-admin", "PATCH", "/admin/v1/products/support/versions/v2", `{"docs":"x"}`), 409, "edit a published version")
+	w.must(w.as("search-admin", "POST", "/admin/v1/products/support/versions/v2/deprecate",
+		`{"deprecated_at":"2027-01-02T00:00:00Z","sunset_at":"2027-01-01T00:00:00Z"}`), 400, "sunset before deprecation")
+	d := w.must(w.as("search-admin", "POST", "/admin/v1/products/support/versions/v2/deprecate", `{"sunset_at":"2030-01-01T00:00:00Z","successor":"v1"}`), 200, "deprecate")
+	if d.body["state"] != "deprecated" || d.body["successor"] != "v1" {
+		t.Fatalf("deprecated: %v", d.body)
+	}
+	w.must(w.as("search-admin", "POST", "/admin/v1/products/support/versions/v2/publish", ""), 409, "publish a deprecated version")
+	w.must(w.as("search-admin", "POST", "/admin/v1/products/support/versions/v2/rollback", ""), 200, "rollback")
+}
