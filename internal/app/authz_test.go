@@ -21,6 +21,7 @@ var anonymous = map[string]int{
 	"POST /v1/messages/count_tokens": 401,
 	"POST /v1beta/models/{rest...}":  401,
 	"GET /v1/sluice/usage":           401,
+	"POST /v1/sluice/feedback":       401,
 	"/v1/":                           401,
 	"GET /metrics":                   401,
 	"GET /healthz":                   200,
