@@ -115,13 +115,13 @@ func (r *receiver) counts() (states map[string]int, dups, bad int) {
 	return states, dups, r.bad
 }
 
-// nodes opens two stores on one database: two nodes of a cluster.
-func nodes(t *testing.T) map[string][2]*store.Store {
+// nodes opens three stores on one database: three nodes of a cluster.
+func nodes(t *testing.T) map[string][3]*store.Store {
 	t.Helper()
 	ctx := context.Background()
-	out := map[string][2]*store.Store{}
+	out := map[string][3]*store.Store{}
 	dir := t.TempDir()
-	var pair [2]*store.Store
+	var pair [3]*store.Store
 	for i := range pair {
 		s, err := store.OpenSQLite(ctx, dir)
 		if err != nil {
@@ -132,7 +132,7 @@ func nodes(t *testing.T) map[string][2]*store.Store {
 	}
 	out["sqlite"] = pair
 	if dsn := storetest.PostgresDSN(t); dsn != "" {
-		var pg [2]*store.Store
+		var pg [3]*store.Store
 		for i := range pg {
 			s, err := store.OpenPostgres(ctx, dsn)
 			if err != nil {
@@ -146,7 +146,7 @@ func nodes(t *testing.T) map[string][2]*store.Store {
 	return out
 }
 
-// TestExactlyOnceAcrossEvaluators: two evaluators on one database, both
+// TestExactlyOnceAcrossEvaluators: three evaluators on one database, all
 // evaluating at the same moments (neither waits for the lease), see 1,000
 // series cross the threshold at once and cross back; the webhook gets
 // exactly one firing and one resolved notification per series.
@@ -158,8 +158,8 @@ func TestExactlyOnceAcrossEvaluators(t *testing.T) {
 			rcv := newReceiver(t, "s3cret")
 			rules := []config.AlertRule{{Name: "errors", Kind: config.AlertErrorRate, Threshold: 0.1, GroupBy: []string{"key"},
 				Notify: []config.AlertChannel{{Type: config.ChannelWebhook, URL: rcv.srv.URL, Secret: "s3cret"}}}}
-			var evs [2]*Evaluator
-			var srcs [2]*fakeSource
+			var evs [3]*Evaluator
+			var srcs [3]*fakeSource
 			for i := range evs {
 				srcs[i] = &fakeSource{Store: pair[i], n: series}
 				srcs[i].rate.Store(0.0)
@@ -173,7 +173,7 @@ func TestExactlyOnceAcrossEvaluators(t *testing.T) {
 					srcs[i].rate.Store(rate)
 				}
 				var wg sync.WaitGroup
-				errs := make([]error, 2)
+				errs := make([]error, len(evs))
 				for i := range evs {
 					wg.Add(1)
 					go func() {
