@@ -35,6 +35,7 @@ type ExperimentInput struct {
 	Name    string           `json:"name"`
 	Model   string           `json:"model,omitempty" description:"A model: the arms are its targets."`
 	Prompt  string           `json:"prompt,omitempty" description:"A prompt: the arms are its versions."`
+	Label   string           `json:"label,omitempty" description:"The prompt's label whose split serves the versions (default production); promotion moves it."`
 	Unit    string           `json:"unit,omitempty" description:"key (default), user or header:<name>."`
 	Metric  string           `json:"metric" description:"A declared feedback metric, or success, latency_ms, cost."`
 	Arms    []experiment.Arm `json:"arms"`
@@ -94,7 +95,7 @@ func (a *API) createExperiment(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := time.Now().UTC()
-	e := experiment.Experiment{ID: store.NewID(store.PrefixExperiment), Name: in.Name, Model: in.Model, Prompt: in.Prompt, Unit: in.Unit,
+	e := experiment.Experiment{ID: store.NewID(store.PrefixExperiment), Name: in.Name, Model: in.Model, Prompt: in.Prompt, Label: in.Label, Unit: in.Unit,
 		Metric: in.Metric, Arms: in.Arms, Control: in.Control, Status: experiment.StatusRunning, CreatedAt: now, UpdatedAt: now}
 	if err := e.Validate(a.metricType); err != nil {
 		return &httpError{http.StatusBadRequest, "invalid_experiment", err.Error()}
@@ -109,6 +110,13 @@ func (a *API) createExperiment(w http.ResponseWriter, r *http.Request) error {
 				return &httpError{http.StatusBadRequest, "unknown_target",
 					fmt.Sprintf("arms[%d]: %s/%s is not a target of model %q's default route.", i, arm.Provider, arm.Model, e.Model)}
 			}
+		}
+	}
+	if e.Prompt != "" {
+		if _, err := a.opts.Store.GetPrompt(r.Context(), e.Prompt); errors.Is(err, store.ErrNotFound) {
+			return &httpError{http.StatusBadRequest, "unknown_prompt", fmt.Sprintf("No prompt named %q.", e.Prompt)}
+		} else if err != nil {
+			return err
 		}
 	}
 	e.CreatedBy = principal(r).Name()
@@ -177,6 +185,18 @@ func (a *API) promoteExperiment(w http.ResponseWriter, r *http.Request) error {
 		e.Arms[i].Weight = 0
 		if e.Arms[i].Name == in.Arm {
 			e.Arms[i].Weight = 100
+		}
+	}
+	if e.Prompt != "" {
+		// A prompt's winner takes the label whole: its split is removed.
+		p, err := a.opts.Store.GetPrompt(r.Context(), e.Prompt)
+		if err != nil {
+			return err
+		}
+		l := store.PromptLabel{Label: e.Label, Version: e.Arms[e.ArmIndex(in.Arm)].PromptVersion}
+		move := a.auditFor(w, r, "prompts.label", "prompt", p.ID, "", nil, l)
+		if err := a.opts.Store.SetPromptLabel(r.Context(), p.ID, l, -1, principal(r).Name(), "experiment "+e.Name+" promoted "+in.Arm, move); err != nil {
+			return err
 		}
 	}
 	audit := a.auditFor(w, r, "experiments.promote", "experiment", e.ID, "", before, e)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/ledger"
+	"github.com/sluicehq/sluice/internal/prompt"
+	"github.com/sluicehq/sluice/internal/store"
 )
 
 // TestExperimentsAPI: create (validated against the model's targets),
@@ -102,5 +104,44 @@ func TestExperimentsAPI(t *testing.T) {
 	}
 	if r := e.do("GET", "/admin/v1/experiments", ""); r.code != 200 || len(r.body["data"].([]any)) != 1 {
 		t.Fatalf("list: %d %s", r.code, r.raw)
+	}
+}
+
+// TestPromptExperimentPromotion: promoting a prompt experiment's arm moves
+// the prompt's label to the winning version, split removed, audited.
+func TestPromptExperimentPromotion(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	p := store.Prompt{ID: store.NewID(store.PrefixPrompt), Name: "summarize"}
+	audit := store.AuditEntry{Actor: "test", Action: "prompt.create", ObjectType: "prompt"}
+	if err := e.st.CreatePrompt(ctx, p, audit); err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{"one", "two"} {
+		if _, err := e.st.AddPromptVersion(ctx, p.ID, prompt.Version{Model: "m", Messages: []prompt.Message{{Role: "user", Content: text}}}, audit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.st.SetPromptLabel(ctx, p.ID, store.PromptLabel{Label: "production", Version: 1, SplitVersion: 2, SplitWeight: 50}, -1, "test", "split", audit); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do("POST", "/admin/v1/experiments", `{"name":"p","prompt":"nope","metric":"success","arms":[{"name":"v1","prompt_version":1,"weight":1},{"name":"v2","prompt_version":2,"weight":1}]}`); r.code != 400 {
+		t.Fatalf("unknown prompt: %d %s", r.code, r.raw)
+	}
+	r := e.do("POST", "/admin/v1/experiments", `{"name":"p","prompt":"summarize","metric":"success","arms":[{"name":"v1","prompt_version":1,"weight":1},{"name":"v2","prompt_version":2,"weight":1}]}`)
+	if r.code != 201 || r.body["label"] != "production" {
+		t.Fatalf("create: %d %s", r.code, r.raw)
+	}
+	if r := e.do("POST", "/admin/v1/experiments/p/promote", `{"arm":"v2"}`); r.code != 200 {
+		t.Fatalf("promote: %d %s", r.code, r.raw)
+	}
+	got, err := e.st.GetPrompt(ctx, "summarize")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range got.Labels {
+		if l.Label == "production" && (l.Version != 2 || l.SplitWeight != 0) {
+			t.Fatalf("production label %+v, want version 2 without a split", l)
+		}
 	}
 }

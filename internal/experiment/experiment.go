@@ -49,6 +49,9 @@ type Experiment struct {
 	// prompt's versions (assigned by the prompt label's own split).
 	Model  string `json:"model,omitempty"`
 	Prompt string `json:"prompt,omitempty"`
+	// Label is the prompt label whose split serves the versions, and
+	// which promotion moves to the winner (default "production").
+	Label string `json:"label,omitempty"`
 	// Unit is what assignment is sticky to: "key" (default), "user" (the
 	// body's user or metadata.user_id) or "header:<name>".
 	Unit string `json:"unit"`
@@ -79,6 +82,12 @@ func (e *Experiment) Validate(metricType func(string) (string, bool)) error {
 	}
 	if e.Unit == "" {
 		e.Unit = "key"
+	}
+	if e.Prompt != "" && e.Label == "" {
+		e.Label = "production"
+	}
+	if e.Model != "" && e.Label != "" {
+		bad("label: only a prompt's experiment has one")
 	}
 	if e.Unit != "key" && e.Unit != "user" && (!strings.HasPrefix(e.Unit, "header:") || len(e.Unit) == len("header:")) {
 		bad("unit: key, user or header:<name>")

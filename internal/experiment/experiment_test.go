@@ -44,6 +44,7 @@ func TestValidate(t *testing.T) {
 		{"bad unit", func(e *Experiment) { e.Unit = "header:" }, "unit:"},
 		{"unknown control", func(e *Experiment) { e.Control = "x" }, "control:"},
 		{"bad name", func(e *Experiment) { e.Name = "a b" }, "name:"},
+		{"label on a model", func(e *Experiment) { e.Label = "production" }, "label:"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
