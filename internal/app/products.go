@@ -1,10 +1,12 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
@@ -209,6 +211,7 @@ func (s *server) sweepOnce(ctx context.Context, now time.Time) error {
 				return err
 			}
 			s.log.Info("subscriber notified", "subscription", sub.ID, "notice", n.notice, "lead", n.lead, "at", n.At)
+			s.postNotice(ctx, sub, n)
 		}
 	}
 	if changed {
@@ -230,17 +233,22 @@ type notice struct {
 }
 
 // dueNotices lists the notices due for sub at now: the deprecation of a
-// version its plan allows, once it is deprecated; and each lead time
-// before a sunset of such a version and before the subscription's end
-// that has been reached (the event itself not yet passed).
+// version its plan allows, once it is deprecated; and, before a sunset of
+// such a version and before the subscription's end (not yet passed), the
+// nearest lead time reached. Each is sent once (RecordNotice), so a
+// subscriber hears at 30, 7 and 1 days.
 func dueNotices(snap *runtime.Snapshot, sub store.SubscriptionRecord, now time.Time) []notice {
 	var out []notice
 	add := func(kind, version string, at time.Time, successor string) {
-		for _, l := range noticeLeads {
+		// The nearest lead time reached: a subscriber who comes (or a
+		// node that wakes) late gets the most urgent notice, not all.
+		for i := len(noticeLeads) - 1; i >= 0; i-- {
+			l := noticeLeads[i]
 			if !now.Before(at.Add(-l.d)) && now.Before(at) {
 				key := kind + ":" + sub.Product + "/" + version
 				out = append(out, notice{notice: key, lead: l.name, Kind: kind, Product: sub.Product, Version: version, At: at,
 					Lead: l.name, Successor: successor})
+				return
 			}
 		}
 	}
@@ -276,4 +284,58 @@ func mustJSON(v any) json.RawMessage {
 		return nil
 	}
 	return b
+}
+
+// NoticeEvent is the JSON body of a subscriber notice sent to the
+// alerts webhook (alerts.webhook_url).
+type NoticeEvent struct {
+	Type         string    `json:"type"` // "product.notice"
+	Kind         string    `json:"kind"` // deprecation, sunset or expiry
+	OrgID        string    `json:"org_id"`
+	TeamID       string    `json:"team_id"`
+	AppID        string    `json:"app_id"`
+	Subscription string    `json:"subscription"`
+	Product      string    `json:"product"`
+	Version      string    `json:"version,omitempty"`
+	At           time.Time `json:"at"`
+	Lead         string    `json:"lead"`
+	Successor    string    `json:"successor,omitempty"`
+}
+
+// postNotice sends a recorded notice to the alerts webhook, once (the
+// notice's row is already written: a failed post is logged, not retried).
+func (s *server) postNotice(ctx context.Context, sub store.SubscriptionRecord, n notice) {
+	s.mu.Lock()
+	url, headers := "", map[string]string(nil)
+	if s.file != nil {
+		url, headers = s.file.Alerts.WebhookURL, s.file.Alerts.WebhookHeaders
+	}
+	s.mu.Unlock()
+	if url == "" {
+		return
+	}
+	body, _ := json.Marshal(NoticeEvent{Type: "product.notice", Kind: n.Kind, OrgID: sub.OrgID, TeamID: sub.TeamID, AppID: sub.Application,
+		Subscription: sub.ID, Product: n.Product, Version: n.Version, At: n.At, Lead: n.Lead, Successor: n.Successor})
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		s.log.Error("notice webhook: bad URL", "err", err)
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	client := s.guarded
+	if s.allowPrivate || client == nil {
+		client = s.client
+	}
+	res, err := client.Do(req)
+	if err == nil {
+		res.Body.Close()
+	}
+	if err != nil || res.StatusCode >= 300 {
+		s.log.Warn("notice webhook failed", "subscription", sub.ID, "status", statusOf(res, err))
+	}
 }

@@ -2,9 +2,13 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,8 +111,8 @@ func TestDueNotices(t *testing.T) {
 		{"2026-11-30T00:00:00Z", nil},
 		{"2026-12-01T00:00:00Z", []string{"deprecation:support/v1 0"}},
 		{"2026-12-02T00:00:00Z", []string{"deprecation:support/v1 0", "sunset:support/v1 30d"}},
-		{"2026-12-25T00:00:00Z", []string{"deprecation:support/v1 0", "sunset:support/v1 30d", "sunset:support/v1 7d"}},
-		{"2026-12-31T12:00:00Z", []string{"deprecation:support/v1 0", "sunset:support/v1 30d", "sunset:support/v1 7d", "sunset:support/v1 1d"}},
+		{"2026-12-25T00:00:00Z", []string{"deprecation:support/v1 0", "sunset:support/v1 7d"}},
+		{"2026-12-31T12:00:00Z", []string{"deprecation:support/v1 0", "sunset:support/v1 1d"}},
 		{"2027-01-02T00:00:00Z", []string{"deprecation:support/v1 0", "expiry:support/ 30d"}},
 		{"2027-02-01T00:00:00Z", []string{"deprecation:support/v1 0"}},
 	} {
@@ -125,5 +129,83 @@ func TestDueNotices(t *testing.T) {
 				t.Fatalf("got %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+// TestSweepNoticesOnce: a sweep sends each due notice once to the alerts
+// webhook (with an audit row); a second sweep, here or on another node
+// sharing the store, sends none.
+func TestSweepNoticesOnce(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var mu sync.Mutex
+	var got []NoticeEvent
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev NoticeEvent
+		_ = json.NewDecoder(r.Body).Decode(&ev)
+		mu.Lock()
+		got = append(got, ev)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	f, err := config.Parse([]byte(productsYAML), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Alerts.WebhookURL = hook.URL
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	nodes := []*server{{store: st, log: log, file: f, client: hook.Client(), allowPrivate: true},
+		{store: st, log: log, file: f, client: hook.Client(), allowPrivate: true}}
+	if err := nodes[0].syncUnits(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[0].syncProducts(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	apps, _ := st.ListUnits(ctx, store.KindApp, store.UnitFilter{})
+	now := time.Date(2029, 12, 28, 0, 0, 0, 0, time.UTC) // v1's sunset is 2030-01-01: the 7-day notice is due
+	end := now.Add(2 * time.Hour)                        // the subscription ends in 2 hours: its 1-day notice
+	if err := st.CreateSubscription(ctx, store.SubscriptionRecord{Subscription: product.Subscription{ID: "sub_1", Application: apps[0].ID,
+		Product: "support", Plan: "free", State: product.Active, ExpiresAt: &end}, CreatedAt: now, UpdatedAt: now},
+		store.AuditEntry{Actor: "t", Action: "subscription.create"}); err != nil {
+		t.Fatal(err)
+	}
+	in, err := productInputs(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		n.snaps.Store(&runtime.Snapshot{Products: runtime.CompileProducts(in)})
+	}
+	for i := range 3 {
+		if err := nodes[i%2].sweepOnce(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var kinds []string
+	for _, ev := range got {
+		kinds = append(kinds, ev.Kind+":"+ev.Version+":"+ev.Lead)
+		if ev.Subscription != "sub_1" || ev.OrgID == "" || ev.Type != "product.notice" {
+			t.Fatalf("event %+v", ev)
+		}
+	}
+	slices.Sort(kinds)
+	want := []string{"deprecation:v1:0", "expiry::1d", "sunset:v1:7d"}
+	if !slices.Equal(kinds, want) {
+		t.Fatalf("notices %v, want each once: %v", kinds, want)
+	}
+	audit, _ := st.ListAudit(ctx, store.AuditFilter{ObjectID: "sub_1", Limit: 100})
+	n := 0
+	for _, a := range audit {
+		if a.Action == "subscription.notice" {
+			n++
+		}
+	}
+	if n != len(want) {
+		t.Fatalf("%d notice audit rows, want %d", n, len(want))
 	}
 }
