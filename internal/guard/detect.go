@@ -285,11 +285,36 @@ func asciiLower(s string) string {
 	return string(b)
 }
 
+// indexAnyByte returns the index of the first byte of s that is one of
+// the bytes of set, or -1. Unlike strings.IndexAny it compares bytes, not
+// runes: an anchor may be the lead byte of a multi-byte rune, which alone
+// is not valid UTF-8 (and IndexAny would read it as U+FFFD).
+func indexAnyByte(s, set string) int {
+	if len(set) == 1 {
+		return strings.IndexByte(s, set[0])
+	}
+	var in [256]bool
+	ascii := true
+	for i := range len(set) {
+		in[set[i]] = true
+		ascii = ascii && set[i] < utf8.RuneSelf
+	}
+	if ascii {
+		return strings.IndexAny(s, set)
+	}
+	for i := range len(s) {
+		if in[s[i]] {
+			return i
+		}
+	}
+	return -1
+}
+
 // next returns the first anchor at or after p, or -1.
 func (a *anchor) next(src *source, p int) int {
 	best := -1
 	if a.bytes != "" {
-		if i := strings.IndexAny(src.text[p:], a.bytes); i >= 0 {
+		if i := indexAnyByte(src.text[p:], a.bytes); i >= 0 {
 			best = p + i
 		}
 	}
@@ -385,8 +410,14 @@ func (d *detector) next(src *source, p int) (int, int) {
 
 // tail is how many trailing bytes of text could still be part of a match:
 // a match that is not complete yet is made of runes in chars and starts
-// with a rune in first, and is at most maxLen long.
+// with a rune in first, and is at most maxLen long. A trailing incomplete
+// rune is held with the run before it.
 func (d *detector) tail(text string) int {
+	if c := completeRunes(text); c < len(text) {
+		// A piece ended inside a rune: that rune may continue a match, so
+		// hold what would be held before it, and the rune's bytes.
+		return d.tail(text[:c]) + len(text) - c
+	}
 	n := 0
 	for n < len(text) && n < d.maxLen {
 		r, w := utf8.DecodeLastRuneInString(text[:len(text)-n])
