@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -215,5 +216,56 @@ func TestExemplarTraceID(t *testing.T) {
 		var b strings.Builder
 		_ = reg.Write(&b)
 		t.Fatal("no trace_id exemplar on sluice_request_duration_seconds")
+	}
+}
+
+// TestSeriesBoundedWithTracing: with tracing on, 10,000 requests with
+// distinct junk model names, keys and traceparents leave the series count
+// as a handful of requests made it; trace ids ride only as exemplars.
+func TestSeriesBoundedWithTracing(t *testing.T) {
+	const n = 10_000
+	reg := metrics.NewRegistry()
+	exp := tracetest.NewInMemoryExporter()
+	tr, err := trace.New(t.Context(), &config.OTLP{Endpoint: "http://127.0.0.1:1", QueueSize: 64}, trace.Options{Exporter: exp, Metrics: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Shutdown(context.Background()) })
+	var h *Handler
+	var rec *recorder
+	newEnvWith(t, func(o *Options) {
+		o.Metrics, o.Tracer = NewMetrics(reg), tr
+		rec = o.Ledger.(*recorder)
+		h = New(*o)
+	}, func(f *config.File) {
+		for i := range n {
+			f.Keys = append(f.Keys, config.Key{Name: fmt.Sprintf("k%05d", i), Key: fmt.Sprintf("gw-traced-key-%05d", i)})
+		}
+	})
+	mux := http.NewServeMux()
+	h.Register(mux)
+	send := func(key, model string, i int) {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":"hi"}]}`, model)))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Traceparent", fmt.Sprintf("00-%032x-%016x-01", i+1, i+1))
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+	}
+	send(clientKey, "junk-model", 0)
+	send(clientKey, "chat-small", 0)
+	waitLedger(t, rec, 2)
+	before := seriesCount(t, reg)
+	for i := range n {
+		send(fmt.Sprintf("gw-traced-key-%05d", i), fmt.Sprintf("junk-%05d", i), i)
+	}
+	waitLedger(t, rec, 2+n)
+	if after := seriesCount(t, reg); after != before {
+		var b strings.Builder
+		_ = reg.Write(&b)
+		t.Fatalf("%d series after %d traced junk requests, %d before:\n%s", after, n, before, b.String())
+	}
+	if got := rec.all()[2+n-1].TraceID; got != fmt.Sprintf("%032x", n) {
+		t.Fatalf("last entry's trace id %q", got)
 	}
 }
