@@ -104,3 +104,54 @@ func TestReportVariants(t *testing.T) {
 		t.Errorf("variant rows must follow the sluice row:\n%s", b.String())
 	}
 }
+
+// TestReportScaleTargets checks that the governed row is compared with the
+// bare proxy at every connection count of -variant-conns, that each scale
+// target is marked met or MISSED on its own figures, and that a 10,000-stream
+// run prints RSS per stream above idle with its verdict.
+func TestReportScaleTargets(t *testing.T) {
+	ns := func(path string, conns int, rps float64, cpu time.Duration) closedSample {
+		return closedSample{Path: path, Conns: conns, Rep: 1, Requests: 100, Exact: 100, RPS: rps, CPUPerReq: cpu}
+	}
+	st := func(path string, ttfe time.Duration, start, peak int64, trunc int) streamSample {
+		return streamSample{Path: path, Rep: 1, StartRSS: start, PeakRSS: peak,
+			StreamResult: load.StreamResult{Streams: 10000, OK: 10000 - trunc, Truncated: trunc, TTFEP50: ttfe}}
+	}
+	r := &report{
+		Started: time.Unix(0, 0),
+		NonStream: []closedSample{
+			ns(pathBare, 1, 1000, 300*time.Microsecond), ns(pathSluice, 1, 1100, 280*time.Microsecond),
+			ns(pathGoverned, 1, 1300, 230*time.Microsecond), // 0.77x CPU, 1.30x req/s: both met
+			ns(pathBare, 64, 2000, 200*time.Microsecond), ns(pathSluice, 64, 2100, 190*time.Microsecond),
+			ns(pathGoverned, 64, 2300, 170*time.Microsecond), // 0.85x CPU, 1.15x req/s: both missed
+			ns(pathA2O, 64, 1500, 260*time.Microsecond),      // 1.37x sluice: met
+			ns(pathO2A, 64, 1400, 300*time.Microsecond),      // 1.58x sluice: missed
+		},
+		Stream: []streamSample{
+			st(pathDirect, 10*time.Millisecond, 20e6, 200e6, 0),
+			st(pathSluice, 15*time.Millisecond, 25e6, 445e6, 0), // 42 KB per stream, +5 ms
+		},
+	}
+	var b bytes.Buffer
+	r.print(&b)
+	out := strings.Join(strings.Fields(b.String()), " ")
+	for _, want := range []string{
+		"c=1 sluice-governed CPU/req ÷ bare proxy CPU/req 0.77× (230µs vs 300µs) target <= 0.8x: met",
+		"c=1 sluice-governed req/s ÷ bare proxy req/s 1.30× (1300 vs 1000) target >= 1.2x: met",
+		"c=64 sluice-governed CPU/req ÷ bare proxy CPU/req 0.85× (170µs vs 200µs) target <= 0.8x: MISSED",
+		"c=64 sluice-governed req/s ÷ bare proxy req/s 1.15× (2300 vs 2000) target >= 1.2x: MISSED",
+		"c=64 sluice-a2o CPU/req ÷ sluice CPU/req 1.37× (260µs vs 190µs, +70µs per request) target <= 1.4x: met",
+		"c=64 sluice-o2a CPU/req ÷ sluice CPU/req 1.58× (300µs vs 190µs, +110µs per request) target <= 1.4x: MISSED",
+		"10000 streams Sluice peak RSS above idle per stream 42.0 KB",
+		"target <= 50 KB: met",
+		"10000 streams Sluice truncated + reordered 0 (10000/10000 ok) target 0 and all ok: met",
+		"10000 streams Sluice first event p50 − direct p50 +5000µs target <= 10 ms: met",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(out, "sluice-governed CPU/req ÷ sluice CPU/req 1.21× (230µs vs 190µs") {
+		t.Errorf("the c=1 governed row was compared with the c=64 sluice row:\n%s", b.String())
+	}
+}
