@@ -398,5 +398,5 @@ func (c *Console) static(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 	}
 	w.Header().Set("Cache-Control", "public, max-age=3600")
-	_, _ = w.Write(b)
+	writeMaybeGzip(w, r, http.StatusOK, b)
 }

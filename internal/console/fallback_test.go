@@ -1,7 +1,10 @@
 package console
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -86,5 +89,55 @@ func TestUsageSources(t *testing.T) {
 				t.Errorf("no word on the missing subscriptions")
 			}
 		})
+	}
+}
+
+// TestGzip: pages and assets go gzipped to a client that takes it, plain
+// to one that does not (q=0 refuses).
+func TestGzip(t *testing.T) {
+	c, err := New(Options{API: fakeAPI(t, true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path, accept string
+		gzipped      bool
+	}{
+		{"/portal/apps/app1", "gzip, deflate, br", true},
+		{"/portal/apps/app1", "", false},
+		{"/portal/apps/app1", "gzip;q=0", false},
+		{"/console/static/vendor/htmx/htmx.min.js", "br;q=1.0, gzip;q=0.8", true},
+		{"/console/static/vendor/htmx/htmx.min.js", "identity", false},
+	} {
+		req := httptest.NewRequest("GET", tc.path, nil)
+		req.AddCookie(&http.Cookie{Name: "sluice_session", Value: "s"})
+		if tc.accept != "" {
+			req.Header.Set("Accept-Encoding", tc.accept)
+		}
+		rec := httptest.NewRecorder()
+		c.ServeHTTP(rec, req)
+		got := rec.Header().Get("Content-Encoding") == "gzip"
+		if rec.Code != 200 || got != tc.gzipped {
+			t.Errorf("%s with %q: %d, gzipped %v", tc.path, tc.accept, rec.Code, got)
+			continue
+		}
+		body := rec.Body.Bytes()
+		if got {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, err := io.ReadAll(zr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(body)*2 > len(plain) {
+				t.Errorf("%s: %d bytes gzipped from %d", tc.path, len(body), len(plain))
+			}
+			body = plain
+		}
+		if !bytes.Contains(body, []byte("</html>")) && !bytes.Contains(body, []byte("htmx")) {
+			t.Errorf("%s: body %.80q", tc.path, body)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/sluicehq/sluice/internal/ledger"
@@ -22,7 +23,7 @@ type ledgerData struct {
 	Fetched  int
 }
 
-var ledgerLimits = []int{50, 100, 500}
+var ledgerLimits = []int{25, 50, 100, 200}
 
 func (c *Console) ledger(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
 	p.Title = "Ledger"
@@ -33,10 +34,10 @@ func (c *Console) ledger(w http.ResponseWriter, r *http.Request, u *user, p *pag
 			q.Set(k, v)
 		}
 	}
-	d := ledgerData{Filter: in, Limit: 100, Limits: ledgerLimits,
+	d := ledgerData{Filter: in, Limit: 50, Limits: ledgerLimits,
 		Statuses: []string{string(ledger.StatusOK), string(ledger.StatusClientError), string(ledger.StatusUpstreamError),
 			string(ledger.StatusCancelled), string(ledger.StatusTruncated), string(ledger.StatusLimited), string(ledger.StatusBlocked)}}
-	if n, err := strconv.Atoi(in.Get("limit")); err == nil && n >= 1 && n <= 1000 {
+	if n, err := strconv.Atoi(in.Get("limit")); err == nil && slices.Contains(ledgerLimits, n) {
 		d.Limit = n
 	}
 	q.Set("limit", strconv.Itoa(d.Limit))

@@ -286,8 +286,37 @@ func (c *Console) keys(w http.ResponseWriter, r *http.Request, u *user, p *page)
 	if snap := c.opts.Snapshots.Load(); snap != nil {
 		models = snap.ModelNames
 	}
-	p.Data = map[string]any{"Keys": keys, "Apps": apps, "Models": models, "Now": time.Now()}
+	shown, next := keyPage(keys, r.URL.Query().Get("after"), keysPerPage)
+	p.Data = map[string]any{"Keys": shown, "Next": next, "Total": len(keys), "Apps": apps, "Models": models, "Now": time.Now()}
 	return nil
+}
+
+// keysPerPage bounds the keys a page renders.
+const keysPerPage = 100
+
+// keyPage is the page of keys after the key named by after (an id), in
+// the order of name then id, and the id to continue after ("" at the end).
+func keyPage(keys []store.KeyRecord, after string, n int) ([]store.KeyRecord, string) {
+	slices.SortFunc(keys, func(a, b store.KeyRecord) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	start := 0
+	if after != "" {
+		for i, k := range keys {
+			if k.ID == after {
+				start = i + 1
+				break
+			}
+		}
+	}
+	keys = keys[start:]
+	if len(keys) <= n {
+		return keys, ""
+	}
+	return keys[:n], keys[n-1].ID
 }
 
 // keyCreatedData shows a key's value once.
