@@ -142,7 +142,7 @@ func snippets(base, model string) []snippet {
 	return []snippet{
 		{"curl", "curl", "curl " + base + "/v1/chat/completions \\\n  -H \"Authorization: Bearer $SLUICE_KEY\" -H 'Content-Type: application/json' \\\n" +
 			"  -d '{\"model\": \"" + model + "\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'"},
-		{"python", "Python (OpenAI SDK)", "from openai import OpenAI\n\nclient = OpenAI(base_url=\"" + base + "/v1\", api_key=os.environ[\"SLUICE_KEY\"])\n" +
+		{"python", "Python (OpenAI SDK)", "import os\n\nfrom openai import OpenAI\n\nclient = OpenAI(base_url=\"" + base + "/v1\", api_key=os.environ[\"SLUICE_KEY\"])\n" +
 			"answer = client.chat.completions.create(model=\"" + model + "\",\n    messages=[{\"role\": \"user\", \"content\": \"Hello\"}])\nprint(answer.choices[0].message.content)"},
 		{"node", "Node (OpenAI SDK)", "import OpenAI from \"openai\";\n\nconst client = new OpenAI({ baseURL: \"" + base + "/v1\", apiKey: process.env.SLUICE_KEY });\n" +
 			"const answer = await client.chat.completions.create({ model: \"" + model + "\",\n  messages: [{ role: \"user\", content: \"Hello\" }] });\nconsole.log(answer.choices[0].message.content);"},

@@ -86,7 +86,10 @@
         headers: { "Authorization": "Bearer " + document.getElementById("t-key").value, "Content-Type": "application/json" },
         body: JSON.stringify(body)
       }).then(function (r) {
-        return r.text().then(function (t) { out.textContent = r.status + " " + r.statusText + "\n" + t; });
+        return r.text().then(function (t) {
+          try { t = JSON.stringify(JSON.parse(t), null, 2); } catch (e) { /* not JSON: as it came */ }
+          out.textContent = r.status + " " + r.statusText + "\n" + t;
+        });
       }).catch(function (err) { out.textContent = String(err); });
     });
   }
