@@ -133,6 +133,9 @@ func TestTraceSpans(t *testing.T) {
 					t.Errorf("server %s = %q, want %q", k, got, want)
 				}
 			}
+			if fr := sa["gen_ai.response.finish_reasons"].AsStringSlice(); len(fr) != 1 || fr[0] != "stop" {
+				t.Errorf("server finish reasons %v, want [stop]", fr)
+			}
 			if got := sa["gen_ai.usage.input_tokens"].AsInt64(); got != entry.InputTokens || got == 0 {
 				t.Errorf("server input tokens %d, ledger %d", got, entry.InputTokens)
 			}
@@ -267,5 +270,44 @@ func TestSeriesBoundedWithTracing(t *testing.T) {
 	}
 	if got := rec.all()[2+n-1].TraceID; got != fmt.Sprintf("%032x", n) {
 		t.Fatalf("last entry's trace id %q", got)
+	}
+}
+
+// TestFinishReasons: the reasons an answer carries, in each protocol's
+// spelling, even cut between two writes; nulls and repeats are not
+// reasons.
+func TestFinishReasons(t *testing.T) {
+	tests := []struct {
+		name   string
+		writes []string
+		want   string
+	}{
+		{"openai", []string{`{"choices":[{"finish_reason":"stop"}]}`}, "stop"},
+		{"openai stream", []string{`data: {"choices":[{"delta":{},"finish_reason":null}]}` + "\n\n", `data: {"choices":[{"finish_reason": "length"}]}` + "\n\n"}, "length"},
+		{"two choices", []string{`{"choices":[{"finish_reason":"stop"},{"finish_reason":"tool_calls"},{"finish_reason":"stop"}]}`}, "stop,tool_calls"},
+		{"anthropic", []string{`event: message_delta` + "\n" + `data: {"delta":{"stop_reason":"end_turn"}}`}, "end_turn"},
+		{"gemini", []string{`{"candidates":[{"finishReason": "STOP"}]}`}, "STOP"},
+		{"key cut in two", []string{`{"choices":[{"finish_re`, `ason":"stop"}]}`}, "stop"},
+		{"value cut in two", []string{`{"choices":[{"finish_reason":"st`, `op"}]}`}, "stop"},
+		{"many small writes", strings.Split(`{"finish_reason":"content_filter"}`, ""), "content_filter"},
+		{"none", []string{`{"id":"x","object":"chat.completion"}`}, ""},
+		{"too long", []string{`{"finish_reason":"` + strings.Repeat("x", 40) + `"}`}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			w := &finishWriter{ResponseWriter: rec}
+			for _, p := range tc.writes {
+				if _, err := w.Write([]byte(p)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := strings.Join(w.reasons, ","); got != tc.want {
+				t.Fatalf("reasons %q, want %q", got, tc.want)
+			}
+			if rec.Body.String() != strings.Join(tc.writes, "") {
+				t.Fatal("the answer was changed")
+			}
+		})
 	}
 }
