@@ -65,6 +65,10 @@ type Options struct {
 	// SessionTTL is how long a login lasts (default 12 hours).
 	SessionTTL time.Duration
 	Logger     *slog.Logger
+
+	// PromptGateway is the data plane, through which POST
+	// /admin/v1/prompts/{id}/test runs test sets in process (nil: refused).
+	PromptGateway http.Handler
 }
 
 // API is the admin HTTP API.

@@ -1,10 +1,12 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,6 +71,37 @@ type TestRunInput struct {
 	Summary json.RawMessage `json:"summary,omitempty"`
 }
 
+// PromptTestInput runs a test set: cases (as the JSON Lines file holds
+// them) against version, and compare when set, called with api_key (a
+// Sluice API key that may use the prompt's model; never stored or logged).
+type PromptTestInput struct {
+	Version int           `json:"version"`
+	Compare int           `json:"compare,omitempty"`
+	Cases   []prompt.Case `json:"cases"`
+	APIKey  string        `json:"api_key"`
+}
+
+// PromptTestAnswer is the runs of a test set: passed is true when every
+// case of every version passed.
+type PromptTestAnswer struct {
+	Passed bool            `json:"passed"`
+	Runs   []TestRunResult `json:"runs"`
+}
+
+// TestRunResult is one version's run: the stored run and each case.
+type TestRunResult struct {
+	store.PromptTestRun
+	Results []CaseResult `json:"results"`
+}
+
+// CaseResult is one case's verdict.
+type CaseResult struct {
+	Case    string `json:"case"`
+	Passed  bool   `json:"passed"`
+	Detail  string `json:"detail,omitempty"`
+	Latency int64  `json:"latency_ms"`
+}
+
 // PromptView is a prompt with its labels and, when read one at a time,
 // its versions.
 type PromptView struct {
@@ -110,6 +143,9 @@ func (a *API) promptRoutes(add func(string, authz.Action, func(http.ResponseWrit
 		Response: list[store.PromptLabelMove]{}})
 	add("POST /admin/v1/prompts/{id}/test-runs", authz.PromptsWrite, a.addPromptTestRun, openapi.Op{ID: "addPromptTestRun", Tags: tags,
 		Summary: "Store a test run of a version", Request: TestRunInput{}, Response: store.PromptTestRun{}, ResponseStatus: http.StatusCreated})
+	add("POST /admin/v1/prompts/{id}/test", authz.PromptsWrite, a.runPromptTest, openapi.Op{ID: "runPromptTest", Tags: tags,
+		Summary: "Run a test set through the gateway", Description: "Each case calls POST /prompts/{name}@{version} with api_key, in process, through the whole chain; each version's run is stored.",
+		Request: PromptTestInput{}, Response: PromptTestAnswer{}})
 	add("GET /admin/v1/prompts/{id}/test-runs", authz.PromptsRead, a.listPromptTestRuns, openapi.Op{ID: "listPromptTestRuns", Tags: tags,
 		Summary: "Test runs, newest first", Query: []openapi.Param{q("version", "integer", "Only this version's.")},
 		Response: list[store.PromptTestRun]{}})
@@ -478,4 +514,165 @@ func (a *API) listPromptTestRuns(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, list[store.PromptTestRun]{Object: "list", Data: runs})
+}
+
+// MaxTestCases bounds the cases of one test set run through the admin API.
+const MaxTestCases = 200
+
+func (a *API) runPromptTest(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.loadPrompt(r, authz.PromptsWrite)
+	if err != nil {
+		return err
+	}
+	var in PromptTestInput
+	if err := decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	switch {
+	case a.opts.PromptGateway == nil:
+		return &httpError{http.StatusBadRequest, "not_offered", "This server does not run test sets; use sluice prompts test."}
+	case in.APIKey == "":
+		return &httpError{http.StatusBadRequest, "invalid_body", "api_key is required: the cases run through the gateway with it."}
+	case len(in.Cases) == 0 || len(in.Cases) > MaxTestCases:
+		return &httpError{http.StatusBadRequest, "invalid_body", fmt.Sprintf("Give 1 to %d cases.", MaxTestCases)}
+	}
+	var lines bytes.Buffer // checked as a test set file is
+	for _, c := range in.Cases {
+		b, _ := json.Marshal(c)
+		lines.Write(append(b, '\n'))
+	}
+	cases, err := prompt.ParseCases(&lines)
+	if err != nil {
+		return &httpError{http.StatusBadRequest, "invalid_body", "cases: " + err.Error()}
+	}
+	versions := []int{in.Version}
+	if in.Compare != 0 {
+		versions = append(versions, in.Compare)
+	}
+	answer := PromptTestAnswer{Passed: true}
+	for _, n := range versions {
+		if _, err := a.opts.Store.PromptVersion(r.Context(), p.ID, n); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return &httpError{http.StatusBadRequest, "invalid_body", fmt.Sprintf("No version %d.", n)}
+			}
+			return err
+		}
+	}
+	for _, n := range versions {
+		run := prompt.Run{Version: strconv.Itoa(n)}
+		ids := make([]string, len(cases))
+		outs := make([]prompt.Outcome, len(cases))
+		errs := make([]error, len(cases))
+		for i, c := range cases {
+			outs[i], ids[i], errs[i] = a.callPrompt(r, p.Name, n, in.APIKey, c.Variables)
+		}
+		costs := a.ledgerCosts(r, ids)
+		res := TestRunResult{}
+		for i, c := range cases {
+			if cost, ok := costs[ids[i]]; ok {
+				outs[i].CostMicros = cost
+			}
+			cr := prompt.Evaluate(c, outs[i])
+			cr.Err = errs[i]
+			run.Results = append(run.Results, cr)
+			one := CaseResult{Case: c.Name, Passed: cr.Passed(), Latency: outs[i].Latency.Milliseconds()}
+			if cr.Err != nil {
+				one.Detail = cr.Err.Error()
+			}
+			for _, ch := range cr.Checks {
+				if !ch.Pass && one.Detail == "" {
+					one.Detail = ch.Assertion.Type + ": " + ch.Detail
+				}
+			}
+			res.Results = append(res.Results, one)
+		}
+		s := prompt.Summarize(run)
+		summary, _ := json.Marshal(map[string]any{"pass_rate": s.PassRate(), "mean_latency_ms": s.MeanLatency.Milliseconds(),
+			"input_tokens": s.InputTokens, "output_tokens": s.OutputTokens, "cost_micros": s.CostMicros, "via": "admin api"})
+		stored, err := a.opts.Store.InsertPromptTestRun(r.Context(), store.PromptTestRun{PromptID: p.ID, Version: n,
+			Actor: principal(r).Name(), Cases: s.Cases, Passed: s.Passed, Summary: summary})
+		if err != nil {
+			return err
+		}
+		res.PromptTestRun = stored
+		answer.Passed = answer.Passed && s.Passed == s.Cases
+		answer.Runs = append(answer.Runs, res)
+	}
+	return writeJSON(w, http.StatusOK, answer)
+}
+
+// callPrompt calls one version of the prompt through the data plane, in
+// process, as the client at r's address with key.
+func (a *API) callPrompt(r *http.Request, name string, version int, key string, vars json.RawMessage) (prompt.Outcome, string, error) {
+	var out prompt.Outcome
+	if len(vars) == 0 {
+		vars = json.RawMessage("{}")
+	}
+	body, _ := json.Marshal(map[string]any{"variables": vars})
+	req, err := http.NewRequestWithContext(r.Context(), "POST", fmt.Sprintf("/prompts/%s@%d", name, version), bytes.NewReader(body))
+	if err != nil {
+		return out, "", err
+	}
+	req.RemoteAddr = r.RemoteAddr
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	start := time.Now()
+	a.opts.PromptGateway.ServeHTTP(rec, req)
+	out.Latency = time.Since(start)
+	id := rec.Header().Get("X-Request-Id")
+	var cc struct {
+		Choices []struct {
+			Message struct {
+				Content string `json:"content"`
+			} `json:"message"`
+		} `json:"choices"`
+		Usage struct {
+			PromptTokens     int64 `json:"prompt_tokens"`
+			CompletionTokens int64 `json:"completion_tokens"`
+		} `json:"usage"`
+		Error *struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &cc); err != nil {
+		return out, id, fmt.Errorf("HTTP %d: not a chat completion", rec.Code)
+	}
+	if rec.Code != http.StatusOK {
+		if cc.Error != nil {
+			return out, id, fmt.Errorf("HTTP %d: %s", rec.Code, cc.Error.Message)
+		}
+		return out, id, fmt.Errorf("HTTP %d", rec.Code)
+	}
+	if len(cc.Choices) > 0 {
+		out.Text = cc.Choices[0].Message.Content
+	}
+	out.InputTokens, out.OutputTokens = cc.Usage.PromptTokens, cc.Usage.CompletionTokens
+	return out, id, nil
+}
+
+// ledgerCosts reads the requests' costs from the ledger, which records
+// each a moment after its answer: it waits up to three seconds.
+func (a *API) ledgerCosts(r *http.Request, ids []string) map[string]int64 {
+	costs := map[string]int64{}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		entries, err := a.opts.Store.ListRequests(r.Context(), store.RequestFilter{Limit: min(1000, 2*len(ids)+50)})
+		if err != nil {
+			return costs
+		}
+		for _, e := range entries {
+			costs[e.RequestID] = e.CostMicros
+		}
+		missing := false
+		for _, id := range ids {
+			if _, ok := costs[id]; id != "" && !ok {
+				missing = true
+			}
+		}
+		if !missing || time.Now().After(deadline) || r.Context().Err() != nil {
+			return costs
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

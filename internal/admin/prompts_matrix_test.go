@@ -55,6 +55,7 @@ func init() {
 		"GET /admin/v1/prompts/{id}/history":                  onPrompt(authz.PromptsRead, "GET", "/history?label=production", "", 200, false),
 		"POST /admin/v1/prompts/{id}/labels/{label}/rollback": onPrompt(authz.PromptsWrite, "POST", "/labels/staging/rollback", "", 200, false),
 		"POST /admin/v1/prompts/{id}/test-runs":               onPrompt(authz.PromptsWrite, "POST", "/test-runs", `{"version":1,"cases":2,"passed":1}`, 201, false),
+		"POST /admin/v1/prompts/{id}/test":                    onPrompt(authz.PromptsWrite, "POST", "/test", `{"version":1,"cases":[{"variables":{"text":"x"}}],"api_key":"k"}`, 400, false), // no gateway in this world
 		"GET /admin/v1/prompts/{id}/test-runs":                onPrompt(authz.PromptsRead, "GET", "/test-runs?version=1", "", 200, false),
 		"PUT /admin/v1/prompts/{id}/labels/{label}": {authz.PromptsWrite, "A A2 B", func(m *mworld, x string) []probe {
 			unprotected := onPrompt(authz.PromptsWrite, "PUT", "/labels/staging", `{"version":2}`, 200, false).probes(m, x)

@@ -2,10 +2,13 @@ package admin_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/admin"
 	"github.com/sluicehq/sluice/internal/prompt"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -99,5 +102,64 @@ func TestPromptFromFileIsVersionedThere(t *testing.T) {
 	}
 	if r := e.do("PUT", "/admin/v1/prompts/declared/labels/staging", `{"version":1}`); r.code != 200 {
 		t.Fatalf("moving its label: %d %s", r.code, r.raw)
+	}
+}
+
+// TestPromptTestRunsThroughTheGateway: the admin API runs a test set
+// through the data plane it is given, in process, with the caller's API
+// key, and stores each version's run.
+func TestPromptTestRunsThroughTheGateway(t *testing.T) {
+	var seen []string
+	gateway := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ Variables map[string]string }
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		seen = append(seen, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization"))
+		if in.Variables["text"] == "" {
+			w.WriteHeader(400)
+			fmt.Fprint(w, `{"error":{"message":"Invalid prompt variables: variable /text: is required"}}`)
+			return
+		}
+		fmt.Fprintf(w, `{"object":"chat.completion","choices":[{"message":{"content":"Echo: %s"}}],"usage":{"prompt_tokens":4,"completion_tokens":2}}`, in.Variables["text"])
+	})
+	e := newEnvOpts(t, func(o *admin.Options, _ string) { o.PromptGateway = gateway })
+	org := e.do("POST", "/admin/v1/orgs", `{"name":"acme"}`).body["id"].(string)
+	team := e.do("POST", "/admin/v1/teams", fmt.Sprintf(`{"name":"search","org_id":%q}`, org)).body["id"].(string)
+	if r := e.do("POST", "/admin/v1/prompts", fmt.Sprintf(`{"name":"summarize","team_id":%q,"version":%s}`, team, promptVersionBody)); r.code != 201 {
+		t.Fatal(r.raw)
+	}
+	e.do("POST", "/admin/v1/prompts/summarize/versions", promptVersionBody)
+	cases := `[{"name":"echo","variables":{"text":"hello"},"assert":[{"type":"contains","value":"hello"}]},` +
+		`{"name":"missing","variables":{},"assert":[]}]`
+	tests := []struct {
+		body     string
+		code     int
+		contains []string
+	}{
+		{`{"version":1,"compare":2,"api_key":"gw-key","cases":` + cases + `}`, 200,
+			[]string{`"passed": false`, `"case": "missing"`, "/text: is required", `"cases": 2`}},
+		{`{"version":1,"api_key":"gw-key","cases":[{"name":"echo","variables":{"text":"x"},"assert":[{"type":"equals","value":"Echo: x"}]}]}`, 200,
+			[]string{`"passed": true`}},
+		{`{"version":1,"cases":` + cases + `}`, 400, []string{"api_key"}},
+		{`{"version":7,"api_key":"k","cases":` + cases + `}`, 400, []string{"No version 7"}},
+		{`{"version":1,"api_key":"k","cases":[{"variables":{},"assert":[{"type":"nope"}]}]}`, 400, []string{"nope"}},
+		{`{"version":1,"api_key":"k","cases":[]}`, 400, []string{"cases"}},
+	}
+	for i, tt := range tests {
+		r := e.do("POST", "/admin/v1/prompts/summarize/test", tt.body)
+		for _, s := range tt.contains {
+			if r.code != tt.code || !strings.Contains(r.raw, s) {
+				t.Fatalf("case %d: %d %s, want %d containing %q", i, r.code, r.raw, tt.code, s)
+			}
+		}
+	}
+	if len(seen) != 5 || seen[0] != "POST /prompts/summarize@1 Bearer gw-key" || seen[2] != "POST /prompts/summarize@2 Bearer gw-key" {
+		t.Fatalf("gateway calls %q", seen)
+	}
+	r := e.do("GET", "/admin/v1/prompts/summarize/test-runs?version=1", "")
+	if r.code != 200 || len(r.body["data"].([]any)) != 2 {
+		t.Fatalf("stored runs: %s", r.raw)
+	}
+	if strings.Contains(e.logs.String(), "gw-key") {
+		t.Fatal("the API key reached the log")
 	}
 }

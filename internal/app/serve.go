@@ -338,7 +338,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	})
 	adminAPI := admin.New(admin.Options{Store: st, Control: s, Snapshots: &s.snaps, TokenHash: tokenHash, Health: s.health,
 		Limits: func() any { return limiter.Health() }, Ledger: lw.Health, Secrets: s.keyring, Logger: log, AllowPrivateUpstreams: *allowPrivate,
-		Throttle: throttle.New(*adminFailures, nil), OIDC: sso, SessionTTL: time.Duration(file.Access.SessionTTL)})
+		Throttle: throttle.New(*adminFailures, nil), OIDC: sso, SessionTTL: time.Duration(file.Access.SessionTTL),
+		PromptGateway: mux}) // prompt test sets run through the data plane, in process
 	for _, rt := range adminAPI.Routes() {
 		mux.Handle(rt.Pattern, rt.Handler)
 	}
