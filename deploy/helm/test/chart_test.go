@@ -33,7 +33,7 @@ func TestChartRenders(t *testing.T) {
 		{
 			name: "full values", vals: readValues(t, fullValues), shared: true,
 			kinds: []string{"ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "PodDisruptionBudget",
-				"Secret", "Service", "ServiceAccount", "ServiceMonitor"},
+				"PrometheusRule", "Secret", "Service", "ServiceAccount", "ServiceMonitor"},
 			secretRef: map[string]string{"SLUICE_DATABASE_URL": "gw-sluice", "OPENAI_API_KEY": "gw-sluice", "SLUICE_KEK": "gw-sluice"},
 		},
 		{

@@ -57,6 +57,31 @@ type serviceMonitor struct {
 	} `json:"spec"`
 }
 
+// prometheusRule holds the fields of the Prometheus Operator's
+// monitoring.coreos.com/v1 PrometheusRule, named as its CRD names them,
+// and rulesFile the same groups as a Prometheus rules file: a misspelt
+// field fails the strict decode.
+type prometheusRule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              rulesFile `json:"spec"`
+}
+
+type rulesFile struct {
+	Groups []struct {
+		Name     string `json:"name"`
+		Interval string `json:"interval,omitempty"`
+		Rules    []struct {
+			Alert       string            `json:"alert,omitempty"`
+			Record      string            `json:"record,omitempty"`
+			Expr        string            `json:"expr"`
+			For         string            `json:"for,omitempty"`
+			Labels      map[string]string `json:"labels,omitempty"`
+			Annotations map[string]string `json:"annotations,omitempty"`
+		} `json:"rules"`
+	} `json:"groups"`
+}
+
 // manifests is one rendering of the chart, decoded.
 type manifests struct {
 	deployment     *appsv1.Deployment
@@ -69,6 +94,7 @@ type manifests struct {
 	pdb            *policyv1.PodDisruptionBudget
 	hpa            *autoscalingv2.HorizontalPodAutoscaler
 	serviceMonitor *serviceMonitor
+	prometheusRule *prometheusRule
 	notes          string
 	kinds          []string // every document's kind, sorted
 }
@@ -146,6 +172,8 @@ func decode(t *testing.T, files map[string]string) *manifests {
 				obj = &autoscalingv2.HorizontalPodAutoscaler{}
 			case "monitoring.coreos.com/v1 ServiceMonitor":
 				obj = &serviceMonitor{}
+			case "monitoring.coreos.com/v1 PrometheusRule":
+				obj = &prometheusRule{}
 			default:
 				t.Fatalf("%s: unexpected %s %s; add its type to decode", where, tm.APIVersion, tm.Kind)
 			}
@@ -173,6 +201,8 @@ func decode(t *testing.T, files map[string]string) *manifests {
 				m.hpa = o
 			case *serviceMonitor:
 				m.serviceMonitor = o
+			case *prometheusRule:
+				m.prometheusRule = o
 			}
 			m.kinds = append(m.kinds, tm.Kind)
 		}
