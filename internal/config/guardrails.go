@@ -1,11 +1,14 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/sluicehq/sluice/internal/guard"
 )
@@ -47,10 +50,14 @@ type Guardrail struct {
 	// Fail is what a call that fails or times out does: closed (default:
 	// the request is refused, 503) or open (the request goes on).
 	Fail string `yaml:"fail"`
+
+	// Schema is the json_schema guardrail's JSON Schema (draft 2020-12):
+	// the answer's text must be a JSON document that it accepts.
+	Schema JSONValue `yaml:"schema"`
 }
 
 // GuardrailTypes lists the accepted values of guardrails[].type.
-var GuardrailTypes = []string{"pii", "regex", "words", "injection", "max_size", "webhook"}
+var GuardrailTypes = []string{"pii", "regex", "words", "injection", "max_size", "webhook", "json_schema"}
 
 // Webhook guardrail failure modes.
 const (
@@ -117,6 +124,10 @@ func (f *File) validateGuardrails(add func(path, format string, args ...any)) {
 		}
 		if g.Type == "webhook" {
 			g.validateWebhook(at, add)
+			continue
+		}
+		if g.Type == "json_schema" {
+			g.validateSchema(at, add)
 			continue
 		}
 		if _, err := guard.Compile(g.Spec()); err != nil {
@@ -197,4 +208,45 @@ func (g Guardrail) validateWebhook(at string, add func(path, format string, args
 			add(at+".headers", "must not contain control characters")
 		}
 	}
+}
+
+func (g Guardrail) validateSchema(at string, add func(path, format string, args ...any)) {
+	if len(g.Schema) == 0 {
+		add(at+".schema", "required for type json_schema")
+	} else if _, err := CompileSchema(g.Schema); err != nil {
+		add(at+".schema", "%v", err)
+	}
+	switch g.Action {
+	case "", "block", "log":
+	default:
+		add(at+".action", "a json_schema guardrail blocks or logs (block or log)")
+	}
+	for j, o := range g.On {
+		if o != "output" {
+			add(fmt.Sprintf("%s.on[%d]", at, j), "a json_schema guardrail runs on output only")
+		}
+	}
+}
+
+// CompileSchema compiles a json_schema guardrail's schema (draft 2020-12
+// unless it names another; no remote references).
+func CompileSchema(raw []byte) (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("schema is not valid JSON: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.UseLoader(noLoader{})
+	if err := c.AddResource("sluice:guardrail-schema", doc); err != nil {
+		return nil, err
+	}
+	return c.Compile("sluice:guardrail-schema")
+}
+
+// noLoader refuses every remote reference.
+type noLoader struct{}
+
+func (noLoader) Load(url string) (any, error) {
+	return nil, fmt.Errorf("remote schema %q is not loaded", url)
 }

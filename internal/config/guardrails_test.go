@@ -17,6 +17,7 @@ guardrails:
   - {name: no-secrets, type: regex, patterns: ["sk-[A-Za-z0-9]{20,}"], action: block, on: [input]}
   - {name: banned, type: words, words: [frobnicate], action: log}
   - {name: hook, type: webhook, url: "https://hooks.example.com/check", timeout: 1s, fail: open, action: block}
+  - {name: shape, type: json_schema, on: [output], schema: {type: object, required: [answer]}}
 models:
   - name: gpt-4o-mini
     targets: [{provider: up, model: gpt-4o-mini}]
@@ -76,6 +77,9 @@ func TestGuardrailsProblems(t *testing.T) {
 		{"max_bytes: 1048576", "max_bytes: -1", "cache.max_bytes"},
 		{`url: "https://hooks.example.com/check"`, `url: "ftp://hooks.example.com"`, "guardrails[3].url"},
 		{"fail: open", "fail: sideways", "guardrails[3].fail"},
+		{"schema: {type: object,", "schema: {type: 5,", "guardrails[4].schema"},
+		{"type: json_schema, on: [output]", "type: json_schema, on: [input]", "guardrails[4].on[0]"},
+		{", schema: {type: object, required: [answer]}}", "}", "guardrails[4].schema"},
 		{"timeout: 1s", "timeout: 60s", "guardrails[3].timeout"},
 		{"fail: open, action: block}", "fail: open, action: mask}", "guardrails[3].action"},
 		{"fail: open, action: block}", "fail: open, action: block, on: [input, output]}", "guardrails[3].on[1]"},

@@ -579,3 +579,48 @@ func TestWebhookGuardrail(t *testing.T) {
 		})
 	}
 }
+
+// A json_schema guardrail checks the answer's whole text: a mismatch
+// refuses a non-streamed answer and ends a stream with the error event in
+// place of its stop; log only records it.
+func TestSchemaGuardrail(t *testing.T) {
+	tests := []struct {
+		name, reply, action string
+		wantBlocked         bool
+	}{
+		{"valid", `{"answer":"yes"}`, "", false},
+		{"not JSON", `yes`, "", true},
+		{"missing field", `{"other":1}`, "", true},
+		{"log only", `{"other":1}`, "log", false},
+	}
+	for _, in := range []guardIngress{guardIngresses()[0], guardIngresses()[2]} {
+		for _, stream := range []bool{false, true} {
+			for _, tc := range tests {
+				t.Run(fmt.Sprintf("%s/stream=%v/%s", in.name, stream, tc.name), func(t *testing.T) {
+					up := &textUpstream{reply: tc.reply}
+					srv := httptest.NewServer(up)
+					defer srv.Close()
+					e := newEnvWith(t, func(o *Options) { o.Codecs = dialectCodecs() }, func(f *config.File) {
+						f.Providers[0].BaseURL = srv.URL + "/v1"
+						f.Guardrails = []config.Guardrail{{Name: "shape", Type: "json_schema", Action: tc.action, On: []string{"output"},
+							Schema: config.JSONValue(`{"type":"object","required":["answer"]}`)}}
+						f.Models = append(f.Models, config.Model{Name: "shaped", Targets: []config.Target{{Provider: "up", Model: "m"}}, Guardrails: []string{"shape"}})
+					})
+					a := in.ask(t, e, clientKey, "shaped", "answer in JSON", stream, nil)
+					switch {
+					case !tc.wantBlocked && (a.status != 200 || a.text != tc.reply || (stream && !strings.Contains(a.body, in.end))):
+						t.Fatalf("status %d text %q: %s", a.status, a.text, a.body)
+					case tc.wantBlocked && !stream && (a.status != http.StatusForbidden || !strings.Contains(in.errMsg(t, a.body), `"shape"`)):
+						t.Fatalf("status %d: %s", a.status, a.body)
+					case tc.wantBlocked && stream && (strings.Contains(a.body, in.end) || !strings.Contains(a.body, `shape`)):
+						t.Fatalf("stream not ended by the guardrail: %s", a.body)
+					}
+					got := e.waitEntries(t, 1)[0]
+					if (tc.wantBlocked != (got.Status == ledger.StatusBlocked)) || (tc.reply != `{"answer":"yes"}`) != hasVerdict(got, "shape", "output", 1) {
+						t.Fatalf("entry %s %+v", got.Status, got.Guardrails)
+					}
+				})
+			}
+		}
+	}
+}

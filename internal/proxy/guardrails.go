@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
 	"github.com/sluicehq/sluice/internal/guard"
@@ -21,12 +24,14 @@ import (
 type guardState struct {
 	masker *guard.Masker
 	out    *guard.Set // the output stage (empty when none runs there)
+	// schemas check the answer's text as a whole (json_schema).
+	schemas []*runtime.SchemaGuard
 }
 
 // rewrites reports whether the answer must pass through the canonical
 // form: an output guardrail runs, or placeholders are to be restored.
 func (g *guardState) rewrites() bool {
-	return g != nil && (!g.out.Empty() || g.masker.Reversible())
+	return g != nil && (!g.out.Empty() || g.masker.Reversible() || len(g.schemas) > 0)
 }
 
 // chatLike reports a request whose text guardrails and the cache apply to:
@@ -48,10 +53,11 @@ func (h *Handler) guardInput(ctx context.Context, c *Call, next Next) error {
 	}
 	gs := c.snap.Guardrails.For(c.key, c.fs.model.Name)
 	hooks := c.snap.Guardrails.Webhooks(c.key, c.fs.model.Name)
-	if len(gs) == 0 && len(hooks) == 0 {
+	schemas := c.snap.Guardrails.Schemas(c.key, c.fs.model.Name)
+	if len(gs) == 0 && len(hooks) == 0 && len(schemas) == 0 {
 		return next(ctx, c)
 	}
-	st := &guardState{masker: guard.NewMasker(), out: guard.NewSet(guard.Output, gs...)}
+	st := &guardState{masker: guard.NewMasker(), out: guard.NewSet(guard.Output, gs...), schemas: schemas}
 	c.guard = st
 	if in := guard.NewSet(guard.Input, gs...); !in.Empty() || len(hooks) > 0 {
 		req, err := h.decoded(c)
@@ -216,7 +222,19 @@ func applyRequest(set *guard.Set, req *llm.Request, m *guard.Masker) (guard.Resu
 // place. It returns the blocking guardrail's name, or "".
 func (c *Call) guardResponse(resp *llm.Response) string {
 	g := c.guard
-	if g == nil || g.out.Empty() {
+	if g == nil {
+		return ""
+	}
+	var whole strings.Builder
+	for _, p := range resp.Content {
+		if p.Type == llm.PartText {
+			whole.WriteString(p.Text)
+		}
+	}
+	if name := c.checkSchemas(whole.String()); name != "" {
+		return name
+	}
+	if g.out.Empty() {
 		return ""
 	}
 	var res guard.Result
@@ -232,6 +250,36 @@ func (c *Call) guardResponse(resp *llm.Response) string {
 		return res.Blocked.Guardrail
 	}
 	return ""
+}
+
+// maxSchemaText bounds the answer text a json_schema guardrail keeps; a
+// longer answer does not match.
+const maxSchemaText = 1 << 20
+
+// checkSchemas checks an answer's whole text against the json_schema
+// guardrails: it must be a JSON document each schema accepts. It records
+// each mismatch and returns the first blocking guardrail's name, or "".
+func (c *Call) checkSchemas(text string) string {
+	blocked := ""
+	for _, sg := range c.guard.schemas {
+		ok := len(text) <= maxSchemaText
+		if ok {
+			doc, err := jsonschema.UnmarshalJSON(strings.NewReader(text))
+			ok = err == nil && sg.Schema.Validate(doc) == nil
+		}
+		if ok {
+			continue
+		}
+		action := guard.Block
+		if sg.LogOnly {
+			action = guard.Log
+		}
+		c.addVerdicts(guard.Result{Findings: []guard.Finding{{Guardrail: sg.Name, Action: action, Entity: "json_schema", Count: 1}}}, guard.Output)
+		if !sg.LogOnly && blocked == "" {
+			blocked = sg.Name
+		}
+	}
+	return blocked
 }
 
 // restoreResponse puts the request's reversible placeholders back into a
@@ -278,6 +326,7 @@ func blockedError(name, what string) *Error {
 // placeholders after them. Once a guardrail blocks, nothing more passes.
 type outputGuard struct {
 	c        *Call
+	text     strings.Builder // the answer's text, for the json_schema guardrails
 	streams  map[int]*guard.Stream
 	restores map[int]*guard.RestoreStream
 	blocked  string // the blocking guardrail's name
@@ -295,6 +344,9 @@ func (g *outputGuard) filter(ev llm.Event, out func(llm.Event)) {
 	}
 	switch ev.Type {
 	case llm.EvTextDelta:
+		if len(g.c.guard.schemas) > 0 && g.text.Len() <= maxSchemaText {
+			g.text.WriteString(ev.Text)
+		}
 		text := g.stream(ev.Index).Write(ev.Text)
 		if g.check(ev.Index) {
 			return
@@ -308,6 +360,12 @@ func (g *outputGuard) filter(ev llm.Event, out func(llm.Event)) {
 	case llm.EvStop, llm.EvError:
 		for i := range g.streams {
 			if !g.flush(i, out) {
+				return
+			}
+		}
+		if ev.Type == llm.EvStop && len(g.c.guard.schemas) > 0 {
+			if name := g.c.checkSchemas(g.text.String()); name != "" {
+				g.blocked = name // the error event replaces the stop
 				return
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/guard"
 )
@@ -13,6 +15,7 @@ import (
 type Guardrails struct {
 	byName   map[string]*guard.Guard
 	webhooks map[string]*Webhook
+	schemas  map[string]*SchemaGuard
 	models   map[string][]string // by model name
 	keys     map[string][]string // by declared key name
 	units    map[string][]string // by organisation, team or application id
@@ -28,6 +31,26 @@ type Webhook struct {
 	FailOpen bool
 	// LogOnly records the service's block without refusing.
 	LogOnly bool
+}
+
+// SchemaGuard is a guardrail that checks an answer's text against a JSON
+// Schema.
+type SchemaGuard struct {
+	Name   string
+	Schema *jsonschema.Schema
+	// LogOnly records a mismatch without refusing the answer.
+	LogOnly bool
+}
+
+// Schemas returns the json_schema guardrails that apply, in order.
+func (g *Guardrails) Schemas(k *Key, model string) []*SchemaGuard {
+	var out []*SchemaGuard
+	for _, n := range g.names(k, model) {
+		if x := g.schemas[n]; x != nil {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // DefaultWebhookTimeout bounds a webhook call when the file gives none.
@@ -88,12 +111,20 @@ func (g *Guardrails) Webhooks(k *Key, model string) []*Webhook {
 // compileGuardrails compiles the file's guardrails and their attachments;
 // units must be compiled already.
 func (s *Snapshot) compileGuardrails(f *config.File) (*Guardrails, error) {
-	g := &Guardrails{byName: map[string]*guard.Guard{}, webhooks: map[string]*Webhook{},
+	g := &Guardrails{byName: map[string]*guard.Guard{}, webhooks: map[string]*Webhook{}, schemas: map[string]*SchemaGuard{},
 		models: map[string][]string{}, keys: map[string][]string{}, units: map[string][]string{}}
 	for _, gc := range f.Guardrails {
 		if gc.Type == "webhook" {
 			g.webhooks[gc.Name] = &Webhook{Name: gc.Name, URL: gc.URL, Headers: gc.Headers,
 				Timeout: orDefault(time.Duration(gc.Timeout), DefaultWebhookTimeout), FailOpen: gc.Fail == config.FailOpen, LogOnly: gc.Action == "log"}
+			continue
+		}
+		if gc.Type == "json_schema" {
+			sc, err := config.CompileSchema(gc.Schema)
+			if err != nil {
+				return nil, fmt.Errorf("guardrail %s: %w", gc.Name, err)
+			}
+			g.schemas[gc.Name] = &SchemaGuard{Name: gc.Name, Schema: sc, LogOnly: gc.Action == "log"}
 			continue
 		}
 		x, err := guard.Compile(gc.Spec())
@@ -104,7 +135,7 @@ func (s *Snapshot) compileGuardrails(f *config.File) (*Guardrails, error) {
 	}
 	attach := func(m map[string][]string, id, what string, names []string) error {
 		for _, n := range names {
-			if g.byName[n] == nil && g.webhooks[n] == nil {
+			if g.byName[n] == nil && g.webhooks[n] == nil && g.schemas[n] == nil {
 				return fmt.Errorf("%s: no guardrail %q", what, n)
 			}
 		}
