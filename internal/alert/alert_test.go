@@ -461,3 +461,50 @@ func TestSSRFGuard(t *testing.T) {
 	}
 	res.Body.Close()
 }
+
+// TestRunHoldsTheLease: evaluators running side by side leave the work to
+// the one that holds the lease; its transitions carry its name.
+func TestRunHoldsTheLease(t *testing.T) {
+	pair := nodes(t)["sqlite"]
+	rcv := newReceiver(t, "k")
+	rules := []config.AlertRule{{Name: "e", Kind: config.AlertErrorRate, Threshold: 0.1, GroupBy: []string{"key"},
+		Notify: []config.AlertChannel{{Type: config.ChannelWebhook, URL: rcv.srv.URL, Secret: "k"}}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range pair {
+		src := &fakeSource{Store: pair[i], n: 20}
+		src.rate.Store(0.5)
+		ev := New(Options{Store: src, Rules: func() []config.AlertRule { return rules }, Holder: fmt.Sprintf("node-%d", i),
+			Every: 20 * time.Millisecond, Client: NewClient(true)})
+		wg.Add(1)
+		go func() { defer wg.Done(); ev.Run(ctx) }()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		states, _, _ := rcv.counts()
+		if states[StateFiring] >= 20 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // more ticks: nothing new may arrive
+	cancel()
+	wg.Wait()
+	states, dups, bad := rcv.counts()
+	if states[StateFiring] != 20 || dups != 0 || bad != 0 {
+		t.Fatalf("%v, %d duplicates, %d bad", states, dups, bad)
+	}
+	trs, err := pair[0].AlertTransitions(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, _, err := pair[0].LeaseHolder(context.Background(), "alert-evaluator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range trs {
+		if tr.Holder != holder {
+			t.Fatalf("transition by %s while %s holds the lease", tr.Holder, holder)
+		}
+	}
+}

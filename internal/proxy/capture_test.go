@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -44,14 +46,16 @@ const (
 // TestCaptureRedactsAndLeaksNoSecret: request_log captures the named
 // key's requests only, masks personal data and keys in both bodies, cuts
 // them at the cap; and no Sluice key or provider key (presented, pasted
-// or configured) reaches the captures, the ledger, the logs or the
-// database they are stored in.
+// or configured) reaches the captures, the ledger, the logs, the
+// database they are stored in or the /metrics scrape.
 func TestCaptureRedactsAndLeaksNoSecret(t *testing.T) {
 	sink := &captureSink{}
+	reg := metrics.NewRegistry()
 	var logs bytes.Buffer
 	var logMu sync.Mutex
 	e := newEnvWith(t, func(o *Options) {
 		o.Captures = sink
+		o.Metrics = NewMetrics(reg)
 		o.Logger = slog.New(slog.NewTextHandler(lockedWriter{&logs, &logMu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}, func(f *config.File) {
 		f.RequestLog = config.RequestLog{Capture: []config.CaptureScope{{Key: "dev"}}, MaxBodyBytes: 4096}
@@ -118,13 +122,18 @@ func TestCaptureRedactsAndLeaksNoSecret(t *testing.T) {
 	for _, c := range cs {
 		captured.WriteString(c.RequestBody + c.ResponseBody)
 	}
+	scrape := httptest.NewRecorder()
+	reg.Handler().ServeHTTP(scrape, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(scrape.Body.String(), "chat-small") {
+		t.Fatalf("the scrape shows no request: %.300s", scrape.Body.String())
+	}
 	var ledgerText strings.Builder
 	for _, en := range entries {
 		ledgerText.WriteString(en.Error + en.KeyName + en.KeyID)
 	}
 	for _, secret := range []string{clientKey, limitedKey, providerKey, canarySluiceKey, canaryProviderKey, canaryEmail} {
 		for place, text := range map[string]string{"captures": captured.String(), "logs": logText, "ledger": ledgerText.String(),
-			"database": db.String()} {
+			"database": db.String(), "/metrics": scrape.Body.String()} {
 			if strings.Contains(text, secret) {
 				t.Errorf("%s holds %q", place, secret)
 			}
