@@ -68,6 +68,7 @@ func (h *Handler) steps() []Step {
 		stepFunc{"settle_and_record", h.settle},
 		stepFunc{"authenticate", h.authenticateStep},
 		stepFunc{"prompt", h.promptStep}, // prompts.go: renders a stored prompt into the request
+		stepFunc{"product_alias", h.productAlias},
 		stepFunc{"resolve", h.resolve},
 		stepFunc{"product", h.productStep}, // products.go: subscription, plan, deprecation, emergency stop
 		stepFunc{"capture", h.captureStep}, // capture.go: request_log's bodies, redacted

@@ -12,8 +12,10 @@ package proxy
 // decided from the snapshot: no database call.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -102,9 +104,13 @@ func (h *Handler) productStep(ctx context.Context, c *Call, next Next) error {
 			Msg: "Product " + name + " " + version + " does not expose this endpoint."}
 	}
 	if model != "" {
-		if a.Version.Models[model] != model {
+		client := model
+		if cm, ok := c.r.Context().Value(clientModelKey{}).(string); ok {
+			client = cm
+		}
+		if a.Version.Models[client] != model {
 			return &Error{Status: http.StatusNotFound, Type: oa.TypeNotFound, Code: "model_not_found", Param: "model",
-				Msg: "Product " + name + " " + version + " does not expose the model " + model + "."}
+				Msg: "Product " + name + " " + version + " does not expose the model " + client + "."}
 		}
 		if r := ps.StopReason(name, version, model); r != "" {
 			return stopped("Model "+model, r)
@@ -183,4 +189,56 @@ func (h *Handler) productOpenAPI(c *Call) error {
 	c.entry.HTTPStatus = http.StatusOK
 	_, _ = c.w.Write(doc)
 	return nil
+}
+
+// clientModelKey carries, in the request's context, the model name the
+// client sent when productAlias replaced it by the Sluice model.
+type clientModelKey struct{}
+
+// productAlias runs before resolve: when the product version maps the
+// model name the client sent to another Sluice model (an alias), the body's
+// top-level "model" is replaced by the Sluice model's name, so that
+// resolve, the limits, the route and the ledger see the Sluice model; the
+// product step then checks the client's name against the version. Bodies
+// with the model in the path (Gemini) are not rewritten.
+func (h *Handler) productAlias(ctx context.Context, c *Call, next Next) error {
+	name := c.r.PathValue("product")
+	if name == "" || c.snap.Products == nil || (c.in.resolve == nil) || strings.HasPrefix(c.in.endpoint, "gemini") {
+		return next(ctx, c)
+	}
+	p := c.snap.Products.ByName[name]
+	if p == nil {
+		return next(ctx, c)
+	}
+	v := p.Versions[c.r.PathValue("version")]
+	if v == nil || !hasAlias(v) {
+		return next(ctx, c)
+	}
+	body, err := h.readBody(c.w, c.r)
+	if err != nil {
+		return err
+	}
+	pk, err := peek(body)
+	if err != nil {
+		return err
+	}
+	client := pk.model.Str
+	if target, ok := v.Models[client]; ok && target != client && pk.model.Index > 0 {
+		quoted, _ := json.Marshal(target)
+		raw := pk.model.Raw
+		body = append(append(append([]byte{}, body[:pk.model.Index]...), quoted...), body[pk.model.Index+len(raw):]...)
+		ctx = context.WithValue(ctx, clientModelKey{}, client)
+		c.r = c.r.WithContext(ctx)
+	}
+	c.r.Body, c.r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	return next(ctx, c)
+}
+
+func hasAlias(v *product.Version) bool {
+	for client, m := range v.Models {
+		if client != m {
+			return true
+		}
+	}
+	return false
 }

@@ -33,6 +33,9 @@ func productEnv(t *testing.T, botState product.SubState, stops ...store.Stop) *e
 	models := map[string]string{"chat-small": "chat-small"}
 	ver := func(name string, v product.Version) store.VersionRecord {
 		v.Version, v.Models = name, models
+		if name == "v2" { // an alias: clients say "smart" for the Sluice model "other"
+			v.Models = map[string]string{"chat-small": "chat-small", "smart": "other"}
+		}
 		if v.State == "" {
 			v.State = product.Published
 		}
@@ -72,6 +75,7 @@ func TestProductRequests(t *testing.T) {
 		{"pending, Anthropic dialect", otherKey, "/products/support/v1/v1/messages", `{"model":"chat-small","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, 403, `"type":"permission_error"`, true},
 		{"active", prodKey, "/products/support/v2/v1/chat/completions", chatBody, 200, `"choices"`, false},
 		{"deprecated version answers with headers", prodKey, "/products/support/v1/v1/chat/completions", chatBody, 200, `"choices"`, true},
+		{"aliased model under its own name", prodKey, "/products/support/v2/v1/chat/completions", strings.Replace(chatBody, "chat-small", "other", 1), 404, "model_not_found", false},
 		{"endpoint not exposed", prodKey, "/products/support/v2/v1/responses", `{"model":"chat-small","input":"hi"}`, 404, "endpoint_not_in_product", false},
 		{"model not exposed", prodKey, "/products/support/v1/v1/chat/completions", strings.Replace(chatBody, "chat-small", "other", 1), 404, "model_not_found", true},
 		{"after the sunset", prodKey, "/products/support/v0/v1/chat/completions", chatBody, 410, "/products/support/v2", true},
@@ -116,9 +120,11 @@ func TestProductLedgerAndPlanLimit(t *testing.T) {
 	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 {
 		t.Fatalf("plan rpm 2: %v", codes)
 	}
-	// The plan's limit is the subscription's: the bot's own subscription still passes.
-	if resp := e.post(t, "/products/support/v2/v1/chat/completions", chatBody, map[string]string{"Authorization": "Bearer " + otherKey}); resp.StatusCode != 200 {
-		t.Fatalf("another subscription: %d %s", resp.StatusCode, readAll(t, resp))
+	// The plan's limit is the subscription's: the bot's own subscription
+	// still passes, here with an alias ("smart" is the Sluice model "other").
+	if resp := e.post(t, "/products/support/v2/v1/chat/completions", strings.Replace(chatBody, "chat-small", "smart", 1),
+		map[string]string{"Authorization": "Bearer " + otherKey}); resp.StatusCode != 200 || resp.Header.Get("X-Sluice-Model") != "fake-model-2" {
+		t.Fatalf("another subscription, an alias: %d %v %s", resp.StatusCode, resp.Header, readAll(t, resp))
 	}
 	// The same key outside the product is not held by the plan.
 	if resp := e.post(t, "/v1/chat/completions", chatBody, hdr); resp.StatusCode != 200 {
@@ -147,8 +153,13 @@ func TestProductModelsAndOpenAPI(t *testing.T) {
 	}
 	code, body := get("/products/support/v2/v1/models", prodKey)
 	var list struct{ Data []struct{ ID string } }
-	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || len(list.Data) != 1 || list.Data[0].ID != "chat-small" {
+	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || len(list.Data) != 2 || list.Data[0].ID != "chat-small" || list.Data[1].ID != "smart" {
 		t.Fatalf("models: %d %s", code, body)
+	}
+	// An alias reaches its Sluice model, stopped here.
+	resp0 := e.post(t, "/products/support/v2/v1/chat/completions", strings.Replace(chatBody, "chat-small", "smart", 1), map[string]string{"Authorization": "Bearer " + prodKey})
+	if b := readAll(t, resp0); resp0.StatusCode != 503 || !strings.Contains(b, "Model other is suspended") {
+		t.Fatalf("alias of a stopped model: %d %s", resp0.StatusCode, b)
 	}
 	code, body = get("/products/support/v2/openapi.json", otherKey)
 	if code != 200 || !strings.Contains(body, `"/v1/chat/completions"`) || strings.Contains(body, `"/v1/messages"`) || !strings.Contains(body, `"3.1.0"`) {
