@@ -22,11 +22,24 @@ var anonymous = map[string]int{
 	"POST /v1beta/models/{rest...}":  401,
 	"GET /v1/sluice/usage":           401,
 	"POST /v1/sluice/feedback":       401,
-	"/v1/":                           401,
-	"GET /metrics":                   401,
-	"GET /healthz":                   200,
-	"GET /livez":                     200,
-	"/":                              404,
+	// Prompt APIs and product base URLs: the same key check as /v1/.
+	"POST /prompts/{prompt}":                                          401,
+	"GET /prompts/{prompt}/openapi.json":                              401,
+	"POST /products/{product}/{version}/v1/chat/completions":          401,
+	"POST /products/{product}/{version}/v1/embeddings":                401,
+	"GET /products/{product}/{version}/v1/models":                     401,
+	"POST /products/{product}/{version}/v1/responses":                 401,
+	"POST /products/{product}/{version}/v1/messages":                  401,
+	"POST /products/{product}/{version}/v1/messages/count_tokens":     401,
+	"POST /products/{product}/{version}/v1beta/models/{rest...}":      401,
+	"POST /products/{product}/{version}/prompts/{prompt}":             401,
+	"GET /products/{product}/{version}/prompts/{prompt}/openapi.json": 401,
+	"GET /products/{product}/{version}/openapi.json":                  401,
+	"/v1/":         401,
+	"GET /metrics": 401,
+	"GET /healthz": 200,
+	"GET /livez":   200,
+	"/":            404,
 	// The admin API: every route needs a credential except these, whose
 	// answers without one are listed; internal/admin's matrix test checks
 	// every principal on every admin route.
@@ -60,7 +73,8 @@ func TestAuthorizationTable(t *testing.T) {
 		if !found {
 			method, path = "GET", pattern
 		}
-		path = strings.NewReplacer("{id}", "x", "{rest...}", "demo:generateContent").Replace(path)
+		path = strings.NewReplacer("{id}", "x", "{rest...}", "demo:generateContent",
+			"{prompt}", "summarize", "{product}", "support", "{version}", "v1").Replace(path)
 		for _, cred := range []map[string]string{nil, {"Authorization": "Bearer wrong-token-0123456789"}, {"X-Api-Key": "nope"}} {
 			req, _ := http.NewRequest(method, r.base+path, strings.NewReader(`{}`))
 			for k, v := range cred {
