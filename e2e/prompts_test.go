@@ -246,6 +246,12 @@ func TestPrompts(t *testing.T) {
 	if code != 200 || gjson.Get(runs, "data.#").Int() != 2 || gjson.Get(runs, "data.0.passed").Int() != 0 || gjson.Get(runs, "data.1.passed").Int() != 2 {
 		t.Fatalf("stored runs: %d %s", code, runs)
 	}
+	// The admin API runs a test set through the same gateway, in process.
+	code, ran := adminJSON(t, g, "POST", "/admin/v1/prompts/summarize/test", fmt.Sprintf(
+		`{"version":2,"api_key":%q,"cases":[{"name":"echo","variables":{"text":"admin run"},"assert":[{"type":"contains","value":"Briefly: admin run"}]}]}`, allKey))
+	if code != 200 || !gjson.Get(ran, "passed").Bool() || gjson.Get(ran, "runs.0.passed").Int() != 1 || gjson.Get(ran, "runs.0.summary.input_tokens").Int() <= 0 {
+		t.Fatalf("admin test run: %d %s", code, ran)
+	}
 	out, code2 = runCLI(t, g, "prompts", "diff", "summarize", "1", "2")
 	if code2 != 0 || !strings.Contains(out, "+  Briefly: {{text}}") {
 		t.Fatalf("diff: exit %d\n%s", code2, out)
