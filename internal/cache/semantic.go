@@ -58,7 +58,7 @@ type Semantic struct {
 
 	mu      sync.Mutex
 	lru     *list.List // of *semEntry, most recent first
-	buckets map[semBucket][]*list.Element
+	buckets map[semBucket][]*semEntry
 	bytes   int64
 }
 
@@ -71,6 +71,9 @@ type semEntry struct {
 	answer  []byte
 	expires time.Time
 	size    int64
+	// el is the entry's place in the LRU list, nil once removed (guarded
+	// by mu; every other field is fixed once stored).
+	el *list.Element
 }
 
 // NewSemantic returns an empty semantic cache that embeds prompts with
@@ -103,7 +106,7 @@ func NewSemantic(embed Embedder, cfg SemanticConfig) (*Semantic, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Semantic{embed: embed, cfg: cfg, lru: list.New(), buckets: map[semBucket][]*list.Element{}}, nil
+	return &Semantic{embed: embed, cfg: cfg, lru: list.New(), buckets: map[semBucket][]*semEntry{}}, nil
 }
 
 // ErrPromptTooLong is returned by Probe for a prompt over MaxPromptBytes:
@@ -138,35 +141,46 @@ func (c *Semantic) Probe(ctx context.Context, scope, model, prompt string) (*Pro
 }
 
 // Lookup returns the stored answer most similar to p, if its similarity is
-// at least the threshold and its prompt had the same signature.
+// at least the threshold and its prompt had the same signature. The
+// comparison runs outside the lock (entries do not change once stored), so
+// lookups of other scopes and models are not held up by a long scan.
 func (c *Semantic) Lookup(p *Probe) (answer []byte, similarity float64, ok bool) {
 	now := c.cfg.Now()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	var best *list.Element
+	cands := slices.Clone(c.buckets[p.bucket])
+	c.mu.Unlock()
+	var best *semEntry
 	bestSim := -2.0
-	var expired []*list.Element
-	for _, el := range c.buckets[p.bucket] {
-		e := el.Value.(*semEntry)
+	var expired []*semEntry
+	for _, e := range cands {
 		if !now.Before(e.expires) {
-			expired = append(expired, el)
+			expired = append(expired, e)
 			continue
 		}
 		if e.sig != p.sig || len(e.vec) != len(p.vec) {
 			continue
 		}
 		if s := dot(e.vec, p.vec); s > bestSim {
-			best, bestSim = el, s
+			best, bestSim = e, s
 		}
 	}
-	for _, el := range expired {
-		c.remove(el)
+	hit := best != nil && bestSim >= c.cfg.Threshold
+	if len(expired) > 0 || hit {
+		c.mu.Lock()
+		for _, e := range expired {
+			if e.el != nil {
+				c.remove(e.el)
+			}
+		}
+		if hit && best.el != nil {
+			c.lru.MoveToFront(best.el)
+		}
+		c.mu.Unlock()
 	}
-	if best == nil || bestSim < c.cfg.Threshold {
+	if !hit {
 		return nil, max(bestSim, 0), false
 	}
-	c.lru.MoveToFront(best)
-	return slices.Clone(best.Value.(*semEntry).answer), bestSim, true
+	return slices.Clone(best.answer), bestSim, true
 }
 
 // Put stores answer under p. Only complete, successful answers belong here,
@@ -186,8 +200,8 @@ func (c *Semantic) Put(p *Probe, answer []byte) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el := c.lru.PushFront(e)
-	c.buckets[e.bucket] = append(c.buckets[e.bucket], el)
+	e.el = c.lru.PushFront(e)
+	c.buckets[e.bucket] = append(c.buckets[e.bucket], e)
 	c.bytes += e.size
 	for c.lru.Len() > c.cfg.MaxEntries || c.bytes > c.cfg.MaxBytes {
 		c.remove(c.lru.Back())
@@ -202,12 +216,14 @@ func (c *Semantic) Len() int {
 	return c.lru.Len()
 }
 
+// remove drops an entry; the caller holds mu.
 func (c *Semantic) remove(el *list.Element) {
 	e := el.Value.(*semEntry)
 	c.lru.Remove(el)
+	e.el = nil
 	c.bytes -= e.size
 	b := c.buckets[e.bucket]
-	if i := slices.Index(b, el); i >= 0 {
+	if i := slices.Index(b, e); i >= 0 {
 		b[i] = b[len(b)-1]
 		b[len(b)-1] = nil
 		b = b[:len(b)-1]
@@ -236,12 +252,23 @@ func unit(v []float32) ([]float32, bool) {
 	return u, true
 }
 
+// dot is the dot product of two vectors of the same length, in four
+// float32 lanes (the vectors are unit length, so float32 sums are exact
+// enough for a threshold in the second decimal).
 func dot(a, b []float32) float64 {
-	var s float64
-	for i := range a {
-		s += float64(a[i]) * float64(b[i])
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
 	}
-	return s
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return float64(s0 + s1 + s2 + s3)
 }
 
 // polarity holds the words that flip or switch a prompt's meaning while

@@ -333,3 +333,17 @@ func TestSignature(t *testing.T) {
 		}
 	}
 }
+
+func TestDot(t *testing.T) {
+	for n := range 10 {
+		a, b := make([]float32, n), make([]float32, n)
+		want := 0.0
+		for i := range n {
+			a[i], b[i] = float32(i+1), float32(2*i-3)
+			want += float64(i+1) * float64(2*i-3)
+		}
+		if got := dot(a, b); got != want {
+			t.Errorf("length %d: dot %v, want %v", n, got, want)
+		}
+	}
+}
