@@ -24,6 +24,7 @@ skipped: ## print one line naming the suites that skip in this environment
 	[ -n "$$SLUICE_TEST_REDIS_ADDR" ] || s="$$s, Redis suites (SLUICE_TEST_REDIS_ADDR unset)"; \
 	if ! command -v node >/dev/null; then s="$$s, TestAISDK (no node)"; \
 	elif [ ! -d e2e/node/node_modules/@ai-sdk/openai ]; then s="$$s, TestAISDK (no AI SDK in e2e/node: make e2e-deps)"; fi; \
+	command -v chromium >/dev/null || [ -n "$$SLUICE_CHROMIUM" ] || s="$$s, the console's browser suite (no chromium)"; \
 	if [ -n "$$s" ]; then printf '\n*** SKIPPED: %s. scripts/test-services.sh or .ci/run runs them. ***\n' "$${s#, }"; \
 	else echo "Nothing skipped: the PostgreSQL, Redis and AI SDK suites ran."; fi
 

@@ -74,7 +74,7 @@ func newDriver(t *testing.T, base string) *driver {
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")))
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	ctx, tcancel := context.WithTimeout(ctx, 3*time.Minute)
+	ctx, tcancel := context.WithTimeout(ctx, 6*time.Minute)
 	t.Cleanup(func() { tcancel(); cancel(); acancel() })
 	d := &driver{t: t, ctx: ctx, base: base, shots: shots}
 	chromedp.ListenTarget(ctx, func(ev any) {
@@ -260,7 +260,7 @@ func TestBrowserJourneys(t *testing.T) {
 			t.Fatalf("chat completion: %d %s", resp.StatusCode, raw)
 		}
 	}
-	time.Sleep(1500 * time.Millisecond) // the ledger writes in batches
+	s.waitLedger(3)
 
 	// Sees it in the ledger explorer, with its attempt.
 	d.visit("/console/ledger?org="+tn.org+"&model=chat", "")
@@ -357,6 +357,21 @@ func TestBrowserJourneys(t *testing.T) {
 	d.clean("signed out")
 }
 
+// waitLedger waits until the ledger holds n entries (it writes in
+// batches), at most 20 seconds.
+func (s *sluice) waitLedger(n int) {
+	s.t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		got := len(s.admin("GET", "/admin/v1/requests", nil, 200)["data"].([]any))
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the ledger holds %d entries after 20 s, want %d", got, n)
+		}
+	}
+}
+
 // signIn signs in with a password from the sign-in page of face.
 func (d *driver) signIn(face, email, password string) {
 	d.t.Helper()
@@ -444,9 +459,17 @@ func TestBrowserPortalJourney(t *testing.T) {
 	if !strings.HasPrefix(out, "200") {
 		t.Fatalf("try-it answered:\n%s", out)
 	}
-	time.Sleep(1500 * time.Millisecond) // the ledger writes in batches
-	d.visit("/portal/apps/"+tn.app, "portal-usage")
-	if got := strings.TrimSpace(d.text(".stats dd")); got != "1" {
+	s.waitLedger(1)
+	// The usage comes from the rollups, which may trail the ledger a little.
+	got := ""
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		d.visit("/portal/apps/"+tn.app, "")
+		if got = strings.TrimSpace(d.text(".stats dd")); got == "1" || time.Now().After(deadline) {
+			break
+		}
+	}
+	d.shot("portal-usage")
+	if got != "1" {
 		t.Fatalf("the application's requests: %q, want 1", got)
 	}
 	d.clean("done")

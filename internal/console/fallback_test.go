@@ -141,3 +141,21 @@ func TestGzip(t *testing.T) {
 		}
 	}
 }
+
+// TestSignInChoices: the single sign-on button shows only when OIDC is
+// configured, and returns to the page asked for.
+func TestSignInChoices(t *testing.T) {
+	for _, oidc := range []bool{false, true} {
+		c, err := New(Options{API: fakeAPI(t, true), OIDC: oidc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		c.ServeHTTP(rec, httptest.NewRequest("GET", "/console/login?next=/console/keys", nil))
+		body := rec.Body.String()
+		has := strings.Contains(body, `href="/admin/v1/auth/oidc/login?return_to=%2fconsole%2fkeys"`)
+		if rec.Code != 200 || has != oidc || !strings.Contains(body, `name="token"`) {
+			t.Errorf("oidc %v: %d, button %v", oidc, rec.Code, has)
+		}
+	}
+}
