@@ -337,6 +337,10 @@ var intents = map[string]intent{
 	"PATCH /admin/v1/products/{id}/versions/{version}": {authz.ProductsWrite, "A A2 B", func(m *mworld, x string) []probe {
 		return []probe{stale("/admin/v1/products/"+m.prod(x)+"/versions/v1", read(authz.ProductsRead, m.team(x)), read(authz.ProductsWrite, m.team(x)))}
 	}},
+	"GET /admin/v1/products/{id}/versions/{version}/diff": {authz.ProductsRead, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{{path: "/admin/v1/products/" + m.prod(x) + "/versions/" + m.freshVersion(m.prod(x), "") + "/diff?against=v1",
+			see: []check{read(authz.ProductsRead, m.team(x))}, ok: 200}}
+	}},
 	"POST /admin/v1/products/{id}/versions/{version}/publish": {authz.ProductsWrite, "A A2 B", func(m *mworld, x string) []probe {
 		return []probe{productProbe(m, x, "/versions/"+m.freshVersion(m.prod(x), "")+"/publish", "", 200)}
 	}},

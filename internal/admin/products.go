@@ -1015,3 +1015,73 @@ func (a *API) writeCallers(w http.ResponseWriter, r *http.Request, f store.Calle
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
+
+// VersionDiff is what a version changes against another: each field that
+// differs, with both values.
+type VersionDiff struct {
+	Version string                        `json:"version"`
+	Against string                        `json:"against"`
+	Changes map[string][2]json.RawMessage `json:"changes" doc:"field -> [against's value, version's value]"`
+}
+
+// diffVersion compares a version (usually a draft) with another (by
+// default the newest published one).
+func (a *API) diffVersion(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.loadProduct(r, r.PathValue("id"), "")
+	if err != nil {
+		return err
+	}
+	v, err := a.opts.Store.GetVersion(r.Context(), p.ID, r.PathValue("version"))
+	if err != nil {
+		return a.missing(r, err)
+	}
+	against := r.URL.Query().Get("against")
+	if against == "" {
+		vs, err := a.opts.Store.ListVersions(r.Context(), p.ID)
+		if err != nil {
+			return err
+		}
+		var newest time.Time
+		for _, o := range vs {
+			if o.State == product.Published && o.Version.Version != v.Version.Version && o.UpdatedAt.After(newest) {
+				against, newest = o.Version.Version, o.UpdatedAt
+			}
+		}
+		if against == "" {
+			return &httpError{http.StatusConflict, "nothing_to_compare", "No other published version; name one with against."}
+		}
+	}
+	o, err := a.opts.Store.GetVersion(r.Context(), p.ID, against)
+	if errors.Is(err, store.ErrNotFound) {
+		return &httpError{http.StatusNotFound, "not_found", "No such object: against."}
+	} else if err != nil {
+		return err
+	}
+	fields := func(x product.Version) map[string]json.RawMessage {
+		x.Version = ""
+		b, _ := json.Marshal(x)
+		m := map[string]json.RawMessage{}
+		_ = json.Unmarshal(b, &m)
+		return m
+	}
+	nv, ov := fields(v.Version), fields(o.Version)
+	out := VersionDiff{Version: v.Version.Version, Against: against, Changes: map[string][2]json.RawMessage{}}
+	for k := range nv {
+		if !bytes.Equal(nv[k], ov[k]) {
+			out.Changes[k] = [2]json.RawMessage{orNull(ov[k]), nv[k]}
+		}
+	}
+	for k := range ov {
+		if _, ok := nv[k]; !ok {
+			out.Changes[k] = [2]json.RawMessage{ov[k], json.RawMessage("null")}
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func orNull(m json.RawMessage) json.RawMessage {
+	if m == nil {
+		return json.RawMessage("null")
+	}
+	return m
+}

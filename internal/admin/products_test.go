@@ -117,3 +117,19 @@ func TestPublishNeedsSecondPerson(t *testing.T) {
 	w.must(w.as("search-admin", "POST", "/admin/v1/products/support/versions/v2/publish", ""), 409, "publish a deprecated version")
 	w.must(w.as("search-admin", "POST", "/admin/v1/products/support/versions/v2/rollback", ""), 200, "rollback")
 }
+
+// TestVersionDiff: a draft's changes against the published version, field
+// by field.
+func TestVersionDiff(t *testing.T) {
+	w, _ := productWorld(t, "internal")
+	w.must(w.as("search-admin", "POST", "/admin/v1/products/support/versions", `{"version":"v2","models":{"m":"m","fast":"m"},"docs":"# v2"}`), 201, "draft")
+	d := w.must(w.as("search-dev", "GET", "/admin/v1/products/support/versions/v2/diff", ""), 200, "diff against the published one")
+	ch, _ := d.body["changes"].(map[string]any)
+	if d.body["against"] != "v1" || len(ch) != 3 || ch["models"] == nil || ch["docs"] == nil || ch["state"] == nil {
+		t.Fatalf("diff %v", d.body)
+	}
+	if s := fmt.Sprint(ch["state"]); s != "[published draft]" {
+		t.Fatalf("state change %s", s)
+	}
+	w.must(w.as("search-dev", "GET", "/admin/v1/products/support/versions/v2/diff?against=v9", ""), 404, "against an unknown version")
+}

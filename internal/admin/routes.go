@@ -177,6 +177,9 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 		Summary: "Create a draft version", Request: VersionInput{}, Response: store.VersionRecord{}, ResponseStatus: http.StatusCreated, ETag: true})
 	add("PATCH /admin/v1/products/{id}/versions/{version}", authz.ProductsWrite, a.updateVersion, openapi.Op{ID: "updateProductVersion",
 		Tags: pt2, Summary: "Edit a draft version", Request: VersionInput{}, Response: store.VersionRecord{}, ETag: true})
+	add("GET /admin/v1/products/{id}/versions/{version}/diff", authz.ProductsRead, a.diffVersion, openapi.Op{ID: "diffProductVersion",
+		Tags: pt2, Summary: "What a version (a draft) changes against another (default: the newest published one)",
+		Query: []openapi.Param{q("against", "string", "The version to compare with.")}, Response: VersionDiff{}})
 	for _, ev := range []struct{ name, summary string }{
 		{"publish", "Publish a draft (a second person confirms when the product asks for it: 202 until then)"},
 		{"deprecate", "Deprecate a published version: Deprecation, Sunset and Link headers, 410 after the sunset"},
