@@ -341,7 +341,8 @@ func TestBrowserJourneys(t *testing.T) {
 			chromedp.Submit("#password", chromedp.ByID), chromedp.WaitVisible("#charts", chromedp.ByID))
 		d.clean(role + " overview")
 		for _, p := range []string{"/console/", "/console/tenancy", "/console/users", "/console/keys", "/console/limits",
-			"/console/ledger", "/console/audit", "/portal/apps", "/portal/apps/" + tn.app} {
+			"/console/ledger", "/console/audit", "/console/products", "/console/subscriptions", "/portal/", "/portal/apps",
+			"/portal/apps/" + tn.app} {
 			if role == "viewer" && p == "/console/audit" {
 				continue // not the viewer's: refused by the API
 			}
@@ -427,6 +428,17 @@ func TestBrowserPortalJourney(t *testing.T) {
 	d.shot("subscription-pending")
 	if msg := d.text(".flash"); !strings.Contains(msg, "pending") {
 		t.Fatalf("subscription: %q", msg)
+	}
+	// The developer sees the pending subscription but may not approve it,
+	// nor change the product's versions.
+	for _, p := range []string{"/console/subscriptions", "/console/products"} {
+		d.visit(p, "")
+		if n := d.writeControls(); n > 0 {
+			t.Errorf("the developer sees %d write controls on %s", n, p)
+		}
+	}
+	if body := d.text("main"); !strings.Contains(body, "published") {
+		t.Errorf("products page for the developer:\n%s", body)
 	}
 	d.signOut()
 

@@ -15,7 +15,7 @@ const wantCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-sr
 // pages are every page of both faces; {app} is the tenancy's application.
 var pages = []string{"/console/", "/console/?window=1h", "/console/?window=7d", "/console/providers", "/console/models",
 	"/console/tenancy", "/console/users", "/console/keys", "/console/limits", "/console/ledger", "/console/audit",
-	"/portal/", "/portal/apps", "/portal/apps/{app}"}
+	"/console/products", "/console/subscriptions", "/portal/", "/portal/apps", "/portal/apps/{app}"}
 
 var (
 	postForm     = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
