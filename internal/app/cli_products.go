@@ -19,6 +19,7 @@ const productsUsage = `Usage:
   sluice products deprecate NAME VERSION [--sunset RFC3339] [--successor V]
   sluice products suspend NAME VERSION [--reason TEXT]          emergency stop: 503 everywhere within a second
   sluice products resume NAME VERSION                            lift the stop
+  sluice products callers NAME [--version V] [--from DATE]       who still calls it: by org, team, app and key
   sluice subscriptions list [--product P] [--state S] [--app ID]
   sluice subscriptions create --app ORG/TEAM/APP|ID --product P --plan PLAN [--reason TEXT]
   sluice subscriptions approve|reject|suspend|resume|cancel ID [--note TEXT]
@@ -61,6 +62,8 @@ func productsCommand(ctx context.Context, cmd string, args []string, stdout, std
 	plan := fs.String("plan", "", "plan name (subscriptions create)")
 	app := fs.String("app", "", "application: org/team/app or its id (subscriptions)")
 	stateFilter := fs.String("state", "", "subscription state (subscriptions list)")
+	version := fs.String("version", "", "version (products callers)")
+	from := fs.String("from", "", "start date or RFC 3339 time (products callers; default 30 days ago)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -124,6 +127,34 @@ func productsCommand(ctx context.Context, cmd string, args []string, stdout, std
 			}
 		}
 		err = c.do(ctx, "POST", "/admin/v1/products/"+url.PathEscape(pos[0])+"/versions/"+url.PathEscape(pos[1])+"/"+sub, body, &out)
+	case "products callers":
+		if err := need(1, "NAME"); err != nil {
+			return err
+		}
+		q := url.Values{}
+		for k, v := range map[string]string{"version": *version, "from": *from} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		path := "/admin/v1/products/" + url.PathEscape(pos[0]) + "/callers"
+		if len(q) > 0 {
+			path += "?" + q.Encode()
+		}
+		var res struct{ Data []map[string]any }
+		if err := c.do(ctx, "GET", path, nil, &res); err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, res.Data)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ORG\tTEAM\tAPP\tKEY\tREQUESTS\tCOST_USD\tLAST_SEEN")
+		for _, r := range res.Data {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f\t%.6f\t%s\n", str(r["org_id"]), str(r["team_id"]), str(r["app_id"]), str(r["key_id"]),
+				num(r["requests"]), num(r["cost_micros"])/1e6, str(r["last_seen"]))
+		}
+		return tw.Flush()
 	case "subscriptions list":
 		q := url.Values{}
 		for k, v := range map[string]string{"product": *product, "state": *stateFilter, "app_id": *app} {

@@ -77,6 +77,18 @@ func TestProductCommands(t *testing.T) {
 	if list := cli(t, "products", "list").([]any); len(list) != 1 {
 		t.Fatalf("products: %v", list)
 	}
+	// Who still calls v2: the bot's key, with its successful requests.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		callers := cli(t, "products", "callers", "support", "--version", "v2").([]any)
+		if len(callers) == 1 && callers[0].(map[string]any)["requests"].(float64) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("callers: %v", callers)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func mustMarshal(v any) string { b, _ := json.Marshal(v); return string(b) }
