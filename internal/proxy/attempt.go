@@ -14,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice/internal/llm"
 	"github.com/sluicehq/sluice/internal/provider"
 	"github.com/sluicehq/sluice/internal/runtime"
+	"github.com/sluicehq/sluice/internal/trace"
 )
 
 // exhausted reads the provider's rate-limit headers on a successful answer:
@@ -55,183 +56,238 @@ var (
 	errStall     = errors.New("the stream stalled past its deadline")
 )
 
-// attempt sends the request to one target. more reports (and reserves)
-// whether a further target may be tried after this one.
-func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, c *Call, fs *forwardSpec, t runtime.Target, n int, probe bool, more func() bool) (res attemptResult, retErr error) {
+// attemptRun is one attempt's state: the call and its target, and what the
+// attempt learns on its way (the ledger row, the health verdict, the key).
+type attemptRun struct {
+	w     http.ResponseWriter
+	r     *http.Request
+	c     *Call
+	fs    *forwardSpec
+	t     runtime.Target
+	n     int  // the attempt's number, from 1
+	probe bool // the target is half-open and this attempt probes it
+	// more reports (and reserves) whether a further target may be tried
+	// after this one.
+	more func() bool
+
+	passthrough bool
+	u           upstreamReq
+	att         ledger.Attempt
+	span        *trace.Attempt
+	start       time.Time
+	verdict     bool // whether the outcome was reported to the target's health
+	keyIdx      int  // the key picked from the target's pool, or -1
+	cctx        context.Context
+	cancelCause context.CancelCauseFunc
+}
+
+func (a *attemptRun) good() { a.verdict = true; a.t.Health.Success(time.Since(a.start)) }
+func (a *attemptRun) bad()  { a.verdict = true; a.t.Health.Failure() }
+func (a *attemptRun) fail(st ledger.Status, status int, msg string) {
+	a.att.Status, a.att.HTTPStatus, a.att.Error = st, status, msg
+}
+
+// attempt sends the request to one target and relays its answer.
+func (h *Handler) attempt(a *attemptRun) (attemptResult, error) {
+	c, t := a.c, a.t
 	up := t.Provider.Protocol()
-	passthrough := (up == c.in.proto || (c.in.proto == provider.ProtocolResponses && up == provider.ProtocolOpenAI)) && !fs.translate
+	a.passthrough = (up == c.in.proto || (c.in.proto == provider.ProtocolResponses && up == provider.ProtocolOpenAI)) && !a.fs.translate
 	c.entry.ServedModel, c.entry.Provider = t.Model, t.Provider.Name()
-	att := ledger.Attempt{N: n, Provider: t.Provider.Name(), Model: t.Model}
-	span := attemptSpan(r.Context(), c, t.Provider.Name(), string(up), t.Model, n) // trace.go
-	start := time.Now()
+	a.att = ledger.Attempt{N: a.n, Provider: t.Provider.Name(), Model: t.Model}
+	a.span = attemptSpan(a.r.Context(), c, t.Provider.Name(), string(up), t.Model, a.n) // trace.go
+	a.start = time.Now()
+	a.keyIdx = -1
 	t.Health.Begin()
-	verdict := false // whether the outcome was reported to the target's health
 	defer func() {
 		t.Health.End()
-		if probe && !verdict {
+		if a.probe && !a.verdict {
 			t.Health.Release()
 		}
-		att.Latency = time.Since(start)
-		c.entry.Attempts = append(c.entry.Attempts, att)
-		span.End(att, &c.entry)
+		a.att.Latency = time.Since(a.start)
+		c.entry.Attempts = append(c.entry.Attempts, a.att)
+		a.span.End(a.att, &c.entry)
 	}()
-	good := func() { verdict = true; t.Health.Success(time.Since(start)) }
-	bad := func() { verdict = true; t.Health.Failure() }
-	hdr := w.Header()
+	hdr := a.w.Header()
 	hdr.Set("X-Sluice-Provider", t.Provider.Name())
 	hdr.Set("X-Sluice-Model", t.Model)
-	hdr.Set("X-Sluice-Attempts", strconv.Itoa(n))
-	fail := func(st ledger.Status, status int, msg string) {
-		att.Status, att.HTTPStatus, att.Error = st, status, msg
-	}
+	hdr.Set("X-Sluice-Attempts", strconv.Itoa(a.n))
 
-	u, msg, err := h.buildUpstream(c, fs, t, passthrough)
+	u, msg, err := h.buildUpstream(c, a.fs, t, a.passthrough)
 	if err != nil {
-		fail(ledger.StatusClientError, 400, msg)
+		a.fail(ledger.StatusClientError, 400, msg)
 		return answered, err
 	}
-	body, ireq, uc, cc, op, injectUsage := u.body, u.ireq, u.uc, u.cc, u.op, u.injectUsage
-
-	cctx, cancelCause := context.WithCancelCause(r.Context())
-	defer cancelCause(nil)
-	ctx, cancel := context.WithTimeout(cctx, t.Timeouts.Total)
+	a.u = u
+	a.cctx, a.cancelCause = context.WithCancelCause(a.r.Context())
+	defer a.cancelCause(nil)
+	ctx, cancel := context.WithTimeout(a.cctx, t.Timeouts.Total)
 	defer cancel()
-	ctx = provider.WithConnectTimeout(ctx, t.Timeouts.Connect)
-	ureq := &provider.Request{Op: op, Body: body, Header: upstreamHeaders(r.Header, c.in.proto, up), Model: t.Model, Stream: fs.stream}
-	span.Inject(ureq.Header)
-	keyIdx := -1
-	if t.Keys != nil {
-		keyIdx, ureq.APIKey = t.Keys.Pick()
+	resp, err := h.send(provider.WithConnectTimeout(ctx, t.Timeouts.Connect), a)
+	if err != nil {
+		return a.sendFailed(err)
 	}
-	var firstByte *time.Timer
+	defer resp.Body.Close()
+	a.att.HTTPStatus = resp.StatusCode
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return h.upstreamFailed(a, resp)
+	}
+	a.good()
+	if until, ok := exhausted(resp.Header, time.Now()); ok {
+		a.rest(until)
+	}
+	if !a.fs.stream || !isEventStreamOrBinary(resp.Header) {
+		return h.relayWhole(a, resp)
+	}
+	return h.relayStreamed(a, resp)
+}
+
+// send sends the attempt's upstream request, under the stream's
+// first-byte deadline. A server that refuses stream_options is asked again
+// without it; the stream is then billed by estimate.
+func (h *Handler) send(ctx context.Context, a *attemptRun) (*http.Response, error) {
+	c, fs, t := a.c, a.fs, a.t
+	ureq := &provider.Request{Op: a.u.op, Body: a.u.body, Header: upstreamHeaders(a.r.Header, c.in.proto, t.Provider.Protocol()),
+		Model: t.Model, Stream: fs.stream}
+	a.span.Inject(ureq.Header)
+	if t.Keys != nil {
+		a.keyIdx, ureq.APIKey = t.Keys.Pick()
+	}
 	if fs.stream {
-		firstByte = time.AfterFunc(t.Timeouts.FirstByte, func() { cancelCause(errFirstByte) })
+		firstByte := time.AfterFunc(t.Timeouts.FirstByte, func() { a.cancelCause(errFirstByte) })
+		defer firstByte.Stop()
 	}
 	resp, err := t.Provider.Do(ctx, ureq)
-	if err == nil && injectUsage && resp.StatusCode == http.StatusBadRequest {
-		// A server that refuses stream_options is asked again without it;
-		// the stream is then billed by estimate.
+	if err == nil && a.u.injectUsage && resp.StatusCode == http.StatusBadRequest {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 		resp.Body = io.NopCloser(bytes.NewReader(data))
 		if bytes.Contains(data, []byte("stream_options")) {
-			injectUsage = false
+			a.u.injectUsage = false
 			if ureq.Body = fs.body; !fs.pathModel {
 				ureq.Body = rewriteModel(fs.body, fs.peek.model, t.Model)
 			}
 			resp, err = t.Provider.Do(ctx, ureq)
 		}
 	}
-	if firstByte != nil {
-		firstByte.Stop()
-	}
-	if err != nil {
-		st, code, msg, perr := doFailure(r, cctx, err)
-		fail(st, code, msg)
-		switch st {
-		case ledger.StatusCancelled:
-			c.entry.Status, c.entry.HTTPStatus, c.entry.Error = st, 499, "client disconnected before the upstream answered"
-			return answered, nil
-		case ledger.StatusClientError:
-			return answered, perr
-		}
-		bad()
-		c.entry.Status, c.entry.Error = st, msg
-		if more() {
-			return retryable, perr
-		}
+	return resp, err
+}
+
+// sendFailed records an attempt that got no answer (see doFailure) and
+// says whether another target may be tried.
+func (a *attemptRun) sendFailed(err error) (attemptResult, error) {
+	c := a.c
+	st, code, msg, perr := doFailure(a.r, a.cctx, err)
+	a.fail(st, code, msg)
+	switch st {
+	case ledger.StatusCancelled:
+		c.entry.Status, c.entry.HTTPStatus, c.entry.Error = st, 499, "client disconnected before the upstream answered"
+		return answered, nil
+	case ledger.StatusClientError:
 		return answered, perr
 	}
-	defer resp.Body.Close()
-	att.HTTPStatus = resp.StatusCode
-
-	// Upstream errors: read the body (bounded); retry elsewhere when the
-	// failure is the provider's and another target remains.
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		data, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if rerr != nil && r.Context().Err() != nil {
-			fail(ledger.StatusCancelled, 499, "client disconnected")
-			c.entry.Status, c.entry.HTTPStatus, c.entry.Error = ledger.StatusCancelled, 499, "client disconnected"
-			return answered, nil
-		}
-		st := statusOf(resp.StatusCode)
-		msg := upstreamErrorMessage(data, resp.StatusCode)
-		fail(st, resp.StatusCode, msg)
-		c.entry.Status, c.entry.HTTPStatus, c.entry.Error = st, resp.StatusCode, msg
-		if t.RetryOn[resp.StatusCode] {
-			if until, ok := retryAfter(resp.Header); ok && resp.StatusCode == http.StatusTooManyRequests {
-				verdict = true
-				if keyIdx >= 0 {
-					// The key rests; the target answered, so a probe ends
-					// without a verdict and the target is probed again.
-					t.Keys.Cooldown(keyIdx, until)
-					if probe {
-						t.Health.Release()
-					}
-				} else {
-					t.Health.Cooldown(until)
-				}
-			} else {
-				bad()
-			}
-			if more() {
-				return retryable, nil
-			}
-		} else {
-			good() // the provider is up; the request was refused
-		}
-		if passthrough {
-			h.writeRaw(w, c, resp.StatusCode, resp.Header, data)
-			return answered, nil
-		}
-		ue := uc.DecodeError(resp.StatusCode, data)
-		return answered, &dialectError{status: resp.StatusCode, err: ue}
+	a.bad()
+	c.entry.Status, c.entry.Error = st, msg
+	if a.more() {
+		return retryable, perr
 	}
-	good()
-	if until, ok := exhausted(resp.Header, time.Now()); ok {
-		if keyIdx >= 0 {
-			t.Keys.Cooldown(keyIdx, until)
-		} else {
-			t.Health.Cooldown(until)
-		}
-	}
+	return answered, perr
+}
 
-	if !fs.stream || !isEventStreamOrBinary(resp.Header) {
-		o := h.relayBody(w, r, c, resp, fs, passthrough, cc, uc, ireq)
-		att.Status, att.Error, att.TTFT = o.st, o.msg, c.entry.TTFT
-		c.entry.Status, c.entry.HTTPStatus, c.entry.Error = o.st, resp.StatusCode, o.msg
-		if o.st == ledger.StatusCancelled {
-			c.entry.HTTPStatus = 499
-		}
-		if o.st == ledger.StatusTruncated || o.retryable {
-			bad() // the provider sent a 200 it could not complete
-		}
-		if o.err != nil {
-			c.entry.HTTPStatus = http.StatusBadGateway
-			if o.st == ledger.StatusBlocked { // the upstream answered, and billed
-				c.entry.HTTPStatus = http.StatusForbidden
-				h.bill(c, fs.model, o.u)
-			}
-			if o.retryable && more() {
-				return retryable, nil
-			}
-			return answered, o.err
-		}
-		h.bill(c, fs.model, o.u)
+// rest rests the attempt's key (or, without a key pool, its target) until
+// the given time.
+func (a *attemptRun) rest(until time.Time) {
+	if a.keyIdx >= 0 {
+		a.t.Keys.Cooldown(a.keyIdx, until)
+	} else {
+		a.t.Health.Cooldown(until)
+	}
+}
+
+// upstreamFailed handles an upstream error answer: its body is read
+// (bounded), and the request is retried elsewhere when the failure is the
+// provider's and another target remains; else the error is relayed.
+func (h *Handler) upstreamFailed(a *attemptRun, resp *http.Response) (attemptResult, error) {
+	c, t := a.c, a.t
+	data, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if rerr != nil && a.r.Context().Err() != nil {
+		a.fail(ledger.StatusCancelled, 499, "client disconnected")
+		c.entry.Status, c.entry.HTTPStatus, c.entry.Error = ledger.StatusCancelled, 499, "client disconnected"
 		return answered, nil
 	}
-	s := h.newStreamer(c, passthrough, injectUsage, cc, uc, ireq)
-	st, msg := h.relayStream(w, r, c, resp, s, t.Timeouts.Stall, cctx, cancelCause)
-	att.Status, att.Error, att.TTFT = st, msg, c.entry.TTFT
+	st := statusOf(resp.StatusCode)
+	msg := upstreamErrorMessage(data, resp.StatusCode)
+	a.fail(st, resp.StatusCode, msg)
+	c.entry.Status, c.entry.HTTPStatus, c.entry.Error = st, resp.StatusCode, msg
+	if t.RetryOn[resp.StatusCode] {
+		if until, ok := retryAfter(resp.Header); ok && resp.StatusCode == http.StatusTooManyRequests {
+			a.verdict = true
+			// A resting key: the target answered, so a probe ends without
+			// a verdict and the target is probed again.
+			if a.keyIdx >= 0 && a.probe {
+				t.Health.Release()
+			}
+			a.rest(until)
+		} else {
+			a.bad()
+		}
+		if a.more() {
+			return retryable, nil
+		}
+	} else {
+		a.good() // the provider is up; the request was refused
+	}
+	if a.passthrough {
+		h.writeRaw(a.w, c, resp.StatusCode, resp.Header, data)
+		return answered, nil
+	}
+	ue := a.u.uc.DecodeError(resp.StatusCode, data)
+	return answered, &dialectError{status: resp.StatusCode, err: ue}
+}
+
+// relayWhole relays a non-streamed answer (see relayBody), records its
+// outcome and bills it.
+func (h *Handler) relayWhole(a *attemptRun, resp *http.Response) (attemptResult, error) {
+	c, fs := a.c, a.fs
+	o := h.relayBody(a, resp)
+	a.att.Status, a.att.Error, a.att.TTFT = o.st, o.msg, c.entry.TTFT
+	c.entry.Status, c.entry.HTTPStatus, c.entry.Error = o.st, resp.StatusCode, o.msg
+	if o.st == ledger.StatusCancelled {
+		c.entry.HTTPStatus = 499
+	}
+	if o.st == ledger.StatusTruncated || o.retryable {
+		a.bad() // the provider sent a 200 it could not complete
+	}
+	if o.err != nil {
+		c.entry.HTTPStatus = http.StatusBadGateway
+		if o.st == ledger.StatusBlocked { // the upstream answered, and billed
+			c.entry.HTTPStatus = http.StatusForbidden
+			h.bill(c, fs.model, o.u)
+		}
+		if o.retryable && a.more() {
+			return retryable, nil
+		}
+		return answered, o.err
+	}
+	h.bill(c, fs.model, o.u)
+	return answered, nil
+}
+
+// relayStreamed relays a streamed answer (see relayStream), records its
+// outcome and bills it.
+func (h *Handler) relayStreamed(a *attemptRun, resp *http.Response) (attemptResult, error) {
+	c := a.c
+	s := h.newStreamer(c, a.passthrough, a.u)
+	st, msg := h.relayStream(a, resp, s)
+	a.att.Status, a.att.Error, a.att.TTFT = st, msg, c.entry.TTFT
 	c.entry.Status, c.entry.HTTPStatus, c.entry.Error = st, resp.StatusCode, msg
 	switch st {
 	case ledger.StatusCancelled:
 		c.entry.HTTPStatus = 499
 	case ledger.StatusTruncated, ledger.StatusUpstreamError:
-		bad() // the provider cut, stalled, broke or failed its stream
+		a.bad() // the provider cut, stalled, broke or failed its stream
 	}
 	h.streamEnded(c, s, st)
-	h.bill(c, fs.model, s.usage(fs.body))
+	h.bill(c, a.fs.model, s.usage(a.fs.body))
 	return answered, nil
 }
 

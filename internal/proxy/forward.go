@@ -80,7 +80,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *Call, fs *f
 			holding = h.budget.acquire()
 			return holding
 		}
-		res, err := h.attempt(w, r, c, fs, rt.Targets[idx], i+1, probe, more)
+		res, err := h.attempt(&attemptRun{w: w, r: r, c: c, fs: fs, t: rt.Targets[idx], n: i + 1, probe: probe, more: more})
 		if res == answered {
 			return err
 		}

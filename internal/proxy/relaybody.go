@@ -12,7 +12,6 @@ import (
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
 	"github.com/sluicehq/sluice/internal/ledger"
-	"github.com/sluicehq/sluice/internal/llm"
 	"github.com/sluicehq/sluice/internal/meter"
 	"github.com/sluicehq/sluice/internal/provider"
 )
@@ -48,8 +47,9 @@ type bodyOutcome struct {
 // pass-through answer larger than wholeBody is streamed (see wholeBody for
 // the memory bound); anything else is read whole, validated or translated,
 // and written at once.
-func (h *Handler) relayBody(w http.ResponseWriter, r *http.Request, c *Call, resp *http.Response, fs *forwardSpec,
-	passthrough bool, cc llm.ClientCodec, uc llm.UpstreamCodec, ireq *llm.Request) bodyOutcome {
+func (h *Handler) relayBody(a *attemptRun, resp *http.Response) bodyOutcome {
+	w, r, c, fs, passthrough := a.w, a.r, a.c, a.fs, a.passthrough
+	cc, uc, ireq := a.u.cc, a.u.uc, a.u.ireq
 	buf := getBuffer()
 	defer putBuffer(buf)
 	limit := h.opts.MaxUpstreamBody

@@ -34,12 +34,14 @@ type streamer interface {
 	upstreamErr() string
 }
 
-// newStreamer picks the streamer of an attempt; strip says that Sluice
-// asked an OpenAI upstream for the usage chunk the client did not ask for.
-func (h *Handler) newStreamer(c *Call, passthrough, strip bool, cc llm.ClientCodec, uc llm.UpstreamCodec, ireq *llm.Request) streamer {
+// newStreamer picks the streamer of an attempt; u.injectUsage says that
+// Sluice asked an OpenAI upstream for the usage chunk the client did not
+// ask for (the tap strips it).
+func (h *Handler) newStreamer(c *Call, passthrough bool, u upstreamReq) streamer {
 	if passthrough && c.in.proto == provider.ProtocolOpenAI {
-		return newChatTap(strip)
+		return newChatTap(u.injectUsage)
 	}
+	cc, uc, ireq := u.cc, u.uc, u.ireq
 	es := &eventStreamer{}
 	if passthrough {
 		es.forward = true
@@ -257,28 +259,14 @@ func (t *chatTap) usage(reqBody []byte) meter.Usage {
 
 // relayStream copies a stream chunk by chunk, flushing each read. It
 // returns the outcome for the ledger.
-func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, c *Call, resp *http.Response, s streamer,
-	stall time.Duration, actx context.Context, cancel context.CancelCauseFunc) (ledger.Status, string) {
-	hdr := w.Header()
-	if es, ok := s.(*eventStreamer); ok && !es.forward {
-		copyTranslatedHeaders(hdr, resp.Header)
-		hdr.Set("Content-Type", "text/event-stream")
-		hdr.Set("Cache-Control", "no-cache")
-	} else {
-		copyResponseHeaders(hdr, resp.Header)
-	}
-	hdr.Del("Content-Length")
-	hdr.Set("X-Accel-Buffering", "no")
-	rc := http.NewResponseController(w)
-	c.wrote = true
-	w.WriteHeader(resp.StatusCode)
-	_ = rc.Flush()
-
+func (h *Handler) relayStream(a *attemptRun, resp *http.Response, s streamer) (ledger.Status, string) {
+	w, c, stall := a.w, a.c, a.t.Timeouts.Stall
+	rc := h.startStream(a, resp, s)
 	bp := streamBufs.Get().(*[]byte)
 	defer streamBufs.Put(bp)
 	buf := *bp
 	first := true
-	stallTimer := time.AfterFunc(stall, func() { cancel(errStall) })
+	stallTimer := time.AfterFunc(stall, func() { a.cancelCause(errStall) })
 	defer stallTimer.Stop()
 	for {
 		n, rerr := resp.Body.Read(buf)
@@ -317,41 +305,69 @@ func (h *Handler) relayStream(w http.ResponseWriter, r *http.Request, c *Call, r
 		if rerr == nil && s.broken() == nil {
 			continue
 		}
-		if es, ok := s.(*eventStreamer); ok && rerr == io.EOF {
-			if out := es.finish(); len(out) > 0 {
-				_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
-				_, _ = w.Write(out)
-				_ = rc.Flush()
-			}
-			if name := es.blocked(); name != "" {
-				_, _ = w.Write(es.failBlocked(name))
-				_ = rc.Flush()
-				return ledger.StatusBlocked, "the answer was blocked by the guardrail " + name
-			}
-		}
-		// The terminal event decides, not the read error: a client that
-		// closes right after [DONE] has received the whole answer.
-		if s.done() {
-			return ledger.StatusOK, ""
-		}
-		if r.Context().Err() != nil {
-			return ledger.StatusCancelled, "client disconnected during the stream"
-		}
-		msg := "the upstream stream ended before its terminal event"
-		if rerr != nil && rerr != io.EOF {
-			msg = "the upstream stream failed: " + sanitizeErr(rerr)
-		}
-		if context.Cause(actx) == errStall {
-			msg = fmt.Sprintf("the upstream stream stalled for more than %s", stall)
-		}
-		if err := s.broken(); err != nil {
-			msg = "the upstream stream was malformed: " + err.Error()
-		}
-		_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
-		_, _ = w.Write(s.failure(msg))
-		_ = rc.Flush()
-		return ledger.StatusTruncated, msg
+		return h.endStream(a, rc, s, rerr)
 	}
+}
+
+// startStream writes a streamed answer's status and headers, and flushes
+// them.
+func (h *Handler) startStream(a *attemptRun, resp *http.Response, s streamer) *http.ResponseController {
+	hdr := a.w.Header()
+	if es, ok := s.(*eventStreamer); ok && !es.forward {
+		copyTranslatedHeaders(hdr, resp.Header)
+		hdr.Set("Content-Type", "text/event-stream")
+		hdr.Set("Cache-Control", "no-cache")
+	} else {
+		copyResponseHeaders(hdr, resp.Header)
+	}
+	hdr.Del("Content-Length")
+	hdr.Set("X-Accel-Buffering", "no")
+	rc := http.NewResponseController(a.w)
+	a.c.wrote = true
+	a.w.WriteHeader(resp.StatusCode)
+	_ = rc.Flush()
+	return rc
+}
+
+// endStream ends a stream whose upstream read failed, ended or broke: a
+// translated stream's held events are written, and a stream without its
+// terminal event gets the dialect's error event and is recorded truncated.
+func (h *Handler) endStream(a *attemptRun, rc *http.ResponseController, s streamer, rerr error) (ledger.Status, string) {
+	w := a.w
+	if es, ok := s.(*eventStreamer); ok && rerr == io.EOF {
+		if out := es.finish(); len(out) > 0 {
+			_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
+			_, _ = w.Write(out)
+			_ = rc.Flush()
+		}
+		if name := es.blocked(); name != "" {
+			_, _ = w.Write(es.failBlocked(name))
+			_ = rc.Flush()
+			return ledger.StatusBlocked, "the answer was blocked by the guardrail " + name
+		}
+	}
+	// The terminal event decides, not the read error: a client that
+	// closes right after [DONE] has received the whole answer.
+	if s.done() {
+		return ledger.StatusOK, ""
+	}
+	if a.r.Context().Err() != nil {
+		return ledger.StatusCancelled, "client disconnected during the stream"
+	}
+	msg := "the upstream stream ended before its terminal event"
+	if rerr != nil && rerr != io.EOF {
+		msg = "the upstream stream failed: " + sanitizeErr(rerr)
+	}
+	if context.Cause(a.cctx) == errStall {
+		msg = fmt.Sprintf("the upstream stream stalled for more than %s", a.t.Timeouts.Stall)
+	}
+	if err := s.broken(); err != nil {
+		msg = "the upstream stream was malformed: " + err.Error()
+	}
+	_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
+	_, _ = w.Write(s.failure(msg))
+	_ = rc.Flush()
+	return ledger.StatusTruncated, msg
 }
 
 // isEventStreamOrBinary reports a streamed body: SSE, or AWS event-stream.
