@@ -286,6 +286,8 @@ func (c *Console) createApp(r *http.Request, u *user) (string, string, error) {
 type appData struct {
 	App         admin.UnitView
 	Keys        []keyRow
+	NextKeys    string // the key to continue after ("" at the end)
+	TotalKeys   int
 	Charts      string
 	Total       top
 	P50, P95    float64
@@ -314,9 +316,11 @@ func (c *Console) appPage(w http.ResponseWriter, r *http.Request, u *user, p *pa
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
+	shown, next := keyPage(keys, r.URL.Query().Get("after"), keysPerPage)
+	for _, k := range shown {
 		d.Keys = append(d.Keys, keyRow{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Revoked: k.RevokedAt != nil})
 	}
+	d.NextKeys, d.TotalKeys = next, len(keys)
 	var ov overviewData
 	end := time.Now().UTC()
 	appScope := url.Values{"app_id": {id}}
