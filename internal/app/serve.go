@@ -316,12 +316,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		defer rc.Close()
 		answers = rc
 	}
+	// The semantic cache: in memory on each node; each model's threshold
+	// and TTL apply per lookup (proxy/semanticcache.go), and Embed calls
+	// the embedding model's provider directly.
+	semantic, err := cache.NewSemantic(proxy.Embed, cache.SemanticConfig{Threshold: 1e-9, // each model's own threshold applies per lookup
+		MaxBytes: cmp.Or(file.Cache.MaxBytes, runtime.DefaultCacheBytes), TTL: 24 * time.Hour})
+	if err != nil {
+		return fmt.Errorf("semantic cache: %w", err)
+	}
 	mux := &routeMux{ServeMux: http.NewServeMux()}
 	captures := newCaptureQueue() // analytics.go: rollup compaction, alerts, the request log's writer and sweeper
 	analyticsDone := s.startAnalytics(gctx, captures)
 	defer func() { stopWatch(); analyticsDone() }()
 	dataPlane := proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg), Tracer: tracer, Feedback: feedbackStore{s}, Experiments: &s.experiments,
-		Cache: answers, Limiter: limiter, SpendSince: st.SpendSinceBy, Throttle: throttle.New(*keyFailures, nil), Captures: captures})
+		Cache: answers, Semantic: semantic, Limiter: limiter, SpendSince: st.SpendSinceBy, Throttle: throttle.New(*keyFailures, nil), Captures: captures})
 	defer dataPlane.FlushSecurityLog() // the last interval's refusal counts
 	for _, rt := range dataPlane.Routes() {
 		mux.Handle(rt.Pattern, rt.Handler)

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -76,14 +77,25 @@ func (g Guardrail) Spec() guard.Spec {
 }
 
 // Cache modes.
-const CacheExact = "exact"
+const (
+	CacheExact    = "exact"
+	CacheSemantic = "semantic"
+)
 
 // ModelCache is a model's response cache.
 type ModelCache struct {
-	// Mode is exact (the only mode built; "" or off disables the cache).
+	// Mode is exact or semantic ("" or off disables the cache). Semantic
+	// looks up the exact cache first, then answers a prompt similar enough
+	// to one already answered.
 	Mode string `yaml:"mode"`
 	// TTL is how long an answer is kept (default 5m, at most 24h).
 	TTL Duration `yaml:"ttl"`
+	// Threshold is a semantic hit's least cosine similarity, in (0, 1]
+	// (default 0.95).
+	Threshold *float64 `yaml:"threshold"`
+	// EmbeddingModel names the declared model that embeds prompts for the
+	// semantic cache (required with mode semantic).
+	EmbeddingModel string `yaml:"embedding_model"`
 }
 
 // Cache is the cache's shared settings.
@@ -147,10 +159,15 @@ func (f *File) validateGuardrails(add func(path, format string, args ...any)) {
 		if c := m.Cache; c != nil {
 			switch c.Mode {
 			case CacheExact, "", "off":
-			case "semantic":
-				add(at+".cache.mode", "the semantic cache is not built; use exact")
+			case CacheSemantic:
+				if t := c.Threshold; t != nil && (math.IsNaN(*t) || *t <= 0 || *t > 1) {
+					add(at+".cache.threshold", "must be in (0, 1] (absent means 0.95)")
+				}
+				if !slices.ContainsFunc(f.Models, func(m Model) bool { return m.Name == c.EmbeddingModel }) {
+					add(at+".cache.embedding_model", "no model named %q (name a declared model that serves embeddings)", c.EmbeddingModel)
+				}
 			default:
-				add(at+".cache.mode", "must be exact or off")
+				add(at+".cache.mode", "must be exact, semantic or off")
 			}
 			if d := time.Duration(c.TTL); d < 0 || d > 24*time.Hour {
 				add(at+".cache.ttl", "must be between 0 and 24h")

@@ -23,6 +23,11 @@ models:
     targets: [{provider: up, model: gpt-4o-mini}]
     guardrails: [pii, no-secrets]
     cache: {mode: exact, ttl: 60s}
+  - name: paraphrased
+    targets: [{provider: up, model: gpt-4o-mini}]
+    cache: {mode: semantic, threshold: 0.95, embedding_model: embed, ttl: 60s}
+  - name: embed
+    targets: [{provider: up, model: text-embedding-3-small}]
 orgs:
   - name: acme
     guardrails: [banned]
@@ -49,6 +54,9 @@ func TestGuardrailsParse(t *testing.T) {
 	if m.Guardrails[1] != "no-secrets" || m.Cache.Mode != "exact" || time.Duration(m.Cache.TTL) != time.Minute {
 		t.Fatalf("model %+v", m)
 	}
+	if c := f.Models[1].Cache; c.Mode != CacheSemantic || c.Threshold == nil || *c.Threshold != 0.95 || c.EmbeddingModel != "embed" || time.Duration(c.TTL) != time.Minute {
+		t.Fatalf("semantic cache %+v", c)
+	}
 	if h := f.Guardrails[3]; h.URL != "https://hooks.example.com/check" || h.Fail != "open" || time.Duration(h.Timeout) != time.Second {
 		t.Fatalf("webhook %+v", h)
 	}
@@ -70,7 +78,13 @@ func TestGuardrailsProblems(t *testing.T) {
 		{"        guardrails: [pii]", "        guardrails: [nope]", "orgs[0].teams[0].guardrails[0]"},
 		{"{name: web, guardrails: [pii]}", "{name: web, guardrails: [nope]}", "orgs[0].teams[0].applications[0].guardrails[0]"},
 		{"guardrails: [banned]}", "guardrails: [nope]}", "keys[0].guardrails[0]"},
-		{"mode: exact", "mode: semantic", "models[0].cache.mode"},
+		{"threshold: 0.95", "threshold: 0", "models[1].cache.threshold"},
+		{"threshold: 0.95", "threshold: -0.5", "models[1].cache.threshold"},
+		{"threshold: 0.95", "threshold: 1.01", "models[1].cache.threshold"},
+		{"threshold: 0.95", "threshold: .nan", "models[1].cache.threshold"},
+		{"embedding_model: embed,", "embedding_model: nope,", "models[1].cache.embedding_model"},
+		{"threshold: 0.95, embedding_model: embed, ", "", "models[1].cache.embedding_model"},
+		{"mode: semantic, threshold: 0.95, embedding_model: embed, ttl: 60s", "mode: semantic, embedding_model: embed, ttl: 25h", "models[1].cache.ttl"},
 		{"mode: exact", "mode: fuzzy", "models[0].cache.mode"},
 		{"ttl: 60s", "ttl: 48h", "models[0].cache.ttl"},
 		{"scope: org", "scope: planet", "cache.scope"},

@@ -31,6 +31,9 @@ const maxCacheTTL = 24 * time.Hour
 type cacheWrite struct {
 	key cache.Key
 	ttl time.Duration
+	// sem is the semantic cache's probe, nil when the model has no
+	// semantic cache or the request bypassed it (semanticcache.go).
+	sem *cache.Probe
 }
 
 // cacheLookup answers a request of a cached model from the cache: the
@@ -72,8 +75,14 @@ func (h *Handler) cacheLookup(ctx context.Context, c *Call, next Next) error {
 			}
 		}
 	}
+	cw := &cacheWrite{key: key, ttl: ttl}
+	if sc, ok := c.snap.Cache.Semantic[c.fs.model.Name]; ok && h.opts.Semantic != nil {
+		if resp := h.semanticLookup(ctx, c, sc, cw, !strings.Contains(cc, "no-cache")); resp != nil {
+			return h.serveHit(c, resp)
+		}
+	}
 	c.setCache(cacheMiss)
-	c.cacheWrite = &cacheWrite{key: key, ttl: ttl}
+	c.cacheWrite = cw
 	c.fs.translate = true // the answer is kept in canonical form
 	return next(ctx, c)
 }
@@ -222,6 +231,7 @@ func (h *Handler) storeAnswer(c *Call, resp *llm.Response) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.r.Context()), time.Second)
 	defer cancel()
 	_ = h.cache.Set(ctx, cw.key, data, cw.ttl)
+	h.putSemantic(cw, data)
 }
 
 // collector rebuilds a streamed answer from its events, for the cache.

@@ -64,6 +64,8 @@ type Options struct {
 	// Cache stores answers of models with a cache (nil: in memory,
 	// runtime.DefaultCacheBytes).
 	Cache cache.Store
+	// Semantic, when set, serves models with cache mode semantic (semanticcache.go).
+	Semantic *cache.Semantic
 	// SecurityLogEvery is the interval over which refusals before
 	// authentication are aggregated into one log line per source and
 	// reason (default 10 s).

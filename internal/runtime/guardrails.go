@@ -197,6 +197,17 @@ type Cache struct {
 	// TTL is each cached model's time to live; a model without an entry is
 	// not cached.
 	TTL map[string]time.Duration
+	// Semantic holds the models with a semantic cache (looked up after an
+	// exact miss; such a model has a TTL entry too).
+	Semantic map[string]SemanticCache
+}
+
+// SemanticCache is one model's semantic cache settings.
+type SemanticCache struct {
+	// Threshold is a hit's least cosine similarity.
+	Threshold float64
+	// Embedding names the model that embeds prompts.
+	Embedding string
 }
 
 // For returns the model's time to live, and whether it is cached at all.
@@ -209,13 +220,21 @@ func (c *Cache) For(model string) (time.Duration, bool) {
 }
 
 func compileCache(f *config.File) *Cache {
-	c := &Cache{MaxBytes: f.Cache.MaxBytes, Global: f.Cache.Scope == config.CacheScopeGlobal, TTL: map[string]time.Duration{}}
+	c := &Cache{MaxBytes: f.Cache.MaxBytes, Global: f.Cache.Scope == config.CacheScopeGlobal, TTL: map[string]time.Duration{},
+		Semantic: map[string]SemanticCache{}}
 	if c.MaxBytes <= 0 {
 		c.MaxBytes = DefaultCacheBytes
 	}
 	for _, m := range f.Models {
-		if m.Cache == nil || m.Cache.Mode != config.CacheExact {
+		if m.Cache == nil || (m.Cache.Mode != config.CacheExact && m.Cache.Mode != config.CacheSemantic) {
 			continue
+		}
+		if m.Cache.Mode == config.CacheSemantic {
+			sc := SemanticCache{Threshold: 0.95, Embedding: m.Cache.EmbeddingModel}
+			if m.Cache.Threshold != nil {
+				sc.Threshold = *m.Cache.Threshold
+			}
+			c.Semantic[m.Name] = sc
 		}
 		ttl := time.Duration(m.Cache.TTL)
 		if ttl <= 0 {
