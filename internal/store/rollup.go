@@ -1,11 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -343,7 +345,23 @@ func (s *Store) addRollups(ctx context.Context, tx *sql.Tx, batch []ledger.Entry
 			}
 		}
 	}
+	// Every node locks rollup rows in the same order, so that two ledger
+	// transactions that touch the same rows wait for each other instead
+	// of deadlocking (PostgreSQL detects that only after deadlock_timeout,
+	// 1 s, and aborts one batch).
+	slices.SortFunc(order, compareRollupKeys)
 	return s.upsertRollups(ctx, tx, order, sums)
+}
+
+// compareRollupKeys is the one total order of rollup rows.
+func compareRollupKeys(a, b rollupKey) int {
+	return cmp.Or(
+		cmp.Compare(a.grain, b.grain), cmp.Compare(a.bucket, b.bucket),
+		cmp.Compare(a.OrgID, b.OrgID), cmp.Compare(a.TeamID, b.TeamID), cmp.Compare(a.AppID, b.AppID),
+		cmp.Compare(a.KeyID, b.KeyID), cmp.Compare(a.Model, b.Model), cmp.Compare(a.Provider, b.Provider),
+		cmp.Compare(a.Product, b.Product), cmp.Compare(a.ProductVersion, b.ProductVersion),
+		cmp.Compare(a.Prompt, b.Prompt), cmp.Compare(a.PromptVersion, b.PromptVersion),
+		cmp.Compare(a.Status, b.Status))
 }
 
 // mod is the non-negative remainder of a by b.
