@@ -251,7 +251,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	}
 	gctx, stopWatch := context.WithCancel(ctx)
 	watchDone := make(chan struct{})
-	go func() { defer close(watchDone); s.watchGeneration(gctx, 500*time.Millisecond) }()
+	go func() { defer close(watchDone); s.watchGeneration(gctx, 250*time.Millisecond) }()
 	defer func() { stopWatch(); <-watchDone }()
 	sweepDone := make(chan struct{}) // products.go: expiries and subscriber notices
 	go func() { defer close(sweepDone); s.sweepProducts(gctx, time.Second) }()
