@@ -94,7 +94,7 @@ func (h *Handler) attempt(a *attemptRun) (attemptResult, error) {
 	a.passthrough = (up == c.in.proto || (c.in.proto == provider.ProtocolResponses && up == provider.ProtocolOpenAI)) && !a.fs.translate
 	c.entry.ServedModel, c.entry.Provider = t.Model, t.Provider.Name()
 	a.att = ledger.Attempt{N: a.n, Provider: t.Provider.Name(), Model: t.Model}
-	a.span = attemptSpan(a.r.Context(), c, t.Provider.Name(), string(up), t.Model, a.n) // trace.go
+	a.span = attemptSpan(a) // trace.go
 	a.start = time.Now()
 	a.keyIdx = -1
 	t.Health.Begin()

@@ -67,7 +67,7 @@ func (h *Handler) relayBody(a *attemptRun, resp *http.Response) bodyOutcome {
 	}
 	if int64(buf.Len()) > limit {
 		if passthrough && limit < h.opts.MaxUpstreamBody {
-			return h.streamBody(w, r, c, resp, fs, buf.Bytes())
+			return h.streamBody(a, resp, buf.Bytes())
 		}
 		return bodyOutcome{st: ledger.StatusUpstreamError, msg: "upstream body too large",
 			err: &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream, Code: "upstream_too_large", Msg: "The upstream response is larger than this gateway accepts."}}
@@ -132,7 +132,8 @@ func (h *Handler) relayBody(a *attemptRun, resp *http.Response) bodyOutcome {
 // that is cut or is not JSON is recorded truncated, although its first
 // bytes were relayed), and its usage is read from its last tailWindow
 // bytes, or estimated when they hold none.
-func (h *Handler) streamBody(w http.ResponseWriter, r *http.Request, c *Call, resp *http.Response, fs *forwardSpec, head []byte) bodyOutcome {
+func (h *Handler) streamBody(a *attemptRun, resp *http.Response, head []byte) bodyOutcome {
+	w, r, c, fs := a.w, a.r, a.c, a.fs
 	var check jsonChecker
 	var end tail
 	copyResponseHeaders(w.Header(), resp.Header)

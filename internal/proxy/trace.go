@@ -110,8 +110,9 @@ func (w *finishWriter) find(b []byte) {
 	}
 }
 
-// attemptSpan starts the CLIENT span of attempt n against t; a no-op
-// without tracing.
-func attemptSpan(ctx context.Context, c *Call, provider, protocol, model string, n int) *trace.Attempt {
-	return trace.StartAttempt(ctx, n, provider, protocol, model, trace.Operation(c.entry.Endpoint))
+// attemptSpan starts the CLIENT span of the attempt against its target; a
+// no-op without tracing.
+func attemptSpan(a *attemptRun) *trace.Attempt {
+	p := a.t.Provider
+	return trace.StartAttempt(a.r.Context(), a.n, p.Name(), string(p.Protocol()), a.t.Model, trace.Operation(a.c.entry.Endpoint))
 }
