@@ -115,7 +115,7 @@ func (h *Handler) semanticLookup(ctx context.Context, c *Call, sc runtime.Semant
 	if em == nil {
 		return nil
 	}
-	p, err := h.opts.Semantic.Probe(withEmbedModel(ctx, em), h.cacheScope(c), semanticModel(c, req), prompt)
+	p, err := h.opts.Semantic.Probe(withEmbedModel(ctx, em), semanticScope(c), semanticModel(c, req), prompt)
 	if err != nil { // an embedding error or a prompt too long: bypass
 		h.log.Debug("semantic cache bypassed", "model", c.fs.model.Name, "err", err)
 		return nil
@@ -131,6 +131,16 @@ func (h *Handler) semanticLookup(ctx context.Context, c *Call, sc runtime.Semant
 	}
 	cw.sem = p
 	return nil
+}
+
+// semanticScope is the organisation (or the key, when it belongs to none),
+// even when the exact cache is shared globally: a similar question of
+// another tenant must never get this tenant's answer.
+func semanticScope(c *Call) string {
+	if c.key.OrgID != "" {
+		return "org:" + c.key.OrgID
+	}
+	return "key:" + c.key.ID
 }
 
 // putSemantic stores a complete answer (canonical JSON) under the miss's

@@ -56,7 +56,7 @@ func (u *semUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // semEnv serves model "sm" (semantic cache, embeddings by model "emb")
 // and the organisation keys of guardEnv, in front of up.
-func semEnv(t *testing.T, up *semUpstream) *env {
+func semEnv(t *testing.T, up *semUpstream, global bool) *env {
 	t.Helper()
 	srv := httptest.NewServer(up)
 	t.Cleanup(srv.Close)
@@ -70,6 +70,9 @@ func semEnv(t *testing.T, up *semUpstream) *env {
 		o.Semantic = sem
 	}, func(f *config.File) {
 		f.Providers[0].BaseURL = srv.URL + "/v1"
+		if global {
+			f.Cache.Scope = config.CacheScopeGlobal
+		}
 		f.Models = append(f.Models,
 			config.Model{Name: "sm", Targets: []config.Target{{Provider: "up", Model: "gpt-4o-mini"}},
 				Cache:   &config.ModelCache{Mode: "semantic", Threshold: &threshold, EmbeddingModel: "emb", TTL: config.Duration(60e9)},
@@ -100,19 +103,21 @@ func TestSemanticCache(t *testing.T) {
 		first, second string
 		secondKey     string
 		failEmbedding bool // the embedding model fails for the second request
+		global        bool // cache.scope: global (the exact cache's sharing)
 		want          string
 	}{
-		{"paraphrase hits", first, paraphrase, orgAKey, false, "hit"},
-		{"negation misses", lightsOn, lightsOff, orgAKey, false, "miss"},
-		{"other organisation misses", first, paraphrase, orgBKey, false, "miss"},
-		{"embedding failure bypasses", first, paraphrase, orgAKey, true, "miss"},
+		{"paraphrase hits", first, paraphrase, orgAKey, false, false, "hit"},
+		{"negation misses", lightsOn, lightsOff, orgAKey, false, false, "miss"},
+		{"other organisation misses", first, paraphrase, orgBKey, false, false, "miss"},
+		{"other organisation misses under global scope", first, paraphrase, orgBKey, false, true, "miss"},
+		{"embedding failure bypasses", first, paraphrase, orgAKey, true, false, "miss"},
 	}
 	for _, in := range guardIngresses() {
 		for _, stream := range []bool{false, true} {
 			for _, tc := range tests {
 				t.Run(fmt.Sprintf("%s/stream=%v/%s", in.name, stream, tc.name), func(t *testing.T) {
 					up := &semUpstream{chat: &textUpstream{reply: "Paris, of course."}}
-					e := semEnv(t, up)
+					e := semEnv(t, up, tc.global)
 					a := in.ask(t, e, orgAKey, "sm", tc.first, stream, nil)
 					if a.status != 200 || a.header.Get("X-Sluice-Cache") != "miss" || a.text != "Paris, of course." {
 						t.Fatalf("first: %d %q %q: %s", a.status, a.header.Get("X-Sluice-Cache"), a.text, a.body)
@@ -145,5 +150,24 @@ func TestSemanticCache(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// A request with tools is never embedded nor answered by the semantic
+// cache (the exact cache still applies).
+func TestSemanticCacheSkipsTools(t *testing.T) {
+	up := &semUpstream{chat: &textUpstream{reply: "Paris, of course."}}
+	e := semEnv(t, up, false)
+	hdr := map[string]string{"Authorization": "Bearer " + orgAKey}
+	for i, text := range []string{"Tell me the capital of France, please.", "please tell me the capital of france"} {
+		body := fmt.Sprintf(`{"model":"sm","messages":[{"role":"user","content":%q}],"tools":[{"type":"function","function":{"name":"lookup","parameters":{"type":"object"}}}]}`, text)
+		resp := e.post(t, "/v1/chat/completions", body, hdr)
+		raw := readAll(t, resp)
+		if resp.StatusCode != 200 || resp.Header.Get("X-Sluice-Cache") != "miss" {
+			t.Fatalf("request %d: %d %q: %s", i, resp.StatusCode, resp.Header.Get("X-Sluice-Cache"), raw)
+		}
+	}
+	if up.embeds.Load() != 0 || up.chat.count() != 2 {
+		t.Fatalf("%d embedding calls, %d chat calls; want 0 and 2", up.embeds.Load(), up.chat.count())
 	}
 }
