@@ -17,8 +17,8 @@ func TestGuardrailsFor(t *testing.T) {
 	f := &config.File{
 		Guardrails: []config.Guardrail{g("m"), g("k"), g("a"), g("t"), g("o"), g("shared"),
 			{Name: "hook", Type: "webhook", URL: "https://x.example/check", Fail: "open"}},
-		Models:     []config.Model{{Name: "chat", Guardrails: []string{"m", "shared"}}, {Name: "bare"}},
-		Keys:       []config.Key{{Name: "dev", Guardrails: []string{"k", "shared"}}},
+		Models: []config.Model{{Name: "chat", Guardrails: []string{"m", "shared"}}, {Name: "bare"}},
+		Keys:   []config.Key{{Name: "dev", Guardrails: []string{"k", "shared"}}},
 		Orgs: []config.Org{{Name: "acme", Guardrails: []string{"o", "hook"}, Teams: []config.Team{{Name: "web", Guardrails: []string{"t"},
 			Applications: []config.App{{Name: "shop", Guardrails: []string{"a"}}}}}}},
 	}
