@@ -108,6 +108,7 @@ func TestSemanticCache(t *testing.T) {
 	}{
 		{"paraphrase hits", first, paraphrase, orgAKey, false, false, "hit"},
 		{"negation misses", lightsOn, lightsOff, orgAKey, false, false, "miss"},
+		{"below the threshold misses", first, first + " Now.", orgAKey, false, false, "miss"}, // cosine 0.935
 		{"other organisation misses", first, paraphrase, orgBKey, false, false, "miss"},
 		{"other organisation misses under global scope", first, paraphrase, orgBKey, false, true, "miss"},
 		{"embedding failure bypasses", first, paraphrase, orgAKey, true, false, "miss"},
