@@ -17,32 +17,6 @@ import (
 	"github.com/sluicehq/sluice/internal/trace"
 )
 
-// exhausted reads the provider's rate-limit headers on a successful answer:
-// when it says no requests remain, the key (or target) rests until the
-// reset it names. OpenAI-style (x-ratelimit-remaining-requests and a reset
-// like "6m0s") and Anthropic-style (anthropic-ratelimit-requests-remaining
-// and an RFC 3339 reset) are understood.
-func exhausted(h http.Header, now time.Time) (time.Time, bool) {
-	if h.Get("X-Ratelimit-Remaining-Requests") == "0" {
-		if d, err := time.ParseDuration(h.Get("X-Ratelimit-Reset-Requests")); err == nil && d > 0 {
-			return now.Add(min(d, 10*time.Minute)), true
-		}
-	}
-	if h.Get("Anthropic-Ratelimit-Requests-Remaining") == "0" {
-		if t, err := time.Parse(time.RFC3339, h.Get("Anthropic-Ratelimit-Requests-Reset")); err == nil && t.After(now) {
-			return minTime(t, now.Add(10*time.Minute)), true
-		}
-	}
-	return time.Time{}, false
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}
-
 // pending holds an upstream error answer that may be retried elsewhere, so
 // that the last one can still be shown to the client.
 type pending struct {
@@ -132,8 +106,10 @@ func (h *Handler) attempt(a *attemptRun) (attemptResult, error) {
 		return h.upstreamFailed(a, resp)
 	}
 	a.good()
-	if until, ok := exhausted(resp.Header, time.Now()); ok {
-		a.rest(until)
+	if ex := bundles[t.Provider.Protocol()].exhausted; ex != nil {
+		if until, ok := ex(resp.Header, time.Now()); ok {
+			a.rest(until)
+		}
 	}
 	if !a.fs.stream || !isEventStreamOrBinary(resp.Header) {
 		return h.relayWhole(a, resp)

@@ -38,8 +38,8 @@ type streamer interface {
 // Sluice asked an OpenAI upstream for the usage chunk the client did not
 // ask for (the tap strips it).
 func (h *Handler) newStreamer(c *Call, passthrough bool, u upstreamReq) streamer {
-	if passthrough && c.in.proto == provider.ProtocolOpenAI {
-		return newChatTap(u.injectUsage)
+	if tap := bundles[c.in.proto].tap; passthrough && tap != nil {
+		return tap(u.injectUsage)
 	}
 	cc, uc, ireq := u.cc, u.uc, u.ireq
 	es := &eventStreamer{}
