@@ -68,3 +68,43 @@ func BenchmarkTranslateRequest(b *testing.B) {
 		}
 	}
 }
+
+// typicalRequest is a 2-4 KiB Messages request: a system prompt, six turns
+// (one of them a tool round trip) and one tool.
+func typicalRequest() []byte {
+	long := strings.Repeat("The quarterly figures show steady growth in every region we track. ", 6)
+	return []byte(`{"model":"claude-sonnet-4-5","max_tokens":1024,"stream":true,"temperature":0.2,` +
+		`"system":[{"type":"text","text":"You are a careful analyst. Answer briefly and cite the figures you use. ` + long + `","cache_control":{"type":"ephemeral"}}],` +
+		`"tools":[{"name":"get_figures","description":"Look up the figures of a region for a quarter.","input_schema":{"type":"object","properties":{"region":{"type":"string","description":"the region"},"quarter":{"type":"string","enum":["Q1","Q2","Q3","Q4"]}},"required":["region","quarter"]}}],` +
+		`"messages":[` +
+		`{"role":"user","content":"` + long + ` Summarise Europe for Q3."},` +
+		`{"role":"assistant","content":[{"type":"text","text":"Let me look that up."},{"type":"tool_use","id":"toolu_1","name":"get_figures","input":{"region":"Europe","quarter":"Q3"}}]},` +
+		`{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":[{"type":"text","text":"revenue 12.4M, growth 8%, churn 2.1%"}]}]},` +
+		`{"role":"assistant","content":[{"type":"text","text":"` + long + `"}]},` +
+		`{"role":"user","content":[{"type":"text","text":"And how does that compare with Asia? Keep it to two sentences."}]},` +
+		`{"role":"assistant","content":"Asia grew faster, at 11%, but from a smaller base."}]}`)
+}
+
+// BenchmarkDecodeRequest measures decoding a typical client request.
+func BenchmarkDecodeRequest(b *testing.B) {
+	body := typicalRequest()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := Client.DecodeRequest(body, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEncodeResponse measures rendering a canonical response for an
+// Anthropic client.
+func BenchmarkEncodeResponse(b *testing.B) {
+	resp := &llm.Response{ID: "msg_1", Model: "m", Content: []llm.Part{{Type: llm.PartText, Text: strings.Repeat("word ", 200)}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Client.EncodeResponse(&llm.Request{Model: "m"}, resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -83,10 +83,14 @@ func EncodeCountTokensResponse(inputTokens int64) []byte {
 }
 
 func decodeRequest(body []byte, model string, count bool) (*llm.Request, error) {
-	// One iterative pass first: encoding/json below recurses per level
-	// (and reports syntax errors in its own words).
+	// One iterative pass validates the syntax and bounds the depth; the
+	// helpers below then split the body without validating it again.
+	// (The proxy ran the same check at ingress; it is repeated here, at
+	// one scan, so that no direct caller can hand the splitter bad JSON.)
 	if err := jsonlimit.Check(body, jsonlimit.MaxDepth); jsonlimit.TooDeep(err) {
 		return nil, llm.Invalid("", "the request body nests JSON deeper than %d levels", jsonlimit.MaxDepth)
+	} else if err != nil {
+		return nil, llm.Invalid("", "the request body must be a JSON object")
 	}
 	top, err := parseObject(body, "")
 	if err != nil {
@@ -200,8 +204,7 @@ func (d decoder) system(raw json.RawMessage, path string) ([]llm.Part, error) {
 	if isAbsent(raw) {
 		return nil, nil
 	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if s, ok := stringValue(raw); ok {
 		if s == "" {
 			return nil, nil
 		}
@@ -289,8 +292,7 @@ const (
 
 // content decodes a message content: a string or a list of blocks.
 func (d decoder) content(raw json.RawMessage, path string, ctx blockContext) ([]llm.Part, error) {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if s, ok := stringValue(raw); ok {
 		return []llm.Part{{Type: llm.PartText, Text: s}}, nil
 	}
 	items, err := parseArray(raw, path)
@@ -671,8 +673,8 @@ func (decoder) str(m obj, key, path string) (string, bool, error) {
 	if !ok {
 		return "", false, nil
 	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
+	s, ok := stringValue(raw)
+	if !ok {
 		return "", false, llm.Invalid(joinKey(path, key), "Input should be a valid string")
 	}
 	return s, true, nil
@@ -724,20 +726,144 @@ func (decoder) float(m obj, key, path string) (*float64, error) {
 
 // JSON helpers.
 
+// The request body passed jsonlimit.Check before anything below runs, so
+// every raw value handed to these helpers is a slice of valid JSON: they
+// split it without validating it again (encoding/json would rescan each
+// value once per level it sits at).
+
 func parseObject(raw json.RawMessage, path string) (obj, error) {
-	var m obj
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
 		return nil, llm.Invalid(path, "Input should be a valid dictionary")
+	}
+	m := obj{}
+	i = skipSpace(raw, i+1)
+	for i < len(raw) && raw[i] == '"' {
+		end := skipValue(raw, i)
+		key, err := unquote(raw[i:end])
+		if err != nil {
+			return nil, llm.Invalid(path, "Input should be a valid dictionary")
+		}
+		i = skipSpace(raw, end)
+		i = skipSpace(raw, i+1) // the colon
+		end = skipValue(raw, i)
+		m[key] = raw[i:end:end]
+		i = skipSpace(raw, end)
+		if i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
 	}
 	return m, nil
 }
 
 func parseArray(raw json.RawMessage, path string) ([]json.RawMessage, error) {
-	var a []json.RawMessage
-	if err := json.Unmarshal(raw, &a); err != nil || a == nil {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '[' {
 		return nil, llm.Invalid(path, "Input should be a valid list")
 	}
+	a := make([]json.RawMessage, 0, 4)
+	i = skipSpace(raw, i+1)
+	for i < len(raw) && raw[i] != ']' {
+		end := skipValue(raw, i)
+		a = append(a, raw[i:end:end])
+		i = skipSpace(raw, end)
+		if i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+	}
 	return a, nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the valid JSON value that starts at b[i].
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case c == '"':
+			i = skipString(b, i+1)
+		case c == '{' || c == '[':
+			depth++
+			i++
+		case c == '}' || c == ']':
+			if depth == 0 {
+				return i
+			}
+			depth--
+			i++
+		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return i
+		default:
+			i++
+		}
+		if depth == 0 && (c == '"' || c == '}' || c == ']') {
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index after the closing quote of the string whose
+// contents start at b[i].
+func skipString(b []byte, i int) int {
+	for {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return len(b)
+		}
+		i += j
+		n := 0 // backslashes right before the quote
+		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		i++
+		if n%2 == 0 {
+			return i
+		}
+	}
+}
+
+// stringValue reports whether raw is a JSON string (or null, which
+// encoding/json leaves as ""), and its value.
+func stringValue(raw []byte) (string, bool) {
+	i := skipSpace(raw, 0)
+	if hasNull(raw[i:]) {
+		return "", true
+	}
+	if i >= len(raw) || raw[i] != '"' {
+		return "", false
+	}
+	s, err := unquote(bytes.TrimRight(raw[i:], " \t\r\n"))
+	return s, err == nil
+}
+
+func hasNull(b []byte) bool { return len(b) >= 4 && string(b[:4]) == "null" }
+
+// unquote decodes a JSON string literal; the common case (no escapes, all
+// ASCII) costs no more than the copy.
+func unquote(raw []byte) (string, error) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		plain := true
+		for _, c := range raw[1 : len(raw)-1] {
+			if c == '\\' || c < 0x20 || c >= 0x80 || c == '"' {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return string(raw[1 : len(raw)-1]), nil
+		}
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
 }
 
 // only reports the first key of m, in sorted order, outside allowed.
