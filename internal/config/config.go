@@ -200,6 +200,8 @@ type Model struct {
 	// Guardrails (by name) and the response cache (guardrails.go).
 	Guardrails []string    `yaml:"guardrails"`
 	Cache      *ModelCache `yaml:"cache"`
+	// Deprecation, sunset and successor (modellifecycle.go).
+	ModelLifecycle `yaml:",inline"`
 }
 
 // Routing chooses among a model's targets.

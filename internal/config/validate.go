@@ -190,6 +190,7 @@ func (f *File) Validate(storedProviders ...string) error {
 	f.validateGuardrails(add)
 	f.validateAlertRules(add)
 	f.validateRequestLog(add)
+	f.validateModelLifecycle(models, add)
 	for i, m := range f.Models {
 		m.Limits.validate(fmt.Sprintf("models[%d]", i), add)
 	}

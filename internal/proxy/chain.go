@@ -70,6 +70,7 @@ func (h *Handler) steps() []Step {
 		stepFunc{"prompt", h.promptStep}, // prompts.go: renders a stored prompt into the request
 		stepFunc{"product_alias", h.productAlias},
 		stepFunc{"resolve", h.resolve},
+		stepFunc{"model_lifecycle", h.modelLifecycleStep},
 		stepFunc{"product", h.productStep}, // products.go: subscription, plan, deprecation, emergency stop
 		stepFunc{"capture", h.captureStep}, // capture.go: request_log's bodies, redacted
 		stepFunc{"admit", h.admitStep},

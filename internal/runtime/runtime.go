@@ -72,6 +72,8 @@ type Model struct {
 	ReserveMicros int64
 	// Level is the model's own level, nil when it has no limits.
 	Level *Level
+	// Lifecycle is the model's deprecation and sunset, nil when it has none.
+	Lifecycle *ModelLifecycle
 }
 
 // Route is a list of targets under a routing policy.
@@ -267,6 +269,7 @@ func Compile(in Inputs) (*Snapshot, error) {
 	for _, m := range f.Models {
 		cm := &Model{Name: m.Name, Price: meter.PriceFromDollars(m.Pricing.InputPerMTok, m.Pricing.OutputPerMTok, m.Pricing.CachedInputPerMTok)}
 		cm.Limits, cm.ReserveMicros = limitsFromConfig(m.Limits)
+		cm.Lifecycle = compileModelLifecycle(m)
 		var err error
 		if cm.Default, err = compileRoute(in.Live, providers, m, "default", nil, m.Targets, m.Routing); err != nil {
 			return nil, err

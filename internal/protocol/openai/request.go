@@ -11,7 +11,6 @@ import (
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
 	"github.com/sluicehq/sluice/internal/jsonlimit"
 	"github.com/sluicehq/sluice/internal/llm"
-	"github.com/sluicehq/sluice/internal/protocol/rawjson"
 )
 
 // requestFields says what DecodeRequest does with each top-level field: map
@@ -56,13 +55,10 @@ var (
 
 // DecodeRequest implements llm.ClientCodec.
 func (ClientCodec) DecodeRequest(body []byte, model string) (*llm.Request, error) {
-	// One iterative pass first: it validates the syntax and bounds the
-	// depth, so that encoding/json below recurses boundedly and the raw
-	// fields can be split (rawjson) without being validated again.
+	// One iterative pass first: encoding/json below recurses per level
+	// (and reports syntax errors in its own words).
 	if err := jsonlimit.Check(body, jsonlimit.MaxDepth); jsonlimit.TooDeep(err) {
 		return nil, llm.Invalid("", "The request body nests JSON deeper than %d levels.", jsonlimit.MaxDepth)
-	} else if err != nil {
-		return nil, llm.Invalid("", "We could not parse the JSON body of your request: it must be a JSON object.")
 	}
 	fields, err := objectFields(body, "")
 	if err != nil {
@@ -97,7 +93,8 @@ func (ClientCodec) DecodeRequest(body []byte, model string) (*llm.Request, error
 	if len(w.Messages) == 0 {
 		return nil, llm.Invalid("messages", "Missing required parameter: 'messages'.")
 	}
-	rawMsgs, _ := rawjson.Array(fields["messages"])
+	var rawMsgs []json.RawMessage
+	_ = json.Unmarshal(fields["messages"], &rawMsgs)
 	if err := decodeMessages(req, w.Messages, rawMsgs); err != nil {
 		return nil, err
 	}
@@ -167,7 +164,8 @@ func checkNested(fields map[string]json.RawMessage) error {
 		}
 	}
 	if v := fields["response_format"]; !isNull(v) {
-		rf, _ := rawjson.Object(v)
+		var rf map[string]json.RawMessage
+		_ = json.Unmarshal(v, &rf)
 		if err := checkFields(v, "response_format", []string{"type", "json_schema"}); err != nil {
 			return err
 		}
@@ -184,10 +182,8 @@ func decodeMessages(req *llm.Request, msgs []oa.ChatMessage, raw []json.RawMessa
 	prevTool := false // the previous message was a tool message
 	for i, m := range msgs {
 		p := fmt.Sprintf("messages[%d]", i)
-		var mf map[string]json.RawMessage
 		if i < len(raw) {
-			mf, _ = rawjson.Object(raw[i])
-			if err := checkObject(mf, p, messageFields); err != nil {
+			if err := checkFields(raw[i], p, messageFields); err != nil {
 				return err
 			}
 		}
@@ -198,11 +194,15 @@ func decodeMessages(req *llm.Request, msgs []oa.ChatMessage, raw []json.RawMessa
 			return llm.Invalid(p, "only assistant messages have tool_calls and reasoning")
 		}
 		if i < len(raw) {
-			// checkObject let through only these exact keys (or nulls).
-			if !isNull(mf["audio"]) {
+			var extra struct {
+				Audio        json.RawMessage `json:"audio"`
+				FunctionCall json.RawMessage `json:"function_call"`
+			}
+			_ = json.Unmarshal(raw[i], &extra)
+			if !isNull(extra.Audio) {
 				return llm.Unsupported(p+".audio", "audio cannot be translated for this model's provider")
 			}
-			if !isNull(mf["function_call"]) {
+			if !isNull(extra.FunctionCall) {
 				return llm.Unsupported(p+".function_call", "function_call is deprecated and cannot be translated; use tool_calls")
 			}
 		}
@@ -310,11 +310,12 @@ func decodeContent(raw json.RawMessage, p string, images bool) ([]llm.Part, erro
 	if isNull(raw) {
 		return nil, llm.Invalid(p, "Missing required parameter: '%s'.", p)
 	}
-	if s, ok := rawjson.String(raw); ok {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
 		return []llm.Part{{Type: llm.PartText, Text: s}}, nil
 	}
-	rawParts, ok := rawjson.Array(raw)
-	if !ok {
+	var rawParts []json.RawMessage
+	if err := json.Unmarshal(raw, &rawParts); err != nil {
 		return nil, llm.Invalid(p, "content must be a string or an array of content parts")
 	}
 	if len(rawParts) == 0 {
@@ -323,8 +324,7 @@ func decodeContent(raw json.RawMessage, p string, images bool) ([]llm.Part, erro
 	out := make([]llm.Part, 0, len(rawParts))
 	for j, rp := range rawParts {
 		pp := fmt.Sprintf("%s[%d]", p, j)
-		pf, _ := rawjson.Object(rp)
-		if err := checkObject(pf, pp, partFields); err != nil {
+		if err := checkFields(rp, pp, partFields); err != nil {
 			return nil, err
 		}
 		var part oa.ChatContentPart
@@ -341,7 +341,9 @@ func decodeContent(raw json.RawMessage, p string, images bool) ([]llm.Part, erro
 			if part.ImageURL == nil || part.ImageURL.URL == "" {
 				return nil, llm.Invalid(pp+".image_url.url", "Missing required parameter: 'url'.")
 			}
-			if err := checkFields(pf["image_url"], pp+".image_url", imageURLFields); err != nil {
+			var iu map[string]json.RawMessage
+			_ = json.Unmarshal(rp, &iu)
+			if err := checkFields(iu["image_url"], pp+".image_url", imageURLFields); err != nil {
 				return nil, err
 			}
 			out = append(out, imagePart(part.ImageURL.URL, part.ImageURL.Detail))
@@ -372,18 +374,22 @@ func imagePart(url, detail string) llm.Part {
 }
 
 func decodeTools(req *llm.Request, w *oa.ChatRequest, fields map[string]json.RawMessage) error {
-	raw, _ := rawjson.Array(fields["tools"])
+	var raw []json.RawMessage
+	_ = json.Unmarshal(fields["tools"], &raw)
 	for i, t := range w.Tools {
 		p := fmt.Sprintf("tools[%d]", i)
 		if t.Type != "function" {
 			return llm.Unsupported(p+".type", "%q tools cannot be translated for this model's provider", t.Type)
 		}
 		if i < len(raw) {
-			tf, _ := rawjson.Object(raw[i])
-			if err := checkObject(tf, p, toolFields); err != nil {
+			if err := checkFields(raw[i], p, toolFields); err != nil {
 				return err
 			}
-			if err := checkFields(tf["function"], p+".function", functionFields); err != nil {
+			var fn struct {
+				Function json.RawMessage `json:"function"`
+			}
+			_ = json.Unmarshal(raw[i], &fn)
+			if err := checkFields(fn.Function, p+".function", functionFields); err != nil {
 				return err
 			}
 		}
@@ -476,8 +482,8 @@ func decodeResponseFormat(rf *oa.ChatResponseFormat) (*llm.ResponseFormat, error
 
 // objectFields decodes body as a JSON object. p names it in errors.
 func objectFields(body []byte, p string) (map[string]json.RawMessage, error) {
-	fields, ok := rawjson.Object(body)
-	if !ok {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
 		msg := "We could not parse the JSON body of your request: it must be a JSON object."
 		if p != "" {
 			msg = p + " must be a JSON object"
@@ -490,12 +496,10 @@ func objectFields(body []byte, p string) (map[string]json.RawMessage, error) {
 // checkFields rejects a field of the object raw that is not in allowed and
 // not null. raw that is not an object passes: the typed decode reports it.
 func checkFields(raw json.RawMessage, p string, allowed []string) error {
-	fields, _ := rawjson.Object(raw)
-	return checkObject(fields, p, allowed)
-}
-
-// checkObject is checkFields over an object already split.
-func checkObject(fields map[string]json.RawMessage, p string, allowed []string) error {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return nil
+	}
 	for _, k := range sortedKeys(fields) {
 		if !slices.Contains(allowed, k) && !isNull(fields[k]) {
 			return llm.Unsupported(p+"."+k, "%s.%s cannot be translated for this model's provider", p, k)
