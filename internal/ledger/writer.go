@@ -60,8 +60,9 @@ type Options struct {
 //
 // When the store cannot write, the writer spills batches to the journal and
 // retries the store with a backoff (50ms doubling to RetryMax). After
-// FailAfter consecutive failures, or while the queue is nine tenths full,
-// the ledger is unready: Admit refuses new billable requests, Health says
+// FailAfter consecutive failures, or while the queue is nine tenths full
+// and there is no journal to spill to (none, failing, or nine tenths of its
+// cap), the ledger is unready: Admit refuses new billable requests, Health says
 // why. When the journal cannot take entries either (the same full disk),
 // the writer holds up to QueueSize entries in memory and then stops taking
 // from the queue; Record never blocks beyond RecordWait and one journal
@@ -86,6 +87,9 @@ type Writer struct {
 	spilled     atomic.Int64
 	replayed    atomic.Int64
 	lost        atomic.Int64
+	// journalFailing is set by a failed journal append and cleared by a
+	// successful one.
+	journalFailing atomic.Bool
 
 	emu       sync.Mutex // guards the fields below
 	lastErr   string
@@ -153,6 +157,9 @@ func (w *Writer) Record(e Entry) bool {
 		return false
 	}
 	failing := w.failures.Load() > 0
+	if !failing && w.spillBurst(e) {
+		return true
+	}
 	if !failing || len(e.Attempts) > 0 || len(w.queue) < w.opts.QueueSize*3/4 {
 		select {
 		case w.queue <- e:
@@ -170,12 +177,31 @@ func (w *Writer) Record(e Entry) bool {
 		}
 	}
 	err := w.journal.append([]Entry{e})
+	w.journalFailing.Store(err != nil && w.journal != nil)
 	if err == nil {
 		w.spilled.Add(1)
 		return true
 	}
 	w.lose(1, e.RequestID, err)
 	return false
+}
+
+// spillBurst appends e to the journal when the queue is nine tenths full
+// while the store writes: a burst that the store takes slowly. A failed
+// append marks the journal failing, which makes Admit refuse while the
+// queue is deep, and leaves e to the queue's last tenth, kept for the
+// requests already admitted.
+func (w *Writer) spillBurst(e Entry) bool {
+	if w.journal == nil || w.journalFailing.Load() || len(w.queue) < w.opts.QueueSize*9/10 {
+		return false
+	}
+	if err := w.journal.append([]Entry{e}); err != nil {
+		w.journalFailing.Store(true)
+		w.setErr(err)
+		return false
+	}
+	w.spilled.Add(1)
+	return true
 }
 
 // Pending is the number of entries queued and not yet written.
@@ -306,6 +332,7 @@ func (w *Writer) write(ctx context.Context, batch []Entry, held *[]Entry) {
 	}
 	if w.journal != nil {
 		err := w.journal.append(batch)
+		w.journalFailing.Store(err != nil)
 		if err == nil {
 			w.spilled.Add(int64(len(batch)))
 			return
@@ -477,7 +504,17 @@ func (w *Writer) unready() string {
 		return fmt.Sprintf("ledger store and journal failing (%d entries held in memory)", h)
 	}
 	if n := len(w.queue); n >= cap(w.queue)*9/10 {
-		return fmt.Sprintf("ledger queue full (%d of %d)", n, cap(w.queue))
+		// A deep queue while the store writes is a burst, not a failure:
+		// Record spills what finds it full to the journal, replayed at the
+		// next commit. Refuse only when the journal cannot take the spill.
+		switch {
+		case w.journal == nil:
+			return fmt.Sprintf("ledger queue full (%d of %d)", n, cap(w.queue))
+		case w.journalFailing.Load():
+			return fmt.Sprintf("ledger queue full (%d of %d) and its journal failing", n, cap(w.queue))
+		case w.journal.bytes() >= w.opts.JournalMax*9/10:
+			return fmt.Sprintf("ledger queue full (%d of %d) and its journal full", n, cap(w.queue))
+		}
 	}
 	return ""
 }

@@ -98,9 +98,12 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *Call, fs *for
 			hdr.Set("X-Ratelimit-Reset-"+resetName(d.Limit), d.Reset.Round(time.Millisecond).String())
 		}
 		code, msg := "rate_limit_exceeded", d.Message
-		if d.Limit == "budget" {
+		switch d.Limit {
+		case "budget":
 			code = "budget_exceeded"
 			msg = budgetMessage(subs[refused], h.opts.Limiter.Usage(subs[refused].ID), d.Message)
+		case "quota":
+			code = "quota_exceeded"
 		}
 		// Sluice refused, not the provider: the ledger says so.
 		c.entry.Status = ledger.StatusLimited
@@ -148,7 +151,8 @@ func resetName(limit string) string {
 // read.
 func (h *Handler) seed(r *http.Request, lv runtime.Level, p ratelimit.Period) error {
 	id := lv.Subject.ID
-	if h.opts.Limiter.Seeded(id) || h.opts.SpendSince == nil {
+	// A request quota counts requests, not the ledger's spend: no seed.
+	if lv.Subject.Limits.CountsRequests || h.opts.Limiter.Seeded(id) || h.opts.SpendSince == nil {
 		return nil
 	}
 	mu, _ := h.seeds.LoadOrStore(id, &sync.Mutex{})

@@ -116,12 +116,19 @@ func (h *Handler) productStep(ctx context.Context, c *Call, next Next) error {
 			return stopped("Model "+model, r)
 		}
 	}
-	if lv := a.Sub.Level(a.Plan); lv != nil {
-		// The plan's limits are one more level of this request's key, in
-		// the same all-or-none admission as the key's, its units' and the
-		// model's. The snapshot's key is shared: this request gets a copy.
+	// The plan's limits and its request quota are more levels of this
+	// request's key, in the same all-or-none admission as the key's, its
+	// units' and the model's. The snapshot's key is shared: this request
+	// gets a copy.
+	var extra []runtime.Level
+	for _, lv := range []*runtime.Level{a.Sub.Level(a.Plan), a.Sub.QuotaLevel(a.Plan)} {
+		if lv != nil {
+			extra = append(extra, *lv)
+		}
+	}
+	if len(extra) > 0 {
 		k := *c.key
-		k.Levels = append(slices.Clip(k.Levels), *lv)
+		k.Levels = append(slices.Clip(k.Levels), extra...)
 		c.key = &k
 	}
 	return next(ctx, c)

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -67,6 +68,7 @@ func (ts *Tickets) Len() int {
 // trip. When the store fails, the node decides locally.
 func (l *Limiter) AdmitAll(subjects []Subject) (*Tickets, int, *Denial) {
 	now := l.now()
+	subjects = perRequest(subjects)
 	active := make([]int, 0, len(subjects))
 	for i, s := range subjects {
 		if !s.Limits.IsZero() {
@@ -148,6 +150,21 @@ func (l *Limiter) admitAllShared(subjects []Subject, active []int, now time.Time
 	return ts, -1, nil, nil
 }
 
+// perRequest returns subjects with a reservation of 1 at each request
+// quota (a copy when there is one).
+func perRequest(subjects []Subject) []Subject {
+	copied := false
+	for i, s := range subjects {
+		if s.Limits.CountsRequests && s.WorstMicros != 1 {
+			if !copied {
+				subjects, copied = slices.Clone(subjects), true
+			}
+			subjects[i].WorstMicros = 1
+		}
+	}
+	return subjects
+}
+
 // claim returns the tickets whose first Done or Cancel this is.
 func (ts *Tickets) claim() []*Ticket {
 	if ts == nil {
@@ -174,7 +191,7 @@ func (ts *Tickets) Done(costMicros, tokens int64) {
 	var shared []*Ticket
 	for _, t := range claimed {
 		if t.shared == "" {
-			l.settleLocal(t, costMicros, tokens, now)
+			l.settleLocal(t, t.lim.spend(costMicros), tokens, now)
 		} else {
 			shared = append(shared, t)
 			l.untrack(t)
@@ -189,7 +206,7 @@ func (ts *Tickets) Done(costMicros, tokens int64) {
 		for j, t := range shared {
 			start, ttl := periodOf(t.lim.BudgetPeriod, now)
 			starts[j] = start
-			ss[j] = Settlement{Key: t.id, Ticket: t.shared, CostMicros: costMicros, Tokens: tokens, Now: now,
+			ss[j] = Settlement{Key: t.id, Ticket: t.shared, CostMicros: t.lim.spend(costMicros), Tokens: tokens, Now: now,
 				PeriodStart: start, PeriodTTL: ttl, SeedMicros: l.mem.spentIn(t.id, start)}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), l.opt.Timeout)
@@ -198,14 +215,14 @@ func (ts *Tickets) Done(costMicros, tokens int64) {
 		if err == nil {
 			l.br.success(time.Now())
 			for j, t := range shared {
-				l.settledShared(t, costMicros, now, starts[j], cs[j])
+				l.settledShared(t, t.lim.spend(costMicros), now, starts[j], cs[j])
 			}
 			return
 		}
 		l.failed(err)
 	}
 	for _, t := range shared {
-		l.settleLocal(t, costMicros, tokens, now) // as in Ticket.Done
+		l.settleLocal(t, t.lim.spend(costMicros), tokens, now) // as in Ticket.Done
 	}
 }
 

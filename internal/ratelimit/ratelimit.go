@@ -133,6 +133,10 @@ type Limits struct {
 	// BudgetMicros is the budget in micro-dollars for BudgetPeriod.
 	BudgetMicros int64
 	BudgetPeriod Period
+	// CountsRequests makes the budget a request quota: each request
+	// reserves and spends 1, whatever it costs, so BudgetMicros is the
+	// number of requests per BudgetPeriod.
+	CountsRequests bool
 	// AlertPercents are budget alert thresholds in percent of BudgetMicros
 	// (for example 50, 80, 100); zero entries are unused, order does not
 	// matter. See Alert.
@@ -189,12 +193,39 @@ func denial(limit, scope string, lim Limits, now time.Time, spent, reserved int6
 		return &Denial{Limit: limit, Message: "Rate limit reached: " + strconv.FormatInt(lim.TPM, 10) +
 			" tokens per minute for this " + scope + ".", RetryAfter: resetIn, Max: lim.TPM, Reset: resetIn}
 	}
+	if lim.CountsRequests {
+		return quotaDenial(scope, lim, now)
+	}
 	d := &Denial{Limit: "budget", Message: "Budget exhausted for this " + scope + ": spent " + dollars(spent) +
 		" of " + dollars(lim.BudgetMicros) + " this period.", Max: lim.BudgetMicros, Remaining: max(lim.BudgetMicros-spent-reserved, 0)}
 	if end := lim.BudgetPeriod.End(now); !end.IsZero() {
 		d.RetryAfter, d.Reset = end.Sub(now), end.Sub(now)
 	}
 	return d
+}
+
+// quotaDenial is the refusal of a request quota (a budget that counts
+// requests): retry when the period ends.
+func quotaDenial(scope string, lim Limits, now time.Time) *Denial {
+	per := "this period"
+	if lim.BudgetPeriod == Total {
+		per = "in total"
+	}
+	d := &Denial{Limit: "quota", Message: "Request quota reached: " + strconv.FormatInt(lim.BudgetMicros, 10) +
+		" requests " + per + " for this " + scope + ".", Max: lim.BudgetMicros}
+	if end := lim.BudgetPeriod.End(now); !end.IsZero() {
+		d.RetryAfter, d.Reset = end.Sub(now), end.Sub(now)
+	}
+	return d
+}
+
+// spend is what a settlement of a request that cost costMicros spends at a
+// subject with lim: 1 for a request quota.
+func (lim Limits) spend(costMicros int64) int64 {
+	if lim.CountsRequests {
+		return 1
+	}
+	return costMicros
 }
 
 // Modes of a Limiter, as Mode reports them.
@@ -434,6 +465,7 @@ func (t *Ticket) Done(costMicros, tokens int64) {
 	}
 	l := t.l
 	now := l.now()
+	costMicros = t.lim.spend(costMicros)
 	if t.shared == "" {
 		l.settleLocal(t, costMicros, tokens, now)
 		return

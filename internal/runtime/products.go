@@ -44,6 +44,9 @@ type Product struct {
 type Plan struct {
 	product.Plan
 	Limits ratelimit.Limits
+	// Quota is the plan's request quota as a budget that counts requests
+	// (zero: none).
+	Quota ratelimit.Limits
 }
 
 // Subscription is a compiled open subscription.
@@ -61,6 +64,17 @@ func (s *Subscription) Level(p *Plan) *Level {
 	}
 	return &Level{Column: "subscription_id", LedgerID: s.ID,
 		Subject: ratelimit.Subject{ID: "sub:" + s.ID, Limits: p.Limits, Scope: "subscription"}}
+}
+
+// QuotaLevel is the subscription's request quota in the limiter, a level
+// of its own beside the plan's (a budget that counts requests, reserving
+// one per request); nil when the plan has none.
+func (s *Subscription) QuotaLevel(p *Plan) *Level {
+	if p == nil || p.Quota.IsZero() {
+		return nil
+	}
+	return &Level{Column: "subscription_id", LedgerID: s.ID, Reserve: 1,
+		Subject: ratelimit.Subject{ID: "quota:" + s.ID, Limits: p.Quota, Scope: "subscription to product " + s.Product + ", plan " + s.Plan}}
 }
 
 // CompileProducts compiles a product catalogue alone (Compile does it for
@@ -88,7 +102,14 @@ func compileProducts(in ProductInputs) *Products {
 			if lim.BudgetMicros > 0 && lim.BudgetPeriod == "" {
 				lim.BudgetPeriod = ratelimit.Monthly
 			}
-			p.Plans[pl.Name] = &Plan{Plan: pl.Plan, Limits: lim}
+			cp := &Plan{Plan: pl.Plan, Limits: lim}
+			if pl.Quota > 0 {
+				cp.Quota = ratelimit.Limits{BudgetMicros: pl.Quota, BudgetPeriod: ratelimit.Period(pl.QuotaPeriod), CountsRequests: true}
+				if cp.Quota.BudgetPeriod == "" {
+					cp.Quota.BudgetPeriod = ratelimit.Monthly
+				}
+			}
+			p.Plans[pl.Name] = cp
 		}
 	}
 	for _, s := range in.Subscriptions {

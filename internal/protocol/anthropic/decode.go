@@ -10,6 +10,7 @@ import (
 	wire "github.com/sluicehq/sluice/internal/apischema/anthropic"
 	"github.com/sluicehq/sluice/internal/jsonlimit"
 	"github.com/sluicehq/sluice/internal/llm"
+	"github.com/sluicehq/sluice/internal/protocol/rawjson"
 )
 
 // A client request is decoded field by field from maps of raw values, so
@@ -728,143 +729,27 @@ func (decoder) float(m obj, key, path string) (*float64, error) {
 
 // The request body passed jsonlimit.Check before anything below runs, so
 // every raw value handed to these helpers is a slice of valid JSON: they
-// split it without validating it again (encoding/json would rescan each
-// value once per level it sits at).
+// split it without validating it again.
 
 func parseObject(raw json.RawMessage, path string) (obj, error) {
-	i := skipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '{' {
+	m, ok := rawjson.Object(raw)
+	if !ok {
 		return nil, llm.Invalid(path, "Input should be a valid dictionary")
-	}
-	m := obj{}
-	i = skipSpace(raw, i+1)
-	for i < len(raw) && raw[i] == '"' {
-		end := skipValue(raw, i)
-		key, err := unquote(raw[i:end])
-		if err != nil {
-			return nil, llm.Invalid(path, "Input should be a valid dictionary")
-		}
-		i = skipSpace(raw, end)
-		i = skipSpace(raw, i+1) // the colon
-		end = skipValue(raw, i)
-		m[key] = raw[i:end:end]
-		i = skipSpace(raw, end)
-		if i < len(raw) && raw[i] == ',' {
-			i = skipSpace(raw, i+1)
-		}
 	}
 	return m, nil
 }
 
 func parseArray(raw json.RawMessage, path string) ([]json.RawMessage, error) {
-	i := skipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '[' {
+	a, ok := rawjson.Array(raw)
+	if !ok {
 		return nil, llm.Invalid(path, "Input should be a valid list")
-	}
-	a := make([]json.RawMessage, 0, 4)
-	i = skipSpace(raw, i+1)
-	for i < len(raw) && raw[i] != ']' {
-		end := skipValue(raw, i)
-		a = append(a, raw[i:end:end])
-		i = skipSpace(raw, end)
-		if i < len(raw) && raw[i] == ',' {
-			i = skipSpace(raw, i+1)
-		}
 	}
 	return a, nil
 }
 
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipValue returns the end of the valid JSON value that starts at b[i].
-func skipValue(b []byte, i int) int {
-	depth := 0
-	for i < len(b) {
-		c := b[i]
-		switch {
-		case c == '"':
-			i = skipString(b, i+1)
-		case c == '{' || c == '[':
-			depth++
-			i++
-		case c == '}' || c == ']':
-			if depth == 0 {
-				return i
-			}
-			depth--
-			i++
-		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'):
-			return i
-		default:
-			i++
-		}
-		if depth == 0 && (c == '"' || c == '}' || c == ']') {
-			return i
-		}
-	}
-	return i
-}
-
-// skipString returns the index after the closing quote of the string whose
-// contents start at b[i].
-func skipString(b []byte, i int) int {
-	for {
-		j := bytes.IndexByte(b[i:], '"')
-		if j < 0 {
-			return len(b)
-		}
-		i += j
-		n := 0 // backslashes right before the quote
-		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
-			n++
-		}
-		i++
-		if n%2 == 0 {
-			return i
-		}
-	}
-}
-
 // stringValue reports whether raw is a JSON string (or null, which
 // encoding/json leaves as ""), and its value.
-func stringValue(raw []byte) (string, bool) {
-	i := skipSpace(raw, 0)
-	if hasNull(raw[i:]) {
-		return "", true
-	}
-	if i >= len(raw) || raw[i] != '"' {
-		return "", false
-	}
-	s, err := unquote(bytes.TrimRight(raw[i:], " \t\r\n"))
-	return s, err == nil
-}
-
-func hasNull(b []byte) bool { return len(b) >= 4 && string(b[:4]) == "null" }
-
-// unquote decodes a JSON string literal; the common case (no escapes, all
-// ASCII) costs no more than the copy.
-func unquote(raw []byte) (string, error) {
-	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
-		plain := true
-		for _, c := range raw[1 : len(raw)-1] {
-			if c == '\\' || c < 0x20 || c >= 0x80 || c == '"' {
-				plain = false
-				break
-			}
-		}
-		if plain {
-			return string(raw[1 : len(raw)-1]), nil
-		}
-	}
-	var s string
-	err := json.Unmarshal(raw, &s)
-	return s, err
-}
+func stringValue(raw []byte) (string, bool) { return rawjson.String(raw) }
 
 // only reports the first key of m, in sorted order, outside allowed.
 func (m obj) only(path string, allowed ...string) error {

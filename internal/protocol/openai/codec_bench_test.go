@@ -4,6 +4,7 @@ import (
 	"github.com/sluicehq/sluice/internal/golden"
 	"io"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/llm"
@@ -75,6 +76,33 @@ func BenchmarkStreamWriter(b *testing.B) {
 			if err := w.Write(ev); err != nil {
 				b.Fatal(err)
 			}
+		}
+	}
+}
+
+// typicalRequest is a 2-4 KiB chat request: a system prompt, six turns (one
+// of them a tool round trip) and one tool.
+func typicalRequest() []byte {
+	long := strings.Repeat("The quarterly figures show steady growth in every region we track. ", 6)
+	return []byte(`{"model":"gpt-4o","max_completion_tokens":1024,"stream":true,"stream_options":{"include_usage":true},"temperature":0.2,` +
+		`"tools":[{"type":"function","function":{"name":"get_figures","description":"Look up the figures of a region for a quarter.","parameters":{"type":"object","properties":{"region":{"type":"string","description":"the region"},"quarter":{"type":"string","enum":["Q1","Q2","Q3","Q4"]}},"required":["region","quarter"]}}}],` +
+		`"messages":[{"role":"system","content":"You are a careful analyst. Answer briefly and cite the figures you use. ` + long + `"},` +
+		`{"role":"user","content":"` + long + ` Summarise Europe for Q3."},` +
+		`{"role":"assistant","content":"Let me look that up.","tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_figures","arguments":"{\"region\":\"Europe\",\"quarter\":\"Q3\"}"}}]},` +
+		`{"role":"tool","tool_call_id":"call_1","content":"revenue 12.4M, growth 8%, churn 2.1%"},` +
+		`{"role":"assistant","content":"` + long + `"},` +
+		`{"role":"user","content":[{"type":"text","text":"And how does that compare with Asia? Keep it to two sentences."}]},` +
+		`{"role":"assistant","content":"Asia grew faster, at 11%, but from a smaller base."}]}`)
+}
+
+// BenchmarkDecodeTypicalRequest measures decoding typicalRequest.
+func BenchmarkDecodeTypicalRequest(b *testing.B) {
+	body := typicalRequest()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := Client.DecodeRequest(body, ""); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
 	"github.com/sluicehq/sluice/internal/jsonlimit"
 	"github.com/sluicehq/sluice/internal/llm"
+	"github.com/sluicehq/sluice/internal/protocol/rawjson"
 )
 
 // requestFields says what DecodeRequest does with each top-level field: map
@@ -55,10 +56,13 @@ var (
 
 // DecodeRequest implements llm.ClientCodec.
 func (ClientCodec) DecodeRequest(body []byte, model string) (*llm.Request, error) {
-	// One iterative pass first: encoding/json below recurses per level
-	// (and reports syntax errors in its own words).
+	// One iterative pass first: it validates the syntax and bounds the
+	// depth, so that encoding/json below recurses boundedly and the raw
+	// fields can be split (rawjson) without being validated again.
 	if err := jsonlimit.Check(body, jsonlimit.MaxDepth); jsonlimit.TooDeep(err) {
 		return nil, llm.Invalid("", "The request body nests JSON deeper than %d levels.", jsonlimit.MaxDepth)
+	} else if err != nil {
+		return nil, llm.Invalid("", "We could not parse the JSON body of your request: it must be a JSON object.")
 	}
 	fields, err := objectFields(body, "")
 	if err != nil {
@@ -93,8 +97,7 @@ func (ClientCodec) DecodeRequest(body []byte, model string) (*llm.Request, error
 	if len(w.Messages) == 0 {
 		return nil, llm.Invalid("messages", "Missing required parameter: 'messages'.")
 	}
-	var rawMsgs []json.RawMessage
-	_ = json.Unmarshal(fields["messages"], &rawMsgs)
+	rawMsgs, _ := rawjson.Array(fields["messages"])
 	if err := decodeMessages(req, w.Messages, rawMsgs); err != nil {
 		return nil, err
 	}
@@ -164,8 +167,7 @@ func checkNested(fields map[string]json.RawMessage) error {
 		}
 	}
 	if v := fields["response_format"]; !isNull(v) {
-		var rf map[string]json.RawMessage
-		_ = json.Unmarshal(v, &rf)
+		rf, _ := rawjson.Object(v)
 		if err := checkFields(v, "response_format", []string{"type", "json_schema"}); err != nil {
 			return err
 		}
@@ -182,8 +184,10 @@ func decodeMessages(req *llm.Request, msgs []oa.ChatMessage, raw []json.RawMessa
 	prevTool := false // the previous message was a tool message
 	for i, m := range msgs {
 		p := fmt.Sprintf("messages[%d]", i)
+		var mf map[string]json.RawMessage
 		if i < len(raw) {
-			if err := checkFields(raw[i], p, messageFields); err != nil {
+			mf, _ = rawjson.Object(raw[i])
+			if err := checkObject(mf, p, messageFields); err != nil {
 				return err
 			}
 		}
@@ -194,15 +198,11 @@ func decodeMessages(req *llm.Request, msgs []oa.ChatMessage, raw []json.RawMessa
 			return llm.Invalid(p, "only assistant messages have tool_calls and reasoning")
 		}
 		if i < len(raw) {
-			var extra struct {
-				Audio        json.RawMessage `json:"audio"`
-				FunctionCall json.RawMessage `json:"function_call"`
-			}
-			_ = json.Unmarshal(raw[i], &extra)
-			if !isNull(extra.Audio) {
+			// checkObject let through only these exact keys (or nulls).
+			if !isNull(mf["audio"]) {
 				return llm.Unsupported(p+".audio", "audio cannot be translated for this model's provider")
 			}
-			if !isNull(extra.FunctionCall) {
+			if !isNull(mf["function_call"]) {
 				return llm.Unsupported(p+".function_call", "function_call is deprecated and cannot be translated; use tool_calls")
 			}
 		}
@@ -310,12 +310,11 @@ func decodeContent(raw json.RawMessage, p string, images bool) ([]llm.Part, erro
 	if isNull(raw) {
 		return nil, llm.Invalid(p, "Missing required parameter: '%s'.", p)
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
+	if s, ok := rawjson.String(raw); ok {
 		return []llm.Part{{Type: llm.PartText, Text: s}}, nil
 	}
-	var rawParts []json.RawMessage
-	if err := json.Unmarshal(raw, &rawParts); err != nil {
+	rawParts, ok := rawjson.Array(raw)
+	if !ok {
 		return nil, llm.Invalid(p, "content must be a string or an array of content parts")
 	}
 	if len(rawParts) == 0 {
@@ -324,7 +323,8 @@ func decodeContent(raw json.RawMessage, p string, images bool) ([]llm.Part, erro
 	out := make([]llm.Part, 0, len(rawParts))
 	for j, rp := range rawParts {
 		pp := fmt.Sprintf("%s[%d]", p, j)
-		if err := checkFields(rp, pp, partFields); err != nil {
+		pf, _ := rawjson.Object(rp)
+		if err := checkObject(pf, pp, partFields); err != nil {
 			return nil, err
 		}
 		var part oa.ChatContentPart
@@ -341,9 +341,7 @@ func decodeContent(raw json.RawMessage, p string, images bool) ([]llm.Part, erro
 			if part.ImageURL == nil || part.ImageURL.URL == "" {
 				return nil, llm.Invalid(pp+".image_url.url", "Missing required parameter: 'url'.")
 			}
-			var iu map[string]json.RawMessage
-			_ = json.Unmarshal(rp, &iu)
-			if err := checkFields(iu["image_url"], pp+".image_url", imageURLFields); err != nil {
+			if err := checkFields(pf["image_url"], pp+".image_url", imageURLFields); err != nil {
 				return nil, err
 			}
 			out = append(out, imagePart(part.ImageURL.URL, part.ImageURL.Detail))
@@ -374,22 +372,18 @@ func imagePart(url, detail string) llm.Part {
 }
 
 func decodeTools(req *llm.Request, w *oa.ChatRequest, fields map[string]json.RawMessage) error {
-	var raw []json.RawMessage
-	_ = json.Unmarshal(fields["tools"], &raw)
+	raw, _ := rawjson.Array(fields["tools"])
 	for i, t := range w.Tools {
 		p := fmt.Sprintf("tools[%d]", i)
 		if t.Type != "function" {
 			return llm.Unsupported(p+".type", "%q tools cannot be translated for this model's provider", t.Type)
 		}
 		if i < len(raw) {
-			if err := checkFields(raw[i], p, toolFields); err != nil {
+			tf, _ := rawjson.Object(raw[i])
+			if err := checkObject(tf, p, toolFields); err != nil {
 				return err
 			}
-			var fn struct {
-				Function json.RawMessage `json:"function"`
-			}
-			_ = json.Unmarshal(raw[i], &fn)
-			if err := checkFields(fn.Function, p+".function", functionFields); err != nil {
+			if err := checkFields(tf["function"], p+".function", functionFields); err != nil {
 				return err
 			}
 		}
@@ -482,8 +476,8 @@ func decodeResponseFormat(rf *oa.ChatResponseFormat) (*llm.ResponseFormat, error
 
 // objectFields decodes body as a JSON object. p names it in errors.
 func objectFields(body []byte, p string) (map[string]json.RawMessage, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+	fields, ok := rawjson.Object(body)
+	if !ok {
 		msg := "We could not parse the JSON body of your request: it must be a JSON object."
 		if p != "" {
 			msg = p + " must be a JSON object"
@@ -496,10 +490,12 @@ func objectFields(body []byte, p string) (map[string]json.RawMessage, error) {
 // checkFields rejects a field of the object raw that is not in allowed and
 // not null. raw that is not an object passes: the typed decode reports it.
 func checkFields(raw json.RawMessage, p string, allowed []string) error {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(raw, &fields) != nil {
-		return nil
-	}
+	fields, _ := rawjson.Object(raw)
+	return checkObject(fields, p, allowed)
+}
+
+// checkObject is checkFields over an object already split.
+func checkObject(fields map[string]json.RawMessage, p string, allowed []string) error {
 	for _, k := range sortedKeys(fields) {
 		if !slices.Contains(allowed, k) && !isNull(fields[k]) {
 			return llm.Unsupported(p+"."+k, "%s.%s cannot be translated for this model's provider", p, k)

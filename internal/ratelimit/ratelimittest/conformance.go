@@ -189,6 +189,7 @@ func Run(t *testing.T, newLimiter NewLimiter) {
 	t.Run("Alone", func(t *testing.T) { alone(t, newLimiter) })
 	t.Run("TwoLevels", func(t *testing.T) { twoLevels(t, newLimiter) })
 	t.Run("Settlement", func(t *testing.T) { settlement(t, newLimiter) })
+	t.Run("Quota", func(t *testing.T) { quota(t, newLimiter) })
 }
 
 // healthy fails t when a shared limiter decided anything locally: its

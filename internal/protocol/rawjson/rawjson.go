@@ -1,0 +1,151 @@
+// Package rawjson splits JSON that has already been validated (by
+// jsonlimit.Check, which also bounds its depth) into its members, without
+// validating it again: encoding/json, decoding into json.RawMessage, scans
+// every value once for each level it sits at.
+//
+// Every function here requires valid JSON; on anything else its result is
+// unspecified (but it never panics or loops).
+package rawjson
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// Object returns the members of the object raw, as encoding/json would
+// decode it into a map[string]json.RawMessage (the last duplicate wins);
+// ok is false when raw is not an object. The values alias raw.
+func Object(raw []byte) (m map[string]json.RawMessage, ok bool) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return nil, false
+	}
+	m = map[string]json.RawMessage{}
+	i = skipSpace(raw, i+1)
+	for i < len(raw) && raw[i] == '"' {
+		end := Skip(raw, i)
+		key, err := unquote(raw[i:end])
+		if err != nil {
+			return nil, false
+		}
+		i = skipSpace(raw, end)
+		i = skipSpace(raw, i+1) // the colon
+		end = Skip(raw, i)
+		m[key] = raw[i:end:end]
+		i = skipSpace(raw, end)
+		if i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+	}
+	return m, true
+}
+
+// Array returns the elements of the array raw; ok is false when raw is not
+// an array. The elements alias raw.
+func Array(raw []byte) (a []json.RawMessage, ok bool) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '[' {
+		return nil, false
+	}
+	a = make([]json.RawMessage, 0, 4)
+	i = skipSpace(raw, i+1)
+	for i < len(raw) && raw[i] != ']' {
+		end := Skip(raw, i)
+		a = append(a, raw[i:end:end])
+		i = skipSpace(raw, end)
+		if i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+	}
+	return a, true
+}
+
+// String reports whether raw is a JSON string (or null, which encoding/json
+// leaves as ""), and its value.
+func String(raw []byte) (string, bool) {
+	i := skipSpace(raw, 0)
+	if len(raw)-i >= 4 && string(raw[i:i+4]) == "null" {
+		return "", true
+	}
+	if i >= len(raw) || raw[i] != '"' {
+		return "", false
+	}
+	s, err := unquote(bytes.TrimRight(raw[i:], " \t\r\n"))
+	return s, err == nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// Skip returns the end of the valid JSON value that starts at b[i].
+func Skip(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case c == '"':
+			i = skipString(b, i+1)
+		case c == '{' || c == '[':
+			depth++
+			i++
+		case c == '}' || c == ']':
+			if depth == 0 {
+				return i
+			}
+			depth--
+			i++
+		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return i
+		default:
+			i++
+		}
+		if depth == 0 && (c == '"' || c == '}' || c == ']') {
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index after the closing quote of the string whose
+// contents start at b[i].
+func skipString(b []byte, i int) int {
+	for {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return len(b)
+		}
+		i += j
+		n := 0 // backslashes right before the quote
+		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		i++
+		if n%2 == 0 {
+			return i
+		}
+	}
+}
+
+// unquote decodes a JSON string literal; the common case (no escapes, all
+// ASCII) costs no more than the copy.
+func unquote(raw []byte) (string, error) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		plain := true
+		for _, c := range raw[1 : len(raw)-1] {
+			if c == '\\' || c < 0x20 || c >= 0x80 || c == '"' {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return string(raw[1 : len(raw)-1]), nil
+		}
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
+}
