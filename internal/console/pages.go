@@ -76,6 +76,9 @@ func (c *Console) routes() {
 	m.Handle("POST /console/products/{id}/versions/{version}/{event}", c.action(c.versionEvent))
 	m.Handle("GET /console/subscriptions", c.page("subscriptions", "subscriptions", c.subscriptions))
 	m.Handle("POST /console/subscriptions/{id}/{event}", c.action(c.subscriptionEvent))
+	c.promptRoutes()
+	c.experimentRoutes()
+	c.alertRoutes()
 
 	c.portalRoutes()
 	m.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
@@ -95,6 +98,9 @@ var consoleNav = []navItem{
 	{"/console/audit", "Audit", "audit"},
 	{"/console/products", "Products", "products"},
 	{"/console/subscriptions", "Subscriptions", "subscriptions"},
+	{"/console/prompts", "Prompts", "prompts"},
+	{"/console/experiments", "Experiments", "experiments"},
+	{"/console/alerts", "Alerts", "alerts"},
 	{"/portal/", "Portal", "portal"},
 }
 
@@ -115,6 +121,10 @@ func (c *Console) navFor(u *user, face string) []navItem {
 			ok = c.may(u, authz.UsersRead, authz.Scope{})
 		case "audit":
 			ok = c.may(u, authz.AuditRead, authz.Scope{})
+		case "experiments", "alerts":
+			ok = c.may(u, authz.GatewayRead, authz.Scope{})
+		case "prompts":
+			ok = c.may(u, authz.PromptsRead, authz.Scope{})
 		}
 		if ok {
 			out = append(out, n)
