@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/meter"
 	"github.com/sluicehq/sluice/internal/provider"
+	"github.com/tidwall/gjson"
 )
 
 // bundle is what the data plane knows of one wire protocol beyond its
@@ -19,15 +21,85 @@ type bundle struct {
 	// tap watches a pass-through stream of this client protocol (usage,
 	// text, framing); strip hides the usage chunk Sluice asked for.
 	tap func(strip bool) streamer
+	// answerUsage reads the usage of a complete pass-through answer of
+	// this client protocol; ok=false leaves the proxy to estimate.
+	answerUsage func(h *Handler, c *Call, fs *forwardSpec, data []byte) (meter.Usage, bool)
+	// usageOfDoc reads the usage of a (possibly partial) answer document
+	// holding at least its usage member, found under usageKey ("usage"
+	// when empty).
+	usageOfDoc func(h *Handler, p provider.Protocol, doc []byte) (meter.Usage, bool)
+	usageKey   string
 }
 
 // bundles holds the bundle of each protocol.
 var bundles = map[provider.Protocol]bundle{
 	provider.ProtocolOpenAI: {
-		exhausted: exhaustedOpenAI,
-		tap:       func(strip bool) streamer { return newChatTap(strip) },
+		exhausted:   exhaustedOpenAI,
+		tap:         func(strip bool) streamer { return newChatTap(strip) },
+		answerUsage: answerUsageOpenAI,
+		usageOfDoc: func(_ *Handler, _ provider.Protocol, doc []byte) (meter.Usage, bool) {
+			return usageOpenAI(gjson.GetBytes(doc, "usage"))
+		},
 	},
-	provider.ProtocolAnthropic: {exhausted: exhaustedAnthropic},
+	provider.ProtocolResponses: {
+		answerUsage: func(h *Handler, _ *Call, _ *forwardSpec, data []byte) (meter.Usage, bool) {
+			return usageResponses(h, "", data)
+		},
+		usageOfDoc: usageResponses,
+	},
+	provider.ProtocolAnthropic: {exhausted: exhaustedAnthropic, answerUsage: answerUsageByCodec, usageOfDoc: usageByCodec},
+	provider.ProtocolGemini:    {answerUsage: answerUsageByCodec, usageOfDoc: usageByCodec, usageKey: "usageMetadata"},
+}
+
+// answerUsageOpenAI reads an OpenAI answer's usage, or estimates it from
+// the request and the answer's text.
+func answerUsageOpenAI(_ *Handler, c *Call, fs *forwardSpec, data []byte) (meter.Usage, bool) {
+	if u, ok := usageOpenAI(gjson.GetBytes(data, "usage")); ok {
+		return u, true
+	}
+	if c.in.op == provider.OpEmbeddings {
+		return meter.Usage{InputTokens: meter.EstimateEmbeddingInput(fs.body), Estimated: true}, true
+	}
+	u := meter.Usage{InputTokens: meter.EstimateChatInput(fs.body), Estimated: true}
+	gjson.GetBytes(data, "choices.#.message.content").ForEach(func(_, v gjson.Result) bool {
+		u.OutputTokens += meter.CountText(v.Str)
+		return true
+	})
+	return u, true
+}
+
+// usageResponses reads a Responses answer's usage through the codec's
+// reader.
+func usageResponses(h *Handler, _ provider.Protocol, doc []byte) (meter.Usage, bool) {
+	if f := h.opts.Codecs.ResponsesUsage; f != nil {
+		return f(doc)
+	}
+	return meter.Usage{}, false
+}
+
+// answerUsageByCodec reads a complete answer's usage by decoding it with
+// its protocol's upstream codec; a token count is not billed.
+func answerUsageByCodec(h *Handler, c *Call, _ *forwardSpec, data []byte) (meter.Usage, bool) {
+	if c.in.op == provider.OpCountTokens {
+		return meter.Usage{}, true
+	}
+	if uc := h.opts.Codecs.Upstreams[c.in.proto]; uc != nil {
+		if ir, err := uc.DecodeResponse(data); err == nil {
+			return ir.Usage, true
+		}
+	}
+	return meter.Usage{}, false
+}
+
+// usageByCodec reads a partial answer's usage with its protocol's upstream
+// codec; an answer without figures has none.
+func usageByCodec(h *Handler, p provider.Protocol, doc []byte) (meter.Usage, bool) {
+	if uc := h.opts.Codecs.Upstreams[p]; uc != nil {
+		if ir, err := uc.DecodeResponse(doc); err == nil && ir.Usage != (meter.Usage{}) {
+			return ir.Usage, true
+		}
+	}
+	return meter.Usage{}, false
 }
 
 // restLimit bounds how long a provider's rate-limit headers rest a key.

@@ -213,36 +213,12 @@ func (h *Handler) estimateBody(c *Call, fs *forwardSpec) meter.Usage {
 	return meter.Usage{InputTokens: meter.EstimateChatInput(fs.body), Estimated: true}
 }
 
-// passthroughUsage meters a same-protocol non-streamed answer.
+// passthroughUsage meters a same-protocol non-streamed answer: by its
+// protocol's bundle, or by estimate.
 func (h *Handler) passthroughUsage(c *Call, fs *forwardSpec, data []byte) meter.Usage {
-	switch c.in.proto {
-	case provider.ProtocolOpenAI:
-		if u, ok := usageOpenAI(gjson.GetBytes(data, "usage")); ok {
+	if f := bundles[c.in.proto].answerUsage; f != nil {
+		if u, ok := f(h, c, fs, data); ok {
 			return u
-		}
-		if c.in.op == provider.OpEmbeddings {
-			return meter.Usage{InputTokens: meter.EstimateEmbeddingInput(fs.body), Estimated: true}
-		}
-		u := meter.Usage{InputTokens: meter.EstimateChatInput(fs.body), Estimated: true}
-		gjson.GetBytes(data, "choices.#.message.content").ForEach(func(_, v gjson.Result) bool {
-			u.OutputTokens += meter.CountText(v.Str)
-			return true
-		})
-		return u
-	case provider.ProtocolResponses:
-		if f := h.opts.Codecs.ResponsesUsage; f != nil {
-			if u, ok := f(data); ok {
-				return u
-			}
-		}
-	case provider.ProtocolAnthropic, provider.ProtocolGemini:
-		if c.in.op == provider.OpCountTokens {
-			return meter.Usage{}
-		}
-		if uc := h.opts.Codecs.Upstreams[c.in.proto]; uc != nil {
-			if ir, err := uc.DecodeResponse(data); err == nil {
-				return ir.Usage
-			}
 		}
 	}
 	return meter.Usage{InputTokens: meter.EstimateChatInput(fs.body), Estimated: true}
@@ -287,8 +263,8 @@ func (t *tail) Bytes(dst []byte) []byte {
 // usageKey is the key under which a protocol's non-streamed answer carries
 // its usage, at the end of the top-level object.
 func usageKeyOf(p provider.Protocol) string {
-	if p == provider.ProtocolGemini {
-		return "usageMetadata"
+	if k := bundles[p].usageKey; k != "" {
+		return k
 	}
 	return "usage"
 }
@@ -326,19 +302,8 @@ func (h *Handler) usageFromTail(c *Call, window []byte) (meter.Usage, bool) {
 // usageOfDoc reads a protocol's usage from a (possibly partial) answer
 // document holding at least its usage member.
 func (h *Handler) usageOfDoc(c *Call, doc []byte) (meter.Usage, bool) {
-	switch c.in.proto {
-	case provider.ProtocolOpenAI:
-		return usageOpenAI(gjson.GetBytes(doc, "usage"))
-	case provider.ProtocolResponses:
-		if f := h.opts.Codecs.ResponsesUsage; f != nil {
-			return f(doc)
-		}
-	case provider.ProtocolAnthropic, provider.ProtocolGemini:
-		if uc := h.opts.Codecs.Upstreams[c.in.proto]; uc != nil {
-			if ir, err := uc.DecodeResponse(doc); err == nil && ir.Usage != (meter.Usage{}) {
-				return ir.Usage, true
-			}
-		}
+	if f := bundles[c.in.proto].usageOfDoc; f != nil {
+		return f(h, c.in.proto, doc)
 	}
 	return meter.Usage{}, false
 }
