@@ -28,8 +28,9 @@ skipped: ## print one line naming the suites that skip in this environment
 	if [ -n "$$s" ]; then printf '\n*** SKIPPED: %s. scripts/test-services.sh or .ci/run runs them. ***\n' "$${s#, }"; \
 	else echo "Nothing skipped: the PostgreSQL, Redis and AI SDK suites ran."; fi
 
-unit: ## unit tests with the race detector, fuzz seeds included
+unit: ## unit tests with the race detector, fuzz seeds included; the authorization matrix without it
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run '^TestAuthorizationMatrix$$' ./internal/admin/
 
 e2e-deps: ## install the npm SDKs of the end-to-end tests and TestAISDK (into e2e/node)
 	npm ci --prefix e2e/node --no-audit --no-fund
