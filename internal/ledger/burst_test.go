@@ -94,11 +94,18 @@ func TestLedgerRefusesWhenItCannotWrite(t *testing.T) {
 		{"queue full, journal at its cap", ledger.Options{QueueSize: 10, MaxBatch: 1, FlushEvery: time.Hour, JournalMax: 1}, true,
 			"and its journal"},
 		{"queue full, no journal", ledger.Options{QueueSize: 10, MaxBatch: 1, FlushEvery: time.Hour}, true, "ledger queue full (10 of 10)"},
+		// The journal's directory is gone: the first spill fails, at nine
+		// tenths, and the last tenth takes the entries already admitted.
+		{"queue full, journal cannot append", ledger.Options{QueueSize: 10, MaxBatch: 1, FlushEvery: time.Hour}, true,
+			"and its journal failing"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := tc.opts
 			opts.Logger = quiet
-			if !strings.Contains(tc.name, "no journal") {
+			switch {
+			case strings.Contains(tc.name, "cannot append"):
+				opts.Journal = filepath.Join(t.TempDir(), "gone", "ledger.journal")
+			case !strings.Contains(tc.name, "no journal"):
 				opts.Journal = filepath.Join(t.TempDir(), "ledger.journal")
 			}
 			var sink ledger.Sink
@@ -131,6 +138,9 @@ func TestLedgerRefusesWhenItCannotWrite(t *testing.T) {
 			}
 			if took > 200*time.Millisecond+150*time.Millisecond { // slack for a loaded machine
 				t.Errorf("refused after %v, want within 200ms", took)
+			}
+			if h := w.Health(); h.Lost != 0 {
+				t.Errorf("%d entries of admitted requests lost, want none: %+v", h.Lost, h)
 			}
 		})
 	}
