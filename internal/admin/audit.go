@@ -77,9 +77,20 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Limit = n
 	}
+	var err error
+	if f.BeforeID, err = parseAuditCursor(q.Get("cursor")); err != nil {
+		return err
+	}
+	limit := f.Limit
+	f.Limit++ // one entry more than the page tells whether another page follows
 	entries, err := a.opts.Store.ListAudit(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": entries})
+	next := ""
+	if len(entries) > limit {
+		entries = entries[:limit]
+		next = auditCursor(entries[limit-1].ID)
+	}
+	return writeJSON(w, http.StatusOK, page[store.AuditEntry]{Object: "list", Data: entries, NextCursor: next})
 }

@@ -126,13 +126,15 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 		Query: append([]openapi.Param{q("from", "string", "Start (default: this month)."), q("to", "string", "End (exclusive)."),
 			q("group_by", "string", "key, app, team, org or model.")}, scopeParams...), Response: UsageAnswer{}})
 	add("GET /admin/v1/requests", authz.UsageRead, a.listRequests, openapi.Op{ID: "listRequests", Tags: []string{"usage"},
-		Summary: "Ledger entries, newest first", Query: append([]openapi.Param{q("limit", "integer", "1-1000, default 100.")}, scopeParams...),
-		Response: list[ledger.Entry]{}})
+		Summary: "Ledger entries, newest first", Query: append([]openapi.Param{q("limit", "integer", "1-1000, default 100."),
+			q("cursor", "string", "The next_cursor of the previous page.")}, scopeParams...),
+		Response: page[ledger.Entry]{}})
 	add("GET /admin/v1/budget-alerts", authz.UsageRead, a.listBudgetAlerts, openapi.Op{ID: "listBudgetAlerts", Tags: []string{"usage"},
 		Summary: "Budget thresholds crossed", Query: scopeParams[:1], Response: list[store.BudgetAlert]{}})
 	add("GET /admin/v1/audit", authz.AuditRead, a.listAudit, openapi.Op{ID: "listAudit", Tags: []string{"audit"},
 		Summary: "The audit log, newest first", Query: []openapi.Param{q("org_id", "string", "Required except for the super-admin."),
-			q("object_type", "string", ""), q("object_id", "string", ""), q("limit", "integer", "")}, Response: list[store.AuditEntry]{}})
+			q("object_type", "string", ""), q("object_id", "string", ""), q("limit", "integer", "1-1000, default 100."),
+			q("cursor", "string", "The next_cursor of the previous page.")}, Response: page[store.AuditEntry]{}})
 
 	// Analytics, alerts and the request log.
 	add("GET /admin/v1/analytics", authz.UsageRead, a.analytics, openapi.Op{ID: "analytics", Tags: []string{"analytics"},

@@ -144,10 +144,21 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = n
 	}
-	entries, err := a.opts.Store.ListRequests(r.Context(), store.RequestFilter{Limit: limit, KeyID: uf.KeyID,
-		OrgID: uf.OrgID, TeamID: uf.TeamID, AppID: uf.AppID})
+	before, err := parseRequestCursor(q.Get("cursor"))
 	if err != nil {
 		return err
+	}
+	// One entry more than the page tells whether another page follows.
+	entries, err := a.opts.Store.ListRequests(r.Context(), store.RequestFilter{Limit: limit + 1, KeyID: uf.KeyID,
+		OrgID: uf.OrgID, TeamID: uf.TeamID, AppID: uf.AppID, Before: before})
+	if err != nil {
+		return err
+	}
+	next := ""
+	if len(entries) > limit {
+		entries = entries[:limit]
+		last := entries[limit-1]
+		next = requestCursor(store.RequestCursor{TS: last.Time.UnixMicro(), RequestID: last.RequestID})
 	}
 	out := make([]entryJSON, len(entries))
 	for i, e := range entries {
@@ -156,7 +167,7 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) error {
 			out[i].Attempts[j] = attemptJSON{Attempt: at, LatencyMS: ms(at.Latency), TTFTMS: ms(at.TTFT)}
 		}
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": out})
+	return writeJSON(w, http.StatusOK, page[entryJSON]{Object: "list", Data: out, NextCursor: next})
 }
 
 // listBudgetAlerts shows the budget thresholds crossed by an organisation's

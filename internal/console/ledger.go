@@ -21,6 +21,22 @@ type ledgerData struct {
 	Limits   []int
 	Statuses []string
 	Fetched  int
+	Older    string // the link to the next, older page ("" on the last)
+	Paged    bool   // this is not the first page
+}
+
+// olderLink is the page's own address with cursor set to next: the link
+// to the next, older page, keeping the filters. "" when next is.
+func olderLink(path string, in url.Values, next string) string {
+	if next == "" {
+		return ""
+	}
+	q := url.Values{}
+	for k, v := range in {
+		q[k] = v
+	}
+	q.Set("cursor", next)
+	return path + "?" + q.Encode()
 }
 
 var ledgerLimits = []int{25, 50, 100, 200}
@@ -41,13 +57,19 @@ func (c *Console) ledger(w http.ResponseWriter, r *http.Request, u *user, p *pag
 		d.Limit = n
 	}
 	q.Set("limit", strconv.Itoa(d.Limit))
+	if v := in.Get("cursor"); v != "" {
+		q.Set("cursor", v)
+		d.Paged = true
+	}
 	var list struct {
-		Data []entry `json:"data"`
+		Data       []entry `json:"data"`
+		NextCursor string  `json:"next_cursor"`
 	}
 	if err := c.api(r, u, http.MethodGet, "/admin/v1/requests", q, nil, &list); err != nil {
 		return err
 	}
 	d.Fetched = len(list.Data)
+	d.Older = olderLink("/console/ledger", in, list.NextCursor)
 	model, status := in.Get("model"), in.Get("status")
 	for _, e := range list.Data {
 		if (model == "" || e.Model == model) && (status == "" || string(e.Status) == status) {
@@ -68,12 +90,17 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, u *user, p *page
 		}
 	}
 	q.Set("limit", "200")
+	if v := in.Get("cursor"); v != "" {
+		q.Set("cursor", v)
+	}
 	var list struct {
-		Data []store.AuditEntry `json:"data"`
+		Data       []store.AuditEntry `json:"data"`
+		NextCursor string             `json:"next_cursor"`
 	}
 	if err := c.api(r, u, http.MethodGet, "/admin/v1/audit", q, nil, &list); err != nil {
 		return err
 	}
-	p.Data = map[string]any{"Entries": list.Data, "Filter": in}
+	p.Data = map[string]any{"Entries": list.Data, "Filter": in, "Paged": in.Get("cursor") != "",
+		"Older": olderLink("/console/audit", in, list.NextCursor)}
 	return nil
 }

@@ -99,6 +99,9 @@ type AuditFilter struct {
 	ObjectType string // optional
 	ObjectID   string // optional
 	Tenant     string // optional: one organisation's rows
+	// BeforeID, when set, continues a listing: only entries whose id sorts
+	// below it (ids grow with time, so: older entries).
+	BeforeID string
 }
 
 // ListAudit returns audit entries, newest first.
@@ -108,7 +111,8 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, err
 	}
 	q := `SELECT id, ts, actor, tenant, action, object_type, object_id, before, after, request_id, ip FROM audit_log`
 	var args []any
-	for _, c := range []struct{ col, v string }{{"object_type", f.ObjectType}, {"object_id", f.ObjectID}, {"tenant", f.Tenant}} {
+	for _, c := range []struct{ col, op, v string }{{"object_type", "=", f.ObjectType}, {"object_id", "=", f.ObjectID},
+		{"tenant", "=", f.Tenant}, {"id", "<", f.BeforeID}} {
 		if c.v == "" {
 			continue
 		}
@@ -118,7 +122,7 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, err
 		} else {
 			q += " AND"
 		}
-		q += fmt.Sprintf(" %s = $%d", c.col, len(args))
+		q += fmt.Sprintf(" %s %s $%d", c.col, c.op, len(args))
 	}
 	args = append(args, f.Limit)
 	q += fmt.Sprintf(" ORDER BY id DESC LIMIT $%d", len(args))

@@ -169,11 +169,21 @@ type RequestFilter struct {
 	OrgID  string // optional
 	TeamID string // optional
 	AppID  string // optional
+	// Before, when set, continues a listing: only entries older than it
+	// in the listing's order (ts, then request id, both descending).
+	Before *RequestCursor
+}
+
+// RequestCursor is the position of one ledger entry in the newest-first
+// order: its time in microseconds and its request id.
+type RequestCursor struct {
+	TS        int64
+	RequestID string
 }
 
 // ListRequests returns the newest ledger entries first, with their attempts.
 func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]ledger.Entry, error) {
-	if f.Limit <= 0 || f.Limit > 1000 {
+	if f.Limit <= 0 || f.Limit > 1001 { // 1000 and one to tell whether more follow
 		f.Limit = 100
 	}
 	q := `SELECT ` + requestColumns + ` FROM requests`
@@ -184,6 +194,12 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]ledger.Ent
 			args = append(args, c.v)
 			where = append(where, fmt.Sprintf("%s = $%d", c.col, len(args)))
 		}
+	}
+	if b := f.Before; b != nil {
+		// ts <= bounds the scan on the ts indexes; the row comparison breaks ties on ts.
+		args = append(args, b.TS, b.TS, b.RequestID)
+		n := len(args)
+		where = append(where, fmt.Sprintf("ts <= $%d AND (ts, request_id) < ($%d, $%d)", n-2, n-1, n))
 	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
