@@ -262,6 +262,7 @@ func (t *chatTap) usage(reqBody []byte) meter.Usage {
 func (h *Handler) relayStream(a *attemptRun, resp *http.Response, s streamer) (ledger.Status, string) {
 	w, c, stall := a.w, a.c, a.t.Timeouts.Stall
 	rc := h.startStream(a, resp, s)
+	defer watchStop(h, a)() // stopstreams.go: an emergency stop ends the stream
 	bp := streamBufs.Get().(*[]byte)
 	defer streamBufs.Put(bp)
 	buf := *bp
@@ -360,6 +361,9 @@ func (h *Handler) endStream(a *attemptRun, rc *http.ResponseController, s stream
 	}
 	if context.Cause(a.cctx) == errStall {
 		msg = fmt.Sprintf("the upstream stream stalled for more than %s", a.t.Timeouts.Stall)
+	}
+	if m := stoppedBy(a.cctx); m != "" {
+		msg = m
 	}
 	if err := s.broken(); err != nil {
 		msg = "the upstream stream was malformed: " + err.Error()
