@@ -62,6 +62,9 @@ type Options struct {
 	Holder string
 	// Every is the evaluation period (default 30s).
 	Every time.Duration
+	// LeaseTTL is how long the lease outlives its last renewal: another
+	// node takes over after it (default 3 × Every).
+	LeaseTTL time.Duration
 	// MaxAttempts is how many failed deliveries disable a channel
 	// (default 8; the pauses between tries double from 5s to 10m).
 	MaxAttempts int
@@ -79,6 +82,9 @@ type Evaluator struct{ o Options }
 func New(o Options) *Evaluator {
 	if o.Every <= 0 {
 		o.Every = 30 * time.Second
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 3 * o.Every
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 8
@@ -105,7 +111,7 @@ func (e *Evaluator) Run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		now := e.o.Now()
-		ok, err := e.o.Store.AcquireLease(ctx, "alert-evaluator", e.o.Holder, now, 3*e.o.Every)
+		ok, err := e.o.Store.AcquireLease(ctx, "alert-evaluator", e.o.Holder, now, e.o.LeaseTTL)
 		if err != nil && ctx.Err() == nil {
 			e.o.Logger.Warn("alert evaluator: lease", "err", err)
 		}

@@ -475,7 +475,10 @@ func TestRunHoldsTheLease(t *testing.T) {
 		src := &fakeSource{Store: pair[i], n: 20}
 		src.rate.Store(0.5)
 		ev := New(Options{Store: src, Rules: func() []config.AlertRule { return rules }, Holder: fmt.Sprintf("node-%d", i),
-			Every: 20 * time.Millisecond, Client: NewClient(true)})
+			// A lease that cannot lapse during the test: with 3 × 20 ms a
+			// slow tick (a loaded machine, -race) would hand it over
+			// legitimately, and then two holders would be right.
+			Every: 20 * time.Millisecond, LeaseTTL: time.Minute, Client: NewClient(true)})
 		wg.Add(1)
 		go func() { defer wg.Done(); ev.Run(ctx) }()
 	}
