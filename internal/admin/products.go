@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -434,15 +435,22 @@ func (a *API) createVersion(w http.ResponseWriter, r *http.Request) error {
 
 // loadVersion reads a product (deciding write) and one of its versions.
 func (a *API) loadVersion(r *http.Request) (store.ProductRecord, store.VersionRecord, error) {
+	return loadChild(a, r, "version", a.opts.Store.GetVersion)
+}
+
+// loadChild reads a product (deciding write) and the child (version or
+// plan) named by the path value param, got by get.
+func loadChild[T any](a *API, r *http.Request, param string, get func(context.Context, string, string) (T, error)) (store.ProductRecord, T, error) {
 	p, err := a.loadProduct(r, r.PathValue("id"), authz.ProductsWrite)
 	if err != nil {
-		return p, store.VersionRecord{}, err
+		var zero T
+		return p, zero, err
 	}
-	v, err := a.opts.Store.GetVersion(r.Context(), p.ID, r.PathValue("version"))
+	c, err := get(r.Context(), p.ID, r.PathValue(param))
 	if err != nil {
-		return p, v, a.missing(r, err)
+		return p, c, a.missing(r, err)
 	}
-	return p, v, nil
+	return p, c, nil
 }
 
 func (a *API) updateVersion(w http.ResponseWriter, r *http.Request) error {
@@ -666,15 +674,7 @@ func (a *API) createPlan(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) loadPlan(r *http.Request) (store.ProductRecord, store.PlanRecord, error) {
-	p, err := a.loadProduct(r, r.PathValue("id"), authz.ProductsWrite)
-	if err != nil {
-		return p, store.PlanRecord{}, err
-	}
-	pl, err := a.opts.Store.GetPlan(r.Context(), p.ID, r.PathValue("plan"))
-	if err != nil {
-		return p, pl, a.missing(r, err)
-	}
-	return p, pl, nil
+	return loadChild(a, r, "plan", a.opts.Store.GetPlan)
 }
 
 func (a *API) updatePlan(w http.ResponseWriter, r *http.Request) error {
