@@ -51,12 +51,11 @@ func (h *Handler) guardInput(ctx context.Context, c *Call, next Next) error {
 	if !chatLike(c) {
 		return next(ctx, c)
 	}
-	gs := c.snap.Guardrails.For(c.key, c.fs.model.Name)
-	hooks := c.snap.Guardrails.Webhooks(c.key, c.fs.model.Name)
-	schemas := c.snap.Guardrails.Schemas(c.key, c.fs.model.Name)
-	if len(gs) == 0 && len(hooks) == 0 && len(schemas) == 0 {
+	ap := c.snap.Guardrails.Applying(c.key, c.fs.model.Name)
+	if ap.Empty() {
 		return next(ctx, c)
 	}
+	gs, hooks, schemas := ap.Guards, ap.Webhooks, ap.Schemas
 	st := &guardState{masker: guard.NewMasker(), out: guard.NewSet(guard.Output, gs...), schemas: schemas}
 	c.guard = st
 	if in := guard.NewSet(guard.Input, gs...); !in.Empty() || len(hooks) > 0 {

@@ -42,17 +42,6 @@ type SchemaGuard struct {
 	LogOnly bool
 }
 
-// Schemas returns the json_schema guardrails that apply, in order.
-func (g *Guardrails) Schemas(k *Key, model string) []*SchemaGuard {
-	var out []*SchemaGuard
-	for _, n := range g.names(k, model) {
-		if x := g.schemas[n]; x != nil {
-			out = append(out, x)
-		}
-	}
-	return out
-}
-
 // DefaultWebhookTimeout bounds a webhook call when the file gives none.
 const DefaultWebhookTimeout = 2 * time.Second
 
@@ -85,27 +74,46 @@ func (g *Guardrails) names(k *Key, model string) []string {
 	return out
 }
 
-// For returns the built-in guardrails that apply to a request of key k for
-// model (see names), nil when none applies.
-func (g *Guardrails) For(k *Key, model string) []*guard.Guard {
-	var out []*guard.Guard
-	for _, n := range g.names(k, model) {
-		if x := g.byName[n]; x != nil {
-			out = append(out, x)
-		}
-	}
-	return out
+// Applying are the guardrails that apply to one request, by kind.
+type Applying struct {
+	Guards   []*guard.Guard // built-in checks
+	Webhooks []*Webhook
+	Schemas  []*SchemaGuard // json_schema checks of the answer
 }
 
-// Webhooks returns the webhook guardrails that apply, in the same order.
-func (g *Guardrails) Webhooks(k *Key, model string) []*Webhook {
-	var out []*Webhook
+// Empty reports that no guardrail applies.
+func (a Applying) Empty() bool {
+	return len(a.Guards) == 0 && len(a.Webhooks) == 0 && len(a.Schemas) == 0
+}
+
+// Applying returns the guardrails that apply to a request of key k for
+// model (see names), each kind in the same order; the names are worked
+// out once per request.
+func (g *Guardrails) Applying(k *Key, model string) Applying {
+	var a Applying
 	for _, n := range g.names(k, model) {
+		if x := g.byName[n]; x != nil {
+			a.Guards = append(a.Guards, x)
+		}
 		if x := g.webhooks[n]; x != nil {
-			out = append(out, x)
+			a.Webhooks = append(a.Webhooks, x)
+		}
+		if x := g.schemas[n]; x != nil {
+			a.Schemas = append(a.Schemas, x)
 		}
 	}
-	return out
+	return a
+}
+
+// For returns the built-in guardrails that apply (Applying's Guards).
+func (g *Guardrails) For(k *Key, model string) []*guard.Guard { return g.Applying(k, model).Guards }
+
+// Webhooks returns the webhook guardrails that apply (Applying's Webhooks).
+func (g *Guardrails) Webhooks(k *Key, model string) []*Webhook { return g.Applying(k, model).Webhooks }
+
+// Schemas returns the json_schema guardrails that apply (Applying's Schemas).
+func (g *Guardrails) Schemas(k *Key, model string) []*SchemaGuard {
+	return g.Applying(k, model).Schemas
 }
 
 // compileGuardrails compiles the file's guardrails and their attachments;
