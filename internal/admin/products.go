@@ -273,11 +273,7 @@ func (a *API) createProduct(w http.ResponseWriter, r *http.Request) error {
 	if err := a.opts.Store.CreateProduct(r.Context(), p, entry); err != nil {
 		return storeError(err, "product")
 	}
-	if err := a.opts.Control.RefreshKeys(r.Context()); err != nil {
-		return err
-	}
-	w.Header().Set("ETag", etag(1))
-	return writeJSON(w, http.StatusCreated, v)
+	return a.refreshAndWrite(w, r, http.StatusCreated, 1, v)
 }
 
 func (a *API) updateProduct(w http.ResponseWriter, r *http.Request) error {
@@ -317,11 +313,7 @@ func (a *API) updateProduct(w http.ResponseWriter, r *http.Request) error {
 	if err := a.opts.Store.UpdateProduct(r.Context(), p, old.Rev, entry); err != nil {
 		return storeError(err, "product")
 	}
-	if err := a.opts.Control.RefreshKeys(r.Context()); err != nil {
-		return err
-	}
-	w.Header().Set("ETag", etag(p.Rev))
-	return writeJSON(w, http.StatusOK, after)
+	return a.refreshAndWrite(w, r, http.StatusOK, p.Rev, after)
 }
 
 func (a *API) deleteProduct(w http.ResponseWriter, r *http.Request) error {
@@ -352,6 +344,16 @@ func (a *API) deleteProduct(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, Deleted{Deleted: old.ID})
+}
+
+// refreshAndWrite recompiles the keys' view after a write, then answers
+// with the record's rev as ETag and body as JSON.
+func (a *API) refreshAndWrite(w http.ResponseWriter, r *http.Request, status int, rev int64, body any) error {
+	if err := a.opts.Control.RefreshKeys(r.Context()); err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(rev))
+	return writeJSON(w, status, body)
 }
 
 func readOnlyProduct() error {
@@ -426,11 +428,7 @@ func (a *API) createVersion(w http.ResponseWriter, r *http.Request) error {
 	if err := a.opts.Store.PutVersion(r.Context(), v, 0, entry); err != nil {
 		return storeError(err, "version")
 	}
-	if err := a.opts.Control.RefreshKeys(r.Context()); err != nil {
-		return err
-	}
-	w.Header().Set("ETag", etag(1))
-	return writeJSON(w, http.StatusCreated, v)
+	return a.refreshAndWrite(w, r, http.StatusCreated, 1, v)
 }
 
 // loadVersion reads a product (deciding write) and one of its versions.
@@ -513,11 +511,7 @@ func (a *API) saveVersion(w http.ResponseWriter, r *http.Request, p store.Produc
 	if err := a.opts.Store.PutVersion(r.Context(), v, old.Rev, entry); err != nil {
 		return storeError(err, "version")
 	}
-	if err := a.opts.Control.RefreshKeys(r.Context()); err != nil {
-		return err
-	}
-	w.Header().Set("ETag", etag(v.Rev))
-	return writeJSON(w, status, v)
+	return a.refreshAndWrite(w, r, status, v.Rev, v)
 }
 
 // VersionAction is the optional body of a version's lifecycle action.
@@ -666,11 +660,7 @@ func (a *API) createPlan(w http.ResponseWriter, r *http.Request) error {
 	if err := a.opts.Store.PutPlan(r.Context(), rec, 0, entry); err != nil {
 		return storeError(err, "plan")
 	}
-	if err := a.opts.Control.RefreshKeys(r.Context()); err != nil {
-		return err
-	}
-	w.Header().Set("ETag", etag(1))
-	return writeJSON(w, http.StatusCreated, planBody(pl))
+	return a.refreshAndWrite(w, r, http.StatusCreated, 1, planBody(pl))
 }
 
 func (a *API) loadPlan(r *http.Request) (store.ProductRecord, store.PlanRecord, error) {
@@ -715,11 +705,7 @@ func (a *API) updatePlan(w http.ResponseWriter, r *http.Request) error {
 	}
 	// A plan change takes effect on every node within a second: the
 	// generation moved; no key changes.
-	if err := a.opts.Control.RefreshKeys(r.Context()); err != nil {
-		return err
-	}
-	w.Header().Set("ETag", etag(rec.Rev))
-	return writeJSON(w, http.StatusOK, planBody(pl))
+	return a.refreshAndWrite(w, r, http.StatusOK, rec.Rev, planBody(pl))
 }
 
 func (a *API) deletePlan(w http.ResponseWriter, r *http.Request) error {
@@ -869,11 +855,7 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) error {
 		}
 		return storeError(err, "subscription")
 	}
-	if err := a.opts.Control.RefreshKeys(r.Context()); err != nil {
-		return err
-	}
-	w.Header().Set("ETag", etag(1))
-	return writeJSON(w, http.StatusCreated, sub)
+	return a.refreshAndWrite(w, r, http.StatusCreated, 1, sub)
 }
 
 // transitionSub changes a subscription's state: approve, reject, suspend
@@ -921,11 +903,7 @@ func (a *API) transitionSub(ev product.SubEvent) func(http.ResponseWriter, *http
 		case err != nil:
 			return storeError(err, "subscription")
 		}
-		if err := a.opts.Control.RefreshKeys(r.Context()); err != nil {
-			return err
-		}
-		w.Header().Set("ETag", etag(out.Rev))
-		return writeJSON(w, http.StatusOK, out)
+		return a.refreshAndWrite(w, r, http.StatusOK, out.Rev, out)
 	}
 }
 
