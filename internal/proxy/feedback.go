@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/provider"
@@ -69,6 +71,10 @@ const (
 // ledger before the answer is 404 (its row may be in a commit window).
 var ledgerWait = 3 * time.Second
 
+// feedbackFields are refused repeated or spelt in another case, which
+// encoding/json would accept (the last one, case-insensitively).
+var feedbackFields = []field{{names: []string{"request_id"}}, {names: []string{"metric"}}, {names: []string{"value"}}, {names: []string{"comment"}}}
+
 type feedbackBody struct {
 	RequestID string          `json:"request_id"`
 	Metric    string          `json:"metric"`
@@ -105,6 +111,9 @@ func (h *Handler) feedback(c *Call) error {
 	data, err := io.ReadAll(http.MaxBytesReader(c.w, r.Body, maxFeedbackBody))
 	if err != nil {
 		return errTooLarge
+	}
+	if err := checkFieldsIn(gjson.ParseBytes(data), feedbackFields, ""); err != nil {
+		return err
 	}
 	var b feedbackBody
 	dec := json.NewDecoder(bytes.NewReader(data))

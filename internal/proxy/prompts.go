@@ -63,6 +63,14 @@ type promptBody struct {
 	User      string          `json:"user"`
 }
 
+// promptBodyFields and promptRefFields are the fields of a prompt body and
+// of a Responses "prompt", which checkFieldsIn refuses repeated or spelt in
+// another case: encoding/json would read the last one, case-insensitively.
+var (
+	promptBodyFields = []field{{names: []string{"variables"}}, {names: []string{"stream"}}, {names: []string{"user"}}}
+	promptRefFields  = []field{{names: []string{"prompt"}, nested: []field{{names: []string{"id"}}, {names: []string{"version"}}, {names: []string{"variables"}}}}}
+)
+
 // promptRef splits "name@label", "name@3" or "name" (the production label).
 func promptRef(s string) (name, ref string) {
 	name, ref, _ = strings.Cut(s, "@")
@@ -135,6 +143,9 @@ func (h *Handler) promptChat(c *Call) error {
 	if err != nil {
 		return err
 	}
+	if err := checkFieldsIn(gjson.ParseBytes(raw), promptBodyFields, ""); err != nil {
+		return err
+	}
 	var in promptBody
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -183,6 +194,9 @@ func (h *Handler) promptResponses(c *Call) error {
 		return nil
 	}
 	root := gjson.ParseBytes(raw)
+	if err := checkFieldsIn(root, promptRefFields, ""); err != nil {
+		return err
+	}
 	pr := root.Get("prompt")
 	if !pr.Exists() || pr.Type == gjson.Null {
 		return nil
