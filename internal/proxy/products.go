@@ -104,16 +104,26 @@ func (h *Handler) productStep(ctx context.Context, c *Call, next Next) error {
 			Msg: "Product " + name + " " + version + " does not expose this endpoint."}
 	}
 	if model != "" {
-		client := model
+		// The version exposes the model the client asked for: after a
+		// model's sunset with on_sunset: redirect, model_lifecycle has put
+		// its successor in c.fs.model, and c.entry.Model still names the
+		// model asked for.
+		asked := model
+		if c.entry.Model != "" {
+			asked = c.entry.Model
+		}
+		client := asked
 		if cm, ok := c.r.Context().Value(clientModelKey{}).(string); ok {
 			client = cm
 		}
-		if a.Version.Models[client] != model {
+		if a.Version.Models[client] != asked {
 			return &Error{Status: http.StatusNotFound, Type: oa.TypeNotFound, Code: "model_not_found", Param: "model",
 				Msg: "Product " + name + " " + version + " does not expose the model " + client + "."}
 		}
-		if r := ps.StopReason(name, version, model); r != "" {
-			return stopped("Model "+model, r)
+		for _, m := range []string{asked, model} {
+			if r := ps.StopReason(name, version, m); r != "" {
+				return stopped("Model "+m, r)
+			}
 		}
 	}
 	// The plan's limits and its request quota are more levels of this
@@ -206,11 +216,13 @@ type clientModelKey struct{}
 // model name the client sent to another Sluice model (an alias), the body's
 // top-level "model" is replaced by the Sluice model's name, so that
 // resolve, the limits, the route and the ledger see the Sluice model; the
-// product step then checks the client's name against the version. Bodies
-// with the model in the path (Gemini) are not rewritten.
+// product step then checks the client's name against the version. On the
+// Gemini paths, where the model is in the URL
+// (.../v1beta/models/{model}:{method}), the path's model is replaced
+// instead and the body is left as it is.
 func (h *Handler) productAlias(ctx context.Context, c *Call, next Next) error {
 	name := c.r.PathValue("product")
-	if name == "" || c.snap.Products == nil || (c.in.resolve == nil) || strings.HasPrefix(c.in.endpoint, "gemini") {
+	if name == "" || c.snap.Products == nil || (c.in.resolve == nil) {
 		return next(ctx, c)
 	}
 	p := c.snap.Products.ByName[name]
@@ -219,6 +231,20 @@ func (h *Handler) productAlias(ctx context.Context, c *Call, next Next) error {
 	}
 	v := p.Versions[c.r.PathValue("version")]
 	if v == nil || !hasAlias(v) {
+		return next(ctx, c)
+	}
+	if strings.HasPrefix(c.in.endpoint, "gemini") {
+		rest := c.r.PathValue("rest")
+		i := strings.LastIndexByte(rest, ':')
+		if i <= 0 {
+			return next(ctx, c) // resolve answers the malformed path
+		}
+		client := strings.TrimPrefix(rest[:i], "models/")
+		if target, ok := v.Models[client]; ok && target != client {
+			c.r.SetPathValue("rest", target+rest[i:])
+			ctx = context.WithValue(ctx, clientModelKey{}, client)
+			c.r = c.r.WithContext(ctx)
+		}
 		return next(ctx, c)
 	}
 	body, err := h.readBody(c.w, c.r)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/product"
+	"github.com/sluicehq/sluice/internal/ratelimit"
 	"github.com/sluicehq/sluice/internal/runtime"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -23,10 +25,20 @@ const (
 // successor v2), v2 (chat only), v0 (past its sunset) and v3 (stopped);
 // web's subscription is active on plan free (rpm 2), bot's is as given.
 func productEnv(t *testing.T, botState product.SubState, stops ...store.Stop) *env {
-	e := newEnv(t, func(f *config.File) {
+	return productEnvWith(t, nil, nil, nil, botState, stops...)
+}
+
+// productEnvWith is productEnv with hooks on the data plane's options and
+// on the file, and more models exposed by every version (client name ->
+// Sluice model).
+func productEnvWith(t *testing.T, opts func(*Options), mutate func(*config.File), more map[string]string, botState product.SubState, stops ...store.Stop) *env {
+	e := newEnvWith(t, opts, func(f *config.File) {
 		f.Orgs = []config.Org{{Name: "acme", Teams: []config.Team{{Name: "search", Applications: []config.App{{Name: "web"}, {Name: "bot"}}}}}}
 		f.Keys = append(f.Keys, config.Key{Name: "web", Key: prodKey, Application: "acme/search/web"},
 			config.Key{Name: "bot", Key: otherKey, Application: "acme/search/bot"})
+		if mutate != nil {
+			mutate(f)
+		}
 	})
 	dep := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	sunset, past := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), time.Now().Add(-time.Hour)
@@ -35,6 +47,11 @@ func productEnv(t *testing.T, botState product.SubState, stops ...store.Stop) *e
 		v.Version, v.Models = name, models
 		if name == "v2" { // an alias: clients say "smart" for the Sluice model "other"
 			v.Models = map[string]string{"chat-small": "chat-small", "smart": "other"}
+		}
+		if len(more) > 0 {
+			m := maps.Clone(v.Models)
+			maps.Copy(m, more)
+			v.Models = m
 		}
 		if v.State == "" {
 			v.State = product.Published
@@ -172,5 +189,53 @@ func TestProductModelsAndOpenAPI(t *testing.T) {
 	resp := e.post(t, "/v1/chat/completions", strings.Replace(chatBody, "chat-small", "other", 1), map[string]string{"Authorization": "Bearer " + prodKey})
 	if b := readAll(t, resp); resp.StatusCode != 503 || !strings.Contains(b, "hallucinating") {
 		t.Fatalf("stopped model: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestProductGeminiAliasAndRedirect: on the Gemini paths under a product's
+// base URL the version's aliases resolve as on the OpenAI and Anthropic
+// paths (the model is in the URL), and a model past its sunset with
+// on_sunset: redirect that the version exposes is served by its successor.
+func TestProductGeminiAliasAndRedirect(t *testing.T) {
+	past := time.Now().Add(-time.Hour).Truncate(time.Second)
+	dep := past.Add(-time.Hour)
+	e := productEnvWith(t, func(o *Options) { o.Codecs = dialectCodecs() }, func(f *config.File) {
+		f.Models = append(f.Models, config.Model{Name: "moved", Targets: []config.Target{{Provider: "up", Model: "fake-model-1"}},
+			ModelLifecycle: config.ModelLifecycle{DeprecatedAt: &dep, SunsetAt: &past, Successor: "other", OnSunset: "redirect"}})
+	}, map[string]string{"smart": "other", "moved": "moved", "gone": "moved"}, product.Active)
+	e.h.opts.Snapshots.Load().Products.ByName["support"].Plans["free"].Limits = ratelimit.Limits{} // no rpm here
+	goog := func(k string) map[string]string { return map[string]string{"x-goog-api-key": k} }
+	bearer := func(k string) map[string]string { return map[string]string{"Authorization": "Bearer " + k} }
+	const gem = `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`
+	for _, tc := range []struct {
+		name, path, body string
+		hdr              map[string]string
+		status           int
+		want             string // in the body
+		served, redirect string // X-Sluice-Model, X-Sluice-Model-Redirect
+	}{
+		{"gemini alias", "/products/support/v1/v1beta/models/smart:generateContent", gem, goog(prodKey), 200, `"candidates"`, "fake-model-2", ""},
+		{"gemini alias, streamed", "/products/support/v1/v1beta/models/smart:streamGenerateContent?alt=sse", gem, goog(prodKey), 200, `"candidates"`, "fake-model-2", ""},
+		{"gemini own name", "/products/support/v1/v1beta/models/chat-small:generateContent", gem, goog(prodKey), 200, `"candidates"`, "fake-model-1", ""},
+		{"gemini Sluice name of an alias", "/products/support/v1/v1beta/models/other:generateContent", gem, goog(prodKey), 404, "does not expose the model other", "", ""},
+		{"gemini, a version without the alias", "/products/support/v3-none/v1beta/models/smart:generateContent", gem, goog(prodKey), 404, "", "", ""},
+		{"redirect after the sunset, openai", "/products/support/v1/v1/chat/completions", strings.Replace(chatBody, "chat-small", "moved", 1), bearer(prodKey), 200, `"choices"`, "fake-model-2", "moved -> other"},
+		{"redirect after the sunset, alias", "/products/support/v1/v1/chat/completions", strings.Replace(chatBody, "chat-small", "gone", 1), bearer(prodKey), 200, `"choices"`, "fake-model-2", "moved -> other"},
+		{"redirect after the sunset, gemini", "/products/support/v1/v1beta/models/moved:generateContent", gem, goog(prodKey), 200, `"candidates"`, "fake-model-2", "moved -> other"},
+		{"an alias's Sluice name is not exposed", "/products/support/v2/v1/chat/completions", strings.Replace(chatBody, "chat-small", "other", 1), bearer(prodKey), 404, "model_not_found", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := e.post(t, tc.path, tc.body, tc.hdr)
+			body := readAll(t, resp)
+			if resp.StatusCode != tc.status || !strings.Contains(body, tc.want) {
+				t.Fatalf("%d %s; want %d containing %q", resp.StatusCode, body, tc.status, tc.want)
+			}
+			if got := resp.Header.Get("X-Sluice-Model"); tc.served != "" && got != tc.served {
+				t.Fatalf("X-Sluice-Model %q, want %q", got, tc.served)
+			}
+			if got := resp.Header.Get("X-Sluice-Model-Redirect"); got != tc.redirect {
+				t.Fatalf("X-Sluice-Model-Redirect %q, want %q", got, tc.redirect)
+			}
+		})
 	}
 }
