@@ -1,6 +1,8 @@
 package chainbench
 
 import (
+	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,20 +14,26 @@ import (
 	"github.com/sluicehq/sluice/internal/protocol/anthropic"
 	"github.com/sluicehq/sluice/internal/protocol/openai"
 	"github.com/sluicehq/sluice/internal/provider"
+	anthropicprov "github.com/sluicehq/sluice/internal/provider/anthropic"
 	openaiprov "github.com/sluicehq/sluice/internal/provider/openai"
 	"github.com/sluicehq/sluice/internal/proxy"
 	"github.com/sluicehq/sluice/internal/runtime"
 )
 
 // translateBody is the same conversation in both dialects: a system
-// prompt, six turns and a tool (about 2.5 KiB).
-func translateBody(dialect string) string {
+// prompt, six turns and a tool (about 2.5 KiB). model names the model;
+// stream asks for a stream.
+func translateBody(dialect, model string, stream bool) string {
 	long := strings.Repeat("The quarterly figures show steady growth in every region we track. ", 6)
 	sys := "You are a careful analyst. Answer briefly and cite the figures you use. " + long
 	tool := `"name":"get_figures","description":"Look up the figures of a region for a quarter.",`
 	schema := `{"type":"object","properties":{"region":{"type":"string"},"quarter":{"type":"string","enum":["Q1","Q2","Q3","Q4"]}},"required":["region","quarter"]}`
+	head := `{"model":"` + model + `",`
+	if stream {
+		head += `"stream":true,`
+	}
 	if dialect == "anthropic" {
-		return `{"model":"plain","max_tokens":1024,"system":"` + sys + `","tools":[{` + tool + `"input_schema":` + schema + `}],"messages":[` +
+		return head + `"max_tokens":1024,"system":"` + sys + `","tools":[{` + tool + `"input_schema":` + schema + `}],"messages":[` +
 			`{"role":"user","content":"` + long + ` Summarise Europe for Q3."},` +
 			`{"role":"assistant","content":[{"type":"text","text":"Let me look that up."},{"type":"tool_use","id":"call_1","name":"get_figures","input":{"region":"Europe","quarter":"Q3"}}]},` +
 			`{"role":"user","content":[{"type":"tool_result","tool_use_id":"call_1","content":"revenue 12.4M, growth 8%"}]},` +
@@ -33,7 +41,7 @@ func translateBody(dialect string) string {
 			`{"role":"user","content":[{"type":"text","text":"And Asia? Two sentences."}]},` +
 			`{"role":"assistant","content":"Asia grew faster, at 11%."},{"role":"user","content":"Thanks; and the outlook?"}]}`
 	}
-	return `{"model":"plain","max_completion_tokens":1024,"tools":[{"type":"function","function":{` + tool + `"parameters":` + schema + `}}],"messages":[` +
+	return head + `"max_completion_tokens":1024,"tools":[{"type":"function","function":{` + tool + `"parameters":` + schema + `}}],"messages":[` +
 		`{"role":"system","content":"` + sys + `"},{"role":"user","content":"` + long + ` Summarise Europe for Q3."},` +
 		`{"role":"assistant","content":"Let me look that up.","tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_figures","arguments":"{\"region\":\"Europe\",\"quarter\":\"Q3\"}"}}]},` +
 		`{"role":"tool","tool_call_id":"call_1","content":"revenue 12.4M, growth 8%"},` +
@@ -41,39 +49,114 @@ func translateBody(dialect string) string {
 		`{"role":"assistant","content":"Asia grew faster, at 11%."},{"role":"user","content":"Thanks; and the outlook?"}]}`
 }
 
-// BenchmarkTranslated pairs a pass-through (OpenAI client, OpenAI
-// upstream) with a translated request (Anthropic client, the same OpenAI
-// upstream) of the same conversation; compare their cpu-µs/op.
-func BenchmarkTranslated(b *testing.B) {
-	b.Run("passthrough", func(b *testing.B) {
-		srv := gatewayWith(b, nil)
-		drivePath(b, srv, "/v1/chat/completions", translateBody("openai"))
-	})
-	b.Run("anthropic-to-openai", func(b *testing.B) {
-		srv := gatewayWith(b, map[provider.Protocol]llm.ClientCodec{provider.ProtocolAnthropic: anthropic.Client})
-		drivePath(b, srv, "/v1/messages", translateBody("anthropic"))
-	})
+// streamChunks is how many text deltas the fake upstreams stream.
+const streamChunks = 20
+
+// translateUpstream is one fake provider that speaks both protocols with
+// the same text and token counts: OpenAI Chat Completions on
+// /v1/chat/completions and Anthropic Messages on /v1/messages, each as a
+// complete answer or, when the body asks for a stream, as streamChunks
+// text deltas sent at once.
+func translateUpstream(b *testing.B) string {
+	b.Helper()
+	const text = "All done, write to alice@example.org."
+	oaWhole := []byte(`{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"` + text +
+		`","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":2000,"completion_tokens":9,"total_tokens":2009}}`)
+	anWhole := []byte(`{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":"` + text +
+		`"}],"model":"m","stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":2000,"output_tokens":9}}`)
+	var oaStream, anStream bytes.Buffer
+	chunk := `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{%s},"finish_reason":%s}]}` + "\n\n"
+	fmt.Fprintf(&oaStream, chunk, `"role":"assistant","content":""`, "null")
+	anStream.WriteString("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"m\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":2000,\"output_tokens\":1}}}\n\n")
+	anStream.WriteString("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")
+	for i := range streamChunks {
+		fmt.Fprintf(&oaStream, chunk, fmt.Sprintf(`"content":"tok%05d "`, i), "null")
+		fmt.Fprintf(&anStream, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"tok%05d \"}}\n\n", i)
+	}
+	fmt.Fprintf(&oaStream, chunk, "", `"stop"`)
+	oaUsage := `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":2000,"completion_tokens":20,"total_tokens":2020}}` + "\n\ndata: [DONE]\n\n"
+	anStream.WriteString("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n")
+	anStream.WriteString("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":20}}\n\n")
+	anStream.WriteString("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		stream := bytes.Contains(body, []byte(`"stream":true`))
+		anthropicPath := strings.HasSuffix(r.URL.Path, "/messages")
+		switch {
+		case stream && anthropicPath:
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = w.Write(anStream.Bytes())
+		case stream:
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = w.Write(oaStream.Bytes())
+			if bytes.Contains(body, []byte(`"include_usage":true`)) {
+				_, _ = io.WriteString(w, oaUsage)
+			} else {
+				_, _ = io.WriteString(w, "data: [DONE]\n\n")
+			}
+		case anthropicPath:
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(anWhole)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(oaWhole)
+		}
+	}))
+	b.Cleanup(srv.Close)
+	return srv.URL
 }
 
-// gatewayWith is gateway with more client codecs registered (nil: gateway
-// itself).
-func gatewayWith(b *testing.B, clients map[provider.Protocol]llm.ClientCodec) *httptest.Server {
-	b.Helper()
-	if clients == nil {
-		return gateway(b, nil)
+// BenchmarkTranslated pairs a pass-through (OpenAI client, OpenAI
+// upstream) with translated requests of the same conversation: an
+// Anthropic client to the OpenAI upstream (a2o) and an OpenAI client to an
+// Anthropic upstream (o2a), whole answers and streams; compare their
+// cpu-µs/op with the pass-through's of the same kind.
+func BenchmarkTranslated(b *testing.B) {
+	for _, tc := range []struct {
+		name, path, dialect, model string
+		stream                     bool
+	}{
+		{"passthrough", "/v1/chat/completions", "openai", "plain", false},
+		{"anthropic-to-openai", "/v1/messages", "anthropic", "plain", false},
+		{"openai-to-anthropic", "/v1/chat/completions", "openai", "claude", false},
+		{"stream/passthrough", "/v1/chat/completions", "openai", "plain", true},
+		{"stream/anthropic-to-openai", "/v1/messages", "anthropic", "plain", true},
+		{"stream/openai-to-anthropic", "/v1/chat/completions", "openai", "claude", true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			srv := translatingGateway(b)
+			drivePath(b, srv, tc.path, translateBody(tc.dialect, tc.model, tc.stream), tc.stream)
+		})
 	}
+}
+
+// translatingGateway serves "plain" from an OpenAI provider and "claude"
+// from an Anthropic one (both translateUpstream), with the OpenAI and
+// Anthropic client and upstream codecs, in process.
+func translatingGateway(b *testing.B) *httptest.Server {
+	b.Helper()
+	up := translateUpstream(b)
+	pricing := config.Pricing{InputPerMTok: 1, OutputPerMTok: 2}
 	f := &config.File{Version: 1,
-		Providers: []config.Provider{{Name: "up", Type: "openai", BaseURL: upstream(b), APIKey: "x"}},
-		Models:    []config.Model{{Name: "plain", Targets: []config.Target{{Provider: "up", Model: "m"}}, Pricing: config.Pricing{InputPerMTok: 1, OutputPerMTok: 2}}},
-		Keys:      []config.Key{{Name: "bench", Key: benchKey}},
+		Providers: []config.Provider{{Name: "up", Type: "openai", BaseURL: up + "/v1", APIKey: "x"}, {Name: "an", Type: "anthropic", BaseURL: up, APIKey: "x"}},
+		Models: []config.Model{{Name: "plain", Targets: []config.Target{{Provider: "up", Model: "m"}}, Pricing: pricing},
+			{Name: "claude", Targets: []config.Target{{Provider: "an", Model: "m"}}, Pricing: pricing}},
+		Keys: []config.Key{{Name: "bench", Key: benchKey}},
 	}
 	if err := f.Validate(); err != nil {
 		b.Fatal(err)
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	reg := provider.Registry{"openai": func(s provider.Spec) (provider.Adapter, error) {
-		return openaiprov.New(openaiprov.Options{Name: s.Name, BaseURL: s.BaseURL, APIKey: s.APIKey, Client: client, Timeout: s.Timeout}), nil
-	}}
+	reg := provider.Registry{
+		"openai": func(s provider.Spec) (provider.Adapter, error) {
+			return openaiprov.New(openaiprov.Options{Name: s.Name, BaseURL: s.BaseURL, APIKey: s.APIKey, Client: client, Timeout: s.Timeout}), nil
+		},
+		"anthropic": func(s provider.Spec) (provider.Adapter, error) {
+			s.Client = client
+			return anthropicprov.New(s)
+		},
+	}
 	snap, err := runtime.Compile(runtime.Inputs{File: f, Registry: reg, Provider: func(p config.Provider) provider.Spec {
 		return provider.Spec{Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey}
 	}})
@@ -82,21 +165,26 @@ func gatewayWith(b *testing.B, clients map[provider.Protocol]llm.ClientCodec) *h
 	}
 	var holder runtime.Holder
 	holder.Store(snap)
-	clients[provider.ProtocolOpenAI] = openai.Client
 	mux := http.NewServeMux()
 	proxy.New(proxy.Options{Snapshots: &holder, Ledger: discard{}, Codecs: proxy.Codecs{
-		Clients:   clients,
-		Upstreams: map[provider.Protocol]llm.UpstreamCodec{provider.ProtocolOpenAI: openai.Upstream},
+		Clients: map[provider.Protocol]llm.ClientCodec{provider.ProtocolOpenAI: openai.Client, provider.ProtocolAnthropic: anthropic.Client},
+		Upstreams: map[provider.Protocol]llm.UpstreamCodec{provider.ProtocolOpenAI: openai.Upstream,
+			provider.ProtocolAnthropic: anthropic.Upstream},
 	}}).Register(mux)
 	srv := httptest.NewServer(mux)
 	b.Cleanup(srv.Close)
 	return srv
 }
 
-// drivePath sends b.N requests to path one at a time and reports the
-// process's CPU time per request.
-func drivePath(b *testing.B, srv *httptest.Server, path, body string) {
+// drivePath sends b.N requests to path one at a time, reads each answer
+// whole, checks that a stream ended in its dialect's terminal event, and
+// reports the process's CPU time per request.
+func drivePath(b *testing.B, srv *httptest.Server, path, body string, stream bool) {
 	b.Helper()
+	end := "data: [DONE]"
+	if path == "/v1/messages" {
+		end = `{"type":"message_stop"}`
+	}
 	post := func(n int) {
 		for range n {
 			req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body))
@@ -111,6 +199,9 @@ func drivePath(b *testing.B, srv *httptest.Server, path, body string) {
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
 				b.Fatalf("%s: status %d: %s", path, resp.StatusCode, out)
+			}
+			if stream && !bytes.Contains(out, []byte(end)) {
+				b.Fatalf("%s: stream without %s: %s", path, end, out)
 			}
 		}
 	}
