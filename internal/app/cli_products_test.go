@@ -1,9 +1,11 @@
 package app
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,5 +135,75 @@ func TestProductApprovalAcrossNodes(t *testing.T) {
 	t.Logf("stop on node A refused on node B after %v", d)
 	if d > time.Second {
 		t.Fatalf("node B stopped after %v, want within 1s", d)
+	}
+}
+
+// TestEmergencyStopEndsStreamsAcrossNodes: two nodes on one PostgreSQL; a
+// stream running on node B ends with the error event naming the stop
+// within about a second of an emergency stop made on node A, with no
+// [DONE].
+func TestEmergencyStopEndsStreamsAcrossNodes(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	if dsn == "" {
+		t.Skip("SLUICE_TEST_POSTGRES_DSN is not set")
+	}
+	cfg := productsServerConfig(t)
+	a := start(t, "--config", cfg, "--data-dir", filepath.Join(t.TempDir(), "a"), "--db", dsn)
+	b := start(t, "--config", cfg, "--data-dir", filepath.Join(t.TempDir(), "b"), "--db", dsn)
+	t.Setenv("SLUICE_SERVER", a.base)
+	cli(t, "subscriptions", "create", "--app", "acme/search/bot", "--product", "support", "--plan", "open")
+	// The demo model echoes the prompt a word every 15 ms: 600 words stream
+	// for about nine seconds.
+	prompt := strings.Repeat("word ", 600)
+	body := `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"` + prompt + `"}]}`
+	var resp *http.Response
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		req, _ := http.NewRequest("POST", b.base+"/products/support/v2/v1/chat/completions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+productKeyValue)
+		req.Header.Set("Content-Type", "application/json")
+		var err error
+		if resp, err = http.DefaultClient.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == 200 {
+			break
+		}
+		resp.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("node B did not admit the subscription: %d", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	defer resp.Body.Close()
+	lines := make(chan string, 1024)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	if first, ok := <-lines; !ok || !strings.HasPrefix(first, "data: ") {
+		t.Fatalf("the stream did not start: %q", first)
+	}
+	stoppedAt := time.Now()
+	cli(t, "products", "suspend", "support", "v2", "--reason", "incident")
+	var ended time.Duration
+	var errEvent string
+	for l := range lines {
+		if l == "data: [DONE]" {
+			t.Fatal("the stream finished with [DONE]: the stop on node A did not end it on node B")
+		}
+		if strings.Contains(l, `"error"`) {
+			ended, errEvent = time.Since(stoppedAt), l
+		}
+	}
+	t.Logf("stop on node A ended node B's stream after %v: %s", ended, errEvent)
+	if errEvent == "" || !strings.Contains(errEvent, "Product support v2 is suspended: incident") {
+		t.Fatalf("no error event naming the stop: %q", errEvent)
+	}
+	if ended > 1500*time.Millisecond {
+		t.Fatalf("node B's stream ended %v after the stop on node A, want about 1s", ended)
 	}
 }
