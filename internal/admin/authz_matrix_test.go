@@ -427,6 +427,14 @@ var intents = map[string]intent{
 	"GET /admin/v1/providers/{id}":    {authz.ProvidersRead, "A", platformProbe(authz.ProvidersRead, "", 404)},
 	"PATCH /admin/v1/providers/{id}":  {authz.ProvidersWrite, "A", platformProbe(authz.ProvidersWrite, "{}", 404)},
 	"DELETE /admin/v1/providers/{id}": {authz.ProvidersWrite, "A", platformProbe(authz.ProvidersWrite, "", 404)},
+
+	// Console reads: rendering a prompt version is reading it in its team; guardrail and cache settings are the platform's.
+	"POST /admin/v1/prompts/{id}/render": {authz.PromptsRead, "A A2 B", func(m *mworld, x string) []probe {
+		return []probe{{path: m.promptPath(x) + "/render", body: `{"version":1,"variables":{"text":"x"}}`,
+			see: []check{read(authz.PromptsRead, m.team(x))}, ok: 200}}
+	}},
+	"GET /admin/v1/guardrails": {authz.GatewayRead, "A", platformProbe(authz.GatewayRead, "", 200)},
+	"GET /admin/v1/cache":      {authz.GatewayRead, "A", platformProbe(authz.GatewayRead, "", 200)},
 }
 
 // productProbe is a change under x's product (path after
