@@ -27,6 +27,25 @@ type ClientCodec interface {
 	EncodeError(e *Error) []byte
 }
 
+// CheckedDecoder is an optional ability of a ClientCodec: it decodes a body
+// that its caller has already checked with jsonlimit.Check(body,
+// jsonlimit.MaxDepth) (valid JSON, bounded depth) without scanning it
+// again. It must decode exactly as DecodeRequest does.
+type CheckedDecoder interface {
+	DecodeCheckedRequest(body []byte, model string) (*Request, error)
+}
+
+// DecodeChecked is c.DecodeRequest for a body that passed
+// jsonlimit.Check(body, jsonlimit.MaxDepth): the codec's
+// DecodeCheckedRequest when it has one. Call it only where the body
+// provably went through that check.
+func DecodeChecked(c ClientCodec, body []byte, model string) (*Request, error) {
+	if cd, ok := c.(CheckedDecoder); ok {
+		return cd.DecodeCheckedRequest(body, model)
+	}
+	return c.DecodeRequest(body, model)
+}
+
 // StreamWriter renders canonical events in a client's protocol.
 type StreamWriter interface {
 	// Write renders one event. It returns the writer's error (the client

@@ -353,7 +353,7 @@ func (h *Handler) buildUpstream(c *Call, fs *forwardSpec, t runtime.Target, pass
 	}
 	var err error
 	if fs.decoded == nil {
-		if fs.decoded, err = u.cc.DecodeRequest(fs.body, nameFromPath(fs)); err != nil {
+		if fs.decoded, err = llm.DecodeChecked(u.cc, fs.body, nameFromPath(fs)); err != nil { // fs.body passed checkJSON
 			return u, err.Error(), err
 		}
 	}

@@ -180,7 +180,7 @@ func (h *Handler) decoded(c *Call) (*llm.Request, error) {
 	if cc == nil {
 		return nil, errBadRequest("unsupported", "", "This endpoint cannot be read by Sluice's translators.")
 	}
-	req, err := cc.DecodeRequest(c.fs.body, nameFromPath(c.fs))
+	req, err := llm.DecodeChecked(cc, c.fs.body, nameFromPath(c.fs)) // fs.body passed checkJSON
 	if err != nil {
 		return nil, err
 	}

@@ -67,6 +67,15 @@ var countExcluded = []string{"max_tokens", "stream", "stop_sequences", "temperat
 // must carry max_tokens, as Anthropic requires. A streamed request sets
 // IncludeUsage: Anthropic streams always report usage.
 func (clientCodec) DecodeRequest(body []byte, model string) (*llm.Request, error) {
+	if err := checkBody(body); err != nil {
+		return nil, err
+	}
+	return decodeRequest(body, model, false)
+}
+
+// DecodeCheckedRequest implements llm.CheckedDecoder: DecodeRequest for a
+// body that already passed jsonlimit.Check(body, jsonlimit.MaxDepth).
+func (clientCodec) DecodeCheckedRequest(body []byte, model string) (*llm.Request, error) {
 	return decodeRequest(body, model, false)
 }
 
@@ -74,6 +83,9 @@ func (clientCodec) DecodeRequest(body []byte, model string) (*llm.Request, error
 // /v1/messages/count_tokens: a Messages request without max_tokens, stream
 // and the sampling fields.
 func DecodeCountTokensRequest(body []byte, model string) (*llm.Request, error) {
+	if err := checkBody(body); err != nil {
+		return nil, err
+	}
 	return decodeRequest(body, model, true)
 }
 
@@ -83,21 +95,26 @@ func EncodeCountTokensResponse(inputTokens int64) []byte {
 	return b
 }
 
-func decodeRequest(body []byte, model string, count bool) (*llm.Request, error) {
-	// One iterative pass validates the syntax and bounds the depth; the
-	// helpers below then split the body without validating it again.
-	// (The proxy ran the same check at ingress; it is repeated here, at
-	// one scan, so that no direct caller can hand the splitter bad JSON.)
+// checkBody is one iterative pass that validates the syntax and bounds
+// the depth, so that decodeRequest can split the body without validating
+// it again. The proxy runs the same check at ingress and then calls
+// DecodeCheckedRequest; every other caller goes through it here.
+func checkBody(body []byte) error {
 	if err := jsonlimit.Check(body, jsonlimit.MaxDepth); jsonlimit.TooDeep(err) {
-		return nil, llm.Invalid("", "the request body nests JSON deeper than %d levels", jsonlimit.MaxDepth)
+		return llm.Invalid("", "the request body nests JSON deeper than %d levels", jsonlimit.MaxDepth)
 	} else if err != nil {
-		return nil, llm.Invalid("", "the request body must be a JSON object")
+		return llm.Invalid("", "the request body must be a JSON object")
 	}
+	return nil
+}
+
+// decodeRequest decodes a body that passed checkBody.
+func decodeRequest(body []byte, model string, count bool) (*llm.Request, error) {
 	top, err := parseObject(body, "")
 	if err != nil {
 		return nil, llm.Invalid("", "the request body must be a JSON object")
 	}
-	for _, k := range sortedKeys(top) {
+	for _, k := range top.sortedKeys() {
 		rule := topFields[k]
 		if count && slices.Contains(countExcluded, k) {
 			rule = 0
@@ -367,7 +384,7 @@ func (d decoder) block(raw json.RawMessage, path string, ctx blockContext) (llm.
 		if !ok {
 			return p, llm.Invalid(path+".input", "Field required")
 		}
-		if p.Arguments, err = compactObject(input, path+".input"); err != nil {
+		if p.Arguments, err = checkedObject(input, path+".input"); err != nil {
 			return p, err
 		}
 		return p, nil
@@ -500,7 +517,7 @@ func (d decoder) tools(req *llm.Request, raw json.RawMessage) error {
 		if !ok {
 			return llm.Invalid(path+".input_schema", "Field required")
 		}
-		if t.Parameters, err = compactObject(schema, path+".input_schema"); err != nil {
+		if t.Parameters, err = checkedObject(schema, path+".input_schema"); err != nil {
 			return err
 		}
 		req.Tools = append(req.Tools, t)
@@ -658,7 +675,7 @@ func (d decoder) outputConfig(req *llm.Request, raw json.RawMessage) error {
 		if !ok {
 			return llm.Invalid(fpath+".schema", "Field required")
 		}
-		s, err := compactObject(schema, fpath+".schema")
+		s, err := checkedObject(schema, fpath+".schema")
 		if err != nil {
 			return err
 		}
@@ -753,15 +770,19 @@ func stringValue(raw []byte) (string, bool) { return rawjson.String(raw) }
 
 // only reports the first key of m, in sorted order, outside allowed.
 func (m obj) only(path string, allowed ...string) error {
-	for _, k := range sortedKeys(m) {
-		if !slices.Contains(allowed, k) {
-			return llm.Invalid(joinKey(path, k), "Extra inputs are not permitted")
+	bad, found := "", false // the least key outside allowed
+	for k := range m {
+		if !slices.Contains(allowed, k) && (!found || k < bad) {
+			bad, found = k, true
 		}
+	}
+	if found {
+		return llm.Invalid(joinKey(path, bad), "Extra inputs are not permitted")
 	}
 	return nil
 }
 
-func sortedKeys(m obj) []string {
+func (m obj) sortedKeys() []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -800,6 +821,16 @@ func compactObject(raw json.RawMessage, path string) (json.RawMessage, error) {
 		return nil, llm.Invalid(path, "Input should be a valid dictionary")
 	}
 	return buf.Bytes(), nil
+}
+
+// checkedObject is compactObject for a value of a checked body: it is
+// valid JSON, so only its space goes, without a second validation.
+func checkedObject(raw json.RawMessage, path string) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, llm.Invalid(path, "Input should be a valid dictionary")
+	}
+	return rawjson.AppendCompact(make([]byte, 0, len(raw)), raw), nil
 }
 
 func join(path string, i int) string { return path + "." + strconv.Itoa(i) }

@@ -3,12 +3,14 @@ package anthropic
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sluicehq/sluice/internal/jsonlimit"
 	"github.com/sluicehq/sluice/internal/llm"
 )
 
@@ -30,6 +32,13 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte(`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":""}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := Client.DecodeRequest(body, "")
+		if jsonlimit.Check(body, jsonlimit.MaxDepth) == nil {
+			// A checked body decodes the same without the codec's own check.
+			got, gotErr := Client.(llm.CheckedDecoder).DecodeCheckedRequest(body, "")
+			if fmt.Sprint(gotErr) != fmt.Sprint(err) || !cmp.Equal(got, req) {
+				t.Fatalf("DecodeCheckedRequest(%s) = %+v, %v; DecodeRequest %+v, %v", body, got, gotErr, req, err)
+			}
+		}
 		if err != nil {
 			return
 		}

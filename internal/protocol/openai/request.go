@@ -57,13 +57,24 @@ var (
 // DecodeRequest implements llm.ClientCodec.
 func (ClientCodec) DecodeRequest(body []byte, model string) (*llm.Request, error) {
 	// One iterative pass first: it validates the syntax and bounds the
-	// depth, so that encoding/json below recurses boundedly and the raw
-	// fields can be split (rawjson) without being validated again.
+	// depth, so that the body can be split (rawjson) and decoded
+	// (wireDecoder) without being validated again.
 	if err := jsonlimit.Check(body, jsonlimit.MaxDepth); jsonlimit.TooDeep(err) {
 		return nil, llm.Invalid("", "The request body nests JSON deeper than %d levels.", jsonlimit.MaxDepth)
 	} else if err != nil {
 		return nil, llm.Invalid("", "We could not parse the JSON body of your request: it must be a JSON object.")
 	}
+	return decodeRequest(body, model)
+}
+
+// DecodeCheckedRequest implements llm.CheckedDecoder: DecodeRequest for a
+// body that already passed jsonlimit.Check(body, jsonlimit.MaxDepth).
+func (ClientCodec) DecodeCheckedRequest(body []byte, model string) (*llm.Request, error) {
+	return decodeRequest(body, model)
+}
+
+// decodeRequest decodes a checked body.
+func decodeRequest(body []byte, model string) (*llm.Request, error) {
 	fields, err := objectFields(body, "")
 	if err != nil {
 		return nil, err
@@ -80,7 +91,7 @@ func (ClientCodec) DecodeRequest(body []byte, model string) (*llm.Request, error
 		}
 	}
 	var w oa.ChatRequest
-	if err := json.Unmarshal(body, &w); err != nil {
+	if err := decodeChatRequest(body, &w); err != nil {
 		return nil, jsonError(err)
 	}
 	if err := checkNested(fields); err != nil {
@@ -328,7 +339,7 @@ func decodeContent(raw json.RawMessage, p string, images bool) ([]llm.Part, erro
 			return nil, err
 		}
 		var part oa.ChatContentPart
-		if err := json.Unmarshal(rp, &part); err != nil {
+		if err := decodeContentPart(rp, &part); err != nil {
 			return nil, llm.Invalid(pp, "malformed content part")
 		}
 		switch part.Type {

@@ -44,6 +44,7 @@ func FuzzSplit(f *testing.F) {
 			return
 		}
 		checkSplit(t, b)
+		checkMembers(t, b)
 	})
 }
 

@@ -1,0 +1,147 @@
+package openai
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+
+	oa "github.com/sluicehq/sluice/internal/apischema/openai"
+	"github.com/sluicehq/sluice/internal/jsonlimit"
+)
+
+// wireDecodeCases are bodies on which decodeChatRequest must agree with
+// json.Unmarshal: repeated and case-variant keys, nulls, merges of a
+// repeated array into the first one's elements, mismatched types and
+// numbers out of range.
+var wireDecodeCases = []string{
+	`{"model":"m","messages":[{"role":"user","content":"hi"}]}`,
+	`{"model":"m","Model":"n","MODEL":null,"messages":[]}`,
+	`{"model":"m","messages":[{"role":"user","content":"a"}],"Messages":null}`,
+	`{"messages":[{"role":"user","content":"a","name":"x"},{"role":"tool"}],"messages":[{"role":"assistant"}]}`,
+	`{"messages":[{"role":"user"},{"role":"tool"},{"role":"x"}],"messages":[{"content":1}],"messages":[{},{},{}]}`,
+	`{"messages":[null,{"ROLE":"user","Content":null,"content":[{"type":"text"}]}]}`,
+	`{"messages":[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","Name":"g","arguments":"{}"}}]}]}`,
+	`{"messages":[{"role":"assistant","tool_calls":[{"id":"a","function":{"name":"f"}}],"tool_calls":[{"type":"function"}]}]}`,
+	`{"messages":[{"role":"assistant","tool_calls":{}}]}`,
+	`{"messages":[{"role":"assistant","tool_calls":[{"function":[]}]}]}`,
+	`{"messages":[{"role":"assistant","refusal":"no","Refusal":null,"reasoning_content":"r","reasoning":5}]}`,
+	`{"messages":"x"}`, `{"messages":{}}`, `{"messages":[1]}`, `{"messages":[true]}`, `{"messages":[[]]}`,
+	`{"model":5}`, `{"model":{}}`, `{"model":[]}`, `{"model":true}`, `{"stream":"yes"}`, `{"stream":1}`, `{"stream":null,"Stream":true}`,
+	`{"max_tokens":1.5}`, `{"max_tokens":1e2}`, `{"max_tokens":99999999999999999999}`, `{"max_tokens":-0}`, `{"max_tokens":"5"}`,
+	`{"max_completion_tokens":10,"max_completion_tokens":null}`, `{"seed":-9223372036854775808}`, `{"seed":9223372036854775808}`,
+	`{"temperature":1e400}`, `{"temperature":1e-400}`, `{"temperature":-0.0}`, `{"temperature":0.7,"top_p":1,"frequency_penalty":-2e0}`,
+	`{"temperature":{}}`, `{"top_k":[]}`, `{"n":2}`, `{"parallel_tool_calls":false}`, `{"parallel_tool_calls":"false"}`,
+	`{"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"},"strict":true}}]}`,
+	`{"tools":[{"type":"function","function":{"name":"f","Parameters":null,"STRICT":null}}]}`,
+	`{"tools":[{"function":"f"}]}`, `{"tools":[{"function":{"strict":1}}]}`, `{"tools":null}`, `{"tools":[]}`,
+	`{"tool_choice":"auto"}`, `{"tool_choice":null}`, `{"Tool_Choice":{"type":"function"}}`, `{"stop":["a"],"stop":"b"}`,
+	`{"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{"a":1},"strict":false}}}`,
+	`{"response_format":{"json_schema":null},"response_format":{"type":"text"}}`,
+	`{"response_format":{"json_schema":{"name":"a"}},"response_format":{"json_schema":{"schema":{}}}}`,
+	`{"response_format":"text"}`, `{"response_format":{"json_schema":"x"}}`, `{"response_format":{"json_schema":{"strict":"x"}}}`,
+	`{"stream_options":{"include_usage":true,"include_obfuscation":false}}`, `{"stream_options":[]}`, `{"stream_options":{"include_usage":1}}`,
+	`{"reasoning_effort":"low","user":"u","safety_identifier":"s"}`, `{"user":"\u00e9\ud800x","user":"caf\u00e9"}`,
+	`{"mod\u0065l":"escaped key","\u006dessages":[]}`, `{"ſtream":true,"\u212a":1,"top_\u212a":3}`,
+	`{"unknown":{"deep":[1,2,{"x":"}"}]},"model":"m"}`,
+	`[]`, `"x"`, `null`, `1`, `{}`,
+	` { "model" : "m" , "messages" : [ { "role" : "user" , "content" : [ { "type" : "text" , "text" : "a" } ] } ] } `,
+}
+
+// TestWireDecodeMatchesEncodingJSON: decodeChatRequest reads every case as
+// json.Unmarshal reads it.
+func TestWireDecodeMatchesEncodingJSON(t *testing.T) {
+	for _, c := range wireDecodeCases {
+		checkWireDecode(t, []byte(c))
+	}
+}
+
+// TestContentPartDecodeMatchesEncodingJSON: decodeContentPart reads every
+// part as json.Unmarshal reads it.
+func TestContentPartDecodeMatchesEncodingJSON(t *testing.T) {
+	for _, c := range []string{
+		`{"type":"text","text":"a"}`, `{"type":"image_url","image_url":{"url":"u","detail":"low"}}`,
+		`{"type":"image_url","image_url":{"url":"u"},"Image_URL":null}`, `{"image_url":{"URL":"a","url":"b"}}`,
+		`{"image_url":"u"}`, `{"image_url":{"url":1}}`, `{"type":"input_audio","input_audio":{"data":"x"},"file":null}`,
+		`{"text":1}`, `{"refusal":"r","Refusal":"s"}`, `null`, `[]`, `{"type":"text","type":"image_url","TEXT":"x"}`,
+	} {
+		checkContentPart(t, []byte(c))
+	}
+}
+
+func FuzzWireDecode(f *testing.F) {
+	for _, c := range wireDecodeCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if jsonlimit.Check(b, jsonlimit.MaxDepth) != nil {
+			return
+		}
+		checkWireDecode(t, b)
+		checkContentPart(t, b)
+		checkCheckedDecode(t, b)
+	})
+}
+
+func checkWireDecode(t *testing.T, b []byte) {
+	t.Helper()
+	var want, got oa.ChatRequest
+	wantErr := json.Unmarshal(b, &want)
+	gotErr := decodeChatRequest(b, &got)
+	sameDecode(t, b, wantErr, gotErr, &want, &got)
+}
+
+func checkContentPart(t *testing.T, b []byte) {
+	t.Helper()
+	var want, got oa.ChatContentPart
+	wantErr := json.Unmarshal(b, &want)
+	gotErr := decodeContentPart(b, &got)
+	sameDecode(t, b, wantErr, gotErr, &want, &got)
+}
+
+// sameDecode fails unless both decodes failed with the same field, type
+// and value, or both succeeded with equal results.
+func sameDecode(t *testing.T, b []byte, wantErr, gotErr error, want, got any) {
+	t.Helper()
+	if (wantErr == nil) != (gotErr == nil) {
+		t.Fatalf("%s: error %v, encoding/json %v", b, gotErr, wantErr)
+	}
+	if wantErr != nil {
+		var we, ge *json.UnmarshalTypeError
+		if !errors.As(wantErr, &we) || !errors.As(gotErr, &ge) {
+			t.Fatalf("%s: error %#v, encoding/json %#v", b, gotErr, wantErr)
+		}
+		if we.Field != ge.Field || we.Type != ge.Type || we.Value != ge.Value {
+			t.Fatalf("%s: error field %q type %v value %q; encoding/json %q %v %q", b, ge.Field, ge.Type, ge.Value, we.Field, we.Type, we.Value)
+		}
+		return
+	}
+	if !reflect.DeepEqual(want, got) {
+		t.Fatalf("%s:\n got %+v\nwant %+v", b, got, want)
+	}
+}
+
+// TestDecodeCheckedRequest: on a checked body DecodeCheckedRequest decodes
+// exactly as DecodeRequest, which checks the body itself.
+func TestDecodeCheckedRequest(t *testing.T) {
+	for _, c := range append(wireDecodeCases, translateBodies...) {
+		checkCheckedDecode(t, []byte(c))
+	}
+}
+
+// translateBodies are whole requests that decode without error.
+var translateBodies = []string{
+	`{"model":"m","max_completion_tokens":9,"stream":true,"stream_options":{"include_usage":true},"tools":[{"type":"function","function":{"name":"f","parameters":{ "type" : "object" }}}],` +
+		`"messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AA=="}}]},` +
+		`{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":" {\"a\": 1} "}}]},{"role":"tool","tool_call_id":"c","content":"r"}]}`,
+}
+
+func checkCheckedDecode(t *testing.T, b []byte) {
+	t.Helper()
+	want, wantErr := Client.DecodeRequest(b, "")
+	got, gotErr := Client.DecodeCheckedRequest(b, "")
+	if fmt.Sprint(wantErr) != fmt.Sprint(gotErr) || !reflect.DeepEqual(want, got) {
+		t.Fatalf("%s: DecodeCheckedRequest %+v, %v; DecodeRequest %+v, %v", b, got, gotErr, want, wantErr)
+	}
+}
