@@ -111,7 +111,7 @@ func (u UpstreamCodec) EncodeRequest(req *llm.Request, model string) ([]byte, er
 		w.StreamOptions = &oa.ChatStreamOptions{IncludeUsage: true}
 	}
 	w.User = req.User
-	return marshal(w)
+	return encodeChatRequest(&w)
 }
 
 // effortForBudget maps a thinking budget in tokens to a reasoning effort.
@@ -163,9 +163,9 @@ func encodeUser(out []oa.ChatMessage, m llm.Message, p string) ([]oa.ChatMessage
 	case len(rest) == 0:
 		msg.Content = json.RawMessage(`""`)
 	case onlyText && len(rest) == 1:
-		msg.Content, _ = marshal(rest[0].Text)
+		msg.Content = textJSON(rest[0].Text)
 	default:
-		msg.Content, _ = marshal(rest)
+		msg.Content = partsJSON(rest)
 	}
 	return append(out, msg), nil
 }
@@ -186,7 +186,7 @@ func toolResultContent(part llm.Part, p string) (json.RawMessage, error) {
 		}
 	}
 	if len(texts) == 0 {
-		return marshal("")
+		return textJSON(""), nil
 	}
 	return textContent(texts, p+".content")
 }
@@ -200,13 +200,13 @@ func textContent(parts []llm.Part, p string) (json.RawMessage, error) {
 		}
 	}
 	if len(parts) == 1 {
-		return marshal(parts[0].Text)
+		return textJSON(parts[0].Text), nil
 	}
 	list := make([]oa.ChatContentPart, len(parts))
 	for j, part := range parts {
 		list[j] = oa.ChatContentPart{Type: "text", Text: part.Text}
 	}
-	return marshal(list)
+	return partsJSON(list), nil
 }
 
 func (u UpstreamCodec) encodeAssistant(m llm.Message, p string) (oa.ChatMessage, error) {
