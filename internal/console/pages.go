@@ -79,6 +79,7 @@ func (c *Console) routes() {
 	c.promptRoutes()
 	c.experimentRoutes()
 	c.alertRoutes()
+	c.consolePagesRoutes() // playground, guardrails and cache, product diffs, limit forms (playground.go)
 
 	c.portalRoutes()
 	m.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
