@@ -115,12 +115,13 @@ func (c *Counter) Add(n int64) {
 type Family struct {
 	vec    *prometheus.CounterVec
 	labels int
+	series seriesCache[*Counter]
 }
 
 // With returns the counter for the label values, in the family's order.
 // Missing values are empty, extra ones dropped, long ones cut.
 func (f *Family) With(values ...string) *Counter {
-	return &Counter{f.vec.WithLabelValues(fit(values, f.labels)...)}
+	return f.series.get(values, func() *Counter { return &Counter{f.vec.WithLabelValues(fit(values, f.labels)...)} })
 }
 
 // Counter registers a counter family.
@@ -128,6 +129,49 @@ func (r *Registry) Counter(name, help string, labels ...string) *Family {
 	vec := register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels))
 	r.declare(name, sampleNames(name, dto.MetricType_COUNTER)...)
 	return &Family{vec: vec, labels: len(labels)}
+}
+
+// maxCachedSeries bounds a family's cache of series by label values: the
+// labels are bounded by configuration, and a family asked for more (a bug
+// that passes unbounded values) still works, through the vector's own
+// lookup, without growing the cache.
+const maxCachedSeries = 4096
+
+// maxCachedLabels is the most label values a cached lookup takes; a
+// longer list goes through the vector's own lookup.
+const maxCachedLabels = 4
+
+// seriesCache maps label values, as the caller passed them, to their
+// series, so that a request's metrics cost a map lookup instead of the
+// values' validation, a slice and the vector's hashing. The vector never
+// drops a series, so a cached one stays the vector's.
+type seriesCache[S any] struct {
+	mu sync.RWMutex
+	m  map[[maxCachedLabels]string]S
+}
+
+func (c *seriesCache[S]) get(values []string, build func() S) S {
+	if len(values) > maxCachedLabels {
+		return build()
+	}
+	var k [maxCachedLabels]string
+	copy(k[:], values)
+	c.mu.RLock()
+	s, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return s
+	}
+	s = build()
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[[maxCachedLabels]string]S{}
+	}
+	if len(c.m) < maxCachedSeries {
+		c.m[k] = s
+	}
+	c.mu.Unlock()
+	return s
 }
 
 // Histogram is one series of a histogram family.
@@ -167,11 +211,12 @@ func validExemplar(labels map[string]string) bool {
 type HistogramFamily struct {
 	vec    *prometheus.HistogramVec
 	labels int
+	series seriesCache[*Histogram]
 }
 
 // With returns the histogram for the label values, in the family's order.
 func (f *HistogramFamily) With(values ...string) *Histogram {
-	return &Histogram{f.vec.WithLabelValues(fit(values, f.labels)...)}
+	return f.series.get(values, func() *Histogram { return &Histogram{f.vec.WithLabelValues(fit(values, f.labels)...)} })
 }
 
 // Histogram registers a histogram family with fixed bucket upper bounds.

@@ -3,6 +3,7 @@ package metrics
 import (
 	"io"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -201,4 +202,64 @@ func TestNames(t *testing.T) {
 	if have["sluice_b_seconds"] {
 		t.Error("a histogram's bare name is not a series")
 	}
+}
+
+// TestSeriesCache: With caches series by the values passed, so values
+// that differ in any position are different series, values that fit to
+// the same label are one series, and a family asked for more series than
+// the cache holds still counts every one.
+func TestSeriesCache(t *testing.T) {
+	long := strings.Repeat("m", maxLabelValue)
+	tests := []struct {
+		name  string
+		calls [][]string
+		want  []string // the family's lines
+	}{
+		{"same values, one series", [][]string{{"p", "m", "input"}, {"p", "m", "input"}},
+			[]string{`sluice_t{a="p",b="m",c="input"} 2`}},
+		{"last value differs", [][]string{{"p", "m", "input"}, {"p", "m", "output"}},
+			[]string{`sluice_t{a="p",b="m",c="input"} 1`, `sluice_t{a="p",b="m",c="output"} 1`}},
+		{"first value differs", [][]string{{"p", "m", "input"}, {"q", "m", "input"}},
+			[]string{`sluice_t{a="p",b="m",c="input"} 1`, `sluice_t{a="q",b="m",c="input"} 1`}},
+		{"values cut to the same label", [][]string{{"p", long + "x", "c"}, {"p", long + "y", "c"}},
+			[]string{`sluice_t{a="p",b="` + long + `",c="c"} 2`}},
+		{"missing and extra values", [][]string{{"p"}, {"p", "", "", "extra", "more"}},
+			[]string{`sluice_t{a="p",b="",c=""} 2`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewRegistry()
+			f := r.Counter("sluice_t", "T.", "a", "b", "c")
+			for _, c := range tc.calls {
+				f.With(c...).Add(1)
+			}
+			var got []string
+			for l := range strings.Lines(sluiceLines(t, r)) {
+				if !strings.HasPrefix(l, "#") {
+					got = append(got, strings.TrimSuffix(l, "\n"))
+				}
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+	t.Run("beyond the cache's bound", func(t *testing.T) {
+		r := NewRegistry()
+		f := r.Histogram("sluice_h", "H.", []float64{1}, "m")
+		for i := range maxCachedSeries + 10 {
+			f.With(strconv.Itoa(i)).Observe(0.5)
+		}
+		f.With(strconv.Itoa(maxCachedSeries + 5)).Observe(0.5)
+		if n := len(f.series.m); n > maxCachedSeries {
+			t.Fatalf("the cache holds %d series, more than its bound %d", n, maxCachedSeries)
+		}
+		out := sluiceLines(t, r)
+		if n := strings.Count(out, "sluice_h_count{"); n != maxCachedSeries+10 {
+			t.Fatalf("%d series, want %d", n, maxCachedSeries+10)
+		}
+		if !strings.Contains(out, `sluice_h_count{m="`+strconv.Itoa(maxCachedSeries+5)+`"} 2`) {
+			t.Fatal("a series beyond the cache's bound lost an observation")
+		}
+	})
 }

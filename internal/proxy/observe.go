@@ -107,9 +107,12 @@ func (m *Metrics) observe(e *ledger.Entry, snap *runtime.Snapshot) {
 	if e.Provider == "" {
 		return
 	}
-	for class, n := range map[string]int64{"input": e.InputTokens, "output": e.OutputTokens, "cached": e.CachedTokens, "reasoning": e.ReasoningTokens} {
-		if n > 0 {
-			m.Tokens.With(e.Provider, e.ServedModel, class).Add(n)
+	for _, t := range [...]struct {
+		class string
+		n     int64
+	}{{"input", e.InputTokens}, {"output", e.OutputTokens}, {"cached", e.CachedTokens}, {"reasoning", e.ReasoningTokens}} {
+		if t.n > 0 {
+			m.Tokens.With(e.Provider, e.ServedModel, t.class).Add(t.n)
 		}
 	}
 	if e.CostMicros > 0 {
