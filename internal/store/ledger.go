@@ -13,9 +13,18 @@ import (
 
 var _ ledger.Sink = (*Store)(nil)
 
-const requestColumns = `request_id, ts, endpoint, key_id, key_name, model, served_model, provider,
+const requestColumns = coreColumns + `, ` + contextColumns
+
+// coreColumns are the columns every request has a value for: a row whose
+// context columns are all empty is inserted with these alone (the context
+// columns' defaults are the empty values), which binds a third fewer
+// parameters per row.
+const coreColumns = `request_id, ts, endpoint, key_id, key_name, model, served_model, provider,
  stream, status, http_status, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
- estimated, cost_micros, latency_us, ttft_us, error, org_id, team_id, app_id, ` + contextColumns
+ estimated, cost_micros, latency_us, ttft_us, error, org_id, team_id, app_id`
+
+// coreCols is the number of coreColumns.
+const coreCols = 24
 
 // contextColumns are what the request's steps decided (ledger.Entry's
 // trace, product, prompt, experiment, cache and guardrail fields).
@@ -72,26 +81,38 @@ func (s *Store) InsertEntries(ctx context.Context, batch []ledger.Entry) error {
 			attempts = append(attempts, attemptRow{batch[i].RequestID, a})
 		}
 	}
-	// Prepare before the transaction: SQLite has one write connection,
-	// which the transaction holds.
-	stmts := map[string]*sql.Stmt{}
-	for _, q := range []struct {
-		table, columns, conflict string
-		cols, rows               int
-	}{
-		{"requests", requestColumns, "(request_id)", requestCols, len(batch)},
-		{"attempts", attemptColumns, "(request_id, n)", 9, len(attempts)},
-	} {
-		for _, n := range []int{min(q.rows, rowsPerInsert), q.rows % rowsPerInsert} {
-			if n == 0 {
-				continue
-			}
-			st, err := s.prepared(ctx, s.multiInsert(q.table, q.columns, q.cols, n, q.conflict))
-			if err != nil {
-				return err
-			}
-			stmts[q.table+itoa(n)] = st
+	// The statements, one per chunk of rowsPerInsert rows, in the batch's
+	// order; a chunk of entries without context binds the core columns
+	// only. They are prepared before the transaction: SQLite has one write
+	// connection, which the transaction holds.
+	type chunk struct {
+		from, to int
+		core     bool
+		st       *sql.Stmt
+	}
+	var reqChunks, attChunks []chunk
+	for i := 0; i < len(batch); i += rowsPerInsert {
+		c := chunk{from: i, to: min(i+rowsPerInsert, len(batch)), core: true}
+		for j := c.from; j < c.to && c.core; j++ {
+			c.core = !hasContext(&batch[j])
 		}
+		q := s.multiInsert("requests", requestColumns, requestCols, c.to-c.from, "(request_id)")
+		if c.core {
+			q = s.multiInsert("requests", coreColumns, coreCols, c.to-c.from, "(request_id)")
+		}
+		var err error
+		if c.st, err = s.prepared(ctx, q); err != nil {
+			return err
+		}
+		reqChunks = append(reqChunks, c)
+	}
+	for i := 0; i < len(attempts); i += rowsPerInsert {
+		c := chunk{from: i, to: min(i+rowsPerInsert, len(attempts))}
+		var err error
+		if c.st, err = s.prepared(ctx, s.multiInsert("attempts", attemptColumns, 9, c.to-c.from, "(request_id, n)")); err != nil {
+			return err
+		}
+		attChunks = append(attChunks, c)
 	}
 	if err := s.PrepareRollups(ctx); err != nil {
 		return err
@@ -105,32 +126,32 @@ func (s *Store) InsertEntries(ctx context.Context, batch []ledger.Entry) error {
 			return err
 		}
 		args := make([]any, 0, rowsPerInsert*requestCols)
-		for i := 0; i < len(batch); i += rowsPerInsert {
-			chunk := batch[i:min(i+rowsPerInsert, len(batch))]
+		for _, c := range reqChunks {
 			args = args[:0]
-			for j := range chunk {
-				e := &chunk[j]
+			for j := c.from; j < c.to; j++ {
+				e := &batch[j]
 				args = append(args, e.RequestID, e.Time.UnixMicro(), e.Endpoint, e.KeyID, e.KeyName,
 					e.Model, e.ServedModel, e.Provider, b2i(e.Stream), string(e.Status), e.HTTPStatus,
 					e.InputTokens, e.OutputTokens, e.CachedTokens, e.CacheWriteTokens, e.ReasoningTokens,
 					b2i(e.Estimated), e.CostMicros, e.Latency.Microseconds(), e.TTFT.Microseconds(), e.Error,
-					e.OrgID, e.TeamID, e.AppID,
-					e.TraceID, e.Product, e.ProductVersion, e.Plan, e.SubscriptionID, e.Prompt, e.PromptVersion,
-					e.PromptLabel, e.Experiment, e.Arm, e.Cache, e.SavedCostMicros, verdictsJSON(e.Guardrails))
+					e.OrgID, e.TeamID, e.AppID)
+				if !c.core {
+					args = append(args, e.TraceID, e.Product, e.ProductVersion, e.Plan, e.SubscriptionID, e.Prompt, e.PromptVersion,
+						e.PromptLabel, e.Experiment, e.Arm, e.Cache, e.SavedCostMicros, verdictsJSON(e.Guardrails))
+				}
 			}
-			if _, err := tx.StmtContext(ctx, stmts["requests"+itoa(len(chunk))]).ExecContext(ctx, args...); err != nil {
+			if _, err := tx.StmtContext(ctx, c.st).ExecContext(ctx, args...); err != nil {
 				return err
 			}
 		}
-		for i := 0; i < len(attempts); i += rowsPerInsert {
-			chunk := attempts[i:min(i+rowsPerInsert, len(attempts))]
+		for _, c := range attChunks {
 			args = args[:0]
-			for _, r := range chunk {
+			for _, r := range attempts[c.from:c.to] {
 				a := r.a
 				args = append(args, r.requestID, a.N, a.Provider, a.Model, string(a.Status), a.HTTPStatus,
 					a.Latency.Microseconds(), a.TTFT.Microseconds(), a.Error)
 			}
-			if _, err := tx.StmtContext(ctx, stmts["attempts"+itoa(len(chunk))]).ExecContext(ctx, args...); err != nil {
+			if _, err := tx.StmtContext(ctx, c.st).ExecContext(ctx, args...); err != nil {
 				return err
 			}
 		}
@@ -138,8 +159,16 @@ func (s *Store) InsertEntries(ctx context.Context, batch []ledger.Entry) error {
 	})
 }
 
+// hasContext reports whether an entry has a value for any of the context
+// columns (see coreColumns).
+func hasContext(e *ledger.Entry) bool {
+	return e.TraceID != "" || e.Product != "" || e.ProductVersion != "" || e.Plan != "" || e.SubscriptionID != "" ||
+		e.Prompt != "" || e.PromptVersion != 0 || e.PromptLabel != "" || e.Experiment != "" || e.Arm != "" ||
+		e.Cache != "" || e.SavedCostMicros != 0 || len(e.Guardrails) > 0
+}
+
 // prepared returns the statement for query, prepared once on the write
-// pool (at most one per table and chunk size: 2 × rowsPerInsert).
+// pool (at most one per table, column set and chunk size: 3 × rowsPerInsert).
 func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
