@@ -22,7 +22,7 @@ func (upstreamCodec) EncodeRequest(req *llm.Request, model string) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(out)
+	return marshalRequest(out)
 }
 
 // EncodeCountTokensRequest renders req as the body of POST
@@ -35,7 +35,7 @@ func EncodeCountTokensRequest(req *llm.Request, model string) ([]byte, error) {
 	}
 	out.MaxTokens, out.Stream, out.StopSequences = 0, false, nil
 	out.Temperature, out.TopP, out.TopK, out.Metadata = nil, nil, nil, nil
-	return json.Marshal(out)
+	return marshalRequest(out)
 }
 
 // DecodeCountTokensResponse reads the input_tokens of a count_tokens answer.
@@ -126,7 +126,7 @@ func encodeSystem(out *wire.MessagesRequest, parts []llm.Part) error {
 	}
 	var err error
 	if len(blocks) == 1 {
-		out.System, err = json.Marshal(blocks[0].Text)
+		out.System = textJSON(blocks[0].Text)
 	} else {
 		out.System, err = json.Marshal(blocks)
 	}
@@ -175,8 +175,8 @@ func encodeMessage(m llm.Message, i int) (wire.MessageParam, error) {
 		if len(parts) == 1 {
 			text = parts[0].Text
 		}
-		mp.Content, err = json.Marshal(text)
-		return mp, err
+		mp.Content = textJSON(text)
+		return mp, nil
 	}
 	blocks := make([]any, 0, len(parts))
 	for j, p := range parts {
@@ -186,7 +186,7 @@ func encodeMessage(m llm.Message, i int) (wire.MessageParam, error) {
 		}
 		blocks = append(blocks, b)
 	}
-	mp.Content, err = json.Marshal(blocks)
+	mp.Content, err = appendBlocks(nil, blocks)
 	return mp, err
 }
 
@@ -249,7 +249,7 @@ func encodeToolResultContent(parts []llm.Part, path string) (json.RawMessage, er
 	case len(parts) == 0:
 		return nil, nil
 	case len(parts) == 1 && parts[0].Type == llm.PartText:
-		return json.Marshal(parts[0].Text)
+		return textJSON(parts[0].Text), nil
 	}
 	blocks := make([]any, 0, len(parts))
 	for k, q := range parts {
@@ -273,7 +273,7 @@ func encodeToolResultContent(parts []llm.Part, path string) (json.RawMessage, er
 	if len(blocks) == 0 {
 		return nil, nil
 	}
-	return json.Marshal(blocks)
+	return appendBlocks(nil, blocks)
 }
 
 // encodeImage renders an image: base64 data (also from a data: URL) or an

@@ -111,6 +111,44 @@ func AppendCompact(dst, raw []byte) []byte {
 	return append(dst, raw[start:]...)
 }
 
+// AppendCompactHTML is AppendCompact as json.Marshal writes a
+// json.RawMessage: also with <, >, & and U+2028, U+2029 escaped.
+func AppendCompactHTML(dst, raw []byte) []byte {
+	start := 0
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++ // the escaped byte
+			case '"':
+				inString = false
+			case '<', '>', '&':
+				dst = append(dst, raw[start:i]...)
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+				start = i + 1
+			case 0xE2:
+				if i+2 < len(raw) && raw[i+1] == 0x80 && raw[i+2]&^1 == 0xA8 {
+					dst = append(dst, raw[start:i]...)
+					dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[raw[i+2]&0xF])
+					i += 2
+					start = i + 1
+				}
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case ' ', '\t', '\n', '\r':
+			dst = append(dst, raw[start:i]...)
+			start = i + 1
+		}
+	}
+	return append(dst, raw[start:]...)
+}
+
 // IsCompact reports whether the valid JSON value raw has no insignificant
 // space (AppendCompact would copy it unchanged).
 func IsCompact(raw []byte) bool {

@@ -89,6 +89,14 @@ func checkCompact(t *testing.T, b []byte) {
 	if got := AppendCompact(nil, b); !bytes.Equal(got, want.Bytes()) {
 		t.Fatalf("AppendCompact(%q) = %q, json.Compact %q", b, got, want.Bytes())
 	}
+	// json.Marshal of a json.RawMessage is compaction with HTML escaping.
+	wantHTML, err := json.Marshal(json.RawMessage(b))
+	if err != nil {
+		t.Fatalf("%q: %v", b, err)
+	}
+	if got := AppendCompactHTML(nil, b); !bytes.Equal(got, wantHTML) {
+		t.Fatalf("AppendCompactHTML(%q) = %q, json.Marshal %q", b, got, wantHTML)
+	}
 	if IsCompact(b) != bytes.Equal(b, want.Bytes()) {
 		t.Fatalf("IsCompact(%q) = %v", b, IsCompact(b))
 	}
@@ -120,5 +128,12 @@ func checkMembers(t *testing.T, b []byte) {
 	var gotArr []json.RawMessage
 	if Elements(b, func(v []byte) { gotArr = append(gotArr, v) }) != arrOK || len(gotArr) != len(wantArr) {
 		t.Fatalf("%s: Elements %q, encoding/json %q", b, gotArr, wantArr)
+	}
+}
+
+// TestAppendCompactHTML: raw values with bytes that json.Marshal escapes.
+func TestAppendCompactHTML(t *testing.T) {
+	for _, c := range []string{`{"a":"<b> & </b>", "c" : ["\u2028", "` + "\u2028\u2029\u2027" + `"]}`, `"\\<\"&"`, `[ "x\"<" , 1 ]`} {
+		checkCompact(t, []byte(c))
 	}
 }

@@ -1,0 +1,107 @@
+package anthropic
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"testing"
+
+	wire "github.com/sluicehq/sluice/internal/apischema/anthropic"
+)
+
+// wireEncodeCases are wire requests and blocks (as JSON) that the append
+// encoder must write exactly as json.Marshal writes them.
+var wireEncodeCases = []string{
+	`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"<b>&</b> \u2028 caf\u00e9"}]}`,
+	`{"model":"","messages":null}`,
+	`{"model":"m","max_tokens":-1,"system":[ {"type":"text","text":"s"} ],"messages":[{"role":"assistant","content":[ {"type":"text", "text":"a"} ]},{"role":"user"}],` +
+		`"tools":[{"name":"f","description":"d<>","input_schema":{ "a" : [1, 2] },"strict":true},{"name":"g"}],"tool_choice":{"type":"tool","name":"f","disable_parallel_tool_use":false},` +
+		`"thinking":{"type":"enabled","budget_tokens":1024,"display":"x"},"output_config":{"effort":"low","format":{"type":"json_schema","schema":{"b" : null}}},` +
+		`"stop_sequences":["x","<y>"],"temperature":1e-7,"top_p":1e21,"top_k":3,"metadata":{"user_id":"u&"},"stream":true}`,
+	`{"tool_choice":{},"thinking":{},"output_config":{"format":{}},"metadata":{},"stop_sequences":[],"temperature":-0.0}`,
+	`{"type":"text","text":"a<b"}`,
+	`{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA==","url":"u","file_id":"f"}}`,
+	`{"type":"tool_use","id":"i","name":"n","input":{ "a" : "<" }}`,
+	`{"type":"tool_use","id":"i","name":"n"}`,
+	`{"type":"tool_result","tool_use_id":"i","content":[ {"type":"text","text":"t"} ],"is_error":true}`,
+	`{"type":"thinking","thinking":"t","signature":"s"}`,
+	`{"type":"redacted_thinking","data":"d"}`,
+}
+
+// TestWireEncodeMatchesMarshal: marshalRequest and appendBlocks write
+// every case as json.Marshal does, and refuse what it refuses.
+func TestWireEncodeMatchesMarshal(t *testing.T) {
+	for _, c := range wireEncodeCases {
+		checkWireEncode(t, []byte(c))
+	}
+	for _, f := range []float64{math.NaN(), math.Inf(-1)} {
+		if _, err := marshalRequest(&wire.MessagesRequest{TopP: &f}); err == nil {
+			t.Errorf("top_p %v: no error", f)
+		}
+	}
+	if _, err := marshalRequest(&wire.MessagesRequest{Tools: []wire.Tool{{InputSchema: json.RawMessage(`{"a":`)}}}); err == nil {
+		t.Errorf("invalid input_schema: no error")
+	}
+}
+
+func FuzzWireEncode(f *testing.F) {
+	for _, c := range wireEncodeCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkWireEncode(t, b)
+	})
+}
+
+func checkWireEncode(t *testing.T, b []byte) {
+	t.Helper()
+	var r wire.MessagesRequest
+	if json.Unmarshal(b, &r) == nil {
+		for i := range r.Messages {
+			if r.Messages[i].Content == nil {
+				r.Messages[i].Content = json.RawMessage("null") // encodeMessage always sets it
+			}
+		}
+		want, wantErr := json.Marshal(r)
+		got, gotErr := marshalRequest(&r)
+		if (wantErr == nil) != (gotErr == nil) || (wantErr == nil && !bytes.Equal(got, want)) {
+			t.Fatalf("%s:\n got %s %v\nwant %s %v", b, got, gotErr, want, wantErr)
+		}
+	}
+	// Each block type encodePart makes, read from the same bytes.
+	blocks := []any{}
+	var text wire.TextBlock
+	var image wire.ImageBlock
+	var use wire.ToolUseBlock
+	var result wire.ToolResultBlock
+	var thinking wire.ThinkingBlock
+	var redacted wire.RedactedThinkingBlock
+	for _, x := range []any{&text, &image, &use, &result, &thinking, &redacted} {
+		if json.Unmarshal(b, x) == nil {
+			blocks = append(blocks, reflectElem(x))
+		}
+	}
+	want, wantErr := json.Marshal(blocks)
+	got, gotErr := appendBlocks(nil, blocks)
+	if (wantErr == nil) != (gotErr == nil) || (wantErr == nil && !bytes.Equal(got, want)) {
+		t.Fatalf("blocks %s:\n got %s %v\nwant %s %v", b, got, gotErr, want, wantErr)
+	}
+}
+
+func reflectElem(x any) any {
+	switch v := x.(type) {
+	case *wire.TextBlock:
+		return *v
+	case *wire.ImageBlock:
+		return *v
+	case *wire.ToolUseBlock:
+		return *v
+	case *wire.ToolResultBlock:
+		return *v
+	case *wire.ThinkingBlock:
+		return *v
+	case *wire.RedactedThinkingBlock:
+		return *v
+	}
+	return x
+}
