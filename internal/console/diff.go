@@ -195,12 +195,12 @@ func lineDiff(a, b string) (out []diffLine, tooLong bool) {
 		case i < len(as) && j < len(bs) && as[i] == bs[j]:
 			out = append(out, diffLine{" ", as[i]})
 			i, j = i+1, j+1
-		case j < len(bs) && (i == len(as) || lcs[i][j+1] >= lcs[i+1][j]):
-			out = append(out, diffLine{"+", bs[j]})
-			j++
-		default:
+		case i < len(as) && (j == len(bs) || lcs[i+1][j] >= lcs[i][j+1]): // removals before additions
 			out = append(out, diffLine{"-", as[i]})
 			i++
+		default:
+			out = append(out, diffLine{"+", bs[j]})
+			j++
 		}
 	}
 	return out, false
