@@ -114,5 +114,5 @@ func (w *finishWriter) find(b []byte) {
 // no-op without tracing.
 func attemptSpan(a *attemptRun) *trace.Attempt {
 	p := a.t.Provider
-	return trace.StartAttempt(a.r.Context(), a.n, p.Name(), string(p.Protocol()), a.t.Model, trace.Operation(a.c.entry.Endpoint))
+	return trace.StartAttempt(a.r.Context(), a.n, p.Name(), trace.ProviderName(p), a.t.Model, trace.Operation(a.c.entry.Endpoint))
 }

@@ -12,6 +12,7 @@ import (
 	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/sluicehq/sluice/internal/ledger"
+	"github.com/sluicehq/sluice/internal/provider"
 )
 
 // Sluice's own span attributes.
@@ -160,15 +161,15 @@ type Attempt struct {
 }
 
 // StartAttempt starts the CLIENT span of attempt n (from 1) of the
-// request that ctx carries (nil when it carries none). protocol is the
-// upstream's wire protocol (openai, anthropic, gemini, bedrock); op the
-// request's operation name (Operation of the endpoint).
-func StartAttempt(ctx context.Context, n int, providerName, protocol, model, op string) *Attempt {
+// request that ctx carries (nil when it carries none). providerName is
+// the configured provider's name; system its gen_ai.provider.name
+// (ProviderName of its adapter); op the request's operation name
+// (Operation of the endpoint).
+func StartAttempt(ctx context.Context, n int, providerName, system, model, op string) *Attempt {
 	q := FromContext(ctx)
 	if q == nil {
 		return nil
 	}
-	system := ProviderName(protocol)
 	q.mu.Lock()
 	q.provider = system
 	prev, hadPrev := q.prev, q.attempts > 0
@@ -242,20 +243,33 @@ func Operation(endpoint string) string {
 	return ""
 }
 
-// ProviderName maps an upstream protocol to gen_ai.provider.name's
-// well-known values.
-func ProviderName(protocol string) string {
-	switch protocol {
-	case "openai":
-		return "openai"
-	case "anthropic":
-		return "anthropic"
-	case "gemini":
-		return "gcp.gemini"
-	case "bedrock":
-		return "aws.bedrock"
+// GenAIProviderNamer is implemented by a provider adapter that knows its
+// gen_ai.provider.name: the provider's type decides it, not the wire
+// protocol (Azure OpenAI speaks OpenAI's protocol and is azure.ai.openai).
+type GenAIProviderNamer interface {
+	GenAIProviderName() string
+}
+
+// ProviderName returns gen_ai.provider.name for the adapter: the one it
+// names, or for an adapter that names none, the well-known value of its
+// protocol's own provider.
+func ProviderName(a provider.Adapter) string {
+	if n, ok := a.(GenAIProviderNamer); ok {
+		if name := n.GenAIProviderName(); name != "" {
+			return name
+		}
 	}
-	return protocol
+	switch a.Protocol() {
+	case provider.ProtocolOpenAI, provider.ProtocolResponses:
+		return semconv.GenAIProviderNameOpenAI.Value.AsString()
+	case provider.ProtocolAnthropic:
+		return semconv.GenAIProviderNameAnthropic.Value.AsString()
+	case provider.ProtocolGemini:
+		return semconv.GenAIProviderNameGCPGemini.Value.AsString()
+	case provider.ProtocolBedrock:
+		return semconv.GenAIProviderNameAWSBedrock.Value.AsString()
+	}
+	return string(a.Protocol())
 }
 
 // fallbackReason says why the attempt before this one did not answer,

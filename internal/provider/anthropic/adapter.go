@@ -69,6 +69,10 @@ func (a *Adapter) Name() string { return a.name }
 // Protocol implements provider.Adapter.
 func (a *Adapter) Protocol() provider.Protocol { return provider.ProtocolAnthropic }
 
+// GenAIProviderName is gen_ai.provider.name in the OpenTelemetry GenAI
+// conventions.
+func (a *Adapter) GenAIProviderName() string { return "anthropic" }
+
 // Timeout implements provider.Adapter.
 func (a *Adapter) Timeout() time.Duration { return a.timeout }
 

@@ -121,6 +121,10 @@ func (a *Adapter) Name() string { return a.name }
 // Protocol implements provider.Adapter.
 func (a *Adapter) Protocol() provider.Protocol { return provider.ProtocolBedrock }
 
+// GenAIProviderName is gen_ai.provider.name in the OpenTelemetry GenAI
+// conventions.
+func (a *Adapter) GenAIProviderName() string { return "aws.bedrock" }
+
 // Timeout implements provider.Adapter.
 func (a *Adapter) Timeout() time.Duration { return a.timeout }
 

@@ -98,6 +98,16 @@ func (a *Adapter) Name() string { return a.name }
 // Protocol implements provider.Adapter.
 func (a *Adapter) Protocol() provider.Protocol { return provider.ProtocolGemini }
 
+// GenAIProviderName is gen_ai.provider.name in the OpenTelemetry GenAI
+// conventions: gcp.vertex_ai when the API root is Vertex AI's
+// (*aiplatform.googleapis.com), gcp.gemini otherwise.
+func (a *Adapter) GenAIProviderName() string {
+	if u, err := url.Parse(a.base); err == nil && strings.HasSuffix(u.Hostname(), "aiplatform.googleapis.com") {
+		return "gcp.vertex_ai"
+	}
+	return "gcp.gemini"
+}
+
 // Timeout implements provider.Adapter.
 func (a *Adapter) Timeout() time.Duration { return a.timeout }
 

@@ -63,6 +63,10 @@ func (a *Adapter) Name() string { return a.name }
 // Protocol implements provider.Adapter.
 func (a *Adapter) Protocol() provider.Protocol { return provider.ProtocolOpenAI }
 
+// GenAIProviderName is gen_ai.provider.name in the OpenTelemetry GenAI
+// conventions.
+func (a *Adapter) GenAIProviderName() string { return "openai" }
+
 // Timeout implements provider.Adapter.
 func (a *Adapter) Timeout() time.Duration { return a.timeout }
 
