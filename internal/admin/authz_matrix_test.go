@@ -401,6 +401,22 @@ var intents = map[string]intent{
 	"POST /admin/v1/subscriptions/{id}/suspend": {authz.SubscriptionsApprove, "A A2 B", subProbe(authz.SubscriptionsApprove, "suspend", "approve")},
 	"POST /admin/v1/subscriptions/{id}/resume":  {authz.SubscriptionsApprove, "A A2 B", subProbe(authz.SubscriptionsApprove, "resume", "approve", "suspend")},
 	"POST /admin/v1/subscriptions/{id}/cancel":  {authz.SubscriptionsWrite, "A A2 B", subProbe(authz.SubscriptionsWrite, "cancel")},
+	// A subscription's plan changes as it is approved (in the product's
+	// team); an organisation's notification webhook is its owner's.
+	"PATCH /admin/v1/subscriptions/{id}": {authz.SubscriptionsApprove, "A A2 B", func(m *mworld, x string) []probe {
+		id := m.freshSub(x, m.freshProduct(x))
+		return []probe{stale("/admin/v1/subscriptions/"+id, read(authz.SubscriptionsRead, m.team(x)), read(authz.SubscriptionsApprove, m.team(x)))}
+	}},
+	"GET /admin/v1/orgs/{id}/notify-webhook": {authz.OrgsWrite, "A B", func(m *mworld, x string) []probe {
+		return []probe{{path: m.ref("org", x) + "/notify-webhook", see: []check{read(authz.OrgsRead, m.org(x))},
+			need: []check{read(authz.OrgsWrite, m.org(x))}, ok: 404}}
+	}},
+	"PUT /admin/v1/orgs/{id}/notify-webhook": {authz.OrgsWrite, "A B", func(m *mworld, x string) []probe {
+		return []probe{stale(m.ref("org", x)+"/notify-webhook", read(authz.OrgsRead, m.org(x)), read(authz.OrgsWrite, m.org(x)))}
+	}},
+	"DELETE /admin/v1/orgs/{id}/notify-webhook": {authz.OrgsWrite, "A B", func(m *mworld, x string) []probe {
+		return []probe{stale(m.ref("org", x)+"/notify-webhook", read(authz.OrgsRead, m.org(x)), read(authz.OrgsWrite, m.org(x)))}
+	}},
 	"GET /admin/v1/products/{id}/callers": {authz.ProductsRead, "A A2 B", func(m *mworld, x string) []probe {
 		return []probe{{path: "/admin/v1/products/" + m.prod(x) + "/callers?version=v1", see: []check{read(authz.ProductsRead, m.team(x))},
 			need: []check{read(authz.UsageRead, m.team(x))}, ok: 200}}

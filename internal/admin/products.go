@@ -9,11 +9,13 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/authz"
 	"github.com/sluicehq/sluice/internal/jsonlimit"
+	"github.com/sluicehq/sluice/internal/openapi"
 	"github.com/sluicehq/sluice/internal/product"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -211,26 +213,49 @@ func (in ProductInput) apply(p *product.Product) error {
 	return nil
 }
 
+// listProducts pages the products the principal may see, by name: limit
+// (1-1000, default 100) rows after cursor, next_cursor when more follow.
 func (a *API) listProducts(w http.ResponseWriter, r *http.Request) error {
 	if err := a.authorizeList(r, authz.Scope{}); err != nil {
 		return err
 	}
-	ps, err := a.opts.Store.ListProducts(r.Context())
+	limit, err := pageLimit(r)
+	if err != nil {
+		return err
+	}
+	after, err := parseNameCursor(r.URL.Query().Get("cursor"), productCursorTag)
 	if err != nil {
 		return err
 	}
 	out := []ProductView{}
-	for _, p := range ps {
-		if !a.productVisible(r, p) {
-			continue
-		}
-		v, err := a.productView(r, p)
+	next := ""
+	// Rows are read in batches and filtered by visibility until the page
+	// and one more row are found, or the table ends.
+	for batch := limit + 1; ; {
+		ps, err := a.opts.Store.ListProductsAfter(r.Context(), after, batch)
 		if err != nil {
 			return err
 		}
-		out = append(out, v)
+		for _, p := range ps {
+			after = p.Name
+			if !a.productVisible(r, p) {
+				continue
+			}
+			if len(out) == limit {
+				next = encodeCursor(productCursorTag, out[limit-1].Name)
+				break
+			}
+			v, err := a.productView(r, p)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		if next != "" || len(ps) < batch {
+			break
+		}
 	}
-	return writeJSON(w, http.StatusOK, list[ProductView]{Object: "list", Data: out})
+	return writeJSON(w, http.StatusOK, page[ProductView]{Object: "list", Data: out, NextCursor: next})
 }
 
 func (a *API) getProduct(w http.ResponseWriter, r *http.Request) error {
@@ -759,6 +784,24 @@ func (a *API) loadSub(r *http.Request) (store.SubscriptionRecord, store.ProductR
 	return s, p, nil
 }
 
+// SubscriptionView is a subscription as the API shows it: with its
+// application's path as well as its id.
+type SubscriptionView struct {
+	store.SubscriptionRecord
+	ApplicationPath string `json:"application_path,omitempty" doc:"org/team/app of the application."`
+}
+
+func (a *API) subView(s store.SubscriptionRecord) SubscriptionView {
+	v := SubscriptionView{SubscriptionRecord: s}
+	if u := a.opts.Snapshots.Load().Unit(s.Application); u != nil {
+		v.ApplicationPath = u.Path
+	}
+	return v
+}
+
+// listSubscriptions pages the subscriptions the principal may read (its
+// applications' and its products'), oldest first: limit (1-1000, default
+// 100) rows after cursor, next_cursor when more follow.
 func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request) error {
 	s, err := a.listScope(r)
 	if err != nil {
@@ -767,27 +810,48 @@ func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request) error {
 	if err := a.authorizeList(r, s); err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	subs, err := a.opts.Store.ListSubscriptions(r.Context(), store.SubscriptionFilter{OrgID: q.Get("org_id"), TeamID: q.Get("team_id"),
-		AppID: q.Get("app_id"), Product: q.Get("product"), State: q.Get("state")})
+	limit, err := pageLimit(r)
 	if err != nil {
 		return err
 	}
+	q := r.URL.Query()
+	f := store.SubscriptionFilter{OrgID: q.Get("org_id"), TeamID: q.Get("team_id"), AppID: q.Get("app_id"), Product: q.Get("product"),
+		State: q.Get("state"), Limit: limit + 1}
+	if f.After, err = parseSubCursor(q.Get("cursor")); err != nil {
+		return err
+	}
 	owners := map[string]authz.Scope{}
-	out := []store.SubscriptionRecord{}
-	for _, sub := range subs {
-		ps, ok := owners[sub.Product]
-		if !ok {
-			if p, err := a.opts.Store.GetProduct(r.Context(), sub.Product); err == nil {
-				ps = productScope(p)
-			}
-			owners[sub.Product] = ps
+	out := []SubscriptionView{}
+	next := ""
+	for {
+		subs, err := a.opts.Store.ListSubscriptions(r.Context(), f)
+		if err != nil {
+			return err
 		}
-		if a.allowed(r, authz.SubscriptionsRead, subScope(sub)) || (ps.OrgID != "" && a.allowed(r, authz.SubscriptionsRead, ps)) {
-			out = append(out, sub)
+		for _, sub := range subs {
+			f.After = &store.SubscriptionCursor{CreatedAt: sub.CreatedAt.UnixMicro(), ID: sub.ID}
+			ps, ok := owners[sub.Product]
+			if !ok {
+				if p, err := a.opts.Store.GetProduct(r.Context(), sub.Product); err == nil {
+					ps = productScope(p)
+				}
+				owners[sub.Product] = ps
+			}
+			if !a.allowed(r, authz.SubscriptionsRead, subScope(sub)) && (ps.OrgID == "" || !a.allowed(r, authz.SubscriptionsRead, ps)) {
+				continue
+			}
+			if len(out) == limit {
+				last := out[limit-1]
+				next = subCursor(store.SubscriptionCursor{CreatedAt: last.CreatedAt.UnixMicro(), ID: last.ID})
+				break
+			}
+			out = append(out, a.subView(sub))
+		}
+		if next != "" || len(subs) < f.Limit {
+			break
 		}
 	}
-	return writeJSON(w, http.StatusOK, list[store.SubscriptionRecord]{Object: "list", Data: out})
+	return writeJSON(w, http.StatusOK, page[SubscriptionView]{Object: "list", Data: out, NextCursor: next})
 }
 
 func (a *API) getSubscription(w http.ResponseWriter, r *http.Request) error {
@@ -796,7 +860,56 @@ func (a *API) getSubscription(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("ETag", etag(s.Rev))
-	return writeJSON(w, http.StatusOK, s)
+	return writeJSON(w, http.StatusOK, a.subView(s))
+}
+
+// SubscriptionPatch changes a subscription's plan.
+type SubscriptionPatch struct {
+	Plan string `json:"plan" doc:"A plan of the subscription's product; its limits apply on every node within a second, with the same keys."`
+}
+
+// updateSubscription moves a subscription to another plan of its product:
+// who may approve it may (subscriptions.approve in the product's team).
+// The new plan's limits and quota apply at every node's next refresh; the
+// application's keys stay as they are.
+func (a *API) updateSubscription(w http.ResponseWriter, r *http.Request) error {
+	s, p, err := a.loadSub(r)
+	if err != nil {
+		return err
+	}
+	if p.ID == "" {
+		state(r).decided = true
+		return &httpError{http.StatusConflict, "unknown_product", "The subscription's product no longer exists."}
+	}
+	if err := a.authorize(r, "", authz.SubscriptionsApprove, productScope(p)); err != nil {
+		return err
+	}
+	var in SubscriptionPatch
+	if err := decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	rev, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	if rev > 0 && rev != s.Rev {
+		return storeError(store.ErrVersionMismatch, "subscription")
+	}
+	pl, err := a.opts.Store.GetPlan(r.Context(), p.ID, in.Plan)
+	if errors.Is(err, store.ErrNotFound) {
+		return &httpError{http.StatusNotFound, "not_found", "No such object: plan."}
+	} else if err != nil {
+		return err
+	}
+	entry := a.auditFor(w, r, "subscription.plan", "subscription", s.ID, s.OrgID, nil, nil)
+	out, err := a.opts.Store.ChangeSubscriptionPlan(r.Context(), s.ID, pl.Name, rev, time.Now(), entry)
+	switch {
+	case errors.Is(err, product.ErrTransition):
+		return &httpError{http.StatusConflict, "invalid_transition", err.Error() + "."}
+	case err != nil:
+		return storeError(err, "subscription")
+	}
+	return a.refreshAndWrite(w, r, http.StatusOK, out.Rev, a.subView(out))
 }
 
 func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) error {
@@ -855,7 +968,7 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) error {
 		}
 		return storeError(err, "subscription")
 	}
-	return a.refreshAndWrite(w, r, http.StatusCreated, 1, sub)
+	return a.refreshAndWrite(w, r, http.StatusCreated, 1, a.subView(sub))
 }
 
 // transitionSub changes a subscription's state: approve, reject, suspend
@@ -903,7 +1016,7 @@ func (a *API) transitionSub(ev product.SubEvent) func(http.ResponseWriter, *http
 		case err != nil:
 			return storeError(err, "subscription")
 		}
-		return a.refreshAndWrite(w, r, http.StatusOK, out.Rev, out)
+		return a.refreshAndWrite(w, r, http.StatusOK, out.Rev, a.subView(out))
 	}
 }
 
@@ -1063,3 +1176,58 @@ func orNull(m json.RawMessage) json.RawMessage {
 	}
 	return m
 }
+
+// Keyset pages of products (by name) and subscriptions (by creation time,
+// then id), as the ledger's: a cursor names the last row shown.
+const (
+	productCursorTag = "p1"
+	subCursorTag     = "s1"
+)
+
+// pageLimit reads limit: 1-1000, default 100.
+func pageLimit(r *http.Request) (int, error) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return 100, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, &httpError{http.StatusBadRequest, "invalid_limit", "limit must be an integer from 1 to 1000."}
+	}
+	return n, nil
+}
+
+// parseNameCursor reads a cursor that names a row by name: "" without one.
+func parseNameCursor(s, tag string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	parts, err := decodeCursor(s, tag, 1)
+	if err != nil {
+		return "", err
+	}
+	return parts[0], nil
+}
+
+func subCursor(c store.SubscriptionCursor) string {
+	return encodeCursor(subCursorTag, strconv.FormatInt(c.CreatedAt, 10), c.ID)
+}
+
+// parseSubCursor reads the subscriptions' cursor: nil without one.
+func parseSubCursor(s string) (*store.SubscriptionCursor, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts, err := decodeCursor(s, subCursorTag, 2)
+	if err != nil {
+		return nil, err
+	}
+	at, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil || at < 0 {
+		return nil, errInvalidCursor
+	}
+	return &store.SubscriptionCursor{CreatedAt: at, ID: parts[1]}, nil
+}
+
+// pageParams are the query parameters of the products' and subscriptions' pages.
+var pageParams = []openapi.Param{q("limit", "integer", "1-1000, default 100."), q("cursor", "string", "The next_cursor of the previous page.")}

@@ -166,7 +166,7 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 	// API products, their versions and plans, subscriptions, emergency stops (products.go).
 	pt2 := []string{"products"}
 	add("GET /admin/v1/products", authz.ProductsRead, a.listProducts, openapi.Op{ID: "listProducts", Tags: pt2,
-		Summary: "List the products you may see (by visibility)", Response: list[ProductView]{}})
+		Summary: "List the products you may see (by visibility)", Query: pageParams, Response: page[ProductView]{}})
 	add("POST /admin/v1/products", authz.ProductsWrite, a.createProduct, openapi.Op{ID: "createProduct", Tags: pt2,
 		Summary: "Create a product in a team", Request: ProductInput{}, Response: ProductView{}, ResponseStatus: http.StatusCreated, ETag: true})
 	add("GET /admin/v1/products/{id}", authz.ProductsRead, a.getProduct, openapi.Op{ID: "getProduct", Tags: pt2,
@@ -201,20 +201,32 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 	st2 := []string{"subscriptions"}
 	add("GET /admin/v1/subscriptions", authz.SubscriptionsRead, a.listSubscriptions, openapi.Op{ID: "listSubscriptions", Tags: st2,
 		Summary: "List subscriptions: your applications' and your products'", Query: append(scopeParams[:3:3],
-			q("product", "string", "Only this product's."), q("state", "string", "pending, active, suspended, cancelled, expired or rejected.")),
-		Response: list[store.SubscriptionRecord]{}})
+			append([]openapi.Param{q("product", "string", "Only this product's."),
+				q("state", "string", "pending, active, suspended, cancelled, expired or rejected.")}, pageParams...)...),
+		Response: page[SubscriptionView]{}})
 	add("POST /admin/v1/subscriptions", authz.SubscriptionsWrite, a.createSubscription, openapi.Op{ID: "createSubscription", Tags: st2,
 		Summary: "Request a subscription of an application to a product plan", Description: "pending for a manual plan, active for an automatic one.",
-		Request: SubscriptionCreate{}, Response: store.SubscriptionRecord{}, ResponseStatus: http.StatusCreated, ETag: true})
+		Request: SubscriptionCreate{}, Response: SubscriptionView{}, ResponseStatus: http.StatusCreated, ETag: true})
 	add("GET /admin/v1/subscriptions/{id}", authz.SubscriptionsRead, a.getSubscription, openapi.Op{ID: "getSubscription", Tags: st2,
-		Summary: "Read a subscription", Response: store.SubscriptionRecord{}, ETag: true})
+		Summary: "Read a subscription", Response: SubscriptionView{}, ETag: true})
+	add("PATCH /admin/v1/subscriptions/{id}", authz.SubscriptionsApprove, a.updateSubscription, openapi.Op{ID: "updateSubscription", Tags: st2,
+		Summary: "Move a subscription to another plan of its product", Description: "Who may approve it may; every node applies the new plan within a second, with the same keys.",
+		Request: SubscriptionPatch{}, Response: SubscriptionView{}, ETag: true})
+	// An organisation's notification webhook for subscriber notices (orgwebhooks.go).
+	add("GET /admin/v1/orgs/{id}/notify-webhook", authz.OrgsWrite, a.getOrgWebhook, openapi.Op{ID: "getOrgNotifyWebhook", Tags: []string{"orgs"},
+		Summary: "Read an organisation's notification webhook (the owner's)", Response: OrgWebhookView{}, ETag: true})
+	add("PUT /admin/v1/orgs/{id}/notify-webhook", authz.OrgsWrite, a.putOrgWebhook, openapi.Op{ID: "putOrgNotifyWebhook", Tags: []string{"orgs"},
+		Summary: "Set an organisation's notification webhook", Description: "Subscriber notices of its applications go there, signed with the secret.",
+		Request: OrgWebhookInput{}, Response: OrgWebhookView{}, ETag: true})
+	add("DELETE /admin/v1/orgs/{id}/notify-webhook", authz.OrgsWrite, a.deleteOrgWebhook, openapi.Op{ID: "deleteOrgNotifyWebhook", Tags: []string{"orgs"},
+		Summary: "Remove an organisation's notification webhook (notices go to the alerts webhook)", Response: Deleted{}})
 	for _, ev := range []product.SubEvent{product.Approve, product.Reject, product.Suspend, product.Resume, product.Cancel} {
 		action := authz.SubscriptionsApprove
 		if ev == product.Cancel {
 			action = authz.SubscriptionsWrite
 		}
 		add("POST /admin/v1/subscriptions/{id}/"+string(ev), action, a.transitionSub(ev), openapi.Op{ID: string(ev) + "Subscription",
-			Tags: st2, Summary: string(ev) + " a subscription", Request: SubscriptionNote{}, Response: store.SubscriptionRecord{}, ETag: true})
+			Tags: st2, Summary: string(ev) + " a subscription", Request: SubscriptionNote{}, Response: SubscriptionView{}, ETag: true})
 	}
 	add("GET /admin/v1/products/{id}/callers", authz.ProductsRead, a.productCallers, openapi.Op{ID: "productCallers", Tags: []string{"products"},
 		Summary:     "Who still calls a product: requests, tokens, cost and last_seen by organisation, team, application and key",

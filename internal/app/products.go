@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/admin"
+	"github.com/sluicehq/sluice/internal/alert"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/product"
 	"github.com/sluicehq/sluice/internal/runtime"
@@ -21,6 +25,9 @@ import (
 // released to the API; its subscriptions remain. Run it after syncUnits:
 // a product names its team.
 func (s *server) syncProducts(ctx context.Context, f *config.File) error {
+	if err := s.syncOrgWebhooks(ctx, f); err != nil {
+		return err
+	}
 	declared := map[string]bool{}
 	for _, cp := range f.Products {
 		rec, versions, plans, err := productFromConfig(ctx, s.store, cp)
@@ -48,6 +55,79 @@ func (s *server) syncProducts(ctx context.Context, f *config.File) error {
 		s.log.Info("a product is no longer in the configuration file: it is now managed through the admin API", "product", p.Name)
 	}
 	return nil
+}
+
+// syncOrgWebhooks stores the notification webhooks the file's
+// organisations declare (source config, the secret sealed), and removes a
+// declared one the file no longer has; one unchanged is left as it is.
+// Changes are audited as the configuration file's.
+func (s *server) syncOrgWebhooks(ctx context.Context, f *config.File) error {
+	orgs, err := s.store.ListUnits(ctx, store.KindOrg, store.UnitFilter{})
+	if err != nil {
+		return err
+	}
+	byName := map[string]string{}
+	for _, o := range orgs {
+		byName[o.Name] = o.ID
+	}
+	declared := map[string]bool{}
+	for _, o := range f.Orgs {
+		id := byName[o.Name]
+		if o.NotifyWebhook == nil || id == "" {
+			continue
+		}
+		declared[id] = true
+		h := store.OrgWebhook{OrgID: id, URL: o.NotifyWebhook.URL, Source: "config"}
+		old, err := s.store.GetOrgWebhook(ctx, id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err == nil && old.Source == "config" && old.URL == h.URL && s.sameSecret(ctx, old, o.NotifyWebhook.Secret) {
+			continue
+		}
+		if sec := o.NotifyWebhook.Secret; sec != "" {
+			if s.keyring == nil {
+				return fmt.Errorf("orgs %q notify_webhook: no keyring to seal the secret", o.Name)
+			}
+			if h.SecretCiphertext, err = s.keyring.Seal(ctx, sec, admin.OrgWebhookAAD(id)); err != nil {
+				return err
+			}
+			if len(sec) >= 12 {
+				h.SecretLast4 = sec[len(sec)-4:]
+			}
+		}
+		audit := store.AuditEntry{Actor: "config-file", Tenant: id, Action: "org.notify_webhook.set", ObjectType: "org", ObjectID: id,
+			After: mustJSON(map[string]any{"url": h.URL, "has_secret": h.SecretCiphertext != ""})}
+		if _, err := s.store.PutOrgWebhook(ctx, h, 0, &audit); err != nil {
+			return fmt.Errorf("orgs %q notify_webhook: %w", o.Name, err)
+		}
+	}
+	stored, err := s.store.ListOrgWebhooks(ctx)
+	if err != nil {
+		return err
+	}
+	for _, h := range stored {
+		if h.Source != "config" || declared[h.OrgID] {
+			continue
+		}
+		audit := store.AuditEntry{Actor: "config-file", Tenant: h.OrgID, Action: "org.notify_webhook.delete", ObjectType: "org", ObjectID: h.OrgID}
+		if err := s.store.DeleteOrgWebhook(ctx, h.OrgID, &audit); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// sameSecret reports whether the stored webhook's sealed secret is secret.
+func (s *server) sameSecret(ctx context.Context, h store.OrgWebhook, secret string) bool {
+	if h.SecretCiphertext == "" || secret == "" {
+		return h.SecretCiphertext == "" && secret == ""
+	}
+	if s.keyring == nil {
+		return false
+	}
+	got, err := s.keyring.Open(ctx, h.SecretCiphertext, admin.OrgWebhookAAD(h.OrgID))
+	return err == nil && got == secret
 }
 
 // productFromConfig converts a declared product; its team ("org/team")
@@ -199,7 +279,12 @@ func (s *server) sweepOnce(ctx context.Context, now time.Time) error {
 			continue // another node may have expired it first
 		}
 		for _, n := range dueNotices(snap, sub, now) {
-			first, err := s.store.RecordNotice(ctx, sub.ID, n.notice, n.lead, now)
+			body, err := json.Marshal(noticeEvent(sub, n))
+			if err != nil {
+				return err
+			}
+			first, err := s.store.RecordNotice(ctx, store.Notice{SubscriptionID: sub.ID, Notice: n.notice, Lead: n.lead, OrgID: sub.OrgID,
+				Body: body, At: now})
 			if err != nil {
 				return err
 			}
@@ -211,8 +296,10 @@ func (s *server) sweepOnce(ctx context.Context, now time.Time) error {
 				return err
 			}
 			s.log.Info("subscriber notified", "subscription", sub.ID, "notice", n.notice, "lead", n.lead, "at", n.At)
-			s.postNotice(ctx, sub, n)
 		}
+	}
+	if err := s.deliverNotices(ctx, now); err != nil {
+		return err
 	}
 	if changed {
 		return s.RefreshKeys(ctx)
@@ -286,9 +373,13 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-// NoticeEvent is the JSON body of a subscriber notice sent to the
-// alerts webhook (alerts.webhook_url).
+// NoticeEvent is the JSON body of a subscriber notice, posted to the
+// webhook of the subscriber's organisation, or to the alerts webhook
+// (alerts.webhook_url) when the organisation has none.
 type NoticeEvent struct {
+	// ID is stable per subscription, notice and lead time: a receiver may
+	// use it to drop a repeated delivery.
+	ID           string    `json:"id"`
 	Type         string    `json:"type"` // "product.notice"
 	Kind         string    `json:"kind"` // deprecation, sunset or expiry
 	OrgID        string    `json:"org_id"`
@@ -302,40 +393,144 @@ type NoticeEvent struct {
 	Successor    string    `json:"successor,omitempty"`
 }
 
-// postNotice sends a recorded notice to the alerts webhook, once (the
-// notice's row is already written: a failed post is logged, not retried).
-func (s *server) postNotice(ctx context.Context, sub store.SubscriptionRecord, n notice) {
+func noticeEvent(sub store.SubscriptionRecord, n notice) NoticeEvent {
+	return NoticeEvent{ID: sub.ID + "/" + n.notice + "/" + n.lead, Type: "product.notice", Kind: n.Kind, OrgID: sub.OrgID,
+		TeamID: sub.TeamID, AppID: sub.Application, Subscription: sub.ID, Product: n.Product, Version: n.Version, At: n.At,
+		Lead: n.Lead, Successor: n.Successor}
+}
+
+// Notice delivery: each recorded notice is claimed by one node for
+// noticeLease, posted, and marked delivered; a failed post is tried again
+// after a backoff (5 s doubling to 10 min), at most maxNoticeAttempts
+// times.
+const (
+	noticeLease       = 2 * time.Minute
+	maxNoticeAttempts = 8
+	noticeBatch       = 50
+)
+
+// deliverNotices posts the notices due at now.
+func (s *server) deliverNotices(ctx context.Context, now time.Time) error {
+	for {
+		due, err := s.store.ClaimNotices(ctx, now, noticeLease, noticeBatch)
+		if err != nil {
+			return err
+		}
+		for _, n := range due {
+			s.deliverNotice(ctx, n, now)
+		}
+		if len(due) < noticeBatch {
+			return nil
+		}
+	}
+}
+
+// noticeTarget is where a notice goes: the organisation's own webhook
+// (signed with its secret), else the alerts webhook with its headers.
+type noticeTarget struct {
+	url, secret string
+	headers     map[string]string
+	org         bool
+}
+
+// noticeTarget returns the subscriber organisation's webhook, else the
+// alerts webhook; url is "" when there is neither.
+func (s *server) noticeTarget(ctx context.Context, orgID string) (noticeTarget, error) {
+	h, err := s.store.GetOrgWebhook(ctx, orgID)
+	switch {
+	case err == nil:
+		t := noticeTarget{url: h.URL, org: true}
+		if h.SecretCiphertext != "" {
+			if s.keyring == nil {
+				return t, errors.New("no keyring to open the webhook's secret")
+			}
+			if t.secret, err = s.keyring.Open(ctx, h.SecretCiphertext, admin.OrgWebhookAAD(orgID)); err != nil {
+				return t, err
+			}
+		}
+		return t, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return noticeTarget{}, err
+	}
 	s.mu.Lock()
-	url, headers := "", map[string]string(nil)
-	if s.file != nil {
-		url, headers = s.file.Alerts.WebhookURL, s.file.Alerts.WebhookHeaders
+	defer s.mu.Unlock()
+	if s.file == nil {
+		return noticeTarget{}, nil
 	}
-	s.mu.Unlock()
-	if url == "" {
+	return noticeTarget{url: s.file.Alerts.WebhookURL, headers: s.file.Alerts.WebhookHeaders}, nil
+}
+
+// deliverNotice posts one claimed notice and records the outcome.
+func (s *server) deliverNotice(ctx context.Context, n store.Notice, now time.Time) {
+	t, err := s.noticeTarget(ctx, n.OrgID)
+	if err == nil && t.url == "" {
+		if ferr := s.store.FinishNotice(ctx, n, true, "no webhook", now); ferr != nil {
+			s.log.Warn("notice delivery: record", "err", ferr)
+		}
 		return
 	}
-	body, _ := json.Marshal(NoticeEvent{Type: "product.notice", Kind: n.Kind, OrgID: sub.OrgID, TeamID: sub.TeamID, AppID: sub.Application,
-		Subscription: sub.ID, Product: n.Product, Version: n.Version, At: n.At, Lead: n.Lead, Successor: n.Successor})
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if err == nil {
+		err = s.postNotice(ctx, t, n.Body, now)
+	}
+	if err == nil {
+		if ferr := s.store.FinishNotice(ctx, n, true, "", now); ferr != nil {
+			s.log.Warn("notice delivery: record", "err", ferr)
+		}
+		return
+	}
+	tries := n.Attempts + 1
+	s.log.Warn("notice webhook failed", "subscription", n.SubscriptionID, "notice", n.Notice, "lead", n.Lead, "org_webhook", t.org,
+		"try", tries, "err", err)
+	done, msg := tries >= maxNoticeAttempts, err.Error()
+	if done {
+		msg = fmt.Sprintf("gave up after %d tries: %v", tries, err)
+	}
+	if ferr := s.store.FinishNotice(ctx, n, done, msg, now.Add(noticeBackoff(tries))); ferr != nil {
+		s.log.Warn("notice delivery: record", "err", ferr)
+	}
+}
+
+// noticeBackoff is the pause after the n-th failed try: 5 s doubling to 10 min.
+func noticeBackoff(n int64) time.Duration {
+	d := 5 * time.Second
+	for range max(n-1, 0) {
+		if d *= 2; d >= 10*time.Minute {
+			return 10 * time.Minute
+		}
+	}
+	return d
+}
+
+// postNotice posts body to t, signed (X-Sluice-Signature, as alert
+// webhooks are) when t has a secret; a non-2xx answer is an error. The
+// client dials only public addresses unless --allow-private-upstreams.
+func (s *server) postNotice(ctx context.Context, t noticeTarget, body []byte, now time.Time) error {
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, t.url, bytes.NewReader(body))
 	if err != nil {
-		s.log.Error("notice webhook: bad URL", "err", err)
-		return
+		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	for k, v := range headers {
+	req.Header.Set("User-Agent", "Sluice-Notices/1")
+	for k, v := range t.headers {
 		req.Header.Set(k, v)
+	}
+	if t.secret != "" {
+		req.Header.Set(alert.SignatureHeader, alert.Sign(t.secret, now, body))
 	}
 	client := s.guarded
 	if s.allowPrivate || client == nil {
 		client = s.client
 	}
 	res, err := client.Do(req)
-	if err == nil {
-		res.Body.Close()
+	if err != nil {
+		return err
 	}
-	if err != nil || res.StatusCode >= 300 {
-		s.log.Warn("notice webhook failed", "subscription", sub.ID, "status", statusOf(res, err))
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	if res.StatusCode/100 != 2 {
+		return fmt.Errorf("answered %s", res.Status)
 	}
+	return nil
 }

@@ -329,7 +329,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	analyticsDone := s.startAnalytics(gctx, captures)
 	defer func() { stopWatch(); analyticsDone() }()
 	dataPlane := proxy.New(proxy.Options{Snapshots: &s.snaps, Ledger: lw, Logger: log, Codecs: codecs(), Metrics: proxy.NewMetrics(reg), Tracer: tracer, Feedback: feedbackStore{s}, Experiments: &s.experiments,
-		Cache: answers, Semantic: semantic, Limiter: limiter, SpendSince: st.SpendSinceBy, Throttle: throttle.New(*keyFailures, nil), Captures: captures})
+		Cache: answers, Semantic: semantic, Limiter: limiter, SpendSince: st.SpendSinceBy, RequestsSince: st.SubscriptionRequestsSince, Throttle: throttle.New(*keyFailures, nil), Captures: captures})
 	defer dataPlane.FlushSecurityLog() // the last interval's refusal counts
 	for _, rt := range dataPlane.Routes() {
 		mux.Handle(rt.Pattern, rt.Handler)

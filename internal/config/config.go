@@ -72,6 +72,8 @@ type Org struct {
 	Limits      `yaml:",inline"`
 	Teams       []Team   `yaml:"teams"`
 	Guardrails  []string `yaml:"guardrails"`
+
+	NotifyWebhook *OrgWebhook `yaml:"notify_webhook"` // products.go: where subscriber notices of its applications go
 }
 
 // Team is a team in an organisation.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -64,7 +65,36 @@ type Plan struct {
 var ProductEndpoints = []string{"chat", "responses", "messages", "gemini"}
 
 // validateProducts checks products against the declared teams and models.
+// OrgWebhook is an organisation's notification webhook
+// (orgs[].notify_webhook): the subscriber notices of its applications are
+// posted there instead of to alerts.webhook_url, signed with Secret
+// (HMAC-SHA256 in X-Sluice-Signature, as alert webhooks are). The store
+// keeps it with the secret sealed; it is read-only through the admin API.
+type OrgWebhook struct {
+	URL    string `yaml:"url"`
+	Secret string `yaml:"secret"`
+}
+
+// validateOrgWebhooks checks each organisation's notify_webhook.
+func (f *File) validateOrgWebhooks(add adder) {
+	for i, o := range f.Orgs {
+		h := o.NotifyWebhook
+		if h == nil {
+			continue
+		}
+		at := fmt.Sprintf("orgs[%d].notify_webhook", i)
+		u, err := url.Parse(h.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(h.URL) > 2048 {
+			add(at+".url", "must be an http or https URL of at most 2048 characters")
+		}
+		if len(h.Secret) > 512 {
+			add(at+".secret", "at most 512 characters")
+		}
+	}
+}
+
 func (f *File) validateProducts(add adder) {
+	f.validateOrgWebhooks(add)
 	teams := map[string]bool{}
 	for _, o := range f.Orgs {
 		for _, t := range o.Teams {

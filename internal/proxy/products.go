@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
@@ -131,6 +132,11 @@ func (h *Handler) productStep(ctx context.Context, c *Call, next Next) error {
 	// units' and the model's. The snapshot's key is shared: this request
 	// gets a copy.
 	var extra []runtime.Level
+	if q := a.Sub.QuotaLevel(a.Plan); q != nil {
+		if err := h.seedQuota(c.r.Context(), *q); err != nil {
+			return err
+		}
+	}
 	for _, lv := range []*runtime.Level{a.Sub.Level(a.Plan), a.Sub.QuotaLevel(a.Plan)} {
 		if lv != nil {
 			extra = append(extra, *lv)
@@ -142,6 +148,32 @@ func (h *Handler) productStep(ctx context.Context, c *Call, next Next) error {
 		c.key = &k
 	}
 	return next(ctx, c)
+}
+
+// seedQuota loads a subscription's requests in its quota's current period
+// from the ledger, once per subscription per process (and again when the
+// shared store lost it), so that a restart does not give a quota back;
+// concurrent first requests wait for one read.
+func (h *Handler) seedQuota(ctx context.Context, lv runtime.Level) error {
+	id := lv.Subject.ID
+	if h.opts.RequestsSince == nil || h.opts.Limiter == nil || h.opts.Limiter.Seeded(id) {
+		return nil
+	}
+	mu, _ := h.seeds.LoadOrStore(id, &sync.Mutex{})
+	m := mu.(*sync.Mutex)
+	m.Lock()
+	defer m.Unlock()
+	if h.opts.Limiter.Seeded(id) {
+		return nil
+	}
+	start := lv.Subject.Limits.BudgetPeriod.Start(time.Now())
+	n, err := h.opts.RequestsSince(ctx, lv.LedgerID, start)
+	if err != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Type: oa.TypeServer, Code: "quota_unavailable",
+			Msg: "The request quota could not be read; try again.", Cause: err}
+	}
+	h.opts.Limiter.Seed(id, n, start)
+	return nil
 }
 
 // stopped is the 503 of an emergency stop, naming what and why.

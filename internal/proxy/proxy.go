@@ -58,6 +58,8 @@ type Options struct {
 	// its first request after a start: column is key_id, app_id, team_id or
 	// org_id.
 	SpendSince func(ctx context.Context, column, id string, since time.Time) (int64, error)
+
+	RequestsSince func(ctx context.Context, subscriptionID string, since time.Time) (int64, error) // products.go: seeds a plan's request quota
 	// Throttle, when set, refuses a client address (429) that presented
 	// too many invalid keys; the key lookup itself is in memory.
 	Throttle *throttle.Throttle

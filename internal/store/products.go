@@ -139,6 +139,17 @@ func (s *Store) GetProduct(ctx context.Context, idOrName string) (ProductRecord,
 	return first(ctx, s.r, scanProducts, `SELECT `+productColumns+` FROM products WHERE id = $1 OR name = $1`, idOrName)
 }
 
+// ListProductsAfter returns at most limit products whose name sorts
+// after after ("" from the first), by name: a page of the keyset-paginated
+// list.
+func (s *Store) ListProductsAfter(ctx context.Context, after string, limit int) ([]ProductRecord, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+productColumns+` FROM products WHERE name > $1 ORDER BY name LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanProducts(rows)
+}
+
 // ListProducts returns every product, by name.
 func (s *Store) ListProducts(ctx context.Context) ([]ProductRecord, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+productColumns+` FROM products ORDER BY name`)
@@ -612,6 +623,17 @@ func (s *Store) GetSubscription(ctx context.Context, id string) (SubscriptionRec
 // SubscriptionFilter selects subscriptions; "" matches any.
 type SubscriptionFilter struct {
 	OrgID, TeamID, AppID, Product, State string
+	// After continues a keyset-paginated list after that subscription
+	// (nil: from the first); Limit caps the rows (0: all).
+	After *SubscriptionCursor
+	Limit int
+}
+
+// SubscriptionCursor names the last subscription of a page: the list is
+// ordered by creation time, then id.
+type SubscriptionCursor struct {
+	CreatedAt int64 // unix microseconds
+	ID        string
 }
 
 // ListSubscriptions returns the subscriptions f selects, oldest first.
@@ -624,10 +646,19 @@ func (s *Store) ListSubscriptions(ctx context.Context, f SubscriptionFilter) ([]
 			where = append(where, fmt.Sprintf("%s = $%d", c.col, len(args)))
 		}
 	}
+	if f.After != nil {
+		args = append(args, f.After.CreatedAt, f.After.ID)
+		where = append(where, fmt.Sprintf("(created_at > $%d OR (created_at = $%d AND id > $%d))", len(args)-1, len(args)-1, len(args)))
+	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	rows, err := s.r.QueryContext(ctx, q+` ORDER BY created_at, id`, args...)
+	q += ` ORDER BY created_at, id`
+	if f.Limit > 0 {
+		args = append(args, f.Limit)
+		q += fmt.Sprintf(" LIMIT $%d", len(args))
+	}
+	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -701,6 +732,50 @@ func (s *Store) TransitionSubscription(ctx context.Context, id string, t Transit
 	return out, err
 }
 
+// ChangeSubscriptionPlan moves the subscription id to plan (of its
+// product: the caller checks it exists) when it is at revision ifRev (0:
+// any), with the audit entry (its Before and After are set to the records)
+// and a generation bump, in one transaction: every node admits the
+// subscription under the new plan's limits at its next refresh. A final
+// subscription (cancelled, expired, rejected) keeps its plan:
+// product.ErrTransition.
+func (s *Store) ChangeSubscriptionPlan(ctx context.Context, id, plan string, ifRev int64, at time.Time, audit AuditEntry) (SubscriptionRecord, error) {
+	var out SubscriptionRecord
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+subColumns+` FROM subscriptions WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		subs, err := scanSubs(rows)
+		if err != nil {
+			return err
+		}
+		if len(subs) == 0 {
+			return ErrNotFound
+		}
+		old := subs[0]
+		if ifRev > 0 && old.Rev != ifRev {
+			return ErrVersionMismatch
+		}
+		if old.State.Final() {
+			return fmt.Errorf("%w: cannot change the plan of a %s subscription", product.ErrTransition, old.State)
+		}
+		out = old
+		out.Plan, out.UpdatedAt, out.Rev = plan, at.UTC(), old.Rev+1
+		res, err := tx.ExecContext(ctx, `UPDATE subscriptions SET plan = $1, updated_at = $2, rev = rev + 1 WHERE id = $3 AND rev = $4`,
+			plan, out.UpdatedAt.UnixMicro(), id, old.Rev)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(ErrVersionMismatch, err)
+		}
+		audit.Before, audit.After = mustMarshal(old), mustMarshal(out)
+		return auditAndBump(ctx, tx, &audit)
+	})
+	return out, err
+}
+
 func mustMarshal(v any) json.RawMessage {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -755,19 +830,6 @@ func (s *Store) ListStops(ctx context.Context) ([]Stop, error) {
 		out = append(out, st)
 	}
 	return out, rows.Err()
-}
-
-// RecordNotice stores that notice (e.g. "sunset:v1") at lead time lead
-// (e.g. "7d") went to the subscription's organisation, and reports true
-// only to the first caller on any node: the notice goes out exactly once.
-func (s *Store) RecordNotice(ctx context.Context, subscriptionID, notice, lead string, at time.Time) (bool, error) {
-	res, err := s.w.ExecContext(ctx, `INSERT INTO product_notices (subscription_id, notice, lead, ts) VALUES ($1,$2,$3,$4)
- ON CONFLICT (subscription_id, notice, lead) DO NOTHING`, subscriptionID, notice, lead, at.UnixMicro())
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
 }
 
 // CallersFilter selects the ledger rows of "who still calls X": a product

@@ -1,0 +1,265 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/alert"
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/product"
+	"github.com/sluicehq/sluice/internal/runtime"
+	"github.com/sluicehq/sluice/internal/secrets"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/store/storetest"
+)
+
+const noticeSecret = "whsec-acme-notices-0123456789"
+
+// noticesYAML: organisation acme with its own notification webhook
+// (ACME_HOOK, signed), organisation beta with none (its notices go to the
+// alerts webhook, GLOBAL_HOOK); product support v1 deprecated on
+// 2029-11-01 with a sunset on 2030-01-01.
+const noticesYAML = `
+version: 1
+providers: [{name: demo, type: demo}]
+models:
+  - name: gpt-4o-mini
+    targets: [{provider: demo, model: demo-chat}]
+alerts:
+  webhook_url: GLOBAL_HOOK
+orgs:
+  - name: acme
+    notify_webhook: {url: ACME_HOOK, secret: ` + noticeSecret + `}
+    teams:
+      - name: search
+        applications: [{name: bot}]
+  - name: beta
+    teams:
+      - name: core
+        applications: [{name: app}]
+products:
+  - name: support
+    team: acme/search
+    visibility: public
+    versions:
+      - {version: v1, models: [gpt-4o-mini], deprecated_at: 2029-11-01T00:00:00Z, sunset_at: 2030-01-01T00:00:00Z, successor: v2}
+      - {version: v2, models: [gpt-4o-mini]}
+    plans:
+      - {name: open, approval: auto}
+`
+
+// noticeReceiver counts, per organisation's endpoint, the notices it
+// accepted by id; it refuses the first post of each notice (500) so that
+// every notice is delivered on a second try, and checks acme's signature.
+type noticeReceiver struct {
+	mu       sync.Mutex
+	accepted map[string]map[string]int // path -> notice id -> 2xx answers
+	refused  map[string]bool           // notice ids refused once
+	bad      []string
+}
+
+func (rc *noticeReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var ev NoticeEvent
+	if err := json.Unmarshal(body, &ev); err != nil || ev.Type != "product.notice" || ev.ID == "" {
+		rc.fail("bad body " + string(body))
+		w.WriteHeader(400)
+		return
+	}
+	sig := r.Header.Get(alert.SignatureHeader)
+	switch r.URL.Path {
+	case "/acme":
+		// Signed at the sweep's clock (2029-2030 here): verify against it.
+		if !alert.Verify(noticeSecret, sig, body, ev.At, 400*24*time.Hour) {
+			rc.fail("acme notice not signed with its secret: " + sig)
+		}
+		if ev.OrgID == "" || !strings.HasPrefix(ev.Subscription, "sub_acme") {
+			rc.fail("acme received " + ev.Subscription)
+		}
+	case "/global":
+		if sig != "" || !strings.HasPrefix(ev.Subscription, "sub_beta") {
+			rc.fail("global received " + ev.Subscription + " signed " + sig)
+		}
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if !rc.refused[ev.ID] {
+		rc.refused[ev.ID] = true
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	if rc.accepted[r.URL.Path] == nil {
+		rc.accepted[r.URL.Path] = map[string]int{}
+	}
+	rc.accepted[r.URL.Path][ev.ID]++
+}
+
+func (rc *noticeReceiver) fail(s string) {
+	rc.mu.Lock()
+	rc.bad = append(rc.bad, s)
+	rc.mu.Unlock()
+}
+
+// TestNoticesToOrganisationsAcrossNodes: two sweepers on one store (a
+// SQLite file opened twice; PostgreSQL when SLUICE_TEST_POSTGRES_DSN is
+// set) sweep concurrently through the deprecation and the 30-, 7- and
+// 1-day lead times before a sunset, then restart and sweep again. Each
+// subscriber's organisation receives each notice exactly once: acme at its
+// own webhook, signed with its secret; beta, which has none, at the alerts
+// webhook. Every first post fails and is tried again.
+func TestNoticesToOrganisationsAcrossNodes(t *testing.T) {
+	dir := t.TempDir()
+	stores := map[string]func() *store.Store{
+		"sqlite": func() *store.Store {
+			st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "data"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		},
+	}
+	if dsn := storetest.PostgresDSN(t); dsn != "" {
+		stores["postgres"] = func() *store.Store {
+			st, err := store.OpenPostgres(context.Background(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) { testNoticesAcrossNodes(t, open) })
+	}
+}
+
+func testNoticesAcrossNodes(t *testing.T, open func() *store.Store) {
+	ctx := context.Background()
+	rc := &noticeReceiver{accepted: map[string]map[string]int{}, refused: map[string]bool{}}
+	hook := httptest.NewServer(rc)
+	defer hook.Close()
+	yaml := strings.NewReplacer("GLOBAL_HOOK", hook.URL+"/global", "ACME_HOOK", hook.URL+"/acme").Replace(noticesYAML)
+	f, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	kek, err := secrets.NewKEK() // every node shares the KEK
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	node := func() *server {
+		st := open()
+		return &server{store: st, log: log, file: f, client: hook.Client(), allowPrivate: true, keyring: secrets.NewKeyring(st, kek)}
+	}
+	nodes := []*server{node(), node()}
+	if err := nodes[0].syncUnits(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[0].syncProducts(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	st := nodes[0].store
+	apps, _ := st.ListUnits(ctx, store.KindApp, store.UnitFilter{})
+	if len(apps) != 2 {
+		t.Fatalf("applications %+v", apps)
+	}
+	orgs, _ := st.ListUnits(ctx, store.KindOrg, store.UnitFilter{})
+	orgName := map[string]string{}
+	for _, o := range orgs {
+		orgName[o.ID] = o.Name
+	}
+	start := time.Date(2029, 11, 20, 0, 0, 0, 0, time.UTC)
+	for _, a := range apps {
+		id := "sub_" + orgName[a.OrgID]
+		if err := st.CreateSubscription(ctx, store.SubscriptionRecord{Subscription: product.Subscription{ID: id, Application: a.ID,
+			Product: "support", Plan: "open", State: product.Active}, CreatedAt: start, UpdatedAt: start},
+			store.AuditEntry{Actor: "t", Action: "subscription.create"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	compile := func(ns []*server) {
+		in, err := productInputs(ctx, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range ns {
+			n.snaps.Store(&runtime.Snapshot{Products: runtime.CompileProducts(in)})
+		}
+	}
+	compile(nodes)
+	// sweep runs both nodes at once, round after round a minute apart
+	// (a failed post is tried again 5 s later), from at.
+	sweep := func(ns []*server, at time.Time) {
+		t.Helper()
+		for round := range 4 {
+			now := at.Add(time.Duration(round) * time.Minute)
+			var wg sync.WaitGroup
+			for _, n := range ns {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := n.sweepOnce(ctx, now); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+		}
+	}
+	stages := []time.Time{
+		start,                                        // deprecated: the deprecation notice
+		time.Date(2029, 12, 2, 0, 0, 0, 0, time.UTC), // 30 days before the sunset
+		time.Date(2029, 12, 3, 0, 0, 0, 0, time.UTC), // still 30 days: nothing new
+		time.Date(2029, 12, 25, 0, 0, 0, 0, time.UTC),
+		time.Date(2029, 12, 31, 6, 0, 0, 0, time.UTC),
+	}
+	for _, at := range stages[:3] {
+		sweep(nodes, at)
+	}
+	// A restart: two new nodes on the same store.
+	nodes = []*server{node(), node()}
+	compile(nodes)
+	for _, at := range append(stages[2:], stages[4].Add(time.Hour)) {
+		sweep(nodes, at)
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.bad) > 0 {
+		t.Fatalf("receiver: %v", rc.bad)
+	}
+	for path, org := range map[string]string{"/acme": "acme", "/global": "beta"} {
+		var got []string
+		for id, n := range rc.accepted[path] {
+			if n != 1 {
+				t.Errorf("%s: notice %s delivered %d times", path, id, n)
+			}
+			got = append(got, strings.TrimPrefix(id, "sub_"+org+"/"))
+		}
+		sort.Strings(got)
+		want := []string{"deprecation:support/v1/0", "sunset:support/v1/1d", "sunset:support/v1/30d", "sunset:support/v1/7d"}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s (%s) received %v, want each of %v once", path, org, got, want)
+		}
+	}
+	states, err := st.ListNotices(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range states {
+		if !n.Delivered || n.Attempts != 2 {
+			t.Errorf("notice %+v: want delivered on the second try", n)
+		}
+	}
+}
