@@ -171,4 +171,3 @@ func (a *API) deleteOrgWebhook(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, Deleted{Deleted: org.ID})
 }
-

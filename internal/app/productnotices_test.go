@@ -219,7 +219,7 @@ func testNoticesAcrossNodes(t *testing.T, open func() *store.Store) {
 		}
 	}
 	stages := []time.Time{
-		start,                                        // deprecated: the deprecation notice
+		start, // deprecated: the deprecation notice
 		time.Date(2029, 12, 2, 0, 0, 0, 0, time.UTC), // 30 days before the sunset
 		time.Date(2029, 12, 3, 0, 0, 0, 0, time.UTC), // still 30 days: nothing new
 		time.Date(2029, 12, 25, 0, 0, 0, 0, time.UTC),
