@@ -96,8 +96,11 @@ func (r *StreamReader) event(data []byte, emit func(llm.Event)) error {
 		return nil
 	}
 	var c streamChunk
-	if err := json.Unmarshal(data, &c); err != nil {
-		return fmt.Errorf("openai stream: malformed chunk: %w", err)
+	if !decodeStreamChunk(data, &c) {
+		c = streamChunk{}
+		if err := json.Unmarshal(data, &c); err != nil {
+			return fmt.Errorf("openai stream: malformed chunk: %w", err)
+		}
 	}
 	if !isNull(c.Error) {
 		r.closeBlock(emit)
@@ -218,6 +221,7 @@ type streamWriter struct {
 	usage     *llm.Usage
 	ended     bool
 	buf       []byte
+	json      []byte // the chunk being written, reused
 }
 
 func (s *streamWriter) Write(ev llm.Event) error {
@@ -335,11 +339,11 @@ func (s *streamWriter) chunk(d oa.ChatDelta, finish *string) error {
 }
 
 func (s *streamWriter) send(c oa.ChatChunk) error {
-	b, err := marshal(c)
-	if err != nil {
+	var err error
+	if s.json, err = appendChatChunk(s.json[:0], &c); err != nil {
 		return err
 	}
-	s.buf = sse.AppendEvent(s.buf[:0], "", b)
+	s.buf = sse.AppendEvent(s.buf[:0], "", s.json)
 	_, err = s.w.Write(s.buf)
 	return err
 }

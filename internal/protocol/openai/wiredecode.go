@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
+	"github.com/sluicehq/sluice/internal/jsonlimit"
 	"github.com/sluicehq/sluice/internal/protocol/rawjson"
 )
 
@@ -446,6 +447,133 @@ func (d *wireDecoder) contentPart(raw []byte, p *oa.ChatContentPart) {
 			rawValue(v, &p.File)
 		case 5:
 			d.str(v, &p.Refusal)
+		}
+	})
+}
+
+// decodeStreamChunk reads an upstream stream chunk as json.Unmarshal does,
+// when it can: data that is not valid JSON nested at most 256 levels, or
+// holds a value of the wrong type, is left to json.Unmarshal (ok false),
+// so that errors stay encoding/json's own.
+func decodeStreamChunk(data []byte, c *streamChunk) (ok bool) {
+	if jsonlimit.Check(data, 256) != nil {
+		return false
+	}
+	d := wireDecoder{}
+	d.object(data, typeChatRequest, streamChunkFields, func(i int, v []byte) {
+		switch i {
+		case 0:
+			d.str(v, &c.ID)
+		case 1:
+			d.str(v, &c.Object)
+		case 2:
+			d.integer64(v, &c.Created)
+		case 3:
+			d.str(v, &c.Model)
+		case 4:
+			slice(&d, v, &c.Choices, typeMessages, d.chunkChoice)
+		case 5:
+			decodePtr(v, &c.Usage, d.usage)
+		case 6:
+			rawValue(v, &c.Error)
+		}
+	})
+	return d.err == nil
+}
+
+var (
+	streamChunkFields   = []string{"id", "object", "created", "model", "choices", "usage", "error"}
+	chunkChoiceFields   = []string{"index", "delta", "logprobs", "finish_reason"}
+	deltaFields         = []string{"role", "content", "reasoning_content", "reasoning", "refusal", "tool_calls"}
+	toolCallDeltaFields = []string{"index", "id", "type", "function"}
+	functionDeltaFields = []string{"name", "arguments"}
+	usageFields         = []string{"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details", "completion_tokens_details", "prompt_cache_hit_tokens"}
+	promptDetailsFields = []string{"cached_tokens", "cache_write_tokens"}
+	outputDetailsFields = []string{"reasoning_tokens"}
+)
+
+// The chunk's parts; a mismatch only needs to be noticed (the caller falls
+// back to encoding/json), so the types named in errors are approximate.
+
+func (d *wireDecoder) chunkChoice(raw []byte, ch *oa.ChatChunkChoice) {
+	d.object(raw, typeMessage, chunkChoiceFields, func(i int, v []byte) {
+		switch i {
+		case 0:
+			d.integer(v, &ch.Index)
+		case 1:
+			dl := &ch.Delta
+			d.object(v, typeMessage, deltaFields, func(i int, v []byte) {
+				switch i {
+				case 0:
+					d.str(v, &dl.Role)
+				case 1:
+					decodePtr(v, &dl.Content, d.str)
+				case 2:
+					decodePtr(v, &dl.ReasoningContent, d.str)
+				case 3:
+					decodePtr(v, &dl.Reasoning, d.str)
+				case 4:
+					decodePtr(v, &dl.Refusal, d.str)
+				case 5:
+					slice(d, v, &dl.ToolCalls, typeMessages, d.toolCallDelta)
+				}
+			})
+		case 2:
+			rawValue(v, &ch.Logprobs)
+		case 3:
+			decodePtr(v, &ch.FinishReason, d.str)
+		}
+	})
+}
+
+func (d *wireDecoder) toolCallDelta(raw []byte, tc *oa.ChatToolCallDelta) {
+	d.object(raw, typeMessage, toolCallDeltaFields, func(i int, v []byte) {
+		switch i {
+		case 0:
+			d.integer(v, &tc.Index)
+		case 1:
+			d.str(v, &tc.ID)
+		case 2:
+			d.str(v, &tc.Type)
+		case 3:
+			d.object(v, typeMessage, functionDeltaFields, func(i int, v []byte) {
+				if i == 0 {
+					d.str(v, &tc.Function.Name)
+				} else {
+					d.str(v, &tc.Function.Arguments)
+				}
+			})
+		}
+	})
+}
+
+func (d *wireDecoder) usage(raw []byte, u *oa.ChatUsage) {
+	d.object(raw, typeMessage, usageFields, func(i int, v []byte) {
+		switch i {
+		case 0:
+			d.integer64(v, &u.PromptTokens)
+		case 1:
+			d.integer64(v, &u.CompletionTokens)
+		case 2:
+			d.integer64(v, &u.TotalTokens)
+		case 3:
+			decodePtr(v, &u.PromptTokensDetails, func(raw []byte, p *oa.PromptTokensDetails) {
+				d.object(raw, typeMessage, promptDetailsFields, func(i int, v []byte) {
+					if i == 0 {
+						d.integer64(v, &p.CachedTokens)
+					} else {
+						d.integer64(v, &p.CacheWriteTokens)
+					}
+				})
+			})
+		case 4:
+			decodePtr(v, &u.CompletionTokensDetails, func(raw []byte, p *oa.CompletionTokensDetails) {
+				d.object(raw, typeMessage, outputDetailsFields, func(_ int, v []byte) {
+					d.integer64(v, &p.ReasoningTokens)
+				})
+			})
+		case 5:
+			decodePtr(v, &u.PromptCacheHitTokens, d.integer64)
 		}
 	})
 }

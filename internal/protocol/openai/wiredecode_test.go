@@ -145,3 +145,45 @@ func checkCheckedDecode(t *testing.T, b []byte) {
 		t.Fatalf("%s: DecodeCheckedRequest %+v, %v; DecodeRequest %+v, %v", b, got, gotErr, want, wantErr)
 	}
 }
+
+// streamChunkCases are upstream chunks on which decodeStreamChunk, when it
+// decodes at all, must agree with json.Unmarshal.
+var streamChunkCases = []string{
+	`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}`,
+	`{"id":"c","choices":[{"index":0,"delta":{"content":"tok","Content":null,"reasoning_content":"r","reasoning":"q","refusal":"x","tool_calls":[{"index":0,"id":"i","type":"function","function":{"name":"f","arguments":"{"}}]},"finish_reason":"stop"}]}`,
+	`{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":1,"cache_write_tokens":2},"completion_tokens_details":{"reasoning_tokens":1},"prompt_cache_hit_tokens":3}}`,
+	`{"error":{"message":"overloaded","type":"server_error"}}`, `{"error":null,"ERROR":1}`, `null`, `[]`, `"x"`,
+	`{"choices":[{"index":1.5}]}`, `{"choices":[{"index":"0"}]}`, `{"created":1e3}`, `{"usage":{"prompt_tokens":-1}}`,
+	`{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"a"}}]}}],"choices":[{"delta":{"tool_calls":[{"id":"x"}]}}]}`,
+	`{"Choices":[{"Delta":{"Content":"a"}}],"ID":"i","Usage":null}`,
+}
+
+// TestStreamChunkDecode: decodeStreamChunk agrees with json.Unmarshal
+// wherever it decodes, and never decodes what json.Unmarshal refuses.
+func TestStreamChunkDecode(t *testing.T) {
+	for _, c := range streamChunkCases {
+		checkStreamChunk(t, []byte(c))
+	}
+}
+
+func FuzzStreamChunkDecode(f *testing.F) {
+	for _, c := range streamChunkCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(checkStreamChunk)
+}
+
+func checkStreamChunk(t *testing.T, b []byte) {
+	t.Helper()
+	var want, got streamChunk
+	wantErr := json.Unmarshal(b, &want)
+	if !decodeStreamChunk(b, &got) {
+		return // left to encoding/json
+	}
+	if wantErr != nil {
+		t.Fatalf("%s: decoded, but encoding/json refuses it: %v", b, wantErr)
+	}
+	if !reflect.DeepEqual(want, got) {
+		t.Fatalf("%s:\n got %+v\nwant %+v", b, got, want)
+	}
+}

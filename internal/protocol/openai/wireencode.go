@@ -301,3 +301,116 @@ func appendContentParts(b []byte, parts []oa.ChatContentPart) ([]byte, error) {
 	}
 	return append(b, ']'), nil
 }
+
+// appendChatChunk writes a stream chunk as marshal does.
+func appendChatChunk(b []byte, c *oa.ChatChunk) ([]byte, error) {
+	f := true
+	b = append(b, '{')
+	b = appendStr(appendKey(b, &f, "id"), c.ID)
+	b = appendStr(appendKey(b, &f, "object"), c.Object)
+	b = strconv.AppendInt(appendKey(b, &f, "created"), c.Created, 10)
+	b = appendStr(appendKey(b, &f, "model"), c.Model)
+	b = appendKey(b, &f, "choices")
+	if c.Choices == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range c.Choices {
+			ch := &c.Choices[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			g := true
+			b = append(b, '{')
+			b = strconv.AppendInt(appendKey(b, &g, "index"), int64(ch.Index), 10)
+			b = appendChatDelta(appendKey(b, &g, "delta"), &ch.Delta)
+			if len(ch.Logprobs) > 0 {
+				var err error
+				if b, err = appendRaw(appendKey(b, &g, "logprobs"), ch.Logprobs, false); err != nil {
+					return b, err
+				}
+			}
+			b = appendKey(b, &g, "finish_reason")
+			if ch.FinishReason == nil {
+				b = append(b, "null"...)
+			} else {
+				b = appendStr(b, *ch.FinishReason)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if c.Usage != nil {
+		b = appendChatUsage(appendKey(b, &f, "usage"), c.Usage)
+	}
+	return append(b, '}'), nil
+}
+
+func appendChatDelta(b []byte, d *oa.ChatDelta) []byte {
+	f := true
+	b = append(b, '{')
+	if d.Role != "" {
+		b = appendStr(appendKey(b, &f, "role"), d.Role)
+	}
+	for _, kv := range [...]struct {
+		k string
+		v *string
+	}{{"content", d.Content}, {"reasoning_content", d.ReasoningContent}, {"reasoning", d.Reasoning}, {"refusal", d.Refusal}} {
+		if kv.v != nil {
+			b = appendStr(appendKey(b, &f, kv.k), *kv.v)
+		}
+	}
+	if len(d.ToolCalls) > 0 {
+		b = append(appendKey(b, &f, "tool_calls"), '[')
+		for i, tc := range d.ToolCalls {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			g := true
+			b = append(b, '{')
+			b = strconv.AppendInt(appendKey(b, &g, "index"), int64(tc.Index), 10)
+			if tc.ID != "" {
+				b = appendStr(appendKey(b, &g, "id"), tc.ID)
+			}
+			if tc.Type != "" {
+				b = appendStr(appendKey(b, &g, "type"), tc.Type)
+			}
+			h := true
+			b = append(appendKey(b, &g, "function"), '{')
+			if tc.Function.Name != "" {
+				b = appendStr(appendKey(b, &h, "name"), tc.Function.Name)
+			}
+			b = appendStr(appendKey(b, &h, "arguments"), tc.Function.Arguments)
+			b = append(b, '}', '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+func appendChatUsage(b []byte, u *oa.ChatUsage) []byte {
+	f := true
+	b = append(b, '{')
+	b = strconv.AppendInt(appendKey(b, &f, "prompt_tokens"), u.PromptTokens, 10)
+	b = strconv.AppendInt(appendKey(b, &f, "completion_tokens"), u.CompletionTokens, 10)
+	b = strconv.AppendInt(appendKey(b, &f, "total_tokens"), u.TotalTokens, 10)
+	if p := u.PromptTokensDetails; p != nil {
+		g := true
+		b = append(appendKey(b, &f, "prompt_tokens_details"), '{')
+		b = strconv.AppendInt(appendKey(b, &g, "cached_tokens"), p.CachedTokens, 10)
+		if p.CacheWriteTokens != 0 {
+			b = strconv.AppendInt(appendKey(b, &g, "cache_write_tokens"), p.CacheWriteTokens, 10)
+		}
+		b = append(b, '}')
+	}
+	if c := u.CompletionTokensDetails; c != nil {
+		g := true
+		b = append(appendKey(b, &f, "completion_tokens_details"), '{')
+		b = strconv.AppendInt(appendKey(b, &g, "reasoning_tokens"), c.ReasoningTokens, 10)
+		b = append(b, '}')
+	}
+	if u.PromptCacheHitTokens != nil {
+		b = strconv.AppendInt(appendKey(b, &f, "prompt_cache_hit_tokens"), *u.PromptCacheHitTokens, 10)
+	}
+	return append(b, '}')
+}

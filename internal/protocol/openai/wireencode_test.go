@@ -70,3 +70,41 @@ func checkWireEncode(t *testing.T, b []byte) {
 		}
 	}
 }
+
+// chunkCases are stream chunks (as JSON) that appendChatChunk must write
+// exactly as marshal writes them.
+var chunkCases = []string{
+	`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}`,
+	`{"id":"c<&>","choices":[{"index":2,"delta":{"content":"a\u2028<","reasoning_content":"r","reasoning":"q","refusal":"x","tool_calls":[{"index":0,"id":"i","type":"function","function":{"name":"f","arguments":"{\"a\""}},{"index":1,"function":{}}]},"logprobs":{ "a" : 1 },"finish_reason":"stop"}]}`,
+	`{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":1,"cache_write_tokens":2},"completion_tokens_details":{"reasoning_tokens":1},"prompt_cache_hit_tokens":3}}`,
+	`{"choices":null,"usage":{"prompt_tokens_details":{},"completion_tokens_details":{}}}`,
+	`{"choices":[{"delta":{}}]}`,
+}
+
+// TestChunkEncodeMatchesMarshal: appendChatChunk writes every chunk as
+// marshal does.
+func TestChunkEncodeMatchesMarshal(t *testing.T) {
+	for _, c := range chunkCases {
+		checkChunkEncode(t, []byte(c))
+	}
+}
+
+func FuzzChunkEncode(f *testing.F) {
+	for _, c := range chunkCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(checkChunkEncode)
+}
+
+func checkChunkEncode(t *testing.T, b []byte) {
+	t.Helper()
+	var c oa.ChatChunk
+	if json.Unmarshal(b, &c) != nil {
+		return
+	}
+	want, wantErr := marshal(c)
+	got, gotErr := appendChatChunk(nil, &c)
+	if (wantErr == nil) != (gotErr == nil) || (wantErr == nil && !bytes.Equal(got, want)) {
+		t.Fatalf("%s:\n got %s %v\nwant %s %v", b, got, gotErr, want, wantErr)
+	}
+}
