@@ -30,6 +30,11 @@ import (
 //go:embed static/playground.js
 var playgroundJS []byte
 
+// pagesCSS styles these pages (diff lines, the streamed answer).
+//
+//go:embed static/pages.css
+var pagesCSS []byte
+
 // consolePagesRoutes registers the playground, guardrail and cache, product
 // diff and limit editing pages.
 func (c *Console) consolePagesRoutes() {
@@ -38,6 +43,11 @@ func (c *Console) consolePagesRoutes() {
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		writeMaybeGzip(w, r, http.StatusOK, playgroundJS)
+	})
+	m.HandleFunc("GET /console/static/pages.css", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		writeMaybeGzip(w, r, http.StatusOK, pagesCSS)
 	})
 	m.Handle("GET /console/playground", c.page("playgrounds", "playground", c.playgroundIndex))
 	m.Handle("GET /console/playground/usage", http.HandlerFunc(c.playgroundUsage))
