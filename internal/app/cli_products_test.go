@@ -207,3 +207,36 @@ func TestEmergencyStopEndsStreamsAcrossNodes(t *testing.T) {
 		t.Fatalf("node B's stream ended %v after the stop on node A, want about 1s", ended)
 	}
 }
+
+// TestProductQuotaSurvivesRestart: a plan's request quota held in memory
+// (no Redis) is seeded from the ledger when the node starts again, so a
+// restart does not give an exhausted quota back.
+func TestProductQuotaSurvivesRestart(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "sluice.yaml")
+	body := strings.Replace(productsYAML, "{name: open, rpm: 100, approval: auto}", "{name: open, quota: 2, quota_period: total, approval: auto}", 1) +
+		"keys:\n  - {name: bot, key: " + productKeyValue + ", application: acme/search/bot}\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	r := start(t, "--config", cfg, "--data-dir", data)
+	t.Setenv("SLUICE_SERVER", r.base)
+	cli(t, "subscriptions", "create", "--app", "acme/search/bot", "--product", "support", "--plan", "open")
+	url := "/products/support/v2/v1/chat/completions"
+	var codes []int
+	for range 3 {
+		got, _ := call(t, "POST", r.base+url, productKeyValue, productChat)
+		codes = append(codes, got)
+	}
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 {
+		t.Fatalf("quota 2: %v", codes)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	r2 := start(t, "--config", cfg, "--data-dir", data)
+	got, out := call(t, "POST", r2.base+url, productKeyValue, productChat)
+	if got != 429 || !strings.Contains(mustMarshal(out), "quota_exceeded") {
+		t.Fatalf("after a restart: %d %v, want 429 quota_exceeded", got, out)
+	}
+}

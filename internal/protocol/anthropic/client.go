@@ -89,6 +89,7 @@ type streamWriter struct {
 	w     io.Writer
 	model string
 	buf   []byte
+	json  []byte // the event's JSON, when appendEvent writes it
 
 	started  bool
 	finished bool         // message_stop or an error was written
@@ -305,11 +306,18 @@ func (s *streamWriter) stop(ev llm.Event) error {
 
 // emit writes one event as the API does: "event: <name>\ndata: <json>\n\n".
 func (s *streamWriter) emit(name string, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
+	// Deltas and block stops, nearly every event, are written with append
+	// calls into a reused buffer (appendEvent); the rest with json.Marshal.
+	data, ok := appendEvent(s.json[:0], v)
+	if ok {
+		s.json = data
+	} else {
+		var err error
+		if data, err = json.Marshal(v); err != nil {
+			return err
+		}
 	}
 	s.buf = sse.AppendEvent(s.buf[:0], name, data)
-	_, err = s.w.Write(s.buf)
+	_, err := s.w.Write(s.buf)
 	return err
 }

@@ -262,3 +262,39 @@ func appendBlock(b []byte, x any) ([]byte, error) {
 
 // textJSON is json.Marshal(s).
 func textJSON(s string) json.RawMessage { return appendStr(make([]byte, 0, len(s)+2), s) }
+
+// appendEvent writes a block delta or block stop event as json.Marshal
+// does; ok is false for the other events.
+func appendEvent(b []byte, v any) (out []byte, ok bool) {
+	f := true
+	switch e := v.(type) {
+	case wire.ContentBlockStopEvent:
+		b = append(b, '{')
+		b = appendStr(appendKey(b, &f, "type"), e.Type)
+		b = strconv.AppendInt(appendKey(b, &f, "index"), int64(e.Index), 10)
+		return append(b, '}'), true
+	case wire.ContentBlockDeltaEvent:
+		var key, val, typ string
+		switch d := e.Delta.(type) {
+		case wire.TextDelta:
+			typ, key, val = d.Type, "text", d.Text
+		case wire.InputJSONDelta:
+			typ, key, val = d.Type, "partial_json", d.PartialJSON
+		case wire.ThinkingDelta:
+			typ, key, val = d.Type, "thinking", d.Thinking
+		case wire.SignatureDelta:
+			typ, key, val = d.Type, "signature", d.Signature
+		default:
+			return b, false
+		}
+		b = append(b, '{')
+		b = appendStr(appendKey(b, &f, "type"), e.Type)
+		b = strconv.AppendInt(appendKey(b, &f, "index"), int64(e.Index), 10)
+		g := true
+		b = append(appendKey(b, &f, "delta"), '{')
+		b = appendStr(appendKey(b, &g, "type"), typ)
+		b = appendStr(appendKey(b, &g, key), val)
+		return append(b, '}', '}'), true
+	}
+	return b, false
+}

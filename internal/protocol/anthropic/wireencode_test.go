@@ -105,3 +105,40 @@ func reflectElem(x any) any {
 	}
 	return x
 }
+
+// TestEventEncodeMatchesMarshal: appendEvent writes the events it takes
+// as json.Marshal does, and leaves the others to it.
+func TestEventEncodeMatchesMarshal(t *testing.T) {
+	for _, s := range []string{"", "tok00001 ", "<a> & \u2028 \xff \"q\" \\ \n"} {
+		checkEvents(t, s, 3)
+	}
+	if _, ok := appendEvent(nil, wire.MessageStopEvent{Type: "message_stop"}); ok {
+		t.Errorf("message_stop: written by appendEvent")
+	}
+	if _, ok := appendEvent(nil, wire.ContentBlockDeltaEvent{Delta: struct{}{}}); ok {
+		t.Errorf("unknown delta: written by appendEvent")
+	}
+}
+
+func FuzzEventEncode(f *testing.F) {
+	f.Add("tok", 0)
+	f.Add("<\u2028>", -1)
+	f.Fuzz(func(t *testing.T, s string, i int) { checkEvents(t, s, i) })
+}
+
+func checkEvents(t *testing.T, s string, i int) {
+	t.Helper()
+	for _, v := range []any{
+		wire.ContentBlockStopEvent{Type: s, Index: i},
+		wire.ContentBlockDeltaEvent{Type: "content_block_delta", Index: i, Delta: wire.TextDelta{Type: s, Text: s}},
+		wire.ContentBlockDeltaEvent{Type: s, Index: i, Delta: wire.InputJSONDelta{Type: "input_json_delta", PartialJSON: s}},
+		wire.ContentBlockDeltaEvent{Type: s, Index: i, Delta: wire.ThinkingDelta{Type: "thinking_delta", Thinking: s}},
+		wire.ContentBlockDeltaEvent{Type: s, Index: i, Delta: wire.SignatureDelta{Type: "signature_delta", Signature: s}},
+	} {
+		want, _ := json.Marshal(v)
+		got, ok := appendEvent(nil, v)
+		if !ok || !bytes.Equal(got, want) {
+			t.Fatalf("%#v:\n got %s\nwant %s", v, got, want)
+		}
+	}
+}

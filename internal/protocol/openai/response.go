@@ -47,7 +47,7 @@ func (c ClientCodec) EncodeResponse(req *llm.Request, resp *llm.Response) ([]byt
 	if out.Created == 0 {
 		out.Created = c.now().Unix()
 	}
-	return marshal(out)
+	return appendChatCompletion(make([]byte, 0, 512), &out)
 }
 
 func argumentsText(a json.RawMessage) string {
@@ -120,8 +120,11 @@ func usageOf(u *oa.ChatUsage) llm.Usage {
 // read: Sluice never asks for more.
 func (UpstreamCodec) DecodeResponse(body []byte) (*llm.Response, error) {
 	var w oa.ChatCompletion
-	if err := json.Unmarshal(body, &w); err != nil {
-		return nil, badUpstream("the upstream returned a malformed chat completion")
+	if !decodeCompletion(body, &w) {
+		w = oa.ChatCompletion{}
+		if err := json.Unmarshal(body, &w); err != nil {
+			return nil, badUpstream("the upstream returned a malformed chat completion")
+		}
 	}
 	if len(w.Choices) == 0 {
 		if e := errorInBody(body); e != nil {

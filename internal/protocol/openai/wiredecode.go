@@ -577,3 +577,66 @@ func (d *wireDecoder) usage(raw []byte, u *oa.ChatUsage) {
 		}
 	})
 }
+
+var (
+	completionFields = []string{"id", "object", "created", "model", "choices", "usage"}
+	choiceFields     = []string{"index", "message", "logprobs", "finish_reason"}
+	messageOutFields = []string{"role", "content", "refusal", "tool_calls", "reasoning_content", "reasoning"}
+)
+
+// decodeCompletion reads an upstream chat completion as json.Unmarshal
+// does, when it can (see decodeStreamChunk).
+func decodeCompletion(body []byte, w *oa.ChatCompletion) (ok bool) {
+	if jsonlimit.Check(body, 256) != nil {
+		return false
+	}
+	d := wireDecoder{}
+	d.object(body, typeMessage, completionFields, func(i int, v []byte) {
+		switch i {
+		case 0:
+			d.str(v, &w.ID)
+		case 1:
+			d.str(v, &w.Object)
+		case 2:
+			d.integer64(v, &w.Created)
+		case 3:
+			d.str(v, &w.Model)
+		case 4:
+			slice(&d, v, &w.Choices, typeMessages, d.choice)
+		case 5:
+			decodePtr(v, &w.Usage, d.usage)
+		}
+	})
+	return d.err == nil
+}
+
+func (d *wireDecoder) choice(raw []byte, ch *oa.ChatChoice) {
+	d.object(raw, typeMessage, choiceFields, func(i int, v []byte) {
+		switch i {
+		case 0:
+			d.integer(v, &ch.Index)
+		case 1:
+			m := &ch.Message
+			d.object(v, typeMessage, messageOutFields, func(i int, v []byte) {
+				switch i {
+				case 0:
+					d.str(v, &m.Role)
+				case 1:
+					decodePtr(v, &m.Content, d.str)
+				case 2:
+					decodePtr(v, &m.Refusal, d.str)
+				case 3:
+					slice(d, v, &m.ToolCalls, typeToolCalls, d.toolCall)
+				case 4:
+					d.str(v, &m.ReasoningContent)
+				case 5:
+					d.str(v, &m.Reasoning)
+				}
+			})
+		case 2:
+			rawValue(v, &ch.Logprobs)
+		case 3:
+			decodePtr(v, &ch.FinishReason, d.str)
+		}
+	})
+}

@@ -187,3 +187,48 @@ func checkStreamChunk(t *testing.T, b []byte) {
 		t.Fatalf("%s:\n got %+v\nwant %+v", b, got, want)
 	}
 }
+
+// completionCases are upstream answers on which decodeCompletion, when it
+// decodes at all, must agree with json.Unmarshal; appendChatCompletion
+// must write what it read as marshal does.
+var completionCases = []string{
+	`{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi <&>","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":2000,"completion_tokens":9,"total_tokens":2009}}`,
+	`{"choices":[{"message":{"content":null,"tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{}"}}],"reasoning_content":"r","reasoning":"q"},"logprobs":{"content":[]},"finish_reason":"tool_calls"}]}`,
+	`{"choices":[],"error":{"message":"x"}}`, `{"choices":[{"message":"x"}]}`, `{"choices":[{"index":"0"}]}`, `{"created":-1.5}`,
+	`{"choices":[{"message":{"content":"a"}}],"choices":[{"finish_reason":"length"}],"Usage":{"Prompt_Tokens":1}}`, `null`, `[]`,
+}
+
+func TestCompletionDecode(t *testing.T) {
+	for _, c := range completionCases {
+		checkCompletion(t, []byte(c))
+	}
+}
+
+func FuzzCompletionDecode(f *testing.F) {
+	for _, c := range completionCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(checkCompletion)
+}
+
+func checkCompletion(t *testing.T, b []byte) {
+	t.Helper()
+	var want, got oa.ChatCompletion
+	wantErr := json.Unmarshal(b, &want)
+	if wantErr == nil {
+		m, mErr := marshal(want)
+		a, aErr := appendChatCompletion(nil, &want)
+		if (mErr == nil) != (aErr == nil) || (mErr == nil && string(a) != string(m)) {
+			t.Fatalf("%s: appendChatCompletion\n got %s %v\nwant %s %v", b, a, aErr, m, mErr)
+		}
+	}
+	if !decodeCompletion(b, &got) {
+		return
+	}
+	if wantErr != nil {
+		t.Fatalf("%s: decoded, but encoding/json refuses it: %v", b, wantErr)
+	}
+	if !reflect.DeepEqual(want, got) {
+		t.Fatalf("%s:\n got %+v\nwant %+v", b, got, want)
+	}
+}

@@ -414,3 +414,82 @@ func appendChatUsage(b []byte, u *oa.ChatUsage) []byte {
 	}
 	return append(b, '}')
 }
+
+// appendChatCompletion writes a completion as marshal does.
+func appendChatCompletion(b []byte, c *oa.ChatCompletion) ([]byte, error) {
+	var err error
+	f := true
+	b = append(b, '{')
+	b = appendStr(appendKey(b, &f, "id"), c.ID)
+	b = appendStr(appendKey(b, &f, "object"), c.Object)
+	b = strconv.AppendInt(appendKey(b, &f, "created"), c.Created, 10)
+	b = appendStr(appendKey(b, &f, "model"), c.Model)
+	b = appendKey(b, &f, "choices")
+	if c.Choices == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range c.Choices {
+			ch := &c.Choices[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			g := true
+			b = append(b, '{')
+			b = strconv.AppendInt(appendKey(b, &g, "index"), int64(ch.Index), 10)
+			m := &ch.Message
+			h := true
+			b = append(appendKey(b, &g, "message"), '{')
+			b = appendStr(appendKey(b, &h, "role"), m.Role)
+			b = appendOptStr(appendKey(b, &h, "content"), m.Content)
+			b = appendOptStr(appendKey(b, &h, "refusal"), m.Refusal)
+			if len(m.ToolCalls) > 0 {
+				b = appendToolCalls(appendKey(b, &h, "tool_calls"), m.ToolCalls)
+			}
+			if m.ReasoningContent != "" {
+				b = appendStr(appendKey(b, &h, "reasoning_content"), m.ReasoningContent)
+			}
+			if m.Reasoning != "" {
+				b = appendStr(appendKey(b, &h, "reasoning"), m.Reasoning)
+			}
+			b = append(b, '}')
+			if b, err = appendRaw(appendKey(b, &g, "logprobs"), ch.Logprobs, false); err != nil {
+				return b, err
+			}
+			b = appendOptStr(appendKey(b, &g, "finish_reason"), ch.FinishReason)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if c.Usage != nil {
+		b = appendChatUsage(appendKey(b, &f, "usage"), c.Usage)
+	}
+	return append(b, '}'), nil
+}
+
+// appendOptStr writes a *string: null when nil.
+func appendOptStr(b []byte, s *string) []byte {
+	if s == nil {
+		return append(b, "null"...)
+	}
+	return appendStr(b, *s)
+}
+
+func appendToolCalls(b []byte, calls []oa.ChatToolCall) []byte {
+	b = append(b, '[')
+	for i, tc := range calls {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		g := true
+		b = append(b, '{')
+		b = appendStr(appendKey(b, &g, "id"), tc.ID)
+		b = appendStr(appendKey(b, &g, "type"), tc.Type)
+		h := true
+		b = append(appendKey(b, &g, "function"), '{')
+		b = appendStr(appendKey(b, &h, "name"), tc.Function.Name)
+		b = appendStr(appendKey(b, &h, "arguments"), tc.Function.Arguments)
+		b = append(b, '}', '}')
+	}
+	return append(b, ']')
+}
