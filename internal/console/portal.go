@@ -286,7 +286,8 @@ func (c *Console) createApp(r *http.Request, u *user) (string, string, error) {
 type appData struct {
 	App         admin.UnitView
 	Keys        []keyRow
-	NextKeys    string // the link to the next page of keys ("" on the last)
+	NextKeys    string // the key to continue after ("" at the end)
+	TotalKeys   int
 	Charts      string
 	Total       top
 	P50, P95    float64
@@ -311,32 +312,33 @@ func (c *Console) appPage(w http.ResponseWriter, r *http.Request, u *user, p *pa
 	p.Title = "Application " + d.App.Name
 	scope := authz.Scope{OrgID: d.App.OrgID, TeamID: d.App.TeamID}
 	p.Can["keys"] = c.may(u, authz.KeysWrite, scope)
-	keys, next, err := c.keyList(r, u, p, id, r.URL.Query().Get("cursor"))
+	keys, err := c.keyList(r, u, p, id)
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
+	shown, next := keyPage(keys, r.URL.Query().Get("after"), keysPerPage)
+	for _, k := range shown {
 		d.Keys = append(d.Keys, keyRow{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Revoked: k.RevokedAt != nil})
 	}
-	d.NextKeys = olderLink("/portal/apps/"+url.PathEscape(id), url.Values{}, next)
+	d.NextKeys, d.TotalKeys = next, len(keys)
 	var ov overviewData
 	end := time.Now().UTC()
 	appScope := url.Values{"app_id": {id}}
-	ok, err := c.fromAnalytics(r, u, appScope, &ov, end, 24*time.Hour, time.Hour, false)
+	ok, err := c.fromAnalytics(r, u, appScope, &ov, end, 24*time.Hour, 30*time.Minute)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		if err := c.fromLedger(r, u, appScope, &ov, end, 24*time.Hour, time.Hour); err != nil {
+		if err := c.fromLedger(r, u, appScope, &ov, end, 24*time.Hour, 30*time.Minute); err != nil {
 			return err
 		}
 	}
 	d.Charts, d.Total, d.P50, d.P95 = ov.Charts, ov.Total, ov.P50, ov.P95
-	spent, err := c.monthSpend(r, u, appScope, "")
-	if err != nil {
+	var usage admin.UsageAnswer
+	if err := c.api(r, u, http.MethodGet, "/admin/v1/usage", url.Values{"app_id": {id}}, nil, &usage); err != nil {
 		return err
 	}
-	d.SpentMicros = spent[""]
+	d.SpentMicros = usage.Total.CostMicros
 	if bud := d.App.Limits.Budget; bud != nil {
 		d.LeftMicros = max(0, int64(bud.AmountUSD*1e6)-d.SpentMicros)
 	}

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -39,19 +41,14 @@ var metricColumns = map[string][]string{
 	"errors": {"errors"}, "error_rate": {"errors"}, "input_tokens": {"input_tokens"}, "output_tokens": {"output_tokens"},
 	"cached_tokens": {"cached_tokens"}, "cost_micros": {"cost_micros"}, "cost_usd": {"cost_micros"},
 	"cache_hit_rate": {"cache_hits", "cache_lookups"}, "latency_avg_ms": {"latency_us"},
-	"latency_p50_ms": {"lat_"}, "latency_p95_ms": {"lat_"}, "latency_p99_ms": {"lat_"},
-	"ttft_p50_ms": {"ttft_"}, "ttft_p95_ms": {"ttft_"}, "ttft_p99_ms": {"ttft_"},
+	"latency_p50_ms": {"lat_hist"}, "latency_p95_ms": {"lat_hist"}, "latency_p99_ms": {"lat_hist"},
+	"ttft_p50_ms": {"ttft_hist"}, "ttft_p95_ms": {"ttft_hist"}, "ttft_p99_ms": {"ttft_hist"},
 }
 
-// wantedColumns marks the rollupSumColumns that metrics need.
-func wantedColumns(metrics []string) []bool {
-	want := make([]bool, len(rollupSumColumns))
-	if len(metrics) == 0 {
-		for i := range want {
-			want[i] = true
-		}
-		return want
-	}
+// wantedColumns says which columns metrics need: sums marks the
+// rollupSumColumns, lat and ttft the histograms.
+func wantedColumns(metrics []string) (sums []bool, lat, ttft bool) {
+	sums = make([]bool, len(rollupSumColumns))
 	need := map[string]bool{"requests": true}
 	for _, m := range metrics {
 		for _, c := range metricColumns[m] {
@@ -59,16 +56,9 @@ func wantedColumns(metrics []string) []bool {
 		}
 	}
 	for i, c := range rollupSumColumns {
-		switch {
-		case strings.HasPrefix(c, "lat_"):
-			want[i] = need["lat_"]
-		case strings.HasPrefix(c, "ttft_") && c != "ttft_us" && c != "ttft_count":
-			want[i] = need["ttft_"]
-		default:
-			want[i] = need[c]
-		}
+		sums[i] = len(metrics) == 0 || need[c]
 	}
-	return want
+	return sums, len(metrics) == 0 || need["lat_hist"], len(metrics) == 0 || need["ttft_hist"]
 }
 
 // AnalyticsPoint is one bucket of one group.
@@ -178,7 +168,8 @@ func (s *Store) Analytics(ctx context.Context, q AnalyticsQuery) ([]AnalyticsPoi
 		cut(end, b, grains[1:])
 	}
 	cut(from, to, grains)
-	want := wantedColumns(q.Metrics)
+	wantSums, wantLat, wantTTFT := wantedColumns(q.Metrics)
+	want := stretchColumns{wantSums, wantLat, wantTTFT}
 
 	type key struct {
 		t     int64
@@ -238,10 +229,20 @@ func (s *Store) Analytics(ctx context.Context, q AnalyticsQuery) ([]AnalyticsPoi
 	return out, nil
 }
 
+// stretchColumns are the columns a query reads: the marked
+// rollupSumColumns, and the histograms it wants.
+type stretchColumns struct {
+	sums      []bool
+	lat, ttft bool
+}
+
 // analyticsStretch reads the rows of grain in [start, end), summed per
-// interval bucket and group, and hands each to emit.
+// interval bucket and group, and hands each sum to emit. Without
+// histograms, SQL sums the rows; with them, the rows stream out as they
+// are and are summed here, the histograms merged from their encoding.
 func (s *Store) analyticsStretch(ctx context.Context, grain string, start, end, iv int64, groupCols []string,
-	where map[string]string, want []bool, emit func(t int64, group []string, sums *RollupSums)) error {
+	where map[string]string, want stretchColumns, emit func(t int64, group []string, sums *RollupSums)) error {
+	merge := want.lat || want.ttft
 	ivs := itoa(int(iv))
 	sel := []string{"bucket - bucket % " + ivs}
 	groupBy := []string{"bucket - bucket % " + ivs}
@@ -256,12 +257,20 @@ func (s *Store) analyticsStretch(ctx context.Context, grain string, start, end, 
 	}
 	for i, c := range rollupSumColumns {
 		switch {
-		case !want[i]:
+		case !want.sums[i]:
+		case merge:
+			sel = append(sel, c)
 		case s.dialect == "postgres": // SUM(bigint) is numeric there
 			sel = append(sel, "CAST(SUM("+c+") AS BIGINT)")
 		default:
 			sel = append(sel, "SUM("+c+")")
 		}
+	}
+	if want.lat {
+		sel = append(sel, "lat_hist")
+	}
+	if want.ttft {
+		sel = append(sel, "ttft_hist")
 	}
 	args := []any{grain, start, end}
 	conds := []string{"grain = $1", "bucket >= $2", "bucket < $3"}
@@ -273,34 +282,126 @@ func (s *Store) analyticsStretch(ctx context.Context, grain string, start, end, 
 			conds = append(conds, c+" = $"+itoa(len(args)))
 		}
 	}
-	q := "SELECT " + strings.Join(sel, ", ") + " FROM analytics_rollup WHERE " + strings.Join(conds, " AND ") +
-		" GROUP BY " + strings.Join(groupBy, ", ")
+	q := "SELECT " + strings.Join(sel, ", ") + " FROM analytics_rollup WHERE " + strings.Join(conds, " AND ")
+	if !merge {
+		q += " GROUP BY " + strings.Join(groupBy, ", ")
+	}
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	targets := make([]any, 0, 1+len(groupCols)+len(rollupSumColumns))
-	scratch := make([]any, 0, len(rollupSumColumns))
-	for rows.Next() {
-		var t int64
-		group := make([]string, len(groupCols))
-		var sums RollupSums
-		targets = append(targets[:0], &t)
-		for i := range group {
-			targets = append(targets, &group[i])
-		}
-		for i, p := range sums.scanTargets(scratch[:0]) {
-			if want[i] {
-				targets = append(targets, p)
+	if !merge {
+		targets := make([]any, 0, 1+len(groupCols)+len(rollupSumColumns))
+		scratch := make([]any, 0, len(rollupSumColumns))
+		for rows.Next() {
+			var t int64
+			group := make([]string, len(groupCols))
+			var sums RollupSums
+			targets = append(targets[:0], &t)
+			for i := range group {
+				targets = append(targets, &group[i])
 			}
+			for i, p := range sums.scanTargets(scratch[:0]) {
+				if want.sums[i] {
+					targets = append(targets, p)
+				}
+			}
+			if err := rows.Scan(targets...); err != nil {
+				return err
+			}
+			emit(t, group, &sums)
 		}
+		return rows.Err()
+	}
+	// Rows are summed per bucket and group under a key of the bucket's 8
+	// bytes and the group's values, each ended by a NUL; the map lookup
+	// with string(key) does not allocate.
+	type point struct {
+		t     int64
+		group []string
+		sums  RollupSums
+	}
+	acc := map[string]*point{}
+	// The integers are scanned into interfaces: database/sql converts an
+	// int64 into an *int64 through reflection, at a cost per column and
+	// row that is the query's largest after SQLite's own.
+	var (
+		t         int64
+		groupRaw  = make([]sql.RawBytes, len(groupCols))
+		row       RollupSums
+		into      []*int64 // the fields of row that vals go to
+		lat, ttft sql.RawBytes
+		key       []byte
+	)
+	targets := []any{&t}
+	for i := range groupRaw {
+		targets = append(targets, &groupRaw[i])
+	}
+	for i, p := range row.scanTargets(nil) {
+		if want.sums[i] {
+			into = append(into, p.(*int64))
+		}
+	}
+	vals := make([]any, len(into))
+	for i := range vals {
+		targets = append(targets, &vals[i])
+	}
+	if want.lat {
+		targets = append(targets, &lat)
+	}
+	if want.ttft {
+		targets = append(targets, &ttft)
+	}
+	for rows.Next() {
 		if err := rows.Scan(targets...); err != nil {
 			return err
 		}
-		emit(t, group, &sums)
+		for i, v := range vals {
+			n, ok := v.(int64)
+			if !ok {
+				return fmt.Errorf("analytics: %T in an integer column", v)
+			}
+			*into[i] = n
+		}
+		key = binary.BigEndian.AppendUint64(key[:0], uint64(t))
+		for _, g := range groupRaw {
+			key = append(append(key, g...), 0)
+		}
+		p := acc[string(key)]
+		if p == nil {
+			p = &point{t: t, group: make([]string, len(groupRaw))}
+			for i, g := range groupRaw {
+				p.group[i] = string(g)
+			}
+			acc[string(key)] = p
+		}
+		r := &p.sums
+		r.Requests += row.Requests
+		r.Errors += row.Errors
+		r.InputTokens += row.InputTokens
+		r.OutputTokens += row.OutputTokens
+		r.CachedTokens += row.CachedTokens
+		r.CostMicros += row.CostMicros
+		r.CacheHits += row.CacheHits
+		r.CacheLookups += row.CacheLookups
+		r.LatencyMicros += row.LatencyMicros
+		r.TTFTCount += row.TTFTCount
+		r.TTFTMicros += row.TTFTMicros
+		if err := r.Latency.AddEncoded(lat); err != nil {
+			return err
+		}
+		if err := r.TTFT.AddEncoded(ttft); err != nil {
+			return err
+		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, p := range acc {
+		emit(p.t, p.group, &p.sums)
+	}
+	return nil
 }
 
 // AnalyticsMetrics are the measures a point can report, in answer order.

@@ -1,10 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -167,7 +171,7 @@ func BenchmarkAnalytics30Days(b *testing.B) {
 			b.Run(name+"/"+q.name, func(b *testing.B) {
 				b.ReportAllocs()
 				var reqs int64
-				cpu0 := cpuSeconds()
+				cpu0, srv0 := cpuSeconds(), serverCPUSeconds(name)
 				for b.Loop() {
 					pts, err := s.Analytics(context.Background(), AnalyticsQuery{From: end.Add(-q.span), To: end, Interval: q.interval,
 						GroupBy: q.groupBy, Where: q.where, Metrics: q.metrics})
@@ -181,9 +185,52 @@ func BenchmarkAnalytics30Days(b *testing.B) {
 				}
 				b.ReportMetric(float64(reqs), "requests")
 				b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op") // the process's CPU time: what the query costs on an idle machine
+				if srv0 >= 0 {
+					b.ReportMetric((serverCPUSeconds(name)-srv0)/float64(b.N), "server-cpu-s/op")
+				}
 			})
 		}
 	}
+}
+
+// serverCPUSeconds is the CPU time of the PostgreSQL server's backends
+// (the children of the postmaster whose pid SLUICE_BENCH_PG_PID names,
+// those still running and those that ended), or -1 for SQLite or without
+// it.
+func serverCPUSeconds(backend string) float64 {
+	pid := os.Getenv("SLUICE_BENCH_PG_PID")
+	if backend != "postgres" || pid == "" {
+		return -1
+	}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var ticks int64
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ... utime stime are fields 14 and 15.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(string(b[i+1:]))
+		if len(fields) < 15 {
+			continue
+		}
+		var n []int64
+		for _, f := range fields[11:15] {
+			v, _ := strconv.ParseInt(f, 10, 64)
+			n = append(n, v)
+		}
+		switch {
+		case fields[1] == pid: // a backend
+			ticks += n[0] + n[1]
+		case filepath.Base(filepath.Dir(f)) == pid: // the postmaster: the backends that ended
+			ticks += n[2] + n[3]
+		}
+	}
+	return float64(ticks) / 100 // USER_HZ
 }
 
 // cpuSeconds is the CPU time (user and system) this process has used.

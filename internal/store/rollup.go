@@ -176,43 +176,25 @@ var grainSeconds = map[string]int64{GrainMinute: 60, GrainHour: 3600, GrainDay: 
 
 const rollupDimColumns = `org_id, team_id, app_id, key_id, model, provider, product, product_version, prompt, prompt_version, status`
 
-// rollupSumColumns are the additive columns, in RollupSums.values order.
-var rollupSumColumns = func() []string {
-	cols := []string{"requests", "errors", "input_tokens", "output_tokens", "cached_tokens", "cost_micros",
-		"cache_hits", "cache_lookups", "latency_us", "ttft_count", "ttft_us"}
-	for i := range HistBuckets {
-		cols = append(cols, fmt.Sprintf("lat_%02d", i))
-	}
-	for i := range HistBuckets {
-		cols = append(cols, fmt.Sprintf("ttft_%02d", i))
-	}
-	return cols
-}()
+// rollupSumColumns are the additive integer columns, in RollupSums.values
+// order. The histograms are in rollupHistColumns, encoded (AppendHist).
+var rollupSumColumns = []string{"requests", "errors", "input_tokens", "output_tokens", "cached_tokens", "cost_micros",
+	"cache_hits", "cache_lookups", "latency_us", "ttft_count", "ttft_us"}
 
-// values appends r's columns in rollupSumColumns order.
+// rollupHistColumns hold the latency and time-to-first-token histograms.
+const rollupHistColumns = "lat_hist, ttft_hist"
+
+// values appends r's integer columns in rollupSumColumns order.
 func (r *RollupSums) values(args []any) []any {
-	args = append(args, r.Requests, r.Errors, r.InputTokens, r.OutputTokens, r.CachedTokens, r.CostMicros,
+	return append(args, r.Requests, r.Errors, r.InputTokens, r.OutputTokens, r.CachedTokens, r.CostMicros,
 		r.CacheHits, r.CacheLookups, r.LatencyMicros, r.TTFTCount, r.TTFTMicros)
-	for _, c := range r.Latency {
-		args = append(args, c)
-	}
-	for _, c := range r.TTFT {
-		args = append(args, c)
-	}
-	return args
 }
 
-// scanTargets returns pointers to r's columns in rollupSumColumns order.
+// scanTargets appends pointers to r's integer columns in rollupSumColumns
+// order.
 func (r *RollupSums) scanTargets(dst []any) []any {
-	dst = append(dst, &r.Requests, &r.Errors, &r.InputTokens, &r.OutputTokens, &r.CachedTokens, &r.CostMicros,
+	return append(dst, &r.Requests, &r.Errors, &r.InputTokens, &r.OutputTokens, &r.CachedTokens, &r.CostMicros,
 		&r.CacheHits, &r.CacheLookups, &r.LatencyMicros, &r.TTFTCount, &r.TTFTMicros)
-	for i := range r.Latency {
-		dst = append(dst, &r.Latency[i])
-	}
-	for i := range r.TTFT {
-		dst = append(dst, &r.TTFT[i])
-	}
-	return dst
 }
 
 // rollupKey identifies a rollup row.
@@ -228,27 +210,42 @@ func dimsOf(e *ledger.Entry) RollupDims {
 		PromptVersion: e.PromptVersion, Status: string(e.Status)}
 }
 
-// rollupRowsPerUpsert is how many rows one upsert statement writes
-// (16 rows of 154 columns: under SQLite's and PostgreSQL's parameter limits).
+// rollupRowsPerUpsert is how many rows one upsert statement writes.
 const rollupRowsPerUpsert = 16
 
-// rollupSQL caches upsertRollupSQL per dialect and row count.
-var rollupSQL sync.Map // "dialect/n" -> string
+// rollupSQL caches the upsert statements per dialect, kind and row count.
+var rollupSQL sync.Map // "dialect/kind/n" -> string
 
-// upsertRollupSQL is the multi-row upsert of n rows that adds to existing rows.
-func (s *Store) upsertRollupSQL(n int) string {
-	k := s.dialect + "/" + itoa(n)
+// The two upserts of upsertRollups: rollupAdd adds the integer columns
+// (inserting the row if it is new) and returns each row's key and
+// histograms as they were; rollupSetHist then writes the merged
+// histograms into the rows, which the first statement has locked.
+const (
+	rollupAdd     = "add"
+	rollupSetHist = "hist"
+)
+
+// rollupKeyColumns is the primary key of analytics_rollup.
+const rollupKeyColumns = "grain, bucket, " + rollupDimColumns
+
+// upsertRollupSQL returns the upsert of kind for n rows.
+func (s *Store) upsertRollupSQL(kind string, n int) string {
+	k := s.dialect + "/" + kind + "/" + itoa(n)
 	if q, ok := rollupSQL.Load(k); ok {
 		return q.(string)
 	}
-	q := s.buildUpsertRollupSQL(n)
+	q := s.buildUpsertRollupSQL(kind, n)
 	rollupSQL.Store(k, q)
 	return q
 }
 
-func (s *Store) buildUpsertRollupSQL(n int) string {
-	cols := "grain, bucket, " + rollupDimColumns + ", " + strings.Join(rollupSumColumns, ", ")
-	ncols := 2 + 11 + len(rollupSumColumns)
+func (s *Store) buildUpsertRollupSQL(kind string, n int) string {
+	cols := rollupKeyColumns + ", " + strings.Join(rollupSumColumns, ", ")
+	ncols := 13 + len(rollupSumColumns)
+	if kind == rollupSetHist {
+		cols = rollupKeyColumns + ", " + rollupHistColumns
+		ncols = 13 + 2
+	}
 	var b strings.Builder
 	b.WriteString("INSERT INTO analytics_rollup (" + cols + ") VALUES ")
 	p := 1
@@ -271,13 +268,18 @@ func (s *Store) buildUpsertRollupSQL(n int) string {
 		}
 		b.WriteByte(')')
 	}
-	b.WriteString(" ON CONFLICT (grain, bucket, " + rollupDimColumns + ") DO UPDATE SET ")
+	b.WriteString(" ON CONFLICT (" + rollupKeyColumns + ") DO UPDATE SET ")
+	if kind == rollupSetHist {
+		b.WriteString("lat_hist = excluded.lat_hist, ttft_hist = excluded.ttft_hist")
+		return b.String()
+	}
 	for i, c := range rollupSumColumns {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString(c + " = analytics_rollup." + c + " + excluded." + c)
 	}
+	b.WriteString(" RETURNING " + rollupKeyColumns + ", " + rollupHistColumns)
 	return b.String()
 }
 
@@ -373,48 +375,130 @@ func mod(a, b int64) int64 {
 	return m
 }
 
-// upsertRollups adds rows to analytics_rollup in statements of
-// rollupRowsPerUpsert rows.
+// upsertRollups adds sums to the rows of keys (sorted by
+// compareRollupKeys), rollupRowsPerUpsert rows at a time: the first
+// statement adds the integer columns and returns the stored histograms,
+// which are merged with the new counts here and written back by the
+// second. The first statement locks the rows (on PostgreSQL, in key order,
+// so that concurrent ledger batches queue instead of deadlocking), so no
+// other transaction adds to a histogram between the read and the write.
 func (s *Store) upsertRollups(ctx context.Context, tx *sql.Tx, keys []rollupKey, sums map[rollupKey]*RollupSums) error {
 	args := make([]any, 0, rollupRowsPerUpsert*(13+len(rollupSumColumns)))
+	var hists []rollupKey
 	for i := 0; i < len(keys); i += rollupRowsPerUpsert {
 		chunk := keys[i:min(i+rollupRowsPerUpsert, len(keys))]
 		args = args[:0]
 		for _, k := range chunk {
-			d := k.RollupDims
-			args = append(args, k.grain, k.bucket, d.OrgID, d.TeamID, d.AppID, d.KeyID, d.Model, d.Provider,
-				d.Product, d.ProductVersion, d.Prompt, d.PromptVersion, d.Status)
+			args = k.appendKey(args)
 			args = sums[k].values(args)
 		}
-		var err error
-		if st := s.rollupStmt(len(chunk)); st != nil {
-			_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-		} else {
-			_, err = tx.ExecContext(ctx, s.upsertRollupSQL(len(chunk)), args...)
-		}
+		rows, err := s.rollupQuery(ctx, tx, rollupAdd, len(chunk), args)
 		if err != nil {
+			return fmt.Errorf("analytics rollup: %w", err)
+		}
+		hists = hists[:0]
+		for rows.Next() {
+			var k rollupKey
+			var lat, ttft []byte
+			if err := rows.Scan(k.scanKey(nil, &lat, &ttft)...); err != nil {
+				rows.Close()
+				return fmt.Errorf("analytics rollup: %w", err)
+			}
+			r := sums[k]
+			if r == nil {
+				rows.Close()
+				return fmt.Errorf("analytics rollup: the upsert returned a row it was not given (%v)", k)
+			}
+			if isEmptyHist(&r.Latency) && isEmptyHist(&r.TTFT) {
+				continue // nothing to merge: the stored histograms stay
+			}
+			if err := r.Latency.AddEncoded(lat); err != nil {
+				rows.Close()
+				return err
+			}
+			if err := r.TTFT.AddEncoded(ttft); err != nil {
+				rows.Close()
+				return err
+			}
+			hists = append(hists, k)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("analytics rollup: %w", err)
+		}
+		if len(hists) == 0 {
+			continue
+		}
+		slices.SortFunc(hists, compareRollupKeys)
+		args = args[:0]
+		for _, k := range hists {
+			args = k.appendKey(args)
+			args = append(args, EncodeHist(&sums[k].Latency), EncodeHist(&sums[k].TTFT))
+		}
+		if err := s.rollupExec(ctx, tx, rollupSetHist, len(hists), args); err != nil {
 			return fmt.Errorf("analytics rollup: %w", err)
 		}
 	}
 	return nil
 }
 
+// appendKey appends k's columns in rollupKeyColumns order.
+func (k *rollupKey) appendKey(args []any) []any {
+	d := &k.RollupDims
+	return append(args, k.grain, k.bucket, d.OrgID, d.TeamID, d.AppID, d.KeyID, d.Model, d.Provider,
+		d.Product, d.ProductVersion, d.Prompt, d.PromptVersion, d.Status)
+}
+
+// scanKey appends pointers to k's columns in rollupKeyColumns order, then
+// extra.
+func (k *rollupKey) scanKey(dst []any, extra ...any) []any {
+	d := &k.RollupDims
+	dst = append(dst, &k.grain, &k.bucket, &d.OrgID, &d.TeamID, &d.AppID, &d.KeyID, &d.Model, &d.Provider,
+		&d.Product, &d.ProductVersion, &d.Prompt, &d.PromptVersion, &d.Status)
+	return append(dst, extra...)
+}
+
+func isEmptyHist(h *Hist) bool {
+	return *h == Hist{}
+}
+
+// rollupQuery runs the upsert of kind for n rows and returns its rows,
+// through the statement prepared by PrepareRollups when there is one.
+func (s *Store) rollupQuery(ctx context.Context, tx *sql.Tx, kind string, n int, args []any) (*sql.Rows, error) {
+	if st := s.rollupStmt(kind, n); st != nil {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, s.upsertRollupSQL(kind, n), args...)
+}
+
+func (s *Store) rollupExec(ctx context.Context, tx *sql.Tx, kind string, n int, args []any) error {
+	var err error
+	if st := s.rollupStmt(kind, n); st != nil {
+		_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	} else {
+		_, err = tx.ExecContext(ctx, s.upsertRollupSQL(kind, n), args...)
+	}
+	return err
+}
+
 // PrepareRollups prepares the rollup upserts once, outside any
 // transaction (SQLite's one write connection is held by the ledger's
 // transaction, where they run).
 func (s *Store) PrepareRollups(ctx context.Context) error {
-	for n := 1; n <= rollupRowsPerUpsert; n++ {
-		if _, err := s.prepared(ctx, s.upsertRollupSQL(n)); err != nil {
-			return err
+	for _, kind := range []string{rollupAdd, rollupSetHist} {
+		for n := 1; n <= rollupRowsPerUpsert; n++ {
+			if _, err := s.prepared(ctx, s.upsertRollupSQL(kind, n)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// rollupStmt returns the prepared upsert of n rows, or nil before
-// PrepareRollups.
-func (s *Store) rollupStmt(n int) *sql.Stmt {
-	q := s.upsertRollupSQL(n)
+// rollupStmt returns the prepared upsert of kind for n rows, or nil
+// before PrepareRollups.
+func (s *Store) rollupStmt(kind string, n int) *sql.Stmt {
+	q := s.upsertRollupSQL(kind, n)
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
 	return s.stmts[q]
@@ -566,27 +650,53 @@ func (s *Store) CompactRollups(ctx context.Context, now time.Time, keep RollupRe
 }
 
 // sumRollups adds the rows of grain from in [start, end) to the rows of
-// the coarser grain to.
+// the coarser grain to. The rows are read and summed here (the histograms
+// are merged in Go), a day of them at a time, then added with the
+// ledger's upsert.
 func (s *Store) sumRollups(ctx context.Context, tx *sql.Tx, from, to string, start, end int64) error {
-	width := itoa(int(grainSeconds[to]))
-	sums := make([]string, len(rollupSumColumns))
-	for i, c := range rollupSumColumns {
-		sums[i] = "SUM(" + c + ")"
-	}
-	q := `INSERT INTO analytics_rollup (grain, bucket, ` + rollupDimColumns + `, ` + strings.Join(rollupSumColumns, ", ") + `)
- SELECT '` + to + `', bucket - bucket % ` + width + `, ` + rollupDimColumns + `, ` + strings.Join(sums, ", ") + `
- FROM analytics_rollup WHERE grain = $1 AND bucket >= $2 AND bucket < $3
- GROUP BY bucket - bucket % ` + width + `, ` + rollupDimColumns + `
- ON CONFLICT (grain, bucket, ` + rollupDimColumns + `) DO UPDATE SET `
-	for i, c := range rollupSumColumns {
-		if i > 0 {
-			q += ", "
+	width := grainSeconds[to]
+	step := max(width, 86400)
+	q := `SELECT bucket, ` + rollupDimColumns + `, ` + strings.Join(rollupSumColumns, ", ") + `, ` + rollupHistColumns + `
+ FROM analytics_rollup WHERE grain = $1 AND bucket >= $2 AND bucket < $3`
+	for a := start; a < end; a += step {
+		sums := map[rollupKey]*RollupSums{}
+		var keys []rollupKey
+		rows, err := tx.QueryContext(ctx, q, from, a, min(a+step, end))
+		if err != nil {
+			return fmt.Errorf("compact %s rows into %s rows: %w", from, to, err)
 		}
-		q += c + " = analytics_rollup." + c + " + excluded." + c
-	}
-	_, err := tx.ExecContext(ctx, q, from, start, end)
-	if err != nil {
-		return fmt.Errorf("compact %s rows into %s rows: %w", from, to, err)
+		var k rollupKey
+		var r RollupSums
+		var lat, ttft []byte
+		targets := r.scanTargets(k.scanKey(nil)[1:])
+		targets = append(targets, &lat, &ttft)
+		for rows.Next() {
+			r = RollupSums{}
+			if err := rows.Scan(targets...); err != nil {
+				rows.Close()
+				return err
+			}
+			if err := errors.Join(r.Latency.AddEncoded(lat), r.TTFT.AddEncoded(ttft)); err != nil {
+				rows.Close()
+				return err
+			}
+			ck := rollupKey{to, k.bucket - mod(k.bucket, width), k.RollupDims}
+			if acc := sums[ck]; acc != nil {
+				acc.Add(&r)
+				continue
+			}
+			sum := r
+			sums[ck] = &sum
+			keys = append(keys, ck)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		slices.SortFunc(keys, compareRollupKeys)
+		if err := s.upsertRollups(ctx, tx, keys, sums); err != nil {
+			return fmt.Errorf("compact %s rows into %s rows: %w", from, to, err)
+		}
 	}
 	return nil
 }
