@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
@@ -79,7 +79,19 @@ func decodeRequest(body []byte, model string) (*llm.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range sortedKeys(fields) {
+	clean := true
+	for k, v := range fields {
+		ok, known := requestFields[k]
+		if (!known && !isNull(v)) || (ok != nil && !ok(v)) {
+			clean = false
+			break
+		}
+	}
+	var sorted []string // sorted only when there is a field to name, the first in order
+	if !clean {
+		sorted = sortedKeys(fields)
+	}
+	for _, k := range sorted {
 		ok, known := requestFields[k]
 		switch {
 		case !known:
@@ -194,7 +206,7 @@ func checkNested(fields map[string]json.RawMessage) error {
 func decodeMessages(req *llm.Request, msgs []oa.ChatMessage, raw []json.RawMessage) error {
 	prevTool := false // the previous message was a tool message
 	for i, m := range msgs {
-		p := fmt.Sprintf("messages[%d]", i)
+		p := index("messages", i)
 		var mf map[string]json.RawMessage
 		if i < len(raw) {
 			mf, _ = rawjson.Object(raw[i])
@@ -292,7 +304,7 @@ func decodeAssistant(m oa.ChatMessage, p string) ([]llm.Part, error) {
 		}
 	}
 	for j, tc := range m.ToolCalls {
-		tp := fmt.Sprintf("%s.tool_calls[%d]", p, j)
+		tp := index(p+".tool_calls", j)
 		if tc.Type != "function" && tc.Type != "" {
 			return nil, llm.Unsupported(tp+".type", "%s tool calls cannot be translated for this model's provider", tc.Type)
 		}
@@ -333,7 +345,7 @@ func decodeContent(raw json.RawMessage, p string, images bool) ([]llm.Part, erro
 	}
 	out := make([]llm.Part, 0, len(rawParts))
 	for j, rp := range rawParts {
-		pp := fmt.Sprintf("%s[%d]", p, j)
+		pp := index(p, j)
 		pf, _ := rawjson.Object(rp)
 		if err := checkObject(pf, pp, partFields); err != nil {
 			return nil, err
@@ -385,7 +397,7 @@ func imagePart(url, detail string) llm.Part {
 func decodeTools(req *llm.Request, w *oa.ChatRequest, fields map[string]json.RawMessage) error {
 	raw, _ := rawjson.Array(fields["tools"])
 	for i, t := range w.Tools {
-		p := fmt.Sprintf("tools[%d]", i)
+		p := index("tools", i)
 		if t.Type != "function" {
 			return llm.Unsupported(p+".type", "%q tools cannot be translated for this model's provider", t.Type)
 		}
@@ -403,7 +415,7 @@ func decodeTools(req *llm.Request, w *oa.ChatRequest, fields map[string]json.Raw
 		}
 		tool := llm.Tool{Name: t.Function.Name, Description: t.Function.Description}
 		if !isNull(t.Function.Parameters) {
-			tool.Parameters = compact(t.Function.Parameters)
+			tool.Parameters = compactChecked(t.Function.Parameters)
 		}
 		if t.Function.Strict != nil {
 			tool.Strict = *t.Function.Strict
@@ -474,7 +486,7 @@ func decodeResponseFormat(rf *oa.ChatResponseFormat) (*llm.ResponseFormat, error
 		}
 		out := &llm.ResponseFormat{Type: "json_schema", Name: js.Name}
 		if !isNull(js.Schema) {
-			out.Schema = compact(js.Schema)
+			out.Schema = compactChecked(js.Schema)
 		}
 		if js.Strict != nil {
 			out.Strict = *js.Strict
@@ -507,7 +519,17 @@ func checkFields(raw json.RawMessage, p string, allowed []string) error {
 
 // checkObject is checkFields over an object already split.
 func checkObject(fields map[string]json.RawMessage, p string, allowed []string) error {
-	for _, k := range sortedKeys(fields) {
+	clean := true
+	for k, v := range fields {
+		if !slices.Contains(allowed, k) && !isNull(v) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return nil
+	}
+	for _, k := range sortedKeys(fields) { // the first in sorted order is named
 		if !slices.Contains(allowed, k) && !isNull(fields[k]) {
 			return llm.Unsupported(p+"."+k, "%s.%s cannot be translated for this model's provider", p, k)
 		}
@@ -563,6 +585,15 @@ func isTextModality(v json.RawMessage) bool {
 func isString(v json.RawMessage, allowed ...string) bool {
 	var s string
 	return isNull(v) || (json.Unmarshal(v, &s) == nil && slices.Contains(allowed, s))
+}
+
+// index is p[i], a path in errors.
+func index(p string, i int) string { return p + "[" + strconv.Itoa(i) + "]" }
+
+// compactChecked is compact for a value of a checked body: valid JSON, so
+// only its space goes, without a second validation.
+func compactChecked(raw []byte) json.RawMessage {
+	return rawjson.AppendCompact(make([]byte, 0, len(raw)), raw)
 }
 
 // compact returns valid JSON without insignificant space, so that the

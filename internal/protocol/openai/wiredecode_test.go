@@ -9,6 +9,7 @@ import (
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
 	"github.com/sluicehq/sluice/internal/jsonlimit"
+	"github.com/sluicehq/sluice/internal/llm"
 )
 
 // wireDecodeCases are bodies on which decodeChatRequest must agree with
@@ -230,5 +231,22 @@ func checkCompletion(t *testing.T, b []byte) {
 	}
 	if !reflect.DeepEqual(want, got) {
 		t.Fatalf("%s:\n got %+v\nwant %+v", b, got, want)
+	}
+}
+
+// TestDecodeRequestNamesFirstRefusedField: with several fields refused,
+// the first in sorted order is named, whatever order the body has them in
+// (the check skips the sort only when nothing is refused).
+func TestDecodeRequestNamesFirstRefusedField(t *testing.T) {
+	for _, tc := range []struct{ body, param string }{
+		{`{"zz":1,"model":"m","messages":[{"role":"user","content":"x"}],"bb":2,"logprobs":true}`, "bb"},
+		{`{"model":"m","messages":[{"role":"user","content":"x","zz":1,"aa":{}}]}`, "messages[0].aa"},
+		{`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x","zz":1,"aa":{}}]}]}`, "messages[0].content[0].aa"},
+	} {
+		_, err := Client.DecodeRequest([]byte(tc.body), "")
+		var e *llm.Error
+		if !errors.As(err, &e) || e.Param != tc.param {
+			t.Errorf("%s: %v, want param %q", tc.body, err, tc.param)
+		}
 	}
 }

@@ -24,9 +24,12 @@ func Object(raw []byte) (m map[string]json.RawMessage, ok bool) {
 	i = skipSpace(raw, i+1)
 	for i < len(raw) && raw[i] == '"' {
 		end := Skip(raw, i)
-		key, err := unquote(raw[i:end])
-		if err != nil {
-			return nil, false
+		key, ok := knownKeys[string(raw[i+1:max(end-1, i+1)])] // no copy for the names the codecs read
+		if !ok || end-i < 2 {
+			var err error
+			if key, err = unquote(raw[i:end]); err != nil {
+				return nil, false
+			}
 		}
 		i = skipSpace(raw, end)
 		i = skipSpace(raw, i+1) // the colon
@@ -39,6 +42,21 @@ func Object(raw []byte) (m map[string]json.RawMessage, ok bool) {
 	}
 	return m, true
 }
+
+// knownKeys are the member names of the requests the codecs decode, so
+// that Object need not copy them.
+var knownKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"model", "messages", "role", "content", "type", "text", "tools", "tool_choice", "name",
+		"description", "parameters", "input_schema", "function", "arguments", "id", "input", "tool_use_id", "tool_call_id",
+		"tool_calls", "image_url", "url", "detail", "source", "media_type", "data", "system", "max_tokens",
+		"max_completion_tokens", "stream", "stream_options", "include_usage", "temperature", "top_p", "top_k", "stop",
+		"stop_sequences", "metadata", "user_id", "user", "thinking", "signature", "cache_control", "is_error", "strict",
+		"response_format", "json_schema", "schema", "reasoning_effort", "seed", "n", "refusal", "reasoning_content"} {
+		m[k] = k
+	}
+	return m
+}()
 
 // Array returns the elements of the array raw; ok is false when raw is not
 // an array. The elements alias raw.
