@@ -146,7 +146,7 @@ func (a *API) wrap(action authz.Action, fn func(http.ResponseWriter, *http.Reque
 		if a.throttled(w, r) {
 			return
 		}
-		pr, session, err := a.authenticate(r)
+		pr, session, err := a.authenticateOnce(r)
 		if err == nil && pr == nil { // no credential at all: not a guess to count
 			a.render(w, r, errUnauthenticated)
 			return

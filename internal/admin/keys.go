@@ -205,6 +205,9 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
+	if q.Has("limit") || q.Has("cursor") {
+		return a.keyPage(w, r, store.KeyFilter{OrgID: q.Get("org_id"), TeamID: q.Get("team_id"), AppID: q.Get("app_id")})
+	}
 	keys, err := a.opts.Store.ListKeysBy(r.Context(), store.KeyFilter{OrgID: q.Get("org_id"), TeamID: q.Get("team_id"), AppID: q.Get("app_id")})
 	if err != nil {
 		return err

@@ -90,7 +90,7 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 	// Keys.
 	keyTags := []string{"keys"}
 	add("GET /admin/v1/keys", authz.KeysRead, a.listKeys, openapi.Op{ID: "listKeys", Tags: keyTags, Summary: "List keys you may read",
-		Query: scopeParams[:3], Response: list[store.KeyRecord]{}})
+		Query: append(scopeParams[:3:3], keyPageParams...), Response: list[store.KeyRecord]{}})
 	add("POST /admin/v1/keys", authz.KeysWrite, a.createKey, openapi.Op{ID: "createKey", Tags: keyTags,
 		Summary: "Create a key (shown once)", Request: KeyCreate{}, Response: KeyCreated{}, ResponseStatus: http.StatusCreated, ETag: true})
 	add("GET /admin/v1/keys/{id}", authz.KeysRead, a.getKey, openapi.Op{ID: "getKey", Tags: keyTags, Summary: "Read a key",

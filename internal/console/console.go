@@ -93,7 +93,9 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")
-	c.mux.ServeHTTP(w, r)
+	// The page's admin API calls share one authentication of the user's
+	// credential (admin.InProcess); each is still authorized by the API.
+	c.mux.ServeHTTP(w, r.WithContext(admin.InProcess(r.Context())))
 }
 
 func (c *Console) parse() error {

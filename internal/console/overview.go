@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/admin"
 	"github.com/sluicehq/sluice/internal/authz"
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/route"
@@ -40,7 +41,7 @@ var windows = []struct {
 	Bucket time.Duration
 }{
 	{"1h", time.Hour, time.Minute},
-	{"24h", 24 * time.Hour, 30 * time.Minute},
+	{"24h", 24 * time.Hour, time.Hour}, // whole hours: the rollups' hour rows, not 1,440 minutes
 	{"7d", 7 * 24 * time.Hour, 6 * time.Hour},
 }
 
@@ -175,7 +176,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, u *user, p *p
 		}
 	}
 	end := time.Now().UTC()
-	ok, err := c.fromAnalytics(r, u, scopeQuery(p), &d, end, win.Span, win.Bucket)
+	ok, err := c.fromAnalytics(r, u, scopeQuery(p), &d, end, win.Span, win.Bucket, true)
 	if err != nil {
 		return err
 	}
@@ -261,9 +262,11 @@ type analyticsPoint struct {
 	P95          float64   `json:"latency_p95_ms"`
 }
 
-// fromAnalytics fills the charts and rankings from the analytics rollups;
-// false when the server has no analytics API.
-func (c *Console) fromAnalytics(r *http.Request, u *user, scope url.Values, d *overviewData, end time.Time, span, bucket time.Duration) (bool, error) {
+// fromAnalytics fills the charts, and with rankings the top models, keys
+// and applications, from the analytics rollups; false when the server has
+// no analytics API.
+func (c *Console) fromAnalytics(r *http.Request, u *user, scope url.Values, d *overviewData, end time.Time, span, bucket time.Duration,
+	rankings bool) (bool, error) {
 	start := end.Add(-span).Truncate(bucket)
 	q := maps.Clone(scope)
 	q.Set("from", start.Format(time.RFC3339))
@@ -300,24 +303,33 @@ func (c *Console) fromAnalytics(r *http.Request, u *user, scope url.Values, d *o
 	t := a.Totals
 	d.Total = top{Name: "all", Requests: t.Requests, Errors: t.Errors, Tokens: t.InputTokens + t.OutputTokens, CostMicros: t.CostMicros}
 	d.P50, d.P95 = t.P50, t.P95
-	// The rankings: one grouped query each, over the whole window.
+	if !rankings {
+		return true, nil
+	}
+	// The rankings, from one query grouped by model, key and application
+	// over the whole window, summed per dimension here.
 	q.Set("interval", "1d")
 	q.Set("from", end.Add(-span).Truncate(24*time.Hour).Format(time.RFC3339))
 	q.Set("metrics", "requests,errors,input_tokens,output_tokens,cost_micros")
+	q.Set("group_by", "model,key,application")
+	var ga analyticsAnswer
+	if err := c.api(r, u, http.MethodGet, "/admin/v1/analytics", q, nil, &ga); err != nil {
+		return false, err
+	}
 	for _, g := range []struct {
 		dim  string
 		into *[]top
 	}{{"model", &d.Models}, {"key", &d.Keys}, {"application", &d.Apps}} {
-		q.Set("group_by", g.dim)
-		var ga analyticsAnswer
-		if err := c.api(r, u, http.MethodGet, "/admin/v1/analytics", q, nil, &ga); err != nil {
-			return false, err
-		}
-		var rows []top
+		sums := map[string]*top{}
 		for _, ser := range ga.Series {
-			row := top{Name: ser.Group[g.dim]}
-			if row.Name == "" {
-				row.Name = "(none)"
+			name := ser.Group[g.dim]
+			if name == "" {
+				name = "(none)"
+			}
+			row := sums[name]
+			if row == nil {
+				row = &top{Name: name}
+				sums[name] = row
 			}
 			for _, pt := range ser.Points {
 				row.Requests += pt.Requests
@@ -325,7 +337,10 @@ func (c *Console) fromAnalytics(r *http.Request, u *user, scope url.Values, d *o
 				row.Tokens += pt.InputTokens + pt.OutputTokens
 				row.CostMicros += pt.CostMicros
 			}
-			rows = append(rows, row)
+		}
+		rows := make([]top, 0, len(sums))
+		for _, t := range sums {
+			rows = append(rows, *t)
 		}
 		slices.SortFunc(rows, func(a, b top) int {
 			if a.Requests != b.Requests {
@@ -347,6 +362,62 @@ func interval(d time.Duration) string {
 		return strconv.Itoa(int(d/time.Hour)) + "h"
 	}
 	return strconv.Itoa(int(d/time.Minute)) + "m"
+}
+
+// monthSpend is this calendar month's cost (UTC) in scope: the total
+// under "" and, for each of groups (analytics dimensions such as "key"),
+// each group's id with its cost, from one query over the analytics
+// rollups' day rows; on a server without analytics, from the ledger through
+// the usage API (one call per group).
+func (c *Console) monthSpend(r *http.Request, u *user, scope url.Values, groups ...string) (map[string]int64, error) {
+	now := time.Now().UTC()
+	out := map[string]int64{}
+	q := maps.Clone(scope)
+	q.Set("from", time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).Format(time.RFC3339))
+	q.Set("to", now.Add(time.Minute).Truncate(time.Minute).Format(time.RFC3339))
+	q.Set("interval", "1d")
+	q.Set("metrics", "cost_micros")
+	if len(groups) > 0 {
+		q.Set("group_by", strings.Join(groups, ","))
+	}
+	var a analyticsAnswer
+	err := c.api(r, u, http.MethodGet, "/admin/v1/analytics", q, nil, &a)
+	if routeMissing(err) {
+		return c.monthSpendFromLedger(r, u, scope, groups)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out[""] = a.Totals.CostMicros
+	for _, ser := range a.Series {
+		for _, g := range groups {
+			if id := ser.Group[g]; id != "" {
+				for _, pt := range ser.Points {
+					out[id] += pt.CostMicros
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func (c *Console) monthSpendFromLedger(r *http.Request, u *user, scope url.Values, groups []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for i := 0; i == 0 || i < len(groups); i++ {
+		uq := maps.Clone(scope)
+		if i < len(groups) {
+			uq.Set("group_by", map[string]string{"organisation": "org", "team": "team", "application": "app", "key": "key"}[groups[i]])
+		}
+		var ans admin.UsageAnswer
+		if err := c.api(r, u, http.MethodGet, "/admin/v1/usage", uq, nil, &ans); err != nil {
+			return nil, err
+		}
+		out[""] = ans.Total.CostMicros
+		for _, row := range ans.Data {
+			out[row.Group] = row.CostMicros
+		}
+	}
+	return out, nil
 }
 
 // routeMissing reports the admin catch-all's answer for a route this

@@ -286,8 +286,7 @@ func (c *Console) createApp(r *http.Request, u *user) (string, string, error) {
 type appData struct {
 	App         admin.UnitView
 	Keys        []keyRow
-	NextKeys    string // the key to continue after ("" at the end)
-	TotalKeys   int
+	NextKeys    string // the link to the next page of keys ("" on the last)
 	Charts      string
 	Total       top
 	P50, P95    float64
@@ -312,33 +311,32 @@ func (c *Console) appPage(w http.ResponseWriter, r *http.Request, u *user, p *pa
 	p.Title = "Application " + d.App.Name
 	scope := authz.Scope{OrgID: d.App.OrgID, TeamID: d.App.TeamID}
 	p.Can["keys"] = c.may(u, authz.KeysWrite, scope)
-	keys, err := c.keyList(r, u, p, id)
+	keys, next, err := c.keyList(r, u, p, id, r.URL.Query().Get("cursor"))
 	if err != nil {
 		return err
 	}
-	shown, next := keyPage(keys, r.URL.Query().Get("after"), keysPerPage)
-	for _, k := range shown {
+	for _, k := range keys {
 		d.Keys = append(d.Keys, keyRow{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Revoked: k.RevokedAt != nil})
 	}
-	d.NextKeys, d.TotalKeys = next, len(keys)
+	d.NextKeys = olderLink("/portal/apps/"+url.PathEscape(id), url.Values{}, next)
 	var ov overviewData
 	end := time.Now().UTC()
 	appScope := url.Values{"app_id": {id}}
-	ok, err := c.fromAnalytics(r, u, appScope, &ov, end, 24*time.Hour, 30*time.Minute)
+	ok, err := c.fromAnalytics(r, u, appScope, &ov, end, 24*time.Hour, time.Hour, false)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		if err := c.fromLedger(r, u, appScope, &ov, end, 24*time.Hour, 30*time.Minute); err != nil {
+		if err := c.fromLedger(r, u, appScope, &ov, end, 24*time.Hour, time.Hour); err != nil {
 			return err
 		}
 	}
 	d.Charts, d.Total, d.P50, d.P95 = ov.Charts, ov.Total, ov.P50, ov.P95
-	var usage admin.UsageAnswer
-	if err := c.api(r, u, http.MethodGet, "/admin/v1/usage", url.Values{"app_id": {id}}, nil, &usage); err != nil {
+	spent, err := c.monthSpend(r, u, appScope, "")
+	if err != nil {
 		return err
 	}
-	d.SpentMicros = usage.Total.CostMicros
+	d.SpentMicros = spent[""]
 	if bud := d.App.Limits.Budget; bud != nil {
 		d.LeftMicros = max(0, int64(bud.AmountUSD*1e6)-d.SpentMicros)
 	}

@@ -254,26 +254,38 @@ func (c *Console) deleteBinding(r *http.Request, u *user) (string, string, error
 	return "/console/users", "Role taken away.", err
 }
 
-// Keys.
+// Keys: a page of keysPerPage at a time, in the order of name then id,
+// keyset-paginated by the admin API (limit, cursor): a page reads only its
+// own keys however many there are.
 
-func (c *Console) keyList(r *http.Request, u *user, p *page, appID string) ([]store.KeyRecord, error) {
-	q := url.Values{}
+// keysPerPage bounds the keys a page renders.
+const keysPerPage = 100
+
+// keyList is the page of keys after cursor ("" from the first) in the
+// selected organisation, or in application appID, and the cursor of the
+// next page ("" on the last).
+func (c *Console) keyList(r *http.Request, u *user, p *page, appID, cursor string) ([]store.KeyRecord, string, error) {
+	q := url.Values{"limit": {strconv.Itoa(keysPerPage)}}
 	switch {
 	case appID != "":
 		q.Set("app_id", appID)
 	case p.Org != "":
 		q.Set("org_id", p.Org)
 	}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
 	var l struct {
-		Data []store.KeyRecord `json:"data"`
+		Data       []store.KeyRecord `json:"data"`
+		NextCursor string            `json:"next_cursor"`
 	}
 	err := c.api(r, u, http.MethodGet, "/admin/v1/keys", q, nil, &l)
-	return l.Data, err
+	return l.Data, l.NextCursor, err
 }
 
 func (c *Console) keys(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
 	p.Title = "Keys"
-	keys, err := c.keyList(r, u, p, "")
+	keys, next, err := c.keyList(r, u, p, "", r.URL.Query().Get("cursor"))
 	if err != nil {
 		return err
 	}
@@ -286,37 +298,9 @@ func (c *Console) keys(w http.ResponseWriter, r *http.Request, u *user, p *page)
 	if snap := c.opts.Snapshots.Load(); snap != nil {
 		models = snap.ModelNames
 	}
-	shown, next := keyPage(keys, r.URL.Query().Get("after"), keysPerPage)
-	p.Data = map[string]any{"Keys": shown, "Next": next, "Total": len(keys), "Apps": apps, "Models": models, "Now": time.Now()}
+	p.Data = map[string]any{"Keys": keys, "Next": olderLink("/console/keys", withOrg(p, url.Values{}), next),
+		"Paged": r.URL.Query().Get("cursor") != "", "Apps": apps, "Models": models, "Now": time.Now()}
 	return nil
-}
-
-// keysPerPage bounds the keys a page renders.
-const keysPerPage = 100
-
-// keyPage is the page of keys after the key named by after (an id), in
-// the order of name then id, and the id to continue after ("" at the end).
-func keyPage(keys []store.KeyRecord, after string, n int) ([]store.KeyRecord, string) {
-	slices.SortFunc(keys, func(a, b store.KeyRecord) int {
-		if c := strings.Compare(a.Name, b.Name); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	start := 0
-	if after != "" {
-		for i, k := range keys {
-			if k.ID == after {
-				start = i + 1
-				break
-			}
-		}
-	}
-	keys = keys[start:]
-	if len(keys) <= n {
-		return keys, ""
-	}
-	return keys[:n], keys[n-1].ID
 }
 
 // keyCreatedData shows a key's value once.
@@ -413,7 +397,7 @@ func (c *Console) limits(w http.ResponseWriter, r *http.Request, u *user, p *pag
 	}
 	add("team", teams)
 	add("application", apps)
-	keys, err := c.keyList(r, u, p, "")
+	keys, next, err := c.keyList(r, u, p, "", r.URL.Query().Get("cursor"))
 	if err != nil {
 		return err
 	}
@@ -424,24 +408,17 @@ func (c *Console) limits(w http.ResponseWriter, r *http.Request, u *user, p *pag
 		rows = append(rows, limitRow{Kind: "key", Name: k.Name, ID: k.ID, RPM: k.RPM, TPM: k.TPM, Concurrency: k.MaxConcurrent,
 			BudgetMicros: k.BudgetMicros, Period: k.BudgetPeriod})
 	}
-	// This month's spend per group, in one usage query per level.
+	// This month's spend per organisation, team, application and key, from
+	// one query over the rollups.
 	spent := map[string]int64{}
-	uq := scopeQuery(p)
 	if p.Org != "" || u.me.Super {
-		for _, g := range []string{"org", "team", "app", "key"} {
-			uq.Set("group_by", g)
-			var ans admin.UsageAnswer
-			if err := c.api(r, u, http.MethodGet, "/admin/v1/usage", uq, nil, &ans); err != nil {
-				break
-			}
-			for _, row := range ans.Data {
-				spent[row.Group] = row.CostMicros
-			}
+		if m, err := c.monthSpend(r, u, scopeQuery(p), "organisation", "team", "application", "key"); err == nil {
+			spent = m
 		}
 	}
 	for i := range rows {
 		rows[i].SpentMicros = spent[rows[i].ID]
 	}
-	p.Data = map[string]any{"Rows": rows}
+	p.Data = map[string]any{"Rows": rows, "NextKeys": olderLink("/console/limits", withOrg(p, url.Values{}), next)}
 	return nil
 }

@@ -79,18 +79,24 @@ func (s *Store) Dialect() string { return s.dialect }
 // synchronous=NORMAL: a committed transaction survives a crash of Sluice;
 // power loss may roll back the last transactions.
 func OpenSQLite(ctx context.Context, dir string) (*Store, error) {
+	return OpenSQLiteDriver(ctx, dir, "sqlite")
+}
+
+// OpenSQLiteDriver is OpenSQLite through the database/sql driver registered
+// as driverName: SQLite's own, or a wrapper of it (querycount's, in tests).
+func OpenSQLiteDriver(ctx context.Context, dir, driverName string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(dir, "sluice.db")
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate"
-	w, err := sql.Open("sqlite", dsn)
+	w, err := sql.Open(driverName, dsn)
 	if err != nil {
 		return nil, err
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	r, err := sql.Open("sqlite", dsn)
+	r, err := sql.Open(driverName, dsn)
 	if err != nil {
 		w.Close()
 		return nil, err
