@@ -133,3 +133,87 @@ func TestVersionDiff(t *testing.T) {
 	}
 	w.must(w.as("search-dev", "GET", "/admin/v1/products/support/versions/v2/diff?against=v9", ""), 404, "against an unknown version")
 }
+
+// TestProductAndSubscriptionPages: the products and subscriptions lists
+// page by keyset (limit, cursor, next_cursor), over the rows the caller
+// may see only, each row once; a subscription carries its application's
+// path; a plan change is the approver's, audited.
+func TestProductAndSubscriptionPages(t *testing.T) {
+	w, ids := productWorld(t, "private")
+	// Five more products: three private to search (invisible to web-dev),
+	// two public.
+	for i, vis := range []string{"private", "public", "private", "public", "private"} {
+		w.must(w.as("search-admin", "POST", "/admin/v1/products", fmt.Sprintf(`{"name":"p%d","team_id":%q,"visibility":%q}`, i, ids["search"], vis)), 201, "product")
+		w.must(w.as("search-admin", "POST", fmt.Sprintf("/admin/v1/products/p%d/plans", i), `{"name":"free","approval":"auto"}`), 201, "plan")
+		w.must(w.as("search-admin", "POST", fmt.Sprintf("/admin/v1/products/p%d/plans", i), `{"name":"pro","approval":"manual"}`), 201, "plan")
+	}
+	pages := func(who, path string, limit int) (names []string, n int) {
+		t.Helper()
+		cursor := ""
+		for n = 1; ; n++ {
+			p := fmt.Sprintf("%s?limit=%d", path, limit)
+			if cursor != "" {
+				p += "&cursor=" + cursor
+			}
+			r := w.must(w.as(who, "GET", p, ""), 200, "page")
+			data := r.body["data"].([]any)
+			if len(data) > limit {
+				t.Fatalf("%d rows on a page of %d", len(data), limit)
+			}
+			for _, d := range data {
+				m := d.(map[string]any)
+				name, _ := m["name"].(string)
+				if name == "" {
+					name = m["product"].(string) + "@" + m["application_path"].(string)
+				}
+				names = append(names, name)
+			}
+			next, _ := r.body["next_cursor"].(string)
+			if next == "" {
+				return names, n
+			}
+			cursor = next
+		}
+	}
+	for _, tc := range []struct {
+		who, want string
+		limit     int
+	}{
+		{"search-admin", "p0 p1 p2 p3 p4 support", 2},
+		{"search-admin", "p0 p1 p2 p3 p4 support", 1},
+		{"web-dev", "p1 p3", 1},
+		{"ext-dev", "p1 p3", 5},
+	} {
+		names, _ := pages(tc.who, "/admin/v1/products", tc.limit)
+		if got := strings.Join(names, " "); got != tc.want {
+			t.Errorf("%s, limit %d: products %q, want %q", tc.who, tc.limit, got, tc.want)
+		}
+	}
+	for _, p := range []string{"p1", "p3"} {
+		w.must(w.as("web-dev", "POST", "/admin/v1/subscriptions", fmt.Sprintf(`{"application":%q,"product":%q,"plan":"free"}`, ids["webapp"], p)), 201, "subscribe")
+		w.must(w.as("ext-dev", "POST", "/admin/v1/subscriptions", fmt.Sprintf(`{"application":%q,"product":%q,"plan":"free"}`, ids["extapp"], p)), 201, "subscribe")
+	}
+	names, n := pages("web-dev", "/admin/v1/subscriptions", 1)
+	if got := strings.Join(names, " "); got != "p1@acme/web/webapp p3@acme/web/webapp" || n != 2 {
+		t.Errorf("web-dev's subscriptions %q in %d pages", got, n)
+	}
+	names, _ = pages("search-admin", "/admin/v1/subscriptions", 3)
+	if len(names) != 4 {
+		t.Errorf("the product team sees every subscription to its products: %v", names)
+	}
+	w.must(w.as("web-dev", "GET", "/admin/v1/products?cursor=bogus", ""), 400, "a cursor this list did not give")
+	w.must(w.as("web-dev", "GET", "/admin/v1/subscriptions?limit=0", ""), 400, "limit 0")
+
+	// A plan change: the approver's, not the consumer's.
+	subs := w.must(w.as("web-dev", "GET", "/admin/v1/subscriptions?product=p1", ""), 200, "list").body["data"].([]any)
+	id := subs[0].(map[string]any)["id"].(string)
+	w.must(w.as("web-dev", "PATCH", "/admin/v1/subscriptions/"+id, `{"plan":"pro"}`), 403, "the consumer changes its plan")
+	w.must(w.as("search-admin", "PATCH", "/admin/v1/subscriptions/"+id, `{"plan":"gold"}`), 404, "a plan the product lacks")
+	ok := w.must(w.as("search-admin", "PATCH", "/admin/v1/subscriptions/"+id, `{"plan":"pro"}`), 200, "the approver changes the plan")
+	if ok.body["plan"] != "pro" || ok.body["application_path"] != "acme/web/webapp" {
+		t.Fatalf("plan change: %v", ok.body)
+	}
+	if audit := w.must(w.as("super", "GET", "/admin/v1/audit?object_id="+id, ""), 200, "audit").raw; !strings.Contains(audit, "subscription.plan") {
+		t.Fatalf("the plan change is not audited: %s", audit)
+	}
+}

@@ -82,7 +82,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return secretsCommand(ctx, rest, stdout, stderr)
 	case "admin-token":
 		return adminTokenCommand(ctx, rest, stdout, stderr)
-	case "products", "subscriptions", "models":
+	case "products", "subscriptions", "models", "org-webhook":
 		return productsCommand(ctx, cmd, rest, stdout, stderr)
 	case "reload", "keys", "requests", "orgs", "teams", "apps", "usage":
 		return clientCommand(ctx, cmd, rest, stdout, stderr)

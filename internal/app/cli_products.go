@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,6 +24,10 @@ const productsUsage = `Usage:
   sluice subscriptions list [--product P] [--state S] [--app ID]
   sluice subscriptions create --app ORG/TEAM/APP|ID --product P --plan PLAN [--reason TEXT]
   sluice subscriptions approve|reject|suspend|resume|cancel ID [--note TEXT]
+  sluice subscriptions plan ID --plan PLAN                       move it to another plan of its product
+  sluice org-webhook show ORG                                    an organisation's notification webhook
+  sluice org-webhook set ORG --url URL [--secret S]             subscriber notices of its applications go there, signed
+  sluice org-webhook delete ORG                                  notices go to alerts.webhook_url again
   sluice models suspend MODEL [--reason TEXT] | sluice models resume MODEL
 `
 
@@ -64,6 +69,8 @@ func productsCommand(ctx context.Context, cmd string, args []string, stdout, std
 	stateFilter := fs.String("state", "", "subscription state (subscriptions list)")
 	version := fs.String("version", "", "version (products callers)")
 	from := fs.String("from", "", "start date or RFC 3339 time (products callers; default 30 days ago)")
+	hookURL := fs.String("url", "", "webhook URL (org-webhook set)")
+	secret := fs.String("secret", "", "signing secret (org-webhook set; default $SLUICE_WEBHOOK_SECRET; absent keeps the stored one)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -84,16 +91,16 @@ func productsCommand(ctx context.Context, cmd string, args []string, stdout, std
 		if err := need(0, ""); err != nil {
 			return err
 		}
-		var res struct{ Data []map[string]any }
-		if err := c.do(ctx, "GET", "/admin/v1/products", nil, &res); err != nil {
+		data, err := allPages(ctx, c, "/admin/v1/products", nil)
+		if err != nil {
 			return err
 		}
 		if *asJSON {
-			return printJSON(stdout, res.Data)
+			return printJSON(stdout, data)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tTEAM\tVISIBILITY\tSOURCE\tVERSIONS")
-		for _, p := range res.Data {
+		for _, p := range data {
 			var vs []string
 			for _, v := range asList(p["versions"]) {
 				vs = append(vs, str(v["version"])+":"+str(v["state"]))
@@ -162,21 +169,21 @@ func productsCommand(ctx context.Context, cmd string, args []string, stdout, std
 				q.Set(k, v)
 			}
 		}
-		path := "/admin/v1/subscriptions"
-		if len(q) > 0 {
-			path += "?" + q.Encode()
-		}
-		var res struct{ Data []map[string]any }
-		if err := c.do(ctx, "GET", path, nil, &res); err != nil {
+		data, err := allPages(ctx, c, "/admin/v1/subscriptions", q)
+		if err != nil {
 			return err
 		}
 		if *asJSON {
-			return printJSON(stdout, res.Data)
+			return printJSON(stdout, data)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tAPPLICATION\tPRODUCT\tPLAN\tSTATE\tEXPIRES")
-		for _, s := range res.Data {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", str(s["id"]), str(s["application"]), str(s["product"]), str(s["plan"]), str(s["state"]), str(s["expires_at"]))
+		for _, s := range data {
+			app := str(s["application_path"])
+			if app == "" {
+				app = str(s["application"])
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", str(s["id"]), app, str(s["product"]), str(s["plan"]), str(s["state"]), str(s["expires_at"]))
 		}
 		return tw.Flush()
 	case "subscriptions create":
@@ -189,6 +196,35 @@ func productsCommand(ctx context.Context, cmd string, args []string, stdout, std
 			return err
 		}
 		err = c.do(ctx, "POST", "/admin/v1/subscriptions/"+url.PathEscape(pos[0])+"/"+sub, map[string]any{"note": *note}, &out)
+	case "subscriptions plan":
+		if err := need(1, "ID --plan PLAN"); err != nil {
+			return err
+		}
+		if *plan == "" {
+			return usageError{"usage: sluice subscriptions plan ID --plan PLAN"}
+		}
+		err = c.do(ctx, "PATCH", "/admin/v1/subscriptions/"+url.PathEscape(pos[0]), map[string]any{"plan": *plan}, &out)
+	case "org-webhook show", "org-webhook delete":
+		if err := need(1, "ORG"); err != nil {
+			return err
+		}
+		method := map[string]string{"show": "GET", "delete": "DELETE"}[sub]
+		err = c.do(ctx, method, "/admin/v1/orgs/"+url.PathEscape(pos[0])+"/notify-webhook", nil, &out)
+	case "org-webhook set":
+		if err := need(1, "ORG --url URL [--secret S]"); err != nil {
+			return err
+		}
+		if *hookURL == "" {
+			return usageError{"usage: sluice org-webhook set ORG --url URL [--secret S]"}
+		}
+		body := map[string]any{"url": *hookURL}
+		if *secret == "" {
+			*secret = os.Getenv("SLUICE_WEBHOOK_SECRET") // kept out of the shell history
+		}
+		if *secret != "" {
+			body["secret"] = *secret
+		}
+		err = c.do(ctx, "PUT", "/admin/v1/orgs/"+url.PathEscape(pos[0])+"/notify-webhook", body, &out)
 	case "models suspend", "models resume":
 		if err := need(1, "MODEL"); err != nil {
 			return err
@@ -217,4 +253,32 @@ func asList(v any) []map[string]any {
 		}
 	}
 	return out
+}
+
+// allPages reads every page of a keyset-paginated list (cursor,
+// next_cursor), at most 1000 pages.
+func allPages(ctx context.Context, c *adminClient, path string, q url.Values) ([]map[string]any, error) {
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("limit", "1000")
+	var all []map[string]any
+	for range 1000 {
+		var res struct {
+			Data       []map[string]any
+			NextCursor string `json:"next_cursor"`
+		}
+		if err := c.do(ctx, "GET", path+"?"+q.Encode(), nil, &res); err != nil {
+			return nil, err
+		}
+		all = append(all, res.Data...)
+		if res.NextCursor == "" {
+			break
+		}
+		q.Set("cursor", res.NextCursor)
+	}
+	if all == nil {
+		all = []map[string]any{}
+	}
+	return all, nil
 }

@@ -19,7 +19,10 @@ const productKeyValue = "gw-test-product-bot-0001"
 
 func productsServerConfig(t *testing.T) string {
 	cfg := filepath.Join(t.TempDir(), "sluice.yaml")
-	body := productsYAML + "keys:\n  - {name: bot, key: " + productKeyValue + ", application: acme/search/bot}\n"
+	// Plan legacy (v1 only) is the target of plan changes.
+	plans := strings.Replace(productsYAML, "      - {name: open, rpm: 100, approval: auto}\n",
+		"      - {name: open, rpm: 100, approval: auto}\n      - {name: legacy, versions: [v1], approval: manual}\n", 1)
+	body := plans + "keys:\n  - {name: bot, key: " + productKeyValue + ", application: acme/search/bot}\n"
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +73,14 @@ func TestProductCommands(t *testing.T) {
 	cli(t, "products", "suspend", "support", "v2", "--reason", "bad answers")
 	expect(503, "bad answers")
 	cli(t, "products", "resume", "support", "v2")
+	expect(200, "")
+	// The plan changes with the same key: legacy does not include v2.
+	if got := cli(t, "subscriptions", "plan", sub["id"].(string), "--plan", "legacy").(map[string]any); got["plan"] != "legacy" ||
+		got["application_path"] != "acme/search/bot" {
+		t.Fatalf("plan change: %v", got)
+	}
+	expect(403, "version_not_in_plan")
+	cli(t, "subscriptions", "plan", sub["id"].(string), "--plan", "free")
 	expect(200, "")
 	cli(t, "subscriptions", "suspend", sub["id"].(string))
 	expect(403, "subscription_suspended")
@@ -129,6 +140,16 @@ func TestProductApprovalAcrossNodes(t *testing.T) {
 	t.Logf("approval on node A admitted on node B after %v", d)
 	if d > time.Second {
 		t.Fatalf("node B admitted the approval after %v, want within 1s", d)
+	}
+	// A plan change on node A applies on node B with the same key: plan
+	// legacy allows v1 only.
+	if got := cli(t, "subscriptions", "plan", sub["id"].(string), "--plan", "legacy").(map[string]any); got["plan"] != "legacy" {
+		t.Fatalf("plan change: %v", got)
+	}
+	d = waitFor(403)
+	t.Logf("plan change on node A applied on node B after %v", d)
+	if d > time.Second {
+		t.Fatalf("node B applied the plan change after %v, want within 1s", d)
 	}
 	cli(t, "products", "suspend", "support", "v2", "--reason", "incident")
 	d = waitFor(503)
@@ -238,5 +259,51 @@ func TestProductQuotaSurvivesRestart(t *testing.T) {
 	got, out := call(t, "POST", r2.base+url, productKeyValue, productChat)
 	if got != 429 || !strings.Contains(mustMarshal(out), "quota_exceeded") {
 		t.Fatalf("after a restart: %d %v, want 429 quota_exceeded", got, out)
+	}
+}
+
+// TestOrgWebhookCommands: an organisation's notification webhook through
+// the CLI and the admin API: a loopback URL is refused (SSRF guard), the
+// secret is never shown, every change is audited, and a plan name that
+// the product lacks is refused.
+func TestOrgWebhookCommands(t *testing.T) {
+	r := start(t, "--config", productsServerConfig(t), "--data-dir", filepath.Join(t.TempDir(), "data"))
+	t.Setenv("SLUICE_SERVER", r.base)
+	var out, errb bytes.Buffer
+	err := Main(context.Background(), []string{"org-webhook", "set", "acme", "--url", "http://127.0.0.1:9/hook", "--json"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "url is not allowed") {
+		t.Fatalf("a loopback webhook: %v %s %s", err, out.String(), errb.String())
+	}
+	got := cli(t, "org-webhook", "set", "acme", "--url", "https://hooks.example.com/sluice", "--secret", "whsec-0123456789abcd").(map[string]any)
+	if got["url"] != "https://hooks.example.com/sluice" || got["has_secret"] != true || got["secret_last4"] != "abcd" ||
+		strings.Contains(mustMarshal(got), "whsec-0123456789") {
+		t.Fatalf("set: %v", got)
+	}
+	// Without --secret the stored one stays.
+	if got = cli(t, "org-webhook", "set", "acme", "--url", "https://hooks.example.com/other").(map[string]any); got["has_secret"] != true {
+		t.Fatalf("set without a secret: %v", got)
+	}
+	if got = cli(t, "org-webhook", "show", "acme").(map[string]any); got["url"] != "https://hooks.example.com/other" || got["source"] != "api" {
+		t.Fatalf("show: %v", got)
+	}
+	cli(t, "org-webhook", "delete", "acme")
+	if err := Main(context.Background(), []string{"org-webhook", "show", "acme", "--json"}, &out, &errb); err == nil {
+		t.Fatal("show after delete: no error")
+	}
+	org := got["org_id"].(string)
+	code, audit := call(t, "GET", r.base+"/admin/v1/audit?org_id="+org+"&object_type=org", adminToken, "")
+	var actions []string
+	for _, e := range asList(audit["data"]) {
+		actions = append(actions, str(e["action"]))
+		if strings.Contains(mustMarshal(e), "whsec-") {
+			t.Fatalf("the secret is in the audit log: %v", e)
+		}
+	}
+	if code != 200 || strings.Join(actions, " ") != "org.notify_webhook.delete org.notify_webhook.set org.notify_webhook.set" {
+		t.Fatalf("audit %d %v", code, actions)
+	}
+	sub := cli(t, "subscriptions", "create", "--app", "acme/search/bot", "--product", "support", "--plan", "free").(map[string]any)
+	if err := Main(context.Background(), []string{"subscriptions", "plan", sub["id"].(string), "--plan", "nope", "--json"}, &out, &errb); err == nil {
+		t.Fatal("a plan the product lacks: no error")
 	}
 }
