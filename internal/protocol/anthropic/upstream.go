@@ -3,6 +3,8 @@ package anthropic
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	wire "github.com/sluicehq/sluice/internal/apischema/anthropic"
@@ -139,25 +141,20 @@ func encodeSystem(out *wire.MessagesRequest, parts []llm.Part) error {
 // and would reject (it ignores the thinking of earlier turns anyway). In a
 // user message, tool results go first, as Anthropic requires.
 func encodeMessage(m llm.Message, i int) (wire.MessageParam, error) {
-	path := fmt.Sprintf("messages.%d", i)
+	// Paths are for errors only: built when one is returned.
+	path := func() string { return "messages." + strconv.Itoa(i) }
 	var mp wire.MessageParam
 	switch m.Role {
 	case llm.RoleUser, llm.RoleAssistant:
 		mp.Role = string(m.Role)
 	default:
-		return mp, llm.Invalid(path+".role", "unknown role %q", m.Role)
+		return mp, llm.Invalid(path()+".role", "unknown role %q", m.Role)
 	}
-	parts := make([]llm.Part, 0, len(m.Content))
-	for _, p := range m.Content {
-		switch {
-		case p.Type == llm.PartText && p.Text == "":
-			continue
-		case p.Type == llm.PartThinking && p.Signature == "":
-			continue
-		}
-		parts = append(parts, p)
+	parts := m.Content
+	if slices.ContainsFunc(parts, skipped) {
+		parts = slices.DeleteFunc(slices.Clone(parts), skipped)
 	}
-	if m.Role == llm.RoleUser {
+	if m.Role == llm.RoleUser && !resultsFirst(parts) {
 		results := make([]llm.Part, 0, len(parts))
 		other := make([]llm.Part, 0, len(parts))
 		for _, p := range parts {
@@ -180,19 +177,38 @@ func encodeMessage(m llm.Message, i int) (wire.MessageParam, error) {
 	}
 	blocks := make([]any, 0, len(parts))
 	for j, p := range parts {
-		b, err := encodePart(p, fmt.Sprintf("%s.content.%d", path, j), m.Role)
+		b, err := encodePart(p, func() string { return path() + ".content." + strconv.Itoa(j) }, m.Role)
 		if err != nil {
 			return mp, err
 		}
 		blocks = append(blocks, b)
 	}
-	mp.Content, err = appendBlocks(nil, blocks)
+	mp.Content, err = appendBlocks(make([]byte, 0, 256), blocks)
 	return mp, err
 }
 
-func encodePart(p llm.Part, path string, role llm.Role) (any, error) {
+// skipped reports a part that encodeMessage leaves out: an empty text, or
+// thinking without a signature.
+func skipped(p llm.Part) bool {
+	return p.Type == llm.PartText && p.Text == "" || p.Type == llm.PartThinking && p.Signature == ""
+}
+
+// resultsFirst reports whether no tool result follows another part.
+func resultsFirst(parts []llm.Part) bool {
+	other := false
+	for _, p := range parts {
+		if p.Type != llm.PartToolResult {
+			other = true
+		} else if other {
+			return false
+		}
+	}
+	return true
+}
+
+func encodePart(p llm.Part, pathOf func() string, role llm.Role) (any, error) {
 	wrongRole := func() error {
-		return llm.Unsupported(path, "Anthropic does not take %s content in a %s message", p.Type, role)
+		return llm.Unsupported(pathOf(), "Anthropic does not take %s content in a %s message", p.Type, role)
 	}
 	switch p.Type {
 	case llm.PartText:
@@ -201,17 +217,17 @@ func encodePart(p llm.Part, path string, role llm.Role) (any, error) {
 		if role != llm.RoleUser {
 			return nil, wrongRole()
 		}
-		return encodeImage(p, path)
+		return encodeImage(p, pathOf())
 	case llm.PartToolCall:
 		if role != llm.RoleAssistant {
 			return nil, wrongRole()
 		}
 		input, err := toolInput(p.Arguments)
 		if err != nil {
-			return nil, llm.Invalid(path+".arguments", "tool call arguments must be a JSON object")
+			return nil, llm.Invalid(pathOf()+".arguments", "tool call arguments must be a JSON object")
 		}
 		if p.ToolCallID == "" {
-			return nil, llm.Invalid(path+".tool_call_id", "a tool call needs an id")
+			return nil, llm.Invalid(pathOf()+".tool_call_id", "a tool call needs an id")
 		}
 		return wire.ToolUseBlock{Type: wire.BlockToolUse, ID: toolID(p.ToolCallID), Name: p.ToolName, Input: input}, nil
 	case llm.PartToolResult:
@@ -219,10 +235,10 @@ func encodePart(p llm.Part, path string, role llm.Role) (any, error) {
 			return nil, wrongRole()
 		}
 		if p.ToolCallID == "" {
-			return nil, llm.Invalid(path+".tool_call_id", "a tool result needs the id of its call")
+			return nil, llm.Invalid(pathOf()+".tool_call_id", "a tool result needs the id of its call")
 		}
 		b := wire.ToolResultBlock{Type: wire.BlockToolResult, ToolUseID: toolID(p.ToolCallID), IsError: p.IsError}
-		content, err := encodeToolResultContent(p.Content, path+".content")
+		content, err := encodeToolResultContent(p.Content, pathOf()+".content")
 		if err != nil {
 			return nil, err
 		}
@@ -239,7 +255,7 @@ func encodePart(p llm.Part, path string, role llm.Role) (any, error) {
 		}
 		return wire.RedactedThinkingBlock{Type: wire.BlockRedactedThinking, Data: p.RedactedData}, nil
 	}
-	return nil, llm.Unsupported(path, "unknown content type %q", p.Type)
+	return nil, llm.Unsupported(pathOf(), "unknown content type %q", p.Type)
 }
 
 // encodeToolResultContent renders a tool result's content: nothing, a

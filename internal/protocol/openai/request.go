@@ -208,7 +208,7 @@ func decodeMessages(req *llm.Request, msgs []oa.ChatMessage, raw []json.RawMessa
 	for i, m := range msgs {
 		p := index("messages", i)
 		var mf map[string]json.RawMessage
-		if i < len(raw) {
+		if i < len(raw) && !plainMembers(raw[i], messageFields, "audio", "function_call") {
 			mf, _ = rawjson.Object(raw[i])
 			if err := checkObject(mf, p, messageFields); err != nil {
 				return err
@@ -220,7 +220,7 @@ func decodeMessages(req *llm.Request, msgs []oa.ChatMessage, raw []json.RawMessa
 		if m.Role != "assistant" && (len(m.ToolCalls) > 0 || m.ReasoningContent != "" || m.Reasoning != "") {
 			return llm.Invalid(p, "only assistant messages have tool_calls and reasoning")
 		}
-		if i < len(raw) {
+		if mf != nil {
 			// checkObject let through only these exact keys (or nulls).
 			if !isNull(mf["audio"]) {
 				return llm.Unsupported(p+".audio", "audio cannot be translated for this model's provider")
@@ -346,9 +346,12 @@ func decodeContent(raw json.RawMessage, p string, images bool) ([]llm.Part, erro
 	out := make([]llm.Part, 0, len(rawParts))
 	for j, rp := range rawParts {
 		pp := index(p, j)
-		pf, _ := rawjson.Object(rp)
-		if err := checkObject(pf, pp, partFields); err != nil {
-			return nil, err
+		var pf map[string]json.RawMessage
+		if !plainMembers(rp, partFields, "image_url") {
+			pf, _ = rawjson.Object(rp)
+			if err := checkObject(pf, pp, partFields); err != nil {
+				return nil, err
+			}
 		}
 		var part oa.ChatContentPart
 		if err := decodeContentPart(rp, &part); err != nil {
@@ -515,6 +518,35 @@ func objectFields(body []byte, p string) (map[string]json.RawMessage, error) {
 func checkFields(raw json.RawMessage, p string, allowed []string) error {
 	fields, _ := rawjson.Object(raw)
 	return checkObject(fields, p, allowed)
+}
+
+// plainMembers reports whether every member of the object raw is in
+// allowed or null (checkFields would pass it) and none is named in
+// special: then the caller need not split raw into a map. Anything else,
+// a repeated key included, is left to the map.
+func plainMembers(raw []byte, allowed []string, special ...string) bool {
+	plain := true
+	rawjson.Members(raw, func(k, v []byte) {
+		if !plain {
+			return
+		}
+		known := false
+		for _, a := range allowed {
+			if string(k) == a {
+				known = true
+				break
+			}
+		}
+		for _, sp := range special {
+			if string(k) == sp {
+				plain = false
+			}
+		}
+		if !known && !isNull(v) {
+			plain = false
+		}
+	})
+	return plain
 }
 
 // checkObject is checkFields over an object already split.
