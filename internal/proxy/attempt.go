@@ -81,10 +81,12 @@ func (h *Handler) attempt(a *attemptRun) (attemptResult, error) {
 		c.entry.Attempts = append(c.entry.Attempts, a.att)
 		a.span.End(a.att, &c.entry)
 	}()
+	// The three headers share one allocation (as Set, each replaces the
+	// header; capped slices, so that an append cannot reach a neighbour).
+	vals := [...]string{t.Provider.Name(), t.Model, strconv.Itoa(a.n)}
+	hv := vals[:]
 	hdr := a.w.Header()
-	hdr.Set("X-Sluice-Provider", t.Provider.Name())
-	hdr.Set("X-Sluice-Model", t.Model)
-	hdr.Set("X-Sluice-Attempts", strconv.Itoa(a.n))
+	hdr["X-Sluice-Provider"], hdr["X-Sluice-Model"], hdr["X-Sluice-Attempts"] = hv[0:1:1], hv[1:2:2], hv[2:3:3]
 
 	u, msg, err := h.buildUpstream(c, a.fs, t, a.passthrough)
 	if err != nil {
@@ -92,8 +94,15 @@ func (h *Handler) attempt(a *attemptRun) (attemptResult, error) {
 		return answered, err
 	}
 	a.u = u
-	a.cctx, a.cancelCause = context.WithCancelCause(a.r.Context())
-	defer a.cancelCause(nil)
+	// A stream's attempt is ended with a cause (no first byte in time, a
+	// stall, an emergency stop); a whole answer has only its deadline, and
+	// spares the context that carries the cause.
+	if a.fs.stream {
+		a.cctx, a.cancelCause = context.WithCancelCause(a.r.Context())
+		defer a.cancelCause(nil)
+	} else {
+		a.cctx, a.cancelCause = a.r.Context(), func(error) {}
+	}
 	ctx, cancel := context.WithTimeout(a.cctx, t.Timeouts.Total)
 	defer cancel()
 	resp, err := h.send(provider.WithConnectTimeout(ctx, t.Timeouts.Connect), a)

@@ -523,3 +523,34 @@ func TestKeyPoolRotationAndRateLimitHeaders(t *testing.T) {
 		t.Fatalf("keys used: %v; k1 must rest after its provider said it was spent", seen)
 	}
 }
+
+// TestAttemptHeaders: the answer names the provider, model and attempt
+// number that served it, one value each, after a failover too.
+func TestAttemptHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		name                      string
+		failA                     bool
+		provider, model, attempts string
+	}{
+		{"first target", false, "a", "m-a", "1"},
+		{"after failover", true, "b", "m-b", "2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fe := newFaultEnv(t, func(*http.Request) *openaifake.Behavior {
+				if tc.failA {
+					return &openaifake.Behavior{Status: 503}
+				}
+				return nil
+			}, "", config.Timeouts{})
+			resp, body := fe.do(t, haBody)
+			if resp.StatusCode != 200 {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+			for k, want := range map[string]string{"X-Sluice-Provider": tc.provider, "X-Sluice-Model": tc.model, "X-Sluice-Attempts": tc.attempts} {
+				if got := resp.Header[k]; len(got) != 1 || got[0] != want {
+					t.Errorf("%s: %q, want %q", k, got, want)
+				}
+			}
+		})
+	}
+}

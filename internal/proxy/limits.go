@@ -80,13 +80,17 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *Call, fs *for
 		lim := subs[shown].Limits
 		if lim.RPM > 0 || lim.TPM > 0 {
 			u := h.opts.Limiter.Usage(subs[shown].ID)
+			// The values share one allocation; each header is replaced, as
+			// Set does, by a capped slice.
+			vals := make([]string, 0, 4)
+			set := func(k, v string) { vals = append(vals, v); hdr[k] = vals[len(vals)-1 : len(vals) : len(vals)] }
 			if lim.RPM > 0 {
-				hdr.Set("X-Ratelimit-Limit-Requests", strconv.FormatInt(lim.RPM, 10))
-				hdr.Set("X-Ratelimit-Remaining-Requests", strconv.FormatInt(max(lim.RPM-u.RequestsThisMinute, 0), 10))
+				set("X-Ratelimit-Limit-Requests", strconv.FormatInt(lim.RPM, 10))
+				set("X-Ratelimit-Remaining-Requests", strconv.FormatInt(max(lim.RPM-u.RequestsThisMinute, 0), 10))
 			}
 			if lim.TPM > 0 {
-				hdr.Set("X-Ratelimit-Limit-Tokens", strconv.FormatInt(lim.TPM, 10))
-				hdr.Set("X-Ratelimit-Remaining-Tokens", strconv.FormatInt(max(lim.TPM-u.TokensThisMinute, 0), 10))
+				set("X-Ratelimit-Limit-Tokens", strconv.FormatInt(lim.TPM, 10))
+				set("X-Ratelimit-Remaining-Tokens", strconv.FormatInt(max(lim.TPM-u.TokensThisMinute, 0), 10))
 			}
 		}
 	}

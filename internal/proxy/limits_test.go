@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,4 +124,49 @@ func burst(t *testing.T, e *env, n int, body string, keyOf func(int) string, ref
 	close(start)
 	wg.Wait()
 	return okN.Load(), refusedN.Load()
+}
+
+// TestRateLimitHeaders: an admitted request carries the x-ratelimit-*
+// headers of its key's request and token limits, each its own value, and
+// none for a limit the key does not have.
+func TestRateLimitHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		rpm, tpm int64
+		want     map[string]string // "" : absent; "n": a number of at most the limit
+	}{
+		{"rpm", 5, 0, map[string]string{"X-Ratelimit-Limit-Requests": "5", "X-Ratelimit-Remaining-Requests": "3",
+			"X-Ratelimit-Limit-Tokens": "", "X-Ratelimit-Remaining-Tokens": ""}},
+		{"tpm", 0, 100000, map[string]string{"X-Ratelimit-Limit-Requests": "", "X-Ratelimit-Remaining-Requests": "",
+			"X-Ratelimit-Limit-Tokens": "100000", "X-Ratelimit-Remaining-Tokens": "n"}},
+		{"both", 7, 100000, map[string]string{"X-Ratelimit-Limit-Requests": "7", "X-Ratelimit-Remaining-Requests": "5",
+			"X-Ratelimit-Limit-Tokens": "100000", "X-Ratelimit-Remaining-Tokens": "n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(f *config.File) {
+				f.Keys[1].Limits = config.Limits{RPM: tc.rpm, TPM: tc.tpm}
+			})
+			var resp *http.Response
+			for range 2 {
+				resp = e.post(t, "/v1/chat/completions", chatBody, map[string]string{"Authorization": "Bearer " + limitedKey})
+				if b := readAll(t, resp); resp.StatusCode != 200 {
+					t.Fatalf("%d %s", resp.StatusCode, b)
+				}
+			}
+			for k, want := range tc.want {
+				got, ok := resp.Header[k]
+				switch {
+				case want == "" && ok:
+					t.Errorf("%s: %q, want none", k, got)
+				case want == "n":
+					n, err := strconv.ParseInt(resp.Header.Get(k), 10, 64)
+					if len(got) != 1 || err != nil || n < 0 || n > tc.tpm {
+						t.Errorf("%s: %q, want one number of at most %d", k, got, tc.tpm)
+					}
+				case want != "" && (len(got) != 1 || got[0] != want):
+					t.Errorf("%s: %q, want %q", k, got, want)
+				}
+			}
+		})
+	}
 }
