@@ -31,8 +31,8 @@ func TestBrowserConsolePages(t *testing.T) {
 	pid := s.admin("POST", "/admin/v1/prompts", map[string]any{"name": "greet", "team_id": tn.team, "version": greetVersion}, 201)["id"].(string)
 	s.admin("PUT", "/admin/v1/prompts/greet/labels/production", map[string]any{"version": 1, "reason": "launch"}, 200)
 	key := s.admin("POST", "/admin/v1/keys", map[string]any{"name": "browser", "app_id": tn.app}, 201)["key"].(string)
-	s.admin("POST", "/admin/v1/experiments", map[string]any{"name": "ab", "model": "alpha", "unit": "header:X-Session", "metric": "success",
-		"arms": []map[string]any{{"name": "a", "provider": "demo", "model": "demo-chat", "weight": 1}, {"name": "b", "provider": "demo", "model": "demo-chat-b", "weight": 1}}}, 201)
+	exp := s.admin("POST", "/admin/v1/experiments", map[string]any{"name": "ab", "model": "alpha", "unit": "header:X-Session", "metric": "success",
+		"arms": []map[string]any{{"name": "a", "provider": "demo", "model": "demo-chat", "weight": 1}, {"name": "b", "provider": "demo", "model": "demo-chat-b", "weight": 1}}}, 201)["id"].(string)
 	s.admin("POST", "/admin/v1/alert-rules", map[string]any{"name": "errors-high", "kind": "error_rate", "threshold": 0.25, "window": "5m",
 		"where": map[string]string{"model": "demo"}, "notify": []map[string]any{{"type": "webhook", "url": "https://hooks.example.com/x"}}}, 201)
 	products := s.status("GET", "/admin/v1/products") != 404
@@ -62,6 +62,7 @@ func TestBrowserConsolePages(t *testing.T) {
 	d.visit("/console/prompts", "prompts")
 	d.visit("/console/prompts/"+pid, "prompt")
 	d.visit("/console/experiments", "experiments")
+	d.visit("/console/experiments/"+exp, "experiment")
 	d.visit("/console/alerts", "alerts")
 
 	// The playground: render, then run streamed with a pasted key.
@@ -124,12 +125,12 @@ func TestBrowserConsolePages(t *testing.T) {
 
 	// Every page at a phone's width.
 	pages := []string{"/console/prompts", "/console/prompts/" + pid, "/console/experiments", "/console/alerts", pg,
-		"/console/playground", "/console/guardrails", "/console/limits/edit", "/console/limits/team/" + tn.team}
+		"/console/playground", "/console/guardrails", "/console/limits/edit", "/console/limits/team/" + tn.team, "/console/experiments/" + exp}
 	if products {
 		pages = append(pages, "/console/product-versions", "/console/products/"+prod+"/versions/v2/diff")
 	}
 	d.run(chromedp.EmulateViewport(390, 844))
-	shots := map[int]string{4: "phone-playground", 6: "phone-guardrails", 8: "phone-limits-form", 10: "phone-product-diff"}
+	shots := map[int]string{4: "phone-playground", 6: "phone-guardrails", 8: "phone-limits-form", 11: "phone-product-diff"}
 	for i, p := range pages {
 		d.visit(p, shots[i])
 		d.noSideways(p)
