@@ -1,12 +1,14 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -261,5 +263,49 @@ func testNoticesAcrossNodes(t *testing.T, open func() *store.Store) {
 		if !n.Delivered || n.Attempts != 2 {
 			t.Errorf("notice %+v: want delivered on the second try", n)
 		}
+	}
+}
+
+// TestOrgWebhookFromFile: an organisation's notify_webhook in the file
+// reaches the store (secret sealed), is read-only through the API, is
+// left alone by an unchanged reload, and leaves the store when a reload
+// drops it.
+func TestOrgWebhookFromFile(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "sluice.yaml")
+	withHook := strings.Replace(productsYAML, "  - name: acme\n", "  - name: acme\n    notify_webhook: {url: \"https://hooks.example.com/acme\", secret: whsec-file-0123456789}\n", 1)
+	if withHook == productsYAML {
+		t.Fatal("no acme organisation in productsYAML")
+	}
+	write := func(body string) {
+		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(withHook)
+	r := start(t, "--config", cfg, "--data-dir", filepath.Join(t.TempDir(), "data"))
+	t.Setenv("SLUICE_SERVER", r.base)
+	got := cli(t, "org-webhook", "show", "acme").(map[string]any)
+	if got["url"] != "https://hooks.example.com/acme" || got["source"] != "config" || got["read_only"] != true || got["secret_last4"] != "6789" {
+		t.Fatalf("declared webhook: %v", got)
+	}
+	var out, errb bytes.Buffer
+	if err := Main(context.Background(), []string{"org-webhook", "set", "acme", "--url", "https://hooks.example.com/x", "--json"}, &out, &errb); err == nil ||
+		!strings.Contains(err.Error(), "configuration file") {
+		t.Fatalf("changing a declared webhook through the API: %v", err)
+	}
+	reload := func() {
+		t.Helper()
+		if err := Main(context.Background(), []string{"reload"}, &out, &errb); err != nil {
+			t.Fatalf("reload: %v %s", err, errb.String())
+		}
+	}
+	reload()
+	if again := cli(t, "org-webhook", "show", "acme").(map[string]any); again["rev"] != got["rev"] {
+		t.Fatalf("an unchanged reload rewrote the webhook: rev %v -> %v", got["rev"], again["rev"])
+	}
+	write(productsYAML)
+	reload()
+	if err := Main(context.Background(), []string{"org-webhook", "show", "acme", "--json"}, &out, &errb); err == nil {
+		t.Fatal("the webhook the file dropped is still there")
 	}
 }

@@ -19,6 +19,7 @@ models:
     targets: [{provider: demo, model: demo-chat}]
 orgs:
   - name: acme
+    notify_webhook: {url: "https://hooks.acme.example/sluice", secret: whsec-0123456789}
     teams:
       - name: search
 products:
@@ -46,6 +47,9 @@ func TestProductsParse(t *testing.T) {
 	if !v1.DeprecatedAt.Equal(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)) || !v1.SunsetAt.Equal(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) || v1.Successor != "v2" {
 		t.Fatalf("v1 %+v", v1)
 	}
+	if h := f.Orgs[0].NotifyWebhook; h == nil || h.URL != "https://hooks.acme.example/sluice" || h.Secret != "whsec-0123456789" {
+		t.Fatalf("notify_webhook %+v", h)
+	}
 	if p.Plans[0].RPM != 10 || p.Plans[0].Approval != "manual" || p.Plans[1].Approval != "auto" || time.Duration(p.Plans[1].Duration) != 720*time.Hour {
 		t.Fatalf("plans %+v", p.Plans)
 	}
@@ -69,6 +73,9 @@ func TestProductsProblems(t *testing.T) {
 		{"quota_period: daily", "quota_period: hourly", "products[0].plans[1].quota_period"},
 		{"versions: [v2], duration", "versions: [v3], duration", "products[0].plans[1].versions[0]"},
 		{"  - name: support", "  - name: sup/port", "products[0].name"},
+		{"url: \"https://hooks.acme.example/sluice\"", "url: \"ftp://hooks.acme.example/x\"", "orgs[0].notify_webhook.url"},
+		{"url: \"https://hooks.acme.example/sluice\"", "url: \"https:///nohost\"", "orgs[0].notify_webhook.url"},
+		{"secret: whsec-0123456789", "secret: " + strings.Repeat("s", 513), "orgs[0].notify_webhook.secret"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.new, func(t *testing.T) {
