@@ -30,6 +30,46 @@ type experimentsChanged interface {
 	ExperimentsChanged(ctx context.Context)
 }
 
+// fileExperiments are the experiments the configuration file declares:
+// they run while they are in the file and are read-only here.
+type fileExperiments interface {
+	FileExperiments() []experiment.Experiment
+}
+
+// ExperimentView is an experiment as the API shows it.
+type ExperimentView struct {
+	experiment.Experiment
+	Source   string `json:"source" enum:"api,config" doc:"config: declared in the configuration file (read-only here)."`
+	ReadOnly bool   `json:"read_only"`
+}
+
+func experimentView(e experiment.Experiment, source string) ExperimentView {
+	return ExperimentView{Experiment: e, Source: source, ReadOnly: source == "config"}
+}
+
+// fileExperiments returns the file's experiments (none without a Control
+// that knows them).
+func (a *API) fileExperiments() []experiment.Experiment {
+	if fe, ok := a.opts.Control.(fileExperiments); ok {
+		return fe.FileExperiments()
+	}
+	return nil
+}
+
+// fileExperiment returns the file's experiment with id or name idOrName.
+func (a *API) fileExperiment(idOrName string) (experiment.Experiment, bool) {
+	for _, e := range a.fileExperiments() {
+		if e.ID == idOrName || e.Name == idOrName {
+			return e, true
+		}
+	}
+	return experiment.Experiment{}, false
+}
+
+func readOnlyExperiment() error {
+	return &httpError{http.StatusConflict, "read_only", "This experiment is declared in the configuration file; change it there."}
+}
+
 // ExperimentInput creates an experiment.
 type ExperimentInput struct {
 	Name    string           `json:"name"`
@@ -51,17 +91,18 @@ type PromoteInput struct {
 func (a *API) experimentRoutes(add func(string, authz.Action, func(http.ResponseWriter, *http.Request) error, openapi.Op)) {
 	tags := []string{"experiments"}
 	add("GET /admin/v1/experiments", authz.GatewayRead, a.listExperiments, openapi.Op{ID: "listExperiments", Tags: tags,
-		Summary: "List experiments", Response: list[experiment.Experiment]{}})
+		Summary: "List experiments", Description: "The configuration file's experiments first (source config, read-only), then those made here.",
+		Response: list[ExperimentView]{}})
 	add("POST /admin/v1/experiments", authz.GatewayWrite, a.createExperiment, openapi.Op{ID: "createExperiment", Tags: tags,
 		Summary: "Start an experiment", Description: "Arms are targets of a model or versions of a prompt; assignment is sticky per key, user or header. Audited.",
 		Request: ExperimentInput{}, Response: experiment.Experiment{}, ResponseStatus: http.StatusCreated})
 	add("GET /admin/v1/experiments/{id}", authz.GatewayRead, a.getExperiment, openapi.Op{ID: "getExperiment", Tags: tags,
-		Summary: "Read an experiment (by id or name)", Response: experiment.Experiment{}})
+		Summary: "Read an experiment (by id or name)", Response: ExperimentView{}})
 	add("GET /admin/v1/experiments/{id}/results", authz.GatewayRead, a.experimentResults, openapi.Op{ID: "experimentResults", Tags: tags,
 		Summary: "Compare the arms", Description: "Per arm n, the metric's rate (Wilson) or mean (Student t) with 95% intervals, cost, latency and error rate; each arm's difference from the control (Newcombe or Welch); the sample-ratio check (chi-square, flagged at p < 0.001). Fallback rows are counted, not compared.",
 		Response: experiment.Report{}})
 	add("POST /admin/v1/experiments/{id}/promote", authz.GatewayWrite, a.promoteExperiment, openapi.Op{ID: "promoteExperiment", Tags: tags,
-		Summary: "Promote an arm", Description: "Every unit is then served by the winning arm (all the weight moves to it). Audited.",
+		Summary: "Promote an arm", Description: "Every unit is then served by the winning arm (all the weight moves to it). Audited. An experiment of the configuration file is read-only (409 read_only): change its weights in the file.",
 		Request: PromoteInput{}, Response: experiment.Experiment{}})
 }
 
@@ -79,14 +120,18 @@ func (a *API) experimentsChanged(ctx context.Context) {
 }
 
 func (a *API) listExperiments(w http.ResponseWriter, r *http.Request) error {
-	all, err := a.opts.Store.Experiments(r.Context())
+	stored, err := a.opts.Store.Experiments(r.Context())
 	if err != nil {
 		return err
 	}
-	if all == nil {
-		all = []experiment.Experiment{}
+	all := []ExperimentView{}
+	for _, e := range a.fileExperiments() {
+		all = append(all, experimentView(e, "config"))
 	}
-	return writeJSON(w, http.StatusOK, list[experiment.Experiment]{Object: "list", Data: all})
+	for _, e := range stored {
+		all = append(all, experimentView(e, "api"))
+	}
+	return writeJSON(w, http.StatusOK, list[ExperimentView]{Object: "list", Data: all})
 }
 
 func (a *API) createExperiment(w http.ResponseWriter, r *http.Request) error {
@@ -99,6 +144,9 @@ func (a *API) createExperiment(w http.ResponseWriter, r *http.Request) error {
 		Metric: in.Metric, Arms: in.Arms, Control: in.Control, Status: experiment.StatusRunning, CreatedAt: now, UpdatedAt: now}
 	if err := e.Validate(a.metricType); err != nil {
 		return &httpError{http.StatusBadRequest, "invalid_experiment", err.Error()}
+	}
+	if _, ok := a.fileExperiment(e.Name); ok {
+		return &httpError{http.StatusConflict, "name_taken", fmt.Sprintf("The configuration file declares an experiment named %q.", e.Name)}
 	}
 	if e.Model != "" {
 		m := a.opts.Snapshots.Load().Models[e.Model]
@@ -127,27 +175,32 @@ func (a *API) createExperiment(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.experimentsChanged(r.Context())
-	return writeJSON(w, http.StatusCreated, e)
+	return writeJSON(w, http.StatusCreated, experimentView(e, "api"))
 }
 
-func (a *API) loadExperiment(r *http.Request) (experiment.Experiment, error) {
+// loadExperiment reads the experiment the path names, the file's first,
+// and says where it is declared (config or api).
+func (a *API) loadExperiment(r *http.Request) (experiment.Experiment, string, error) {
+	if e, ok := a.fileExperiment(r.PathValue("id")); ok {
+		return e, "config", nil
+	}
 	e, err := a.opts.Store.Experiment(r.Context(), r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
-		return e, errNotFound
+		return e, "", errNotFound
 	}
-	return e, err
+	return e, "api", err
 }
 
 func (a *API) getExperiment(w http.ResponseWriter, r *http.Request) error {
-	e, err := a.loadExperiment(r)
+	e, source, err := a.loadExperiment(r)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, e)
+	return writeJSON(w, http.StatusOK, experimentView(e, source))
 }
 
 func (a *API) experimentResults(w http.ResponseWriter, r *http.Request) error {
-	e, err := a.loadExperiment(r)
+	e, _, err := a.loadExperiment(r)
 	if err != nil {
 		return err
 	}
@@ -164,9 +217,12 @@ func (a *API) experimentResults(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) promoteExperiment(w http.ResponseWriter, r *http.Request) error {
-	e, err := a.loadExperiment(r)
+	e, source, err := a.loadExperiment(r)
 	if err != nil {
 		return err
+	}
+	if source == "config" {
+		return readOnlyExperiment()
 	}
 	var in PromoteInput
 	if err := decodeBody(w, r, &in); err != nil {
@@ -206,7 +262,7 @@ func (a *API) promoteExperiment(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.experimentsChanged(r.Context())
-	return writeJSON(w, http.StatusOK, e)
+	return writeJSON(w, http.StatusOK, experimentView(e, "api"))
 }
 
 // hasTarget reports whether arm names one of targets.

@@ -3,10 +3,12 @@ package admin_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/experiment"
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/prompt"
 	"github.com/sluicehq/sluice/internal/store"
@@ -142,6 +144,62 @@ func TestPromptExperimentPromotion(t *testing.T) {
 	for _, l := range got.Labels {
 		if l.Label == "production" && (l.Version != 2 || l.SplitWeight != 0) {
 			t.Fatalf("production label %+v, want version 2 without a split", l)
+		}
+	}
+}
+
+// FileExperiments gives the admin API the test file's experiments, as the
+// server does.
+func (c *control) FileExperiments() []experiment.Experiment {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.file.FileExperiments()
+}
+
+// TestFileExperimentsReadOnly: an experiment declared in the file is
+// listed and read with source config, and is read-only: promotion is 409
+// read_only, and its name cannot be taken through the API.
+func TestFileExperimentsReadOnly(t *testing.T) {
+	e := newEnv(t)
+	e.ctl.file.Models[0].Targets = []config.Target{{Provider: "file-p", Model: "x"}, {Provider: "file-p", Model: "y"}}
+	e.ctl.file.Experiments = []config.Experiment{{Name: "file-ab", Model: "m", Metric: "success",
+		Arms: []config.ExperimentArm{{Name: "a", Provider: "file-p", Model: "x", Weight: 1}, {Name: "b", Provider: "file-p", Model: "y", Weight: 1}}}}
+	if err := e.ctl.compile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const api = `{"name":"api-ab","model":"m","metric":"success","arms":[{"name":"a","provider":"file-p","model":"x","weight":1},{"name":"b","provider":"file-p","model":"y","weight":1}]}`
+	if r := e.do("POST", "/admin/v1/experiments", api); r.code != 201 || r.body["source"] != "api" || r.body["read_only"] != false {
+		t.Fatalf("create: %d %s", r.code, r.raw)
+	}
+	r := e.do("GET", "/admin/v1/experiments", "")
+	data, _ := r.body["data"].([]any)
+	if r.code != 200 || len(data) != 2 {
+		t.Fatalf("list: %d %s", r.code, r.raw)
+	}
+	for i, want := range []struct{ name, source string }{{"file-ab", "config"}, {"api-ab", "api"}} {
+		x, _ := data[i].(map[string]any)
+		if x["name"] != want.name || x["source"] != want.source || x["read_only"] != (want.source == "config") {
+			t.Errorf("list[%d] = %v, want %s from %s", i, x, want.name, want.source)
+		}
+	}
+	for _, tc := range []struct {
+		name, method, path, body string
+		want                     int
+		code                     string
+	}{
+		{"read by name", "GET", "/admin/v1/experiments/file-ab", "", 200, ""},
+		{"read by id", "GET", "/admin/v1/experiments/" + config.ExperimentIDPrefix + "file-ab", "", 200, ""},
+		{"results", "GET", "/admin/v1/experiments/file-ab/results", "", 200, ""},
+		{"promote", "POST", "/admin/v1/experiments/file-ab/promote", `{"arm":"b"}`, 409, "read_only"},
+		{"create with its name", "POST", "/admin/v1/experiments", strings.Replace(api, "api-ab", "file-ab", 1), 409, "name_taken"},
+		{"an API experiment still promotes", "POST", "/admin/v1/experiments/api-ab/promote", `{"arm":"b"}`, 200, ""},
+	} {
+		r := e.do(tc.method, tc.path, tc.body)
+		if r.code != tc.want || (tc.code != "" && !strings.Contains(r.raw, tc.code)) {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, r.code, r.raw, tc.want, tc.code)
+		}
+		if tc.method == "GET" && tc.name != "results" && (r.body["source"] != "config" || r.body["read_only"] != true || r.body["status"] != "running") {
+			t.Errorf("%s: %s", tc.name, r.raw)
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/experiment"
 )
 
 // experimentsEvery is how often a node reads the experiments again, so
@@ -27,12 +29,22 @@ func (s *server) ExperimentsChanged(ctx context.Context) {
 	}
 }
 
+// FileExperiments tells the data plane and the admin API the experiments
+// the configuration file declares.
+func (s *server) FileExperiments() []experiment.Experiment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.file.FileExperiments()
+}
+
+// loadExperiments applies the file's experiments, then the stored ones
+// (the first experiment per model or prompt wins: the file's).
 func (s *server) loadExperiments(ctx context.Context) error {
-	all, err := s.store.Experiments(ctx)
+	stored, err := s.store.Experiments(ctx)
 	if err != nil {
 		return err
 	}
-	s.experiments.Store(all)
+	s.experiments.Store(append(s.FileExperiments(), stored...))
 	return nil
 }
 

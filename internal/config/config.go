@@ -41,6 +41,8 @@ type File struct {
 	// captures bodies for chosen scopes (requestlog.go).
 	AlertRules []AlertRule `yaml:"alert_rules"`
 	RequestLog RequestLog  `yaml:"request_log"`
+	// Experiments split a model's targets or a prompt's versions (experiments.go).
+	Experiments []Experiment `yaml:"experiments"`
 }
 
 // Alerts says where budget alerts go besides the log, the metric and

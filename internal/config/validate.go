@@ -189,6 +189,7 @@ func (f *File) Validate(storedProviders ...string) error {
 	f.validatePrompts(models, add)
 	f.validateGuardrails(add)
 	f.validateAlertRules(add)
+	f.validateExperiments(add)
 	f.validateRequestLog(add)
 	f.validateModelLifecycle(models, add)
 	for i, m := range f.Models {
