@@ -465,8 +465,11 @@ func encodeResponseFormat(out *wire.MessagesRequest, rf *llm.ResponseFormat) err
 // skipped, so that pass-through metering still reads the usage.
 func (upstreamCodec) DecodeResponse(body []byte) (*llm.Response, error) {
 	var m wire.MessageDecoded
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, fmt.Errorf("anthropic: decoding the message: %w", err)
+	if !decodeMessage(body, &m) {
+		m = wire.MessageDecoded{}
+		if err := json.Unmarshal(body, &m); err != nil {
+			return nil, fmt.Errorf("anthropic: decoding the message: %w", err)
+		}
 	}
 	if m.Type != "" && m.Type != "message" {
 		return nil, fmt.Errorf("anthropic: expected a message, got %q", m.Type)

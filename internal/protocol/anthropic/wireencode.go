@@ -82,8 +82,14 @@ func appendMessagesRequest(b []byte, r *wire.MessagesRequest) ([]byte, error) {
 			g := true
 			b = append(b, '{')
 			b = appendStr(appendKey(b, &g, "role"), m.Role)
-			// Valid JSON: encodeMessage built it (or json.Unmarshal read it).
-			b, _ = appendRaw(appendKey(b, &g, "content"), m.Content, true)
+			// encodeMessage built it compact and escaped as json.Marshal
+			// would write it: it goes as it is.
+			b = appendKey(b, &g, "content")
+			if m.Content == nil {
+				b = append(b, "null"...)
+			} else {
+				b = append(b, m.Content...)
+			}
 			b = append(b, '}')
 		}
 		b = append(b, ']')

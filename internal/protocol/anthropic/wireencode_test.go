@@ -58,9 +58,8 @@ func checkWireEncode(t *testing.T, b []byte) {
 	var r wire.MessagesRequest
 	if json.Unmarshal(b, &r) == nil {
 		for i := range r.Messages {
-			if r.Messages[i].Content == nil {
-				r.Messages[i].Content = json.RawMessage("null") // encodeMessage always sets it
-			}
+			// encodeMessage always sets it, compact and escaped.
+			r.Messages[i].Content, _ = json.Marshal(r.Messages[i].Content)
 		}
 		want, wantErr := json.Marshal(r)
 		got, gotErr := marshalRequest(&r)

@@ -1,10 +1,7 @@
 package openai
 
 import (
-	"encoding/json"
 	"reflect"
-	"strconv"
-	"strings"
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
 	"github.com/sluicehq/sluice/internal/jsonlimit"
@@ -21,16 +18,15 @@ import (
 // first type mismatch as a *json.UnmarshalTypeError with the same Field
 // (the JSON names from the top, without indexes), Type and Value.
 type wireDecoder struct {
-	err   *json.UnmarshalTypeError
-	stack []string
+	rawjson.Decoder
 }
 
 // decodeChatRequest is json.Unmarshal(body, w) for a checked body.
 func decodeChatRequest(body []byte, w *oa.ChatRequest) error {
-	d := wireDecoder{stack: make([]string, 0, 4)}
+	d := wireDecoder{}
 	d.chatRequest(body, w)
-	if d.err != nil {
-		return d.err
+	if d.Err != nil {
+		return d.Err
 	}
 	return nil
 }
@@ -39,18 +35,13 @@ func decodeChatRequest(body []byte, w *oa.ChatRequest) error {
 func decodeContentPart(raw []byte, p *oa.ChatContentPart) error {
 	d := wireDecoder{}
 	d.contentPart(raw, p)
-	if d.err != nil {
-		return d.err
+	if d.Err != nil {
+		return d.Err
 	}
 	return nil
 }
 
 var (
-	typeString         = reflect.TypeFor[string]()
-	typeBool           = reflect.TypeFor[bool]()
-	typeInt            = reflect.TypeFor[int]()
-	typeInt64          = reflect.TypeFor[int64]()
-	typeFloat64        = reflect.TypeFor[float64]()
 	typeChatRequest    = reflect.TypeFor[oa.ChatRequest]()
 	typeMessages       = reflect.TypeFor[[]oa.ChatMessage]()
 	typeMessage        = reflect.TypeFor[oa.ChatMessage]()
@@ -67,239 +58,55 @@ var (
 	typeImageURL       = reflect.TypeFor[oa.ChatImageURL]()
 )
 
-// fail records the first type mismatch: a value of JSON kind k where t
-// was expected (value overrides the kind's name, as for numbers out of
-// range).
-func (d *wireDecoder) fail(k byte, t reflect.Type, value string) {
-	if d.err != nil {
-		return
-	}
-	if value == "" {
-		value = kindName(k)
-	}
-	d.err = &json.UnmarshalTypeError{Value: value, Type: t, Field: strings.Join(d.stack, ".")}
-}
-
-func kindName(k byte) string {
-	switch k {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "bool"
-	case 'n':
-		return "null"
-	}
-	return "number"
-}
-
-// field finds key among names: exactly, else case-insensitively, as
-// encoding/json matches struct fields; -1 when none matches.
-func field(key []byte, names []string) int {
-	for i, n := range names {
-		if string(key) == n {
-			return i
-		}
-	}
-	for i, n := range names {
-		if strings.EqualFold(string(key), n) {
-			return i
-		}
-	}
-	return -1
-}
-
-// object calls set for each member of raw whose key names a field. A
-// value that is not an object is a mismatch with t, null leaves the
-// struct alone.
-func (d *wireDecoder) object(raw []byte, t reflect.Type, names []string, set func(i int, v []byte)) {
-	switch k := rawjson.Kind(raw); k {
-	case '{':
-		rawjson.Members(raw, func(key, v []byte) {
-			if i := field(key, names); i >= 0 {
-				d.stack = append(d.stack, names[i])
-				set(i, v)
-				d.stack = d.stack[:len(d.stack)-1]
-			}
-		})
-	case 'n':
-	default:
-		d.fail(k, t, "")
-	}
-}
-
-// slice decodes the array raw into *s as encoding/json does: into the
-// elements already there, growing or shortening the slice; null sets it
-// to nil, an empty array to an empty slice.
-func slice[T any](d *wireDecoder, raw []byte, s *[]T, t reflect.Type, elem func(v []byte, e *T)) {
-	switch k := rawjson.Kind(raw); k {
-	case '[':
-		a := *s
-		i := 0
-		rawjson.Elements(raw, func(v []byte) {
-			if i >= len(a) {
-				if i >= cap(a) {
-					var zero T
-					a = append(a, zero)
-				} else {
-					a = a[:i+1]
-				}
-			}
-			elem(v, &a[i])
-			i++
-		})
-		if i == 0 {
-			a = make([]T, 0)
-		}
-		*s = a[:i]
-	case 'n':
-		*s = nil
-	default:
-		d.fail(k, t, "")
-	}
-}
-
-func (d *wireDecoder) str(raw []byte, s *string) {
-	switch k := rawjson.Kind(raw); k {
-	case '"':
-		*s, _ = rawjson.String(raw)
-	case 'n':
-	default:
-		d.fail(k, typeString, "")
-	}
-}
-
-func (d *wireDecoder) boolean(raw []byte, b *bool) {
-	switch k := rawjson.Kind(raw); k {
-	case 't', 'f':
-		*b = k == 't'
-	case 'n':
-	default:
-		d.fail(k, typeBool, "")
-	}
-}
-
-// decodePtr decodes raw into **p: null sets it to nil, anything else decodes
-// into the value it points to (allocated when nil).
-func decodePtr[T any](raw []byte, p **T, decode func(raw []byte, v *T)) {
-	if rawjson.Kind(raw) == 'n' {
-		*p = nil
-		return
-	}
-	if *p == nil {
-		*p = new(T)
-	}
-	decode(raw, *p)
-}
-
-func (d *wireDecoder) integer(raw []byte, n *int) {
-	var n64 int64
-	if d.number(raw, typeInt, func(s string) bool {
-		var err error
-		n64, err = strconv.ParseInt(s, 10, 64)
-		return err == nil
-	}) {
-		*n = int(n64)
-	}
-}
-
-func (d *wireDecoder) integer64(raw []byte, n *int64) {
-	var n64 int64
-	if d.number(raw, typeInt64, func(s string) bool {
-		var err error
-		n64, err = strconv.ParseInt(s, 10, 64)
-		return err == nil
-	}) {
-		*n = n64
-	}
-}
-
-func (d *wireDecoder) float(raw []byte, f *float64) {
-	var v float64
-	if d.number(raw, typeFloat64, func(s string) bool {
-		var err error
-		v, err = strconv.ParseFloat(s, 64)
-		return err == nil
-	}) {
-		*f = v
-	}
-}
-
-// number parses the number raw with parse; anything else but null is a
-// mismatch with t. It reports whether a number was parsed.
-func (d *wireDecoder) number(raw []byte, t reflect.Type, parse func(string) bool) bool {
-	switch k := rawjson.Kind(raw); k {
-	case '{', '[', '"', 't', 'f':
-		d.fail(k, t, "")
-	case 'n', 0:
-	default:
-		s := strings.TrimRight(string(raw), " \t\r\n")
-		if parse(s) {
-			return true
-		}
-		d.fail(k, t, "number "+s)
-	}
-	return false
-}
-
-// rawValue is json.RawMessage's UnmarshalJSON: the value's bytes, null
-// included (they alias raw).
-func rawValue(raw []byte, m *json.RawMessage) {
-	*m = raw
-}
-
 var chatRequestFields = []string{"model", "messages", "tools", "tool_choice", "parallel_tool_calls", "max_tokens",
 	"max_completion_tokens", "temperature", "top_p", "top_k", "stop", "seed", "frequency_penalty", "presence_penalty",
 	"response_format", "reasoning_effort", "stream", "stream_options", "user", "safety_identifier", "n"}
 
 func (d *wireDecoder) chatRequest(raw []byte, w *oa.ChatRequest) {
-	d.object(raw, typeChatRequest, chatRequestFields, func(i int, v []byte) {
+	d.Object(raw, typeChatRequest, chatRequestFields, func(i int, v []byte) {
 		switch i {
 		case 0:
-			d.str(v, &w.Model)
+			d.String(v, &w.Model)
 		case 1:
-			slice(d, v, &w.Messages, typeMessages, d.message)
+			rawjson.Slice(&d.Decoder, v, &w.Messages, typeMessages, d.message)
 		case 2:
-			slice(d, v, &w.Tools, typeTools, d.tool)
+			rawjson.Slice(&d.Decoder, v, &w.Tools, typeTools, d.tool)
 		case 3:
-			rawValue(v, &w.ToolChoice)
+			rawjson.Raw(v, &w.ToolChoice)
 		case 4:
-			decodePtr(v, &w.ParallelToolCalls, d.boolean)
+			rawjson.Ptr(v, &w.ParallelToolCalls, d.Bool)
 		case 5:
-			decodePtr(v, &w.MaxTokens, d.integer)
+			rawjson.Ptr(v, &w.MaxTokens, d.Int)
 		case 6:
-			decodePtr(v, &w.MaxCompletionTokens, d.integer)
+			rawjson.Ptr(v, &w.MaxCompletionTokens, d.Int)
 		case 7:
-			decodePtr(v, &w.Temperature, d.float)
+			rawjson.Ptr(v, &w.Temperature, d.Float64)
 		case 8:
-			decodePtr(v, &w.TopP, d.float)
+			rawjson.Ptr(v, &w.TopP, d.Float64)
 		case 9:
-			decodePtr(v, &w.TopK, d.integer)
+			rawjson.Ptr(v, &w.TopK, d.Int)
 		case 10:
-			rawValue(v, &w.Stop)
+			rawjson.Raw(v, &w.Stop)
 		case 11:
-			decodePtr(v, &w.Seed, d.integer64)
+			rawjson.Ptr(v, &w.Seed, d.Int64)
 		case 12:
-			decodePtr(v, &w.FrequencyPenalty, d.float)
+			rawjson.Ptr(v, &w.FrequencyPenalty, d.Float64)
 		case 13:
-			decodePtr(v, &w.PresencePenalty, d.float)
+			rawjson.Ptr(v, &w.PresencePenalty, d.Float64)
 		case 14:
-			decodePtr(v, &w.ResponseFormat, d.responseFormat)
+			rawjson.Ptr(v, &w.ResponseFormat, d.responseFormat)
 		case 15:
-			d.str(v, &w.ReasoningEffort)
+			d.String(v, &w.ReasoningEffort)
 		case 16:
-			d.boolean(v, &w.Stream)
+			d.Bool(v, &w.Stream)
 		case 17:
-			decodePtr(v, &w.StreamOptions, d.streamOptions)
+			rawjson.Ptr(v, &w.StreamOptions, d.streamOptions)
 		case 18:
-			d.str(v, &w.User)
+			d.String(v, &w.User)
 		case 19:
-			d.str(v, &w.SafetyIdentifier)
+			d.String(v, &w.SafetyIdentifier)
 		case 20:
-			decodePtr(v, &w.N, d.integer)
+			rawjson.Ptr(v, &w.N, d.Int)
 		}
 	})
 }
@@ -307,24 +114,24 @@ func (d *wireDecoder) chatRequest(raw []byte, w *oa.ChatRequest) {
 var messageWireFields = []string{"role", "content", "name", "tool_calls", "tool_call_id", "refusal", "reasoning_content", "reasoning"}
 
 func (d *wireDecoder) message(raw []byte, m *oa.ChatMessage) {
-	d.object(raw, typeMessage, messageWireFields, func(i int, v []byte) {
+	d.Object(raw, typeMessage, messageWireFields, func(i int, v []byte) {
 		switch i {
 		case 0:
-			d.str(v, &m.Role)
+			d.String(v, &m.Role)
 		case 1:
-			rawValue(v, &m.Content)
+			rawjson.Raw(v, &m.Content)
 		case 2:
-			d.str(v, &m.Name)
+			d.String(v, &m.Name)
 		case 3:
-			slice(d, v, &m.ToolCalls, typeToolCalls, d.toolCall)
+			rawjson.Slice(&d.Decoder, v, &m.ToolCalls, typeToolCalls, d.toolCall)
 		case 4:
-			d.str(v, &m.ToolCallID)
+			d.String(v, &m.ToolCallID)
 		case 5:
-			decodePtr(v, &m.Refusal, d.str)
+			rawjson.Ptr(v, &m.Refusal, d.String)
 		case 6:
-			d.str(v, &m.ReasoningContent)
+			d.String(v, &m.ReasoningContent)
 		case 7:
-			d.str(v, &m.Reasoning)
+			d.String(v, &m.Reasoning)
 		}
 	})
 }
@@ -335,18 +142,18 @@ var (
 )
 
 func (d *wireDecoder) toolCall(raw []byte, c *oa.ChatToolCall) {
-	d.object(raw, typeToolCall, toolCallWireFields, func(i int, v []byte) {
+	d.Object(raw, typeToolCall, toolCallWireFields, func(i int, v []byte) {
 		switch i {
 		case 0:
-			d.str(v, &c.ID)
+			d.String(v, &c.ID)
 		case 1:
-			d.str(v, &c.Type)
+			d.String(v, &c.Type)
 		case 2:
-			d.object(v, typeFunctionCall, functionCallWireFields, func(i int, v []byte) {
+			d.Object(v, typeFunctionCall, functionCallWireFields, func(i int, v []byte) {
 				if i == 0 {
-					d.str(v, &c.Function.Name)
+					d.String(v, &c.Function.Name)
 				} else {
-					d.str(v, &c.Function.Arguments)
+					d.String(v, &c.Function.Arguments)
 				}
 			})
 		}
@@ -359,22 +166,22 @@ var (
 )
 
 func (d *wireDecoder) tool(raw []byte, t *oa.ChatTool) {
-	d.object(raw, typeTool, toolWireFields, func(i int, v []byte) {
+	d.Object(raw, typeTool, toolWireFields, func(i int, v []byte) {
 		if i == 0 {
-			d.str(v, &t.Type)
+			d.String(v, &t.Type)
 			return
 		}
 		f := &t.Function
-		d.object(v, typeFunction, functionWireFields, func(i int, v []byte) {
+		d.Object(v, typeFunction, functionWireFields, func(i int, v []byte) {
 			switch i {
 			case 0:
-				d.str(v, &f.Name)
+				d.String(v, &f.Name)
 			case 1:
-				d.str(v, &f.Description)
+				d.String(v, &f.Description)
 			case 2:
-				rawValue(v, &f.Parameters)
+				rawjson.Raw(v, &f.Parameters)
 			case 3:
-				decodePtr(v, &f.Strict, d.boolean)
+				rawjson.Ptr(v, &f.Strict, d.Bool)
 			}
 		})
 	})
@@ -387,22 +194,22 @@ var (
 )
 
 func (d *wireDecoder) responseFormat(raw []byte, rf *oa.ChatResponseFormat) {
-	d.object(raw, typeResponseFormat, responseFormatWireFields, func(i int, v []byte) {
+	d.Object(raw, typeResponseFormat, responseFormatWireFields, func(i int, v []byte) {
 		if i == 0 {
-			d.str(v, &rf.Type)
+			d.String(v, &rf.Type)
 			return
 		}
-		decodePtr(v, &rf.JSONSchema, func(raw []byte, js *oa.ChatJSONSchema) {
-			d.object(raw, typeJSONSchema, jsonSchemaWireFields, func(i int, v []byte) {
+		rawjson.Ptr(v, &rf.JSONSchema, func(raw []byte, js *oa.ChatJSONSchema) {
+			d.Object(raw, typeJSONSchema, jsonSchemaWireFields, func(i int, v []byte) {
 				switch i {
 				case 0:
-					d.str(v, &js.Name)
+					d.String(v, &js.Name)
 				case 1:
-					d.str(v, &js.Description)
+					d.String(v, &js.Description)
 				case 2:
-					rawValue(v, &js.Schema)
+					rawjson.Raw(v, &js.Schema)
 				case 3:
-					decodePtr(v, &js.Strict, d.boolean)
+					rawjson.Ptr(v, &js.Strict, d.Bool)
 				}
 			})
 		})
@@ -410,11 +217,11 @@ func (d *wireDecoder) responseFormat(raw []byte, rf *oa.ChatResponseFormat) {
 }
 
 func (d *wireDecoder) streamOptions(raw []byte, so *oa.ChatStreamOptions) {
-	d.object(raw, typeStreamOptions, streamOptionsWireFields, func(i int, v []byte) {
+	d.Object(raw, typeStreamOptions, streamOptionsWireFields, func(i int, v []byte) {
 		if i == 0 {
-			d.boolean(v, &so.IncludeUsage)
+			d.Bool(v, &so.IncludeUsage)
 		} else {
-			decodePtr(v, &so.IncludeObfuscation, d.boolean)
+			rawjson.Ptr(v, &so.IncludeObfuscation, d.Bool)
 		}
 	})
 }
@@ -425,28 +232,28 @@ var (
 )
 
 func (d *wireDecoder) contentPart(raw []byte, p *oa.ChatContentPart) {
-	d.object(raw, typeContentPart, contentPartWireFields, func(i int, v []byte) {
+	d.Object(raw, typeContentPart, contentPartWireFields, func(i int, v []byte) {
 		switch i {
 		case 0:
-			d.str(v, &p.Type)
+			d.String(v, &p.Type)
 		case 1:
-			d.str(v, &p.Text)
+			d.String(v, &p.Text)
 		case 2:
-			decodePtr(v, &p.ImageURL, func(raw []byte, u *oa.ChatImageURL) {
-				d.object(raw, typeImageURL, imageURLWireFields, func(i int, v []byte) {
+			rawjson.Ptr(v, &p.ImageURL, func(raw []byte, u *oa.ChatImageURL) {
+				d.Object(raw, typeImageURL, imageURLWireFields, func(i int, v []byte) {
 					if i == 0 {
-						d.str(v, &u.URL)
+						d.String(v, &u.URL)
 					} else {
-						d.str(v, &u.Detail)
+						d.String(v, &u.Detail)
 					}
 				})
 			})
 		case 3:
-			rawValue(v, &p.InputAudio)
+			rawjson.Raw(v, &p.InputAudio)
 		case 4:
-			rawValue(v, &p.File)
+			rawjson.Raw(v, &p.File)
 		case 5:
-			d.str(v, &p.Refusal)
+			d.String(v, &p.Refusal)
 		}
 	})
 }
@@ -460,25 +267,25 @@ func decodeStreamChunk(data []byte, c *streamChunk) (ok bool) {
 		return false
 	}
 	d := wireDecoder{}
-	d.object(data, typeChatRequest, streamChunkFields, func(i int, v []byte) {
+	d.Object(data, typeChatRequest, streamChunkFields, func(i int, v []byte) {
 		switch i {
 		case 0:
-			d.str(v, &c.ID)
+			d.String(v, &c.ID)
 		case 1:
-			d.str(v, &c.Object)
+			d.String(v, &c.Object)
 		case 2:
-			d.integer64(v, &c.Created)
+			d.Int64(v, &c.Created)
 		case 3:
-			d.str(v, &c.Model)
+			d.String(v, &c.Model)
 		case 4:
-			slice(&d, v, &c.Choices, typeMessages, d.chunkChoice)
+			rawjson.Slice(&d.Decoder, v, &c.Choices, typeMessages, d.chunkChoice)
 		case 5:
-			decodePtr(v, &c.Usage, d.usage)
+			rawjson.Ptr(v, &c.Usage, d.usage)
 		case 6:
-			rawValue(v, &c.Error)
+			rawjson.Raw(v, &c.Error)
 		}
 	})
-	return d.err == nil
+	return d.Err == nil
 }
 
 var (
@@ -496,51 +303,51 @@ var (
 // back to encoding/json), so the types named in errors are approximate.
 
 func (d *wireDecoder) chunkChoice(raw []byte, ch *oa.ChatChunkChoice) {
-	d.object(raw, typeMessage, chunkChoiceFields, func(i int, v []byte) {
+	d.Object(raw, typeMessage, chunkChoiceFields, func(i int, v []byte) {
 		switch i {
 		case 0:
-			d.integer(v, &ch.Index)
+			d.Int(v, &ch.Index)
 		case 1:
 			dl := &ch.Delta
-			d.object(v, typeMessage, deltaFields, func(i int, v []byte) {
+			d.Object(v, typeMessage, deltaFields, func(i int, v []byte) {
 				switch i {
 				case 0:
-					d.str(v, &dl.Role)
+					d.String(v, &dl.Role)
 				case 1:
-					decodePtr(v, &dl.Content, d.str)
+					rawjson.Ptr(v, &dl.Content, d.String)
 				case 2:
-					decodePtr(v, &dl.ReasoningContent, d.str)
+					rawjson.Ptr(v, &dl.ReasoningContent, d.String)
 				case 3:
-					decodePtr(v, &dl.Reasoning, d.str)
+					rawjson.Ptr(v, &dl.Reasoning, d.String)
 				case 4:
-					decodePtr(v, &dl.Refusal, d.str)
+					rawjson.Ptr(v, &dl.Refusal, d.String)
 				case 5:
-					slice(d, v, &dl.ToolCalls, typeMessages, d.toolCallDelta)
+					rawjson.Slice(&d.Decoder, v, &dl.ToolCalls, typeMessages, d.toolCallDelta)
 				}
 			})
 		case 2:
-			rawValue(v, &ch.Logprobs)
+			rawjson.Raw(v, &ch.Logprobs)
 		case 3:
-			decodePtr(v, &ch.FinishReason, d.str)
+			rawjson.Ptr(v, &ch.FinishReason, d.String)
 		}
 	})
 }
 
 func (d *wireDecoder) toolCallDelta(raw []byte, tc *oa.ChatToolCallDelta) {
-	d.object(raw, typeMessage, toolCallDeltaFields, func(i int, v []byte) {
+	d.Object(raw, typeMessage, toolCallDeltaFields, func(i int, v []byte) {
 		switch i {
 		case 0:
-			d.integer(v, &tc.Index)
+			d.Int(v, &tc.Index)
 		case 1:
-			d.str(v, &tc.ID)
+			d.String(v, &tc.ID)
 		case 2:
-			d.str(v, &tc.Type)
+			d.String(v, &tc.Type)
 		case 3:
-			d.object(v, typeMessage, functionDeltaFields, func(i int, v []byte) {
+			d.Object(v, typeMessage, functionDeltaFields, func(i int, v []byte) {
 				if i == 0 {
-					d.str(v, &tc.Function.Name)
+					d.String(v, &tc.Function.Name)
 				} else {
-					d.str(v, &tc.Function.Arguments)
+					d.String(v, &tc.Function.Arguments)
 				}
 			})
 		}
@@ -548,32 +355,32 @@ func (d *wireDecoder) toolCallDelta(raw []byte, tc *oa.ChatToolCallDelta) {
 }
 
 func (d *wireDecoder) usage(raw []byte, u *oa.ChatUsage) {
-	d.object(raw, typeMessage, usageFields, func(i int, v []byte) {
+	d.Object(raw, typeMessage, usageFields, func(i int, v []byte) {
 		switch i {
 		case 0:
-			d.integer64(v, &u.PromptTokens)
+			d.Int64(v, &u.PromptTokens)
 		case 1:
-			d.integer64(v, &u.CompletionTokens)
+			d.Int64(v, &u.CompletionTokens)
 		case 2:
-			d.integer64(v, &u.TotalTokens)
+			d.Int64(v, &u.TotalTokens)
 		case 3:
-			decodePtr(v, &u.PromptTokensDetails, func(raw []byte, p *oa.PromptTokensDetails) {
-				d.object(raw, typeMessage, promptDetailsFields, func(i int, v []byte) {
+			rawjson.Ptr(v, &u.PromptTokensDetails, func(raw []byte, p *oa.PromptTokensDetails) {
+				d.Object(raw, typeMessage, promptDetailsFields, func(i int, v []byte) {
 					if i == 0 {
-						d.integer64(v, &p.CachedTokens)
+						d.Int64(v, &p.CachedTokens)
 					} else {
-						d.integer64(v, &p.CacheWriteTokens)
+						d.Int64(v, &p.CacheWriteTokens)
 					}
 				})
 			})
 		case 4:
-			decodePtr(v, &u.CompletionTokensDetails, func(raw []byte, p *oa.CompletionTokensDetails) {
-				d.object(raw, typeMessage, outputDetailsFields, func(_ int, v []byte) {
-					d.integer64(v, &p.ReasoningTokens)
+			rawjson.Ptr(v, &u.CompletionTokensDetails, func(raw []byte, p *oa.CompletionTokensDetails) {
+				d.Object(raw, typeMessage, outputDetailsFields, func(_ int, v []byte) {
+					d.Int64(v, &p.ReasoningTokens)
 				})
 			})
 		case 5:
-			decodePtr(v, &u.PromptCacheHitTokens, d.integer64)
+			rawjson.Ptr(v, &u.PromptCacheHitTokens, d.Int64)
 		}
 	})
 }
@@ -591,52 +398,52 @@ func decodeCompletion(body []byte, w *oa.ChatCompletion) (ok bool) {
 		return false
 	}
 	d := wireDecoder{}
-	d.object(body, typeMessage, completionFields, func(i int, v []byte) {
+	d.Object(body, typeMessage, completionFields, func(i int, v []byte) {
 		switch i {
 		case 0:
-			d.str(v, &w.ID)
+			d.String(v, &w.ID)
 		case 1:
-			d.str(v, &w.Object)
+			d.String(v, &w.Object)
 		case 2:
-			d.integer64(v, &w.Created)
+			d.Int64(v, &w.Created)
 		case 3:
-			d.str(v, &w.Model)
+			d.String(v, &w.Model)
 		case 4:
-			slice(&d, v, &w.Choices, typeMessages, d.choice)
+			rawjson.Slice(&d.Decoder, v, &w.Choices, typeMessages, d.choice)
 		case 5:
-			decodePtr(v, &w.Usage, d.usage)
+			rawjson.Ptr(v, &w.Usage, d.usage)
 		}
 	})
-	return d.err == nil
+	return d.Err == nil
 }
 
 func (d *wireDecoder) choice(raw []byte, ch *oa.ChatChoice) {
-	d.object(raw, typeMessage, choiceFields, func(i int, v []byte) {
+	d.Object(raw, typeMessage, choiceFields, func(i int, v []byte) {
 		switch i {
 		case 0:
-			d.integer(v, &ch.Index)
+			d.Int(v, &ch.Index)
 		case 1:
 			m := &ch.Message
-			d.object(v, typeMessage, messageOutFields, func(i int, v []byte) {
+			d.Object(v, typeMessage, messageOutFields, func(i int, v []byte) {
 				switch i {
 				case 0:
-					d.str(v, &m.Role)
+					d.String(v, &m.Role)
 				case 1:
-					decodePtr(v, &m.Content, d.str)
+					rawjson.Ptr(v, &m.Content, d.String)
 				case 2:
-					decodePtr(v, &m.Refusal, d.str)
+					rawjson.Ptr(v, &m.Refusal, d.String)
 				case 3:
-					slice(d, v, &m.ToolCalls, typeToolCalls, d.toolCall)
+					rawjson.Slice(&d.Decoder, v, &m.ToolCalls, typeToolCalls, d.toolCall)
 				case 4:
-					d.str(v, &m.ReasoningContent)
+					d.String(v, &m.ReasoningContent)
 				case 5:
-					d.str(v, &m.Reasoning)
+					d.String(v, &m.Reasoning)
 				}
 			})
 		case 2:
-			rawValue(v, &ch.Logprobs)
+			rawjson.Raw(v, &ch.Logprobs)
 		case 3:
-			decodePtr(v, &ch.FinishReason, d.str)
+			rawjson.Ptr(v, &ch.FinishReason, d.String)
 		}
 	})
 }

@@ -187,8 +187,9 @@ func appendChatMessage(b []byte, m *oa.ChatMessage) []byte {
 	b = append(b, '{')
 	b = appendStr(appendKey(b, &f, "role"), m.Role)
 	if len(m.Content) > 0 {
-		// Valid JSON: EncodeRequest built it (or json.Unmarshal read it).
-		b, _ = appendRaw(appendKey(b, &f, "content"), m.Content, true)
+		// EncodeRequest built it compact, as marshal would write it: it
+		// goes as it is.
+		b = append(appendKey(b, &f, "content"), m.Content...)
 	}
 	if m.Name != "" {
 		b = appendStr(appendKey(b, &f, "name"), m.Name)
