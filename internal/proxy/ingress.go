@@ -209,7 +209,9 @@ func (h *Handler) resolveBody(c *Call) error {
 		return err
 	}
 	c.entry.Stream = p.stream
-	m, err := lookupModel(c, p.model.Str)
+	// The name outlives the request (the ledger, the metrics): a copy, not
+	// a string into the body (see peek).
+	m, err := lookupModel(c, strings.Clone(p.model.Str))
 	if err != nil {
 		return err
 	}

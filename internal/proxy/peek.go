@@ -3,6 +3,7 @@ package proxy
 import (
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -43,9 +44,13 @@ type peeked struct {
 // checkFields): parsers disagree on which copy of a repeated key wins, and
 // some match keys without regard to case, and Sluice must authorise, meter
 // and reserve for what the upstream will serve.
+//
+// The results point into body, which is read without a copy: body must not
+// change while they are used, and a string kept beyond the request (the
+// ledger's model name) is cloned.
 func peek(body []byte) (peeked, error) {
 	var p peeked
-	root := gjson.ParseBytes(body)
+	root := gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))
 	if !root.IsObject() {
 		return p, errBadRequest("invalid_json", "", "The request body must be a JSON object.")
 	}

@@ -2,10 +2,15 @@ package proxy
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/sluicehq/sluice/internal/auth"
 )
 
 var peekSeeds = []string{
@@ -101,6 +106,34 @@ func TestRequestedMaxTokensGeminiSpellings(t *testing.T) {
 	} {
 		if got := requestedMaxTokens([]byte(body)); got != 777 {
 			t.Errorf("%s: %d, want 777", body, got)
+		}
+	}
+}
+
+// TestResolvedModelOwnsItsName: peek reads the body without a copy, so the
+// model name that the ledger keeps (and the metrics, by label) must be a
+// copy: a string into the body would keep the whole body alive in the
+// ledger's queue and journal, and forever in the metrics' series cache.
+func TestResolvedModelOwnsItsName(t *testing.T) {
+	e := newEnv(t)
+	for _, body := range []string{
+		`{"model":"chat-small","messages":[{"role":"user","content":"hi"}]}`,
+		`{"messages":[{"role":"user","content":"` + strings.Repeat("x", 4096) + `"}],"model":"chat-small"}`,
+	} {
+		c := &Call{in: inChat, w: httptest.NewRecorder(),
+			r:    httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body)),
+			snap: e.h.opts.Snapshots.Load()}
+		c.key = c.snap.Keys[auth.HashKey(clientKey)]
+		if err := e.h.resolveBody(c); err != nil {
+			t.Fatal(err)
+		}
+		if c.entry.Model != "chat-small" {
+			t.Fatalf("model %q", c.entry.Model)
+		}
+		start := uintptr(unsafe.Pointer(unsafe.SliceData(c.fs.body)))
+		at := uintptr(unsafe.Pointer(unsafe.StringData(c.entry.Model)))
+		if at >= start && at < start+uintptr(len(c.fs.body)) {
+			t.Fatal("the ledger's model name points into the request body")
 		}
 	}
 }
