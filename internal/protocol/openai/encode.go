@@ -23,7 +23,7 @@ func (u UpstreamCodec) EncodeRequest(req *llm.Request, model string) ([]byte, er
 		w.Messages = append(w.Messages, oa.ChatMessage{Role: "system", Content: content})
 	}
 	for i, m := range req.Messages {
-		p := fmt.Sprintf("messages[%d]", i)
+		p := index("messages", i)
 		var err error
 		switch m.Role {
 		case llm.RoleUser:
@@ -132,10 +132,10 @@ func encodeUser(out []oa.ChatMessage, m llm.Message, p string) ([]oa.ChatMessage
 	var rest []oa.ChatContentPart
 	onlyText := true
 	for j, part := range m.Content {
-		pp := fmt.Sprintf("%s.content[%d]", p, j)
+		pp := func() string { return index(p+".content", j) } // for errors only
 		switch part.Type {
 		case llm.PartToolResult:
-			content, err := toolResultContent(part, pp)
+			content, err := toolResultContent(part, pp())
 			if err != nil {
 				return nil, err
 			}
@@ -146,14 +146,14 @@ func encodeUser(out []oa.ChatMessage, m llm.Message, p string) ([]oa.ChatMessage
 			url := part.URL
 			if url == "" {
 				if part.Data == "" || part.MediaType == "" {
-					return nil, llm.Invalid(pp, "an image needs a URL or media type and data")
+					return nil, llm.Invalid(pp(), "an image needs a URL or media type and data")
 				}
 				url = "data:" + part.MediaType + ";base64," + part.Data
 			}
 			rest = append(rest, oa.ChatContentPart{Type: "image_url", ImageURL: &oa.ChatImageURL{URL: url, Detail: part.Detail}})
 			onlyText = false
 		default:
-			return nil, llm.Invalid(pp+".type", "%s parts cannot be in a user message", part.Type)
+			return nil, llm.Invalid(pp()+".type", "%s parts cannot be in a user message", part.Type)
 		}
 	}
 	msg := oa.ChatMessage{Role: "user"}
@@ -214,7 +214,6 @@ func (u UpstreamCodec) encodeAssistant(m llm.Message, p string) (oa.ChatMessage,
 	var texts []llm.Part
 	var thinking []string
 	for j, part := range m.Content {
-		pp := fmt.Sprintf("%s.content[%d]", p, j)
 		switch part.Type {
 		case llm.PartText:
 			texts = append(texts, part)
@@ -228,7 +227,7 @@ func (u UpstreamCodec) encodeAssistant(m llm.Message, p string) (oa.ChatMessage,
 			msg.ToolCalls = append(msg.ToolCalls, oa.ChatToolCall{ID: part.ToolCallID, Type: "function",
 				Function: oa.ChatFunctionCall{Name: part.ToolName, Arguments: argumentsText(part.Arguments)}})
 		default:
-			return msg, llm.Unsupported(pp, "%s parts cannot be in an OpenAI assistant message", part.Type)
+			return msg, llm.Unsupported(index(p+".content", j), "%s parts cannot be in an OpenAI assistant message", part.Type)
 		}
 	}
 	if len(thinking) > 0 && !u.OmitReasoning {

@@ -87,9 +87,7 @@ func appendChatRequest(b []byte, w *oa.ChatRequest) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			if b, err = appendChatTool(b, &w.Tools[i]); err != nil {
-				return b, err
-			}
+			b = appendChatTool(b, &w.Tools[i])
 		}
 		b = append(b, ']')
 	}
@@ -236,8 +234,7 @@ func partsJSON(parts []oa.ChatContentPart) json.RawMessage {
 	return b
 }
 
-func appendChatTool(b []byte, t *oa.ChatTool) ([]byte, error) {
-	var err error
+func appendChatTool(b []byte, t *oa.ChatTool) []byte {
 	f := true
 	b = append(b, '{')
 	b = appendStr(appendKey(b, &f, "type"), t.Type)
@@ -248,14 +245,13 @@ func appendChatTool(b []byte, t *oa.ChatTool) ([]byte, error) {
 		b = appendStr(appendKey(b, &g, "description"), t.Function.Description)
 	}
 	if len(t.Function.Parameters) > 0 {
-		if b, err = appendRaw(appendKey(b, &g, "parameters"), t.Function.Parameters, false); err != nil {
-			return b, err
-		}
+		// Valid JSON: EncodeRequest checked it.
+		b, _ = appendRaw(appendKey(b, &g, "parameters"), t.Function.Parameters, true)
 	}
 	if t.Function.Strict != nil {
 		b = appendBool(appendKey(b, &g, "strict"), *t.Function.Strict)
 	}
-	return append(b, '}', '}'), nil
+	return append(b, '}', '}')
 }
 
 // appendContentParts writes a list of content parts as marshal does.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
+	"github.com/sluicehq/sluice/internal/llm"
 )
 
 // wireEncodeCases are wire requests (as JSON) that the append encoder must
@@ -36,8 +37,14 @@ func TestWireEncodeMatchesMarshal(t *testing.T) {
 			t.Errorf("temperature %v: no error", f)
 		}
 	}
-	w := oa.ChatRequest{Tools: []oa.ChatTool{{Function: oa.ChatFunction{Parameters: json.RawMessage(`{"a":`)}}}}
+	w := oa.ChatRequest{ResponseFormat: &oa.ChatResponseFormat{JSONSchema: &oa.ChatJSONSchema{Schema: json.RawMessage(`{"a":`)}}}
 	if _, err := encodeChatRequest(&w); err == nil {
+		t.Errorf("invalid schema: no error")
+	}
+	// Tool parameters are checked before they reach the encoder.
+	req := &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: []llm.Part{{Type: llm.PartText, Text: "x"}}}},
+		Tools: []llm.Tool{{Name: "f", Parameters: json.RawMessage(`{"a":`)}}}
+	if _, err := Upstream.EncodeRequest(req, "m"); err == nil {
 		t.Errorf("invalid parameters: no error")
 	}
 }

@@ -10,6 +10,7 @@ package rawjson
 import (
 	"bytes"
 	"encoding/json"
+	"unicode/utf8"
 )
 
 // Object returns the members of the object raw, as encoding/json would
@@ -152,15 +153,10 @@ func skipString(b []byte, i int) int {
 // ASCII) costs no more than the copy.
 func unquote(raw []byte) (string, error) {
 	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
-		plain := true
-		for _, c := range raw[1 : len(raw)-1] {
-			if c == '\\' || c < 0x20 || c >= 0x80 || c == '"' {
-				plain = false
-				break
-			}
-		}
-		if plain {
-			return string(raw[1 : len(raw)-1]), nil
+		// In valid JSON a string has no raw quote or control byte: without
+		// escapes and with valid UTF-8 its bytes are its value.
+		if body := raw[1 : len(raw)-1]; bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+			return string(body), nil
 		}
 	}
 	var s string
