@@ -105,32 +105,48 @@ func (h *Handler) productStep(ctx context.Context, c *Call, next Next) error {
 			Msg: "Product " + name + " " + version + " does not expose this endpoint."}
 	}
 	if model != "" {
-		// The version exposes the model the client asked for: after a
-		// model's sunset with on_sunset: redirect, model_lifecycle has put
-		// its successor in c.fs.model, and c.entry.Model still names the
-		// model asked for.
-		asked := model
-		if c.entry.Model != "" {
-			asked = c.entry.Model
-		}
-		client := asked
-		if cm, ok := c.r.Context().Value(clientModelKey{}).(string); ok {
-			client = cm
-		}
-		if a.Version.Models[client] != asked {
-			return &Error{Status: http.StatusNotFound, Type: oa.TypeNotFound, Code: "model_not_found", Param: "model",
-				Msg: "Product " + name + " " + version + " does not expose the model " + client + "."}
-		}
-		for _, m := range []string{asked, model} {
-			if r := ps.StopReason(name, version, m); r != "" {
-				return stopped("Model "+m, r)
-			}
+		if err := productModel(c, ps, a, model); err != nil {
+			return err
 		}
 	}
-	// The plan's limits and its request quota are more levels of this
-	// request's key, in the same all-or-none admission as the key's, its
-	// units' and the model's. The snapshot's key is shared: this request
-	// gets a copy.
+	if err := h.planLevels(c, a); err != nil {
+		return err
+	}
+	return next(ctx, c)
+}
+
+// productModel checks that the version exposes the model the client asked
+// for and that no stop holds it or the model served: after a model's
+// sunset with on_sunset: redirect, model_lifecycle has put its successor
+// in c.fs.model (served), and c.entry.Model still names the model asked
+// for.
+func productModel(c *Call, ps *runtime.Products, a runtime.Access, served string) error {
+	v, name, version := a.Version, a.Product.Name, a.Version.Version
+	asked := served
+	if c.entry.Model != "" {
+		asked = c.entry.Model
+	}
+	client := asked
+	if cm, ok := c.r.Context().Value(clientModelKey{}).(string); ok {
+		client = cm
+	}
+	if v.Models[client] != asked {
+		return &Error{Status: http.StatusNotFound, Type: oa.TypeNotFound, Code: "model_not_found", Param: "model",
+			Msg: "Product " + name + " " + version + " does not expose the model " + client + "."}
+	}
+	for _, m := range []string{asked, served} {
+		if r := ps.StopReason(name, version, m); r != "" {
+			return stopped("Model "+m, r)
+		}
+	}
+	return nil
+}
+
+// planLevels makes the plan's limits and its request quota (seeded from
+// the ledger) more levels of this request's key, in the same all-or-none
+// admission as the key's, its units' and the model's. The snapshot's key
+// is shared: this request gets a copy.
+func (h *Handler) planLevels(c *Call, a runtime.Access) error {
 	var extra []runtime.Level
 	if q := a.Sub.QuotaLevel(a.Plan); q != nil {
 		if err := h.seedQuota(c.r.Context(), *q); err != nil {
@@ -147,7 +163,7 @@ func (h *Handler) productStep(ctx context.Context, c *Call, next Next) error {
 		k.Levels = append(slices.Clip(k.Levels), extra...)
 		c.key = &k
 	}
-	return next(ctx, c)
+	return nil
 }
 
 // seedQuota loads a subscription's requests in its quota's current period
