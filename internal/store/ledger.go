@@ -131,12 +131,12 @@ func (s *Store) InsertEntries(ctx context.Context, batch []ledger.Entry) error {
 			for j := c.from; j < c.to; j++ {
 				e := &batch[j]
 				args = append(args, e.RequestID, e.Time.UnixMicro(), e.Endpoint, e.KeyID, e.KeyName,
-					e.Model, e.ServedModel, e.Provider, b2i(e.Stream), string(e.Status), e.HTTPStatus,
+					e.Model, e.ServedModel, e.Provider, b2i(e.Stream), string(e.Status), int64(e.HTTPStatus),
 					e.InputTokens, e.OutputTokens, e.CachedTokens, e.CacheWriteTokens, e.ReasoningTokens,
 					b2i(e.Estimated), e.CostMicros, e.Latency.Microseconds(), e.TTFT.Microseconds(), e.Error,
 					e.OrgID, e.TeamID, e.AppID)
 				if !c.core {
-					args = append(args, e.TraceID, e.Product, e.ProductVersion, e.Plan, e.SubscriptionID, e.Prompt, e.PromptVersion,
+					args = append(args, e.TraceID, e.Product, e.ProductVersion, e.Plan, e.SubscriptionID, e.Prompt, int64(e.PromptVersion),
 						e.PromptLabel, e.Experiment, e.Arm, e.Cache, e.SavedCostMicros, verdictsJSON(e.Guardrails))
 				}
 			}
@@ -148,7 +148,7 @@ func (s *Store) InsertEntries(ctx context.Context, batch []ledger.Entry) error {
 			args = args[:0]
 			for _, r := range attempts[c.from:c.to] {
 				a := r.a
-				args = append(args, r.requestID, a.N, a.Provider, a.Model, string(a.Status), a.HTTPStatus,
+				args = append(args, r.requestID, int64(a.N), a.Provider, a.Model, string(a.Status), int64(a.HTTPStatus),
 					a.Latency.Microseconds(), a.TTFT.Microseconds(), a.Error)
 			}
 			if _, err := tx.StmtContext(ctx, c.st).ExecContext(ctx, args...); err != nil {
@@ -323,7 +323,9 @@ func verdictsJSON(v []ledger.Verdict) string {
 	return string(b)
 }
 
-func b2i(b bool) int {
+// b2i is a boolean column's value, as an int64: database/sql passes an
+// int64 through as it is and converts a plain int by reflection.
+func b2i(b bool) int64 {
 	if b {
 		return 1
 	}
