@@ -4,7 +4,7 @@ GO ?= go
 LINT_LARGE_ALLOW ?=
 export CGO_ENABLED ?= 0
 
-.PHONY: help run build test skipped unit e2e e2e-deps bench fuzz lint lint-files mutants rules
+.PHONY: help run build test skipped unit e2e e2e-deps bench bench-console fuzz lint lint-files mutants rules
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ lint-files: ## fail on a committed compiled binary, or a file over 1 MiB not in 
 
 bench: ## direct vs bare ReverseProxy vs Sluice on loopback, one table (~4 min; BENCH_FLAGS='-reps 1' to tune)
 	$(GO) run ./bench/cmd/bench $(BENCH_FLAGS)
+
+bench-console: ## console/portal render p50/p95 over 1 M keys, 10 M ledger rows (generated once into /tmp/sluice-consolebench, ~15 min; CONSOLEBENCH_FLAGS)
+	$(GO) run ./bench/consolebench $(CONSOLEBENCH_FLAGS)
 
 mutants: ## mutation score of the critical packages and their surviving mutants (<30 min; MUTANTS_FLAGS, MUTANTS_PKGS; docs/testing.md)
 	$(GO) run ./scripts/mutants $(or $(MUTANTS_FLAGS),-p 2 -max 60 -budget 26m) $(MUTANTS_PKGS)

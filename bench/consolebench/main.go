@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -39,7 +40,11 @@ func main() {
 	nKeys := flag.Int("keys", 1_000_000, "keys to generate")
 	nRows := flag.Int("rows", 10_000_000, "ledger rows to generate")
 	renders := flag.Int("n", 50, "renders of each page")
+	only := flag.String("page", "", "measure only the pages whose name contains this")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the measured renders here")
+	dump := flag.String("dump", "", "print this page's HTML and stop (a path such as /console/audit)")
 	flag.Parse()
+	opts = options{only: *only, profile: *profile, dump: *dump}
 	log.SetFlags(0)
 	if err := run(*dir, *nKeys, *nRows, *renders); err != nil {
 		log.Fatal(err)
@@ -47,6 +52,10 @@ func main() {
 }
 
 const password = "correct-horse-battery-staple"
+
+type options struct{ only, profile, dump string }
+
+var opts options
 
 func run(dir string, nKeys, nRows, renders int) error {
 	ctx := context.Background()
@@ -105,6 +114,12 @@ func run(dir string, nKeys, nRows, renders int) error {
 		}
 		return path, nil
 	}
+	if opts.dump != "" {
+		rec, n := get(opts.dump)
+		body, err := gunzip(rec)
+		fmt.Printf("%d, %d store queries:\n%s\n%s\n", rec.Code, n.N(), strings.Join(n.Statements(), "\n"), body)
+		return err
+	}
 	keys3, err := deep("/console/keys", 3)
 	if err != nil {
 		return err
@@ -124,6 +139,9 @@ func run(dir string, nKeys, nRows, renders int) error {
 		{"audit (200)", "/console/audit"},
 		{"portal application (usage)", "/portal/apps/" + appID(0)},
 	}
+	if opts.only != "" {
+		pages = slices.DeleteFunc(pages, func(p struct{ name, path string }) bool { return !strings.Contains(p.name, opts.only) })
+	}
 	type sample struct{ wall, cpu time.Duration }
 	samples := make([][]sample, len(pages))
 	bytes := make([]int, len(pages))
@@ -132,6 +150,17 @@ func run(dir string, nKeys, nRows, renders int) error {
 		if rec, _ := get(p.path); rec.Code != http.StatusOK {
 			return fmt.Errorf("GET %s: %d", p.path, rec.Code)
 		}
+	}
+	if opts.profile != "" {
+		f, err := os.Create(opts.profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	for range renders {
 		for i, p := range pages {
