@@ -115,7 +115,8 @@ func (rc *noticeReceiver) fail(s string) {
 // TestNoticesToOrganisationsAcrossNodes: two sweepers on one store (a
 // SQLite file opened twice; PostgreSQL when SLUICE_TEST_POSTGRES_DSN is
 // set) sweep concurrently through the deprecation and the 30-, 7- and
-// 1-day lead times before a sunset, then restart and sweep again. Each
+// 1-day lead times before a sunset and before the subscriptions' end,
+// restarting on the way. Each
 // subscriber's organisation receives each notice exactly once: acme at its
 // own webhook, signed with its secret; beta, which has none, at the alerts
 // webhook. Every first post fails and is tried again.
@@ -183,10 +184,11 @@ func testNoticesAcrossNodes(t *testing.T, open func() *store.Store) {
 		orgName[o.ID] = o.Name
 	}
 	start := time.Date(2029, 11, 20, 0, 0, 0, 0, time.UTC)
+	end := time.Date(2029, 12, 31, 12, 0, 0, 0, time.UTC) // each subscription ends half a day before the sunset
 	for _, a := range apps {
 		id := "sub_" + orgName[a.OrgID]
 		if err := st.CreateSubscription(ctx, store.SubscriptionRecord{Subscription: product.Subscription{ID: id, Application: a.ID,
-			Product: "support", Plan: "open", State: product.Active}, CreatedAt: start, UpdatedAt: start},
+			Product: "support", Plan: "open", State: product.Active, ExpiresAt: &end}, CreatedAt: start, UpdatedAt: start},
 			store.AuditEntry{Actor: "t", Action: "subscription.create"}); err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +252,8 @@ func testNoticesAcrossNodes(t *testing.T, open func() *store.Store) {
 			got = append(got, strings.TrimPrefix(id, "sub_"+org+"/"))
 		}
 		sort.Strings(got)
-		want := []string{"deprecation:support/v1/0", "sunset:support/v1/1d", "sunset:support/v1/30d", "sunset:support/v1/7d"}
+		want := []string{"deprecation:support/v1/0", "expiry:support//1d", "expiry:support//30d", "expiry:support//7d",
+			"sunset:support/v1/1d", "sunset:support/v1/30d", "sunset:support/v1/7d"}
 		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("%s (%s) received %v, want each of %v once", path, org, got, want)
 		}
