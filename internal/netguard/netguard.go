@@ -35,7 +35,8 @@ var blocked = func() []netip.Prefix {
 
 // Blocked reports whether ip is in a blocked range.
 func Blocked(ip netip.Addr) bool {
-	ip = ip.Unmap()
+	// A zone (fe80::1%eth0) makes Prefix.Contains false: drop it first.
+	ip = ip.WithZone("").Unmap()
 	if !ip.IsValid() {
 		return true
 	}
