@@ -62,7 +62,7 @@ func decodeBlock(d *rawjson.Decoder, raw []byte, b *wire.Block) {
 		case 1:
 			d.String(v, &b.Text)
 		case 2:
-			rawjson.Raw(v, &b.Citations)
+			d.Raw(v, &b.Citations)
 		case 3:
 			rawjson.Ptr(v, &b.Source, func(raw []byte, s *wire.ImageSource) {
 				d.Object(raw, t, imageSourceFields, func(i int, v []byte) {
@@ -74,11 +74,11 @@ func decodeBlock(d *rawjson.Decoder, raw []byte, b *wire.Block) {
 		case 5:
 			d.String(v, &b.Name)
 		case 6:
-			rawjson.Raw(v, &b.Input)
+			d.Raw(v, &b.Input)
 		case 7:
 			d.String(v, &b.ToolUseID)
 		case 8:
-			rawjson.Raw(v, &b.Content)
+			d.Raw(v, &b.Content)
 		case 9:
 			rawjson.Ptr(v, &b.IsError, d.Bool)
 		case 10:

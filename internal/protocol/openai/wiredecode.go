@@ -72,7 +72,7 @@ func (d *wireDecoder) chatRequest(raw []byte, w *oa.ChatRequest) {
 		case 2:
 			rawjson.Slice(&d.Decoder, v, &w.Tools, typeTools, d.tool)
 		case 3:
-			rawjson.Raw(v, &w.ToolChoice)
+			d.Raw(v, &w.ToolChoice)
 		case 4:
 			rawjson.Ptr(v, &w.ParallelToolCalls, d.Bool)
 		case 5:
@@ -86,7 +86,7 @@ func (d *wireDecoder) chatRequest(raw []byte, w *oa.ChatRequest) {
 		case 9:
 			rawjson.Ptr(v, &w.TopK, d.Int)
 		case 10:
-			rawjson.Raw(v, &w.Stop)
+			d.Raw(v, &w.Stop)
 		case 11:
 			rawjson.Ptr(v, &w.Seed, d.Int64)
 		case 12:
@@ -119,7 +119,7 @@ func (d *wireDecoder) message(raw []byte, m *oa.ChatMessage) {
 		case 0:
 			d.String(v, &m.Role)
 		case 1:
-			rawjson.Raw(v, &m.Content)
+			d.Raw(v, &m.Content)
 		case 2:
 			d.String(v, &m.Name)
 		case 3:
@@ -179,7 +179,7 @@ func (d *wireDecoder) tool(raw []byte, t *oa.ChatTool) {
 			case 1:
 				d.String(v, &f.Description)
 			case 2:
-				rawjson.Raw(v, &f.Parameters)
+				d.Raw(v, &f.Parameters)
 			case 3:
 				rawjson.Ptr(v, &f.Strict, d.Bool)
 			}
@@ -207,7 +207,7 @@ func (d *wireDecoder) responseFormat(raw []byte, rf *oa.ChatResponseFormat) {
 				case 1:
 					d.String(v, &js.Description)
 				case 2:
-					rawjson.Raw(v, &js.Schema)
+					d.Raw(v, &js.Schema)
 				case 3:
 					rawjson.Ptr(v, &js.Strict, d.Bool)
 				}
@@ -249,9 +249,9 @@ func (d *wireDecoder) contentPart(raw []byte, p *oa.ChatContentPart) {
 				})
 			})
 		case 3:
-			rawjson.Raw(v, &p.InputAudio)
+			d.Raw(v, &p.InputAudio)
 		case 4:
-			rawjson.Raw(v, &p.File)
+			d.Raw(v, &p.File)
 		case 5:
 			d.String(v, &p.Refusal)
 		}
@@ -282,7 +282,7 @@ func decodeStreamChunk(data []byte, c *streamChunk) (ok bool) {
 		case 5:
 			rawjson.Ptr(v, &c.Usage, d.usage)
 		case 6:
-			rawjson.Raw(v, &c.Error)
+			d.Raw(v, &c.Error)
 		}
 	})
 	return d.Err == nil
@@ -326,7 +326,7 @@ func (d *wireDecoder) chunkChoice(raw []byte, ch *oa.ChatChunkChoice) {
 				}
 			})
 		case 2:
-			rawjson.Raw(v, &ch.Logprobs)
+			d.Raw(v, &ch.Logprobs)
 		case 3:
 			rawjson.Ptr(v, &ch.FinishReason, d.String)
 		}
@@ -441,7 +441,7 @@ func (d *wireDecoder) choice(raw []byte, ch *oa.ChatChoice) {
 				}
 			})
 		case 2:
-			rawjson.Raw(v, &ch.Logprobs)
+			d.Raw(v, &ch.Logprobs)
 		case 3:
 			rawjson.Ptr(v, &ch.FinishReason, d.String)
 		}

@@ -21,6 +21,7 @@ import (
 type Decoder struct {
 	Err   *json.UnmarshalTypeError
 	stack []string
+	end   int // where the value the last helper read ended (see Object)
 }
 
 var (
@@ -76,22 +77,58 @@ func field(key []byte, names []string) int {
 	return -1
 }
 
-// Object calls set for each member of raw whose key names a field. A
-// value that is not an object is a mismatch with t, null leaves the
-// struct alone.
+// The helpers take a value that starts at its first byte (after optional
+// space) and may run on past its end, to the end of the enclosing
+// document: each records in d.end where its value ended, so that Object
+// and Slice go on from there instead of scanning every value once more
+// before decoding it (which made the cost grow with the nesting depth).
+// Where a helper records nothing (end < 0), the caller skips the value.
+
+// Object calls set for each member of the object raw whose key names a
+// field, with the member's value. A value that is not an object is a
+// mismatch with t, null leaves the struct alone.
 func (d *Decoder) Object(raw []byte, t reflect.Type, names []string, set func(i int, v []byte)) {
-	switch k := Kind(raw); k {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) {
+		d.end = -1
+		return
+	}
+	switch k := raw[i]; k {
 	case '{':
-		Members(raw, func(key, v []byte) {
-			if i := field(key, names); i >= 0 {
-				d.stack = append(d.stack, names[i])
-				set(i, v)
-				d.stack = d.stack[:len(d.stack)-1]
+		i = skipSpace(raw, i+1)
+		for i < len(raw) && raw[i] == '"' {
+			kend := skipString(raw, i+1)
+			key := raw[i+1 : max(kend-1, i+1)]
+			if !plainString(key) {
+				s, _ := unquote(raw[i:kend])
+				key = []byte(s)
 			}
-		})
+			i = skipSpace(raw, kend)
+			i = skipSpace(raw, i+1) // the colon
+			end := -1
+			if f := field(key, names); f >= 0 {
+				d.stack = append(d.stack, names[f])
+				d.end = -1
+				set(f, raw[i:])
+				d.stack = d.stack[:len(d.stack)-1]
+				end = d.end
+			}
+			if end < 0 {
+				i = Skip(raw, i)
+			} else {
+				i += end
+			}
+			i = skipSpace(raw, i)
+			if i < len(raw) && raw[i] == ',' {
+				i = skipSpace(raw, i+1)
+			}
+		}
+		d.end = i + 1 // after the '}'
 	case 'n':
+		d.end = i + 4
 	default:
 		d.fail(k, t, "")
+		d.end = Skip(raw, i)
 	}
 }
 
@@ -99,50 +136,91 @@ func (d *Decoder) Object(raw []byte, t reflect.Type, names []string, set func(i 
 // elements already there, growing or shortening the slice; null sets it
 // to nil, an empty array to an empty slice.
 func Slice[T any](d *Decoder, raw []byte, s *[]T, t reflect.Type, elem func(v []byte, e *T)) {
-	switch k := Kind(raw); k {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) {
+		d.end = -1
+		return
+	}
+	switch k := raw[i]; k {
 	case '[':
 		a := *s
-		i := 0
-		Elements(raw, func(v []byte) {
-			if i >= len(a) {
-				if i >= cap(a) {
+		n := 0
+		i = skipSpace(raw, i+1)
+		for i < len(raw) && raw[i] != ']' {
+			if n >= len(a) {
+				if n >= cap(a) {
 					var zero T
 					a = append(a, zero)
 				} else {
-					a = a[:i+1]
+					a = a[:n+1]
 				}
 			}
-			elem(v, &a[i])
-			i++
-		})
-		if i == 0 {
+			d.end = -1
+			elem(raw[i:], &a[n])
+			if d.end < 0 {
+				i = Skip(raw, i)
+			} else {
+				i += d.end
+			}
+			n++
+			i = skipSpace(raw, i)
+			if i < len(raw) && raw[i] == ',' {
+				i = skipSpace(raw, i+1)
+			}
+		}
+		if n == 0 {
 			a = make([]T, 0)
 		}
-		*s = a[:i]
+		*s = a[:n]
+		d.end = i + 1 // after the ']'
 	case 'n':
 		*s = nil
+		d.end = i + 4
 	default:
 		d.fail(k, t, "")
+		d.end = Skip(raw, i)
 	}
 }
 
+// String decodes a string; null leaves *s alone.
 func (d *Decoder) String(raw []byte, s *string) {
-	switch k := Kind(raw); k {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) {
+		d.end = -1
+		return
+	}
+	switch k := raw[i]; k {
 	case '"':
-		*s, _ = String(raw)
+		end := skipString(raw, i+1)
+		*s, _ = unquote(raw[i:end])
+		d.end = end
 	case 'n':
+		d.end = i + 4
 	default:
 		d.fail(k, typeString, "")
+		d.end = Skip(raw, i)
 	}
 }
 
+// Bool decodes true or false; null leaves *b alone.
 func (d *Decoder) Bool(raw []byte, b *bool) {
-	switch k := Kind(raw); k {
-	case 't', 'f':
-		*b = k == 't'
+	i := skipSpace(raw, 0)
+	if i >= len(raw) {
+		d.end = -1
+		return
+	}
+	switch k := raw[i]; k {
+	case 't':
+		*b = true
+		d.end = i + 4
+	case 'f':
+		*b = false
+		d.end = i + 5
 	case 'n':
+		d.end = i + 4
 	default:
 		d.fail(k, typeBool, "")
+		d.end = Skip(raw, i)
 	}
 }
 
@@ -160,57 +238,65 @@ func Ptr[T any](raw []byte, p **T, decode func(raw []byte, v *T)) {
 }
 
 func (d *Decoder) Int(raw []byte, n *int) {
-	var n64 int64
-	if d.number(raw, typeInt, func(s string) bool {
-		var err error
-		n64, err = strconv.ParseInt(s, 10, 64)
-		return err == nil
-	}) {
-		*n = int(n64)
+	if s, ok := d.number(raw, typeInt); ok {
+		if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+			*n = int(v)
+		} else {
+			d.fail('0', typeInt, "number "+s)
+		}
 	}
 }
 
 func (d *Decoder) Int64(raw []byte, n *int64) {
-	var n64 int64
-	if d.number(raw, typeInt64, func(s string) bool {
-		var err error
-		n64, err = strconv.ParseInt(s, 10, 64)
-		return err == nil
-	}) {
-		*n = n64
+	if s, ok := d.number(raw, typeInt64); ok {
+		if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+			*n = v
+		} else {
+			d.fail('0', typeInt64, "number "+s)
+		}
 	}
 }
 
 func (d *Decoder) Float64(raw []byte, f *float64) {
-	var v float64
-	if d.number(raw, typeFloat64, func(s string) bool {
-		var err error
-		v, err = strconv.ParseFloat(s, 64)
-		return err == nil
-	}) {
-		*f = v
+	if s, ok := d.number(raw, typeFloat64); ok {
+		if v, err := strconv.ParseFloat(s, 64); err == nil {
+			*f = v
+		} else {
+			d.fail('0', typeFloat64, "number "+s)
+		}
 	}
 }
 
-// number parses the number raw with parse; anything else but null is a
-// mismatch with t. It reports whether a number was parsed.
-func (d *Decoder) number(raw []byte, t reflect.Type, parse func(string) bool) bool {
-	switch k := Kind(raw); k {
+// number returns the literal of the number raw; anything else but null
+// is a mismatch with t.
+func (d *Decoder) number(raw []byte, t reflect.Type) (string, bool) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) {
+		d.end = -1
+		return "", false
+	}
+	switch k := raw[i]; k {
 	case '{', '[', '"', 't', 'f':
 		d.fail(k, t, "")
-	case 'n', 0:
+		d.end = Skip(raw, i)
+	case 'n':
+		d.end = i + 4
 	default:
-		s := strings.TrimRight(string(raw), " \t\r\n")
-		if parse(s) {
-			return true
+		j := i
+		for j < len(raw) && (raw[j] >= '0' && raw[j] <= '9' || raw[j] == '-' || raw[j] == '+' || raw[j] == '.' || raw[j] == 'e' || raw[j] == 'E') {
+			j++
 		}
-		d.fail(k, t, "number "+s)
+		d.end = j
+		return string(raw[i:j]), true
 	}
-	return false
+	return "", false
 }
 
 // Raw is json.RawMessage's UnmarshalJSON: the value's bytes, null
 // included (they alias raw).
-func Raw(raw []byte, m *json.RawMessage) {
-	*m = raw
+func (d *Decoder) Raw(raw []byte, m *json.RawMessage) {
+	i := skipSpace(raw, 0)
+	end := Skip(raw, i)
+	*m = raw[i:end:end]
+	d.end = end
 }

@@ -44,8 +44,8 @@ func Object(raw []byte) (m map[string]json.RawMessage, ok bool) {
 	return m, true
 }
 
-// knownKeys are the member names of the requests the codecs decode, so
-// that Object need not copy them.
+// knownKeys are the member names (and short values) of the requests and
+// answers the codecs decode, so that Object and String need not copy them.
 var knownKeys = func() map[string]string {
 	m := map[string]string{}
 	for _, k := range []string{"model", "messages", "role", "content", "type", "text", "tools", "tool_choice", "name",
@@ -53,7 +53,11 @@ var knownKeys = func() map[string]string {
 		"tool_calls", "image_url", "url", "detail", "source", "media_type", "data", "system", "max_tokens",
 		"max_completion_tokens", "stream", "stream_options", "include_usage", "temperature", "top_p", "top_k", "stop",
 		"stop_sequences", "metadata", "user_id", "user", "thinking", "signature", "cache_control", "is_error", "strict",
-		"response_format", "json_schema", "schema", "reasoning_effort", "seed", "n", "refusal", "reasoning_content"} {
+		"response_format", "json_schema", "schema", "reasoning_effort", "seed", "n", "refusal", "reasoning_content",
+		// values
+		"user", "assistant", "tool", "developer", "tool_use", "tool_result", "image", "base64", "object", "string",
+		"auto", "none", "required", "any", "enabled", "disabled", "adaptive", "low", "medium", "high", "stop", "end_turn",
+		"length", "tool_calls", "message", "chat.completion", "chat.completion.chunk", "text_delta", "input_json_delta"} {
 		m[k] = k
 	}
 	return m
@@ -156,6 +160,11 @@ func unquote(raw []byte) (string, error) {
 		// In valid JSON a string has no raw quote or control byte: without
 		// escapes and with valid UTF-8 its bytes are its value.
 		if body := raw[1 : len(raw)-1]; bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+			if len(body) <= 24 {
+				if k, ok := knownKeys[string(body)]; ok {
+					return k, nil // a known name or value: no copy
+				}
+			}
 			return string(body), nil
 		}
 	}
