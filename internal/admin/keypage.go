@@ -40,21 +40,30 @@ func (a *API) keyPage(w http.ResponseWriter, r *http.Request, f store.KeyFilter)
 		}
 		after = &store.KeyCursor{Name: parts[0], ID: parts[1]}
 	}
-	// One key more than the page tells whether another page follows.
-	keys, err := a.opts.Store.KeyPage(r.Context(), f, after, limit+1)
-	if err != nil {
-		return err
-	}
-	next := ""
-	if len(keys) > limit {
-		keys = keys[:limit]
-		last := keys[limit-1]
-		next = encodeCursor(keyCursorTag, last.Name, last.ID)
-	}
+	// Rows are read in batches and filtered by what the principal may read
+	// until the page and one more visible key are found, or the keys end:
+	// the cursor names the last key shown, never one the caller cannot see.
 	out := []store.KeyRecord{}
-	for _, k := range keys {
-		if a.allowed(r, authz.KeysRead, keyScope(k)) {
+	next := ""
+	for batch := limit + 1; ; {
+		keys, err := a.opts.Store.KeyPage(r.Context(), f, after, batch)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			after = &store.KeyCursor{Name: k.Name, ID: k.ID}
+			if !a.allowed(r, authz.KeysRead, keyScope(k)) {
+				continue
+			}
+			if len(out) == limit {
+				last := out[limit-1]
+				next = encodeCursor(keyCursorTag, last.Name, last.ID)
+				break
+			}
 			out = append(out, k)
+		}
+		if next != "" || len(keys) < batch {
+			break
 		}
 	}
 	return writeJSON(w, http.StatusOK, page[store.KeyRecord]{Object: "list", Data: out, NextCursor: next})
