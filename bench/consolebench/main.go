@@ -138,6 +138,7 @@ func run(dir string, nKeys, nRows, renders int) error {
 		{"ledger (200), 4th page", ledger3},
 		{"audit (200)", "/console/audit"},
 		{"portal application (usage)", "/portal/apps/" + appID(0)},
+		{"limits (month's spend)", "/console/limits"},
 	}
 	if opts.only != "" {
 		pages = slices.DeleteFunc(pages, func(p struct{ name, path string }) bool { return !strings.Contains(p.name, opts.only) })
