@@ -284,16 +284,13 @@ func (s *server) sweepOnce(ctx context.Context, now time.Time) error {
 				return err
 			}
 			first, err := s.store.RecordNotice(ctx, store.Notice{SubscriptionID: sub.ID, Notice: n.notice, Lead: n.lead, OrgID: sub.OrgID,
-				Body: body, At: now})
+				Body: body, At: now}, &store.AuditEntry{Actor: "sluice", Tenant: sub.OrgID, Action: "subscription.notice",
+				ObjectType: "subscription", ObjectID: sub.ID, After: mustJSON(n)})
 			if err != nil {
 				return err
 			}
 			if !first {
 				continue
-			}
-			if err := s.store.InsertAudit(ctx, store.AuditEntry{Actor: "sluice", Tenant: sub.OrgID, Action: "subscription.notice",
-				ObjectType: "subscription", ObjectID: sub.ID, After: mustJSON(n)}); err != nil {
-				return err
 			}
 			s.log.Info("subscriber notified", "subscription", sub.ID, "notice", n.notice, "lead", n.lead, "at", n.At)
 		}

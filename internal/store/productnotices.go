@@ -28,16 +28,29 @@ type Notice struct {
 	ClaimedUntil time.Time
 }
 
-// RecordNotice stores notice n and reports true only to the first caller
-// on any node: the notice is then delivered once (ClaimNotices).
-func (s *Store) RecordNotice(ctx context.Context, n Notice) (bool, error) {
-	res, err := s.w.ExecContext(ctx, `INSERT INTO product_notices (subscription_id, notice, lead, ts, org_id, body) VALUES ($1,$2,$3,$4,$5,$6)
+// RecordNotice stores notice n, with the audit entry (nil for none) in
+// the same transaction, and reports true only to the first caller on any
+// node: the notice is then delivered once (ClaimNotices), and audited
+// once.
+func (s *Store) RecordNotice(ctx context.Context, n Notice, audit *AuditEntry) (bool, error) {
+	first := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO product_notices (subscription_id, notice, lead, ts, org_id, body) VALUES ($1,$2,$3,$4,$5,$6)
  ON CONFLICT (subscription_id, notice, lead) DO NOTHING`, n.SubscriptionID, n.Notice, n.Lead, n.At.UnixMicro(), n.OrgID, string(n.Body))
-	if err != nil {
-		return false, err
-	}
-	k, err := res.RowsAffected()
-	return k == 1, err
+		if err != nil {
+			return err
+		}
+		k, err := res.RowsAffected()
+		if err != nil || k != 1 {
+			return err
+		}
+		first = true
+		if audit != nil {
+			return insertAudit(ctx, tx, *audit)
+		}
+		return nil
+	})
+	return first && err == nil, err
 }
 
 // ClaimNotices claims, until now+lease, at most limit notices that are

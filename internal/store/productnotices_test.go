@@ -21,9 +21,19 @@ func testNoticeDelivery(t *testing.T, s *Store) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	n := Notice{SubscriptionID: "sub_1", Notice: "sunset:support/v1", Lead: "7d", OrgID: "o1", Body: []byte(`{"x":1}`), At: now}
 	for i, want := range []bool{true, false} {
-		if first, err := s.RecordNotice(ctx, n); err != nil || first != want {
+		a := unitAudit("subscription.notice", "sub_1")
+		if first, err := s.RecordNotice(ctx, n, &a); err != nil || first != want {
 			t.Fatalf("record %d: %v %v", i, first, err)
 		}
+	}
+	audited := 0
+	for _, a := range auditActions(t, s) {
+		if a == "subscription.notice sub_1" {
+			audited++
+		}
+	}
+	if audited != 1 {
+		t.Fatalf("%d audit rows for one notice", audited)
 	}
 	claimAll := func(at time.Time) []Notice {
 		t.Helper()

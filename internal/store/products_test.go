@@ -147,7 +147,7 @@ func testProducts(t *testing.T, s *Store) {
 		t.Fatalf("spend by subscription: %d %v", spent, err)
 	}
 	for i, want := range []bool{true, false} {
-		first, err := s.RecordNotice(ctx, Notice{SubscriptionID: "sub_4", Notice: "sunset:v1", Lead: "7d", At: now})
+		first, err := s.RecordNotice(ctx, Notice{SubscriptionID: "sub_4", Notice: "sunset:v1", Lead: "7d", At: now}, nil)
 		if err != nil || first != want {
 			t.Fatalf("notice %d: %v %v", i, first, err)
 		}
