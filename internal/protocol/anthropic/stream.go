@@ -147,8 +147,11 @@ func (r *streamReader) event(e sse.Event, emit func(llm.Event)) error {
 	}
 
 	var ev wire.StreamEvent
-	if err := json.Unmarshal(e.Data, &ev); err != nil {
-		return fmt.Errorf("anthropic: stream event %q: %w", typ, err)
+	if !decodeStreamEvent(e.Data, &ev) {
+		ev = wire.StreamEvent{}
+		if err := json.Unmarshal(e.Data, &ev); err != nil {
+			return fmt.Errorf("anthropic: stream event %q: %w", typ, err)
+		}
 	}
 	switch typ {
 	case wire.EventMessageStart:

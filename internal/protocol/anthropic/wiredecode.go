@@ -29,6 +29,11 @@ func decodeMessage(body []byte, m *wire.MessageDecoded) (ok bool) {
 		return false
 	}
 	d := &rawjson.Decoder{}
+	decodeMessageInto(d, body, m)
+	return d.Err == nil
+}
+
+func decodeMessageInto(d *rawjson.Decoder, body []byte, m *wire.MessageDecoded) {
 	t := typeMessageDecoded
 	d.Object(body, t, messageDecodedFields, func(i int, v []byte) {
 		switch i {
@@ -50,7 +55,6 @@ func decodeMessage(body []byte, m *wire.MessageDecoded) (ok bool) {
 			rawjson.Ptr(v, &m.Usage, func(raw []byte, u *wire.UsageDelta) { decodeUsageDelta(d, raw, u) })
 		}
 	})
-	return d.Err == nil
 }
 
 func decodeBlock(d *rawjson.Decoder, raw []byte, b *wire.Block) {
@@ -112,4 +116,54 @@ func decodeUsageDelta(d *rawjson.Decoder, raw []byte, u *wire.UsageDelta) {
 			})
 		}
 	})
+}
+
+var (
+	streamEventFields = []string{"type", "message", "index", "content_block", "delta", "usage", "error"}
+	streamDeltaFields = []string{"type", "text", "partial_json", "thinking", "signature", "stop_reason", "stop_sequence"}
+	errorObjectFields = []string{"type", "message"}
+)
+
+// decodeStreamEvent reads a stream event as json.Unmarshal does, when it
+// can (see decodeMessage; FuzzStreamEventDecode holds it to that).
+func decodeStreamEvent(data []byte, ev *wire.StreamEvent) (ok bool) {
+	if jsonlimit.Check(data, 256) != nil {
+		return false
+	}
+	d := &rawjson.Decoder{}
+	t := typeMessageDecoded
+	d.Object(data, t, streamEventFields, func(i int, v []byte) {
+		switch i {
+		case 0:
+			d.String(v, &ev.Type)
+		case 1:
+			rawjson.Ptr(v, &ev.Message, func(raw []byte, m *wire.MessageDecoded) { decodeMessageInto(d, raw, m) })
+		case 2:
+			d.Int(v, &ev.Index)
+		case 3:
+			rawjson.Ptr(v, &ev.ContentBlock, func(raw []byte, b *wire.Block) { decodeBlock(d, raw, b) })
+		case 4:
+			rawjson.Ptr(v, &ev.Delta, func(raw []byte, sd *wire.StreamDelta) {
+				d.Object(raw, t, streamDeltaFields, func(i int, v []byte) {
+					switch i {
+					case 5:
+						rawjson.Ptr(v, &sd.StopReason, d.String)
+					case 6:
+						rawjson.Ptr(v, &sd.StopSequence, d.String)
+					default:
+						d.String(v, [...]*string{&sd.Type, &sd.Text, &sd.PartialJSON, &sd.Thinking, &sd.Signature}[i])
+					}
+				})
+			})
+		case 5:
+			rawjson.Ptr(v, &ev.Usage, func(raw []byte, u *wire.UsageDelta) { decodeUsageDelta(d, raw, u) })
+		case 6:
+			rawjson.Ptr(v, &ev.Error, func(raw []byte, e *wire.ErrorObject) {
+				d.Object(raw, t, errorObjectFields, func(i int, v []byte) {
+					d.String(v, [...]*string{&e.Type, &e.Message}[i])
+				})
+			})
+		}
+	})
+	return d.Err == nil
 }

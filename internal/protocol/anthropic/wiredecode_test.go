@@ -48,3 +48,43 @@ func checkMessageDecode(t *testing.T, b []byte) {
 		t.Fatalf("%s:\n got %+v\nwant %+v", b, got, want)
 	}
 }
+
+// streamEventCases are stream events on which decodeStreamEvent, when it
+// decodes at all, must agree with json.Unmarshal.
+var streamEventCases = []string{
+	`{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"m","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":2000,"output_tokens":1}}}`,
+	`{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","name":"f","input":{}}}`,
+	`{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"tok","partial_json":"p","thinking":"t","signature":"s"}}`,
+	`{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":20}}`,
+	`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`,
+	`{"type":"message_delta","Delta":{"Stop_Reason":"max_tokens"},"delta":null,"INDEX":2}`, `{"index":"1"}`, `{"index":1.5}`, `{"delta":[]}`,
+	`{"error":null,"message":null,"content_block":null,"usage":null}`, `null`, `[]`, `{}`,
+}
+
+func TestStreamEventDecode(t *testing.T) {
+	for _, c := range streamEventCases {
+		checkStreamEventDecode(t, []byte(c))
+	}
+}
+
+func FuzzStreamEventDecode(f *testing.F) {
+	for _, c := range streamEventCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(checkStreamEventDecode)
+}
+
+func checkStreamEventDecode(t *testing.T, b []byte) {
+	t.Helper()
+	var want, got wire.StreamEvent
+	wantErr := json.Unmarshal(b, &want)
+	if !decodeStreamEvent(b, &got) {
+		return // left to encoding/json
+	}
+	if wantErr != nil {
+		t.Fatalf("%s: decoded, but encoding/json refuses it: %v", b, wantErr)
+	}
+	if !reflect.DeepEqual(want, got) {
+		t.Fatalf("%s:\n got %+v\nwant %+v", b, got, want)
+	}
+}

@@ -42,7 +42,7 @@ func appendRaw(b []byte, raw json.RawMessage, trusted bool) ([]byte, error) {
 	if raw == nil {
 		return append(b, "null"...), nil
 	}
-	if !trusted && !json.Valid(raw) {
+	if !trusted && string(raw) != "null" && !json.Valid(raw) {
 		return b, errors.New("json: error calling MarshalJSON for type json.RawMessage: invalid JSON")
 	}
 	return rawjson.AppendCompact(b, raw), nil
