@@ -1,16 +1,21 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/product"
 	"github.com/sluicehq/sluice/internal/ratelimit"
+	"github.com/sluicehq/sluice/internal/ratelimit/ratelimittest"
 	"github.com/sluicehq/sluice/internal/runtime"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -235,6 +240,68 @@ func TestProductGeminiAliasAndRedirect(t *testing.T) {
 			}
 			if got := resp.Header.Get("X-Sluice-Model-Redirect"); got != tc.redirect {
 				t.Fatalf("X-Sluice-Model-Redirect %q, want %q", got, tc.redirect)
+			}
+		})
+	}
+}
+
+// TestProductQuotaSeededFromLedger: a plan's request quota starts from the
+// ledger's count of the subscription's requests in the period, read once
+// per subscription per process, so a restarted node does not give the
+// quota back; a ledger that cannot be read refuses 503 rather than admit
+// unmetered.
+func TestProductQuotaSeededFromLedger(t *testing.T) {
+	for _, tc := range []struct {
+		name, period string
+		counted      int64
+		fail         bool
+		want         []int
+		since        func(now time.Time) time.Time
+	}{
+		{"exhausted before the restart", "total", 2, false, []int{429, 429}, func(time.Time) time.Time { return time.Time{} }},
+		{"one left this month", "monthly", 1, false, []int{200, 429, 429}, func(now time.Time) time.Time {
+			return time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+		}},
+		{"none yet today", "daily", 0, false, []int{200, 200, 429}, func(now time.Time) time.Time {
+			return time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+		}},
+		{"the ledger cannot be read", "daily", 0, true, []int{503}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := quotaEnv(t, 2, tc.period, ratelimittest.NewClock(time.Now()))
+			var mu sync.Mutex
+			var calls []string
+			e.h.opts.RequestsSince = func(_ context.Context, sub string, since time.Time) (int64, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				calls = append(calls, sub+" "+since.UTC().Format(time.RFC3339))
+				if tc.fail {
+					return 0, errors.New("database is down")
+				}
+				return tc.counted, nil
+			}
+			var got []int
+			for range tc.want {
+				resp := e.post(t, "/products/support/v1/v1/chat/completions", chatBody, map[string]string{"Authorization": "Bearer " + prodKey})
+				body := readAll(t, resp)
+				got = append(got, resp.StatusCode)
+				if resp.StatusCode == 429 && !strings.Contains(body, "quota_exceeded") {
+					t.Fatalf("refusal %s", body)
+				}
+				if resp.StatusCode == 503 && !strings.Contains(body, "quota_unavailable") {
+					t.Fatalf("refusal %s", body)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("statuses %v, want %v", got, tc.want)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if tc.since != nil {
+				want := "sub_web " + tc.since(time.Now().UTC()).Format(time.RFC3339)
+				if len(calls) != 1 || calls[0] != want {
+					t.Fatalf("ledger reads %v, want once: %s", calls, want)
+				}
 			}
 		})
 	}
