@@ -153,27 +153,33 @@ type ProductView struct {
 }
 
 func (a *API) productView(r *http.Request, p store.ProductRecord) (ProductView, error) {
+	vs, err := a.opts.Store.ListVersions(r.Context(), p.ID)
+	if err != nil {
+		return ProductView{}, err
+	}
+	pls, err := a.opts.Store.ListPlans(r.Context(), p.ID)
+	if err != nil {
+		return ProductView{}, err
+	}
+	return a.productViewOf(p, vs, pls), nil
+}
+
+// productViewOf is productView with the product's versions and plans
+// already read (a list reads a page's at once).
+func (a *API) productViewOf(p store.ProductRecord, vs []store.VersionRecord, pls []store.PlanRecord) ProductView {
 	v := ProductView{ID: p.ID, Object: "product", Name: p.Name, Title: p.Title, Description: p.Description, Tags: p.Tags,
 		Visibility: string(p.Visibility), OrgID: p.OrgID, TeamID: p.TeamID, PublishApproval: p.PublishApproval, Source: p.Source,
 		ReadOnly: p.Source == "config", Versions: []VersionView{}, Plans: []PlanBody{}, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, Rev: p.Rev}
-	vs, err := a.opts.Store.ListVersions(r.Context(), p.ID)
-	if err != nil {
-		return v, err
-	}
 	stops := a.opts.Snapshots.Load().Products
 	for _, ver := range vs {
 		v.Versions = append(v.Versions, VersionView{Version: ver.Version, BaseURL: product.BasePath(p.Name, ver.Version.Version) + "/v1",
 			Suspended: stops.StopReason(p.Name, ver.Version.Version, ""), Source: ver.Source, ReadOnly: ver.Source == "config",
 			PublishRequestedBy: ver.RequestedBy, UpdatedAt: ver.UpdatedAt, Rev: ver.Rev})
 	}
-	pls, err := a.opts.Store.ListPlans(r.Context(), p.ID)
-	if err != nil {
-		return v, err
-	}
 	for _, pl := range pls {
 		v.Plans = append(v.Plans, planBody(pl.Plan))
 	}
-	return v, nil
+	return v
 }
 
 // ProductInput creates or changes a product; on a change absent fields stay.
@@ -227,7 +233,7 @@ func (a *API) listProducts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := []ProductView{}
+	var shown []store.ProductRecord
 	next := ""
 	// Rows are read in batches and filtered by visibility until the page
 	// and one more row are found, or the table ends.
@@ -241,19 +247,28 @@ func (a *API) listProducts(w http.ResponseWriter, r *http.Request) error {
 			if !a.productVisible(r, p) {
 				continue
 			}
-			if len(out) == limit {
-				next = encodeCursor(productCursorTag, out[limit-1].Name)
+			if len(shown) == limit {
+				next = encodeCursor(productCursorTag, shown[limit-1].Name)
 				break
 			}
-			v, err := a.productView(r, p)
-			if err != nil {
-				return err
-			}
-			out = append(out, v)
+			shown = append(shown, p)
 		}
 		if next != "" || len(ps) < batch {
 			break
 		}
+	}
+	// The page's versions and plans in two queries, not two a product.
+	ids := make([]string, len(shown))
+	for i, p := range shown {
+		ids[i] = p.ID
+	}
+	versions, plans, err := a.opts.Store.ProductChildren(r.Context(), ids)
+	if err != nil {
+		return err
+	}
+	out := make([]ProductView, 0, len(shown))
+	for _, p := range shown {
+		out = append(out, a.productViewOf(p, versions[p.ID], plans[p.ID]))
 	}
 	return writeJSON(w, http.StatusOK, page[ProductView]{Object: "list", Data: out, NextCursor: next})
 }
