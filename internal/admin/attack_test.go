@@ -52,3 +52,44 @@ func TestAttackKeyPageCursorShowsOnlyVisibleKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackNewRoutesRefuseRepeatedFields: the prompt render, the
+// organisation webhook and the plan change refuse a body naming a field
+// twice or in another case (400), and change nothing: a case variant must
+// not smuggle a second URL or plan past what a reader of the body sees.
+func TestAttackNewRoutesRefuseRepeatedFields(t *testing.T) {
+	w, ids := productWorld(t, "internal")
+	w.must(w.as("search-admin", "POST", "/admin/v1/products/support/plans", `{"name":"pro","approval":"manual"}`), 201, "plan")
+	sub := w.must(w.as("web-dev", "POST", "/admin/v1/subscriptions", fmt.Sprintf(`{"application":%q,"product":"support","plan":"free"}`, ids["webapp"])), 201, "subscribe")
+	subID := sub.body["id"].(string)
+	w.must(w.as("search-admin", "POST", "/admin/v1/subscriptions/"+subID+"/approve", ""), 200, "approve")
+	w.must(w.as("super", "POST", "/admin/v1/prompts", fmt.Sprintf(`{"name":"summarize","team_id":%q,"version":%s}`, ids["search"], promptVersionBody)), 201, "prompt")
+	org := w.ids["orgA"]
+	hook := "/admin/v1/orgs/" + org + "/notify-webhook"
+	w.must(w.as("super", "PUT", hook, `{"url":"https://hooks.example.com/a","secret":"whsec-CANARY-0001"}`), 200, "webhook")
+	for _, tc := range []struct{ name, method, path, body string }{
+		{"render duplicate version", "POST", "/admin/v1/prompts/summarize/render", `{"version":1,"version":2,"variables":{"text":"a"}}`},
+		{"render case variant", "POST", "/admin/v1/prompts/summarize/render", `{"Version":1,"variables":{"text":"a"}}`},
+		{"render duplicate variable", "POST", "/admin/v1/prompts/summarize/render", `{"version":1,"variables":{"text":"a","text":"b"}}`},
+		{"webhook duplicate url", "PUT", hook, `{"url":"https://hooks.example.com/b","url":"https://hooks.example.com/c"}`},
+		{"webhook case variant url", "PUT", hook, `{"url":"https://hooks.example.com/b","URL":"https://hooks.example.com/c"}`},
+		{"webhook case variant secret", "PUT", hook, `{"url":"https://hooks.example.com/a","Secret":""}`},
+		{"plan duplicate", "PATCH", "/admin/v1/subscriptions/" + subID, `{"plan":"free","plan":"pro"}`},
+		{"plan case variant", "PATCH", "/admin/v1/subscriptions/" + subID, `{"PLAN":"pro"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := w.as("super", tc.method, tc.path, tc.body)
+			if r.code != 400 || !strings.Contains(r.raw, "repeats the field") {
+				t.Fatalf("%d %s, want 400 naming the repeated field", r.code, r.raw)
+			}
+		})
+	}
+	if h := w.must(w.as("super", "GET", hook, ""), 200, "webhook"); h.body["url"] != "https://hooks.example.com/a" || h.body["has_secret"] != true {
+		t.Errorf("webhook changed: %s", h.raw)
+	} else if strings.Contains(h.raw, "whsec-CANARY") {
+		t.Errorf("webhook answer shows its secret: %s", h.raw)
+	}
+	if s := w.must(w.as("super", "GET", "/admin/v1/subscriptions/"+subID, ""), 200, "sub"); s.body["plan"] != "free" {
+		t.Errorf("plan changed: %s", s.raw)
+	}
+}

@@ -207,6 +207,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	if err := jsonlimit.Check(body, jsonlimit.MaxDepth); err != nil {
 		return &httpError{http.StatusBadRequest, "invalid_body", "The body must be a JSON object: " + err.Error()}
 	}
+	if err := strictFields(body, v); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
