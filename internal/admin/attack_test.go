@@ -93,3 +93,26 @@ func TestAttackNewRoutesRefuseRepeatedFields(t *testing.T) {
 		t.Errorf("plan changed: %s", s.raw)
 	}
 }
+
+// TestAttackWebhookURLTokenStaysWithTheOwner: an organisation webhook's
+// URL may carry a token, so only the owner reads it; the audit log, which
+// an auditor reads, records the change without the URL's query or user
+// info.
+func TestAttackWebhookURLTokenStaysWithTheOwner(t *testing.T) {
+	w := newWorld(t)
+	hook := "/admin/v1/orgs/" + w.ids["orgA"] + "/notify-webhook"
+	w.must(w.as("ownerA", "PUT", hook, `{"url":"https://hooks.example.com/n?token=CANARY-tok-1","secret":"whsec-CANARY-0123456789"}`), 200, "set")
+	w.must(w.as("ownerA", "PUT", hook, `{"url":"https://hooks.example.com/n?token=CANARY-tok-2"}`), 200, "change")
+	w.must(w.as("audA", "GET", hook, ""), 403, "an auditor reads the webhook")
+	w.must(w.as("ownerA", "DELETE", hook, ""), 200, "delete")
+	a := w.must(w.as("audA", "GET", "/admin/v1/audit?limit=1000&org_id="+w.ids["orgA"], ""), 200, "an auditor reads the audit log")
+	if !strings.Contains(a.raw, "org.notify_webhook.set") {
+		t.Fatalf("audit lacks the change: %s", a.raw)
+	}
+	if strings.Contains(a.raw, "CANARY") {
+		t.Errorf("the audit log an auditor reads shows the webhook's token or secret:\n%s", a.raw)
+	}
+	if !strings.Contains(a.raw, "hooks.example.com") {
+		t.Errorf("the audit log lacks the webhook's host:\n%s", a.raw)
+	}
+}

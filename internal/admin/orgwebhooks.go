@@ -50,6 +50,27 @@ func orgWebhookView(h store.OrgWebhook) OrgWebhookView {
 		SecretLast4: h.SecretLast4, Source: h.Source, ReadOnly: h.Source == "config", UpdatedAt: h.UpdatedAt, Rev: h.Rev}
 }
 
+// AuditWebhookURL is a webhook URL as the audit log records it: its
+// scheme and host only. The log is read by auditors, who may not read the
+// webhook, and a path, query or user info often carries a token.
+func AuditWebhookURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(redacted)"
+	}
+	out := u.Scheme + "://" + u.Host
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
+		out += "/…"
+	}
+	return out
+}
+
+func auditWebhookView(h store.OrgWebhook) OrgWebhookView {
+	v := orgWebhookView(h)
+	v.URL = AuditWebhookURL(h.URL)
+	return v
+}
+
 // loadOrgForWebhook reads the organisation named by the path (its id or
 // name) and decides orgs.write there.
 func (a *API) loadOrgForWebhook(r *http.Request) (store.Unit, error) {
@@ -133,10 +154,10 @@ func (a *API) putOrgWebhook(w http.ResponseWriter, r *http.Request) error {
 	}
 	var before any
 	if old.OrgID != "" {
-		before = orgWebhookView(old)
+		before = auditWebhookView(old)
 	}
 	entry := a.auditFor(w, r, "org.notify_webhook.set", "org", org.ID, org.ID, before,
-		map[string]any{"url": h.URL, "has_secret": h.SecretCiphertext != ""})
+		map[string]any{"url": AuditWebhookURL(h.URL), "has_secret": h.SecretCiphertext != ""})
 	newRev, err := a.opts.Store.PutOrgWebhook(r.Context(), h, rev, &entry)
 	if err != nil {
 		return storeError(err, "webhook")
@@ -165,7 +186,7 @@ func (a *API) deleteOrgWebhook(w http.ResponseWriter, r *http.Request) error {
 	if old.Source == "config" {
 		return &httpError{http.StatusConflict, "read_only", "This organisation's webhook is declared in the configuration file; change it there."}
 	}
-	entry := a.auditFor(w, r, "org.notify_webhook.delete", "org", org.ID, org.ID, orgWebhookView(old), nil)
+	entry := a.auditFor(w, r, "org.notify_webhook.delete", "org", org.ID, org.ID, auditWebhookView(old), nil)
 	if err := a.opts.Store.DeleteOrgWebhook(r.Context(), org.ID, &entry); err != nil {
 		return storeError(err, "webhook")
 	}
