@@ -50,10 +50,12 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *Call, fs *f
 	// The plan's targets in order; max_attempts above their number cycles
 	// through them again, after an exponential backoff with jitter. When
 	// every target is down, one attempt only.
-	order := make([]int, 0, rt.MaxAttempts)
+	var stack [8]int // the order stays on the stack for up to 8 attempts
+	order := stack[:0]
 	for len(order) < rt.MaxAttempts && !(plan.AllDown && len(order) == 1) {
 		order = append(order, plan.Order[len(order)%len(plan.Order)])
 	}
+	last := len(order) - 1
 	w.Header().Set("X-Sluice-Route", fs.model.Name+":"+rt.Name+":"+string(rt.Router.Policy()))
 	h.budget.inflight.Add(1)
 	defer h.budget.inflight.Add(-1)
@@ -71,7 +73,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *Call, fs *f
 		}
 		probe := i < len(plan.Probe) && plan.Probe[i]
 		more := func() bool {
-			if i == len(order)-1 || r.Context().Err() != nil {
+			if i == last || r.Context().Err() != nil {
 				return false
 			}
 			if holding {

@@ -46,7 +46,14 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *Call, fs *for
 		return nil
 	}
 	var worst int64 = -1
-	subs := make([]ratelimit.Subject, len(levels))
+	// The subjects live on the stack for the usual levels (key,
+	// application, team, organisation, model).
+	var stack [8]ratelimit.Subject
+	subs := stack[:0]
+	if len(levels) > len(stack) {
+		subs = make([]ratelimit.Subject, 0, len(levels))
+	}
+	subs = subs[:len(levels)]
 	for i, lv := range levels {
 		if lv.Subject.Limits.BudgetMicros > 0 {
 			if err := h.seed(r, lv, lv.Subject.Limits.BudgetPeriod); err != nil {
@@ -70,8 +77,34 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *Call, fs *for
 	}
 	ts, refused, d := h.opts.Limiter.AdmitAll(subs)
 	hdr := w.Header()
-	// The x-ratelimit-* headers describe the refusing level, else the
-	// first level with a request or token limit.
+	h.rateLimitHeaders(hdr, subs, refused)
+	if d != nil {
+		if d.RetryAfter > 0 {
+			hdr.Set("Retry-After", strconv.FormatInt(int64((d.RetryAfter+time.Second-1)/time.Second), 10))
+		}
+		if d.Reset > 0 {
+			hdr.Set("X-Ratelimit-Reset-"+resetName(d.Limit), d.Reset.Round(time.Millisecond).String())
+		}
+		code, msg := "rate_limit_exceeded", d.Message
+		switch d.Limit {
+		case "budget":
+			code = "budget_exceeded"
+			msg = budgetMessage(subs[refused], h.opts.Limiter.Usage(subs[refused].ID), d.Message)
+		case "quota":
+			code = "quota_exceeded"
+		}
+		// Sluice refused, not the provider: the ledger says so.
+		c.entry.Status = ledger.StatusLimited
+		return &Error{Status: http.StatusTooManyRequests, Type: oa.TypeRateLimit, Code: code, Msg: msg}
+	}
+	c.tickets = ts
+	return nil
+}
+
+// rateLimitHeaders sets the x-ratelimit-* headers: they describe the
+// refusing level (refused >= 0), else the first level with a request or
+// token limit.
+func (h *Handler) rateLimitHeaders(hdr http.Header, subs []ratelimit.Subject, refused int) {
 	shown := refused
 	if shown < 0 {
 		shown = slices.IndexFunc(subs, func(s ratelimit.Subject) bool { return s.Limits.RPM > 0 || s.Limits.TPM > 0 })
@@ -94,27 +127,6 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *Call, fs *for
 			}
 		}
 	}
-	if d != nil {
-		if d.RetryAfter > 0 {
-			hdr.Set("Retry-After", strconv.FormatInt(int64((d.RetryAfter+time.Second-1)/time.Second), 10))
-		}
-		if d.Reset > 0 {
-			hdr.Set("X-Ratelimit-Reset-"+resetName(d.Limit), d.Reset.Round(time.Millisecond).String())
-		}
-		code, msg := "rate_limit_exceeded", d.Message
-		switch d.Limit {
-		case "budget":
-			code = "budget_exceeded"
-			msg = budgetMessage(subs[refused], h.opts.Limiter.Usage(subs[refused].ID), d.Message)
-		case "quota":
-			code = "quota_exceeded"
-		}
-		// Sluice refused, not the provider: the ledger says so.
-		c.entry.Status = ledger.StatusLimited
-		return &Error{Status: http.StatusTooManyRequests, Type: oa.TypeRateLimit, Code: code, Msg: msg}
-	}
-	c.tickets = ts
-	return nil
 }
 
 // budgetMessage explains a budget refusal. When the budget has room left
