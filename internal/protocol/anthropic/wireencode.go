@@ -66,9 +66,8 @@ func appendMessagesRequest(b []byte, r *wire.MessagesRequest) ([]byte, error) {
 		b = strconv.AppendInt(appendKey(b, &f, "max_tokens"), int64(r.MaxTokens), 10)
 	}
 	if len(r.System) > 0 {
-		if b, err = appendRaw(appendKey(b, &f, "system"), r.System, false); err != nil {
-			return b, err
-		}
+		// encodeSystem built it as json.Marshal writes it: it goes as it is.
+		b = append(appendKey(b, &f, "system"), r.System...)
 	}
 	b = appendKey(b, &f, "messages")
 	if r.Messages == nil {

@@ -57,6 +57,9 @@ func checkWireEncode(t *testing.T, b []byte) {
 	t.Helper()
 	var r wire.MessagesRequest
 	if json.Unmarshal(b, &r) == nil {
+		if len(r.System) > 0 { // encodeSystem builds it compact and escaped
+			r.System, _ = json.Marshal(r.System)
+		}
 		for i := range r.Messages {
 			// encodeMessage always sets it, compact and escaped.
 			r.Messages[i].Content, _ = json.Marshal(r.Messages[i].Content)

@@ -22,6 +22,8 @@ var splitCases = []string{
 	"{\n\t\"a\"\r\n:\t[ {} , [] ]\n}",
 	`["}", "]", "{", "[", ",", ":"]`,
 	`"just a string"`,
+	`"\ud83d\ude00 pair"`, `"\ud83d lone"`, `"\ude00 low"`, `"\ud83d\u0041 broken"`, `"\ud83d\ud83d\ude00 two highs"`,
+	`"\/\b\f\n\r\t\u00e9\u2028 \u00E9"`, "\"raw \xff\xfe bytes \\n\"", "\"\xe2\x82 cut \\t\"",
 	`null`,
 	`12`,
 }
