@@ -97,7 +97,7 @@ func (s *server) syncOrgWebhooks(ctx context.Context, f *config.File) error {
 			}
 		}
 		audit := store.AuditEntry{Actor: "config-file", Tenant: id, Action: "org.notify_webhook.set", ObjectType: "org", ObjectID: id,
-			After: mustJSON(map[string]any{"url": h.URL, "has_secret": h.SecretCiphertext != ""})}
+			After: mustJSON(map[string]any{"url": admin.AuditWebhookURL(h.URL), "has_secret": h.SecretCiphertext != ""})}
 		if _, err := s.store.PutOrgWebhook(ctx, h, 0, &audit); err != nil {
 			return fmt.Errorf("orgs %q notify_webhook: %w", o.Name, err)
 		}
