@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -101,3 +102,21 @@ type countingWriter struct {
 
 func (w countingWriter) Write(p []byte) (int, error) { *w.n++; return w.ResponseWriter.Write(p) }
 func (w countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// TestRequestIDs: a request id is the process's prefix and the request
+// counter plus 2^40, in base 36.
+func TestRequestIDs(t *testing.T) {
+	for range 3 {
+		before := idCounter.Load()
+		id := newRequestID()
+		after := idCounter.Load()
+		rest, ok := strings.CutPrefix(id, idPrefix)
+		if !ok || len(idPrefix) != len("req_")+12 {
+			t.Fatalf("id %q does not start with the prefix %q", id, idPrefix)
+		}
+		n, err := strconv.ParseUint(rest, 36, 64)
+		if err != nil || n < before+1+1<<40 || n > after+1<<40 {
+			t.Fatalf("id %q: %d (%v), want the counter (%d to %d) plus 2^40 in base 36", id, n, err, before+1, after)
+		}
+	}
+}

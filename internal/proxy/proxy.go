@@ -220,7 +220,8 @@ var (
 func NewRequestID() string { return newRequestID() }
 
 func newRequestID() string {
-	return idPrefix + strconv.FormatUint(idCounter.Add(1)+1<<40, 36)
+	var b [48]byte // one allocation: the string
+	return string(strconv.AppendUint(append(b[:0], idPrefix...), idCounter.Add(1)+1<<40, 36))
 }
 
 func sanitizePath(p string) string {
