@@ -312,3 +312,80 @@ func TestOrgWebhookFromFile(t *testing.T) {
 		t.Fatal("the webhook the file dropped is still there")
 	}
 }
+
+// TestSlowOrgWebhookHoldsUpNoOther: while one organisation's webhook
+// hangs, another organisation's notices of the same sweep are posted.
+func TestSlowOrgWebhookHoldsUpNoOther(t *testing.T) {
+	ctx := context.Background()
+	release := make(chan struct{})
+	delivered := make(chan string, 16)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/acme" {
+			select { // the slow organisation
+			case <-release:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		delivered <- r.URL.Path
+	}))
+	defer hook.Close()
+	defer close(release)
+	yaml := strings.NewReplacer("GLOBAL_HOOK", hook.URL+"/global", "ACME_HOOK", hook.URL+"/acme").Replace(noticesYAML)
+	f, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	kek, _ := secrets.NewKEK()
+	s := &server{store: st, log: slog.New(slog.NewTextHandler(io.Discard, nil)), file: f, client: hook.Client(), allowPrivate: true,
+		keyring: secrets.NewKeyring(st, kek)}
+	if err := s.syncUnits(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.syncProducts(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	apps, _ := st.ListUnits(ctx, store.KindApp, store.UnitFilter{})
+	orgs, _ := st.ListUnits(ctx, store.KindOrg, store.UnitFilter{})
+	orgName := map[string]string{}
+	for _, o := range orgs {
+		orgName[o.ID] = o.Name
+	}
+	now := time.Date(2029, 12, 2, 0, 0, 0, 0, time.UTC)
+	for _, a := range apps {
+		// sub_acme sorts first: a sweep that posted one notice after
+		// another would wait for acme's before beta's.
+		if err := st.CreateSubscription(ctx, store.SubscriptionRecord{Subscription: product.Subscription{ID: "sub_" + orgName[a.OrgID],
+			Application: a.ID, Product: "support", Plan: "open", State: product.Active}, CreatedAt: now, UpdatedAt: now},
+			store.AuditEntry{Actor: "t", Action: "subscription.create"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in, err := productInputs(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.snaps.Store(&runtime.Snapshot{Products: runtime.CompileProducts(in)})
+	done := make(chan error, 1)
+	go func() { done <- s.sweepOnce(ctx, now) }()
+	deadline := time.After(time.Second)
+	for got := 0; got < 2; { // beta's two notices (deprecation, 30 days)
+		select {
+		case p := <-delivered:
+			if p == "/global" {
+				got++
+			}
+		case <-deadline:
+			t.Fatalf("beta's notices waited for acme's slow webhook (%d of 2 in a second)", got)
+		}
+	}
+	release <- struct{}{}
+	release <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/admin"
@@ -399,27 +400,38 @@ func noticeEvent(sub store.SubscriptionRecord, n notice) NoticeEvent {
 // Notice delivery: each recorded notice is claimed by one node for
 // noticeLease, posted, and marked delivered; a failed post is tried again
 // after a backoff (5 s doubling to 10 min), at most maxNoticeAttempts
-// times.
+// times. A batch is posted concurrently, and a sweep stops claiming after
+// noticeBudget, so that a slow organisation webhook (15 s timeout) holds
+// up neither the other organisations' notices nor the sweeper for long.
 const (
 	noticeLease       = 2 * time.Minute
 	maxNoticeAttempts = 8
-	noticeBatch       = 50
+	noticeBatch       = 8
+	noticeBudget      = 10 * time.Second
 )
 
 // deliverNotices posts the notices due at now.
 func (s *server) deliverNotices(ctx context.Context, now time.Time) error {
-	for {
+	began := time.Now()
+	for time.Since(began) < noticeBudget {
 		due, err := s.store.ClaimNotices(ctx, now, noticeLease, noticeBatch)
 		if err != nil {
 			return err
 		}
+		var wg sync.WaitGroup
 		for _, n := range due {
-			s.deliverNotice(ctx, n, now)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.deliverNotice(ctx, n, now)
+			}()
 		}
+		wg.Wait()
 		if len(due) < noticeBatch {
 			return nil
 		}
 	}
+	return nil
 }
 
 // noticeTarget is where a notice goes: the organisation's own webhook
