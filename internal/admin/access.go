@@ -158,7 +158,7 @@ func (a *API) authenticate(r *http.Request) (*authz.Principal, string, error) {
 	if err != nil || c.Value == "" || a.opts.Store == nil {
 		return nil, "", nil
 	}
-	se, err := a.opts.Store.SessionByHash(r.Context(), hashHex(c.Value))
+	se, err := a.sessionByHash(r.Context(), hashHex(c.Value))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, "", errUnauthenticated
 	} else if err != nil {
@@ -187,7 +187,7 @@ func (a *API) userPrincipal(ctx context.Context, userID, kind string) (*authz.Pr
 	} else if err != nil {
 		return nil, err
 	}
-	bs, err := a.opts.Store.Bindings(ctx, u.ID)
+	bs, err := a.bindings(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}

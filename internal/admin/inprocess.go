@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/sluicehq/sluice/internal/authz"
+	"github.com/sluicehq/sluice/internal/store"
 )
 
 // In-process callers (the console and the portal) make several admin API
@@ -33,6 +34,43 @@ type authOnce struct {
 	cred    [sha256.Size]byte // which credential it belongs to
 	pr      *authz.Principal
 	session string
+	wrote   bool // an unsafe method ran since the reads were made
+
+	readMu sync.Mutex     // guards reads
+	reads  map[string]any // the identity's store reads (session, bindings) by key, until a write
+}
+
+// pageRead returns what read returns, read once per key for the
+// in-process calls of one page (until a write) and every time otherwise:
+// authentication and /me read the same session and role bindings.
+func pageRead[T any](ctx context.Context, key string, read func() (T, error)) (T, error) {
+	once, _ := ctx.Value(inProcessKey{}).(*authOnce)
+	if once == nil {
+		return read()
+	}
+	once.readMu.Lock()
+	v, ok := once.reads[key]
+	once.readMu.Unlock()
+	if ok {
+		return v.(T), nil
+	}
+	t, err := read()
+	if err == nil {
+		once.readMu.Lock()
+		if once.reads == nil {
+			once.reads = map[string]any{}
+		}
+		once.reads[key] = t
+		once.readMu.Unlock()
+	}
+	return t, err
+}
+
+// forget drops the page's store reads.
+func (once *authOnce) forget() {
+	once.readMu.Lock()
+	once.reads = nil
+	once.readMu.Unlock()
 }
 
 // credentialOf digests the credentials r presents (its Authorization
@@ -51,8 +89,9 @@ func credentialOf(r *http.Request) ([sha256.Size]byte, bool) {
 
 // authenticateOnce is authenticate, reusing the principal of an earlier
 // in-process read made with the same credential. An unsafe method always
-// authenticates (its CSRF check included) and forgets the principal: a
-// write may change who the caller is, so the page's next read looks again.
+// authenticates from the store (its CSRF check included) and forgets the
+// principal and the reads: a write may change who the caller is, so the
+// page's next read looks again.
 func (a *API) authenticateOnce(r *http.Request) (*authz.Principal, string, error) {
 	once, _ := r.Context().Value(inProcessKey{}).(*authOnce)
 	if once == nil {
@@ -62,9 +101,14 @@ func (a *API) authenticateOnce(r *http.Request) (*authz.Principal, string, error
 	defer once.mu.Unlock()
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-	default:
-		once.pr = nil
+	default: // a write reads afresh, and so does the read after it
+		once.pr, once.wrote = nil, true
+		once.forget()
 		return a.authenticate(r)
+	}
+	if once.wrote {
+		once.forget()
+		once.wrote = false
 	}
 	cred, ok := credentialOf(r)
 	if !ok {
@@ -81,4 +125,14 @@ func (a *API) authenticateOnce(r *http.Request) (*authz.Principal, string, error
 		pr = &cp
 	}
 	return pr, session, err
+}
+
+// sessionByHash and bindings are the store's, read once per page in
+// process (pageRead).
+func (a *API) sessionByHash(ctx context.Context, hash string) (store.Session, error) {
+	return pageRead(ctx, "session:"+hash, func() (store.Session, error) { return a.opts.Store.SessionByHash(ctx, hash) })
+}
+
+func (a *API) bindings(ctx context.Context, userID string) ([]store.Binding, error) {
+	return pageRead(ctx, "bindings:"+userID, func() ([]store.Binding, error) { return a.opts.Store.Bindings(ctx, userID) })
 }

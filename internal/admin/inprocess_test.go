@@ -95,6 +95,18 @@ func TestInProcessAuthenticatesOnce(t *testing.T) {
 				s.wantCode, s.email, s.wantLookups)
 		}
 	}
+	// /me in a page reads nothing more: it reuses the authentication's
+	// session and role bindings.
+	page2 := InProcess(ctx)
+	call(page2, http.MethodGet, "bob@example.com", false)
+	c, n := querycount.Track(page2)
+	req := httptest.NewRequestWithContext(c, http.MethodGet, "/admin/v1/me", nil)
+	req.AddCookie(&http.Cookie{Name: SessionCookie, Value: session["bob@example.com"]})
+	rec := httptest.NewRecorder()
+	a.wrap(authz.Self, a.me).ServeHTTP(rec, req)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "bob@example.com") || n.N() != 0 {
+		t.Errorf("/me in a page: %d %s after %v", rec.Code, rec.Body, n.Statements())
+	}
 	// Without the mark every request authenticates: a session ended
 	// between two requests is refused at once.
 	for i := range 2 {
@@ -112,7 +124,7 @@ func TestInProcessAuthenticatesOnce(t *testing.T) {
 	// authenticates, whatever it sends.
 	srv := httptest.NewServer(who)
 	defer srv.Close()
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/admin/v1/x", nil)
+	req, _ = http.NewRequest(http.MethodGet, srv.URL+"/admin/v1/x", nil)
 	req.AddCookie(&http.Cookie{Name: SessionCookie, Value: session["ann@example.com"]})
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -148,7 +148,7 @@ func (a *API) me(w http.ResponseWriter, r *http.Request) error {
 	pr, st := principal(r), state(r)
 	m := Me{Kind: pr.Kind, UserID: pr.UserID, Email: pr.Email, Super: pr.Super, Bindings: []BindingView{}}
 	if pr.UserID != "" {
-		bs, err := a.opts.Store.Bindings(r.Context(), pr.UserID)
+		bs, err := a.bindings(r.Context(), pr.UserID)
 		if err != nil {
 			return err
 		}
@@ -158,7 +158,7 @@ func (a *API) me(w http.ResponseWriter, r *http.Request) error {
 	}
 	if st.session != "" {
 		m.CSRFToken = csrfToken(st.session)
-		if se, err := a.opts.Store.SessionByHash(r.Context(), hashHex(st.session)); err == nil {
+		if se, err := a.sessionByHash(r.Context(), hashHex(st.session)); err == nil {
 			m.ExpiresAt = &se.ExpiresAt
 		}
 	}
