@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -518,7 +519,7 @@ func (s *server) postNotice(ctx context.Context, t noticeTarget, body []byte, no
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, t.url, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return errors.New("the webhook URL does not parse")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Sluice-Notices/1")
@@ -534,6 +535,13 @@ func (s *server) postNotice(ctx context.Context, t noticeTarget, body []byte, no
 	}
 	res, err := client.Do(req)
 	if err != nil {
+		// net/http quotes the whole URL, whose path or query often holds
+		// the receiver's token: the log and the notice's row get the
+		// scheme and host only.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("%s %s: %w", ue.Op, admin.AuditWebhookURL(t.url), ue.Err)
+		}
 		return err
 	}
 	defer res.Body.Close()
