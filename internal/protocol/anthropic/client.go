@@ -56,7 +56,7 @@ func (clientCodec) EncodeResponse(req *llm.Request, resp *llm.Response) ([]byte,
 			return nil, fmt.Errorf("anthropic: content %d: a %s part cannot be part of a response", i, p.Type)
 		}
 	}
-	return json.Marshal(m)
+	return appendMessage(make([]byte, 0, 512), &m)
 }
 
 // toolInput checks that tool arguments are a JSON object; empty arguments

@@ -303,3 +303,46 @@ func appendEvent(b []byte, v any) (out []byte, ok bool) {
 	}
 	return b, false
 }
+
+// appendMessage writes a message as json.Marshal does; a content block of
+// a type appendBlock does not know falls back to json.Marshal.
+func appendMessage(b []byte, m *wire.Message) ([]byte, error) {
+	var err error
+	f := true
+	b = append(b, '{')
+	b = appendStr(appendKey(b, &f, "id"), m.ID)
+	b = appendStr(appendKey(b, &f, "type"), m.Type)
+	b = appendStr(appendKey(b, &f, "role"), m.Role)
+	b = appendStr(appendKey(b, &f, "model"), m.Model)
+	b = appendKey(b, &f, "content")
+	if m.Content == nil {
+		b = append(b, "null"...)
+	} else if b, err = appendBlocks(b, m.Content); err != nil {
+		return b, err
+	}
+	for _, kv := range [...]struct {
+		k string
+		v *string
+	}{{"stop_reason", m.StopReason}, {"stop_sequence", m.StopSequence}} {
+		b = appendKey(b, &f, kv.k)
+		if kv.v == nil {
+			b = append(b, "null"...)
+		} else {
+			b = appendStr(b, *kv.v)
+		}
+	}
+	u := &m.Usage
+	g := true
+	b = append(appendKey(b, &f, "usage"), '{')
+	b = strconv.AppendInt(appendKey(b, &g, "input_tokens"), u.InputTokens, 10)
+	b = strconv.AppendInt(appendKey(b, &g, "cache_creation_input_tokens"), u.CacheCreationInputTokens, 10)
+	b = strconv.AppendInt(appendKey(b, &g, "cache_read_input_tokens"), u.CacheReadInputTokens, 10)
+	b = strconv.AppendInt(appendKey(b, &g, "output_tokens"), u.OutputTokens, 10)
+	if d := u.OutputTokensDetails; d != nil {
+		h := true
+		b = append(appendKey(b, &g, "output_tokens_details"), '{')
+		b = strconv.AppendInt(appendKey(b, &h, "thinking_tokens"), d.ThinkingTokens, 10)
+		b = append(b, '}')
+	}
+	return append(b, '}', '}'), nil
+}

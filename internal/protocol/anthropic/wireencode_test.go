@@ -144,3 +144,79 @@ func checkEvents(t *testing.T, s string, i int) {
 		}
 	}
 }
+
+// messageOutCases are answers (as JSON) that appendMessage must write as
+// json.Marshal writes them; content blocks are read as text blocks,
+// tool_use blocks and thinking blocks by their type.
+var messageOutCases = []string{
+	`{"id":"msg_1","type":"message","role":"assistant","model":"m<>","content":[{"type":"text","text":"a & b"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":2}}`,
+	`{"content":[{"type":"tool_use","id":"t","name":"f","input":{ "a" : "<" }},{"type":"thinking","thinking":"x","signature":"s"},{"type":"redacted_thinking","data":"d"}],"stop_sequence":"\u2028","usage":{"cache_creation_input_tokens":3,"cache_read_input_tokens":4,"output_tokens_details":{"thinking_tokens":5}}}`,
+	`{"content":null}`, `{"content":[]}`, `{}`,
+}
+
+// TestMessageEncodeMatchesMarshal: appendMessage writes every answer as
+// json.Marshal does.
+func TestMessageEncodeMatchesMarshal(t *testing.T) {
+	for _, c := range messageOutCases {
+		checkMessageEncode(t, []byte(c))
+	}
+}
+
+func FuzzMessageEncode(f *testing.F) {
+	for _, c := range messageOutCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(checkMessageEncode)
+}
+
+func checkMessageEncode(t *testing.T, b []byte) {
+	t.Helper()
+	var in struct {
+		wire.Message
+		Content []json.RawMessage `json:"content"`
+	}
+	if json.Unmarshal(b, &in) != nil {
+		return
+	}
+	m := in.Message
+	if in.Content != nil {
+		m.Content = []any{}
+	}
+	for _, raw := range in.Content {
+		var typ struct{ Type string }
+		_ = json.Unmarshal(raw, &typ)
+		var x any
+		switch typ.Type {
+		case "tool_use":
+			var v wire.ToolUseBlock
+			if json.Unmarshal(raw, &v) != nil {
+				return
+			}
+			x = v
+		case "thinking":
+			var v wire.ThinkingBlock
+			if json.Unmarshal(raw, &v) != nil {
+				return
+			}
+			x = v
+		case "redacted_thinking":
+			var v wire.RedactedThinkingBlock
+			if json.Unmarshal(raw, &v) != nil {
+				return
+			}
+			x = v
+		default:
+			var v wire.TextBlock
+			if json.Unmarshal(raw, &v) != nil {
+				return
+			}
+			x = v
+		}
+		m.Content = append(m.Content, x)
+	}
+	want, wantErr := json.Marshal(m)
+	got, gotErr := appendMessage(nil, &m)
+	if (wantErr == nil) != (gotErr == nil) || (wantErr == nil && !bytes.Equal(got, want)) {
+		t.Fatalf("%s:\n got %s %v\nwant %s %v", b, got, gotErr, want, wantErr)
+	}
+}
