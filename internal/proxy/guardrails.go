@@ -59,6 +59,9 @@ func (h *Handler) guardInput(ctx context.Context, c *Call, next Next) error {
 	st := &guardState{masker: guard.NewMasker(), out: guard.NewSet(guard.Output, gs...), schemas: schemas}
 	c.guard = st
 	if in := guard.NewSet(guard.Input, gs...); !in.Empty() || len(hooks) > 0 {
+		if path, dup := repeatedKey(c.fs.body); dup {
+			return errBadRequest("duplicate_key", path, "The request body repeats the field '%s' (names that differ only in case count as the same field); a guarded request must name each field once.", path)
+		}
 		req, err := h.decoded(c)
 		if err != nil {
 			return err
