@@ -804,6 +804,8 @@ func (a *API) loadSub(r *http.Request) (store.SubscriptionRecord, store.ProductR
 type SubscriptionView struct {
 	store.SubscriptionRecord
 	ApplicationPath string `json:"application_path,omitempty" doc:"org/team/app of the application."`
+	// Quota is set on a single subscription's read, and on list rows with usage=true.
+	Quota *SubscriptionQuota `json:"quota,omitempty" doc:"An active subscription's standing against its plan's request quota."`
 }
 
 func (a *API) subView(s store.SubscriptionRecord) SubscriptionView {
@@ -866,6 +868,11 @@ func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request) error {
 			break
 		}
 	}
+	if q.Get("usage") == "true" {
+		if err := a.withQuotas(r.Context(), out); err != nil {
+			return err
+		}
+	}
 	return writeJSON(w, http.StatusOK, page[SubscriptionView]{Object: "list", Data: out, NextCursor: next})
 }
 
@@ -875,7 +882,11 @@ func (a *API) getSubscription(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("ETag", etag(s.Rev))
-	return writeJSON(w, http.StatusOK, a.subView(s))
+	v := []SubscriptionView{a.subView(s)}
+	if err := a.withQuotas(r.Context(), v); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v[0])
 }
 
 // SubscriptionPatch changes a subscription's plan.

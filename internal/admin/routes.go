@@ -202,7 +202,8 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 	add("GET /admin/v1/subscriptions", authz.SubscriptionsRead, a.listSubscriptions, openapi.Op{ID: "listSubscriptions", Tags: st2,
 		Summary: "List subscriptions: your applications' and your products'", Query: append(scopeParams[:3:3],
 			append([]openapi.Param{q("product", "string", "Only this product's."),
-				q("state", "string", "pending, active, suspended, cancelled, expired or rejected.")}, pageParams...)...),
+				q("state", "string", "pending, active, suspended, cancelled, expired or rejected."),
+				q("usage", "boolean", "true: each active row carries its standing against the plan's request quota.")}, pageParams...)...),
 		Response: page[SubscriptionView]{}})
 	add("POST /admin/v1/subscriptions", authz.SubscriptionsWrite, a.createSubscription, openapi.Op{ID: "createSubscription", Tags: st2,
 		Summary: "Request a subscription of an application to a product plan", Description: "pending for a manual plan, active for an automatic one.",

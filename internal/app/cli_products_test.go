@@ -242,7 +242,7 @@ func TestProductQuotaSurvivesRestart(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	r := start(t, "--config", cfg, "--data-dir", data)
 	t.Setenv("SLUICE_SERVER", r.base)
-	cli(t, "subscriptions", "create", "--app", "acme/search/bot", "--product", "support", "--plan", "open")
+	sub := cli(t, "subscriptions", "create", "--app", "acme/search/bot", "--product", "support", "--plan", "open").(map[string]any)
 	url := "/products/support/v2/v1/chat/completions"
 	var codes []int
 	for range 3 {
@@ -251,6 +251,22 @@ func TestProductQuotaSurvivesRestart(t *testing.T) {
 	}
 	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 {
 		t.Fatalf("quota 2: %v", codes)
+	}
+	// The subscription reads its standing against the quota (the refused
+	// third request does not count), alone and in a list with usage=true.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, one := call(t, "GET", r.base+"/admin/v1/subscriptions/"+sub["id"].(string), adminToken, "")
+		_, list := call(t, "GET", r.base+"/admin/v1/subscriptions?usage=true&app_id="+sub["application"].(string), adminToken, "")
+		want := `{"left":0,"limit":2,"period":"total","used":2}`
+		rows, _ := list["data"].([]any)
+		if q := one["quota"]; mustMarshal(q) == want && len(rows) == 1 && mustMarshal(rows[0].(map[string]any)["quota"]) == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("quota standing: %v and %v, want %s in both", one, list, want)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if err := r.stop(); err != nil {
 		t.Fatal(err)

@@ -409,7 +409,8 @@ func TestBrowserPortalJourney(t *testing.T) {
 	s.admin("POST", "/admin/v1/products/"+prod+"/versions", map[string]any{"version": "v1", "models": map[string]string{"demo": "demo"},
 		"docs": "Answers in English."}, 201)
 	s.admin("POST", "/admin/v1/products/"+prod+"/versions/v1/publish", map[string]any{}, 200)
-	s.admin("POST", "/admin/v1/products/"+prod+"/plans", map[string]any{"name": "starter", "approval": "manual", "rpm": 60}, 201)
+	s.admin("POST", "/admin/v1/products/"+prod+"/plans", map[string]any{"name": "starter", "approval": "manual", "rpm": 60,
+		"quota": 100, "quota_period": "daily"}, 201)
 	d := newDriver(t, s.base)
 
 	// The developer browses the catalogue and asks for a subscription.
@@ -483,6 +484,10 @@ func TestBrowserPortalJourney(t *testing.T) {
 	d.shot("portal-usage")
 	if got != "1" {
 		t.Fatalf("the application's requests: %q, want 1", got)
+	}
+	// The subscription's quota counts the try-it call.
+	if body := d.text("main"); !strings.Contains(body, "99 of 100 requests left until") {
+		t.Fatalf("the subscription's quota on the application page:\n%s", body)
 	}
 	d.clean("done")
 }

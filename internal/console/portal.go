@@ -84,6 +84,11 @@ type subView struct {
 	ExpiresAt   *time.Time `json:"expires_at"`
 	RequestedBy string     `json:"requested_by"`
 	CreatedAt   time.Time  `json:"created_at"`
+	Quota       *struct {
+		Limit    int64      `json:"limit"`
+		Left     int64      `json:"left"`
+		ResetsAt *time.Time `json:"resets_at"`
+	} `json:"quota"`
 }
 
 // productsMissing reports an API without the products routes: the admin
@@ -343,7 +348,7 @@ func (c *Console) appPage(w http.ResponseWriter, r *http.Request, u *user, p *pa
 	var subs struct {
 		Data []subView `json:"data"`
 	}
-	err = c.api(r, u, http.MethodGet, "/admin/v1/subscriptions", url.Values{"app_id": {id}}, nil, &subs)
+	err = c.api(r, u, http.MethodGet, "/admin/v1/subscriptions", url.Values{"app_id": {id}, "usage": {"true"}}, nil, &subs)
 	switch {
 	case productsMissing(err):
 		d.SubsMissing = true

@@ -221,4 +221,16 @@ func testSubscriptionPlanAndPages(t *testing.T, s *Store) {
 	if n, err := s.SubscriptionRequestsSince(ctx, "sub_a", now.Add(-3*time.Hour-time.Minute)); err != nil || n != 3 {
 		t.Fatalf("requests since: %d %v, want 3", n, err)
 	}
+	// The same counts for several subscriptions at once, each from its own start.
+	each, err := s.SubscriptionRequestsSinceEach(ctx, []QuotaCount{
+		{SubscriptionID: "sub_a", Since: now.Add(-3*time.Hour - time.Minute)},
+		{SubscriptionID: "sub_c", Since: now.Add(time.Minute)},
+		{SubscriptionID: "sub_b", Since: time.Time{}},
+	})
+	if err != nil || len(each) != 1 || each["sub_a"] != 3 {
+		t.Fatalf("requests since, each: %v %v, want sub_a 3 only", each, err)
+	}
+	if each, err = s.SubscriptionRequestsSinceEach(ctx, []QuotaCount{{SubscriptionID: "sub_c", Since: now.Add(-time.Minute)}, {SubscriptionID: "sub_a", Since: now.Add(-time.Minute)}}); err != nil || each["sub_c"] != 1 || each["sub_a"] != 1 {
+		t.Fatalf("requests since, each: %v %v, want sub_c 1 and sub_a 1", each, err)
+	}
 }
