@@ -73,6 +73,8 @@ func (c *Console) versionEvent(r *http.Request, u *user) (string, string, error)
 type subsData struct {
 	Apps    map[string]string // application names by id
 	Missing bool
+	Paged   bool   // a later page (a link back to the first)
+	More    string // the link to the next page ("" on the last)
 	Subs    []subView
 	State   string
 	States  []string
@@ -88,8 +90,14 @@ func (c *Console) subscriptions(w http.ResponseWriter, r *http.Request, u *user,
 	if d.State != "" {
 		q.Set("state", d.State)
 	}
+	q.Set("limit", "50")
+	if cur := r.URL.Query().Get("cursor"); cur != "" {
+		q.Set("cursor", cur)
+		d.Paged = true
+	}
 	var list struct {
-		Data []subView `json:"data"`
+		Data       []subView `json:"data"`
+		NextCursor string    `json:"next_cursor"`
 	}
 	err := c.api(r, u, http.MethodGet, "/admin/v1/subscriptions", q, nil, &list)
 	if productsMissing(err) {
@@ -101,6 +109,11 @@ func (c *Console) subscriptions(w http.ResponseWriter, r *http.Request, u *user,
 		return err
 	}
 	d.Subs = list.Data
+	in := url.Values{"state": {d.State}}
+	if p.Org != "" {
+		in.Set("org", p.Org)
+	}
+	d.More = olderLink("/console/subscriptions", in, list.NextCursor)
 	d.Apps = map[string]string{}
 	apps, err := c.units(r, u, "apps", scopeQuery(p))
 	if err != nil {
