@@ -32,6 +32,61 @@ type AnalyticsAnswer struct {
 	Metrics  []string          `json:"metrics"`
 	Series   []AnalyticsSeries `json:"series"`
 	Totals   map[string]any    `json:"totals"`
+	// Other, with top, sums the series left out: how many, and their
+	// metrics over the whole range.
+	Other *AnalyticsOther `json:"other,omitempty"`
+}
+
+// AnalyticsOther is what top=N left out of an analytics answer.
+type AnalyticsOther struct {
+	Series int            `json:"series"`
+	Totals map[string]any `json:"totals"`
+}
+
+// maxAnalyticsTop bounds the top parameter.
+const maxAnalyticsTop = 1000
+
+// rankSeries keeps the n groups of pts (sorted by group, then time) with
+// the greatest metric over all their points, ties broken by the group's
+// values; kept lists their points in rank order, rest sums the others.
+func rankSeries(pts []store.AnalyticsPoint, n int, metric string) (kept []store.AnalyticsPoint, rest store.RollupSums, restGroups int) {
+	type group struct {
+		key      string
+		from, to int // pts[from:to]
+		sum      store.RollupSums
+		v        float64
+	}
+	var gs []group
+	for i := range pts {
+		k := strings.Join(pts[i].Group, "\x00")
+		if len(gs) == 0 || gs[len(gs)-1].key != k {
+			gs = append(gs, group{key: k, from: i})
+		}
+		g := &gs[len(gs)-1]
+		g.to = i + 1
+		g.sum.Add(&pts[i].RollupSums)
+	}
+	for i := range gs {
+		gs[i].v, _ = gs[i].sum.Metric(metric)
+	}
+	slices.SortStableFunc(gs, func(a, b group) int {
+		if a.v != b.v {
+			if a.v > b.v {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.key, b.key)
+	})
+	for i, g := range gs {
+		if i < n {
+			kept = append(kept, pts[g.from:g.to]...)
+			continue
+		}
+		rest.Add(&g.sum)
+		restGroups++
+	}
+	return kept, rest, restGroups
 }
 
 // parseInterval reads "1m", "5m", "1h", "1d" and the like.
@@ -121,12 +176,33 @@ func (a *API) analytics(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
+	top, rankBy := 0, qs.Get("rank_by")
+	if v := qs.Get("top"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxAnalyticsTop {
+			return &httpError{http.StatusBadRequest, "invalid_top", "top must be a whole number from 1 to " + strconv.Itoa(maxAnalyticsTop) + "."}
+		}
+		top = n
+	}
+	if rankBy != "" && top == 0 {
+		return &httpError{http.StatusBadRequest, "invalid_rank_by", "rank_by needs top."}
+	}
+	if rankBy == "" {
+		rankBy = "requests"
+	}
+	if !slices.Contains(store.AnalyticsMetrics, rankBy) {
+		return &httpError{http.StatusBadRequest, "invalid_rank_by", "rank_by is one of " + strings.Join(store.AnalyticsMetrics, ", ") + "."}
+	}
+	read := metrics
+	if top > 0 && !slices.Contains(metrics, rankBy) {
+		read = append(slices.Clip(metrics), rankBy)
+	}
 	where := map[string]string{"org_id": f.OrgID, "team_id": f.TeamID, "app_id": f.AppID, "key_id": f.KeyID}
 	for _, c := range []string{"model", "provider", "product", "prompt", "status"} {
 		where[c] = qs.Get(c)
 	}
 	pts, err := a.opts.Store.Analytics(r.Context(), store.AnalyticsQuery{From: from, To: to, Interval: iv, GroupBy: groupBy, Where: where,
-		Metrics: metrics})
+		Metrics: read})
 	if errors.Is(err, store.ErrAnalyticsRange) {
 		return &httpError{http.StatusBadRequest, "invalid_range", strings.TrimPrefix(err.Error(), store.ErrAnalyticsRange.Error()+": ")}
 	}
@@ -142,11 +218,18 @@ func (a *API) analytics(w http.ResponseWriter, r *http.Request) error {
 		ans.GroupBy = []string{}
 	}
 	var total store.RollupSums
+	for i := range pts {
+		total.Add(&pts[i].RollupSums)
+	}
+	if top > 0 {
+		kept, rest, n := rankSeries(pts, top, rankBy)
+		ans.Other = &AnalyticsOther{Series: n, Totals: metricValues(&rest, metrics, map[string]any{})}
+		pts = kept
+	}
 	var cur *AnalyticsSeries
 	var curKey string
 	for i := range pts {
 		p := &pts[i]
-		total.Add(&p.RollupSums)
 		if k := strings.Join(p.Group, "\x00"); cur == nil || k != curKey {
 			g := make(map[string]string, len(groupBy))
 			for j, name := range groupBy {

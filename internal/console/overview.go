@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"maps"
@@ -306,51 +307,60 @@ func (c *Console) fromAnalytics(r *http.Request, u *user, scope url.Values, d *o
 	if !rankings {
 		return true, nil
 	}
-	// The rankings, from one query grouped by model, key and application
-	// over the whole window, summed per dimension here.
+	// The rankings: per dimension, the API's top five series by requests
+	// over the whole window, so that each answer carries five series
+	// (and "other"), not one per key.
 	q.Set("interval", "1d")
 	q.Set("from", end.Add(-span).Truncate(24*time.Hour).Format(time.RFC3339))
 	q.Set("metrics", "requests,errors,input_tokens,output_tokens,cost_micros")
-	q.Set("group_by", "model,key,application")
-	var ga analyticsAnswer
-	if err := c.api(r, u, http.MethodGet, "/admin/v1/analytics", q, nil, &ga); err != nil {
-		return false, err
-	}
+	q.Set("top", "5")
+	q.Set("rank_by", "requests")
 	for _, g := range []struct {
 		dim  string
 		into *[]top
 	}{{"model", &d.Models}, {"key", &d.Keys}, {"application", &d.Apps}} {
-		sums := map[string]*top{}
-		for _, ser := range ga.Series {
-			name := ser.Group[g.dim]
-			if name == "" {
-				name = "(none)"
-			}
-			row := sums[name]
-			if row == nil {
-				row = &top{Name: name}
-				sums[name] = row
-			}
-			for _, pt := range ser.Points {
-				row.Requests += pt.Requests
-				row.Errors += pt.Errors
-				row.Tokens += pt.InputTokens + pt.OutputTokens
-				row.CostMicros += pt.CostMicros
-			}
+		q.Set("group_by", g.dim)
+		var ga analyticsAnswer
+		if err := c.api(r, u, http.MethodGet, "/admin/v1/analytics", q, nil, &ga); err != nil {
+			return false, err
 		}
-		rows := make([]top, 0, len(sums))
-		for _, t := range sums {
-			rows = append(rows, *t)
-		}
-		slices.SortFunc(rows, func(a, b top) int {
-			if a.Requests != b.Requests {
-				return int(b.Requests - a.Requests)
-			}
-			return strings.Compare(a.Name, b.Name)
-		})
-		*g.into = rows[:min(5, len(rows))]
+		*g.into = topSeries(ga, g.dim, 5)
 	}
 	return true, nil
+}
+
+// topSeries turns an analytics answer grouped by dim into rows summed over
+// each series' points, most requests first (ties by name), at most n.
+func topSeries(a analyticsAnswer, dim string, n int) []top {
+	sums := map[string]*top{}
+	for _, ser := range a.Series {
+		name := ser.Group[dim]
+		if name == "" {
+			name = "(none)"
+		}
+		row := sums[name]
+		if row == nil {
+			row = &top{Name: name}
+			sums[name] = row
+		}
+		for _, pt := range ser.Points {
+			row.Requests += pt.Requests
+			row.Errors += pt.Errors
+			row.Tokens += pt.InputTokens + pt.OutputTokens
+			row.CostMicros += pt.CostMicros
+		}
+	}
+	rows := make([]top, 0, len(sums))
+	for _, t := range sums {
+		rows = append(rows, *t)
+	}
+	slices.SortFunc(rows, func(a, b top) int {
+		if a.Requests != b.Requests {
+			return cmp.Compare(b.Requests, a.Requests)
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return rows[:min(n, len(rows))]
 }
 
 // interval names a bucket width the way the analytics API reads it.

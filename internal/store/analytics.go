@@ -243,49 +243,7 @@ type stretchColumns struct {
 func (s *Store) analyticsStretch(ctx context.Context, grain string, start, end, iv int64, groupCols []string,
 	where map[string]string, want stretchColumns, emit func(t int64, group []string, sums *RollupSums)) error {
 	merge := want.lat || want.ttft
-	ivs := itoa(int(iv))
-	sel := []string{"bucket - bucket % " + ivs}
-	groupBy := []string{"bucket - bucket % " + ivs}
-	for _, c := range groupCols {
-		if c == "prompt_version" {
-			sel = append(sel, "CAST(prompt_version AS TEXT)")
-			groupBy = append(groupBy, "prompt_version")
-			continue
-		}
-		sel = append(sel, c)
-		groupBy = append(groupBy, c)
-	}
-	for i, c := range rollupSumColumns {
-		switch {
-		case !want.sums[i]:
-		case merge:
-			sel = append(sel, c)
-		case s.dialect == "postgres": // SUM(bigint) is numeric there
-			sel = append(sel, "CAST(SUM("+c+") AS BIGINT)")
-		default:
-			sel = append(sel, "SUM("+c+")")
-		}
-	}
-	if want.lat {
-		sel = append(sel, "lat_hist")
-	}
-	if want.ttft {
-		sel = append(sel, "ttft_hist")
-	}
-	args := []any{grain, start, end}
-	conds := []string{"grain = $1", "bucket >= $2", "bucket < $3"}
-	// Filters in index order, for a stable statement text.
-	for _, c := range []string{"org_id", "team_id", "app_id", "key_id", "model", "provider", "product", "product_version", "prompt",
-		"prompt_version", "status"} {
-		if v := where[c]; v != "" {
-			args = append(args, v)
-			conds = append(conds, c+" = $"+itoa(len(args)))
-		}
-	}
-	q := "SELECT " + strings.Join(sel, ", ") + " FROM analytics_rollup WHERE " + strings.Join(conds, " AND ")
-	if !merge {
-		q += " GROUP BY " + strings.Join(groupBy, ", ")
-	}
+	q, args := s.stretchQuery(grain, start, end, iv, groupCols, where, want)
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
@@ -402,6 +360,58 @@ func (s *Store) analyticsStretch(ctx context.Context, grain string, start, end, 
 		emit(p.t, p.group, &p.sums)
 	}
 	return nil
+}
+
+// stretchQuery is analyticsStretch's statement: rows of grain in [start,
+// end), summed per interval bucket and group in SQL unless histograms are
+// wanted. Its columns are all in the analytics_rollup_covering index.
+func (s *Store) stretchQuery(grain string, start, end, iv int64, groupCols []string, where map[string]string,
+	want stretchColumns) (string, []any) {
+	merge := want.lat || want.ttft
+	ivs := itoa(int(iv))
+	sel := []string{"bucket - bucket % " + ivs}
+	groupBy := []string{"bucket - bucket % " + ivs}
+	for _, c := range groupCols {
+		if c == "prompt_version" {
+			sel = append(sel, "CAST(prompt_version AS TEXT)")
+			groupBy = append(groupBy, "prompt_version")
+			continue
+		}
+		sel = append(sel, c)
+		groupBy = append(groupBy, c)
+	}
+	for i, c := range rollupSumColumns {
+		switch {
+		case !want.sums[i]:
+		case merge:
+			sel = append(sel, c)
+		case s.dialect == "postgres": // SUM(bigint) is numeric there
+			sel = append(sel, "CAST(SUM("+c+") AS BIGINT)")
+		default:
+			sel = append(sel, "SUM("+c+")")
+		}
+	}
+	if want.lat {
+		sel = append(sel, "lat_hist")
+	}
+	if want.ttft {
+		sel = append(sel, "ttft_hist")
+	}
+	args := []any{grain, start, end}
+	conds := []string{"grain = $1", "bucket >= $2", "bucket < $3"}
+	// Filters in index order, for a stable statement text.
+	for _, c := range []string{"org_id", "team_id", "app_id", "key_id", "model", "provider", "product", "product_version", "prompt",
+		"prompt_version", "status"} {
+		if v := where[c]; v != "" {
+			args = append(args, v)
+			conds = append(conds, c+" = $"+itoa(len(args)))
+		}
+	}
+	q := "SELECT " + strings.Join(sel, ", ") + " FROM analytics_rollup WHERE " + strings.Join(conds, " AND ")
+	if !merge {
+		q += " GROUP BY " + strings.Join(groupBy, ", ")
+	}
+	return q, args
 }
 
 // AnalyticsMetrics are the measures a point can report, in answer order.
