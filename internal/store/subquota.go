@@ -32,7 +32,7 @@ func (s *Store) SubscriptionRequestsSinceEach(ctx context.Context, asks []QuotaC
 			in.WriteString(", ")
 		}
 		in.WriteString("$" + strconv.Itoa(n+1))
-		since.WriteString(" WHEN $" + strconv.Itoa(n+2) + " THEN $" + strconv.Itoa(n+3))
+		since.WriteString(" WHEN $" + strconv.Itoa(n+2) + " THEN CAST($" + strconv.Itoa(n+3) + " AS BIGINT)")
 	}
 	since.WriteString(" END")
 	rows, err := s.r.QueryContext(ctx, `SELECT subscription_id, count(*) FROM requests WHERE subscription_id IN (`+in.String()+
