@@ -140,6 +140,9 @@ func analyticsMetrics(s string) ([]string, error) {
 	return out, nil
 }
 
+// maxAnalyticsIDs bounds the ids of key_ids and app_ids.
+const maxAnalyticsIDs = 200
+
 func (a *API) analytics(w http.ResponseWriter, r *http.Request) error {
 	qs := r.URL.Query()
 	f := store.UsageFilter{OrgID: qs.Get("org_id"), TeamID: qs.Get("team_id"), AppID: qs.Get("app_id"), KeyID: qs.Get("key_id")}
@@ -200,6 +203,20 @@ func (a *API) analytics(w http.ResponseWriter, r *http.Request) error {
 	where := map[string]string{"org_id": f.OrgID, "team_id": f.TeamID, "app_id": f.AppID, "key_id": f.KeyID}
 	for _, c := range []string{"model", "provider", "product", "prompt", "status"} {
 		where[c] = qs.Get(c)
+	}
+	// key_ids and app_ids narrow the authorised scope to a list of ids
+	// (a page's rows); ids outside the scope select nothing.
+	for param, col := range map[string]string{"key_ids": "key_id", "app_ids": "app_id"} {
+		v := qs.Get(param)
+		if v == "" {
+			continue
+		}
+		ids := strings.Split(v, ",")
+		if where[col] != "" || len(ids) > maxAnalyticsIDs || slices.Contains(ids, "") {
+			return &httpError{http.StatusBadRequest, "invalid_" + param, param + " is a comma-separated list of at most " +
+				strconv.Itoa(maxAnalyticsIDs) + " ids, and not with " + col + "."}
+		}
+		where[col] = v
 	}
 	pts, err := a.opts.Store.Analytics(r.Context(), store.AnalyticsQuery{From: from, To: to, Interval: iv, GroupBy: groupBy, Where: where,
 		Metrics: read})

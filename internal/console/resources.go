@@ -1,6 +1,9 @@
 package console
 
 import (
+	"cmp"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -355,8 +358,12 @@ func (c *Console) revokeKey(r *http.Request, u *user) (string, string, error) {
 	return back, "Key revoked.", err
 }
 
-// Limits and budgets: every unit's and key's limits, with this month's
-// spend against each budget.
+// Limits and budgets: one level at a time (the organisation and its
+// teams; applications; keys), the applications and keys a page of
+// limitsPerPage at a time by keyset, each row with this month's spend
+// against its budget. A render makes one analytics call, for its own
+// rows only (app_ids, key_ids), so it costs the same however many
+// applications and keys there are.
 
 type limitRow struct {
 	Kind, Name, ID        string
@@ -366,59 +373,150 @@ type limitRow struct {
 	SpentMicros           int64
 }
 
+// limitsPerPage bounds the applications or keys a limits page shows.
+const limitsPerPage = keysPerPage
+
+// limitLevels are the limits page's views: the level parameter, its tab.
+var limitLevels = []struct{ Level, Label string }{{"", "Organisation and teams"}, {"application", "Applications"}, {"key", "Keys"}}
+
+func unitLimitRow(kind string, x admin.UnitView) limitRow {
+	row := limitRow{Kind: kind, Name: x.Name, ID: x.ID, RPM: x.Limits.RPM, TPM: x.Limits.TPM, Concurrency: x.Limits.MaxConcurrent}
+	if b := x.Limits.Budget; b != nil {
+		row.BudgetMicros, row.Period = int64(b.AmountUSD*1e6), b.Period
+	}
+	return row
+}
+
+// appCursor is the applications' keyset position: the last shown one's
+// place in the admin API's order (team, then name, then id).
+type appCursor struct {
+	Team, Name, ID string
+}
+
+func (a appCursor) encode() string {
+	b, _ := json.Marshal([]string{a.Team, a.Name, a.ID})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeAppCursor(s string) (appCursor, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	var v []string
+	if err != nil || json.Unmarshal(b, &v) != nil || len(v) != 3 {
+		return appCursor{}, false
+	}
+	return appCursor{v[0], v[1], v[2]}, true
+}
+
+func (a appCursor) before(x admin.UnitView) bool {
+	return cmp.Or(cmp.Compare(a.Team, x.TeamID), cmp.Compare(a.Name, x.Name), cmp.Compare(a.ID, x.ID)) < 0
+}
+
+// appPage is the page of applications after cursor ("" from the first)
+// and the next page's cursor ("" on the last). The admin API lists a
+// scope's applications whole; the page keeps limitsPerPage of them.
+func appPage(apps []admin.UnitView, cursor string) ([]admin.UnitView, string) {
+	slices.SortStableFunc(apps, func(a, b admin.UnitView) int {
+		return cmp.Or(cmp.Compare(a.TeamID, b.TeamID), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+	})
+	if c, ok := decodeAppCursor(cursor); ok {
+		i := slices.IndexFunc(apps, c.before)
+		if i < 0 {
+			i = len(apps)
+		}
+		apps = apps[i:]
+	}
+	if len(apps) <= limitsPerPage {
+		return apps, ""
+	}
+	last := apps[limitsPerPage-1]
+	return apps[:limitsPerPage], appCursor{last.TeamID, last.Name, last.ID}.encode()
+}
+
 func (c *Console) limits(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
 	p.Title = "Limits and budgets"
+	level, cursor := r.URL.Query().Get("level"), r.URL.Query().Get("cursor")
 	var rows []limitRow
-	add := func(kind string, us []admin.UnitView) {
-		for _, x := range us {
-			row := limitRow{Kind: kind, Name: x.Name, ID: x.ID, RPM: x.Limits.RPM, TPM: x.Limits.TPM, Concurrency: x.Limits.MaxConcurrent}
-			if b := x.Limits.Budget; b != nil {
-				row.BudgetMicros, row.Period = int64(b.AmountUSD*1e6), b.Period
+	var next string
+	// spend is the one analytics call's filter and grouping for these rows.
+	spendQ, groups := scopeQuery(p), []string{}
+	switch level {
+	case "application":
+		apps, err := c.units(r, u, "apps", scopeQuery(p))
+		if err != nil {
+			return err
+		}
+		apps, next = appPage(apps, cursor)
+		ids := make([]string, 0, len(apps))
+		for _, x := range apps {
+			rows = append(rows, unitLimitRow("application", x))
+			ids = append(ids, x.ID)
+		}
+		spendQ.Set("app_ids", strings.Join(ids, ","))
+		groups = []string{"application"}
+	case "key":
+		keys, n, err := c.keyList(r, u, p, "", cursor)
+		if err != nil {
+			return err
+		}
+		next = n
+		var ids []string
+		for _, k := range keys {
+			if k.RevokedAt != nil {
+				continue
 			}
-			rows = append(rows, row)
+			rows = append(rows, limitRow{Kind: "key", Name: k.Name, ID: k.ID, RPM: k.RPM, TPM: k.TPM, Concurrency: k.MaxConcurrent,
+				BudgetMicros: k.BudgetMicros, Period: k.BudgetPeriod})
+			ids = append(ids, k.ID)
 		}
+		spendQ.Set("key_ids", strings.Join(ids, ","))
+		groups = []string{"key"}
+	default:
+		level = ""
+		for _, o := range p.Orgs {
+			if p.Org == "" || o.ID == p.Org {
+				var v admin.UnitView
+				if err := c.api(r, u, http.MethodGet, "/admin/v1/orgs/"+url.PathEscape(o.ID), nil, nil, &v); err == nil {
+					rows = append(rows, unitLimitRow("organisation", v))
+				}
+			}
+		}
+		teams, err := c.units(r, u, "teams", scopeQuery(p))
+		if err != nil {
+			return err
+		}
+		for _, x := range teams {
+			rows = append(rows, unitLimitRow("team", x))
+		}
+		groups = []string{"organisation", "team"}
 	}
-	q := scopeQuery(p)
-	teams, err := c.units(r, u, "teams", q)
-	if err != nil {
-		return err
-	}
-	apps, err := c.units(r, u, "apps", q)
-	if err != nil {
-		return err
-	}
-	for _, o := range p.Orgs {
-		if p.Org == "" || o.ID == p.Org {
-			var v admin.UnitView
-			if err := c.api(r, u, http.MethodGet, "/admin/v1/orgs/"+url.PathEscape(o.ID), nil, nil, &v); err == nil {
-				add("organisation", []admin.UnitView{v})
+	// This month's spend of the rows shown, from one query over the rollups.
+	if len(rows) > 0 && (p.Org != "" || u.me.Super) && (spendQ.Get("app_ids") != "" || spendQ.Get("key_ids") != "" || level == "") {
+		if spent, err := c.monthSpend(r, u, spendQ, groups...); err == nil {
+			for i := range rows {
+				rows[i].SpentMicros = spent[rows[i].ID]
 			}
 		}
 	}
-	add("team", teams)
-	add("application", apps)
-	keys, next, err := c.keyList(r, u, p, "", r.URL.Query().Get("cursor"))
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		if k.RevokedAt != nil {
-			continue
+	var tabs []map[string]any
+	for _, l := range limitLevels {
+		q := withOrg(p, url.Values{})
+		if l.Level != "" {
+			q.Set("level", l.Level)
 		}
-		rows = append(rows, limitRow{Kind: "key", Name: k.Name, ID: k.ID, RPM: k.RPM, TPM: k.TPM, Concurrency: k.MaxConcurrent,
-			BudgetMicros: k.BudgetMicros, Period: k.BudgetPeriod})
-	}
-	// This month's spend per organisation, team, application and key, from
-	// one query over the rollups.
-	spent := map[string]int64{}
-	if p.Org != "" || u.me.Super {
-		if m, err := c.monthSpend(r, u, scopeQuery(p), "organisation", "team", "application", "key"); err == nil {
-			spent = m
+		href := "/console/limits"
+		if len(q) > 0 {
+			href += "?" + q.Encode()
 		}
+		tabs = append(tabs, map[string]any{"Label": l.Label, "Href": href, "Current": l.Level == level})
 	}
-	for i := range rows {
-		rows[i].SpentMicros = spent[rows[i].ID]
+	lq := withOrg(p, url.Values{})
+	if level != "" {
+		lq.Set("level", level)
 	}
-	p.Data = map[string]any{"Rows": rows, "NextKeys": olderLink("/console/limits", withOrg(p, url.Values{}), next)}
+	first := "/console/limits"
+	if len(lq) > 0 {
+		first += "?" + lq.Encode()
+	}
+	p.Data = map[string]any{"Rows": rows, "Tabs": tabs, "Paged": cursor != "", "First": first, "Next": olderLink("/console/limits", lq, next)}
 	return nil
 }

@@ -25,7 +25,8 @@ var AnalyticsDimensions = map[string]string{
 // both rounded outwards to whole minutes, in buckets of Interval (a whole
 // number of minutes that divides a day), grouped by GroupBy (names of
 // AnalyticsDimensions), and only the rows whose columns equal Where
-// (column name to value; "" values are ignored).
+// (column name to value; "" values are ignored; for the unit and key
+// columns, inListColumns, a comma-separated list selects any of its ids).
 type AnalyticsQuery struct {
 	From, To time.Time
 	Interval time.Duration
@@ -35,6 +36,10 @@ type AnalyticsQuery struct {
 	// columns are summed. Empty: all.
 	Metrics []string
 }
+
+// inListColumns are the Where columns whose value may list several ids,
+// comma-separated (ids never hold a comma).
+var inListColumns = map[string]bool{"org_id": true, "team_id": true, "app_id": true, "key_id": true}
 
 // metricColumns is what each metric reads beyond requests.
 var metricColumns = map[string][]string{
@@ -402,10 +407,21 @@ func (s *Store) stretchQuery(grain string, start, end, iv int64, groupCols []str
 	// Filters in index order, for a stable statement text.
 	for _, c := range []string{"org_id", "team_id", "app_id", "key_id", "model", "provider", "product", "product_version", "prompt",
 		"prompt_version", "status"} {
-		if v := where[c]; v != "" {
-			args = append(args, v)
-			conds = append(conds, c+" = $"+itoa(len(args)))
+		v := where[c]
+		if v == "" {
+			continue
 		}
+		if ids := strings.Split(v, ","); len(ids) > 1 && inListColumns[c] {
+			marks := make([]string, len(ids))
+			for i, id := range ids {
+				args = append(args, id)
+				marks[i] = "$" + itoa(len(args))
+			}
+			conds = append(conds, c+" IN ("+strings.Join(marks, ", ")+")")
+			continue
+		}
+		args = append(args, v)
+		conds = append(conds, c+" = $"+itoa(len(args)))
 	}
 	q := "SELECT " + strings.Join(sel, ", ") + " FROM analytics_rollup WHERE " + strings.Join(conds, " AND ")
 	if !merge {
