@@ -10,12 +10,25 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/ledger"
+	"github.com/sluicehq/sluice/internal/store/storetest"
 )
 
 // TestAnalyticsIDLists: key_ids and app_ids answer only the listed keys'
 // or applications' series, within the scope the other filters authorise.
+// On SQLite and, where SLUICE_TEST_POSTGRES_DSN names one, PostgreSQL.
 func TestAnalyticsIDLists(t *testing.T) {
-	w := newWorld(t)
+	t.Run("sqlite", func(t *testing.T) { testAnalyticsIDLists(t, "") })
+	t.Run("postgres", func(t *testing.T) {
+		dsn := storetest.PostgresDSN(t)
+		if dsn == "" {
+			t.Skip("SLUICE_TEST_POSTGRES_DSN is not set")
+		}
+		testAnalyticsIDLists(t, dsn)
+	})
+}
+
+func testAnalyticsIDLists(t *testing.T, dsn string) {
+	w := newWorldOn(t, dsn)
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Minute)
 	var es []ledger.Entry
