@@ -621,34 +621,8 @@ func (a *API) callPrompt(r *http.Request, name string, version int, key string, 
 	a.opts.PromptGateway.ServeHTTP(rec, req)
 	out.Latency = time.Since(start)
 	id := rec.Header().Get("X-Request-Id")
-	var cc struct {
-		Choices []struct {
-			Message struct {
-				Content string `json:"content"`
-			} `json:"message"`
-		} `json:"choices"`
-		Usage struct {
-			PromptTokens     int64 `json:"prompt_tokens"`
-			CompletionTokens int64 `json:"completion_tokens"`
-		} `json:"usage"`
-		Error *struct {
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &cc); err != nil {
-		return out, id, fmt.Errorf("HTTP %d: not a chat completion", rec.Code)
-	}
-	if rec.Code != http.StatusOK {
-		if cc.Error != nil {
-			return out, id, fmt.Errorf("HTTP %d: %s", rec.Code, cc.Error.Message)
-		}
-		return out, id, fmt.Errorf("HTTP %d", rec.Code)
-	}
-	if len(cc.Choices) > 0 {
-		out.Text = cc.Choices[0].Message.Content
-	}
-	out.InputTokens, out.OutputTokens = cc.Usage.PromptTokens, cc.Usage.CompletionTokens
-	return out, id, nil
+	err = prompt.ReadAnswer(&out, rec.Code, rec.Body.Bytes())
+	return out, id, err
 }
 
 // ledgerCosts reads the requests' costs from the ledger, which records

@@ -423,34 +423,8 @@ func callPrompt(ctx context.Context, hc *http.Client, gateway, key, name string,
 	if err != nil {
 		return out, id, err
 	}
-	var cc struct {
-		Choices []struct {
-			Message struct {
-				Content string `json:"content"`
-			} `json:"message"`
-		} `json:"choices"`
-		Usage struct {
-			PromptTokens     int64 `json:"prompt_tokens"`
-			CompletionTokens int64 `json:"completion_tokens"`
-		} `json:"usage"`
-		Error *struct {
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(data, &cc); err != nil {
-		return out, id, fmt.Errorf("HTTP %d: not a chat completion", resp.StatusCode)
-	}
-	if resp.StatusCode != http.StatusOK {
-		if cc.Error != nil {
-			return out, id, fmt.Errorf("HTTP %d: %s", resp.StatusCode, cc.Error.Message)
-		}
-		return out, id, fmt.Errorf("HTTP %d", resp.StatusCode)
-	}
-	if len(cc.Choices) > 0 {
-		out.Text = cc.Choices[0].Message.Content
-	}
-	out.InputTokens, out.OutputTokens = cc.Usage.PromptTokens, cc.Usage.CompletionTokens
-	return out, id, nil
+	err = prompt.ReadAnswer(&out, resp.StatusCode, data)
+	return out, id, err
 }
 
 // ledgerCosts reads the cost of the requests from the ledger (it is
