@@ -128,6 +128,14 @@ func run(dir string, nKeys, nRows, renders int) error {
 	if err != nil {
 		return err
 	}
+	limitApps3, err := deep("/console/limits?level=application", 3)
+	if err != nil {
+		return err
+	}
+	limitKeys3, err := deep("/console/limits?level=key", 3)
+	if err != nil {
+		return err
+	}
 	pages := []struct{ name, path string }{
 		{"overview (24 h)", "/console/"},
 		{"overview (7 d)", "/console/?window=7d"},
@@ -139,6 +147,10 @@ func run(dir string, nKeys, nRows, renders int) error {
 		{"audit (200)", "/console/audit"},
 		{"portal application (usage)", "/portal/apps/" + appID(0)},
 		{"limits (month's spend)", "/console/limits"},
+		{"limits, applications", "/console/limits?level=application"},
+		{"limits, applications, 4th page", limitApps3},
+		{"limits, keys", "/console/limits?level=key"},
+		{"limits, keys, 4th page", limitKeys3},
 	}
 	if opts.only != "" {
 		pages = slices.DeleteFunc(pages, func(p struct{ name, path string }) bool { return !strings.Contains(p.name, opts.only) })
