@@ -41,13 +41,16 @@ type CaptureFilter struct {
 	RequestID, KeyID, Model, Status string
 	OrgID, TeamID, AppID            string
 	From, To                        time.Time
-	Limit                           int // default 50, at most 500
+	Limit                           int // default 50, at most 501 (a page of 500 and the row after it)
+	// After is the last capture of the previous page (nil: from the
+	// newest): the page holds the captures older than it.
+	After *RequestCursor
 }
 
 // SearchCaptures returns the newest matching captures first (expired ones
 // the sweeper has not reached yet are left out).
 func (s *Store) SearchCaptures(ctx context.Context, f CaptureFilter, now time.Time) ([]Capture, error) {
-	if f.Limit <= 0 || f.Limit > 500 {
+	if f.Limit <= 0 || f.Limit > 501 {
 		f.Limit = 50
 	}
 	where := []string{"expires_at > $1"}
@@ -66,6 +69,10 @@ func (s *Store) SearchCaptures(ctx context.Context, f CaptureFilter, now time.Ti
 	if !f.To.IsZero() {
 		args = append(args, f.To.UnixMicro())
 		where = append(where, "ts < $"+itoa(len(args)))
+	}
+	if f.After != nil {
+		args = append(args, f.After.TS, f.After.RequestID)
+		where = append(where, "(ts, request_id) < ($"+itoa(len(args)-1)+", $"+itoa(len(args))+")")
 	}
 	args = append(args, f.Limit)
 	rows, err := s.r.QueryContext(ctx, `SELECT request_id, ts, org_id, team_id, app_id, key_id, model, status, http_status,
