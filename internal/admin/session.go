@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -268,7 +269,7 @@ func (a *API) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 		var le *login.Error
 		if errors.As(err, &le) {
 			a.opts.Logger.Warn("single sign-on failed", "err", le.Error(), "detail", le.Detail)
-			return &httpError{http.StatusUnauthorized, "sso_failed", le.Kind.Error()}
+			return ssoFailed(w, r, &httpError{http.StatusUnauthorized, "sso_failed", le.Kind.Error()})
 		}
 		return err
 	}
@@ -299,7 +300,7 @@ func (a *API) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if u.Disabled {
-		return &httpError{http.StatusForbidden, "user_disabled", "This user is disabled."}
+		return ssoFailed(w, r, &httpError{http.StatusForbidden, "user_disabled", "This user is disabled."})
 	}
 	snap := a.opts.Snapshots.Load()
 	var bs []store.Binding
@@ -328,6 +329,19 @@ func (a *API) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 	_ = a.opts.Store.InsertAudit(ctx, store.AuditEntry{Actor: u.Email, Action: "session.create_sso", ObjectType: "user",
 		ObjectID: u.ID, After: mustJSON(map[string]any{"grants": len(bs)}), RequestID: w.Header().Get("X-Request-Id"), IP: clientIP(r)})
 	http.Redirect(w, r, login.SafeReturnTo(returnTo), http.StatusFound)
+	return nil
+}
+
+// ssoFailed sends a browser whose single sign-on failed back to the
+// console's sign-in page with the reason (a fixed, safe message); an API
+// client gets e. The callback is where the identity provider redirects
+// the browser, so without this a person would be left on a JSON error.
+func ssoFailed(w http.ResponseWriter, r *http.Request, e *httpError) error {
+	if !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		return e
+	}
+	q := url.Values{"err": {"Single sign-on failed: " + e.msg}}
+	http.Redirect(w, r, "/console/login?"+q.Encode(), http.StatusSeeOther)
 	return nil
 }
 

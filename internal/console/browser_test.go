@@ -69,13 +69,26 @@ func newDriver(t *testing.T, base string) *driver {
 		}
 	}
 	t.Logf("screenshots in %s", shots)
+	// Not t.TempDir: chromium's helper processes may write the profile for
+	// a moment after the browser exits, which fails TempDir's removal.
+	profile, err := os.MkdirTemp("", "sluice-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
 		chromedp.Flag("headless", "new"), chromedp.WindowSize(1280, 900), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")))
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(profile))
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	ctx, tcancel := context.WithTimeout(ctx, 6*time.Minute)
-	t.Cleanup(func() { tcancel(); cancel(); acancel() })
+	t.Cleanup(func() {
+		tcancel()
+		cancel()
+		acancel()
+		for i := 0; os.RemoveAll(profile) != nil && i < 50; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	d := &driver{t: t, ctx: ctx, base: base, shots: shots}
 	chromedp.ListenTarget(ctx, func(ev any) {
 		var msg string

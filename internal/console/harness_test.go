@@ -57,6 +57,7 @@ func startSluice(t *testing.T, configYAML string, extra ...string) *sluice {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	t.Setenv("SLUICE_TEST_ADDR", addr) // for a configYAML that names its own address (${SLUICE_TEST_ADDR})
 	args := []string{"serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"),
 		"--admin-auth-failures", "100000"}
 	s := &sluice{t: t, base: "http://" + addr, dir: dir, logs: &syncBuffer{}}

@@ -12,32 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/oauth2-proxy/mockoidc"
+	"github.com/sluicehq/sluice/internal/login/logintest"
 )
-
-// testUser is a mockoidc user with the claims an admin IdP sends, whatever the scope.
-type testUser struct {
-	sub, email, name string
-	verified         bool
-	groups           any // string, []string or nil
-}
-
-func (u *testUser) ID() string { return u.sub }
-
-func (u *testUser) Userinfo([]string) ([]byte, error) { return []byte(`{"sub":"` + u.sub + `"}`), nil }
-
-func (u *testUser) Claims(_ []string, base *mockoidc.IDTokenClaims) (jwt.Claims, error) {
-	return &testClaims{IDTokenClaims: base, Email: u.email, EmailVerified: u.verified, Name: u.name, Groups: u.groups}, nil
-}
-
-type testClaims struct {
-	*mockoidc.IDTokenClaims
-	Email         string `json:"email,omitempty"`
-	EmailVerified bool   `json:"email_verified"`
-	Name          string `json:"name,omitempty"`
-	Groups        any    `json:"groups,omitempty"`
-}
 
 var testRoleMap = []RoleMapping{
 	{Value: "sluice-admins", Role: "admin", Org: "acme"},
@@ -46,22 +22,14 @@ var testRoleMap = []RoleMapping{
 }
 
 type oidcRig struct {
-	m   *mockoidc.MockOIDC
+	m   *logintest.IdP
 	clk *fakeClock
 	key []byte
 }
 
 func newOIDCRig(t *testing.T) *oidcRig {
 	t.Helper()
-	m, err := mockoidc.Run() // 127.0.0.1:0
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = m.Server.Shutdown(ctx)
-	})
+	m := logintest.Start(t, false) // approves at once, as the user queued
 	clk := &fakeClock{}
 	clk.ns.Store(time.Now().UnixNano()) // mockoidc stamps tokens with the real time
 	return &oidcRig{m: m, clk: clk, key: []byte("0123456789abcdef0123456789abcdef")}
@@ -147,8 +115,8 @@ func finish(p *Provider, callbackURL string, cookie *http.Cookie) (Identity, str
 func TestOIDCFullFlow(t *testing.T) {
 	rg := newOIDCRig(t)
 	p := rg.provider(t, nil)
-	rg.m.QueueUser(&testUser{sub: "u-42", email: "Ada@Example.com", name: "Ada", verified: true,
-		groups: []string{"everyone", "ml-team", "sluice-admins"}})
+	rg.m.QueueUser(&logintest.User{Subject: "u-42", Email: "Ada@Example.com", Name: "Ada", EmailVerified: true,
+		Groups: []string{"everyone", "ml-team", "sluice-admins"}})
 
 	authURL, cookie := begin(t, p, "/ui/keys?page=2")
 	u, err := url.Parse(authURL)
@@ -194,7 +162,7 @@ func TestOIDCFullFlow(t *testing.T) {
 func TestOIDCGroupClaimAsString(t *testing.T) {
 	rg := newOIDCRig(t)
 	p := rg.provider(t, nil)
-	rg.m.QueueUser(&testUser{sub: "u-1", email: "lead@example.com", verified: true, groups: "ml-leads"})
+	rg.m.QueueUser(&logintest.User{Subject: "u-1", Email: "lead@example.com", EmailVerified: true, Groups: "ml-leads"})
 	authURL, cookie := begin(t, p, "/")
 	id, _, err, _ := finish(p, authorize(t, authURL), cookie)
 	if err != nil {
@@ -208,7 +176,7 @@ func TestOIDCGroupClaimAsString(t *testing.T) {
 func TestOIDCUnmappedUserHasNoGrants(t *testing.T) {
 	rg := newOIDCRig(t)
 	p := rg.provider(t, nil)
-	rg.m.QueueUser(&testUser{sub: "u-2", email: "guest@example.com", verified: true, groups: []string{"everyone", "SLUICE-ADMINS"}})
+	rg.m.QueueUser(&logintest.User{Subject: "u-2", Email: "guest@example.com", EmailVerified: true, Groups: []string{"everyone", "SLUICE-ADMINS"}})
 	authURL, cookie := begin(t, p, "/")
 	id, _, err, _ := finish(p, authorize(t, authURL), cookie)
 	if err != nil {
@@ -238,7 +206,7 @@ func TestOIDCAllowedDomains(t *testing.T) {
 	p := rg.provider(t, func(c *Config) { c.AllowedDomains = []string{"Example.com"} })
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rg.m.QueueUser(&testUser{sub: "u-3", email: tc.email, verified: tc.verified})
+			rg.m.QueueUser(&logintest.User{Subject: "u-3", Email: tc.email, EmailVerified: tc.verified})
 			authURL, cookie := begin(t, p, "/")
 			_, _, err, _ := finish(p, authorize(t, authURL), cookie)
 			if !errors.Is(err, tc.want) {
@@ -352,6 +320,22 @@ func TestOIDCRejects(t *testing.T) {
 			t.Fatalf("err = %v, want ErrIDToken", err)
 		}
 	})
+	t.Run("ID token for another client", func(t *testing.T) {
+		for _, aud := range [][]string{{"another-client"}, {"another-client", rg.m.ClientID}} {
+			rg.m.QueueUser(&logintest.User{Subject: "u-6", Email: "a@example.com", EmailVerified: true, Audience: aud})
+			authURL, cookie := begin(t, p, "/")
+			if _, _, err, _ := finish(p, authorize(t, authURL), cookie); !errors.Is(err, ErrIDToken) {
+				t.Fatalf("audience %q: err = %v, want ErrIDToken", aud, err)
+			}
+		}
+	})
+	t.Run("ID token expired when issued", func(t *testing.T) {
+		rg.m.QueueUser(&logintest.User{Subject: "u-7", Email: "a@example.com", EmailVerified: true, ExpiresIn: -time.Minute})
+		authURL, cookie := begin(t, p, "/")
+		if _, _, err, _ := finish(p, authorize(t, authURL), cookie); !errors.Is(err, ErrIDToken) {
+			t.Fatalf("err = %v, want ErrIDToken", err)
+		}
+	})
 	t.Run("IdP error", func(t *testing.T) {
 		_, cookie := begin(t, p, "/")
 		cb := "http://127.0.0.1:9/admin/oidc/callback?error=access_denied&error_description=%3Cscript%3E&state=x"
@@ -394,7 +378,7 @@ func TestOIDCReturnToIsLocal(t *testing.T) {
 	rg := newOIDCRig(t)
 	p := rg.provider(t, nil)
 	for _, rt := range []string{"https://evil.test/", "//evil.test/x", "/\\evil.test"} {
-		rg.m.QueueUser(&testUser{sub: "u-5", email: "a@example.com", verified: true})
+		rg.m.QueueUser(&logintest.User{Subject: "u-5", Email: "a@example.com", EmailVerified: true})
 		authURL, cookie := begin(t, p, rt)
 		_, ret, err, _ := finish(p, authorize(t, authURL), cookie)
 		if err != nil || ret != "/" {
