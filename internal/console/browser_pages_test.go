@@ -25,33 +25,8 @@ func TestBrowserConsolePages(t *testing.T) {
 	if chromiumPath() == "" && os.Getenv("SLUICE_TEST_REQUIRE_BROWSER") != "1" {
 		newDriver(t, "") // skips with the reason
 	}
-	s := startSluice(t, guardedYAML+
-		"  - {name: alpha, targets: [{provider: demo, model: demo-chat}, {provider: demo, model: demo-chat-b}]}\n")
-	tn := s.tenancy()
-	pid := s.admin("POST", "/admin/v1/prompts", map[string]any{"name": "greet", "team_id": tn.team, "version": greetVersion}, 201)["id"].(string)
-	s.admin("PUT", "/admin/v1/prompts/greet/labels/production", map[string]any{"version": 1, "reason": "launch"}, 200)
-	key := s.admin("POST", "/admin/v1/keys", map[string]any{"name": "browser", "app_id": tn.app}, 201)["key"].(string)
-	exp := s.admin("POST", "/admin/v1/experiments", map[string]any{"name": "ab", "model": "alpha", "unit": "header:X-Session", "metric": "success",
-		"arms": []map[string]any{{"name": "a", "provider": "demo", "model": "demo-chat", "weight": 1}, {"name": "b", "provider": "demo", "model": "demo-chat-b", "weight": 1}}}, 201)["id"].(string)
-	s.admin("POST", "/admin/v1/alert-rules", map[string]any{"name": "errors-high", "kind": "error_rate", "threshold": 0.25, "window": "5m",
-		"where": map[string]string{"model": "demo"}, "notify": []map[string]any{{"type": "webhook", "url": "https://hooks.example.com/x"}}}, 201)
-	products := s.status("GET", "/admin/v1/products") != 404
-	prod := ""
-	if products {
-		prod = s.admin("POST", "/admin/v1/products", map[string]any{"name": "assistant", "team_id": tn.team, "title": "Assistant",
-			"visibility": "internal"}, 201)["id"].(string)
-		s.admin("POST", "/admin/v1/products/"+prod+"/versions", map[string]any{"version": "v1", "models": map[string]string{"demo": "demo"},
-			"docs": "Answers in English.\nKeeps it short."}, 201)
-		s.admin("POST", "/admin/v1/products/"+prod+"/versions/v1/publish", map[string]any{}, 200)
-		s.admin("POST", "/admin/v1/products/"+prod+"/versions", map[string]any{"version": "v2", "models": map[string]string{"demo": "demo", "fast": "demo"},
-			"prompts": []string{"greet"}, "docs": "Answers in English.\nKeeps it very short."}, 201)
-	}
-	for _, text := range []string{"mail ada@example.com", "mail ada@example.com"} {
-		if code := s.chat(key, text); code != 200 {
-			t.Fatalf("chat: %d", code)
-		}
-	}
-	s.waitLedger(2)
+	s, sd := startSeeded(t)
+	tn, pid, key, exp, products, prod := sd.tn, sd.prompt, sd.key, sd.experiment, sd.products, sd.product
 	d := newDriver(t, s.base)
 	d.run(chromedp.Navigate(s.base+"/console/"), chromedp.WaitVisible("#token", chromedp.ByID),
 		chromedp.SendKeys("#token", adminToken, chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
@@ -180,4 +155,51 @@ func keyIDOf(s *sluice, name string) string {
 	}
 	s.t.Fatalf("no key named %s", name)
 	return ""
+}
+
+// seeded is what startSeeded made: an organisation with a team, an
+// application and users with each role, a prompt with a production label,
+// a key (its value), an experiment, an alert rule, a product with a
+// published v1 and a draft v2 (when the server has products), and two
+// requests in the ledger.
+type seeded struct {
+	tn                      tenancy
+	prompt, key, experiment string
+	products                bool
+	product                 string
+}
+
+// startSeeded starts Sluice with guardrails, a cache and an experiment's
+// model, and seeds it through the admin API.
+func startSeeded(t *testing.T) (*sluice, seeded) {
+	t.Helper()
+	s := startSluice(t, guardedYAML+
+		"  - {name: alpha, targets: [{provider: demo, model: demo-chat}, {provider: demo, model: demo-chat-b}]}\n")
+	sd := seeded{tn: s.tenancy()}
+	tn := sd.tn
+	sd.prompt = s.admin("POST", "/admin/v1/prompts", map[string]any{"name": "greet", "team_id": tn.team, "version": greetVersion}, 201)["id"].(string)
+	s.admin("PUT", "/admin/v1/prompts/greet/labels/production", map[string]any{"version": 1, "reason": "launch"}, 200)
+	sd.key = s.admin("POST", "/admin/v1/keys", map[string]any{"name": "browser", "app_id": tn.app}, 201)["key"].(string)
+	sd.experiment = s.admin("POST", "/admin/v1/experiments", map[string]any{"name": "ab", "model": "alpha", "unit": "header:X-Session", "metric": "success",
+		"arms": []map[string]any{{"name": "a", "provider": "demo", "model": "demo-chat", "weight": 1}, {"name": "b", "provider": "demo", "model": "demo-chat-b", "weight": 1}}}, 201)["id"].(string)
+	s.admin("POST", "/admin/v1/alert-rules", map[string]any{"name": "errors-high", "kind": "error_rate", "threshold": 0.25, "window": "5m",
+		"where": map[string]string{"model": "demo"}, "notify": []map[string]any{{"type": "webhook", "url": "https://hooks.example.com/x"}}}, 201)
+	sd.products = s.status("GET", "/admin/v1/products") != 404
+	if sd.products {
+		prod := s.admin("POST", "/admin/v1/products", map[string]any{"name": "assistant", "team_id": tn.team, "title": "Assistant",
+			"visibility": "internal"}, 201)["id"].(string)
+		s.admin("POST", "/admin/v1/products/"+prod+"/versions", map[string]any{"version": "v1", "models": map[string]string{"demo": "demo"},
+			"docs": "Answers in English.\nKeeps it short."}, 201)
+		s.admin("POST", "/admin/v1/products/"+prod+"/versions/v1/publish", map[string]any{}, 200)
+		s.admin("POST", "/admin/v1/products/"+prod+"/versions", map[string]any{"version": "v2", "models": map[string]string{"demo": "demo", "fast": "demo"},
+			"prompts": []string{"greet"}, "docs": "Answers in English.\nKeeps it very short."}, 201)
+		sd.product = prod
+	}
+	for _, text := range []string{"mail ada@example.com", "mail ada@example.com"} {
+		if code := s.chat(sd.key, text); code != 200 {
+			t.Fatalf("chat: %d", code)
+		}
+	}
+	s.waitLedger(2)
+	return s, sd
 }

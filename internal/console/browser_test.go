@@ -155,15 +155,38 @@ func (d *driver) clean(where string) {
 	}
 }
 
-// visit opens a page, waits for its heading, checks its console and its
-// weight, and saves a screenshot.
+// visit opens a page, waits for its heading and its load, checks its
+// console, its weight, its requests after load and its form labels, and
+// saves a screenshot.
 func (d *driver) visit(path, shot string) {
 	d.t.Helper()
-	d.run(chromedp.Navigate(d.base+path), chromedp.WaitVisible("main h1", chromedp.ByQuery))
+	d.run(chromedp.Navigate(d.base+path), chromedp.WaitVisible("main h1", chromedp.ByQuery),
+		chromedp.Poll(`performance.getEntriesByType("navigation")[0].loadEventEnd > 0`, nil,
+			chromedp.WithPollingTimeout(20*time.Second)))
+	time.Sleep(250 * time.Millisecond) // for what a script starts after load
 	d.weigh(path)
+	d.quiet(path)
+	d.labelled(path)
 	d.clean(path)
 	if shot != "" {
 		d.shot(shot)
+	}
+}
+
+// quiet fails a page that makes more than one request after its load
+// event, or more than one fetch or XHR at all: a page arrives with what it
+// shows (a script may make one call, e.g. for a chart).
+func (d *driver) quiet(path string) {
+	d.t.Helper()
+	var late []string
+	d.run(chromedp.Evaluate(`(function () {
+		var end = performance.getEntriesByType("navigation")[0].loadEventEnd;
+		return performance.getEntriesByType("resource").filter(function (e) {
+			return e.startTime >= end || e.initiatorType === "fetch" || e.initiatorType === "xmlhttprequest";
+		}).map(function (e) { return e.initiatorType + " " + e.name; });
+	})()`, &late))
+	if len(late) > 1 {
+		d.t.Errorf("%s: %d requests after load, at most 1: %s", path, len(late), strings.Join(late, ", "))
 	}
 }
 
