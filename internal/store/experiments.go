@@ -96,7 +96,7 @@ func (s *Store) scanExperiments(ctx context.Context, where string, args ...any) 
 func (s *Store) ExperimentRows(ctx context.Context, id, metric string) ([]experiment.Row, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT r.arm, r.provider, r.served_model, r.prompt_version, r.status, r.cost_micros, r.latency_us,
 		(SELECT f.value FROM feedback f WHERE f.request_id = r.request_id AND f.metric = $2 ORDER BY f.ts DESC, f.id DESC LIMIT 1)
-		FROM requests r WHERE r.experiment = $1`, id, metric)
+		FROM requests r WHERE r.experiment = $1 AND r.experiment <> ''`, id, metric)
 	if err != nil {
 		return nil, err
 	}

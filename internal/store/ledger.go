@@ -21,10 +21,10 @@ const requestColumns = coreColumns + `, ` + contextColumns
 // parameters per row.
 const coreColumns = `request_id, ts, endpoint, key_id, key_name, model, served_model, provider,
  stream, status, http_status, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
- estimated, cost_micros, latency_us, ttft_us, error, org_id, team_id, app_id`
+ estimated, cost_micros, latency_us, ttft_us, error, org_id, team_id, app_id, attempts`
 
 // coreCols is the number of coreColumns.
-const coreCols = 24
+const coreCols = 25
 
 // contextColumns are what the request's steps decided (ledger.Entry's
 // trace, product, prompt, experiment, cache and guardrail fields).
@@ -32,22 +32,32 @@ const contextColumns = `trace_id, product, product_version, plan, subscription_i
  prompt_label, experiment, arm, cache, saved_cost_micros, guardrails`
 
 // requestCols is the number of requestColumns.
-const requestCols = 37
-
-const attemptColumns = `request_id, n, provider, model, status, http_status, latency_us, ttft_us, error`
+const requestCols = 38
 
 // rowsPerInsert is how many rows one INSERT statement of the ledger writes:
 // one statement per row spends most of its time in per-statement work
 // (binding, stepping, halting), not in the B-trees.
 const rowsPerInsert = 32
 
-// multiInsert returns "INSERT INTO table (columns) VALUES ($1,...),(...)"
-// for rows rows of cols columns, with the conflict clause. SQLite gets
-// anonymous "?" parameters: it looks named ones up in a list, which makes
-// a statement with hundreds of them quadratic to prepare and to bind.
-func (s *Store) multiInsert(table, columns string, cols, rows int, conflict string) string {
+// insertRequestsSQL returns the INSERT of rows ledger rows of cols
+// columns that skips rows whose request id is stored and returns the ids
+// of the rows it inserted: which entries of a batch are new, for the
+// rollups (see addRollups). SQLite gets anonymous "?" parameters: it looks
+// named ones up in a list, which makes a statement with hundreds of them
+// quadratic to prepare and to bind. It also gets INSERT OR IGNORE instead
+// of ON CONFLICT DO NOTHING: the same for the primary key (the table's
+// only unique constraint; no value bound is ever NULL), but no constraint
+// can then abort the statement half way, so SQLite keeps no statement
+// journal for it (a copy of every page the statement changes, spilled to
+// a temporary file: a fifth of the ledger's CPU).
+func (s *Store) insertRequestsSQL(columns string, cols, rows int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO " + table + " (" + columns + ") VALUES ")
+	if s.dialect == "sqlite" {
+		b.WriteString("INSERT OR IGNORE")
+	} else {
+		b.WriteString("INSERT")
+	}
+	b.WriteString(" INTO requests (" + columns + ") VALUES ")
 	n := 1
 	for r := range rows {
 		if r > 0 {
@@ -68,18 +78,20 @@ func (s *Store) multiInsert(table, columns string, cols, rows int, conflict stri
 		}
 		b.WriteByte(')')
 	}
-	b.WriteString(" ON CONFLICT " + conflict + " DO NOTHING")
+	if s.dialect != "sqlite" {
+		b.WriteString(" ON CONFLICT (request_id) DO NOTHING")
+	}
+	b.WriteString(" RETURNING request_id")
 	return b.String()
 }
 
 // InsertEntries writes a batch of ledger entries in one transaction.
-// Entries already stored (same request id) are left as they are.
+// Entries already stored (same request id) are left as they are, and an
+// id repeated in the batch is stored once, as its first entry; the
+// analytics rollups count exactly the entries this call stored.
 func (s *Store) InsertEntries(ctx context.Context, batch []ledger.Entry) error {
-	var attempts []attemptRow
-	for i := range batch {
-		for _, a := range batch[i].Attempts {
-			attempts = append(attempts, attemptRow{batch[i].RequestID, a})
-		}
+	if len(batch) == 0 {
+		return nil
 	}
 	// The statements, one per chunk of rowsPerInsert rows, in the batch's
 	// order; a chunk of entries without context binds the core columns
@@ -90,29 +102,21 @@ func (s *Store) InsertEntries(ctx context.Context, batch []ledger.Entry) error {
 		core     bool
 		st       *sql.Stmt
 	}
-	var reqChunks, attChunks []chunk
+	var chunks []chunk
 	for i := 0; i < len(batch); i += rowsPerInsert {
 		c := chunk{from: i, to: min(i+rowsPerInsert, len(batch)), core: true}
 		for j := c.from; j < c.to && c.core; j++ {
 			c.core = !hasContext(&batch[j])
 		}
-		q := s.multiInsert("requests", requestColumns, requestCols, c.to-c.from, "(request_id)")
+		q := s.insertRequestsSQL(requestColumns, requestCols, c.to-c.from)
 		if c.core {
-			q = s.multiInsert("requests", coreColumns, coreCols, c.to-c.from, "(request_id)")
+			q = s.insertRequestsSQL(coreColumns, coreCols, c.to-c.from)
 		}
 		var err error
 		if c.st, err = s.prepared(ctx, q); err != nil {
 			return err
 		}
-		reqChunks = append(reqChunks, c)
-	}
-	for i := 0; i < len(attempts); i += rowsPerInsert {
-		c := chunk{from: i, to: min(i+rowsPerInsert, len(attempts))}
-		var err error
-		if c.st, err = s.prepared(ctx, s.multiInsert("attempts", attemptColumns, 9, c.to-c.from, "(request_id, n)")); err != nil {
-			return err
-		}
-		attChunks = append(attChunks, c)
+		chunks = append(chunks, c)
 	}
 	if err := s.PrepareRollups(ctx); err != nil {
 		return err
@@ -122,41 +126,57 @@ func (s *Store) InsertEntries(ctx context.Context, batch []ledger.Entry) error {
 		// driver starts a watcher goroutine per statement for a context
 		// that can be cancelled, and the transaction is bounded already.
 		ctx := context.WithoutCancel(ctx)
-		if err := s.addRollups(ctx, tx, batch); err != nil { // before the inserts: it skips stored entries
+		done, err := s.rollupWatermarks(ctx, tx) // first: on PostgreSQL it waits for a compaction under way
+		if err != nil {
 			return err
 		}
+		// The ids the inserts return are the entries stored now: not those
+		// stored before (a retried batch, a journal replayed twice, another
+		// node's copy, committed or not: PostgreSQL makes a conflicting
+		// insert wait for the other transaction), nor an id's repeats.
+		stored := make(map[string]bool, len(batch))
 		args := make([]any, 0, rowsPerInsert*requestCols)
-		for _, c := range reqChunks {
+		var enc []byte
+		for _, c := range chunks {
 			args = args[:0]
 			for j := c.from; j < c.to; j++ {
 				e := &batch[j]
+				enc = appendAttempts(enc[:0], e.Attempts)
 				args = append(args, e.RequestID, e.Time.UnixMicro(), e.Endpoint, e.KeyID, e.KeyName,
 					e.Model, e.ServedModel, e.Provider, b2i(e.Stream), string(e.Status), int64(e.HTTPStatus),
 					e.InputTokens, e.OutputTokens, e.CachedTokens, e.CacheWriteTokens, e.ReasoningTokens,
 					b2i(e.Estimated), e.CostMicros, e.Latency.Microseconds(), e.TTFT.Microseconds(), e.Error,
-					e.OrgID, e.TeamID, e.AppID)
+					e.OrgID, e.TeamID, e.AppID, string(enc))
 				if !c.core {
 					args = append(args, e.TraceID, e.Product, e.ProductVersion, e.Plan, e.SubscriptionID, e.Prompt, int64(e.PromptVersion),
 						e.PromptLabel, e.Experiment, e.Arm, e.Cache, e.SavedCostMicros, verdictsJSON(e.Guardrails))
 				}
 			}
-			if _, err := tx.StmtContext(ctx, c.st).ExecContext(ctx, args...); err != nil {
+			if err := scanIDs(tx.StmtContext(ctx, c.st).QueryContext(ctx, args...))(stored); err != nil {
 				return err
 			}
 		}
-		for _, c := range attChunks {
-			args = args[:0]
-			for _, r := range attempts[c.from:c.to] {
-				a := r.a
-				args = append(args, r.requestID, int64(a.N), a.Provider, a.Model, string(a.Status), int64(a.HTTPStatus),
-					a.Latency.Microseconds(), a.TTFT.Microseconds(), a.Error)
-			}
-			if _, err := tx.StmtContext(ctx, c.st).ExecContext(ctx, args...); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.addRollups(ctx, tx, batch, stored, done)
 	})
+}
+
+// scanIDs returns a function that adds the ids of rows to set and closes
+// rows (or returns err, the query's).
+func scanIDs(rows *sql.Rows, err error) func(set map[string]bool) error {
+	return func(set map[string]bool) error {
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			set[id] = true
+		}
+		return rows.Err()
+	}
 }
 
 // hasContext reports whether an entry has a value for any of the context
@@ -168,7 +188,8 @@ func hasContext(e *ledger.Entry) bool {
 }
 
 // prepared returns the statement for query, prepared once on the write
-// pool (at most one per table, column set and chunk size: 3 × rowsPerInsert).
+// pool (the ledger's inserts, one per column set and chunk size; the
+// rollups' statements).
 func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
@@ -184,11 +205,6 @@ func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	}
 	s.stmts[query] = st
 	return st, nil
-}
-
-type attemptRow struct {
-	requestID string
-	a         ledger.Attempt
 }
 
 // RequestFilter selects ledger entries. Every non-empty field must match.
@@ -241,16 +257,15 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]ledger.Ent
 	}
 	defer rows.Close()
 	var out []ledger.Entry
-	index := map[string]int{}
 	for rows.Next() {
 		var e ledger.Entry
 		var ts, lat, ttft int64
 		var stream, est int
-		var status, verdicts string
+		var status, attempts, verdicts string
 		if err := rows.Scan(&e.RequestID, &ts, &e.Endpoint, &e.KeyID, &e.KeyName, &e.Model, &e.ServedModel,
 			&e.Provider, &stream, &status, &e.HTTPStatus, &e.InputTokens, &e.OutputTokens, &e.CachedTokens,
 			&e.CacheWriteTokens, &e.ReasoningTokens, &est, &e.CostMicros, &lat, &ttft, &e.Error,
-			&e.OrgID, &e.TeamID, &e.AppID,
+			&e.OrgID, &e.TeamID, &e.AppID, &attempts,
 			&e.TraceID, &e.Product, &e.ProductVersion, &e.Plan, &e.SubscriptionID, &e.Prompt, &e.PromptVersion,
 			&e.PromptLabel, &e.Experiment, &e.Arm, &e.Cache, &e.SavedCostMicros, &verdicts); err != nil {
 			return nil, err
@@ -260,48 +275,16 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]ledger.Ent
 				return nil, fmt.Errorf("request %s: guardrail verdicts: %w", e.RequestID, err)
 			}
 		}
+		var err error
+		if e.Attempts, err = decodeAttempts(attempts); err != nil {
+			return nil, fmt.Errorf("request %s: attempts: %w", e.RequestID, err)
+		}
 		e.Time = time.UnixMicro(ts).UTC()
 		e.Stream, e.Estimated, e.Status = stream != 0, est != 0, ledger.Status(status)
 		e.Latency, e.TTFT = time.Duration(lat)*time.Microsecond, time.Duration(ttft)*time.Microsecond
-		e.Attempts = []ledger.Attempt{}
-		index[e.RequestID] = len(out)
 		out = append(out, e)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(out) == 0 {
-		return out, nil
-	}
-	// Attempts of the listed requests, in one query.
-	aq := `SELECT request_id, n, provider, model, status, http_status, latency_us, ttft_us, error FROM attempts WHERE request_id IN (`
-	ids := make([]any, len(out))
-	for i, e := range out {
-		if i > 0 {
-			aq += ","
-		}
-		aq += "$" + itoa(i+1)
-		ids[i] = e.RequestID
-	}
-	aq += `) ORDER BY request_id, n`
-	arows, err := s.r.QueryContext(ctx, aq, ids...)
-	if err != nil {
-		return nil, err
-	}
-	defer arows.Close()
-	for arows.Next() {
-		var a ledger.Attempt
-		var id, status string
-		var lat, ttft int64
-		if err := arows.Scan(&id, &a.N, &a.Provider, &a.Model, &status, &a.HTTPStatus, &lat, &ttft, &a.Error); err != nil {
-			return nil, err
-		}
-		a.Status = ledger.Status(status)
-		a.Latency, a.TTFT = time.Duration(lat)*time.Microsecond, time.Duration(ttft)*time.Microsecond
-		i := index[id]
-		out[i].Attempts = append(out[i].Attempts, a)
-	}
-	return out, arows.Err()
+	return out, rows.Err()
 }
 
 // CountRequests returns the number of ledger entries.

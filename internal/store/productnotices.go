@@ -270,7 +270,7 @@ func (s *Store) DeleteOrgWebhook(ctx context.Context, orgID string, audit *Audit
 // a node's first request of the subscription.
 func (s *Store) SubscriptionRequestsSince(ctx context.Context, subscriptionID string, since time.Time) (int64, error) {
 	var n int64
-	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM requests WHERE subscription_id = $1 AND ts >= $2 AND status <> 'limited'`,
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM requests WHERE subscription_id = $1 AND subscription_id <> '' AND ts >= $2 AND status <> 'limited'`,
 		subscriptionID, since.UnixMicro()).Scan(&n)
 	return n, err
 }

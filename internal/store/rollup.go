@@ -283,43 +283,14 @@ func (s *Store) buildUpsertRollupSQL(kind string, n int) string {
 	return b.String()
 }
 
-// addRollups adds the entries of batch that are not stored yet to the
-// rollups, inside the ledger's transaction tx. It must run before the
-// entries are inserted: an entry whose request id is already stored (a
-// retried batch) or repeated in batch is counted once.
-func (s *Store) addRollups(ctx context.Context, tx *sql.Tx, batch []ledger.Entry) error {
-	if len(batch) == 0 {
+// addRollups adds the entries of batch whose request ids are in stored
+// (the ids this transaction inserted) to the rollups, inside the ledger's
+// transaction tx, each id once (the first of its entries, the one
+// stored). done holds the watermarks of the coarser grains
+// (rollupWatermarks).
+func (s *Store) addRollups(ctx context.Context, tx *sql.Tx, batch []ledger.Entry, stored map[string]bool, done map[string]int64) error {
+	if len(stored) == 0 {
 		return nil
-	}
-	stored, err := storedRequestIDs(ctx, tx, batch)
-	if err != nil {
-		return err
-	}
-	// The watermarks of the coarser grains: an entry in an hour (day)
-	// already compacted is added to the hour (day) row as well. On
-	// PostgreSQL the rows are read FOR SHARE, so a compaction waits for
-	// this transaction and this transaction for a compaction.
-	lock := ""
-	if s.dialect == "postgres" {
-		lock = " FOR SHARE"
-	}
-	done := map[string]int64{}
-	rows, err := tx.QueryContext(ctx, `SELECT grain, done_until FROM analytics_compaction WHERE grain IN ('h', 'd')`+lock)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var g string
-		var d int64
-		if err := rows.Scan(&g, &d); err != nil {
-			rows.Close()
-			return err
-		}
-		done[g] = d
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
 	}
 	sums := map[rollupKey]*RollupSums{}
 	var order []rollupKey
@@ -334,10 +305,10 @@ func (s *Store) addRollups(ctx context.Context, tx *sql.Tx, batch []ledger.Entry
 	}
 	for i := range batch {
 		e := &batch[i]
-		if stored[e.RequestID] {
-			continue
+		if !stored[e.RequestID] {
+			continue // stored before, or a repeat
 		}
-		stored[e.RequestID] = true
+		delete(stored, e.RequestID)
 		sec := e.Time.Unix()
 		dims := dimsOf(e)
 		add(rollupKey{GrainMinute, sec - mod(sec, 60), dims}, e)
@@ -481,10 +452,13 @@ func (s *Store) rollupExec(ctx context.Context, tx *sql.Tx, kind string, n int, 
 	return err
 }
 
-// PrepareRollups prepares the rollup upserts once, outside any
-// transaction (SQLite's one write connection is held by the ledger's
-// transaction, where they run).
+// PrepareRollups prepares the rollup upserts and the watermarks' read
+// once, outside any transaction (SQLite's one write connection is held by
+// the ledger's transaction, where they run).
 func (s *Store) PrepareRollups(ctx context.Context) error {
+	if _, err := s.prepared(ctx, s.watermarksSQL()); err != nil {
+		return err
+	}
 	for _, kind := range []string{rollupAdd, rollupSetHist} {
 		for n := 1; n <= rollupRowsPerUpsert; n++ {
 			if _, err := s.prepared(ctx, s.upsertRollupSQL(kind, n)); err != nil {
@@ -504,41 +478,49 @@ func (s *Store) rollupStmt(kind string, n int) *sql.Stmt {
 	return s.stmts[q]
 }
 
-// storedRequestIDs returns which request ids of batch the ledger holds.
-func storedRequestIDs(ctx context.Context, tx *sql.Tx, batch []ledger.Entry) (map[string]bool, error) {
-	out := make(map[string]bool, len(batch))
-	const per = 500
-	for i := 0; i < len(batch); i += per {
-		chunk := batch[i:min(i+per, len(batch))]
-		var b strings.Builder
-		b.WriteString(`SELECT request_id FROM requests WHERE request_id IN (`)
-		args := make([]any, len(chunk))
-		for j := range chunk {
-			if j > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString("$" + itoa(j+1))
-			args[j] = chunk[j].RequestID
-		}
-		b.WriteByte(')')
-		rows, err := tx.QueryContext(ctx, b.String(), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+// rollupWatermarksSQL reads how far hours and days are compacted: an
+// entry in an hour (day) already compacted is added to the hour (day) row
+// as well. On PostgreSQL the rows are read FOR SHARE, so a compaction
+// waits for the ledger's transaction and the ledger's transaction for a
+// compaction.
+const rollupWatermarksSQL = `SELECT grain, done_until FROM analytics_compaction WHERE grain IN ('h', 'd')`
+
+// watermarksSQL is the dialect's rollupWatermarksSQL.
+func (s *Store) watermarksSQL() string {
+	if s.dialect == "postgres" {
+		return rollupWatermarksSQL + " FOR SHARE"
 	}
-	return out, nil
+	return rollupWatermarksSQL
+}
+
+// rollupWatermarks reads the watermarks of the coarser grains in tx,
+// through the statement prepared by PrepareRollups when there is one.
+func (s *Store) rollupWatermarks(ctx context.Context, tx *sql.Tx) (map[string]int64, error) {
+	q := s.watermarksSQL()
+	s.stmtMu.Lock()
+	st := s.stmts[q]
+	s.stmtMu.Unlock()
+	var rows *sql.Rows
+	var err error
+	if st != nil {
+		rows, err = tx.StmtContext(ctx, st).QueryContext(ctx)
+	} else {
+		rows, err = tx.QueryContext(ctx, q)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	done := map[string]int64{}
+	for rows.Next() {
+		var g string
+		var d int64
+		if err := rows.Scan(&g, &d); err != nil {
+			return nil, err
+		}
+		done[g] = d
+	}
+	return done, rows.Err()
 }
 
 // RollupRetention says how long minute and hour rows are kept after they

@@ -113,4 +113,5 @@ func placeholders(dialect string, first, n int) string {
 // after its migration's SQL, in the same transaction.
 var migrationSteps = map[int]func(ctx context.Context, tx *sql.Tx, dialect string) error{
 	14: migrateRollupHistograms,
+	17: migrateLedgerAttempts,
 }

@@ -150,17 +150,20 @@ func testLedgerChunks(t *testing.T, s *Store) {
 	if n, err := s.CountRequests(ctx); err != nil || n != want {
 		t.Fatalf("%d requests stored, want %d (%v)", n, want, err)
 	}
-	var attempts int64
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM attempts WHERE request_id LIKE 'chunk-%'`).Scan(&attempts); err != nil || attempts != wantAttempts {
-		t.Fatalf("%d attempts stored, want %d (%v)", attempts, wantAttempts, err)
-	}
 	es, err := s.ListRequests(ctx, RequestFilter{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sum, wantSum int64
+	var sum, wantSum, attempts int64
 	for _, e := range es {
 		sum += e.CostMicros
+		attempts += int64(len(e.Attempts))
+		if len(e.Attempts) != int(e.CostMicros%3) {
+			t.Errorf("%s: %d attempts, want %d", e.RequestID, len(e.Attempts), e.CostMicros%3)
+		}
+	}
+	if attempts != wantAttempts {
+		t.Fatalf("%d attempts stored, want %d", attempts, wantAttempts)
 	}
 	for i := 1; i <= seq; i++ {
 		wantSum += int64(i)

@@ -36,7 +36,7 @@ func (s *Store) SubscriptionRequestsSinceEach(ctx context.Context, asks []QuotaC
 	}
 	since.WriteString(" END")
 	rows, err := s.r.QueryContext(ctx, `SELECT subscription_id, count(*) FROM requests WHERE subscription_id IN (`+in.String()+
-		`) AND ts >= `+since.String()+` AND status <> 'limited' GROUP BY subscription_id`, args...)
+		`) AND subscription_id <> '' AND ts >= `+since.String()+` AND status <> 'limited' GROUP BY subscription_id`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -971,6 +971,9 @@ func (s *Store) SpendSinceBy(ctx context.Context, column, id string, since time.
 			where, args = `org_id = $1 AND team_id = $2 AND `+column+` = $3 AND ts >= $4`, []any{u.OrgID, u.TeamID, id, since.UnixMicro()}
 		}
 	}
+	if column == "subscription_id" {
+		where += ` AND subscription_id <> ''` // the index holds only the rows with a subscription
+	}
 	var n int64
 	err := s.r.QueryRowContext(ctx, `SELECT CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) FROM requests WHERE `+where, args...).Scan(&n)
 	return n, err
