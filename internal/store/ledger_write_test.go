@@ -172,10 +172,10 @@ func testMigrationMovesAttemptsIntoRows(t *testing.T, s *Store) {
 	}
 	slices.Reverse(want)
 
+	asks := []QuotaCount{{"sub_0", start}, {"sub_1", start.Add(100 * time.Second)}, {"sub_2", start}, {"sub_3", start.Add(time.Hour)}}
 	readers := func() string {
 		t.Helper()
 		var out []string
-		asks := []QuotaCount{{"sub_0", start}, {"sub_1", start.Add(100 * time.Second)}, {"sub_2", start}, {"sub_3", start.Add(time.Hour)}}
 		counts, err := s.SubscriptionRequestsSinceEach(ctx, asks)
 		if err != nil {
 			t.Fatal(err)
@@ -203,8 +203,21 @@ func testMigrationMovesAttemptsIntoRows(t *testing.T, s *Store) {
 		return strings.Join(out, "\n")
 	}
 	before := readers()
-	if !strings.Contains(before, "sub_0: 21 requests") || !strings.Contains(before, "experiment: 60 rows") {
-		t.Fatalf("the test's readers before the migration:\n%s", before)
+	// What the quota and the experiment count, from the entries themselves.
+	quota := map[string]int{}
+	experimentRows := 0
+	for _, e := range want {
+		for _, a := range asks {
+			if e.SubscriptionID == a.SubscriptionID && e.Status != ledger.StatusLimited && !e.Time.Before(a.Since) {
+				quota[e.SubscriptionID]++
+			}
+		}
+		if e.Experiment == "exp" {
+			experimentRows++
+		}
+	}
+	if !strings.HasPrefix(before, fmt.Sprint(quota)+"\n") || !strings.Contains(before, fmt.Sprintf("experiment: %d rows", experimentRows)) {
+		t.Fatalf("the readers before the migration:\n%s\nwant quotas %v and %d experiment rows", before, quota, experimentRows)
 	}
 
 	if err := s.migrate(ctx); err != nil {
