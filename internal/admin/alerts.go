@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -223,9 +224,20 @@ func (a *API) listCaptures(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Limit = n
 	}
+	if f.After, err = parseCaptureCursor(q.Get("cursor")); err != nil {
+		return err
+	}
+	// One more than the page tells whether older captures follow it.
+	limit := cmp.Or(f.Limit, 50)
+	f.Limit = limit + 1
 	cs, err := a.opts.Store.SearchCaptures(r.Context(), f, time.Now())
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, list[store.Capture]{Object: "list", Data: cs})
+	out := page[store.Capture]{Object: "list", Data: cs}
+	if len(cs) > limit {
+		out.Data = cs[:limit]
+		out.NextCursor = captureCursor(cs[limit-1])
+	}
+	return writeJSON(w, http.StatusOK, out)
 }

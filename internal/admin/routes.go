@@ -75,7 +75,7 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 		base := "/admin/v1/" + k.path
 		tags := []string{k.path}
 		add("GET "+base, k.spec.read, a.listUnits(k.spec), openapi.Op{ID: "list" + k.many, Tags: tags,
-			Summary: "List " + k.spec.noun + "s you may read", Query: k.listQuery, Response: list[UnitView]{}})
+			Summary: "List " + k.spec.noun + "s you may read", Query: append(k.listQuery, listPageParams...), Response: page[UnitView]{}})
 		add("POST "+base, k.spec.write, a.createUnit(k.spec), openapi.Op{ID: "create" + k.one, Tags: tags,
 			Summary: "Create a " + k.spec.noun, Request: UnitCreate{}, Response: UnitView{}, ResponseStatus: http.StatusCreated, ETag: true})
 		add("GET "+base+"/{id}", k.spec.read, a.getUnit(k.spec), openapi.Op{ID: "get" + k.one, Tags: tags,
@@ -106,7 +106,7 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 	// Users and roles.
 	userTags := []string{"users"}
 	add("GET /admin/v1/users", authz.UsersRead, a.listUsers, openapi.Op{ID: "listUsers", Tags: userTags, Summary: "List users you may read",
-		Response: list[UserView]{}})
+		Query: listPageParams, Response: page[UserView]{}})
 	add("POST /admin/v1/users", authz.UsersWrite, a.createUser, openapi.Op{ID: "createUser", Tags: userTags, Summary: "Create a user",
 		Request: UserCreate{}, Response: UserView{}, ResponseStatus: http.StatusCreated, ETag: true})
 	add("GET /admin/v1/users/{id}", authz.UsersRead, a.getUser, openapi.Op{ID: "getUser", Tags: userTags, Summary: "Read a user",
@@ -114,7 +114,7 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 	add("PATCH /admin/v1/users/{id}", authz.UsersWrite, a.updateUser, openapi.Op{ID: "updateUser", Tags: userTags,
 		Summary: "Change a user (name, password, disabled)", Request: UserPatch{}, Response: UserView{}, ETag: true})
 	add("GET /admin/v1/role-bindings", authz.UsersRead, a.listBindings, openapi.Op{ID: "listRoleBindings", Tags: userTags,
-		Summary: "List role bindings", Query: scopeParams[:1], Response: list[BindingView]{}})
+		Summary: "List role bindings", Query: append(scopeParams[:1:1], listPageParams...), Response: page[BindingView]{}})
 	add("POST /admin/v1/role-bindings", authz.UsersWrite, a.createBinding, openapi.Op{ID: "createRoleBinding", Tags: userTags,
 		Summary: "Give a user a role", Request: BindingInput{}, Response: BindingView{}, ResponseStatus: http.StatusCreated})
 	add("DELETE /admin/v1/role-bindings/{id}", authz.UsersWrite, a.deleteBinding, openapi.Op{ID: "deleteRoleBinding", Tags: userTags,
@@ -130,7 +130,7 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 			q("cursor", "string", "The next_cursor of the previous page.")}, scopeParams...),
 		Response: page[ledger.Entry]{}})
 	add("GET /admin/v1/budget-alerts", authz.UsageRead, a.listBudgetAlerts, openapi.Op{ID: "listBudgetAlerts", Tags: []string{"usage"},
-		Summary: "Budget thresholds crossed", Query: scopeParams[:1], Response: list[store.BudgetAlert]{}})
+		Summary: "Budget thresholds crossed", Query: append(scopeParams[:1:1], listPageParams...), Response: page[store.BudgetAlert]{}})
 	add("GET /admin/v1/audit", authz.AuditRead, a.listAudit, openapi.Op{ID: "listAudit", Tags: []string{"audit"},
 		Summary: "The audit log, newest first", Query: []openapi.Param{q("org_id", "string", "Required except for the super-admin."),
 			q("object_type", "string", ""), q("object_id", "string", ""), q("limit", "integer", "1-1000, default 100."),
@@ -152,8 +152,9 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 	add("GET /admin/v1/request-log", authz.UsageRead, a.listCaptures, openapi.Op{ID: "listCaptures", Tags: []string{"analytics"},
 		Summary: "Captured request and response bodies (request_log), redacted, newest first",
 		Query: append([]openapi.Param{q("request_id", "string", ""), q("model", "string", ""), q("status", "string", ""),
-			q("from", "string", ""), q("to", "string", ""), q("limit", "integer", "1-500, default 50.")}, scopeParams...),
-		Response: list[store.Capture]{}})
+			q("from", "string", ""), q("to", "string", ""), q("limit", "integer", "1-500, default 50."),
+			q("cursor", "string", "The next_cursor of the previous page.")}, scopeParams...),
+		Response: page[store.Capture]{}})
 	add("GET /admin/v1/alerts", authz.GatewayRead, a.listAlerts, openapi.Op{ID: "listAlerts", Tags: []string{"alerts"},
 		Summary: "Alert states, recent transitions and disabled channels", Query: []openapi.Param{q("limit", "integer", "")},
 		Response: AlertsAnswer{}})

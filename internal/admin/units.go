@@ -249,6 +249,9 @@ func (a *API) listUnits(k kindSpec) func(http.ResponseWriter, *http.Request) err
 			return err
 		}
 		f := store.UnitFilter{OrgID: r.URL.Query().Get("org_id"), TeamID: r.URL.Query().Get("team_id")}
+		if paged(r) {
+			return a.unitPage(w, r, k, f)
+		}
 		units, err := a.opts.Store.ListUnits(r.Context(), k.kind, f)
 		if err != nil {
 			return err

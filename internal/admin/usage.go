@@ -181,6 +181,9 @@ func (a *API) listBudgetAlerts(w http.ResponseWriter, r *http.Request) error {
 	if err := a.authorize(r, readOrg(orgID), state(r).action, authz.Scope{OrgID: orgID}); err != nil {
 		return err
 	}
+	if paged(r) {
+		return a.budgetAlertPage(w, r, orgID)
+	}
 	var subjects []string
 	if orgID != "" {
 		subjects = []string{orgID}

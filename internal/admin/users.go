@@ -123,6 +123,9 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
 	if err := a.authorizeList(r, authz.Scope{}); err != nil {
 		return err
 	}
+	if paged(r) {
+		return a.userPage(w, r)
+	}
 	users, err := a.opts.Store.ListUsers(r.Context())
 	if err != nil {
 		return err
@@ -296,6 +299,9 @@ func (a *API) listBindings(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := a.authorizeList(r, s); err != nil {
 		return err
+	}
+	if paged(r) {
+		return a.bindingPage(w, r, r.URL.Query().Get("org_id"))
 	}
 	bs, err := a.opts.Store.ListBindings(r.Context(), r.URL.Query().Get("org_id"))
 	if err != nil {
