@@ -101,7 +101,9 @@ func (d *driver) labelsBeside(path string) {
 }
 
 // contrast fails a page with visible text under WCAG AA's contrast as
-// rendered: 4.5:1, or 3:1 for large text (24px, or 18.66px bold).
+// rendered: 4.5:1, or 3:1 for large text (24px, or 18.66px bold); and a
+// field whose edge (its border, or else its fill) stands under 3:1
+// against what is around it.
 func (d *driver) contrast(path string) {
 	d.t.Helper()
 	var bad []string
@@ -123,10 +125,22 @@ func (d *driver) contrast(path string) {
 					" \"" + (e.textContent || e.value || "").trim().slice(0, 40) + "\"");
 			}
 		});
+		Array.from(document.querySelectorAll('input:not([type="hidden"]):not([type="checkbox"]):not([type="radio"]), select, textarea')).forEach(function (e) {
+			if (!__a11y.visible(e) || e.disabled) { return; }
+			var cs = getComputedStyle(e), around = __a11y.bg(e.parentElement), fill = __a11y.bg(e);
+			var edge = __a11y.rgba(cs.borderTopColor), width = parseFloat(cs.borderTopWidth) || 0;
+			var r = Math.max(width >= 1 && edge ? __a11y.ratio(__a11y.over(edge, around), around) : 0, __a11y.ratio(fill, around));
+			var key = "field/" + __a11y.hex(edge || [0, 0, 0]) + "/" + __a11y.hex(around);
+			if (r < 3 && !seen[key]) {
+				seen[key] = true;
+				out.push("field edge " + r.toFixed(2) + ":1 (want 3) " + __a11y.hex(edge || [0, 0, 0]) + " on " + __a11y.hex(around) + " " +
+					e.tagName.toLowerCase() + (e.id ? "#" + e.id : ""));
+			}
+		});
 		return out;
 	})()`, &bad))
 	for _, b := range bad {
-		d.t.Errorf("%s: text under AA contrast: %s", path, b)
+		d.t.Errorf("%s: under AA contrast: %s", path, b)
 	}
 }
 
