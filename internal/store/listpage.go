@@ -93,10 +93,10 @@ func unitOrder(kind string) []string {
 	return []string{"org_id", "team_id", "name", "id"}
 }
 
-// Values returns the cursor's fields in kind's page order.
-func (c UnitCursor) values(kind string) []any {
+// values returns the cursor's fields of the order columns cols.
+func (c UnitCursor) values(cols []string) []any {
 	var out []any
-	for _, col := range unitOrder(kind) {
+	for _, col := range cols {
 		switch col {
 		case "org_id":
 			out = append(out, c.OrgID)
@@ -120,12 +120,24 @@ func (u Unit) CursorOf() UnitCursor {
 // in the kind's page order (see UnitCursor), after the unit at after (nil:
 // from the first).
 func (s *Store) UnitPage(ctx context.Context, kind string, f UnitFilter, reach Reach, after *UnitCursor, limit int) ([]Unit, error) {
-	table, err := unitTable(kind)
+	if reach.none() {
+		return []Unit{}, nil
+	}
+	q, args, err := unitPageQuery(kind, f, reach, after, limit)
 	if err != nil {
 		return nil, err
 	}
-	if reach.none() {
-		return []Unit{}, nil
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanUnits(kind, rows)
+}
+
+func unitPageQuery(kind string, f UnitFilter, reach Reach, after *UnitCursor, limit int) (string, []any, error) {
+	table, err := unitTable(kind)
+	if err != nil {
+		return "", nil, err
 	}
 	var args []any
 	var where []string
@@ -137,26 +149,41 @@ func (s *Store) UnitPage(ctx context.Context, kind string, f UnitFilter, reach R
 	if c := reach.clause("org_id", "team_id", &args); c != "" {
 		where = append(where, c)
 	}
-	order := strings.Join(unitOrder(kind), ", ")
+	// Leading columns that the filter fixes (a team fixes its organisation
+	// too) are left out of the order, so that the index that starts with
+	// the filter's column gives it.
+	cols := unitOrder(kind)
+	for len(cols) > 2 && (cols[0] == "org_id" && (f.OrgID != "" || f.TeamID != "") || cols[0] == "team_id" && f.TeamID != "") {
+		cols = cols[1:]
+	}
+	order := strings.Join(cols, ", ")
 	if after != nil {
-		where = append(where, "("+order+") > ("+bindArgs(&args, after.values(kind)...)+")")
+		where = append(where, "("+order+") > ("+bindArgs(&args, after.values(cols)...)+")")
 	}
 	q := `SELECT ` + unitColumns + ` FROM ` + table
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY " + order + " LIMIT " + bindArgs(&args, pageSize(limit))
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	return scanUnits(kind, rows)
+	return q + " ORDER BY " + order + " LIMIT " + bindArgs(&args, pageSize(limit)), args, nil
 }
 
 // UserPage returns up to limit users by email after the user with email
 // after ("": from the first): every user when reach is All, else those
 // with a role binding within reach, and the user self.
 func (s *Store) UserPage(ctx context.Context, reach Reach, self, after string, limit int) ([]User, error) {
+	q, args := userPageQuery(reach, self, after, limit)
+	if q == "" {
+		return []User{}, nil
+	}
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanUsers(rows)
+}
+
+// userPageQuery is UserPage's query, "" when it reaches no user.
+func userPageQuery(reach Reach, self, after string, limit int) (string, []any) {
 	var args []any
 	var where []string
 	if !reach.All {
@@ -169,7 +196,7 @@ func (s *Store) UserPage(ctx context.Context, reach Reach, self, after string, l
 			or = append(or, "id = "+bindArgs(&args, self))
 		}
 		if len(or) == 0 {
-			return []User{}, nil
+			return "", nil
 		}
 		where = append(where, "("+strings.Join(or, " OR ")+")")
 	}
@@ -180,11 +207,7 @@ func (s *Store) UserPage(ctx context.Context, reach Reach, self, after string, l
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	rows, err := s.r.QueryContext(ctx, q+" ORDER BY email LIMIT "+bindArgs(&args, pageSize(limit)), args...)
-	if err != nil {
-		return nil, err
-	}
-	return scanUsers(rows)
+	return q + " ORDER BY email LIMIT " + bindArgs(&args, pageSize(limit)), args
 }
 
 // BindingsOf returns the bindings of the users ids, by user, org, team
@@ -214,6 +237,12 @@ func (s *Store) BindingPage(ctx context.Context, orgID string, reach Reach, afte
 	if reach.none() {
 		return []Binding{}, nil
 	}
+	rest, args := bindingPageQuery(orgID, reach, after, limit)
+	return s.bindings(ctx, rest, args...)
+}
+
+// bindingPageQuery is what follows BindingPage's SELECT ... FROM.
+func bindingPageQuery(orgID string, reach Reach, after *BindingCursor, limit int) (string, []any) {
 	var args []any
 	var where []string
 	if orgID != "" {
@@ -230,7 +259,7 @@ func (s *Store) BindingPage(ctx context.Context, orgID string, reach Reach, afte
 	if len(where) > 0 {
 		rest = "WHERE " + strings.Join(where, " AND ") + " "
 	}
-	return s.bindings(ctx, rest+"ORDER BY user_id, org_id, team_id, role LIMIT "+bindArgs(&args, pageSize(limit)), args...)
+	return rest + "ORDER BY user_id, org_id, team_id, role LIMIT " + bindArgs(&args, pageSize(limit)), args
 }
 
 // BudgetAlertCursor is a budget alert's position, newest first.
@@ -252,6 +281,15 @@ func (a BudgetAlert) CursorOf() BudgetAlertCursor {
 // after (nil: from the newest). One query, whatever the organisation's
 // size.
 func (s *Store) BudgetAlertPage(ctx context.Context, orgID string, after *BudgetAlertCursor, limit int) ([]BudgetAlert, error) {
+	q, args := budgetAlertPageQuery(orgID, after, limit)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanBudgetAlerts(rows)
+}
+
+func budgetAlertPageQuery(orgID string, after *BudgetAlertCursor, limit int) (string, []any) {
 	var args []any
 	var where []string
 	if orgID != "" {
@@ -267,12 +305,7 @@ func (s *Store) BudgetAlertPage(ctx context.Context, orgID string, after *Budget
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY ts DESC, subject DESC, period_start DESC, percent DESC LIMIT " + bindArgs(&args, pageSize(limit))
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	return scanBudgetAlerts(rows)
+	return q + " ORDER BY ts DESC, subject DESC, period_start DESC, percent DESC LIMIT " + bindArgs(&args, pageSize(limit)), args
 }
 
 func scanBudgetAlerts(rows *sql.Rows) ([]BudgetAlert, error) {

@@ -94,7 +94,9 @@ func testListPages(t *testing.T, s *Store) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				slices.SortFunc(all, func(a, b Unit) int { return compareValues(a.CursorOf().values(kind), b.CursorOf().values(kind)) })
+				slices.SortFunc(all, func(a, b Unit) int {
+					return compareValues(a.CursorOf().values(unitOrder(kind)), b.CursorOf().values(unitOrder(kind)))
+				})
 				for _, rc := range reaches {
 					var want []string
 					for _, u := range all {
