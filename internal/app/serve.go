@@ -43,6 +43,7 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/throttle"
 	"github.com/sluicehq/sluice/internal/trace"
+	"github.com/sluicehq/sluice/internal/upstream"
 )
 
 // registry maps every config provider type to its adapter factory.
@@ -65,24 +66,28 @@ func registry() provider.Registry {
 // guardedClient is upstreamClient with a dialer that refuses loopback,
 // private, link-local and metadata addresses after DNS resolution.
 func guardedClient() *http.Client {
-	c := upstreamClient()
-	c.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return upstreamClientDialing(func(ctx context.Context, network, addr string) (net.Conn, error) {
 		d := net.Dialer{Timeout: provider.ConnectTimeout(ctx, 5*time.Second), KeepAlive: 30 * time.Second, Control: netguard.Control}
 		return d.DialContext(ctx, network, addr)
-	}
-	c.Transport.(*http.Transport).Proxy = nil
-	return c
+	})
 }
 
 // upstreamClient is the one HTTP client for every upstream: pooled
 // keep-alive connections, no automatic decompression (bytes pass through
 // and are metered as they are), and no redirects followed.
 func upstreamClient() *http.Client {
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			d := net.Dialer{Timeout: provider.ConnectTimeout(ctx, 5*time.Second), KeepAlive: 30 * time.Second}
-			return d.DialContext(ctx, network, addr)
-		},
+	return upstreamClientDialing(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: provider.ConnectTimeout(ctx, 5*time.Second), KeepAlive: 30 * time.Second}
+		return d.DialContext(ctx, network, addr)
+	})
+}
+
+// upstreamClientDialing is upstreamClient with dial: the lean HTTP/1.1
+// transport (internal/upstream), with net/http's Transport (same dialer,
+// no proxy) for the requests it leaves aside (docs in internal/upstream).
+func upstreamClientDialing(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
+	fallback := &http.Transport{
+		DialContext:           dial,
 		MaxIdleConns:          4096,
 		MaxIdleConnsPerHost:   1024,
 		IdleConnTimeout:       90 * time.Second,
@@ -91,6 +96,13 @@ func upstreamClient() *http.Client {
 		DisableCompression:    true,
 		ForceAttemptHTTP2:     true,
 	}
+	tr := upstream.New(upstream.Options{
+		DialContext:         dial,
+		TLSHandshakeTimeout: 10 * time.Second,
+		MaxIdlePerHost:      1024,
+		IdleTimeout:         90 * time.Second,
+		Fallback:            fallback,
+	})
 	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}

@@ -275,7 +275,6 @@ type conn struct {
 	key    string
 	nc     net.Conn
 	br     *bufio.Reader
-	bw     *bufio.Writer
 	tls    *tls.ConnectionState
 	reused bool      // served a request before
 	idleAt time.Time // when it was put in the pool
@@ -410,19 +409,26 @@ func (t *Transport) dial(ctx context.Context, req *http.Request, key string) (*c
 		c.nc = tc
 	}
 	c.br = bufio.NewReaderSize(c.nc, 4<<10)
-	c.bw = bufio.NewWriterSize(c.nc, 4<<10)
 	return c, nil
 }
+
+// writers buffer request heads and bodies: a connection holds none while
+// it waits for its response, so that open streams cost less memory.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
 
 // roundTrip sends req on c and reads the response head. On error c is
 // closed; errors before any response byte on a reused connection wrap
 // errStaleConn.
 func (t *Transport) roundTrip(ctx context.Context, c *conn, req *http.Request) (*http.Response, error) {
 	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
-	werr := writeRequest(c.bw, req)
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(c.nc)
+	werr := writeRequest(bw, req)
 	if werr == nil {
-		werr = c.bw.Flush()
+		werr = bw.Flush()
 	}
+	bw.Reset(nil)
+	writers.Put(bw)
 	if werr != nil {
 		var ve *invalidRequestError
 		if errors.As(werr, &ve) {

@@ -23,6 +23,9 @@ type rawServer struct {
 	ln    net.Listener
 	conns atomic.Int32
 	wg    sync.WaitGroup
+
+	mu   sync.Mutex // guards open
+	open []net.Conn
 }
 
 func newRawServer(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) *rawServer {
@@ -41,6 +44,9 @@ func newRawServer(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) *rawSe
 				return
 			}
 			s.conns.Add(1)
+			s.mu.Lock()
+			s.open = append(s.open, c)
+			s.mu.Unlock()
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
@@ -49,7 +55,15 @@ func newRawServer(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) *rawSe
 			}()
 		}
 	}()
-	t.Cleanup(func() { ln.Close(); s.wg.Wait() })
+	t.Cleanup(func() {
+		ln.Close()
+		s.mu.Lock()
+		for _, c := range s.open {
+			c.Close()
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
+	})
 	return s
 }
 
@@ -180,10 +194,11 @@ func TestResponses(t *testing.T) {
 				readRequest(br)
 				io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: ")
 				chunk := []byte(strings.Repeat("b", 4096))
-				for i := 0; i < 10000; i++ {
+				for i := 0; i < 10000; i++ { // 40 MB unless the client gives up
 					if _, err := c.Write(chunk); err != nil {
 						return
 					}
+					endlessWritten.Add(int64(len(chunk)))
 				}
 			}, headErr: ErrHeaderTooLarge},
 		{name: "header total too large", opts: Options{MaxHeaderBytes: 4096},
@@ -225,6 +240,11 @@ func TestResponses(t *testing.T) {
 				}
 				if !errors.Is(err, tc.headErr) {
 					t.Fatalf("RoundTrip: %v, want %v", err, tc.headErr)
+				}
+				srv.ln.Close()
+				srv.wg.Wait()
+				if n := endlessWritten.Load(); n > 16<<20 {
+					t.Fatalf("the client read %d bytes of an endless header before giving up", n)
 				}
 				return
 			}
@@ -285,6 +305,9 @@ func TestResponses(t *testing.T) {
 		})
 	}
 }
+
+// endlessWritten counts what the "endless header line" server wrote.
+var endlessWritten atomic.Int64
 
 // errAny stands for "some error" in TestResponses.
 var errAny = errors.New("any error")
@@ -677,7 +700,17 @@ func TestCancellation(t *testing.T) {
 			start := time.Now()
 			if !tc.cancelAfterHead {
 				time.AfterFunc(50*time.Millisecond, cancel)
-				_, err := tr.RoundTrip(req)
+				errc := make(chan error, 1)
+				go func() {
+					_, err := tr.RoundTrip(req)
+					errc <- err
+				}()
+				var err error
+				select {
+				case err = <-errc:
+				case <-time.After(3 * time.Second):
+					t.Fatal("RoundTrip still blocked 3 s after the context was cancelled")
+				}
 				if !errors.Is(err, context.Canceled) {
 					t.Fatalf("RoundTrip: %v, want context.Canceled", err)
 				}
@@ -691,7 +724,17 @@ func TestCancellation(t *testing.T) {
 					t.Fatalf("first read %q %v", buf, err)
 				}
 				time.AfterFunc(50*time.Millisecond, cancel)
-				_, err = io.ReadAll(resp.Body)
+				errc := make(chan error, 1)
+				go func() {
+					_, err := io.ReadAll(resp.Body)
+					errc <- err
+				}()
+				select {
+				case err = <-errc:
+				case <-time.After(3 * time.Second):
+					resp.Body.Close()
+					t.Fatal("body read still blocked 3 s after the context was cancelled")
+				}
 				if !errors.Is(err, context.Canceled) {
 					t.Fatalf("body read: %v, want context.Canceled", err)
 				}
