@@ -40,13 +40,14 @@ var (
 		Audience: []string{"another-client"}}
 	ssoExpired = &logintest.User{Subject: "idp-late", Email: "late@example.com", EmailVerified: true, Groups: []string{"platform"},
 		ExpiresIn: -time.Minute}
+	ssoDisabled = &logintest.User{Subject: "idp-dora", Email: "dora@example.com", EmailVerified: true, Groups: []string{"platform"}}
 )
 
 // startSSO starts the IdP with its sign-in page and Sluice configured for it.
 func startSSO(t *testing.T) (*sluice, *logintest.IdP) {
 	t.Helper()
 	idp := logintest.Start(t, true)
-	for _, u := range []*logintest.User{ssoViewer, ssoAdmin, ssoOtherRP, ssoExpired} {
+	for _, u := range []*logintest.User{ssoViewer, ssoAdmin, ssoOtherRP, ssoExpired, ssoDisabled} {
 		idp.Add(u)
 	}
 	return startSluice(t, fmt.Sprintf(ssoYAML, idp.Issuer(), idp.ClientID, idp.ClientSecret)), idp
@@ -217,22 +218,33 @@ func (d *driver) sessionCookie() string {
 // signs nobody in; an API client still gets the JSON error.
 func TestSingleSignOnFailureLandsOnSignIn(t *testing.T) {
 	s, _ := startSSO(t)
+	// dora has a password account, disabled: single sign-on links to it, and refuses.
+	dora := s.admin("POST", "/admin/v1/users", map[string]any{"email": ssoDisabled.Email, "password": "correct-horse-battery"}, 201)["id"].(string)
+	s.admin("PATCH", "/admin/v1/users/"+dora, map[string]any{"disabled": true}, 200)
 	tests := []struct {
 		name   string
 		email  string
 		edit   func(idpURL url.Values)
 		replay bool
+		refuse bool // the IdP answers the callback with an error instead of a code
 		reason string
 	}{
-		{"forged state", ssoViewer.Email, func(q url.Values) { q.Set("state", "forged-state") }, false, "state does not match"},
-		{"ID token for another client", ssoOtherRP.Email, nil, false, "could not be verified"},
-		{"expired ID token", ssoExpired.Email, nil, false, "could not be verified"},
-		{"replayed callback", ssoViewer.Email, nil, true, "no sign-in in progress"},
+		{"forged state", ssoViewer.Email, func(q url.Values) { q.Set("state", "forged-state") }, false, false, "state does not match"},
+		{"ID token for another client", ssoOtherRP.Email, nil, false, false, "could not be verified"},
+		{"expired ID token", ssoExpired.Email, nil, false, false, "could not be verified"},
+		{"replayed callback", ssoViewer.Email, nil, true, false, "no sign-in in progress"},
+		{"refused at the IdP", ssoViewer.Email, nil, false, true, "did not sign you in"},
+		{"disabled user", ssoDisabled.Email, nil, false, false, "This user is disabled."},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			b := s.browser()
 			callback := b.ssoToCallback(tc.email, tc.edit)
+			if tc.refuse {
+				u, _ := url.Parse(callback)
+				u.RawQuery = url.Values{"error": {"access_denied"}, "state": {u.Query().Get("state")}}.Encode()
+				callback = u.String()
+			}
 			if tc.replay {
 				if a := b.getHTML(callback); a.code != http.StatusFound || a.h.Get("Location") != "/console/" {
 					t.Fatalf("first callback: %d %s", a.code, a.h.Get("Location"))
