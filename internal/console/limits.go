@@ -50,7 +50,10 @@ type limitEditData struct {
 }
 
 type limitIndexData struct {
-	Rows []limitTarget
+	Rows        []limitTarget
+	Tabs        []map[string]any
+	First, Next string
+	Paged       bool
 }
 
 func (c *Console) limitRoutes() {
@@ -126,50 +129,89 @@ func (c *Console) limitEdit(w http.ResponseWriter, r *http.Request, u *user, p *
 }
 
 // limitIndex lists the levels the user may read, each with a link to its
-// limits.
+// limits, one level at a time as the limits page shows them (the
+// organisation and its teams; applications; keys), teams, applications
+// and keys a page of limitsPerPage at a time by keyset.
 func (c *Console) limitIndex(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
 	p.Title = "Edit limits and budgets"
+	level, cursor := r.URL.Query().Get("level"), r.URL.Query().Get("cursor")
 	d := limitIndexData{}
 	q := scopeQuery(p)
-	for _, o := range p.Orgs {
-		if p.Org == "" || o.ID == p.Org {
-			d.Rows = append(d.Rows, limitTarget{Kind: "org", Noun: "organisation", ID: o.ID, Name: o.Name, CanEdit: u.me.Super})
+	var next string
+	var err error
+	switch level {
+	case "application":
+		var apps []admin.UnitView
+		if apps, next, err = c.unitPage(r, u, "apps", q, cursor, limitsPerPage); err != nil {
+			return err
 		}
-	}
-	for _, kind := range []string{"team", "app"} {
-		var l struct {
-			Data []admin.UnitView `json:"data"`
+		for _, v := range apps {
+			d.Rows = append(d.Rows, limitTarget{Kind: "app", Noun: limitKinds["app"].noun, ID: v.ID, Name: v.Name, ReadOnly: v.ReadOnly,
+				CanEdit: !v.ReadOnly && c.mayLimits(u, authz.Scope{OrgID: v.OrgID, TeamID: v.TeamID})})
 		}
-		err := c.api(r, u, http.MethodGet, "/admin/v1/"+limitKinds[kind].path, q, nil, &l)
+	case "key":
+		var keys []store.KeyRecord
+		keys, next, err = c.keyList(r, u, p, "", cursor)
 		if statusOf(err) == http.StatusForbidden {
-			continue
+			keys, next, err = nil, "", nil
 		} else if err != nil {
 			return err
 		}
-		for _, v := range l.Data {
-			s := authz.Scope{OrgID: v.OrgID}
-			if kind == "app" {
-				s.TeamID = v.TeamID
+		for _, k := range keys {
+			if k.RevokedAt != nil {
+				continue
 			}
-			d.Rows = append(d.Rows, limitTarget{Kind: kind, Noun: limitKinds[kind].noun, ID: v.ID, Name: v.Name, ReadOnly: v.ReadOnly,
-				CanEdit: !v.ReadOnly && c.mayLimits(u, s)})
+			d.Rows = append(d.Rows, limitTarget{Kind: "key", Noun: "key", ID: k.ID, Name: k.Name,
+				CanEdit: c.mayLimits(u, authz.Scope{OrgID: k.OrgID, TeamID: k.TeamID})})
+		}
+	default:
+		level = ""
+		if cursor == "" {
+			for _, o := range p.Orgs {
+				if p.Org == "" || o.ID == p.Org {
+					d.Rows = append(d.Rows, limitTarget{Kind: "org", Noun: "organisation", ID: o.ID, Name: o.Name, CanEdit: u.me.Super})
+				}
+			}
+		}
+		var teams []admin.UnitView
+		if teams, next, err = c.unitPage(r, u, "teams", q, cursor, limitsPerPage); err != nil {
+			return err
+		}
+		for _, v := range teams {
+			d.Rows = append(d.Rows, limitTarget{Kind: "team", Noun: limitKinds["team"].noun, ID: v.ID, Name: v.Name, ReadOnly: v.ReadOnly,
+				CanEdit: !v.ReadOnly && c.mayLimits(u, authz.Scope{OrgID: v.OrgID})})
 		}
 	}
-	var keys struct {
-		Data []store.KeyRecord `json:"data"`
-	}
-	if err := c.api(r, u, http.MethodGet, "/admin/v1/keys", q, nil, &keys); err != nil && statusOf(err) != http.StatusForbidden {
-		return err
-	}
-	for _, k := range keys.Data {
-		if k.RevokedAt != nil {
-			continue
-		}
-		d.Rows = append(d.Rows, limitTarget{Kind: "key", Noun: "key", ID: k.ID, Name: k.Name,
-			CanEdit: c.mayLimits(u, authz.Scope{OrgID: k.OrgID, TeamID: k.TeamID})})
-	}
+	d.Tabs, d.First, d.Next = levelLinks(p, "/console/limits/edit", level, next)
+	d.Paged = cursor != ""
 	p.Data = d
 	return nil
+}
+
+// levelLinks are the tabs of a page shown one level at a time (path with
+// ?level=), the link to the level's first page, and to its next page after
+// cursor next ("" on the last).
+func levelLinks(p *page, path, level, next string) (tabs []map[string]any, first, nextLink string) {
+	for _, l := range limitLevels {
+		q := withOrg(p, url.Values{})
+		if l.Level != "" {
+			q.Set("level", l.Level)
+		}
+		href := path
+		if len(q) > 0 {
+			href += "?" + q.Encode()
+		}
+		tabs = append(tabs, map[string]any{"Label": l.Label, "Href": href, "Current": l.Level == level})
+	}
+	lq := withOrg(p, url.Values{})
+	if level != "" {
+		lq.Set("level", level)
+	}
+	first = path
+	if len(lq) > 0 {
+		first += "?" + lq.Encode()
+	}
+	return tabs, first, olderLink(path, lq, next)
 }
 
 // limitsPatch reads the form into the admin API's patch: every field is

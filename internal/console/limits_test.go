@@ -66,16 +66,20 @@ func TestLimitForms(t *testing.T) {
 			}
 		})
 	}
-	// The super-admin sets an organisation's; the index links every level.
+	// The super-admin sets an organisation's; the index links every level,
+	// one level at a time.
 	b := s.browser()
 	b.signInToken(adminToken)
 	a := b.get("/console/limits/org/" + tn.org)
 	fatalIf(t, len(writeForms(a.body)) != 1, "super-admin: no form on the organisation")
-	idx := b.get("/console/limits/edit?org=" + tn.org)
-	checkPage(t, "/console/limits/edit", idx)
-	for _, want := range []string{"/console/limits/org/" + tn.org, "/console/limits/team/" + tn.team, "/console/limits/app/" + tn.app, "/console/limits/key/" + keyID} {
-		if !strings.Contains(idx.body, `href="`+want+`">Edit</a>`) {
-			t.Errorf("index lacks an edit link to %s", want)
+	for _, lv := range []struct{ level, want string }{
+		{"", "/console/limits/org/" + tn.org}, {"", "/console/limits/team/" + tn.team},
+		{"&level=application", "/console/limits/app/" + tn.app}, {"&level=key", "/console/limits/key/" + keyID},
+	} {
+		idx := b.get("/console/limits/edit?org=" + tn.org + lv.level)
+		checkPage(t, "/console/limits/edit", idx)
+		if !strings.Contains(idx.body, `href="`+lv.want+`">Edit</a>`) {
+			t.Errorf("index%s lacks an edit link to %s", lv.level, lv.want)
 		}
 	}
 	// Without the CSRF token nothing is sent.

@@ -148,6 +148,11 @@ func TestPageQueryBudget(t *testing.T) {
 		{"users", func(q querySeed) string { return "/console/users" }, 8},
 		{"tenancy", func(q querySeed) string { return "/console/tenancy" }, 8},
 		{"limits", func(q querySeed) string { return "/console/limits" }, 16},
+		// Lists paged by keyset through the admin API (limit, cursor): one
+		// query a list, and the limits page's one analytics call.
+		{"limits applications", func(q querySeed) string { return "/console/limits?level=application" }, 11},
+		{"tenancy teams and applications", func(q querySeed) string { return "/console/tenancy?org=" + q.org }, 8},
+		{"users page", func(q querySeed) string { return "/console/users?org=" + q.org }, 8},
 		{"portal catalogue", func(q querySeed) string { return "/portal/" }, 6},
 		{"portal apps", func(q querySeed) string { return "/portal/apps" }, 8},
 		{"portal app", func(q querySeed) string { return "/portal/apps/" + q.app }, 21},

@@ -1,9 +1,7 @@
 package console
 
 import (
-	"cmp"
-	"encoding/base64"
-	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -165,17 +163,41 @@ func (c *Console) units(r *http.Request, u *user, kind string, q url.Values) ([]
 	return l.Data, err
 }
 
+// unitsPerPage bounds the teams, applications or users a page shows.
+const unitsPerPage = 100
+
+// unitPage is the page of at most n units of kind (orgs, teams, apps)
+// that q selects, after cursor ("" from the first), and the next page's
+// cursor ("" on the last): the admin API reads only the page's rows. A
+// refusal is an empty list.
+func (c *Console) unitPage(r *http.Request, u *user, kind string, q url.Values, cursor string, n int) ([]admin.UnitView, string, error) {
+	q = maps.Clone(q)
+	q.Set("limit", strconv.Itoa(n))
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	var l struct {
+		Data       []admin.UnitView `json:"data"`
+		NextCursor string           `json:"next_cursor"`
+	}
+	err := c.api(r, u, http.MethodGet, "/admin/v1/"+kind, q, nil, &l)
+	if statusOf(err) == http.StatusForbidden {
+		return nil, "", nil
+	}
+	return l.Data, l.NextCursor, err
+}
+
+// tenancy shows the selected organisation's teams and applications, each
+// a page of unitsPerPage at a time by keyset (cursor for the
+// applications, teams_cursor for the teams).
 func (c *Console) tenancy(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
 	p.Title = "Organisations, teams and applications"
-	q := url.Values{}
-	if p.Org != "" {
-		q.Set("org_id", p.Org)
-	}
-	teams, err := c.units(r, u, "teams", q)
+	q, in := scopeQuery(p), r.URL.Query()
+	teams, teamsNext, err := c.unitPage(r, u, "teams", q, in.Get("teams_cursor"), unitsPerPage)
 	if err != nil {
 		return err
 	}
-	apps, err := c.units(r, u, "apps", q)
+	apps, next, err := c.unitPage(r, u, "apps", q, in.Get("cursor"), unitsPerPage)
 	if err != nil {
 		return err
 	}
@@ -183,7 +205,19 @@ func (c *Console) tenancy(w http.ResponseWriter, r *http.Request, u *user, p *pa
 	p.Can["orgs"] = u.me.Super
 	p.Can["teams"] = p.Org != "" && c.may(u, authz.TeamsWrite, s)
 	p.Can["apps"] = c.may(u, authz.AppsWrite, s) && len(teams) > 0
-	p.Data = map[string]any{"Teams": teams, "Apps": apps}
+	link := func(param, cursor string) string {
+		if cursor == "" {
+			return ""
+		}
+		return "/console/tenancy?" + withOrg(p, url.Values{param: {cursor}}).Encode()
+	}
+	first := "/console/tenancy"
+	if p.Org != "" {
+		first += "?" + withOrg(p, url.Values{}).Encode()
+	}
+	p.Data = map[string]any{"Teams": teams, "Apps": apps, "First": first,
+		"TeamsNext": link("teams_cursor", teamsNext), "TeamsPaged": in.Get("teams_cursor") != "",
+		"Next": link("cursor", next), "Paged": in.Get("cursor") != ""}
 	return nil
 }
 
@@ -211,15 +245,25 @@ func (c *Console) createUnit(r *http.Request, u *user) (string, string, error) {
 
 // Users and role bindings.
 
+// users shows the users the user may read, unitsPerPage at a time by
+// email (keyset: cursor), each with its roles; team names come from one
+// page of the organisation's teams (teamNamesPerPage), the rest showing
+// their ids.
 func (c *Console) users(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
 	p.Title = "Users and roles"
-	var l struct {
-		Data []admin.UserView `json:"data"`
+	cursor := r.URL.Query().Get("cursor")
+	q := url.Values{"limit": {strconv.Itoa(unitsPerPage)}}
+	if cursor != "" {
+		q.Set("cursor", cursor)
 	}
-	if err := c.api(r, u, http.MethodGet, "/admin/v1/users", nil, nil, &l); err != nil {
+	var l struct {
+		Data       []admin.UserView `json:"data"`
+		NextCursor string           `json:"next_cursor"`
+	}
+	if err := c.api(r, u, http.MethodGet, "/admin/v1/users", q, nil, &l); err != nil {
 		return err
 	}
-	teams, err := c.units(r, u, "teams", scopeQuery(p))
+	teams, _, err := c.unitPage(r, u, "teams", scopeQuery(p), "", teamNamesPerPage)
 	if err != nil {
 		return err
 	}
@@ -231,9 +275,13 @@ func (c *Console) users(w http.ResponseWriter, r *http.Request, u *user, p *page
 		names[t.ID] = t.Name
 	}
 	p.Can["write"] = p.Org != "" && c.may(u, authz.UsersWrite, authz.Scope{OrgID: p.Org}) || u.me.Super
-	p.Data = map[string]any{"Users": l.Data, "Teams": teams, "Names": names, "Roles": authz.Roles}
+	p.Data = map[string]any{"Users": l.Data, "Teams": teams, "Names": names, "Roles": authz.Roles,
+		"Next": olderLink("/console/users", withOrg(p, url.Values{}), l.NextCursor), "Paged": cursor != ""}
 	return nil
 }
+
+// teamNamesPerPage bounds the teams the users page reads to name bindings.
+const teamNamesPerPage = 1000
 
 func (c *Console) createUser(r *http.Request, u *user) (string, string, error) {
 	f := r.PostForm
@@ -361,9 +409,10 @@ func (c *Console) revokeKey(r *http.Request, u *user) (string, string, error) {
 // Limits and budgets: one level at a time (the organisation and its
 // teams; applications; keys), the applications and keys a page of
 // limitsPerPage at a time by keyset, each row with this month's spend
-// against its budget. A render makes one analytics call, for its own
-// rows only (app_ids, key_ids), so it costs the same however many
-// applications and keys there are.
+// against its budget. The admin API reads only a page's applications or
+// keys, and a render makes one analytics call, for its own rows only
+// (app_ids, key_ids), so it costs the same however many applications and
+// keys there are.
 
 type limitRow struct {
 	Kind, Name, ID        string
@@ -387,51 +436,6 @@ func unitLimitRow(kind string, x admin.UnitView) limitRow {
 	return row
 }
 
-// appCursor is the applications' keyset position: the last shown one's
-// place in the admin API's order (team, then name, then id).
-type appCursor struct {
-	Team, Name, ID string
-}
-
-func (a appCursor) encode() string {
-	b, _ := json.Marshal([]string{a.Team, a.Name, a.ID})
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeAppCursor(s string) (appCursor, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	var v []string
-	if err != nil || json.Unmarshal(b, &v) != nil || len(v) != 3 {
-		return appCursor{}, false
-	}
-	return appCursor{v[0], v[1], v[2]}, true
-}
-
-func (a appCursor) before(x admin.UnitView) bool {
-	return cmp.Or(cmp.Compare(a.Team, x.TeamID), cmp.Compare(a.Name, x.Name), cmp.Compare(a.ID, x.ID)) < 0
-}
-
-// appPage is the page of applications after cursor ("" from the first)
-// and the next page's cursor ("" on the last). The admin API lists a
-// scope's applications whole; the page keeps limitsPerPage of them.
-func appPage(apps []admin.UnitView, cursor string) ([]admin.UnitView, string) {
-	slices.SortStableFunc(apps, func(a, b admin.UnitView) int {
-		return cmp.Or(cmp.Compare(a.TeamID, b.TeamID), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
-	})
-	if c, ok := decodeAppCursor(cursor); ok {
-		i := slices.IndexFunc(apps, c.before)
-		if i < 0 {
-			i = len(apps)
-		}
-		apps = apps[i:]
-	}
-	if len(apps) <= limitsPerPage {
-		return apps, ""
-	}
-	last := apps[limitsPerPage-1]
-	return apps[:limitsPerPage], appCursor{last.TeamID, last.Name, last.ID}.encode()
-}
-
 func (c *Console) limits(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
 	p.Title = "Limits and budgets"
 	level, cursor := r.URL.Query().Get("level"), r.URL.Query().Get("cursor")
@@ -441,11 +445,11 @@ func (c *Console) limits(w http.ResponseWriter, r *http.Request, u *user, p *pag
 	spendQ, groups := scopeQuery(p), []string{}
 	switch level {
 	case "application":
-		apps, err := c.units(r, u, "apps", scopeQuery(p))
+		apps, n, err := c.unitPage(r, u, "apps", scopeQuery(p), cursor, limitsPerPage)
 		if err != nil {
 			return err
 		}
-		apps, next = appPage(apps, cursor)
+		next = n
 		ids := make([]string, 0, len(apps))
 		for _, x := range apps {
 			rows = append(rows, unitLimitRow("application", x))
@@ -497,26 +501,7 @@ func (c *Console) limits(w http.ResponseWriter, r *http.Request, u *user, p *pag
 			}
 		}
 	}
-	var tabs []map[string]any
-	for _, l := range limitLevels {
-		q := withOrg(p, url.Values{})
-		if l.Level != "" {
-			q.Set("level", l.Level)
-		}
-		href := "/console/limits"
-		if len(q) > 0 {
-			href += "?" + q.Encode()
-		}
-		tabs = append(tabs, map[string]any{"Label": l.Label, "Href": href, "Current": l.Level == level})
-	}
-	lq := withOrg(p, url.Values{})
-	if level != "" {
-		lq.Set("level", level)
-	}
-	first := "/console/limits"
-	if len(lq) > 0 {
-		first += "?" + lq.Encode()
-	}
-	p.Data = map[string]any{"Rows": rows, "Tabs": tabs, "Paged": cursor != "", "First": first, "Next": olderLink("/console/limits", lq, next)}
+	tabs, first, nextLink := levelLinks(p, "/console/limits", level, next)
+	p.Data = map[string]any{"Rows": rows, "Tabs": tabs, "Paged": cursor != "", "First": first, "Next": nextLink}
 	return nil
 }
