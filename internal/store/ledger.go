@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/ledger"
@@ -51,6 +52,25 @@ const rowsPerInsert = 32
 // journal for it (a copy of every page the statement changes, spilled to
 // a temporary file: a fifth of the ledger's CPU).
 func (s *Store) insertRequestsSQL(columns string, cols, rows int) string {
+	k := insertSQLKey{s.dialect, cols, rows}
+	if q, ok := insertSQL.Load(k); ok {
+		return q.(string)
+	}
+	q := s.buildInsertRequestsSQL(columns, cols, rows)
+	insertSQL.Store(k, q)
+	return q
+}
+
+// insertSQL caches the ledger's inserts (several KB each), built once per
+// dialect, column set and row count instead of once per batch.
+var insertSQL sync.Map // insertSQLKey -> string
+
+type insertSQLKey struct {
+	dialect    string
+	cols, rows int
+}
+
+func (s *Store) buildInsertRequestsSQL(columns string, cols, rows int) string {
 	var b strings.Builder
 	if s.dialect == "sqlite" {
 		b.WriteString("INSERT OR IGNORE")
