@@ -40,13 +40,15 @@ func (a *API) keyPage(w http.ResponseWriter, r *http.Request, f store.KeyFilter)
 		}
 		after = &store.KeyCursor{Name: parts[0], ID: parts[1]}
 	}
-	// Rows are read in batches and filtered by what the principal may read
-	// until the page and one more visible key are found, or the keys end:
-	// the cursor names the last key shown, never one the caller cannot see.
+	// Rows are read within the principal's reach (listpage.go), in batches
+	// filtered by what the principal may read until the page and one more
+	// visible key are found, or the keys end: the cursor names the last key
+	// shown, never one the caller cannot see.
+	reach := a.reach(r, authz.KeysRead)
 	out := []store.KeyRecord{}
 	next := ""
 	for batch := limit + 1; ; {
-		keys, err := a.opts.Store.KeyPage(r.Context(), f, after, batch)
+		keys, err := a.opts.Store.KeyPage(r.Context(), f, reach, after, batch)
 		if err != nil {
 			return err
 		}

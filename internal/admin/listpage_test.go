@@ -105,7 +105,7 @@ func listPaths(w *world) []string {
 		"/admin/v1/apps?org_id=" + w.ids["orgA"], "/admin/v1/apps?team_id=" + w.ids["teamB"],
 		"/admin/v1/users", "/admin/v1/role-bindings", "/admin/v1/role-bindings?org_id=" + w.ids["orgA"],
 		"/admin/v1/budget-alerts?org_id=" + w.ids["orgA"], "/admin/v1/budget-alerts?org_id=" + w.ids["orgB"],
-		"/admin/v1/request-log?org_id=" + w.ids["orgA"], "/admin/v1/request-log",
+		"/admin/v1/request-log?org_id=" + w.ids["orgA"], "/admin/v1/request-log", "/admin/v1/keys",
 	}
 }
 
@@ -357,12 +357,19 @@ func TestListPagesUnderDenyRules(t *testing.T) {
 	for i := range 4 {
 		w.must(w.as("super", "POST", "/admin/v1/apps", fmt.Sprintf(`{"name":"h%d","team_id":%q}`, i, w.ids["teamA"])), 201, "app")
 		w.newUser("viewer", w.ids["orgA"], w.ids["teamA"])
+		w.must(w.as("super", "POST", "/admin/v1/keys", fmt.Sprintf(`{"name":"h%d","app_id":%q}`, i, w.ids["appA"])), 201, "key")
+	}
+	// And keys the owner binding shows, in another team.
+	team := w.must(w.as("super", "POST", "/admin/v1/teams", fmt.Sprintf(`{"name":"open","org_id":%q}`, w.ids["orgA"])), 201, "team").body["id"].(string)
+	app := w.must(w.as("super", "POST", "/admin/v1/apps", fmt.Sprintf(`{"name":"open","team_id":%q}`, team)), 201, "app").body["id"].(string)
+	for i := range 3 {
+		w.must(w.as("super", "POST", "/admin/v1/keys", fmt.Sprintf(`{"name":"v%d","app_id":%q}`, i, app)), 201, "key")
 	}
 	f := fileConfig()
-	f.Access.Deny = []config.DenyRule{{Roles: []string{"developer"}, Actions: []string{"apps.read", "teams.read", "users.read"}}}
+	f.Access.Deny = []config.DenyRule{{Roles: []string{"developer"}, Actions: []string{"apps.read", "teams.read", "users.read", "keys.read"}}}
 	w.e.ctl.setFile(f)
 	w.must(w.as("super", "POST", "/admin/v1/reload", ""), 200, "reload with the deny rule")
-	for _, path := range []string{"/admin/v1/apps", "/admin/v1/apps?org_id=" + w.ids["orgA"], "/admin/v1/teams", "/admin/v1/users",
+	for _, path := range []string{"/admin/v1/apps", "/admin/v1/apps?org_id=" + w.ids["orgA"], "/admin/v1/teams", "/admin/v1/users", "/admin/v1/keys",
 		"/admin/v1/role-bindings", "/admin/v1/role-bindings?org_id=" + w.ids["orgA"]} {
 		t.Run(path, func(t *testing.T) {
 			whole := w.must(w.as("mixed", "GET", path, ""), 200, path)

@@ -65,7 +65,7 @@ func testKeyPages(t *testing.T, s *Store) {
 				var got []string
 				var after *KeyCursor
 				for pages := 0; pages <= len(all); pages++ {
-					page, err := s.KeyPage(ctx, f, after, size)
+					page, err := s.KeyPage(ctx, f, Reach{All: true}, after, size)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -130,6 +130,50 @@ func testListPages(t *testing.T, s *Store) {
 		}
 	})
 
+	t.Run("keys", func(t *testing.T) {
+		for i := range 12 {
+			app := fmt.Sprintf("app_p%d%d%d", i%2, (i/2)%2, i%5)
+			k := KeyRecord{ID: fmt.Sprintf("key_r%02d", (i*5)%12), Name: fmt.Sprintf("k%d", i/4), Hash: fmt.Sprintf("hr%02d", i),
+				Prefix: "sk-", AppID: app, CreatedAt: time.Now()}
+			if err := s.CreateKey(ctx, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		all, err := s.ListKeysBy(ctx, KeyFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(all, func(a, b KeyRecord) int { return compareValues([]any{a.Name, a.ID}, []any{b.Name, b.ID}) })
+		for _, rc := range reaches {
+			var want []string
+			for _, k := range all {
+				if inReach(rc.reach, k.OrgID, k.TeamID) {
+					want = append(want, k.ID)
+				}
+			}
+			for _, size := range sizes {
+				var got []string
+				var after *KeyCursor
+				for pages := 0; ; pages++ {
+					ks, err := s.KeyPage(ctx, KeyFilter{}, rc.reach, after, size)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, k := range ks {
+						got = append(got, k.ID)
+					}
+					if len(ks) < size || pages > 100 {
+						break
+					}
+					after = &KeyCursor{Name: ks[len(ks)-1].Name, ID: ks[len(ks)-1].ID}
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("reach %s, pages of %d:\n got %v\nwant %v", rc.name, size, got, want)
+				}
+			}
+		}
+	})
+
 	t.Run("users", func(t *testing.T) {
 		all, err := s.ListUsers(ctx)
 		if err != nil {
