@@ -227,14 +227,16 @@ func TestSingleSignOnFailureLandsOnSignIn(t *testing.T) {
 		edit   func(idpURL url.Values)
 		replay bool
 		refuse bool // the IdP answers the callback with an error instead of a code
+		tamper bool // the sealed login cookie (state, nonce, PKCE verifier) is altered
 		reason string
 	}{
-		{"forged state", ssoViewer.Email, func(q url.Values) { q.Set("state", "forged-state") }, false, false, "state does not match"},
-		{"ID token for another client", ssoOtherRP.Email, nil, false, false, "could not be verified"},
-		{"expired ID token", ssoExpired.Email, nil, false, false, "could not be verified"},
-		{"replayed callback", ssoViewer.Email, nil, true, false, "no sign-in in progress"},
-		{"refused at the IdP", ssoViewer.Email, nil, false, true, "did not sign you in"},
-		{"disabled user", ssoDisabled.Email, nil, false, false, "This user is disabled."},
+		{"forged state", ssoViewer.Email, func(q url.Values) { q.Set("state", "forged-state") }, false, false, false, "state does not match"},
+		{"tampered login cookie", ssoViewer.Email, nil, false, false, true, "no sign-in in progress"},
+		{"ID token for another client", ssoOtherRP.Email, nil, false, false, false, "could not be verified"},
+		{"expired ID token", ssoExpired.Email, nil, false, false, false, "could not be verified"},
+		{"replayed callback", ssoViewer.Email, nil, true, false, false, "no sign-in in progress"},
+		{"refused at the IdP", ssoViewer.Email, nil, false, true, false, "did not sign you in"},
+		{"disabled user", ssoDisabled.Email, nil, false, false, false, "This user is disabled."},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -244,6 +246,16 @@ func TestSingleSignOnFailureLandsOnSignIn(t *testing.T) {
 				u, _ := url.Parse(callback)
 				u.RawQuery = url.Values{"error": {"access_denied"}, "state": {u.Query().Get("state")}}.Encode()
 				callback = u.String()
+			}
+			if tc.tamper {
+				u, _ := url.Parse(callback)
+				for _, c := range b.c.Jar.Cookies(u) {
+					if c.Name == "sluice_oidc" {
+						v := []byte(c.Value)
+						v[len(v)/2] ^= 1 // any flipped bit breaks the seal, or the base64
+						b.c.Jar.SetCookies(u, []*http.Cookie{{Name: c.Name, Value: string(v), Path: u.Path}})
+					}
+				}
 			}
 			if tc.replay {
 				if a := b.getHTML(callback); a.code != http.StatusFound || a.h.Get("Location") != "/console/" {
