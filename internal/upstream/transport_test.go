@@ -960,3 +960,37 @@ func TestWithHTTPClient(t *testing.T) {
 		t.Fatalf("body %q uncompressed %v", b, resp.Uncompressed)
 	}
 }
+
+// countingConn counts the Write calls on a connection.
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int32
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+func TestRequestLeavesInOneWrite(t *testing.T) {
+	srv := newRawServer(t, answerEach("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	for _, size := range []int{0, 100, 4 << 10, 16 << 10} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			var writes atomic.Int32
+			tr := New(Options{DialContext: func(ctx context.Context, n, a string) (net.Conn, error) {
+				var d net.Dialer
+				c, err := d.DialContext(ctx, n, a)
+				return countingConn{c, &writes}, err
+			}})
+			defer tr.CloseIdleConnections()
+			resp, err := post(t, tr, srv.url()+"/v1/chat/completions", strings.Repeat("x", size))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if n := writes.Load(); n != 1 {
+				t.Fatalf("%d writes for a %d-byte body, want 1", n, size)
+			}
+		})
+	}
+}
