@@ -35,6 +35,24 @@ type AnalyticsAnswer struct {
 	// Other, with top, sums the series left out: how many, and their
 	// metrics over the whole range.
 	Other *AnalyticsOther `json:"other,omitempty"`
+	// Rankings, with rankings=, holds per dimension named there its top
+	// values over the whole range, read with the series in one pass.
+	Rankings map[string]AnalyticsRanking `json:"rankings,omitempty"`
+}
+
+// AnalyticsRanking is one dimension's top values by rank_by over the
+// whole range, in rank order, and the rest summed in other: what
+// group_by=that dimension with the same top answers, each series' points
+// summed.
+type AnalyticsRanking struct {
+	Groups []AnalyticsRankedGroup `json:"groups"`
+	Other  AnalyticsOther         `json:"other"`
+}
+
+// AnalyticsRankedGroup is one value of a ranking and its metrics.
+type AnalyticsRankedGroup struct {
+	Group  map[string]string `json:"group"`
+	Totals map[string]any    `json:"totals"`
 }
 
 // AnalyticsOther is what top=N left out of an analytics answer.
@@ -87,6 +105,42 @@ func rankSeries(pts []store.AnalyticsPoint, n int, metric string) (kept []store.
 		restGroups++
 	}
 	return kept, rest, restGroups
+}
+
+// rankGroups ranks one dimension's values (sorted by value) as rankSeries
+// ranks series: the top n by metric, ties by value; the rest summed in
+// other. It sorts indices, not the values' sums.
+func rankGroups(gs []store.AnalyticsGroup, dim string, n int, metric string, metrics []string) AnalyticsRanking {
+	type ranked struct {
+		i int
+		v float64
+	}
+	rs := make([]ranked, len(gs))
+	for i := range gs {
+		rs[i].i = i
+		rs[i].v, _ = gs[i].Metric(metric)
+	}
+	slices.SortStableFunc(rs, func(a, b ranked) int {
+		if a.v != b.v {
+			if a.v > b.v {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(gs[a.i].Value, gs[b.i].Value)
+	})
+	n = min(n, len(rs))
+	var rest store.RollupSums
+	for _, r := range rs[n:] {
+		rest.Add(&gs[r.i].RollupSums)
+	}
+	out := AnalyticsRanking{Groups: make([]AnalyticsRankedGroup, n),
+		Other: AnalyticsOther{Series: len(rs) - n, Totals: metricValues(&rest, metrics, map[string]any{})}}
+	for k, r := range rs[:n] {
+		out.Groups[k] = AnalyticsRankedGroup{Group: map[string]string{dim: gs[r.i].Value},
+			Totals: metricValues(&gs[r.i].RollupSums, metrics, map[string]any{})}
+	}
+	return out
 }
 
 // parseInterval reads "1m", "5m", "1h", "1d" and the like.
@@ -166,18 +220,29 @@ func (a *API) analytics(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var groupBy []string
-	if g := qs.Get("group_by"); g != "" {
-		for _, name := range strings.Split(g, ",") {
-			name = strings.TrimSpace(name)
-			if _, ok := store.AnalyticsDimensions[name]; !ok {
-				return &httpError{http.StatusBadRequest, "invalid_group_by",
-					"group_by takes model, provider, key, application, team, organisation, product, product_version, prompt, prompt_version or status."}
-			}
-			if !slices.Contains(groupBy, name) {
-				groupBy = append(groupBy, name)
+	dimensions := func(param string) ([]string, error) {
+		var out []string
+		if g := qs.Get(param); g != "" {
+			for _, name := range strings.Split(g, ",") {
+				name = strings.TrimSpace(name)
+				if _, ok := store.AnalyticsDimensions[name]; !ok {
+					return nil, &httpError{http.StatusBadRequest, "invalid_" + param, param +
+						" takes model, provider, key, application, team, organisation, product, product_version, prompt, prompt_version or status."}
+				}
+				if !slices.Contains(out, name) {
+					out = append(out, name)
+				}
 			}
 		}
+		return out, nil
+	}
+	groupBy, err := dimensions("group_by")
+	if err != nil {
+		return err
+	}
+	rankings, err := dimensions("rankings")
+	if err != nil {
+		return err
 	}
 	top, rankBy := 0, qs.Get("rank_by")
 	if v := qs.Get("top"); v != "" {
@@ -189,6 +254,9 @@ func (a *API) analytics(w http.ResponseWriter, r *http.Request) error {
 	}
 	if rankBy != "" && top == 0 {
 		return &httpError{http.StatusBadRequest, "invalid_rank_by", "rank_by needs top."}
+	}
+	if len(rankings) > 0 && top == 0 {
+		return &httpError{http.StatusBadRequest, "invalid_rankings", "rankings needs top."}
 	}
 	if rankBy == "" {
 		rankBy = "requests"
@@ -218,8 +286,8 @@ func (a *API) analytics(w http.ResponseWriter, r *http.Request) error {
 		}
 		where[col] = v
 	}
-	pts, err := a.opts.Store.Analytics(r.Context(), store.AnalyticsQuery{From: from, To: to, Interval: iv, GroupBy: groupBy, Where: where,
-		Metrics: read})
+	res, err := a.opts.Store.AnalyticsRanked(r.Context(), store.AnalyticsQuery{From: from, To: to, Interval: iv, GroupBy: groupBy,
+		Where: where, Metrics: read, Rankings: rankings})
 	if errors.Is(err, store.ErrAnalyticsRange) {
 		return &httpError{http.StatusBadRequest, "invalid_range", strings.TrimPrefix(err.Error(), store.ErrAnalyticsRange.Error()+": ")}
 	}
@@ -234,6 +302,7 @@ func (a *API) analytics(w http.ResponseWriter, r *http.Request) error {
 	if ans.GroupBy == nil {
 		ans.GroupBy = []string{}
 	}
+	pts := res.Points
 	var total store.RollupSums
 	for i := range pts {
 		total.Add(&pts[i].RollupSums)
@@ -242,6 +311,12 @@ func (a *API) analytics(w http.ResponseWriter, r *http.Request) error {
 		kept, rest, n := rankSeries(pts, top, rankBy)
 		ans.Other = &AnalyticsOther{Series: n, Totals: metricValues(&rest, metrics, map[string]any{})}
 		pts = kept
+	}
+	for i, dim := range rankings {
+		if ans.Rankings == nil {
+			ans.Rankings = map[string]AnalyticsRanking{}
+		}
+		ans.Rankings[dim] = rankGroups(res.Rankings[i], dim, top, rankBy, metrics)
 	}
 	var cur *AnalyticsSeries
 	var curKey string

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"cmp"
 	"encoding/json"
 	"errors"
 	"maps"
@@ -249,7 +248,13 @@ type analyticsAnswer struct {
 		Group  map[string]string `json:"group"`
 		Points []analyticsPoint  `json:"points"`
 	} `json:"series"`
-	Totals analyticsPoint `json:"totals"`
+	Totals   analyticsPoint `json:"totals"`
+	Rankings map[string]struct {
+		Groups []struct {
+			Group  map[string]string `json:"group"`
+			Totals analyticsPoint    `json:"totals"`
+		} `json:"groups"`
+	} `json:"rankings"`
 }
 
 type analyticsPoint struct {
@@ -263,9 +268,21 @@ type analyticsPoint struct {
 	P95          float64   `json:"latency_p95_ms"`
 }
 
+// overviewRankings are the overview's rankings: the analytics dimension
+// and where its top five go.
+func overviewRankings(d *overviewData) []struct {
+	dim  string
+	into *[]top
+} {
+	return []struct {
+		dim  string
+		into *[]top
+	}{{"model", &d.Models}, {"key", &d.Keys}, {"application", &d.Apps}}
+}
+
 // fromAnalytics fills the charts, and with rankings the top models, keys
-// and applications, from the analytics rollups; false when the server has
-// no analytics API.
+// and applications, from the analytics rollups, in one API call (one read
+// of the window's rows); false when the server has no analytics API.
 func (c *Console) fromAnalytics(r *http.Request, u *user, scope url.Values, d *overviewData, end time.Time, span, bucket time.Duration,
 	rankings bool) (bool, error) {
 	start := end.Add(-span).Truncate(bucket)
@@ -274,6 +291,17 @@ func (c *Console) fromAnalytics(r *http.Request, u *user, scope url.Values, d *o
 	q.Set("to", end.Add(time.Minute).Truncate(time.Minute).Format(time.RFC3339))
 	q.Set("interval", interval(bucket))
 	q.Set("metrics", "requests,errors,input_tokens,output_tokens,cost_micros,latency_p50_ms,latency_p95_ms")
+	if rankings {
+		// Per dimension, the five values with the most requests over the
+		// whole window, summed from the same rows as the charts.
+		var dims []string
+		for _, g := range overviewRankings(d) {
+			dims = append(dims, g.dim)
+		}
+		q.Set("rankings", strings.Join(dims, ","))
+		q.Set("top", "5")
+		q.Set("rank_by", "requests")
+	}
 	var a analyticsAnswer
 	err := c.api(r, u, http.MethodGet, "/admin/v1/analytics", q, nil, &a)
 	if routeMissing(err) {
@@ -307,60 +335,27 @@ func (c *Console) fromAnalytics(r *http.Request, u *user, scope url.Values, d *o
 	if !rankings {
 		return true, nil
 	}
-	// The rankings: per dimension, the API's top five series by requests
-	// over the whole window, so that each answer carries five series
-	// (and "other"), not one per key.
-	q.Set("interval", "1d")
-	q.Set("from", end.Add(-span).Truncate(24*time.Hour).Format(time.RFC3339))
-	q.Set("metrics", "requests,errors,input_tokens,output_tokens,cost_micros")
-	q.Set("top", "5")
-	q.Set("rank_by", "requests")
-	for _, g := range []struct {
-		dim  string
-		into *[]top
-	}{{"model", &d.Models}, {"key", &d.Keys}, {"application", &d.Apps}} {
-		q.Set("group_by", g.dim)
-		var ga analyticsAnswer
-		if err := c.api(r, u, http.MethodGet, "/admin/v1/analytics", q, nil, &ga); err != nil {
-			return false, err
-		}
-		*g.into = topSeries(ga, g.dim, 5)
+	for _, g := range overviewRankings(d) {
+		*g.into = rankedRows(a, g.dim)
 	}
 	return true, nil
 }
 
-// topSeries turns an analytics answer grouped by dim into rows summed over
-// each series' points, most requests first (ties by name), at most n.
-func topSeries(a analyticsAnswer, dim string, n int) []top {
-	sums := map[string]*top{}
-	for _, ser := range a.Series {
-		name := ser.Group[dim]
+// rankedRows turns the analytics answer's ranking of dim (in rank order)
+// into rows.
+func rankedRows(a analyticsAnswer, dim string) []top {
+	rk := a.Rankings[dim]
+	rows := make([]top, 0, len(rk.Groups))
+	for _, g := range rk.Groups {
+		name := g.Group[dim]
 		if name == "" {
 			name = "(none)"
 		}
-		row := sums[name]
-		if row == nil {
-			row = &top{Name: name}
-			sums[name] = row
-		}
-		for _, pt := range ser.Points {
-			row.Requests += pt.Requests
-			row.Errors += pt.Errors
-			row.Tokens += pt.InputTokens + pt.OutputTokens
-			row.CostMicros += pt.CostMicros
-		}
+		t := g.Totals
+		rows = append(rows, top{Name: name, Requests: t.Requests, Errors: t.Errors, Tokens: t.InputTokens + t.OutputTokens,
+			CostMicros: t.CostMicros})
 	}
-	rows := make([]top, 0, len(sums))
-	for _, t := range sums {
-		rows = append(rows, *t)
-	}
-	slices.SortFunc(rows, func(a, b top) int {
-		if a.Requests != b.Requests {
-			return cmp.Compare(b.Requests, a.Requests)
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
-	return rows[:min(n, len(rows))]
+	return rows
 }
 
 // interval names a bucket width the way the analytics API reads it.

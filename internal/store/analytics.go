@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,6 +36,11 @@ type AnalyticsQuery struct {
 	// Metrics names the measures wanted (AnalyticsMetrics); only their
 	// columns are summed. Empty: all.
 	Metrics []string
+	// Rankings names dimensions (AnalyticsDimensions) whose values are
+	// also summed over the whole range, each value apart, from the same
+	// rows as the points (AnalyticsResult.Rankings): what grouping by
+	// each of them alone would total, in one read instead of one each.
+	Rankings []string
 }
 
 // inListColumns are the Where columns whose value may list several ids,
@@ -73,6 +79,22 @@ type AnalyticsPoint struct {
 	RollupSums
 }
 
+// AnalyticsGroup is one value of a ranking's dimension, summed over the
+// whole range.
+type AnalyticsGroup struct {
+	Value string
+	RollupSums
+}
+
+// AnalyticsResult is what AnalyticsRanked answers: the points, as
+// Analytics gives them, and for each name of AnalyticsQuery.Rankings, in
+// that order, every value of that dimension with its sums over the
+// range, sorted by value.
+type AnalyticsResult struct {
+	Points   []AnalyticsPoint
+	Rankings [][]AnalyticsGroup
+}
+
 // analyticsParallelism is how many parts of a long stretch are read at
 // once, and minRowsPerPart (buckets of the stretch's grain) what makes a
 // stretch worth cutting.
@@ -93,11 +115,21 @@ var ErrAnalyticsRange = errors.New("invalid analytics range")
 // the coarsest rows that are complete for it and fit the interval: day
 // rows up to the day watermark, hour rows up to the hour watermark,
 // minute rows after that. Points come sorted by group, then time; buckets
-// without requests are absent.
+// without requests are absent. It ignores q.Rankings.
 func (s *Store) Analytics(ctx context.Context, q AnalyticsQuery) ([]AnalyticsPoint, error) {
+	q.Rankings = nil
+	res, err := s.AnalyticsRanked(ctx, q)
+	return res.Points, err
+}
+
+// AnalyticsRanked is Analytics with q.Rankings: each row read is added to
+// its point and to its value of every ranking dimension, so that the
+// points and the rankings come from one read of the range.
+func (s *Store) AnalyticsRanked(ctx context.Context, q AnalyticsQuery) (AnalyticsResult, error) {
+	var res AnalyticsResult
 	iv := int64(q.Interval / time.Second)
 	if iv < 60 || iv%60 != 0 || 86400%iv != 0 {
-		return nil, fmt.Errorf("%w: interval must be whole minutes from 1m to 1d that divide a day", ErrAnalyticsRange)
+		return res, fmt.Errorf("%w: interval must be whole minutes from 1m to 1d that divide a day", ErrAnalyticsRange)
 	}
 	from, to := q.From.Unix(), q.To.Unix()
 	from -= mod(from, 60)
@@ -105,36 +137,47 @@ func (s *Store) Analytics(ctx context.Context, q AnalyticsQuery) ([]AnalyticsPoi
 		to += 60 - r
 	}
 	if to <= from {
-		return nil, fmt.Errorf("%w: to must be after from", ErrAnalyticsRange)
+		return res, fmt.Errorf("%w: to must be after from", ErrAnalyticsRange)
 	}
 	if (to-from)/iv > maxAnalyticsBuckets {
-		return nil, fmt.Errorf("%w: more than %d buckets; use a longer interval", ErrAnalyticsRange, maxAnalyticsBuckets)
+		return res, fmt.Errorf("%w: more than %d buckets; use a longer interval", ErrAnalyticsRange, maxAnalyticsBuckets)
 	}
-	groupCols := make([]string, len(q.GroupBy))
-	for i, g := range q.GroupBy {
-		c, ok := AnalyticsDimensions[g]
-		if !ok {
-			return nil, fmt.Errorf("%w: cannot group by %q", ErrAnalyticsRange, g)
+	columns := func(names []string) ([]string, error) {
+		out := make([]string, len(names))
+		for i, g := range names {
+			c, ok := AnalyticsDimensions[g]
+			if !ok {
+				return nil, fmt.Errorf("%w: cannot group by %q", ErrAnalyticsRange, g)
+			}
+			out[i] = c
 		}
-		groupCols[i] = c
+		return out, nil
+	}
+	groupCols, err := columns(q.GroupBy)
+	if err != nil {
+		return res, err
+	}
+	rankCols, err := columns(q.Rankings)
+	if err != nil {
+		return res, err
 	}
 	wm := map[string]int64{}
 	rows, err := s.r.QueryContext(ctx, `SELECT grain, done_until FROM analytics_compaction`)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
 	for rows.Next() {
 		var g string
 		var d int64
 		if err := rows.Scan(&g, &d); err != nil {
 			rows.Close()
-			return nil, err
+			return res, err
 		}
 		wm[g] = d
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return res, err
 	}
 	// The stretches: [from, to) cut at the watermarks, each read from the
 	// coarsest grain that divides the interval and is complete there; the
@@ -176,12 +219,9 @@ func (s *Store) Analytics(ctx context.Context, q AnalyticsQuery) ([]AnalyticsPoi
 	wantSums, wantLat, wantTTFT := wantedColumns(q.Metrics)
 	want := stretchColumns{wantSums, wantLat, wantTTFT}
 
-	type key struct {
-		t     int64
-		group string
-	}
 	// Long stretches are cut in parts read at once on separate connections
-	// (SQLite's read pool has 4, PostgreSQL's 16), merged under mu.
+	// (SQLite's read pool has 4, PostgreSQL's 16), each summed apart, then
+	// merged.
 	var parts []stretch
 	for _, st := range plan {
 		w := grainSeconds[st.grain]
@@ -196,42 +236,142 @@ func (s *Store) Analytics(ctx context.Context, q AnalyticsQuery) ([]AnalyticsPoi
 			parts = append(parts, stretch{st.grain, a, min(a+step, st.end)})
 		}
 	}
-	var mu sync.Mutex // guards acc
-	acc := map[key]*AnalyticsPoint{}
+	accs := make([]*analyticsAcc, len(parts))
 	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
 	for i, st := range parts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.analyticsStretch(ctx, st.grain, st.start, st.end, iv, groupCols, q.Where, want, func(t int64, group []string, sums *RollupSums) {
-				k := key{t, strings.Join(group, "\x00")}
-				mu.Lock()
-				defer mu.Unlock()
-				p := acc[k]
-				if p == nil {
-					p = &AnalyticsPoint{T: time.Unix(t, 0).UTC(), Group: group}
-					acc[k] = p
-				}
-				p.RollupSums.Add(sums)
-			})
+			accs[i] = newAnalyticsAcc(len(rankCols))
+			errs[i] = s.analyticsStretch(ctx, st.grain, st.start, st.end, iv, groupCols, rankCols, q.Where, want, accs[i])
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return res, err
 	}
-	out := make([]AnalyticsPoint, 0, len(acc))
-	for _, p := range acc {
-		out = append(out, *p)
+	acc := newAnalyticsAcc(len(rankCols))
+	for _, a := range accs {
+		acc.merge(a)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if a, b := strings.Join(out[i].Group, "\x00"), strings.Join(out[j].Group, "\x00"); a != b {
+	res.Points = make([]AnalyticsPoint, 0, len(acc.points))
+	for _, p := range acc.points {
+		res.Points = append(res.Points, *p)
+	}
+	sort.Slice(res.Points, func(i, j int) bool {
+		if a, b := strings.Join(res.Points[i].Group, "\x00"), strings.Join(res.Points[j].Group, "\x00"); a != b {
 			return a < b
 		}
-		return out[i].T.Before(out[j].T)
+		return res.Points[i].T.Before(res.Points[j].T)
 	})
-	return out, nil
+	res.Rankings = make([][]AnalyticsGroup, len(rankCols))
+	for i, m := range acc.ranks {
+		gs := make([]AnalyticsGroup, 0, len(m))
+		for v, sums := range m {
+			gs = append(gs, AnalyticsGroup{Value: v, RollupSums: *sums})
+		}
+		sort.Slice(gs, func(a, b int) bool { return gs[a].Value < gs[b].Value })
+		res.Rankings[i] = gs
+	}
+	return res, nil
+}
+
+// analyticsAcc sums the rows of a read: per point (under a key of the
+// bucket's 8 bytes and the group's values, each ended by a NUL) and, for
+// each ranking dimension, per value.
+type analyticsAcc struct {
+	points map[string]*AnalyticsPoint
+	ranks  []map[string]*RollupSums
+}
+
+func newAnalyticsAcc(rankings int) *analyticsAcc {
+	a := &analyticsAcc{points: map[string]*AnalyticsPoint{}, ranks: make([]map[string]*RollupSums, rankings)}
+	for i := range a.ranks {
+		a.ranks[i] = map[string]*RollupSums{}
+	}
+	return a
+}
+
+// merge adds o's sums to a; o is not to be used after.
+func (a *analyticsAcc) merge(o *analyticsAcc) {
+	for k, p := range o.points {
+		if q := a.points[k]; q != nil {
+			q.RollupSums.Add(&p.RollupSums)
+		} else {
+			a.points[k] = p
+		}
+	}
+	for i, m := range o.ranks {
+		for v, sums := range m {
+			if r := a.ranks[i][v]; r != nil {
+				r.Add(sums)
+			} else {
+				a.ranks[i][v] = sums
+			}
+		}
+	}
+}
+
+// addRow adds a row's integer columns (row's) and its decoded histograms
+// to r.
+func (r *RollupSums) addRow(row *RollupSums, lat, ttft *rowHist) {
+	r.Requests += row.Requests
+	r.Errors += row.Errors
+	r.InputTokens += row.InputTokens
+	r.OutputTokens += row.OutputTokens
+	r.CachedTokens += row.CachedTokens
+	r.CostMicros += row.CostMicros
+	r.CacheHits += row.CacheHits
+	r.CacheLookups += row.CacheLookups
+	r.LatencyMicros += row.LatencyMicros
+	r.TTFTCount += row.TTFTCount
+	r.TTFTMicros += row.TTFTMicros
+	lat.addTo(&r.Latency)
+	ttft.addTo(&r.TTFT)
+}
+
+// rowHist is a histogram column's non-empty buckets, decoded once per
+// row and added to each sum the row counts in (its point and its value of
+// every ranking): a few buckets each, where Hist.AddEncoded would decode
+// into a whole Hist and add all its buckets for each.
+type rowHist struct {
+	n   int
+	idx [HistBuckets]uint8
+	cnt [HistBuckets]int64
+}
+
+// decode reads b (AppendHist; nil is empty). It refuses what
+// Hist.AddEncoded refuses, and is then empty.
+func (s *rowHist) decode(b []byte) error {
+	s.n = 0
+	next := 0
+	for len(b) > 0 {
+		gap, n := binary.Uvarint(b)
+		if n <= 0 || gap >= uint64(HistBuckets-next) {
+			s.n = 0
+			return errHistEncoding
+		}
+		b = b[n:]
+		c, n := binary.Uvarint(b)
+		if n <= 0 || c == 0 || c > math.MaxInt64 {
+			s.n = 0
+			return errHistEncoding
+		}
+		b = b[n:]
+		i := next + int(gap)
+		s.idx[s.n], s.cnt[s.n] = uint8(i), int64(c)
+		s.n++
+		next = i + 1
+	}
+	return nil
+}
+
+// addTo adds the decoded counts to h.
+func (s *rowHist) addTo(h *Hist) {
+	for k := range s.n {
+		h[s.idx[k]] += s.cnt[k]
+	}
 }
 
 // stretchColumns are the columns a query reads: the marked
@@ -241,65 +381,36 @@ type stretchColumns struct {
 	lat, ttft bool
 }
 
-// analyticsStretch reads the rows of grain in [start, end), summed per
-// interval bucket and group, and hands each sum to emit. Without
-// histograms, SQL sums the rows; with them, the rows stream out as they
-// are and are summed here, the histograms merged from their encoding.
-func (s *Store) analyticsStretch(ctx context.Context, grain string, start, end, iv int64, groupCols []string,
-	where map[string]string, want stretchColumns, emit func(t int64, group []string, sums *RollupSums)) error {
-	merge := want.lat || want.ttft
-	q, args := s.stretchQuery(grain, start, end, iv, groupCols, where, want)
+// analyticsStretch reads the rows of grain in [start, end) and adds each
+// to acc: to its interval bucket and group, and to its value of each of
+// rankCols. Without histograms, SQL first sums the rows per bucket, group
+// and ranking values; with them, the rows stream out as they are, the
+// histograms merged from their encoding.
+func (s *Store) analyticsStretch(ctx context.Context, grain string, start, end, iv int64, groupCols, rankCols []string,
+	where map[string]string, want stretchColumns, acc *analyticsAcc) error {
+	q, args := s.stretchQuery(grain, start, end, iv, groupCols, rankCols, where, want)
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	if !merge {
-		targets := make([]any, 0, 1+len(groupCols)+len(rollupSumColumns))
-		scratch := make([]any, 0, len(rollupSumColumns))
-		for rows.Next() {
-			var t int64
-			group := make([]string, len(groupCols))
-			var sums RollupSums
-			targets = append(targets[:0], &t)
-			for i := range group {
-				targets = append(targets, &group[i])
-			}
-			for i, p := range sums.scanTargets(scratch[:0]) {
-				if want.sums[i] {
-					targets = append(targets, p)
-				}
-			}
-			if err := rows.Scan(targets...); err != nil {
-				return err
-			}
-			emit(t, group, &sums)
-		}
-		return rows.Err()
-	}
-	// Rows are summed per bucket and group under a key of the bucket's 8
-	// bytes and the group's values, each ended by a NUL; the map lookup
-	// with string(key) does not allocate.
-	type point struct {
-		t     int64
-		group []string
-		sums  RollupSums
-	}
-	acc := map[string]*point{}
 	// The integers are scanned into interfaces: database/sql converts an
 	// int64 into an *int64 through reflection, at a cost per column and
 	// row that is the query's largest after SQLite's own.
 	var (
 		t         int64
-		groupRaw  = make([]sql.RawBytes, len(groupCols))
+		raw       = make([]sql.RawBytes, len(groupCols)+len(rankCols))
 		row       RollupSums
 		into      []*int64 // the fields of row that vals go to
 		lat, ttft sql.RawBytes
+		latH      rowHist
+		ttftH     rowHist
 		key       []byte
 	)
+	groupRaw, rankRaw := raw[:len(groupCols)], raw[len(groupCols):]
 	targets := []any{&t}
-	for i := range groupRaw {
-		targets = append(targets, &groupRaw[i])
+	for i := range raw {
+		targets = append(targets, &raw[i])
 	}
 	for i, p := range row.scanTargets(nil) {
 		if want.sums[i] {
@@ -327,63 +438,56 @@ func (s *Store) analyticsStretch(ctx context.Context, grain string, start, end, 
 			}
 			*into[i] = n
 		}
+		if err := latH.decode(lat); err != nil {
+			return err
+		}
+		if err := ttftH.decode(ttft); err != nil {
+			return err
+		}
 		key = binary.BigEndian.AppendUint64(key[:0], uint64(t))
 		for _, g := range groupRaw {
 			key = append(append(key, g...), 0)
 		}
-		p := acc[string(key)]
+		p := acc.points[string(key)]
 		if p == nil {
-			p = &point{t: t, group: make([]string, len(groupRaw))}
+			p = &AnalyticsPoint{T: time.Unix(t, 0).UTC(), Group: make([]string, len(groupRaw))}
 			for i, g := range groupRaw {
-				p.group[i] = string(g)
+				p.Group[i] = string(g)
 			}
-			acc[string(key)] = p
+			acc.points[string(key)] = p
 		}
-		r := &p.sums
-		r.Requests += row.Requests
-		r.Errors += row.Errors
-		r.InputTokens += row.InputTokens
-		r.OutputTokens += row.OutputTokens
-		r.CachedTokens += row.CachedTokens
-		r.CostMicros += row.CostMicros
-		r.CacheHits += row.CacheHits
-		r.CacheLookups += row.CacheLookups
-		r.LatencyMicros += row.LatencyMicros
-		r.TTFTCount += row.TTFTCount
-		r.TTFTMicros += row.TTFTMicros
-		if err := r.Latency.AddEncoded(lat); err != nil {
-			return err
-		}
-		if err := r.TTFT.AddEncoded(ttft); err != nil {
-			return err
+		p.addRow(&row, &latH, &ttftH)
+		for i, v := range rankRaw {
+			r := acc.ranks[i][string(v)]
+			if r == nil {
+				r = &RollupSums{}
+				acc.ranks[i][string(v)] = r
+			}
+			r.addRow(&row, &latH, &ttftH)
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, p := range acc {
-		emit(p.t, p.group, &p.sums)
-	}
-	return nil
+	return rows.Err()
 }
 
 // stretchQuery is analyticsStretch's statement: rows of grain in [start,
-// end), summed per interval bucket and group in SQL unless histograms are
-// wanted. Its columns are all in the analytics_rollup_covering index.
-func (s *Store) stretchQuery(grain string, start, end, iv int64, groupCols []string, where map[string]string,
+// end) with their bucket, group and ranking columns, summed per interval
+// bucket, group and ranking values in SQL unless histograms are wanted.
+// Its columns are all in the analytics_rollup_covering index.
+func (s *Store) stretchQuery(grain string, start, end, iv int64, groupCols, rankCols []string, where map[string]string,
 	want stretchColumns) (string, []any) {
 	merge := want.lat || want.ttft
 	ivs := itoa(int(iv))
 	sel := []string{"bucket - bucket % " + ivs}
 	groupBy := []string{"bucket - bucket % " + ivs}
-	for _, c := range groupCols {
+	for _, c := range append(slices.Clip(groupCols), rankCols...) {
 		if c == "prompt_version" {
 			sel = append(sel, "CAST(prompt_version AS TEXT)")
-			groupBy = append(groupBy, "prompt_version")
-			continue
+		} else {
+			sel = append(sel, c)
 		}
-		sel = append(sel, c)
-		groupBy = append(groupBy, c)
+		if !slices.Contains(groupBy, c) {
+			groupBy = append(groupBy, c)
+		}
 	}
 	for i, c := range rollupSumColumns {
 		switch {

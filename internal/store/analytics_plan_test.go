@@ -23,19 +23,24 @@ func TestAnalyticsReadsCoveringIndex(t *testing.T) {
 		grain  string
 		iv     int64
 		groups []string
+		ranks  []string
 		where  map[string]string
 		want   stretchColumns
 	}{
-		{"day rows by model, key and application", GrainDay, 86400, []string{"model", "key_id", "app_id"}, nil, stretchColumns{sums: some}},
-		{"an organisation's month by unit", GrainDay, 86400, []string{"org_id", "team_id", "app_id", "key_id"},
+		{"day rows by model, key and application", GrainDay, 86400, []string{"model", "key_id", "app_id"}, nil, nil, stretchColumns{sums: some}},
+		{"an organisation's month by unit", GrainDay, 86400, []string{"org_id", "team_id", "app_id", "key_id"}, nil,
 			map[string]string{"org_id": "org-1"}, stretchColumns{sums: some}},
-		{"hour rows with histograms", GrainHour, 3600, nil, map[string]string{"org_id": "org-1"}, stretchColumns{all, true, true}},
-		{"minute rows of a key, latency", GrainMinute, 300, []string{"prompt_version"}, map[string]string{"key_id": "k"},
+		{"hour rows with histograms", GrainHour, 3600, nil, nil, map[string]string{"org_id": "org-1"}, stretchColumns{all, true, true}},
+		{"minute rows of a key, latency", GrainMinute, 300, []string{"prompt_version"}, nil, map[string]string{"key_id": "k"},
 			stretchColumns{some, true, false}},
-		{"every column", GrainHour, 3600, []string{"status"}, nil, stretchColumns{all, true, true}},
+		{"every column", GrainHour, 3600, []string{"status"}, nil, nil, stretchColumns{all, true, true}},
+		{"hour rows ranked by model, key and application", GrainHour, 21600, nil, []string{"model", "key_id", "app_id"},
+			map[string]string{"org_id": "org-1"}, stretchColumns{some, true, false}},
+		{"day rows ranked, summed in SQL", GrainDay, 86400, []string{"model"}, []string{"key_id", "prompt_version"}, nil,
+			stretchColumns{sums: some}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q, args := s.stretchQuery(tc.grain, 0, 1<<40, tc.iv, tc.groups, tc.where, tc.want)
+			q, args := s.stretchQuery(tc.grain, 0, 1<<40, tc.iv, tc.groups, tc.ranks, tc.where, tc.want)
 			rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
 			if err != nil {
 				t.Fatal(err)
