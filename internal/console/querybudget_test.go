@@ -138,7 +138,7 @@ func TestPageQueryBudget(t *testing.T) {
 		path func(q querySeed) string
 		max  int
 	}{
-		{"overview", func(q querySeed) string { return "/console/" }, 9},
+		{"overview", func(q querySeed) string { return "/console/" }, 6},
 		{"keys", func(q querySeed) string { return "/console/keys" }, 8},
 		{"ledger", func(q querySeed) string { return "/console/ledger?limit=200" }, 6},
 		{"audit", func(q querySeed) string { return "/console/audit" }, 5},
