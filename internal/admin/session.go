@@ -85,7 +85,7 @@ func (a *API) startSession(ctx context.Context, w http.ResponseWriter, r *http.R
 		CreatedAt: now, ExpiresAt: exp}); err != nil {
 		return "", exp, err
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: value, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: value, Path: "/", HttpOnly: true, Secure: login.SecureRequest(r),
 		SameSite: http.SameSiteLaxMode, Expires: exp})
 	return value, exp, nil
 }

@@ -31,6 +31,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/admin"
 	"github.com/sluicehq/sluice/internal/authz"
+	"github.com/sluicehq/sluice/internal/login"
 	"github.com/sluicehq/sluice/internal/runtime"
 )
 
@@ -380,7 +381,7 @@ func checkForm(r *http.Request, want string) error {
 }
 
 func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: login.SecureRequest(r),
 		SameSite: http.SameSiteLaxMode, MaxAge: maxAge})
 }
 

@@ -428,7 +428,7 @@ func (p *Provider) cookie(r *http.Request, value string, maxAge int) *http.Cooki
 		Path:     p.path,
 		MaxAge:   maxAge,
 		HttpOnly: true,
-		Secure:   p.secure || r.TLS != nil,
+		Secure:   p.secure || SecureRequest(r),
 		SameSite: http.SameSiteLaxMode,
 	}
 }
