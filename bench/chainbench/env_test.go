@@ -24,6 +24,7 @@ import (
 	openaiprov "github.com/sluicehq/sluice/internal/provider/openai"
 	"github.com/sluicehq/sluice/internal/proxy"
 	"github.com/sluicehq/sluice/internal/runtime"
+	upstreamtr "github.com/sluicehq/sluice/internal/upstream"
 )
 
 const benchKey = "gw-bench-key-0000000001"
@@ -61,7 +62,7 @@ func gateway(b *testing.B, mutate func(*config.File)) *httptest.Server {
 	if err := f.Validate(); err != nil {
 		b.Fatal(err)
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	client := &http.Client{Transport: upstreamtr.New(upstreamtr.Options{})} // as internal/app wires it
 	reg := provider.Registry{"openai": func(s provider.Spec) (provider.Adapter, error) {
 		return openaiprov.New(openaiprov.Options{Name: s.Name, BaseURL: s.BaseURL, APIKey: s.APIKey, Client: client, Timeout: s.Timeout}), nil
 	}}

@@ -293,13 +293,19 @@ func (t *Transport) getConn(ctx context.Context, req *http.Request, key string, 
 
 func (t *Transport) takeIdle(key string) *conn {
 	now := time.Now()
+	var expired []*conn
+	defer func() {
+		for _, c := range expired {
+			c.nc.Close()
+		}
+	}()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.idle[key]
 	if p == nil {
 		return nil
 	}
-	for n := len(p.conns); n > 0; n = len(p.conns) {
+	if n := len(p.conns); n > 0 {
 		c := p.conns[n-1]
 		p.conns[n-1] = nil
 		p.conns = p.conns[:n-1]
@@ -307,10 +313,8 @@ func (t *Transport) takeIdle(key string) *conn {
 			c.reused = true
 			return c
 		}
-		go c.nc.Close() // expired: the rest are older still
-		for _, old := range p.conns {
-			go old.nc.Close()
-		}
+		// Expired, and the rest are older still.
+		expired = append(append(expired, c), p.conns...)
 		clear(p.conns)
 		p.conns = p.conns[:0]
 	}
