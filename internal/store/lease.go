@@ -64,6 +64,9 @@ func (s *Store) RunRollupCompactor(ctx context.Context, holder string, every tim
 			log.Warn("analytics compactor: lease", "err", err)
 		}
 		if ok {
+			if _, err := s.SweepLegacyAttempts(ctx); err != nil && ctx.Err() == nil { // old nodes' attempts (ledger_attempts.go)
+				log.Warn("ledger: move attempts of nodes before migration 0017", "err", err)
+			}
 			for range 8 { // a backlog is worked off a week at a time
 				st, err := s.CompactRollups(ctx, now, keep)
 				if err != nil {

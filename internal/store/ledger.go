@@ -277,6 +277,7 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]ledger.Ent
 	}
 	defer rows.Close()
 	var out []ledger.Entry
+	var legacy []int // the entries whose attempts are in the attempts table (see ledger_attempts.go)
 	for rows.Next() {
 		var e ledger.Entry
 		var ts, lat, ttft int64
@@ -299,12 +300,22 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]ledger.Ent
 		if e.Attempts, err = decodeAttempts(attempts); err != nil {
 			return nil, fmt.Errorf("request %s: attempts: %w", e.RequestID, err)
 		}
+		if attempts == "" {
+			legacy = append(legacy, len(out))
+		}
 		e.Time = time.UnixMicro(ts).UTC()
 		e.Stream, e.Estimated, e.Status = stream != 0, est != 0, ledger.Status(status)
 		e.Latency, e.TTFT = time.Duration(lat)*time.Microsecond, time.Duration(ttft)*time.Microsecond
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close() // SQLite's read pool is small: the legacy query gets this connection back
+	if err := s.legacyAttempts(ctx, out, legacy); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // CountRequests returns the number of ledger entries.

@@ -40,6 +40,8 @@ type Store struct {
 
 	stmtMu sync.Mutex           // guards stmts
 	stmts  map[string]*sql.Stmt // the ledger's multi-row inserts, prepared once on w
+
+	legacy legacyTable // the attempts table of nodes before migration 0017 (ledger_attempts.go)
 }
 
 // Open opens the store named by dsn: a postgres:// or postgresql:// URL
