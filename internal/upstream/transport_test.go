@@ -994,3 +994,40 @@ func TestRequestLeavesInOneWrite(t *testing.T) {
 		})
 	}
 }
+
+func TestEarlyAnswerToALargeBody(t *testing.T) {
+	// The server answers 413 after the head and closes without reading the
+	// 8 MB body: the client must not block writing it, and reads the answer
+	// that arrived before its write failed.
+	srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil || line == "\r\n" {
+				break
+			}
+		}
+		io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbig")
+		c.(*net.TCPConn).CloseWrite()
+		time.Sleep(100 * time.Millisecond)
+	})
+	tr := New(Options{})
+	done := make(chan struct{})
+	var resp *http.Response
+	var err error
+	go func() {
+		defer close(done)
+		resp, err = post(t, tr, srv.url(), strings.Repeat("x", 8<<20))
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("RoundTrip still writing 5 s after the server answered and closed")
+	}
+	if err != nil {
+		t.Fatalf("RoundTrip: %v, want the server's 413", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d, want 413", resp.StatusCode)
+	}
+}
