@@ -140,7 +140,9 @@ func (b *body) release() {
 	if !b.state.CompareAndSwap(stateOpen, stateReleased) {
 		return
 	}
-	if b.stop() && b.keep {
+	// Bytes past the body's end (a Content-Length shorter than what was
+	// sent) would be read as the next request's response: close instead.
+	if b.stop() && b.keep && b.br.Buffered() == 0 {
 		b.c.t.putIdle(b.c)
 		return
 	}

@@ -138,6 +138,8 @@ func TestResponses(t *testing.T) {
 			header: map[string][]string{"Content-Type": {"application/json"}, "Content-Length": {"5"}}},
 		{name: "content-length zero", serve: answerEach("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
 			status: 200, body: "", pooled: true, length: 0},
+		{name: "content-length shorter than the body", serve: answerOnce("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA"),
+			status: 200, body: "ok", length: 2},
 		{name: "truncated content-length", serve: answerOnce("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello"),
 			status: 200, body: "hello", bodyErr: io.ErrUnexpectedEOF, length: 10},
 		{name: "chunked with extensions and trailers",
