@@ -316,7 +316,11 @@ func moveLegacyAttempts(ctx context.Context, tx *sql.Tx, dialect string, limit i
 	if err != nil {
 		return 0, 0, err
 	}
-	if _, err = tx.ExecContext(ctx, `DELETE FROM attempts WHERE request_id IN (`+ids+`)`); err != nil {
+	del := `DELETE FROM attempts WHERE request_id IN (` + ids + `)`
+	if limit <= 0 {
+		del = `DELETE FROM attempts`
+	}
+	if _, err = tx.ExecContext(ctx, del); err != nil {
 		return 0, 0, err
 	}
 	return taken, int(n), nil

@@ -37,8 +37,8 @@ func TestAttemptsColumnRoundTrip(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			enc := appendAttempts(nil, tc.as)
-			if len(tc.as) == 0 && len(enc) != 0 {
-				t.Fatalf("no attempts encoded as %q, want empty", enc)
+			if len(tc.as) == 0 && string(enc) != "[]" { // "" is an old node's row (ledger_attempts.go)
+				t.Fatalf("no attempts encoded as %q, want []", enc)
 			}
 			got, err := decodeAttempts(string(enc))
 			if err != nil {
