@@ -16,6 +16,8 @@ import (
 	"github.com/sluicehq/sluice/internal/ledger"
 )
 
+var chartsRE = regexp.MustCompile(`data-series="([^"]*)"`)
+
 var topRowRE = regexp.MustCompile(`<tr><td>([^<]*)</td><td>([\d,]+)</td><td>\$([\d.]+)</td></tr>`)
 
 // topTable returns the rows (name, requests, cost) of the overview's
@@ -64,10 +66,36 @@ func TestOverviewRankings(t *testing.T) {
 	// Every entry is in the last hour, so each window holds them all.
 	base := "/admin/v1/analytics?org_id=" + q.org + "&from=" + url.QueryEscape(now.Add(-2*time.Hour).Format(time.RFC3339)) +
 		"&to=" + url.QueryEscape(now.Add(2*time.Minute).Format(time.RFC3339)) + "&interval=1h&metrics=requests,cost_micros&top=5&group_by="
-	for _, window := range []string{"1h", "24h", "7d"} {
+	for _, w := range []struct {
+		window  string
+		bucket  int64 // seconds
+		buckets int   // the span's, and the one the span starts in
+	}{{"1h", 60, 61}, {"24h", 3600, 25}, {"7d", 86400, 8}} {
+		window := w.window
 		a := q.srv.Do(ctx, http.MethodGet, "/console/?window="+window, nil, q.owner)
 		if a.Code != http.StatusOK {
 			t.Fatalf("%s: %d", window, a.Code)
+		}
+		// The chart: whole buckets of the window's width, holding every
+		// request (all in the last hour).
+		m := chartsRE.FindStringSubmatch(a.Body)
+		if m == nil {
+			t.Fatalf("%s: no charts", window)
+		}
+		var ch struct {
+			X        []int64 `json:"x"`
+			Requests []int64 `json:"requests"`
+		}
+		if err := json.Unmarshal([]byte(html.UnescapeString(m[1])), &ch); err != nil {
+			t.Fatal(err)
+		}
+		var sum int64
+		for _, n := range ch.Requests {
+			sum += n
+		}
+		if len(ch.X) != w.buckets || ch.X[0]%w.bucket != 0 || ch.X[1]-ch.X[0] != w.bucket || sum != int64(len(es)+10) {
+			t.Errorf("%s: %d buckets from %d by %ds, %d requests; want %d by %ds, %d", window, len(ch.X), ch.X[0], ch.X[1]-ch.X[0], sum,
+				w.buckets, w.bucket, len(es)+10)
 		}
 		for _, tc := range []struct{ title, dim string }{
 			{"Top models", "model"}, {"Top keys", "key"}, {"Top applications", "application"},
