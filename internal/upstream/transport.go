@@ -19,15 +19,19 @@
 //   - The response head is bounded: MaxHeaderBytes in all and
 //     MaxHeaderCount fields, for the head and again for the trailers.
 //   - Cancelling the request's context closes its connection, at any point.
-//   - A request on a reused idle connection that fails before the first
-//     byte of a response (the server closed the connection while it was
-//     idle) is sent once more on a fresh connection, when its body can be
-//     replayed (Request.GetBody, or no body). Unlike net/http, which
-//     retries a non-idempotent request only when nothing was written, this
-//     applies to POST too: without a background reader per connection an
-//     idle connection closed by the server is only noticed when used, and
-//     a server that closes a connection it read a request from without
-//     answering is far rarer than one that closes idle connections.
+//   - An idle connection is checked before reuse with one non-blocking
+//     peek at its socket: one the server closed (or wrote to) while it was
+//     idle is dropped, and the request goes on another. Without a reader
+//     goroutine per connection, that is how a closed idle connection is
+//     found before a request is written to it.
+//   - A request on a reused connection that still fails before the first
+//     byte of a response is sent once more on a fresh connection when its
+//     body can be replayed (Request.GetBody, or no body) and either the
+//     request never left whole (its write failed) or it is idempotent: a
+//     GET, HEAD, OPTIONS or TRACE, or one carrying Idempotency-Key or
+//     X-Idempotency-Key. As with net/http, a POST the server may have read
+//     is never sent twice here: a model call costs money; Sluice's own
+//     retry and failover decide what happens next.
 //   - Requests it does not handle go to Fallback (net/http's Transport in
 //     Sluice): schemes other than http and https, request bodies of
 //     unknown length, "Expect: 100-continue", Upgrade and CONNECT, and
@@ -196,7 +200,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			return resp, nil
 		}
-		if try == 0 && c.reused && errors.Is(err, errStaleConn) && ctx.Err() == nil {
+		if try == 0 && c.reused && errors.Is(err, errStaleConn) && ctx.Err() == nil &&
+			(errors.Is(err, errNotSent) || idempotent(req)) {
 			if body, ok := rewind(req); ok {
 				r2 := *req
 				r2.Body = body
@@ -234,8 +239,22 @@ func rewind(req *http.Request) (io.ReadCloser, bool) {
 }
 
 // errStaleConn marks a failure on a connection before any response byte:
-// the request may be sent again.
+// the request may be sent again if it is idempotent or errNotSent.
 var errStaleConn = errors.New("upstream: connection closed before the response")
+
+// errNotSent marks a stale connection whose request failed to be written
+// whole, so the server cannot have acted on it.
+var errNotSent = errors.New("upstream: the request was not sent whole")
+
+// idempotent reports whether req may be sent twice (RFC 9110 section
+// 9.2.2, and the idempotency-key headers that net/http honours too).
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
+}
 
 // CloseIdleConnections closes every idle connection (http.Client calls it).
 func (t *Transport) CloseIdleConnections() {
@@ -291,7 +310,22 @@ func (t *Transport) getConn(ctx context.Context, req *http.Request, key string, 
 	return t.dial(ctx, req, key)
 }
 
+// takeIdle returns the newest idle connection to key that is still open,
+// closing those the server closed (or wrote to) while they were idle; the
+// check is a system call, made outside the pool's lock.
 func (t *Transport) takeIdle(key string) *conn {
+	for {
+		c := t.popIdle(key)
+		if c == nil || (c.br.Buffered() == 0 && idleAlive(c.nc)) {
+			return c
+		}
+		c.nc.Close()
+	}
+}
+
+// popIdle takes the newest idle connection to key off the pool, closing
+// the expired ones.
+func (t *Transport) popIdle(key string) *conn {
 	now := time.Now()
 	var expired []*conn
 	defer func() {
@@ -452,6 +486,9 @@ func (t *Transport) roundTrip(ctx context.Context, c *conn, req *http.Request) (
 		stale := c.reused && errors.Is(rerr, errNoResponseByte)
 		if werr != nil {
 			rerr = werr
+		}
+		if stale && werr != nil {
+			return nil, fmt.Errorf("%w: %w: %w", errStaleConn, errNotSent, rerr)
 		}
 		if stale {
 			return nil, fmt.Errorf("%w: %w", errStaleConn, rerr)

@@ -507,31 +507,44 @@ func TestReuseAndConcurrency(t *testing.T) {
 	}
 }
 
-func TestStaleIdleConnectionRetried(t *testing.T) {
-	// The server answers one request per connection and then closes it
-	// without saying so: the next request on the pooled connection finds
-	// it closed before any response byte.
+func TestStaleConnections(t *testing.T) {
 	ok := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 	cases := []struct {
-		name      string
-		replay    bool // the request body can be replayed
+		name string
+		// closeIdle: the server closes each connection right after its
+		// answer (found by the peek before reuse); else it reads the next
+		// request's first bytes and closes without answering (the race a
+		// peek cannot see).
+		closeIdle bool
+		method    string
+		header    string // an idempotency header to send, if any
+		replay    bool   // the request body can be replayed
 		wantErr   bool
 		wantConns int32
 	}{
-		{name: "replayable body retried on a fresh connection", replay: true, wantConns: 2},
-		{name: "body that cannot be replayed is not retried", replay: false, wantErr: true, wantConns: 1},
+		{name: "idle connection closed by the server: found before use", closeIdle: true, method: "POST", replay: true, wantConns: 2},
+		{name: "idle connection closed, body not replayable: still fine", closeIdle: true, method: "POST", wantConns: 2},
+		{name: "POST read and dropped: never sent twice", method: "POST", replay: true, wantErr: true, wantConns: 1},
+		{name: "POST with Idempotency-Key read and dropped: retried", method: "POST", header: "Idempotency-Key", replay: true, wantConns: 2},
+		{name: "POST with X-Idempotency-Key read and dropped: retried", method: "POST", header: "X-Idempotency-Key", replay: true, wantConns: 2},
+		{name: "idempotent POST whose body cannot be replayed: not retried", method: "POST", header: "Idempotency-Key", wantErr: true, wantConns: 1},
+		{name: "GET read and dropped: retried", method: "GET", replay: true, wantConns: 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			var gotTwo atomic.Int32 // requests carrying "two" that reached the server
 			srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
-				if _, _, err := readRequest(br); err != nil {
+				_, body, err := readRequest(br)
+				if err != nil {
 					return
 				}
+				if strings.Contains(string(body), "two") {
+					gotTwo.Add(1)
+				}
 				io.WriteString(c, ok)
-				// Wait for the next request's first bytes, then close
-				// without answering (as a server timing out an idle
-				// connection does in the race).
-				br.Peek(1)
+				if !tc.closeIdle {
+					br.Peek(1)
+				}
 			})
 			tr := New(Options{})
 			defer tr.CloseIdleConnections()
@@ -541,7 +554,20 @@ func TestStaleIdleConnectionRetried(t *testing.T) {
 			}
 			io.ReadAll(resp.Body)
 			resp.Body.Close()
-			req, _ := http.NewRequest(http.MethodPost, srv.url(), strings.NewReader("two"))
+			if tc.closeIdle {
+				time.Sleep(50 * time.Millisecond) // the server's FIN arrives
+			}
+			var rb io.Reader
+			if tc.method == "POST" {
+				rb = strings.NewReader("two")
+			}
+			req, _ := http.NewRequest(tc.method, srv.url(), rb)
+			if tc.method == "GET" {
+				req.Header.Set("X-Body", "two")
+			}
+			if tc.header != "" {
+				req.Header.Set(tc.header, "k1")
+			}
 			if !tc.replay {
 				req.GetBody = nil
 			}
@@ -563,6 +589,9 @@ func TestStaleIdleConnectionRetried(t *testing.T) {
 			}
 			if n := srv.conns.Load(); n != tc.wantConns {
 				t.Fatalf("%d connections, want %d", n, tc.wantConns)
+			}
+			if tc.method == "POST" && tc.header == "" && gotTwo.Load() > 1 {
+				t.Fatalf("a POST without an idempotency key reached the server %d times", gotTwo.Load())
 			}
 		})
 	}
