@@ -112,13 +112,37 @@ func (s *Store) AlertTransitions(ctx context.Context, limit int) ([]AlertTransit
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT rule, series, seq, state, at, value, holder FROM alert_transitions
- ORDER BY at DESC, rule, series, seq DESC LIMIT $1`, limit)
+	return s.AlertTransitionPage(ctx, nil, limit)
+}
+
+// AlertTransitionCursor is a transition's position in the history's page
+// order: newest first (At, unix ms), then by rule and series, then the
+// series' newest transition (Seq) first.
+type AlertTransitionCursor struct {
+	At     int64
+	Rule   string
+	Series string
+	Seq    int64
+}
+
+// CursorOf is t's position in the history's page order.
+func (t AlertTransition) CursorOf() AlertTransitionCursor {
+	return AlertTransitionCursor{At: t.At.UnixMilli(), Rule: t.Rule, Series: t.Series, Seq: t.Seq}
+}
+
+// AlertTransitionPage returns up to limit (1-1001, else 100) recorded
+// transitions in the history's page order (see AlertTransitionCursor),
+// after the one at after (nil: from the newest). One query on the index
+// of migration 0020: a page reads its own rows however long the history;
+// transitions recorded in between never shift it.
+func (s *Store) AlertTransitionPage(ctx context.Context, after *AlertTransitionCursor, limit int) ([]AlertTransition, error) {
+	q, args := alertTransitionPageQuery(after, limit)
+	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []AlertTransition
+	out := []AlertTransition{}
 	for rows.Next() {
 		var t AlertTransition
 		var at int64
@@ -129,6 +153,21 @@ func (s *Store) AlertTransitions(ctx context.Context, limit int) ([]AlertTransit
 		out = append(out, t)
 	}
 	return out, rows.Err()
+}
+
+// alertTransitionPageQuery is the page query. The order mixes directions,
+// which a row comparison cannot express, so the cursor's condition is
+// spelled out column by column; its leading at <= bound is what the index
+// seeks to.
+func alertTransitionPageQuery(after *AlertTransitionCursor, limit int) (string, []any) {
+	var args []any
+	q := `SELECT rule, series, seq, state, at, value, holder FROM alert_transitions`
+	if after != nil {
+		at, rule, series, seq := bindArgs(&args, after.At), bindArgs(&args, after.Rule), bindArgs(&args, after.Series), bindArgs(&args, after.Seq)
+		q += ` WHERE at <= ` + at + ` AND (at < ` + at + ` OR (at = ` + at + ` AND (rule > ` + rule + ` OR (rule = ` + rule +
+			` AND (series > ` + series + ` OR (series = ` + series + ` AND seq < ` + seq + `))))))`
+	}
+	return q + ` ORDER BY at DESC, rule, series, seq DESC LIMIT ` + bindArgs(&args, pageSize(limit)), args
 }
 
 // AlertDelivery is a queued notification of one transition to one channel.
