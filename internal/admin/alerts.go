@@ -2,6 +2,7 @@ package admin
 
 import (
 	"cmp"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,9 +46,52 @@ type AlertChannelInput struct {
 
 // AlertsAnswer is GET /admin/v1/alerts.
 type AlertsAnswer struct {
-	States           []store.AlertState      `json:"states"`
-	Transitions      []store.AlertTransition `json:"transitions"`
-	DisabledChannels map[string]string       `json:"disabled_channels"`
+	States                []store.AlertState      `json:"states"`
+	Transitions           []store.AlertTransition `json:"transitions"`
+	TransitionsNextCursor string                  `json:"transitions_next_cursor,omitempty" description:"With limit or cursor: pass as cursor for the older transitions; absent on the last page."`
+	DisabledChannels      map[string]string       `json:"disabled_channels"`
+}
+
+// The alert history (transitions) pages by keyset like the other growing
+// lists: newest first, then by rule and series, then a series' newest
+// transition first; a cursor names the last transition shown. Rule and
+// series are quoted, so a series of any bytes (group_by values) round-trips.
+const transitionCursorTag = "at1"
+
+// maxTransitionCursor bounds a cursor's length: longer than decodeCursor
+// takes, since a series joins group_by values of any length.
+const maxTransitionCursor = 8 << 10
+
+func transitionCursor(t store.AlertTransition) string {
+	c := t.CursorOf()
+	return encodeCursor(transitionCursorTag, strconv.FormatInt(c.At, 10), strconv.Quote(c.Rule), strconv.Quote(c.Series),
+		strconv.FormatInt(c.Seq, 10))
+}
+
+// parseTransitionCursor reads the alert history's cursor: nil without one.
+func parseTransitionCursor(s string) (*store.AlertTransitionCursor, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if len(s) > maxTransitionCursor {
+		return nil, errInvalidCursor
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, errInvalidCursor
+	}
+	p := strings.Split(string(b), "\n")
+	if len(p) != 5 || p[0] != transitionCursorTag {
+		return nil, errInvalidCursor
+	}
+	at, err1 := strconv.ParseInt(p[1], 10, 64)
+	rule, err2 := strconv.Unquote(p[2])
+	series, err3 := strconv.Unquote(p[3])
+	seq, err4 := strconv.ParseInt(p[4], 10, 64)
+	if err := errors.Join(err1, err2, err3, err4); err != nil || at < 0 || seq < 1 || rule == "" {
+		return nil, errInvalidCursor
+	}
+	return &store.AlertTransitionCursor{At: at, Rule: rule, Series: series, Seq: seq}, nil
 }
 
 func (in AlertRuleInput) toConfig() (config.AlertRule, error) {
@@ -162,21 +206,31 @@ func (a *API) deleteAlertRule(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, Deleted{Deleted: id})
 }
 
+// listAlerts answers the states, the newest transitions and the disabled
+// channels. With limit or cursor, the transitions are one page of the
+// history, with transitions_next_cursor when older ones follow; without
+// either, the newest 100, as it always answered.
 func (a *API) listAlerts(w http.ResponseWriter, r *http.Request) error {
-	limit := 100
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			return &httpError{http.StatusBadRequest, "invalid_limit", "limit must be an integer from 1 to 1000."}
-		}
-		limit = n
+	limit, err := pageLimit(r)
+	if err != nil {
+		return err
 	}
-	ans := AlertsAnswer{States: []store.AlertState{}, Transitions: []store.AlertTransition{}}
-	var err error
+	after, err := parseTransitionCursor(r.URL.Query().Get("cursor"))
+	if err != nil {
+		return err
+	}
+	ans := AlertsAnswer{}
 	if ans.States, err = a.opts.Store.AlertStates(r.Context()); err != nil {
 		return err
 	}
-	if ans.Transitions, err = a.opts.Store.AlertTransitions(r.Context(), limit); err != nil {
+	if !paged(r) {
+		ans.Transitions, err = a.opts.Store.AlertTransitions(r.Context(), limit)
+	} else if ans.Transitions, err = a.opts.Store.AlertTransitionPage(r.Context(), after, limit+1); err == nil && len(ans.Transitions) > limit {
+		// One more than the page tells that older transitions follow it.
+		ans.Transitions = ans.Transitions[:limit]
+		ans.TransitionsNextCursor = transitionCursor(ans.Transitions[limit-1])
+	}
+	if err != nil {
 		return err
 	}
 	if ans.DisabledChannels, err = a.opts.Store.DisabledAlertChannels(r.Context()); err != nil {

@@ -149,6 +149,7 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 			q("top", "integer", "Only the top (1-1000) series by rank_by over the whole range, in rank order; the rest summed in other."),
 			q("rank_by", "string", "The metric top ranks by (default requests)."),
 			q("rankings", "string", "Comma-separated dimensions (as group_by): each one's top values over the whole range, read with the series."),
+			q("ranking_metrics", "string", "The rankings' metrics, as metrics (default: metrics); without a percentile, no histograms per value."),
 			q("key_ids", "string", "Only these keys: comma-separated ids (at most 200)."), q("app_ids", "string", "Only these applications: comma-separated ids (at most 200).")}, scopeParams...), Response: AnalyticsAnswer{}})
 	add("GET /admin/v1/request-log", authz.UsageRead, a.listCaptures, openapi.Op{ID: "listCaptures", Tags: []string{"analytics"},
 		Summary: "Captured request and response bodies (request_log), redacted, newest first",
@@ -157,7 +158,7 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 			q("cursor", "string", "The next_cursor of the previous page.")}, scopeParams...),
 		Response: page[store.Capture]{}})
 	add("GET /admin/v1/alerts", authz.GatewayRead, a.listAlerts, openapi.Op{ID: "listAlerts", Tags: []string{"alerts"},
-		Summary: "Alert states, recent transitions and disabled channels", Query: []openapi.Param{q("limit", "integer", "")},
+		Summary: "Alert states, recent transitions and disabled channels", Query: []openapi.Param{q("limit", "integer", "1-1000 transitions, default 100; with limit or cursor, transitions_next_cursor names the older ones."), q("cursor", "string", "The transitions_next_cursor of the previous page.")},
 		Response: AlertsAnswer{}})
 	add("GET /admin/v1/alert-rules", authz.GatewayRead, a.listAlertRules, openapi.Op{ID: "listAlertRules", Tags: []string{"alerts"},
 		Summary: "Alert rules made through the API (the file's are in alert_rules)", Response: list[AlertRuleInput]{}})
