@@ -76,6 +76,7 @@ type planView struct {
 type subView struct {
 	ID          string     `json:"id"`
 	Application string     `json:"application"`
+	AppPath     string     `json:"application_path"` // org/team/app, by name
 	Product     string     `json:"product"`
 	Plan        string     `json:"plan"`
 	State       string     `json:"state"`
@@ -168,7 +169,7 @@ func baseURL(r *http.Request) string {
 type productData struct {
 	Product  productView
 	Current  *versionView
-	Apps     []admin.UnitView
+	Apps     chooser
 	Snippets []snippet
 	Model    string
 	Path     string // the version's base URL path (ends in /v1)
@@ -212,7 +213,7 @@ func (c *Console) productPage(w http.ResponseWriter, r *http.Request, u *user, p
 		d.DocsText = v.Docs
 	}
 	d.Snippets = snippets(baseURL(r)+d.Root, d.Model)
-	apps, err := c.units(r, u, "apps", scopeQuery(p))
+	apps, err := c.chooser(r, u, "apps", scopeQuery(p))
 	if err != nil {
 		return err
 	}
@@ -255,25 +256,37 @@ func (c *Console) subscribe(r *http.Request, u *user) (string, string, error) {
 
 // Applications, self-service.
 
+// apps shows the user's applications unitsPerPage at a time by keyset,
+// and a form to create one in a team of the first chooserMax teams the
+// user may create applications in (by id when there are more teams).
 func (c *Console) apps(w http.ResponseWriter, r *http.Request, u *user, p *page) error {
 	p.Title = "My applications"
-	q := scopeQuery(p)
-	apps, err := c.units(r, u, "apps", q)
+	q, cursor := scopeQuery(p), r.URL.Query().Get("cursor")
+	apps, next, err := c.unitPage(r, u, "apps", q, cursor, unitsPerPage)
 	if err != nil {
 		return err
 	}
-	teams, err := c.units(r, u, "teams", q)
+	teams, err := c.chooser(r, u, "teams", q)
 	if err != nil {
 		return err
 	}
-	var writable []admin.UnitView
-	for _, t := range teams {
+	writable := chooser{More: teams.More}
+	for _, t := range teams.Units {
 		if c.may(u, authz.AppsWrite, authz.Scope{OrgID: t.OrgID, TeamID: t.ID}) {
-			writable = append(writable, t)
+			writable.Units = append(writable.Units, t)
 		}
 	}
-	p.Can["create"] = len(writable) > 0
-	p.Data = map[string]any{"Apps": apps, "Teams": writable}
+	// Past the chooser's teams, any grant of the action may be on a team
+	// not shown.
+	p.Can["create"] = len(writable.Units) > 0 || (teams.More && c.may(u, authz.AppsWrite, authz.Scope{OrgID: p.Org}))
+	first, nextLink := "/portal/apps", ""
+	if p.Org != "" {
+		first += "?" + withOrg(p, url.Values{}).Encode()
+	}
+	if next != "" {
+		nextLink = "/portal/apps?" + withOrg(p, url.Values{"cursor": {next}}).Encode()
+	}
+	p.Data = map[string]any{"Apps": apps, "Teams": writable, "Next": nextLink, "Paged": cursor != "", "First": first}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/sluicehq/sluice/internal/authz"
 )
@@ -114,13 +115,13 @@ func (c *Console) subscriptions(w http.ResponseWriter, r *http.Request, u *user,
 		in.Set("org", p.Org)
 	}
 	d.More = olderLink("/console/subscriptions", in, list.NextCursor)
+	// Each row names its application by its path (org/team/app), which
+	// the API adds from its snapshot: no read of the applications.
 	d.Apps = map[string]string{}
-	apps, err := c.units(r, u, "apps", scopeQuery(p))
-	if err != nil {
-		return err
-	}
-	for _, a := range apps {
-		d.Apps[a.ID] = a.Name
+	for _, s := range list.Data {
+		if s.AppPath != "" {
+			d.Apps[s.Application] = s.AppPath[strings.LastIndexByte(s.AppPath, '/')+1:]
+		}
 	}
 	p.Can["approve"] = c.mayNew(u, subscriptionsApprove, authz.Scope{OrgID: p.Org})
 	p.Data = d

@@ -157,6 +157,11 @@ func TestPageQueryBudget(t *testing.T) {
 		{"portal apps", func(q querySeed) string { return "/portal/apps" }, 8},
 		{"portal app", func(q querySeed) string { return "/portal/apps/" + q.app }, 21},
 		{"portal product", func(q querySeed) string { return "/portal/products/prod-0" }, 9},
+		// Choosers read one page of 200 applications or teams; "My
+		// applications" pages by keyset; subscriptions name their
+		// applications by the API's application_path, with no list read.
+		{"portal apps next page", func(q querySeed) string { return "/portal/apps?cursor=" + q.appsCursor() }, 8},
+		{"subscriptions, any state", func(q querySeed) string { return "/console/subscriptions?state=&org=" + q.org }, 7},
 	}
 	for _, pg := range pages {
 		t.Run(pg.name, func(t *testing.T) {

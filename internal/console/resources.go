@@ -340,7 +340,7 @@ func (c *Console) keys(w http.ResponseWriter, r *http.Request, u *user, p *page)
 	if err != nil {
 		return err
 	}
-	apps, err := c.units(r, u, "apps", scopeQuery(p))
+	apps, err := c.chooser(r, u, "apps", scopeQuery(p))
 	if err != nil {
 		return err
 	}
@@ -352,6 +352,26 @@ func (c *Console) keys(w http.ResponseWriter, r *http.Request, u *user, p *page)
 	p.Data = map[string]any{"Keys": keys, "Next": olderLink("/console/keys", withOrg(p, url.Values{}), next),
 		"Paged": r.URL.Query().Get("cursor") != "", "Apps": apps, "Models": models, "Now": time.Now()}
 	return nil
+}
+
+// chooserMax bounds the applications or teams a form offers to choose
+// from.
+const chooserMax = 200
+
+// chooser is what a form offers to choose a unit from: the first
+// chooserMax units, and whether more follow. With more, the form takes
+// the unit's id typed (the units shown as suggestions) rather than a
+// <select> that lacks some; the admin API checks the id either way.
+type chooser struct {
+	Units []admin.UnitView
+	More  bool
+}
+
+// chooser reads one page of at most chooserMax units of kind that q
+// selects.
+func (c *Console) chooser(r *http.Request, u *user, kind string, q url.Values) (chooser, error) {
+	units, next, err := c.unitPage(r, u, kind, q, "", chooserMax)
+	return chooser{Units: units, More: next != ""}, err
 }
 
 // keyCreatedData shows a key's value once.
