@@ -107,38 +107,15 @@ func rankSeries(pts []store.AnalyticsPoint, n int, metric string) (kept []store.
 	return kept, rest, restGroups
 }
 
-// rankGroups ranks one dimension's values (sorted by value) as rankSeries
-// ranks series: the top n by metric, ties by value; the rest summed in
-// other. It sorts indices, not the values' sums.
-func rankGroups(gs []store.AnalyticsGroup, dim string, n int, metric string, metrics []string) AnalyticsRanking {
-	type ranked struct {
-		i int
-		v float64
-	}
-	rs := make([]ranked, len(gs))
-	for i := range gs {
-		rs[i].i = i
-		rs[i].v, _ = gs[i].Metric(metric)
-	}
-	slices.SortStableFunc(rs, func(a, b ranked) int {
-		if a.v != b.v {
-			if a.v > b.v {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(gs[a.i].Value, gs[b.i].Value)
-	})
-	n = min(n, len(rs))
-	var rest store.RollupSums
-	for _, r := range rs[n:] {
-		rest.Add(&gs[r.i].RollupSums)
-	}
-	out := AnalyticsRanking{Groups: make([]AnalyticsRankedGroup, n),
-		Other: AnalyticsOther{Series: len(rs) - n, Totals: metricValues(&rest, metrics, map[string]any{})}}
-	for k, r := range rs[:n] {
-		out.Groups[k] = AnalyticsRankedGroup{Group: map[string]string{dim: gs[r.i].Value},
-			Totals: metricValues(&gs[r.i].RollupSums, metrics, map[string]any{})}
+// rankedGroups turns one dimension's top values (store.AnalyticsResult's
+// ranking with Top, in rank order) and the rest into its ranking, with
+// the named metrics.
+func rankedGroups(gs []store.AnalyticsGroup, rest store.AnalyticsRest, dim string, metrics []string) AnalyticsRanking {
+	out := AnalyticsRanking{Groups: make([]AnalyticsRankedGroup, len(gs)),
+		Other: AnalyticsOther{Series: rest.Values, Totals: metricValues(&rest.RollupSums, metrics, map[string]any{})}}
+	for k := range gs {
+		out.Groups[k] = AnalyticsRankedGroup{Group: map[string]string{dim: gs[k].Value},
+			Totals: metricValues(&gs[k].RollupSums, metrics, map[string]any{})}
 	}
 	return out
 }
@@ -161,10 +138,10 @@ func parseInterval(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// analyticsMetrics expands the metrics parameter: names of
-// store.AnalyticsMetrics, or the families "tokens", "cost", "latency" and
-// "ttft"; empty means all.
-func analyticsMetrics(s string) ([]string, error) {
+// analyticsMetrics expands the metrics parameter (or another named
+// param that takes the same): names of store.AnalyticsMetrics, or the
+// families "tokens", "cost", "latency" and "ttft"; empty means all.
+func analyticsMetrics(param, s string) ([]string, error) {
 	if s == "" {
 		return store.AnalyticsMetrics, nil
 	}
@@ -180,8 +157,8 @@ func analyticsMetrics(s string) ([]string, error) {
 		names := families[m]
 		if names == nil {
 			if !slices.Contains(store.AnalyticsMetrics, m) {
-				return nil, &httpError{http.StatusBadRequest, "invalid_metrics",
-					"metrics are " + strings.Join(store.AnalyticsMetrics, ", ") + ", or tokens, cost, latency, ttft."}
+				return nil, &httpError{http.StatusBadRequest, "invalid_" + param,
+					param + " are " + strings.Join(store.AnalyticsMetrics, ", ") + ", or tokens, cost, latency, ttft."}
 			}
 			names = []string{m}
 		}
@@ -216,9 +193,17 @@ func (a *API) analytics(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	metrics, err := analyticsMetrics(qs.Get("metrics"))
+	metrics, err := analyticsMetrics("metrics", qs.Get("metrics"))
 	if err != nil {
 		return err
+	}
+	// The rankings' metrics: by default the series'; fewer keep less per
+	// value of a ranking (no histograms without a percentile).
+	rankMetrics := metrics
+	if v := qs.Get("ranking_metrics"); v != "" {
+		if rankMetrics, err = analyticsMetrics("ranking_metrics", v); err != nil {
+			return err
+		}
 	}
 	dimensions := func(param string) ([]string, error) {
 		var out []string
@@ -287,7 +272,7 @@ func (a *API) analytics(w http.ResponseWriter, r *http.Request) error {
 		where[col] = v
 	}
 	res, err := a.opts.Store.AnalyticsRanked(r.Context(), store.AnalyticsQuery{From: from, To: to, Interval: iv, GroupBy: groupBy,
-		Where: where, Metrics: read, Rankings: rankings})
+		Where: where, Metrics: read, Rankings: rankings, RankingMetrics: rankMetrics, Top: top, RankBy: rankBy})
 	if errors.Is(err, store.ErrAnalyticsRange) {
 		return &httpError{http.StatusBadRequest, "invalid_range", strings.TrimPrefix(err.Error(), store.ErrAnalyticsRange.Error()+": ")}
 	}
@@ -316,7 +301,7 @@ func (a *API) analytics(w http.ResponseWriter, r *http.Request) error {
 		if ans.Rankings == nil {
 			ans.Rankings = map[string]AnalyticsRanking{}
 		}
-		ans.Rankings[dim] = rankGroups(res.Rankings[i], dim, top, rankBy, metrics)
+		ans.Rankings[dim] = rankedGroups(res.Rankings[i], res.Others[i], dim, rankMetrics)
 	}
 	var cur *AnalyticsSeries
 	var curKey string

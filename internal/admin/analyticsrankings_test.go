@@ -158,7 +158,75 @@ func testAnalyticsRankings(t *testing.T, dsn string) {
 			}
 		})
 	}
+	// ranking_metrics: the rankings carry those metrics only, and answer
+	// what a call grouped by the dimension alone with metrics= them (and
+	// the same top and rank_by) answers, its points summed; the series
+	// and totals are still metrics'.
+	for _, tc := range []struct{ name, q, rankMs string }{
+		{"the console's: requests and cost, series with latency", "&interval=6h&metrics=requests,errors,input_tokens," +
+			"latency_p50_ms,latency_p95_ms&top=3&rank_by=requests", "requests,cost_micros"},
+		{"rank by a percentile it does not show", "&interval=1h&metrics=requests,errors&top=2&rank_by=latency_p95_ms",
+			"requests,cost"},
+		{"more metrics than the series", "&interval=1d&metrics=requests&top=4&rank_by=cost_micros",
+			"requests,errors,output_tokens,cost_micros,ttft_p95_ms"},
+	} {
+		t.Run("ranking_metrics, "+tc.name, func(t *testing.T) {
+			dims := []string{"model", "key", "application"}
+			series := span(-7*24*time.Hour, time.Minute) + tc.q
+			one := get(series + "&rankings=" + strings.Join(dims, ",") + "&ranking_metrics=" + tc.rankMs)
+			plain := get(series)
+			if !reflect.DeepEqual(one.Series, plain.Series) || !reflect.DeepEqual(one.Totals, plain.Totals) ||
+				!reflect.DeepEqual(one.Other, plain.Other) {
+				t.Errorf("with rankings, series, totals or other differ from the call without:\n%+v\n%+v", one, plain)
+			}
+			alone, _, _ := strings.Cut(strings.TrimPrefix(tc.q, "&interval="), "&")
+			for _, dim := range dims {
+				q := span(-7*24*time.Hour, time.Minute) + "&interval=" + alone + "&metrics=" + tc.rankMs + "&group_by=" + dim
+				for _, p := range strings.Split(tc.q, "&") {
+					if strings.HasPrefix(p, "top=") || strings.HasPrefix(p, "rank_by=") {
+						q += "&" + p
+					}
+				}
+				sep := get(q)
+				got := one.Rankings[dim]
+				if len(got.Groups) != len(sep.Series) || len(got.Groups) == 0 {
+					t.Fatalf("%s: %d groups, grouped alone %d series", dim, len(got.Groups), len(sep.Series))
+				}
+				for i, g := range got.Groups {
+					s := sep.Series[i]
+					if !reflect.DeepEqual(g.Group, s.Group) {
+						t.Errorf("%s: group %d is %v, grouped alone %v", dim, i, g.Group, s.Group)
+					}
+					if len(g.Totals) != len(sep.Totals) {
+						t.Errorf("%s %v: metrics %v, want those of %v", dim, g.Group, g.Totals, sep.Totals)
+					}
+					for m := range sep.Totals {
+						if _, ok := g.Totals[m]; !ok {
+							t.Errorf("%s %v: no %s", dim, g.Group, m)
+						}
+					}
+					for _, m := range additive {
+						if _, ok := sep.Totals[m]; !ok {
+							continue
+						}
+						var v float64
+						for _, p := range s.Points {
+							v += p[m].(float64)
+						}
+						if g.Totals[m] != v {
+							t.Errorf("%s %v: %s %v, its series' points sum to %v", dim, g.Group, m, g.Totals[m], v)
+						}
+					}
+				}
+				if sep.Other == nil || !reflect.DeepEqual(got.Other, *sep.Other) {
+					t.Errorf("%s: other %+v, grouped alone %+v", dim, got.Other, sep.Other)
+				}
+			}
+		})
+	}
 	for _, tc := range []struct{ q, code string }{
+		{"&rankings=model&top=5&ranking_metrics=colour", "invalid_ranking_metrics"},
+		{"&rankings=model&top=5&ranking_metrics=requests,,cost", "invalid_ranking_metrics"},
 		{"&rankings=model", "invalid_rankings"},
 		{"&rankings=colour&top=5", "invalid_rankings"},
 	} {

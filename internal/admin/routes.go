@@ -149,6 +149,7 @@ func (a *API) routes(add func(string, authz.Action, func(http.ResponseWriter, *h
 			q("top", "integer", "Only the top (1-1000) series by rank_by over the whole range, in rank order; the rest summed in other."),
 			q("rank_by", "string", "The metric top ranks by (default requests)."),
 			q("rankings", "string", "Comma-separated dimensions (as group_by): each one's top values over the whole range, read with the series."),
+			q("ranking_metrics", "string", "The rankings' metrics, as metrics (default: metrics); without a percentile, no histograms per value."),
 			q("key_ids", "string", "Only these keys: comma-separated ids (at most 200)."), q("app_ids", "string", "Only these applications: comma-separated ids (at most 200).")}, scopeParams...), Response: AnalyticsAnswer{}})
 	add("GET /admin/v1/request-log", authz.UsageRead, a.listCaptures, openapi.Op{ID: "listCaptures", Tags: []string{"analytics"},
 		Summary: "Captured request and response bodies (request_log), redacted, newest first",

@@ -303,6 +303,9 @@ func (c *Console) fromAnalytics(r *http.Request, u *user, scope url.Values, d *o
 			dims = append(dims, g.dim)
 		}
 		q.Set("rankings", strings.Join(dims, ","))
+		// The tables show requests and cost only: without the chart's
+		// percentiles, each value of a ranking keeps no histograms.
+		q.Set("ranking_metrics", "requests,cost_micros")
 		q.Set("top", "5")
 		q.Set("rank_by", "requests")
 	}

@@ -42,6 +42,17 @@ type AnalyticsQuery struct {
 	// rows as the points (AnalyticsResult.Rankings): what grouping by
 	// each of them alone would total, in one read instead of one each.
 	Rankings []string
+	// RankingMetrics names the measures the rankings are read for
+	// (AnalyticsMetrics); empty: Metrics. Each value of a ranking keeps
+	// its integer sums, and its histograms only where these or RankBy
+	// need them (a percentile). The read covers Metrics and these.
+	RankingMetrics []string
+	// Top, when positive, keeps of each ranking only the Top values with
+	// the greatest RankBy (a metric; "" is requests), ties broken by the
+	// smaller value, in that order, and sums the rest in
+	// AnalyticsResult.Others: only what is returned gets whole sums.
+	Top    int
+	RankBy string
 }
 
 // inListColumns are the Where columns whose value may list several ids,
@@ -90,10 +101,19 @@ type AnalyticsGroup struct {
 // AnalyticsResult is what AnalyticsRanked answers: the points, as
 // Analytics gives them, and for each name of AnalyticsQuery.Rankings, in
 // that order, every value of that dimension with its sums over the
-// range, sorted by value.
+// range, sorted by value; with Top, only the top values, in rank order,
+// and in Others, in the same order, the rest.
 type AnalyticsResult struct {
 	Points   []AnalyticsPoint
 	Rankings [][]AnalyticsGroup
+	Others   []AnalyticsRest
+}
+
+// AnalyticsRest is what Top left out of a ranking: how many values, and
+// their sums.
+type AnalyticsRest struct {
+	Values int
+	RollupSums
 }
 
 // analyticsParallelism is how many parts of a long stretch are read at
@@ -217,8 +237,40 @@ func (s *Store) AnalyticsRanked(ctx context.Context, q AnalyticsQuery) (Analytic
 		cut(end, b, grains[1:])
 	}
 	cut(from, to, grains)
-	wantSums, wantLat, wantTTFT := wantedColumns(q.Metrics)
+	rankBy := q.RankBy
+	if rankBy == "" {
+		rankBy = "requests"
+	}
+	if _, ok := (&RollupSums{}).Metric(rankBy); !ok {
+		return res, fmt.Errorf("%w: cannot rank by %q", ErrAnalyticsRange, rankBy)
+	}
+	rankMetrics := q.RankingMetrics
+	if len(rankMetrics) == 0 {
+		rankMetrics = q.Metrics
+	}
+	read := q.Metrics
+	if len(read) > 0 && len(rankCols) > 0 {
+		if len(rankMetrics) == 0 {
+			read = nil // all
+		} else {
+			read = append(slices.Clip(read), rankMetrics...)
+			if q.Top > 0 {
+				read = append(read, rankBy)
+			}
+		}
+	}
+	wantSums, wantLat, wantTTFT := wantedColumns(read)
 	want := stretchColumns{wantSums, wantLat, wantTTFT}
+	// What each ranking's value keeps: its histograms only where the
+	// ranking's metrics or its order need them.
+	keep := rankKeep{wantLat, wantTTFT}
+	if len(rankMetrics) > 0 {
+		if q.Top > 0 {
+			rankMetrics = append(slices.Clip(rankMetrics), rankBy)
+		}
+		_, keep.lat, keep.ttft = wantedColumns(rankMetrics)
+		keep.lat, keep.ttft = keep.lat && wantLat, keep.ttft && wantTTFT
+	}
 
 	// Long stretches are cut in parts read at once on separate connections
 	// (SQLite's read pool has 4, PostgreSQL's 16), each summed apart, then
@@ -248,7 +300,7 @@ func (s *Store) AnalyticsRanked(ctx context.Context, q AnalyticsQuery) (Analytic
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			accs[i] = newAnalyticsAcc(len(rankCols))
+			accs[i] = newAnalyticsAcc(len(rankCols), keep)
 			errs[i] = s.analyticsStretch(ctx, st.grain, st.start, st.end, iv, groupCols, rankCols, q.Where, want, accs[i])
 		}()
 	}
@@ -256,9 +308,19 @@ func (s *Store) AnalyticsRanked(ctx context.Context, q AnalyticsQuery) (Analytic
 	if err := errors.Join(errs...); err != nil {
 		return res, err
 	}
-	acc := newAnalyticsAcc(len(rankCols))
-	for _, a := range accs {
-		acc.merge(a)
+	// Merged into the part with the most ranking values, so that the
+	// largest maps are not built twice.
+	base := 0
+	for i, a := range accs {
+		if a.rankValues() > accs[base].rankValues() {
+			base = i
+		}
+	}
+	acc := accs[base]
+	for i, a := range accs {
+		if i != base {
+			acc.merge(a)
+		}
 	}
 	res.Points = make([]AnalyticsPoint, 0, len(acc.points))
 	for _, p := range acc.points {
@@ -271,10 +333,19 @@ func (s *Store) AnalyticsRanked(ctx context.Context, q AnalyticsQuery) (Analytic
 		return res.Points[i].T.Before(res.Points[j].T)
 	})
 	res.Rankings = make([][]AnalyticsGroup, len(rankCols))
+	if q.Top > 0 {
+		res.Others = make([]AnalyticsRest, len(rankCols))
+	}
 	for i, m := range acc.ranks {
+		if q.Top > 0 {
+			res.Rankings[i], res.Others[i] = topValues(m, q.Top, rankBy)
+			continue
+		}
 		gs := make([]AnalyticsGroup, 0, len(m))
 		for v, sums := range m {
-			gs = append(gs, AnalyticsGroup{Value: v, RollupSums: *sums})
+			g := AnalyticsGroup{Value: v}
+			sums.fill(&g.RollupSums, true)
+			gs = append(gs, g)
 		}
 		sort.Slice(gs, func(a, b int) bool { return gs[a].Value < gs[b].Value })
 		res.Rankings[i] = gs
@@ -282,20 +353,190 @@ func (s *Store) AnalyticsRanked(ctx context.Context, q AnalyticsQuery) (Analytic
 	return res, nil
 }
 
+// topValues picks the n values of a ranking with the greatest metric,
+// ties broken by the smaller value, in that order, and sums the rest:
+// whole RollupSums only for those n and the rest, whatever the number of
+// values.
+func topValues(m map[string]*rankSums, n int, metric string) ([]AnalyticsGroup, AnalyticsRest) {
+	type cand struct {
+		v     float64
+		value string
+		sums  *rankSums
+	}
+	better := func(a, b *cand) bool {
+		if a.v != b.v {
+			return a.v > b.v
+		}
+		return a.value < b.value
+	}
+	_, lat, ttft := wantedColumns([]string{metric})
+	hists := lat || ttft
+	top := make([]cand, 0, min(n, len(m)))
+	var scratch RollupSums
+	for v, s := range m {
+		s.fill(&scratch, hists)
+		c := cand{value: v, sums: s}
+		c.v, _ = scratch.Metric(metric)
+		if len(top) == n && !better(&c, &top[n-1]) {
+			continue
+		}
+		i := sort.Search(len(top), func(k int) bool { return better(&c, &top[k]) })
+		if len(top) < n {
+			top = append(top, cand{})
+		}
+		copy(top[i+1:], top[i:])
+		top[i] = c
+	}
+	kept := make(map[*rankSums]bool, len(top))
+	gs := make([]AnalyticsGroup, len(top))
+	for k := range top {
+		kept[top[k].sums] = true
+		gs[k].Value = top[k].value
+		top[k].sums.fill(&gs[k].RollupSums, true)
+	}
+	var rest rankSums
+	for _, s := range m {
+		if !kept[s] {
+			rest.add(s)
+		}
+	}
+	out := AnalyticsRest{Values: len(m) - len(top)}
+	rest.fill(&out.RollupSums, true)
+	return gs, out
+}
+
+// rankKeep says which histograms a ranking's values keep.
+type rankKeep struct{ lat, ttft bool }
+
+// rankSums is what a ranking keeps per value: the integer sums of
+// RollupSums (96 bytes in all) and, only where the ranking needs them,
+// its histograms (512 bytes each).
+type rankSums struct {
+	requests, errors, inputTokens, outputTokens, cachedTokens, costMicros int64
+	cacheHits, cacheLookups, latencyMicros, ttftCount, ttftMicros         int64
+	hists                                                                 *rankHists
+}
+
+// rankHists are a ranking value's histograms; each is nil unless kept.
+type rankHists struct{ lat, ttft *Hist }
+
+func newRankSums(keep rankKeep) *rankSums {
+	r := &rankSums{}
+	if keep.lat || keep.ttft {
+		r.hists = &rankHists{}
+	}
+	if keep.lat {
+		r.hists.lat = new(Hist)
+	}
+	if keep.ttft {
+		r.hists.ttft = new(Hist)
+	}
+	return r
+}
+
+// addRow adds a row's integer columns and, where r keeps them, its
+// decoded histograms to r.
+func (r *rankSums) addRow(row *RollupSums, lat, ttft *rowHist) {
+	r.requests += row.Requests
+	r.errors += row.Errors
+	r.inputTokens += row.InputTokens
+	r.outputTokens += row.OutputTokens
+	r.cachedTokens += row.CachedTokens
+	r.costMicros += row.CostMicros
+	r.cacheHits += row.CacheHits
+	r.cacheLookups += row.CacheLookups
+	r.latencyMicros += row.LatencyMicros
+	r.ttftCount += row.TTFTCount
+	r.ttftMicros += row.TTFTMicros
+	if r.hists != nil {
+		if r.hists.lat != nil {
+			lat.addTo(r.hists.lat)
+		}
+		if r.hists.ttft != nil {
+			ttft.addTo(r.hists.ttft)
+		}
+	}
+}
+
+// add adds o to r, histograms included where o has them.
+func (r *rankSums) add(o *rankSums) {
+	r.requests += o.requests
+	r.errors += o.errors
+	r.inputTokens += o.inputTokens
+	r.outputTokens += o.outputTokens
+	r.cachedTokens += o.cachedTokens
+	r.costMicros += o.costMicros
+	r.cacheHits += o.cacheHits
+	r.cacheLookups += o.cacheLookups
+	r.latencyMicros += o.latencyMicros
+	r.ttftCount += o.ttftCount
+	r.ttftMicros += o.ttftMicros
+	if o.hists == nil {
+		return
+	}
+	if r.hists == nil {
+		r.hists = &rankHists{}
+	}
+	if o.hists.lat != nil {
+		if r.hists.lat == nil {
+			r.hists.lat = new(Hist)
+		}
+		r.hists.lat.Add(o.hists.lat)
+	}
+	if o.hists.ttft != nil {
+		if r.hists.ttft == nil {
+			r.hists.ttft = new(Hist)
+		}
+		r.hists.ttft.Add(o.hists.ttft)
+	}
+}
+
+// fill sets d to r's sums; with hists, its histograms too (empty where r
+// keeps none), else d's are left as they are.
+func (r *rankSums) fill(d *RollupSums, hists bool) {
+	d.Requests, d.Errors = r.requests, r.errors
+	d.InputTokens, d.OutputTokens, d.CachedTokens = r.inputTokens, r.outputTokens, r.cachedTokens
+	d.CostMicros, d.CacheHits, d.CacheLookups = r.costMicros, r.cacheHits, r.cacheLookups
+	d.LatencyMicros, d.TTFTCount, d.TTFTMicros = r.latencyMicros, r.ttftCount, r.ttftMicros
+	if !hists {
+		return
+	}
+	d.Latency, d.TTFT = Hist{}, Hist{}
+	if r.hists == nil {
+		return
+	}
+	if r.hists.lat != nil {
+		d.Latency = *r.hists.lat
+	}
+	if r.hists.ttft != nil {
+		d.TTFT = *r.hists.ttft
+	}
+}
+
 // analyticsAcc sums the rows of a read: per point (under a key of the
 // bucket's 8 bytes and the group's values, each ended by a NUL) and, for
 // each ranking dimension, per value.
 type analyticsAcc struct {
 	points map[string]*AnalyticsPoint
-	ranks  []map[string]*RollupSums
+	ranks  []map[string]*rankSums
+	keep   rankKeep
 }
 
-func newAnalyticsAcc(rankings int) *analyticsAcc {
-	a := &analyticsAcc{points: map[string]*AnalyticsPoint{}, ranks: make([]map[string]*RollupSums, rankings)}
+func newAnalyticsAcc(rankings int, keep rankKeep) *analyticsAcc {
+	a := &analyticsAcc{points: map[string]*AnalyticsPoint{}, ranks: make([]map[string]*rankSums, rankings), keep: keep}
 	for i := range a.ranks {
-		a.ranks[i] = map[string]*RollupSums{}
+		a.ranks[i] = map[string]*rankSums{}
 	}
 	return a
+}
+
+// rankValues counts the values of a's rankings.
+func (a *analyticsAcc) rankValues() int {
+	n := 0
+	for _, m := range a.ranks {
+		n += len(m)
+	}
+	return n
 }
 
 // merge adds o's sums to a; o is not to be used after.
@@ -310,7 +551,7 @@ func (a *analyticsAcc) merge(o *analyticsAcc) {
 	for i, m := range o.ranks {
 		for v, sums := range m {
 			if r := a.ranks[i][v]; r != nil {
-				r.Add(sums)
+				r.add(sums)
 			} else {
 				a.ranks[i][v] = sums
 			}
@@ -414,7 +655,7 @@ func (s *Store) analyticsStretch(ctx context.Context, grain string, start, end, 
 		// The sums the row before went to, and its values.
 		p           *AnalyticsPoint
 		lastKey     []byte
-		lastRank    = make([]*RollupSums, len(rankCols))
+		lastRank    = make([]*rankSums, len(rankCols))
 		lastRankRaw = make([][]byte, len(rankCols))
 	)
 	groupRaw, rankRaw := raw[:len(groupCols)], raw[len(groupCols):]
@@ -478,7 +719,7 @@ func (s *Store) analyticsStretch(ctx context.Context, grain string, start, end, 
 			if r == nil || !bytes.Equal(v, lastRankRaw[i]) {
 				r = acc.ranks[i][string(v)]
 				if r == nil {
-					r = &RollupSums{}
+					r = newRankSums(acc.keep)
 					acc.ranks[i][string(v)] = r
 				}
 				lastRank[i], lastRankRaw[i] = r, append(lastRankRaw[i][:0], v...)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -159,6 +160,70 @@ func TestRowHistDecodesAsAddEncoded(t *testing.T) {
 				if got != want {
 					t.Fatalf("decoded %v, AddEncoded %v", got, want)
 				}
+			}
+		})
+	}
+}
+
+// TestAnalyticsRankingsMemoryBounded: a rankings read with top keeps per
+// value of a ranking only its integer sums when its metrics need no
+// histogram, and builds whole sums only for what it returns. A ranking of
+// 20,000 keys costs under 300 bytes per key, far below one RollupSums
+// (about 1.1 KB): measured as what a second ranking by key adds to a read
+// of the same rows (the driver's rows are the same), whether the rows are
+// summed in SQL or streamed for the points' histograms.
+func TestAnalyticsRankingsMemoryBounded(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const keys = 20000
+	start := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	es := genEntries(5, keys, start, 24*time.Hour, "mem")
+	for i := range es {
+		es[i].KeyID = fmt.Sprintf("key_%06d", i)
+	}
+	if err := s.InsertEntries(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name            string
+		metrics, rankMs []string
+	}{
+		{"sums in SQL", []string{"requests", "cost_micros"}, nil},
+		{"rows streamed for the points' latency", []string{"requests", "cost_micros", "latency_p50_ms", "latency_p95_ms"},
+			[]string{"requests", "cost_micros"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// allocated is what a read with rankings allocates.
+			allocated := func(rankings ...string) uint64 {
+				q := AnalyticsQuery{From: start, To: start.Add(24 * time.Hour), Interval: time.Hour, Metrics: tc.metrics,
+					RankingMetrics: tc.rankMs, Rankings: rankings, Top: 5, RankBy: "requests"}
+				if _, err := s.AnalyticsRanked(ctx, q); err != nil { // warm the statement and connections
+					t.Fatal(err)
+				}
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				res, err := s.AnalyticsRanked(ctx, q)
+				runtime.ReadMemStats(&after)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range rankings {
+					if len(res.Rankings[i]) != 5 || res.Others[i].Values != keys-5 {
+						t.Fatalf("%d values and %d others, want 5 and %d", len(res.Rankings[i]), res.Others[i].Values, keys-5)
+					}
+				}
+				return after.TotalAlloc - before.TotalAlloc
+			}
+			one, two := allocated("key"), allocated("key", "key")
+			per := float64(int64(two)-int64(one)) / keys
+			t.Logf("the read: %.0f bytes per key; a ranking: %.0f bytes per key", float64(one)/keys, per)
+			if per > 300 {
+				t.Errorf("a ranking allocates %.0f bytes per distinct key, want at most 300", per)
 			}
 		})
 	}
