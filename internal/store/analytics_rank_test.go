@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -227,4 +229,109 @@ func TestAnalyticsRankingsMemoryBounded(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestAnalyticsRankingsTop(t *testing.T) { forEach(t, testAnalyticsRankingsTop) }
+
+// testAnalyticsRankingsTop: with Top, each ranking holds the Top values a
+// read of every value (metrics = the ranking's) ranks first by RankBy,
+// ties by value, in that order, with the same metrics, and Others the
+// rest summed; RankingMetrics apart from Metrics, and a percentile
+// RankBy that RankingMetrics do not name.
+func testAnalyticsRankingsTop(t *testing.T, s *Store) {
+	ctx := context.Background()
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	es := genEntries(13, 1500, start, 48*time.Hour, "top")
+	for i := range es {
+		es[i].AppID = fmt.Sprintf("app_%d", i%7)
+		es[i].KeyID = fmt.Sprintf("key_%d", i%23) // 66 or 65 requests each: ties
+	}
+	if err := s.InsertEntries(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name            string
+		metrics, rankMs []string
+		rankBy          string
+		top             int
+	}{
+		{"the overview's", []string{"requests", "errors", "latency_p50_ms", "latency_p95_ms"}, []string{"requests", "cost_micros"},
+			"requests", 5},
+		{"by a percentile not shown", []string{"requests"}, []string{"requests", "errors"}, "latency_p95_ms", 3},
+		{"more than the series", []string{"requests"}, []string{"cost_micros", "ttft_p99_ms", "cache_hit_rate"}, "cost_micros", 4},
+		{"ties by value", []string{"requests"}, []string{"requests"}, "requests", 6},
+		{"more than there are", nil, []string{"requests", "latency_avg_ms"}, "errors", 100},
+	} {
+		q := AnalyticsQuery{From: start, To: start.Add(48 * time.Hour), Interval: time.Hour, Metrics: tc.metrics,
+			Rankings: []string{"key", "application", "model"}}
+		all := q
+		all.Metrics = append(slices.Clip(tc.rankMs), tc.rankBy)
+		every, err := s.AnalyticsRanked(ctx, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.RankingMetrics, q.Top, q.RankBy = tc.rankMs, tc.top, tc.rankBy
+		got, err := s.AnalyticsRanked(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, dim := range q.Rankings {
+			gs := slices.Clone(every.Rankings[i])
+			v := func(g *AnalyticsGroup) float64 { x, _ := g.Metric(tc.rankBy); return x }
+			slices.SortStableFunc(gs, func(a, b AnalyticsGroup) int {
+				if va, vb := v(&a), v(&b); va != vb {
+					if va > vb {
+						return -1
+					}
+					return 1
+				}
+				return strings.Compare(a.Value, b.Value)
+			})
+			if strings.HasPrefix(tc.name, "ties") && dim == "key" {
+				ties := 0
+				for k := 1; k < len(gs); k++ {
+					if v(&gs[k]) == v(&gs[k-1]) {
+						ties++
+					}
+				}
+				if ties == 0 {
+					t.Fatalf("%s: no keys tie; the case tests nothing", tc.name)
+				}
+			}
+			n := min(tc.top, len(gs))
+			var rest AnalyticsRest
+			for k := range gs[n:] {
+				rest.Add(&gs[n+k].RollupSums)
+				rest.Values++
+			}
+			if len(gs) < 2 {
+				t.Fatalf("%s, %s: %d values; the case tests nothing", tc.name, dim, len(gs))
+			}
+			if len(got.Rankings[i]) != n || got.Others[i].Values != rest.Values {
+				t.Fatalf("%s, %s: %d values and %d others, want %d and %d", tc.name, dim, len(got.Rankings[i]),
+					got.Others[i].Values, n, rest.Values)
+			}
+			same := func(what string, a, b *RollupSums) {
+				for _, m := range append(slices.Clip(tc.rankMs), tc.rankBy) {
+					if x, y := must(a.Metric(m)), must(b.Metric(m)); x != y {
+						t.Errorf("%s, %s, %s: %s %v, want %v", tc.name, dim, what, m, x, y)
+					}
+				}
+			}
+			for k := range n {
+				if got.Rankings[i][k].Value != gs[k].Value {
+					t.Errorf("%s, %s: #%d is %q, want %q", tc.name, dim, k, got.Rankings[i][k].Value, gs[k].Value)
+				}
+				same(gs[k].Value, &got.Rankings[i][k].RollupSums, &gs[k].RollupSums)
+			}
+			same("other", &got.Others[i].RollupSums, &rest.RollupSums)
+		}
+	}
+}
+
+func must(v float64, ok bool) float64 {
+	if !ok {
+		panic("unknown metric")
+	}
+	return v
 }
