@@ -23,6 +23,7 @@ func fakeAPI(t *testing.T, analytics bool) http.Handler {
 		"/admin/v1/analytics": {"org_id", "team_id", "app_id", "key_id", "from", "to", "interval", "group_by", "metrics"},
 		"/admin/v1/usage":     {"org_id", "team_id", "app_id", "key_id", "from", "to", "group_by"},
 		"/admin/v1/keys":      {"org_id", "team_id", "app_id", "limit", "cursor"},
+		"/admin/v1/orgs":      {"limit", "cursor"},
 	}
 	now := time.Now().UTC()
 	answers := map[string]any{

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,21 +19,25 @@ import (
 
 // page is what every template gets.
 type page struct {
-	Title   string
-	Face    string // "console" or "portal"
-	Nav     string
-	Who     string
-	Super   bool
-	CSRF    string
-	Msg     string
-	Err     string
-	Org     string    // the selected organisation ("": all, super-admin only)
-	Orgs    []orgItem // for the organisation selector
-	OIDC    bool
-	Can     map[string]bool
-	Data    any
-	Query   url.Values
-	NavList []navItem
+	Title string
+	Face  string // "console" or "portal"
+	Nav   string
+	Who   string
+	Super bool
+	CSRF  string
+	Msg   string
+	Err   string
+	Org   string    // the selected organisation ("": all, super-admin only)
+	Orgs  []orgItem // for the organisation selector: the first chooserMax, and the selected one
+	// OrgsMore: the user may read more organisations than Orgs holds; the
+	// selector is then a text field for an id, suggesting Orgs.
+	OrgsMore bool
+	orgUnits []admin.UnitView // Orgs as the admin API answered them
+	OIDC     bool
+	Can      map[string]bool
+	Data     any
+	Query    url.Values
+	NavList  []navItem
 }
 
 type orgItem struct{ ID, Name string }
@@ -297,21 +302,30 @@ func acceptsGzip(r *http.Request) bool {
 	return false
 }
 
-// selectOrg fills the organisation selector: the organisations the user
-// may read; ?org= picks one (the super-admin may pick none: all).
+// selectOrg fills the organisation selector: the first chooserMax
+// organisations the user may read (one bounded read however many there
+// are); ?org= picks one (the super-admin may pick none: all). An id past
+// the first chooserMax is read on its own, so it is as selectable as the
+// others and as refused when the user may not read it.
 func (c *Console) selectOrg(r *http.Request, u *user, p *page) error {
-	var orgs struct {
-		Data []admin.UnitView `json:"data"`
-	}
-	if err := c.api(r, u, http.MethodGet, "/admin/v1/orgs", nil, nil, &orgs); err != nil && statusOf(err) != http.StatusForbidden {
+	orgs, next, err := c.unitPage(r, u, "orgs", url.Values{}, "", chooserMax)
+	if err != nil {
 		return err
 	}
-	for _, o := range orgs.Data {
-		p.Orgs = append(p.Orgs, orgItem{o.ID, o.Name})
-	}
+	p.OrgsMore = next != ""
 	want := r.URL.Query().Get("org")
 	if r.Method == http.MethodPost {
 		want = r.PostForm.Get("org")
+	}
+	if want != "" && p.OrgsMore && !slices.ContainsFunc(orgs, func(o admin.UnitView) bool { return o.ID == want }) {
+		var v admin.UnitView
+		if err := c.api(r, u, http.MethodGet, "/admin/v1/orgs/"+url.PathEscape(want), nil, nil, &v); err == nil && v.ID == want {
+			orgs = append(orgs, v)
+		}
+	}
+	p.orgUnits = orgs
+	for _, o := range orgs {
+		p.Orgs = append(p.Orgs, orgItem{o.ID, o.Name})
 	}
 	for _, o := range p.Orgs {
 		if o.ID == want {

@@ -496,18 +496,20 @@ func (c *Console) limits(w http.ResponseWriter, r *http.Request, u *user, p *pag
 		groups = []string{"key"}
 	default:
 		level = ""
-		for _, o := range p.Orgs {
-			if p.Org == "" || o.ID == p.Org {
-				var v admin.UnitView
-				if err := c.api(r, u, http.MethodGet, "/admin/v1/orgs/"+url.PathEscape(o.ID), nil, nil, &v); err == nil {
-					rows = append(rows, unitLimitRow("organisation", v))
+		// The organisations as the selector read them (at most
+		// chooserMax), on the first page; the teams a page at a time.
+		if cursor == "" {
+			for _, o := range p.orgUnits {
+				if p.Org == "" || o.ID == p.Org {
+					rows = append(rows, unitLimitRow("organisation", o))
 				}
 			}
 		}
-		teams, err := c.units(r, u, "teams", scopeQuery(p))
+		teams, n, err := c.unitPage(r, u, "teams", scopeQuery(p), cursor, limitsPerPage)
 		if err != nil {
 			return err
 		}
+		next = n
 		for _, x := range teams {
 			rows = append(rows, unitLimitRow("team", x))
 		}
