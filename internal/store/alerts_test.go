@@ -195,21 +195,5 @@ func explain(t *testing.T, s *Store, q string, args []any) []string {
 		}
 		return plan
 	}
-	rows, err := conn.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return plan
+	return sqlitePlan(t, conn, q, args...)
 }

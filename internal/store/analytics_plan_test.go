@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"strings"
 	"testing"
 )
@@ -12,7 +11,6 @@ import (
 // fetching each row from the table.
 func TestAnalyticsReadsCoveringIndex(t *testing.T) {
 	s := stores(t)["sqlite"]
-	ctx := context.Background()
 	all := make([]bool, len(rollupSumColumns))
 	some := make([]bool, len(rollupSumColumns))
 	for i := range all {
@@ -41,23 +39,7 @@ func TestAnalyticsReadsCoveringIndex(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q, args := s.stretchQuery(tc.grain, 0, 1<<40, tc.iv, tc.groups, tc.ranks, tc.where, tc.want)
-			rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
+			plan := sqlitePlan(t, s.r, q, args...)
 			if p := strings.Join(plan, "; "); !strings.Contains(p, "USING COVERING INDEX analytics_rollup_covering") {
 				t.Fatalf("%s\nplan: %s", q, p)
 			}

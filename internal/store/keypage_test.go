@@ -108,20 +108,7 @@ func TestConsoleListsUseIndexes(t *testing.T) {
 		{"an organisation's audit log", `SELECT id FROM audit_log WHERE tenant = 'o' AND id < 'x' ORDER BY id DESC LIMIT 201`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			rows, err := s.r.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+c.query)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, notused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
+			plan := sqlitePlan(t, s.r, c.query)
 			p := strings.Join(plan, "; ")
 			if !strings.Contains(p, "USING INDEX") && !strings.Contains(p, "USING COVERING INDEX") || strings.Contains(p, "TEMP B-TREE") {
 				t.Fatalf("plan %q: not read in order on an index", p)

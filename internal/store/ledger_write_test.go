@@ -368,20 +368,7 @@ func TestLedgerIndexesServeTheirReaders(t *testing.T) {
 			for range strings.Count(stmts[0], "$") {
 				args = append(args, "")
 			}
-			rows, err := s.r.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+stmts[0], args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, notused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
+			plan := sqlitePlan(t, s.r, stmts[0], args...)
 			if p := strings.Join(plan, "; "); !strings.Contains(p, "SEARCH r USING INDEX "+c.index) &&
 				!strings.Contains(p, "SEARCH requests USING INDEX "+c.index) {
 				t.Fatalf("plan %q: the ledger is not searched on %s", p, c.index)

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"strings"
 	"testing"
 )
@@ -11,7 +10,6 @@ import (
 // (migration 0019): no table scan, no sort of the whole selection.
 func TestListPagesUseIndexes(t *testing.T) {
 	s := stores(t)["sqlite"]
-	ctx := context.Background()
 	one := Reach{Orgs: []string{"org_1"}}
 	mixed := Reach{Orgs: []string{"org_1", "org_2"}, Teams: []string{"team_3"}}
 	unit := func(kind string, f UnitFilter, r Reach, after *UnitCursor) func() (string, []any) {
@@ -52,23 +50,7 @@ func TestListPagesUseIndexes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q, args := tc.query()
-			rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
+			plan := sqlitePlan(t, s.r, q, args...)
 			for _, step := range plan {
 				// An organisation's budget alerts are looked up by subject
 				// (budget_alerts has no organisation column) and sorted:

@@ -936,18 +936,7 @@ func (s *Store) ListBudgetAlerts(ctx context.Context, subjects []string, limit i
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []BudgetAlert{}
-	for rows.Next() {
-		var a BudgetAlert
-		var start, ts int64
-		if err := rows.Scan(&a.Subject, &start, &a.Percent, &a.SpentMicros, &a.BudgetMicros, &ts); err != nil {
-			return nil, err
-		}
-		a.PeriodStart, a.Time = time.UnixMicro(start).UTC(), time.UnixMicro(ts).UTC()
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return scanBudgetAlerts(rows)
 }
 
 // spendColumns are the ledger columns that spend and usage may be
