@@ -32,6 +32,7 @@ type Adapter struct {
 	headers map[string]string
 	timeout time.Duration
 	client  *http.Client
+	send    provider.Sender // the client, or its Transport directly
 }
 
 var _ provider.Adapter = (*Adapter)(nil)
@@ -60,6 +61,7 @@ func New(spec provider.Spec) (provider.Adapter, error) {
 	if a.client == nil {
 		a.client = http.DefaultClient
 	}
+	a.send = provider.NewSender(a.client)
 	return a, nil
 }
 
@@ -119,7 +121,7 @@ func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response
 	if key := req.KeyOr(a.apiKey); key != "" {
 		h.Set(wire.HeaderAPIKey, key)
 	}
-	return a.client.Do(hr)
+	return a.send.Do(hr)
 }
 
 // mergeBeta joins anthropic-beta values (each may be a comma-separated

@@ -48,6 +48,7 @@ type Adapter struct {
 	headers map[string]string
 	timeout time.Duration
 	client  *http.Client
+	send    provider.Sender // the client, or its Transport directly
 }
 
 var _ provider.Adapter = (*Adapter)(nil)
@@ -79,6 +80,7 @@ func New(spec provider.Spec) (provider.Adapter, error) {
 	if a.client == nil {
 		a.client = http.DefaultClient
 	}
+	a.send = provider.NewSender(a.client)
 	return a, nil
 }
 
@@ -144,5 +146,5 @@ func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response
 	if key := req.KeyOr(a.key); key != "" {
 		h.Set("Api-Key", key)
 	}
-	return a.client.Do(hr)
+	return a.send.Do(hr)
 }

@@ -56,6 +56,7 @@ type Adapter struct {
 	headers map[string]string
 	timeout time.Duration
 	client  *http.Client
+	send    provider.Sender  // the client, or its Transport directly
 	now     func() time.Time // the signing clock
 }
 
@@ -112,6 +113,7 @@ func newAdapter(spec provider.Spec, now func() time.Time) (*Adapter, error) {
 	if a.client == nil {
 		a.client = http.DefaultClient
 	}
+	a.send = provider.NewSender(a.client)
 	return a, nil
 }
 
@@ -193,7 +195,7 @@ func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response
 	default:
 		h.Set("Authorization", "Bearer "+a.apiKey)
 	}
-	resp, err := a.client.Do(hr)
+	resp, err := a.send.Do(hr)
 	if err != nil {
 		return nil, err
 	}

@@ -153,6 +153,7 @@ func TestHostHeader(t *testing.T) {
 		}
 		ct := &captureTransport{}
 		a.client = &http.Client{Transport: ct}
+		a.send = provider.NewSender(a.client)
 		resp, err := a.Do(context.Background(), &provider.Request{Op: provider.OpChat, Model: "m"})
 		if err != nil {
 			t.Fatal(err)

@@ -37,6 +37,7 @@ type Adapter struct {
 	headers map[string]string
 	timeout time.Duration
 	client  *http.Client
+	send    provider.Sender // the client, or its Transport directly
 }
 
 var _ provider.Adapter = (*Adapter)(nil)
@@ -78,6 +79,7 @@ func New(spec provider.Spec) (provider.Adapter, error) {
 	if a.client == nil {
 		a.client = http.DefaultClient
 	}
+	a.send = provider.NewSender(a.client)
 	return a, nil
 }
 
@@ -174,5 +176,5 @@ func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response
 	if key := req.KeyOr(a.key); key != "" {
 		h.Set("X-Goog-Api-Key", key)
 	}
-	return a.client.Do(hr)
+	return a.send.Do(hr)
 }

@@ -31,6 +31,7 @@ type Adapter struct {
 	headers map[string]string
 	timeout time.Duration
 	client  *http.Client
+	send    provider.Sender // the client, or its Transport directly
 }
 
 var _ provider.Adapter = (*Adapter)(nil)
@@ -54,6 +55,7 @@ func New(opts Options) *Adapter {
 	if a.client == nil {
 		a.client = http.DefaultClient
 	}
+	a.send = provider.NewSender(a.client)
 	return a
 }
 
@@ -103,5 +105,5 @@ func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response
 	if key := req.KeyOr(a.key); key != "" {
 		h.Set("Authorization", "Bearer "+key)
 	}
-	return a.client.Do(hr)
+	return a.send.Do(hr)
 }
