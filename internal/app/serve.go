@@ -24,6 +24,7 @@ import (
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/experiment"
+	"github.com/sluicehq/sluice/internal/h1"
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/netguard"
@@ -148,11 +149,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	adminFailures := fs.Int("admin-auth-failures", 30, "failed admin logins and tokens allowed per client address per minute before 429")
 	keyFailures := fs.Int("key-failures", 1200, "invalid API keys allowed per client address per minute before 429")
+	httpServer := fs.String("http-server", "lean", "HTTP/1.1 server: lean (internal/h1, handing anything unusual to net/http) or net (net/http only)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Arg(0))}
+	}
+	if *httpServer != "lean" && *httpServer != "net" {
+		return usageError{fmt.Sprintf("--http-server: %q is neither lean nor net", *httpServer)}
 	}
 	var h slog.Handler
 	switch *logFormat {
@@ -383,12 +388,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 
 	serving = true
 	registeredRoutes.Store(&mux.patterns)
-	srv := &http.Server{
+	var srv interface {
+		Serve(net.Listener) error
+		Shutdown(context.Context) error
+		Close() error
+	} = &http.Server{
 		Handler:           withRequestID(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(h, slog.LevelDebug),
+	}
+	if *httpServer == "lean" {
+		srv = h1.New(srv.(*http.Server)) // net/http serves what the lean server hands off
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
