@@ -125,7 +125,7 @@ func (w *response) Write(p []byte) (int, error) {
 			b.body = append(b.body, p...)
 			return len(p), nil
 		}
-		w.writeHead(false)
+		w.writeHead(false, p)
 		w.writeBody(b.body, p)
 		b.body = b.body[:0]
 	} else {
@@ -169,7 +169,7 @@ func (w *response) fail(err error) {
 
 // writeHead puts the status line and fields in the write buffer. final:
 // the handler returned, so the buffered body is the whole body.
-func (w *response) writeHead(final bool) {
+func (w *response) writeHead(final bool, next []byte) {
 	w.committed = true
 	if w.req.ContentLength != 0 && !w.closeAfter && !w.fullDuplex && w.body.prepareForResponse() {
 		w.closeAfter = true
@@ -204,8 +204,8 @@ func (w *response) writeHead(final bool) {
 	}
 	var contentType string
 	if w.bodyAllowed {
-		if _, ok := h["Content-Type"]; !ok && te == "" && len(pending) > 0 && headerGet(h, "Content-Encoding") == "" {
-			contentType = http.DetectContentType(pending)
+		if _, ok := h["Content-Type"]; !ok && te == "" && len(pending)+len(next) > 0 && headerGet(h, "Content-Encoding") == "" {
+			contentType = sniff(pending, next)
 		}
 	}
 
@@ -254,7 +254,7 @@ func (w *response) finish() {
 	}
 	b := w.c.b
 	if !w.committed {
-		w.writeHead(true)
+		w.writeHead(true, nil)
 		if w.bodyAllowed {
 			w.writeBody(b.body, nil)
 		}
@@ -285,7 +285,7 @@ func (w *response) FlushError() error {
 	}
 	b := w.c.b
 	if !w.committed {
-		w.writeHead(false)
+		w.writeHead(false, nil)
 		w.writeBody(b.body, nil)
 		b.body = b.body[:0]
 	}
@@ -431,4 +431,20 @@ func dateLine() []byte {
 	line = append(line, "\r\n"...)
 	dateCache.Store(&dateEntry{sec: sec, line: line})
 	return line
+}
+
+// sniff is http.DetectContentType of the body's start: the buffered bytes
+// and then the bytes being written.
+func sniff(pending, next []byte) string {
+	const sniffLen = 512 // what DetectContentType reads
+	if len(pending) >= sniffLen || len(next) == 0 {
+		return http.DetectContentType(pending)
+	}
+	if len(pending) == 0 {
+		return http.DetectContentType(next)
+	}
+	var buf [sniffLen]byte
+	n := copy(buf[:], pending)
+	n += copy(buf[n:], next)
+	return http.DetectContentType(buf[:n])
 }
