@@ -8,6 +8,7 @@
 package jsonlimit
 
 import (
+	"encoding/binary"
 	"fmt"
 )
 
@@ -51,6 +52,21 @@ const (
 // Strings are not checked for valid UTF-8, as encoding/json does not
 // require it either.
 func Check(b []byte, maxDepth int) error {
+	return check(b, maxDepth, nil)
+}
+
+// CheckMembers is Check, and also calls member for each member of the
+// top-level object (for no other document), in order: key is the raw key,
+// quotes and escapes as written, value the raw value, at the value's
+// offset in b. It is called as the scan passes the member, so it may see
+// members of a document that Check then refuses: what it learns counts only
+// when CheckMembers returns nil. A caller reads the fields it needs from
+// the same pass that checks the document.
+func CheckMembers(b []byte, maxDepth int, member func(key, value []byte, at int)) error {
+	return check(b, maxDepth, member)
+}
+
+func check(b []byte, maxDepth int, member func(key, value []byte, at int)) error {
 	// open holds one bit per open container: 1 for an object, 0 for an
 	// array.
 	var small [4]uint64
@@ -76,7 +92,14 @@ func Check(b []byte, maxDepth int) error {
 	syntax := func(at int) error { return &Error{Reason: ReasonSyntax, Offset: at} }
 
 	i, state := 0, stValue
+	// A top-level member being read: its key's bounds and its value's
+	// start (pending while its value has not ended).
+	pending, keyAt, keyEnd, valueAt := false, 0, 0, 0
 	for {
+		if pending && state == stAfter && depth == 1 {
+			member(b[keyAt:keyEnd], b[valueAt:i], valueAt)
+			pending = false
+		}
 		i = skipSpace(b, i)
 		switch state {
 		case stAfter:
@@ -118,12 +141,16 @@ func Check(b []byte, maxDepth int) error {
 			if !ok {
 				return syntax(j)
 			}
+			k := i
 			i = skipSpace(b, j)
 			if i >= len(b) || b[i] != ':' {
 				return syntax(i)
 			}
 			i++
 			state = stValue
+			if member != nil && depth == 1 {
+				pending, keyAt, keyEnd, valueAt = true, k, j, skipSpace(b, i)
+			}
 			continue
 		}
 		// stValue or stValueOrClose.
@@ -197,6 +224,14 @@ func skipSpace(b []byte, i int) int {
 func skipString(b []byte, i int) (int, bool) {
 	i++ // the opening quote
 	for i < len(b) {
+		// Eight bytes at a time while none ends the string, escapes or is
+		// a control character (most of a prompt's bytes).
+		for i+8 <= len(b) && plain8(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -228,6 +263,15 @@ func skipString(b []byte, i int) (int, bool) {
 		}
 	}
 	return i, false
+}
+
+// plain8 reports whether none of the eight bytes in x is a quote, a
+// backslash or a control character (below 0x20).
+func plain8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - ones) &^ v & highs } // non-zero iff a byte of v is 0
+	below := (x - ones*0x20) &^ x & highs                            // non-zero iff a byte of x is < 0x20
+	return below|zero(x^(ones*'"'))|zero(x^(ones*'\\')) == 0
 }
 
 func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }

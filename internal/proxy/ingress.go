@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tidwall/gjson"
-
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/ledger"
@@ -149,11 +147,25 @@ func clientAddr(r *http.Request, peer netip.Addr, trusted []netip.Prefix) netip.
 	return addr
 }
 
-// readBody reads the whole request body before anything is written back:
-// with HTTP/1.x a handler that answers before reading the body may lose it,
-// and Go's server then truncates a share of streamed responses. The body is
-// then checked (checkJSON) before any other parser sees it.
+// readBody reads the whole request body (readUnchecked) and checks it
+// (checkJSON) before any other parser sees it.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := h.readUnchecked(w, r)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkJSON(body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// readUnchecked reads the whole request body before anything is written
+// back: with HTTP/1.x a handler that answers before reading the body may
+// lose it, and Go's server then truncates a share of streamed responses.
+// The caller checks the body (checkJSON, or peek or checkObject, which
+// check it in the pass that reads it) before any other parser sees it.
+func (h *Handler) readUnchecked(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > h.opts.MaxBody {
 		return nil, errTooLarge
 	}
@@ -176,9 +188,6 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		return nil, &Error{Status: http.StatusBadRequest, Type: oa.TypeInvalidRequest, Code: "body_read_failed",
 			Msg: "The request body could not be read.", Cause: err}
 	}
-	if err := checkJSON(buf.Bytes()); err != nil {
-		return nil, err
-	}
 	return buf.Bytes(), nil
 }
 
@@ -200,11 +209,11 @@ func lookupModel(c *Call, name string) (*runtime.Model, error) {
 // resolveBody reads and peeks the body and resolves the model named in it:
 // the resolve stage of every endpoint whose body names its model.
 func (h *Handler) resolveBody(c *Call) error {
-	body, err := h.readBody(c.w, c.r)
+	body, err := h.readUnchecked(c.w, c.r)
 	if err != nil {
 		return err
 	}
-	p, err := peek(body)
+	p, err := peek(body) // checks the body as it reads it
 	if err != nil {
 		return err
 	}
@@ -271,15 +280,11 @@ func (h *Handler) resolveGemini(c *Call) error {
 		return &Error{Status: http.StatusNotFound, Type: "NOT_FOUND", Code: "unknown_url", Msg: fmt.Sprintf("Unknown method %q.", truncate(method, 64))}
 	}
 	c.entry.Stream = fs.stream
-	body, err := h.readBody(c.w, r)
+	body, err := h.readUnchecked(c.w, r)
 	if err != nil {
 		return err
 	}
-	root := gjson.ParseBytes(body)
-	if !root.IsObject() {
-		return errBadRequest("invalid_json", "", "The request body must be a JSON object.")
-	}
-	if err := checkFields(root); err != nil {
+	if err := checkObject(body); err != nil {
 		return err
 	}
 	m, err := lookupModel(c, name)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -14,8 +15,14 @@ import (
 // parser sees it: one iterative scan that refuses invalid JSON and JSON
 // nested deeper than jsonlimit.MaxDepth, so that every later pass (gjson,
 // encoding/json in the codecs, the upstream's parser) meets bounded input.
+// (peek and checkObject make the same checks in the pass that reads the
+// fields.)
 func checkJSON(body []byte) error {
-	err := jsonlimit.Check(body, jsonlimit.MaxDepth)
+	return jsonError(jsonlimit.Check(body, jsonlimit.MaxDepth))
+}
+
+// jsonError is the client's error for jsonlimit's refusal.
+func jsonError(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -38,51 +45,26 @@ type peeked struct {
 	limits [3]gjson.Result
 }
 
-// peek reads a body that passed checkJSON: it must be a JSON object, and
-// its top-level "model" and "stream" fields are read. The fields the
-// gateway decides on must appear once each and be spelled exactly (see
-// checkFields): parsers disagree on which copy of a repeated key wins, and
-// some match keys without regard to case, and Sluice must authorise, meter
-// and reserve for what the upstream will serve.
+// peek checks a request body and reads it, in one pass over its bytes
+// (jsonlimit.CheckMembers): the checks of checkJSON; it must be a JSON
+// object; and its top-level "model" and "stream" fields are read. The
+// fields the gateway decides on must appear once each and be spelled
+// exactly (see checkFieldsIn): parsers disagree on which copy of a repeated
+// key wins, and some match keys without regard to case, and Sluice must
+// authorise, meter and reserve for what the upstream will serve.
 //
 // The results point into body, which is read without a copy: body must not
 // change while they are used, and a string kept beyond the request (the
 // ledger's model name) is cloned.
 func peek(body []byte) (peeked, error) {
-	var p peeked
-	root := gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))
-	if !root.IsObject() {
-		return p, errBadRequest("invalid_json", "", "The request body must be a JSON object.")
+	var s bodyScan
+	s.fields, s.peek = decidedFields, true
+	if err := s.scan(body); err != nil {
+		return peeked{}, err
 	}
-	if err := checkFields(root); err != nil {
-		return p, err
-	}
-	var err error
-	root.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "model":
-			p.model = v
-		case "stream":
-			switch v.Type {
-			case gjson.True:
-				p.stream = true
-			case gjson.False, gjson.Null:
-			default:
-				err = errBadRequest("invalid_type", "stream", "'stream' must be a boolean.")
-			}
-		case "stream_options":
-			p.includeUsage = v.Get("include_usage").Type == gjson.True
-		case "max_tokens":
-			setFirst(&p.limits[0], v)
-		case "max_completion_tokens":
-			setFirst(&p.limits[1], v)
-		case "max_output_tokens":
-			setFirst(&p.limits[2], v)
-		}
-		return true
-	})
-	if err != nil {
-		return p, err
+	p := s.p
+	if s.streamErr != nil {
+		return p, s.streamErr
 	}
 	// The reservation reads one output limit; an upstream may honour
 	// another. Two limits that disagree are refused rather than guessed.
@@ -101,6 +83,118 @@ func peek(body []byte) (peeked, error) {
 		return p, errBadRequest("invalid_type", "model", "'model' must be a non-empty UTF-8 string.")
 	}
 	return p, nil
+}
+
+// checkObject is checkJSON, then the body must be a JSON object whose
+// decided fields pass checkFieldsIn: one pass over the bytes.
+func checkObject(body []byte) error {
+	var s bodyScan
+	s.fields = decidedFields
+	return s.scan(body)
+}
+
+// bodyScan is one pass over a request body: jsonlimit's checks, then
+// checkFieldsIn's on its top-level members (fields), and, with peek, the
+// fields peek reads.
+type bodyScan struct {
+	fields    []field
+	peek      bool
+	seen      [64]bool // seen[i]: fields[i] appeared
+	fieldErr  error    // checkFieldsIn's verdict: its first refusal
+	streamErr error
+	p         peeked
+}
+
+// scan checks body: invalid or too deep JSON first, then a body that is not
+// an object, then the first refused field, as checkJSON, a root check and
+// checkFieldsIn would answer in turn.
+func (s *bodyScan) scan(body []byte) error {
+	if len(s.fields) > len(s.seen) {
+		panic("proxy: more decided fields than bodyScan tracks")
+	}
+	if err := jsonlimit.CheckMembers(body, jsonlimit.MaxDepth, s.member); err != nil {
+		return jsonError(err)
+	}
+	if i := skipSpace(body); i >= len(body) || body[i] != '{' {
+		return errBadRequest("invalid_json", "", "The request body must be a JSON object.")
+	}
+	return s.fieldErr
+}
+
+// member is checkFieldsIn's work on one top-level member (it stops at the
+// first refusal), and peek's reading of it.
+func (s *bodyScan) member(rawKey, rawValue []byte, at int) {
+	if s.fieldErr != nil {
+		return
+	}
+	k := gjson.Result{Type: gjson.String, Raw: unsafe.String(unsafe.SliceData(rawKey), len(rawKey))}
+	if bytes.IndexByte(rawKey, '\\') < 0 {
+		k.Str = k.Raw[1 : len(k.Raw)-1]
+	} else {
+		k.Str = gjson.Parse(k.Raw).Str
+	}
+	i, exact := matchField(k, s.fields)
+	if i < 0 {
+		return // peek reads decided fields only
+	}
+	// The value is parsed only where it is read (a large "messages" or
+	// "input" is not).
+	value := func() gjson.Result {
+		v := gjson.Parse(unsafe.String(unsafe.SliceData(rawValue), len(rawValue)))
+		v.Index = at
+		return v
+	}
+	name := s.fields[i].names[0]
+	switch {
+	case !exact:
+		s.fieldErr = errBadRequest("invalid_field_name", name, "The request body names the field '%s' as %s; write it exactly '%s'.",
+			name, truncate(k.Raw, 64), name)
+	case s.seen[i]:
+		s.fieldErr = errBadRequest("duplicate_key", name, "The request body repeats the field '%s'; each field may appear once (names that differ only in case count as the same field).", name)
+	case s.fields[i].nested != nil && rawValue[0] == '{':
+		s.seen[i] = true
+		s.fieldErr = checkFieldsIn(value(), s.fields[i].nested, name+".")
+	default:
+		s.seen[i] = true
+	}
+	if s.fieldErr != nil || !s.peek {
+		return
+	}
+	p := &s.p
+	switch k.Str {
+	case "model", "stream", "stream_options", "max_tokens", "max_completion_tokens", "max_output_tokens":
+	default:
+		return
+	}
+	v := value()
+	switch k.Str {
+	case "model":
+		p.model = v
+	case "stream":
+		switch v.Type {
+		case gjson.True:
+			p.stream = true
+		case gjson.False, gjson.Null:
+		default:
+			s.streamErr = errBadRequest("invalid_type", "stream", "'stream' must be a boolean.")
+		}
+	case "stream_options":
+		p.includeUsage = v.Get("include_usage").Type == gjson.True
+	case "max_tokens":
+		setFirst(&p.limits[0], v)
+	case "max_completion_tokens":
+		setFirst(&p.limits[1], v)
+	case "max_output_tokens":
+		setFirst(&p.limits[2], v)
+	}
+}
+
+func skipSpace(b []byte) int {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // setFirst keeps the first occurrence of a key, as a lookup finds it.
@@ -137,15 +231,12 @@ var decidedFields = []field{
 	{names: []string{"toolConfig", "tool_config"}}, {names: []string{"cachedContent", "cached_content"}},
 }
 
-// checkFields refuses an object in which a decided field appears twice,
+// checkFieldsIn refuses an object in which one of fields appears twice,
 // or under a spelling its protocol does not define but a lenient parser
 // would accept: a different case ("MODEL", which Go's encoding/json and
 // Ollama match to "model"), Unicode case folds ("ſtream"), or escapes
-// ("mod\u0065l").
-func checkFields(obj gjson.Result) error {
-	return checkFieldsIn(obj, decidedFields, "")
-}
-
+// ("mod\u0065l"). A request body's top level is checked against
+// decidedFields by bodyScan, in the pass that checks its JSON.
 func checkFieldsIn(obj gjson.Result, fields []field, path string) error {
 	seen := make([]bool, len(fields))
 	var err error
@@ -154,16 +245,16 @@ func checkFieldsIn(obj gjson.Result, fields []field, path string) error {
 		if i < 0 {
 			return true
 		}
-		name := path + fields[i].names[0]
+		name := func() string { return path + fields[i].names[0] } // built only for a refusal
 		switch {
 		case !exact:
-			err = errBadRequest("invalid_field_name", name, "The request body names the field '%s' as %s; write it exactly '%s'.",
-				name, truncate(k.Raw, 64), fields[i].names[0])
+			err = errBadRequest("invalid_field_name", name(), "The request body names the field '%s' as %s; write it exactly '%s'.",
+				name(), truncate(k.Raw, 64), fields[i].names[0])
 		case seen[i]:
-			err = errBadRequest("duplicate_key", name, "The request body repeats the field '%s'; each field may appear once (names that differ only in case count as the same field).", name)
+			err = errBadRequest("duplicate_key", name(), "The request body repeats the field '%s'; each field may appear once (names that differ only in case count as the same field).", name())
 		case fields[i].nested != nil && v.IsObject():
 			seen[i] = true
-			err = checkFieldsIn(v, fields[i].nested, name+".")
+			err = checkFieldsIn(v, fields[i].nested, name()+".")
 		default:
 			seen[i] = true
 		}
@@ -188,7 +279,8 @@ func matchField(k gjson.Result, fields []field) (int, bool) {
 				continue
 			}
 			if strings.EqualFold(key, name) {
-				return i, k.Raw == `"`+name+`"`
+				raw := k.Raw // exact: the key is name between quotes
+				return i, len(raw) == len(name)+2 && raw[1:len(raw)-1] == name
 			}
 		}
 	}

@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
@@ -134,6 +136,150 @@ func TestResolvedModelOwnsItsName(t *testing.T) {
 		at := uintptr(unsafe.Pointer(unsafe.StringData(c.entry.Model)))
 		if at >= start && at < start+uintptr(len(c.fs.body)) {
 			t.Fatal("the ledger's model name points into the request body")
+		}
+	}
+}
+
+// peekTwoPass is peek as it was before it shared the JSON check's pass:
+// checkJSON, then gjson over the whole body for the root, checkFieldsIn
+// and the fields. peek must answer every body as it does.
+func peekTwoPass(body []byte) (peeked, error) {
+	var p peeked
+	if err := checkJSON(body); err != nil {
+		return p, err
+	}
+	root := gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))
+	if !root.IsObject() {
+		return p, errBadRequest("invalid_json", "", "The request body must be a JSON object.")
+	}
+	if err := checkFieldsIn(root, decidedFields, ""); err != nil {
+		return p, err
+	}
+	var err error
+	root.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "model":
+			p.model = v
+		case "stream":
+			switch v.Type {
+			case gjson.True:
+				p.stream = true
+			case gjson.False, gjson.Null:
+			default:
+				err = errBadRequest("invalid_type", "stream", "'stream' must be a boolean.")
+			}
+		case "stream_options":
+			p.includeUsage = v.Get("include_usage").Type == gjson.True
+		case "max_tokens":
+			setFirst(&p.limits[0], v)
+		case "max_completion_tokens":
+			setFirst(&p.limits[1], v)
+		case "max_output_tokens":
+			setFirst(&p.limits[2], v)
+		}
+		return true
+	})
+	if err != nil {
+		return p, err
+	}
+	for _, a := range p.limits {
+		for _, b := range p.limits {
+			if a.Exists() && b.Exists() && a.Raw != b.Raw {
+				return p, errBadRequest("conflicting_limits", "max_tokens",
+					"The request body sets output limits that disagree (max_tokens, max_completion_tokens, max_output_tokens); set one.")
+			}
+		}
+	}
+	if !p.model.Exists() || p.model.Type == gjson.Null {
+		return p, errBadRequest("missing_model", "model", "You must provide a model parameter.")
+	}
+	if p.model.Type != gjson.String || p.model.Str == "" || !utf8.ValidString(p.model.Str) {
+		return p, errBadRequest("invalid_type", "model", "'model' must be a non-empty UTF-8 string.")
+	}
+	return p, nil
+}
+
+// describe is what a client and the data plane see of a peek.
+func describe(p peeked, err error) string {
+	if err != nil {
+		e, ok := err.(*Error)
+		if !ok {
+			return "error " + err.Error()
+		}
+		return "refused " + e.Code + " " + e.Param + " " + e.Msg
+	}
+	s := fmt.Sprintf("model %d %q %q @%d stream %v usage %v", p.model.Type, p.model.Raw, p.model.Str, p.model.Index, p.stream, p.includeUsage)
+	for _, l := range p.limits {
+		s += fmt.Sprintf(" limit %v %q %d", l.Exists(), l.Raw, l.Int())
+	}
+	return s
+}
+
+var onePassSeeds = append([]string{
+	`{"model":"m","stream":"yes"}`,
+	`{"model":"m","stream":true,"STREAM":false}`,
+	`{"model":"m","stream":1,"model":"n"}`,
+	`{"model":"m","stream_options":{"include_usage":true,"include_usage":false}}`,
+	`{"model":"m","stream_options":[{"include_usage":true}]}`,
+	`{"model":"m","generationConfig":{"maxOutputTokens":1,"max_output_tokens":2}}`,
+	`{"model":"m","metadata":{"user_id":"a","USER_ID":"b"}}`,
+	`{"model":"m","max_tokens":5,"max_completion_tokens":5.0}`,
+	`{"model":"m","max_tokens":5,"max_completion_tokens":5}`,
+	`{"model":"\ud800"}`,
+	`{"model":""}`,
+	`{"model":null}`,
+	`{}`,
+	` {"model" : "m" , "messages" : [ ] } `,
+	`{"model":"m","messages":[]} x`,
+	`{"model":"m",}`,
+	`{"model":"m","x":"` + "\xff" + `"}`,
+	`{"model":"m","\u006dessages":[]}`,
+	`{"model":"m","messages":[],"messages":[]}`,
+	`"model"`,
+	``,
+}, peekSeeds...)
+
+// TestPeekOnePass: peek reads and checks in one pass and must answer as
+// the two passes it replaces; so must checkObject (the Gemini ingress).
+func TestPeekOnePass(t *testing.T) {
+	for _, body := range onePassSeeds {
+		comparePeek(t, []byte(body))
+	}
+}
+
+func FuzzPeekOnePass(f *testing.F) {
+	for _, s := range onePassSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(comparePeek)
+}
+
+func comparePeek(t *testing.T, body []byte) {
+	got, want := describe(peek(body)), describe(peekTwoPass(body))
+	if got != want {
+		t.Fatalf("%.200q:\none pass:  %s\ntwo passes: %s", body, got, want)
+	}
+	var wantObj error
+	if wantObj = checkJSON(body); wantObj == nil {
+		if root := gjson.ParseBytes(body); !root.IsObject() {
+			wantObj = errBadRequest("invalid_json", "", "The request body must be a JSON object.")
+		} else {
+			wantObj = checkFieldsIn(root, decidedFields, "")
+		}
+	}
+	if got, want := describe(peeked{}, checkObject(body)), describe(peeked{}, wantObj); got != want {
+		t.Fatalf("%.200q: checkObject %s, two passes %s", body, got, want)
+	}
+}
+
+// BenchmarkPeekTwoPass is BenchmarkPeek's body through the two passes
+// that peek replaces, for comparison.
+func BenchmarkPeekTwoPass(b *testing.B) {
+	body := []byte(`{"model":"chat-small","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"system","content":"You are helpful."},{"role":"user","content":"Tell me about the weather in Paris in three sentences please."}],"temperature":0.2,"max_tokens":256}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := peekTwoPass(body); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

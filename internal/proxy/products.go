@@ -295,11 +295,11 @@ func (h *Handler) productAlias(ctx context.Context, c *Call, next Next) error {
 		}
 		return next(ctx, c)
 	}
-	body, err := h.readBody(c.w, c.r)
+	body, err := h.readUnchecked(c.w, c.r)
 	if err != nil {
 		return err
 	}
-	pk, err := peek(body)
+	pk, err := peek(body) // checks the body as it reads it
 	if err != nil {
 		return err
 	}
