@@ -412,9 +412,11 @@ func TestClientGoneCancelsContext(t *testing.T) {
 	cases := []struct {
 		name string
 		req  string
+		rest string // sent after the watcher's delay: it must wait for the body's end
 	}{
-		{"no body", "GET / HTTP/1.1\r\nHost: a\r\n\r\n"},
-		{"body read", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody"},
+		{"no body", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", ""},
+		{"body read", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody", ""},
+		{"body ends late", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbo", "dy"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -432,6 +434,10 @@ func TestClientGoneCancelsContext(t *testing.T) {
 			}), nil)
 			c, _ := dial(t, addr)
 			fmt.Fprint(c, tc.req)
+			if tc.rest != "" {
+				time.Sleep(5 * watchDelay)
+				fmt.Fprint(c, tc.rest)
+			}
 			<-entered
 			time.Sleep(20 * time.Millisecond)
 			c.Close()
@@ -457,13 +463,13 @@ func TestContextAfterHandlerAndPipelinedByte(t *testing.T) {
 		if r.URL.Path == "/slow" {
 			time.Sleep(100 * time.Millisecond) // the watcher runs meanwhile
 		}
-		_, _ = io.WriteString(w, r.URL.Path)
+		_, _ = io.WriteString(w, r.Method+" "+r.URL.Path)
 	}), nil)
 	c, br := dial(t, addr)
 	fmt.Fprintf(c, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
 	time.Sleep(50 * time.Millisecond)
 	fmt.Fprintf(c, "GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
-	for _, want := range []string{"/slow", "/next"} {
+	for _, want := range []string{"GET /slow", "GET /next"} {
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			t.Fatal(err)
