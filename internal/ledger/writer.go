@@ -73,12 +73,24 @@ type Writer struct {
 	sink    Sink
 	opts    Options
 	journal *journal // nil without a journal
-	queue   chan Entry
 	done    chan struct{}
 	abort   chan struct{} // closed by Close when its context ends
 
-	mu     sync.RWMutex // guards closed: Record holds it shared while it sends, Close exclusively
-	closed bool
+	// The queue: a ring of QueueSize entries that Record fills and the
+	// writer empties. Record wakes the writer only when a batch is due
+	// (due entries queued); the FlushEvery timer takes the rest. A Record
+	// that cannot queue at once (queue full or deep) leaves the lock and
+	// counts itself in slow, which Close waits for before the writer drains.
+	mu      sync.Mutex // guards the fields below
+	ring    []Entry
+	head, n int           // the oldest entry's index; how many are queued
+	room    chan struct{} // closed when the writer takes entries; nil while no Record waits
+	closed  bool
+	slow    sync.WaitGroup // Records past the closed check that did not queue at once
+	due     int            // min(MaxBatch, QueueSize)
+	wake    chan struct{}  // one token: a batch is due
+	closing chan struct{}  // closed by Close once no Record can queue
+	depth   atomic.Int64   // n, for readers that do not lock
 
 	// Written by the writer goroutine, read by Admit and Health.
 	failures    atomic.Int64 // consecutive failed writes
@@ -101,6 +113,16 @@ type Writer struct {
 // NewWriter starts the writer goroutine. Close stops it after draining.
 // Entries left in the journal by an earlier process are replayed first.
 func NewWriter(sink Sink, opts Options) (*Writer, error) {
+	w, err := newWriter(sink, opts)
+	if err != nil {
+		return nil, err
+	}
+	go w.run()
+	return w, nil
+}
+
+// newWriter is NewWriter without the writer goroutine.
+func newWriter(sink Sink, opts Options) (*Writer, error) {
 	if opts.FlushEvery <= 0 {
 		opts.FlushEvery = 100 * time.Millisecond
 	}
@@ -131,7 +153,8 @@ func NewWriter(sink Sink, opts Options) (*Writer, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	w := &Writer{sink: sink, opts: opts, queue: make(chan Entry, opts.QueueSize), done: make(chan struct{}), abort: make(chan struct{})}
+	w := &Writer{sink: sink, opts: opts, done: make(chan struct{}), abort: make(chan struct{}),
+		ring: make([]Entry, opts.QueueSize), due: min(opts.MaxBatch, opts.QueueSize), wake: make(chan struct{}, 1), closing: make(chan struct{})}
 	if opts.Journal != "" {
 		j, err := openJournal(opts.Journal, opts.JournalMax)
 		if err != nil {
@@ -139,7 +162,6 @@ func NewWriter(sink Sink, opts Options) (*Writer, error) {
 		}
 		w.journal = j
 	}
-	go w.run()
 	return w, nil
 }
 
@@ -150,33 +172,72 @@ func NewWriter(sink Sink, opts Options) (*Writer, error) {
 // While the store fails, entries that reached no upstream (no attempts:
 // nothing to bill) leave the last quarter of the queue to billable ones.
 // After Close it writes nothing and returns false.
+//
+// Queuing is a copy under a mutex; the writer goroutine is woken only when
+// a batch is due, not per entry.
 func (w *Writer) Record(e Entry) bool {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
+	w.mu.Lock()
 	if w.closed {
+		w.mu.Unlock()
 		return false
 	}
 	failing := w.failures.Load() > 0
+	if w.queueable(&e, failing) {
+		w.push(&e)
+		w.mu.Unlock()
+		return true
+	}
+	w.slow.Add(1) // before Close sets closed: Close waits for it
+	w.mu.Unlock()
+	defer w.slow.Done()
+	return w.recordSlow(&e, failing)
+}
+
+// queueable reports whether e goes straight into the queue: there is room,
+// the queue is not so deep that a burst spills to the journal, and, while
+// the store fails, an entry with nothing to bill leaves the last quarter.
+// w.mu is held.
+func (w *Writer) queueable(e *Entry, failing bool) bool {
+	size := w.opts.QueueSize
+	switch {
+	case w.n >= size:
+		return false
+	case failing:
+		return len(e.Attempts) > 0 || w.n < size*3/4
+	default:
+		return w.journal == nil || w.journalFailing.Load() || w.n < size*9/10
+	}
+}
+
+// push appends e to the queue and wakes the writer when a batch is due.
+// w.mu is held and the queue has room.
+func (w *Writer) push(e *Entry) {
+	w.ring[(w.head+w.n)%len(w.ring)] = *e
+	w.n++
+	w.depth.Store(int64(w.n))
+	if w.n == w.due {
+		select {
+		case w.wake <- struct{}{}:
+		default: // the writer has a token already
+		}
+	}
+}
+
+// recordSlow places an entry that Record could not queue at once.
+func (w *Writer) recordSlow(e *Entry, failing bool) bool {
 	if !failing && w.spillBurst(e) {
 		return true
 	}
-	if !failing || len(e.Attempts) > 0 || len(w.queue) < w.opts.QueueSize*3/4 {
-		select {
-		case w.queue <- e:
-			return true
-		default:
+	if !failing || len(e.Attempts) > 0 || w.depth.Load() < int64(w.opts.QueueSize*3/4) {
+		wait := w.opts.RecordWait
+		if failing {
+			wait = 0
 		}
-		if !failing {
-			t := time.NewTimer(w.opts.RecordWait)
-			select {
-			case w.queue <- e:
-				t.Stop()
-				return true
-			case <-t.C:
-			}
+		if w.enqueue(e, wait) {
+			return true
 		}
 	}
-	err := w.journal.append([]Entry{e})
+	err := w.journal.append([]Entry{*e})
 	w.journalFailing.Store(err != nil && w.journal != nil)
 	if err == nil {
 		w.spilled.Add(1)
@@ -186,16 +247,75 @@ func (w *Writer) Record(e Entry) bool {
 	return false
 }
 
+// enqueue queues e when the queue has room, waiting at most wait for the
+// writer to make some.
+func (w *Writer) enqueue(e *Entry, wait time.Duration) bool {
+	var timer *time.Timer
+	for {
+		w.mu.Lock()
+		if w.n < w.opts.QueueSize {
+			w.push(e)
+			w.mu.Unlock()
+			if timer != nil {
+				timer.Stop()
+			}
+			return true
+		}
+		if wait <= 0 {
+			w.mu.Unlock()
+			return false
+		}
+		if w.room == nil {
+			w.room = make(chan struct{})
+		}
+		room := w.room
+		w.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		}
+		select {
+		case <-room:
+		case <-timer.C:
+			return false
+		}
+	}
+}
+
+// take appends to dst up to max of the oldest queued entries and removes
+// them from the queue; with all false, only when a batch is due.
+func (w *Writer) take(dst []Entry, max int, all bool) []Entry {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n == 0 || (!all && w.n < w.due) {
+		return dst
+	}
+	k := min(w.n, max)
+	for k > 0 {
+		seg := w.ring[w.head:min(w.head+k, len(w.ring))]
+		dst = append(dst, seg...)
+		clear(seg) // let the collector have the entries' strings
+		w.head = (w.head + len(seg)) % len(w.ring)
+		w.n -= len(seg)
+		k -= len(seg)
+	}
+	w.depth.Store(int64(w.n))
+	if w.room != nil {
+		close(w.room)
+		w.room = nil
+	}
+	return dst
+}
+
 // spillBurst appends e to the journal when the queue is nine tenths full
 // while the store writes: a burst that the store takes slowly. A failed
 // append marks the journal failing, which makes Admit refuse while the
 // queue is deep, and leaves e to the queue's last tenth, kept for the
 // requests already admitted.
-func (w *Writer) spillBurst(e Entry) bool {
-	if w.journal == nil || w.journalFailing.Load() || len(w.queue) < w.opts.QueueSize*9/10 {
+func (w *Writer) spillBurst(e *Entry) bool {
+	if w.journal == nil || w.journalFailing.Load() || w.depth.Load() < int64(w.opts.QueueSize*9/10) {
 		return false
 	}
-	if err := w.journal.append([]Entry{e}); err != nil {
+	if err := w.journal.append([]Entry{*e}); err != nil {
 		w.journalFailing.Store(true)
 		w.setErr(err)
 		return false
@@ -205,7 +325,7 @@ func (w *Writer) spillBurst(e Entry) bool {
 }
 
 // Pending is the number of entries queued and not yet written.
-func (w *Writer) Pending() int { return len(w.queue) }
+func (w *Writer) Pending() int { return int(w.depth.Load()) }
 
 // Close drains the queue, writes what remains (to the journal if the store
 // fails) and waits for the writer to stop, or for ctx to end: then it stops
@@ -213,11 +333,13 @@ func (w *Writer) Pending() int { return len(w.queue) }
 // counted as lost.
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
-	if !w.closed {
-		w.closed = true
-		close(w.queue)
-	}
+	first := !w.closed
+	w.closed = true
 	w.mu.Unlock()
+	if first {
+		w.slow.Wait() // a Record that found the queue full may still queue
+		close(w.closing)
+	}
 	select {
 	case <-w.done:
 		return nil
@@ -268,36 +390,24 @@ func (w *Writer) run() {
 	timer := time.NewTimer(w.opts.FlushEvery)
 	defer timer.Stop()
 	for {
-		queue := w.queue
+		wake, closing := w.wake, w.closing
 		if len(held) >= w.opts.QueueSize {
-			queue = nil // the queue is the rest of the memory bound
+			wake, closing = nil, nil // the queue is the rest of the memory bound
 		}
 		select {
-		case e, ok := <-queue:
-			if !ok {
-				w.drain(ctx, append(held, batch...))
-				return
+		case <-wake:
+			batch = w.flush(ctx, batch, &held, false)
+			if w.failures.Load() > 0 && retryAt.IsZero() {
+				retryAt = time.Now().Add(backoff)
 			}
-			batch = append(batch, e)
-			if len(batch) >= w.opts.MaxBatch {
-				w.write(ctx, batch, &held)
-				batch = batch[:0]
-				if w.failures.Load() > 0 && retryAt.IsZero() {
-					retryAt = time.Now().Add(backoff)
-				}
-			}
+		case <-closing:
+			w.drain(ctx, w.take(held, w.opts.QueueSize, true))
+			return
 		case <-w.abort: // Close gave up while the queue was not being read
-			rest := append(held, batch...)
-			for e := range w.queue {
-				rest = append(rest, e)
-			}
-			w.giveUp(rest)
+			w.giveUp(w.take(held, w.opts.QueueSize, true))
 			return
 		case <-timer.C:
-			if len(batch) > 0 {
-				w.write(ctx, batch, &held)
-				batch = batch[:0]
-			}
+			batch = w.flush(ctx, batch, &held, true)
 			switch {
 			case w.failures.Load() > 0:
 				if retryAt.IsZero() {
@@ -317,6 +427,20 @@ func (w *Writer) run() {
 			timer.Reset(next)
 		}
 	}
+}
+
+// flush writes batches of at most MaxBatch entries from the queue: the
+// due ones (all false) or every queued entry, while the writer has room to
+// hold what neither the store nor the journal takes.
+func (w *Writer) flush(ctx context.Context, batch []Entry, held *[]Entry, all bool) []Entry {
+	for len(*held) < w.opts.QueueSize {
+		batch = w.take(batch[:0], w.opts.MaxBatch, all)
+		if len(batch) == 0 {
+			break
+		}
+		w.write(ctx, batch, held)
+	}
+	return batch
 }
 
 // write stores a batch. While the store fails (failures > 0) it does not
@@ -477,7 +601,7 @@ type Health struct {
 
 // Health reports the ledger's state. It is safe for concurrent use.
 func (w *Writer) Health() Health {
-	h := Health{QueueDepth: len(w.queue), QueueCapacity: cap(w.queue), Held: w.held.Load(),
+	h := Health{QueueDepth: w.Pending(), QueueCapacity: w.opts.QueueSize, Held: w.held.Load(),
 		ConsecutiveFailures: w.failures.Load(), WriteErrors: w.writeErrors.Load(), JournalBytes: w.journal.bytes(),
 		Spilled: w.spilled.Load(), Replayed: w.replayed.Load(), Lost: w.lost.Load()}
 	if w.journal != nil {
@@ -503,17 +627,17 @@ func (w *Writer) unready() string {
 	if h := w.held.Load(); h > 0 {
 		return fmt.Sprintf("ledger store and journal failing (%d entries held in memory)", h)
 	}
-	if n := len(w.queue); n >= cap(w.queue)*9/10 {
+	if n, size := w.Pending(), w.opts.QueueSize; n >= size*9/10 {
 		// A deep queue while the store writes is a burst, not a failure:
 		// Record spills what finds it full to the journal, replayed at the
 		// next commit. Refuse only when the journal cannot take the spill.
 		switch {
 		case w.journal == nil:
-			return fmt.Sprintf("ledger queue full (%d of %d)", n, cap(w.queue))
+			return fmt.Sprintf("ledger queue full (%d of %d)", n, size)
 		case w.journalFailing.Load():
-			return fmt.Sprintf("ledger queue full (%d of %d) and its journal failing", n, cap(w.queue))
+			return fmt.Sprintf("ledger queue full (%d of %d) and its journal failing", n, size)
 		case w.journal.bytes() >= w.opts.JournalMax*9/10:
-			return fmt.Sprintf("ledger queue full (%d of %d) and its journal full", n, cap(w.queue))
+			return fmt.Sprintf("ledger queue full (%d of %d) and its journal full", n, size)
 		}
 	}
 	return ""

@@ -364,3 +364,73 @@ func TestWriteFailuresLoggedSparingly(t *testing.T) {
 		})
 	}
 }
+
+// gateSink blocks its first write until release is closed, and stores
+// every entry.
+type gateSink struct {
+	*switchSink
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *gateSink) InsertEntries(ctx context.Context, b []ledger.Entry) error {
+	first := false
+	s.once.Do(func() { first = true })
+	if first {
+		close(s.entered)
+		<-s.release
+	}
+	return s.switchSink.InsertEntries(ctx, b)
+}
+
+// A Record that finds the queue full waits for the writer to take entries,
+// not for RecordWait to end; and Close, called while it waits, writes its
+// entry too.
+func TestRecordWaitsForRoomAndCloseWaitsForIt(t *testing.T) {
+	const size = 4
+	sink := &gateSink{switchSink: newSwitchSink(), entered: make(chan struct{}), release: make(chan struct{})}
+	w, err := ledger.NewWriter(sink, ledger.Options{QueueSize: size, MaxBatch: size, FlushEvery: time.Hour, RecordWait: time.Minute, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 * size { // one batch in the store, which blocks, and a full queue
+		if !w.Record(billable(fmt.Sprint(i))) {
+			t.Fatalf("Record %d refused", i)
+		}
+		if i == size-1 {
+			<-sink.entered
+		}
+	}
+	recorded := make(chan time.Duration)
+	go func() {
+		start := time.Now()
+		if !w.Record(billable("waiting")) {
+			t.Error("the waiting Record was refused")
+		}
+		recorded <- time.Since(start)
+	}()
+	waitFor(t, 3*time.Second, "the queue is not full", func() bool { return w.Pending() == size })
+	time.Sleep(20 * time.Millisecond) // the last Record waits for room
+	closed := make(chan error)
+	go func() { closed <- w.Close(context.Background()) }()
+	time.Sleep(20 * time.Millisecond)
+	close(sink.release)
+	select {
+	case d := <-recorded:
+		if d > 10*time.Second {
+			t.Errorf("the waiting Record took %v", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting Record still waits 10s after the writer made room")
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.stored(); len(got) != 2*size+1 || got["waiting"] != 1 {
+		t.Errorf("stored %d entries (the waiting one %d times), want %d", len(got), got["waiting"], 2*size+1)
+	}
+	if h := w.Health(); h.Lost != 0 || h.Spilled != 0 {
+		t.Errorf("lost %d, spilled %d; want none", h.Lost, h.Spilled)
+	}
+}
