@@ -62,6 +62,7 @@ type conn struct {
 	watch     int
 	bodyEOF   bool
 	extra     bool // a watcher goroutine was started from the body's EOF
+	eager     bool // the watcher started with the handler (watchDelay 0)
 	cancel    context.CancelFunc
 	timer     *time.Timer
 	watchDone chan struct{}
@@ -303,10 +304,16 @@ func (c *conn) serveRequest(h *head, remote string) (keep bool) {
 	c.bodyEOF = h.contentLength == 0
 	c.cancel = cancel
 	c.mu.Unlock()
-	if c.timer == nil {
+	if c.watchDone == nil {
 		c.watchDone = make(chan struct{}, 1)
+	}
+	switch {
+	case watchDelay <= 0:
+		c.eager = true
+		go c.watchFired()
+	case c.timer == nil:
 		c.timer = time.AfterFunc(watchDelay, c.watchFired)
-	} else {
+	default:
 		c.timer.Reset(watchDelay)
 	}
 
@@ -420,7 +427,10 @@ func (c *conn) stopWatch() {
 		c.setReadDeadline(aLongTimeAgo)
 	}
 	c.mu.Unlock()
-	if !c.timer.Stop() {
+	if c.eager {
+		c.eager = false
+		<-c.watchDone
+	} else if !c.timer.Stop() {
 		<-c.watchDone
 	}
 	if extra {
