@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -655,5 +656,87 @@ func TestBodyReadAfterHandler(t *testing.T) {
 	resp.Body.Close()
 	if _, err := (<-bodies).Read(make([]byte, 2)); !errors.Is(err, http.ErrBodyReadAfterClose) {
 		t.Errorf("read after the handler: %v", err)
+	}
+}
+
+// countingListener counts, over all its connections, the calls the lean
+// server makes that cost a system call or a runtime_pollSetDeadline.
+type countingListener struct {
+	net.Listener
+	writes, readDeadlines atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, l: l}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	l *countingListener
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.l.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+func (c *countingConn) SetReadDeadline(t time.Time) error {
+	c.l.readDeadlines.Add(1)
+	return c.Conn.SetReadDeadline(t)
+}
+
+// TestCallsPerRequest checks that a small response is one write and that
+// keep-alive requests do not set a read deadline each.
+func TestCallsPerRequest(t *testing.T) {
+	const n = 20
+	cases := []struct {
+		name         string
+		req          string
+		size         int
+		maxWrites    int64 // over n requests
+		maxDeadlines int64
+	}{
+		{"get 1 KiB", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 1 << 10, n, 2},
+		{"post 1 KiB", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody", 1 << 10, n, 2},
+		{"get 3 KiB", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 3 << 10, n, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			body := strings.Repeat("x", tc.size)
+			std := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.ReadAll(r.Body)
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, body)
+			}), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl := &countingListener{Listener: ln}
+			s := New(std)
+			go func() { _ = s.Serve(cl) }()
+			defer s.Close()
+			c, br := dial(t, ln.Addr().String())
+			for range n {
+				fmt.Fprint(c, tc.req)
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b, _ := io.ReadAll(resp.Body); len(b) != tc.size {
+					t.Fatalf("body %d bytes", len(b))
+				}
+			}
+			if w := cl.writes.Load(); w > tc.maxWrites {
+				t.Errorf("%d writes for %d responses, want at most %d", w, n, tc.maxWrites)
+			}
+			if d := cl.readDeadlines.Load(); d > tc.maxDeadlines {
+				t.Errorf("%d read deadlines set for %d requests, want at most %d", d, n, tc.maxDeadlines)
+			}
+		})
 	}
 }
