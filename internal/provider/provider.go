@@ -82,14 +82,27 @@ var credentialHeaders = map[string]bool{
 // CopyHeader copies the client headers src (a Request.Header) into dst
 // under their canonical names, with their values copied, leaving out every
 // credential header: whatever the caller failed to strip, an upstream sees
-// only the adapter's own credential, and only once.
+// only the adapter's own credential, and only once. The copies share one
+// allocation; each is capped, so that an append to one reallocates rather
+// than reach its neighbour.
 func CopyHeader(dst, src http.Header) {
+	n := 0
+	for _, vs := range src {
+		n += len(vs)
+	}
+	vals := make([]string, 0, n)
 	for k, vs := range src {
 		k = http.CanonicalHeaderKey(k)
 		if credentialHeaders[k] {
 			continue
 		}
-		dst[k] = append(dst[k], vs...)
+		if dst[k] != nil || len(vs) == 0 {
+			dst[k] = append(dst[k], vs...)
+			continue
+		}
+		start := len(vals)
+		vals = append(vals, vs...)
+		dst[k] = vals[start:len(vals):len(vals)]
 	}
 }
 

@@ -113,17 +113,26 @@ func (h *Handler) rateLimitHeaders(hdr http.Header, subs []ratelimit.Subject, re
 		lim := subs[shown].Limits
 		if lim.RPM > 0 || lim.TPM > 0 {
 			u := h.opts.Limiter.Usage(subs[shown].ID)
-			// The values share one allocation; each header is replaced, as
-			// Set does, by a capped slice.
-			vals := make([]string, 0, 4)
-			set := func(k, v string) { vals = append(vals, v); hdr[k] = vals[len(vals)-1 : len(vals) : len(vals)] }
+			// The numbers are formatted into one string and the values
+			// share one slice; each header is replaced, as Set does, by a
+			// capped slice.
+			var digits [4 * 20]byte
+			var names [4]string
+			var ends [4]int
+			b, n := digits[:0], 0
+			add := func(k string, v int64) { b = strconv.AppendInt(b, v, 10); names[n], ends[n] = k, len(b); n++ }
 			if lim.RPM > 0 {
-				set("X-Ratelimit-Limit-Requests", strconv.FormatInt(lim.RPM, 10))
-				set("X-Ratelimit-Remaining-Requests", strconv.FormatInt(max(lim.RPM-u.RequestsThisMinute, 0), 10))
+				add("X-Ratelimit-Limit-Requests", lim.RPM)
+				add("X-Ratelimit-Remaining-Requests", max(lim.RPM-u.RequestsThisMinute, 0))
 			}
 			if lim.TPM > 0 {
-				set("X-Ratelimit-Limit-Tokens", strconv.FormatInt(lim.TPM, 10))
-				set("X-Ratelimit-Remaining-Tokens", strconv.FormatInt(max(lim.TPM-u.TokensThisMinute, 0), 10))
+				add("X-Ratelimit-Limit-Tokens", lim.TPM)
+				add("X-Ratelimit-Remaining-Tokens", max(lim.TPM-u.TokensThisMinute, 0))
+			}
+			all, vals, start := string(b), make([]string, n), 0
+			for i := range n {
+				vals[i], start = all[start:ends[i]], ends[i]
+				hdr[names[i]] = vals[i : i+1 : i+1]
 			}
 		}
 	}

@@ -48,15 +48,35 @@ func usageOpenAI(u gjson.Result) (meter.Usage, bool) {
 	if !u.IsObject() {
 		return meter.Usage{}, false
 	}
-	in, out := u.Get("prompt_tokens"), u.Get("completion_tokens")
+	// One pass over the object, reading what a lookup (gjson.Get) of each
+	// field reads: its first occurrence, and for a nested path the first
+	// occurrence of its parent that holds it.
+	var in, out, cached, reasoning gjson.Result
+	u.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "prompt_tokens":
+			setFirst(&in, v)
+		case "completion_tokens":
+			setFirst(&out, v)
+		case "prompt_tokens_details":
+			if !cached.Exists() {
+				cached = v.Get("cached_tokens")
+			}
+		case "completion_tokens_details":
+			if !reasoning.Exists() {
+				reasoning = v.Get("reasoning_tokens")
+			}
+		}
+		return true
+	})
 	if !in.Exists() && !out.Exists() {
 		return meter.Usage{}, false
 	}
 	mu := meter.Usage{
 		InputTokens:     in.Int(),
 		OutputTokens:    out.Int(),
-		CachedTokens:    u.Get("prompt_tokens_details.cached_tokens").Int(),
-		ReasoningTokens: u.Get("completion_tokens_details.reasoning_tokens").Int(),
+		CachedTokens:    cached.Int(),
+		ReasoningTokens: reasoning.Int(),
 	}
 	const absurd = 1 << 40
 	for _, v := range [...]int64{mu.InputTokens, mu.OutputTokens, mu.CachedTokens, mu.ReasoningTokens} {

@@ -384,3 +384,51 @@ func TestStreamUsageRefusedIsAskedAgainWithout(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageOpenAIOnePass: usageOpenAI reads the usage object in one pass
+// and must read what a lookup of each field reads, repeated, escaped or
+// misplaced fields included.
+func TestUsageOpenAIOnePass(t *testing.T) {
+	lookup := func(u gjson.Result) (meter.Usage, bool) {
+		if !u.IsObject() {
+			return meter.Usage{}, false
+		}
+		in, out := u.Get("prompt_tokens"), u.Get("completion_tokens")
+		if !in.Exists() && !out.Exists() {
+			return meter.Usage{}, false
+		}
+		mu := meter.Usage{InputTokens: in.Int(), OutputTokens: out.Int(),
+			CachedTokens:    u.Get("prompt_tokens_details.cached_tokens").Int(),
+			ReasoningTokens: u.Get("completion_tokens_details.reasoning_tokens").Int()}
+		for _, v := range [...]int64{mu.InputTokens, mu.OutputTokens, mu.CachedTokens, mu.ReasoningTokens} {
+			if v < 0 || v > 1<<40 {
+				return meter.Usage{}, false
+			}
+		}
+		return mu, true
+	}
+	for _, doc := range []string{
+		`{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}`,
+		`{"prompt_tokens":10,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":2}}`,
+		`{"prompt_tokens":10,"prompt_tokens":99,"completion_tokens":5}`,
+		`{"prompt_tokens_details":{"cached_tokens":4},"prompt_tokens_details":{"cached_tokens":9},"prompt_tokens":1}`,
+		`{"prompt_tokens_details":1,"prompt_tokens_details":{"cached_tokens":9},"prompt_tokens":1}`,
+		`{"prompt_\u0074okens":7,"completion_tokens":1}`,
+		`{"completion_tokens_details":{"reasoning_tokens":3,"reasoning_tokens":8},"completion_tokens":9}`,
+		`{"completion_tokens_details":{"x":1},"completion_tokens_details":{"reasoning_tokens":8},"completion_tokens":9}`,
+		`{"completion_tokens_details":[1],"completion_tokens_details":{"reasoning_tokens":8},"completion_tokens":9}`,
+		`{"prompt_tokens_details":{"cached_tokens":2},"prompt_tokens_details":{"cached_tokens":8},"prompt_tokens":9}`,
+		`{"prompt_tokens":-1,"completion_tokens":1}`,
+		`{"prompt_tokens":"12","completion_tokens":2e3}`,
+		`{"total_tokens":3}`,
+		`[1,2]`,
+		`{}`,
+	} {
+		u := gjson.Parse(doc)
+		got, gotOK := usageOpenAI(u)
+		want, wantOK := lookup(u)
+		if got != want || gotOK != wantOK {
+			t.Errorf("%s: %+v %v, a lookup reads %+v %v", doc, got, gotOK, want, wantOK)
+		}
+	}
+}

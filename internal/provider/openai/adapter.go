@@ -4,7 +4,6 @@
 package openai
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"strings"
@@ -31,7 +30,11 @@ type Adapter struct {
 	headers map[string]string
 	timeout time.Duration
 	client  *http.Client
-	send    provider.Sender // the client, or its Transport directly
+	// Per operation, parsed once: the URL, and the key's Authorization
+	// value.
+	chat, embeddings, responses *provider.Endpoint
+	bearer                      string
+	send                        provider.Sender // the client, or its Transport directly
 }
 
 var _ provider.Adapter = (*Adapter)(nil)
@@ -56,6 +59,12 @@ func New(opts Options) *Adapter {
 		a.client = http.DefaultClient
 	}
 	a.send = provider.NewSender(a.client)
+	a.chat = provider.NewEndpoint(a.base + "/chat/completions")
+	a.embeddings = provider.NewEndpoint(a.base + "/embeddings")
+	a.responses = provider.NewEndpoint(a.base + "/responses")
+	if a.key != "" {
+		a.bearer = "Bearer " + a.key
+	}
 	return a
 }
 
@@ -76,34 +85,41 @@ func (a *Adapter) Timeout() time.Duration { return a.timeout }
 // the configured one) goes in Authorization as a bearer token; configured
 // headers override the client's, and the key overrides both.
 func (a *Adapter) Do(ctx context.Context, req *provider.Request) (*http.Response, error) {
-	var path string
+	var ep *provider.Endpoint
 	switch req.Op {
 	case provider.OpChat:
-		path = "/chat/completions"
+		ep = a.chat
 	case provider.OpEmbeddings:
-		path = "/embeddings"
+		ep = a.embeddings
 	case provider.OpResponses:
-		path = "/responses"
+		ep = a.responses
 	default:
 		return nil, provider.ErrUnsupported
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+path, bytes.NewReader(req.Body))
+	hr, err := ep.NewRequest(ctx, req.Body)
 	if err != nil {
 		return nil, err
 	}
 	h := hr.Header
 	provider.CopyHeader(h, req.Header)
-	h.Set("Content-Type", "application/json")
+	// The values the adapter sets share one allocation (capped slices, as
+	// Set would leave them).
+	vals := make([]string, 0, 3)
+	set := func(k, v string) { vals = append(vals, v); h[k] = vals[len(vals)-1 : len(vals) : len(vals)] }
+	set("Content-Type", "application/json")
 	if req.Stream {
-		h.Set("Accept", "text/event-stream")
+		set("Accept", "text/event-stream")
 	} else if h.Get("Accept") == "" {
-		h.Set("Accept", "application/json")
+		set("Accept", "application/json")
 	}
 	for k, v := range a.headers {
 		h.Set(k, v)
 	}
-	if key := req.KeyOr(a.key); key != "" {
-		h.Set("Authorization", "Bearer "+key)
+	switch {
+	case req.APIKey != "":
+		set("Authorization", "Bearer "+req.APIKey)
+	case a.bearer != "":
+		set("Authorization", a.bearer)
 	}
 	return a.send.Do(hr)
 }
