@@ -30,8 +30,8 @@ type Server struct {
 	Handler           http.Handler
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
-	// MaxHeaderBytes is informational here: a head that does not fit the
-	// lean server's 4 KiB buffer goes to the Fallback, which enforces it.
+	// MaxHeaderBytes: a head longer than it, or than the lean server's
+	// 4 KiB buffer, goes to the Fallback, which enforces the limit (431).
 	MaxHeaderBytes int
 	ErrorLog       *log.Logger
 	// Fallback serves every connection the lean server hands off. It must
