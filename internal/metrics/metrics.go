@@ -9,10 +9,14 @@ package metrics
 import (
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -174,23 +178,69 @@ func (c *seriesCache[S]) get(values []string, build func() S) S {
 	return s
 }
 
+// ExemplarEvery bounds how often a bucket's exemplar is replaced. A
+// histogram keeps one exemplar per bucket, the latest, and a scrape reads
+// it every few seconds; replacing it on every observation costs several
+// allocations each. A bucket's first exemplar is always kept; a later one
+// replaces it once the kept one is ExemplarEvery old.
+const ExemplarEvery = time.Second
+
 // Histogram is one series of a histogram family.
-type Histogram struct{ o prometheus.Observer }
+type Histogram struct {
+	o      prometheus.Observer
+	bounds []float64 // the family's bucket upper bounds (+Inf not listed)
+	// replaced holds, per bucket (+Inf last), when its exemplar was last
+	// replaced, in Unix nanoseconds (0: never).
+	replaced []atomic.Int64
+	now      func() time.Time
+}
 
 // Observe records v.
 func (h *Histogram) Observe(v float64) { h.o.Observe(v) }
 
 // ObserveWithExemplar records v with an exemplar (for example a trace or
-// request id). An exemplar that Prometheus would refuse (over 128 runes
-// of names and values together, or not UTF-8) is dropped; v is still
-// recorded.
+// request id), which replaces its bucket's at most once per ExemplarEvery.
+// An exemplar that Prometheus would refuse (over 128 runes of names and
+// values together, or not UTF-8) is dropped; v is still recorded.
 func (h *Histogram) ObserveWithExemplar(v float64, exemplar map[string]string) {
 	eo, ok := h.o.(prometheus.ExemplarObserver)
-	if !ok || !validExemplar(exemplar) {
+	if !ok || !validExemplar(exemplar) || !h.exemplarDue(v) {
 		h.o.Observe(v)
 		return
 	}
 	eo.ObserveWithExemplar(v, exemplar)
+}
+
+// ObserveWithExemplarLabel is ObserveWithExemplar with the exemplar
+// {name: value}, built only when it is kept.
+func (h *Histogram) ObserveWithExemplarLabel(v float64, name, value string) {
+	eo, ok := h.o.(prometheus.ExemplarObserver)
+	if !ok || !validLabel(name, value, 0) || !h.exemplarDue(v) {
+		h.o.Observe(v)
+		return
+	}
+	eo.ObserveWithExemplar(v, prometheus.Labels{name: value})
+}
+
+// exemplarDue reports whether v's bucket takes an exemplar now, and if so
+// marks it replaced.
+func (h *Histogram) exemplarDue(v float64) bool {
+	if h.replaced == nil {
+		return true
+	}
+	slot := &h.replaced[sort.SearchFloat64s(h.bounds, v)] // the first bound >= v, as Prometheus files it
+	now := h.now().UnixNano()
+	last := slot.Load()
+	return (last == 0 || now-last >= int64(ExemplarEvery)) && slot.CompareAndSwap(last, now)
+}
+
+// validLabel reports whether one exemplar label keeps the exemplar within
+// what Prometheus accepts, given the runes of the labels before it.
+func validLabel(name, value string, runes int) bool {
+	if name == "" || !utf8.ValidString(name) || !utf8.ValidString(value) {
+		return false
+	}
+	return runes+utf8.RuneCountInString(name)+utf8.RuneCountInString(value) <= prometheus.ExemplarMaxRunes
 }
 
 func validExemplar(labels map[string]string) bool {
@@ -212,18 +262,31 @@ type HistogramFamily struct {
 	vec    *prometheus.HistogramVec
 	labels int
 	series seriesCache[*Histogram]
+	bounds []float64        // the bucket upper bounds, as Prometheus keeps them
+	now    func() time.Time // the clock of exemplarDue
 }
 
 // With returns the histogram for the label values, in the family's order.
 func (f *HistogramFamily) With(values ...string) *Histogram {
-	return f.series.get(values, func() *Histogram { return &Histogram{f.vec.WithLabelValues(fit(values, f.labels)...)} })
+	return f.series.get(values, func() *Histogram {
+		return &Histogram{o: f.vec.WithLabelValues(fit(values, f.labels)...), bounds: f.bounds,
+			replaced: make([]atomic.Int64, len(f.bounds)+1), now: f.now}
+	})
 }
 
 // Histogram registers a histogram family with fixed bucket upper bounds.
 func (r *Registry) Histogram(name, help string, buckets []float64, labels ...string) *HistogramFamily {
 	vec := register(r, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels))
 	r.declare(name, sampleNames(name, dto.MetricType_HISTOGRAM)...)
-	return &HistogramFamily{vec: vec, labels: len(labels)}
+	bounds := buckets
+	if len(bounds) == 0 {
+		bounds = prometheus.DefBuckets
+	}
+	bounds = slices.Clone(bounds)
+	if n := len(bounds); n > 0 && math.IsInf(bounds[n-1], +1) {
+		bounds = bounds[:n-1] // Prometheus drops a +Inf bound: its own bucket is last
+	}
+	return &HistogramFamily{vec: vec, labels: len(labels), bounds: bounds, now: time.Now}
 }
 
 // Gauge registers a gauge whose values are collected at scrape time. The

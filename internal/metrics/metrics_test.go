@@ -1,11 +1,15 @@
 package metrics
 
 import (
+	"fmt"
 	"io"
+	"math"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // sluiceLines returns the exposition's lines about sluice_ metrics (the
@@ -131,39 +135,105 @@ func TestHostileValues(t *testing.T) {
 		{"empty exemplar name", []string{"a", "b"}, map[string]string{"": "x"}, false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := NewRegistry()
-			c := r.Counter("sluice_c_total", "C.", "x", "y")
-			h := r.Histogram("sluice_h_seconds", "H.", []float64{1}, "x", "y")
-			c.With(tt.values...).Add(1)
-			h.With(tt.values...).ObserveWithExemplar(0.5, tt.exemplar)
+		for _, oneLabel := range []bool{false, true} {
+			if oneLabel && len(tt.exemplar) != 1 {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s label=%v", tt.name, oneLabel), func(t *testing.T) {
+				r := NewRegistry()
+				c := r.Counter("sluice_c_total", "C.", "x", "y")
+				h := r.Histogram("sluice_h_seconds", "H.", []float64{1}, "x", "y")
+				c.With(tt.values...).Add(1)
+				if oneLabel {
+					for name, value := range tt.exemplar {
+						h.With(tt.values...).ObserveWithExemplarLabel(0.5, name, value)
+					}
+				} else {
+					h.With(tt.values...).ObserveWithExemplar(0.5, tt.exemplar)
+				}
+				families, err := r.Gather()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range families {
+					switch f.GetName() {
+					case "sluice_c_total":
+						m := f.GetMetric()
+						if len(m) != 1 || m[0].GetCounter().GetValue() != 1 {
+							t.Fatalf("counter %v", m)
+						}
+						for _, l := range m[0].GetLabel() {
+							if len(l.GetValue()) > maxLabelValue+3 {
+								t.Errorf("label %s is %d bytes", l.GetName(), len(l.GetValue()))
+							}
+						}
+					case "sluice_h_seconds":
+						m := f.GetMetric()
+						if len(m) != 1 || m[0].GetHistogram().GetSampleCount() != 1 {
+							t.Fatalf("histogram %v", m)
+						}
+						if got := m[0].GetHistogram().GetBucket()[0].GetExemplar() != nil; got != tt.wantExem {
+							t.Errorf("exemplar kept %v, want %v", got, tt.wantExem)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestExemplarEvery: a bucket's first exemplar is kept at once; a later one
+// replaces it only once it is ExemplarEvery old; each bucket (+Inf too)
+// keeps its own; every observation counts.
+func TestExemplarEvery(t *testing.T) {
+	for _, bounds := range [][]float64{{1, 10}, {1, 10, math.Inf(+1)}} {
+		r := NewRegistry()
+		f := r.Histogram("sluice_e_seconds", "E.", bounds, "x")
+		now := time.Unix(1000, 0)
+		f.now = func() time.Time { return now }
+		h := f.With("a")
+		exemplars := func() []string {
 			families, err := r.Gather()
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, f := range families {
-				switch f.GetName() {
-				case "sluice_c_total":
-					m := f.GetMetric()
-					if len(m) != 1 || m[0].GetCounter().GetValue() != 1 {
-						t.Fatalf("counter %v", m)
-					}
-					for _, l := range m[0].GetLabel() {
-						if len(l.GetValue()) > maxLabelValue+3 {
-							t.Errorf("label %s is %d bytes", l.GetName(), len(l.GetValue()))
-						}
-					}
-				case "sluice_h_seconds":
-					m := f.GetMetric()
-					if len(m) != 1 || m[0].GetHistogram().GetSampleCount() != 1 {
-						t.Fatalf("histogram %v", m)
-					}
-					if got := m[0].GetHistogram().GetBucket()[0].GetExemplar() != nil; got != tt.wantExem {
-						t.Errorf("exemplar kept %v, want %v", got, tt.wantExem)
+			for _, fam := range families {
+				if fam.GetName() != "sluice_e_seconds" {
+					continue
+				}
+				out := make([]string, 3) // le=1, le=10, +Inf
+				hist := fam.GetMetric()[0].GetHistogram()
+				for _, b := range hist.GetBucket() {
+					i := slices.Index([]float64{1, 10, math.Inf(+1)}, b.GetUpperBound())
+					if ls := b.GetExemplar().GetLabel(); len(ls) > 0 {
+						out[i] = ls[0].GetValue()
 					}
 				}
+				return append(out, fmt.Sprint(hist.GetSampleCount()))
 			}
-		})
+			return nil
+		}
+		for _, step := range []struct {
+			after time.Duration
+			v     float64
+			id    string
+			want  string // the bucket exemplars (le=1, le=10, +Inf) and the count
+		}{
+			{0, 0.5, "first", "first   1"},
+			{ExemplarEvery / 2, 0.7, "too-soon", "first   2"},
+			{0, 5, "other-bucket", "first other-bucket  3"},
+			{0, 100, "infinite", "first other-bucket infinite 4"},
+			{0, 200, "infinite-too-soon", "first other-bucket infinite 5"},
+			{ExemplarEvery / 2, 0.9, "due", "due other-bucket infinite 6"},
+			{0, 1, "on-the-bound", "due other-bucket infinite 7"},
+			{ExemplarEvery, 1, "on-the-bound", "on-the-bound other-bucket infinite 8"},
+		} {
+			now = now.Add(step.after)
+			h.ObserveWithExemplarLabel(step.v, "request_id", step.id)
+			if got := strings.Join(exemplars(), " "); got != step.want {
+				t.Fatalf("bounds %v, after %s: %q, want %q", bounds, step.id, got, step.want)
+			}
+		}
 	}
 }
 

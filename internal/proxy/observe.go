@@ -92,16 +92,16 @@ func (m *Metrics) observe(e *ledger.Entry, snap *runtime.Snapshot) {
 	model := modelLabel(snap, e.Model)
 	// Until requests carry a trace id, the exemplar points at the ledger
 	// row by its request id.
-	exemplar := map[string]string{"request_id": e.RequestID}
+	exName, exValue := "request_id", e.RequestID
 	if e.TraceID != "" {
-		exemplar = map[string]string{"trace_id": e.TraceID}
+		exName, exValue = "trace_id", e.TraceID
 	}
-	m.Duration.With(e.Endpoint, provider, model).ObserveWithExemplar(e.Latency.Seconds(), exemplar)
+	m.Duration.With(e.Endpoint, provider, model).ObserveWithExemplarLabel(e.Latency.Seconds(), exName, exValue)
 	if e.Stream && e.Status == ledger.StatusOK && e.TTFT > 0 {
-		m.TTFT.With(e.Endpoint, provider, model).ObserveWithExemplar(e.TTFT.Seconds(), exemplar)
+		m.TTFT.With(e.Endpoint, provider, model).ObserveWithExemplarLabel(e.TTFT.Seconds(), exName, exValue)
 		if e.OutputTokens > 1 && e.Latency > e.TTFT {
 			perToken := (e.Latency - e.TTFT) / time.Duration(e.OutputTokens-1)
-			m.TPOT.With(e.Endpoint, provider, model).ObserveWithExemplar(perToken.Seconds(), exemplar)
+			m.TPOT.With(e.Endpoint, provider, model).ObserveWithExemplarLabel(perToken.Seconds(), exName, exValue)
 		}
 	}
 	if e.Provider == "" {
