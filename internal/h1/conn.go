@@ -217,6 +217,10 @@ func (c *conn) readHead() (h head, ok bool, err error) {
 			headerDeadline = true
 			if d := c.srv.ReadHeaderTimeout; d > 0 {
 				c.setReadDeadline(time.Now().Add(d))
+			} else if c.rdDirty || !c.rdDeadline.IsZero() {
+				// No header timeout: drop what the watcher or the idle
+				// wait left.
+				c.setReadDeadline(time.Time{})
 			}
 		}
 		if _, err := br.Peek(len(buf) + 1); err != nil {

@@ -740,3 +740,35 @@ func TestCallsPerRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitPipelinedHeadAfterSlowHandler: a head that began in the same
+// read as a slow request (whose client-close watcher was stopped with a
+// past read deadline) is read to its end after the response, with and
+// without a header timeout.
+func TestSplitPipelinedHeadAfterSlowHandler(t *testing.T) {
+	for _, rht := range []time.Duration{0, 5 * time.Second} {
+		t.Run(fmt.Sprint(rht), func(t *testing.T) {
+			_, addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/slow" {
+					time.Sleep(10 * watchDelay)
+				}
+				_, _ = io.WriteString(w, r.URL.Path)
+			}), func(s *http.Server) { s.ReadHeaderTimeout = rht })
+			c, br := dial(t, addr)
+			fmt.Fprint(c, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\n")
+			for i, want := range []string{"/slow", "/next"} {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("response %d: %v", i, err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				if string(b) != want {
+					t.Fatalf("got %q, want %q", b, want)
+				}
+				if i == 0 {
+					fmt.Fprint(c, "Host: a\r\n\r\n")
+				}
+			}
+		})
+	}
+}
