@@ -180,7 +180,10 @@ func (s *Store) insertEntries(ctx context.Context, batch []ledger.Entry, returni
 		// stored before (a retried batch, a journal replayed twice, another
 		// node's copy, committed or not: PostgreSQL makes a conflicting
 		// insert wait for the other transaction), nor an id's repeats.
-		stored := make(map[string]bool, len(batch))
+		var stored map[string]bool // nil: every entry (see addRollups)
+		if returning {
+			stored = make(map[string]bool, len(batch))
+		}
 		args := make([]any, 0, rowsPerInsert*requestCols)
 		var enc []byte
 		for _, c := range chunks {
@@ -213,9 +216,6 @@ func (s *Store) insertEntries(ctx context.Context, batch []ledger.Entry, returni
 				return err
 			} else if n != int64(c.to-c.from) {
 				return errStoredBefore
-			}
-			for j := c.from; j < c.to; j++ {
-				stored[batch[j].RequestID] = true
 			}
 		}
 		return s.addRollups(ctx, tx, batch, stored, done)

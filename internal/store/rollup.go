@@ -286,10 +286,11 @@ func (s *Store) buildUpsertRollupSQL(kind string, n int) string {
 // addRollups adds the entries of batch whose request ids are in stored
 // (the ids this transaction inserted) to the rollups, inside the ledger's
 // transaction tx, each id once (the first of its entries, the one
-// stored). done holds the watermarks of the coarser grains
+// stored); a nil stored means every entry of batch, whose ids are then
+// distinct. done holds the watermarks of the coarser grains
 // (rollupWatermarks).
 func (s *Store) addRollups(ctx context.Context, tx *sql.Tx, batch []ledger.Entry, stored map[string]bool, done map[string]int64) error {
-	if len(stored) == 0 {
+	if stored != nil && len(stored) == 0 {
 		return nil
 	}
 	sums := map[rollupKey]*RollupSums{}
@@ -305,10 +306,12 @@ func (s *Store) addRollups(ctx context.Context, tx *sql.Tx, batch []ledger.Entry
 	}
 	for i := range batch {
 		e := &batch[i]
-		if !stored[e.RequestID] {
-			continue // stored before, or a repeat
+		if stored != nil {
+			if !stored[e.RequestID] {
+				continue // stored before, or a repeat
+			}
+			delete(stored, e.RequestID)
 		}
-		delete(stored, e.RequestID)
 		sec := e.Time.Unix()
 		dims := dimsOf(e)
 		add(rollupKey{GrainMinute, sec - mod(sec, 60), dims}, e)
