@@ -42,10 +42,15 @@ const slack = time.Second
 var aLongTimeAgo = time.Unix(1, 0)
 
 type conn struct {
-	srv   *Server
-	rwc   net.Conn
-	cr    connReader
-	b     *bufs
+	srv *Server
+	rwc net.Conn
+	cr  connReader
+	b   *bufs
+	// body holds a response body until it is known whole or flushed; it
+	// comes from bodyPool only while a response is being buffered, so that
+	// idle and streaming connections do not hold it.
+	body  []byte
+	bodyp *[]byte
 	state atomic.Int32
 	ctx   context.Context // carries ServerContextKey and LocalAddrContextKey
 
@@ -116,10 +121,10 @@ func (c *conn) serve() {
 		if c.b != nil {
 			c.b.br.Reset(nil)
 			c.b.bw.Reset(nil)
-			c.b.body = c.b.body[:0]
 			bufPool.Put(c.b)
 			c.b = nil
 		}
+		c.releaseBody()
 		c.srv.forget(c)
 	}()
 	c.b = bufPool.Get().(*bufs)
@@ -552,3 +557,19 @@ func (b *body) closeAfterHandler() {
 }
 
 var errWriteAfterHandler = fmt.Errorf("h1: write after the handler returned")
+
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, bufSize); return &b }}
+
+// holdBody takes a body buffer from the pool.
+func (c *conn) holdBody() {
+	c.bodyp = bodyPool.Get().(*[]byte)
+	c.body = (*c.bodyp)[:0]
+}
+
+func (c *conn) releaseBody() {
+	if c.bodyp != nil {
+		*c.bodyp = c.body[:0]
+		bodyPool.Put(c.bodyp)
+		c.bodyp, c.body = nil, nil
+	}
+}

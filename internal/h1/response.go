@@ -119,15 +119,18 @@ func (w *response) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	b := w.c.b
+	c := w.c
 	if !w.committed {
-		if len(b.body)+len(p) <= cap(b.body) {
-			b.body = append(b.body, p...)
+		if c.body == nil && len(p) <= bufSize {
+			c.holdBody()
+		}
+		if c.body != nil && len(c.body)+len(p) <= cap(c.body) {
+			c.body = append(c.body, p...)
 			return len(p), nil
 		}
 		w.writeHead(false, p)
-		w.writeBody(b.body, p)
-		b.body = b.body[:0]
+		w.writeBody(c.body, p)
+		c.releaseBody()
 	} else {
 		w.writeBody(p, nil)
 	}
@@ -185,7 +188,7 @@ func (w *response) writeHead(final bool, next []byte) {
 		w.closeAfter = true
 	}
 	code := w.status
-	pending := w.c.b.body
+	pending := w.c.body
 	te := ""
 	if v := h["Transfer-Encoding"]; len(v) > 0 {
 		te = v[0]
@@ -256,9 +259,9 @@ func (w *response) finish() {
 	if !w.committed {
 		w.writeHead(true, nil)
 		if w.bodyAllowed {
-			w.writeBody(b.body, nil)
+			w.writeBody(w.c.body, nil)
 		}
-		b.body = b.body[:0]
+		w.c.releaseBody()
 	} else if w.chunked {
 		_, _ = b.bw.WriteString("0\r\n\r\n")
 	}
@@ -286,8 +289,8 @@ func (w *response) FlushError() error {
 	b := w.c.b
 	if !w.committed {
 		w.writeHead(false, nil)
-		w.writeBody(b.body, nil)
-		b.body = b.body[:0]
+		w.writeBody(w.c.body, nil)
+		w.c.releaseBody()
 	}
 	if w.err != nil {
 		return w.err

@@ -206,16 +206,14 @@ func (s *Server) logf(format string, args ...any) {
 
 // bufs are a connection's buffers, pooled between connections.
 type bufs struct {
-	br   *bufio.Reader
-	bw   *bufio.Writer
-	body []byte // a response body until it is known whole or flushed
+	br *bufio.Reader
+	bw *bufio.Writer
 }
 
 const bufSize = 4 << 10
 
 var bufPool = sync.Pool{New: func() any {
-	return &bufs{br: bufio.NewReaderSize(nil, bufSize), bw: bufio.NewWriterSize(nil, bufSize),
-		body: make([]byte, 0, bufSize)}
+	return &bufs{br: bufio.NewReaderSize(nil, bufSize), bw: bufio.NewWriterSize(nil, bufSize)}
 }}
 
 // memListener hands connections to the fallback http.Server.

@@ -772,3 +772,21 @@ func TestSplitPipelinedHeadAfterSlowHandler(t *testing.T) {
 		})
 	}
 }
+
+// TestBodyBufferHeldOnlyWhileBuffering: a streaming (flushed) response
+// and an idle connection hold no response-body buffer.
+func TestBodyBufferHeldOnlyWhileBuffering(t *testing.T) {
+	held := make(chan bool, 2)
+	_, addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := w.(*response).c
+		_, _ = io.WriteString(w, "data: 1\n\n")
+		held <- c.body != nil // buffering
+		w.(http.Flusher).Flush()
+		held <- c.body != nil // streaming
+	}), nil)
+	c, br := dial(t, addr)
+	get(t, c, br, "/").Body.Close()
+	if buffering, streaming := <-held, <-held; !buffering || streaming {
+		t.Errorf("body buffer held while buffering %v, while streaming %v; want true, false", buffering, streaming)
+	}
+}
