@@ -194,11 +194,17 @@ func (w *response) writeHead(final bool, next []byte) {
 		te = v[0]
 	}
 	_, hasCL := h["Content-Length"]
+	trailers := len(h["Trailer"]) > 0
+	for k := range h {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			trailers = true
+		}
+	}
 	setCL := int64(-1)
 	switch {
 	case !w.bodyAllowed || code == http.StatusNoContent:
 	case w.contentLength != -1 || hasCL:
-	case final && te == "":
+	case final && te == "" && !trailers:
 		setCL = int64(len(pending))
 	case te == "identity":
 		w.closeAfter = true
@@ -225,7 +231,7 @@ func (w *response) writeHead(final bool, next []byte) {
 		case "Content-Type":
 			return code == http.StatusNotModified
 		}
-		return false
+		return strings.HasPrefix(k, http.TrailerPrefix)
 	})
 	if _, ok := h["Date"]; !ok {
 		_, _ = bw.Write(dateLine())
@@ -262,8 +268,13 @@ func (w *response) finish() {
 			w.writeBody(w.c.body, nil)
 		}
 		w.c.releaseBody()
-	} else if w.chunked {
-		_, _ = b.bw.WriteString("0\r\n\r\n")
+	}
+	if w.chunked {
+		_, _ = b.bw.WriteString("0\r\n")
+		if w.handlerHeader != nil {
+			writeFields(b.bw, w.finalTrailers(), func(string) bool { return false })
+		}
+		_, _ = b.bw.WriteString("\r\n")
 	}
 	if w.bodyAllowed && w.contentLength != -1 && w.written != w.contentLength {
 		w.closeAfter = true // the client would wait for the rest
@@ -450,4 +461,40 @@ func sniff(pending, next []byte) string {
 	n := copy(buf[:], pending)
 	n += copy(buf[n:], next)
 	return http.DetectContentType(buf[:n])
+}
+
+// finalTrailers are the trailer fields to send after the last chunk, as
+// net/http picks them: the names the Trailer field declared, and those set
+// with http.TrailerPrefix.
+func (w *response) finalTrailers() http.Header {
+	h := w.handlerHeader
+	var t http.Header
+	for k, vv := range h {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			if t == nil {
+				t = make(http.Header)
+			}
+			t[name] = vv
+		}
+	}
+	declared := w.frozen
+	if declared == nil {
+		declared = h
+	}
+	for _, v := range declared["Trailer"] {
+		for name := range strings.SplitSeq(v, ",") {
+			name = http.CanonicalHeaderKey(strings.TrimSpace(name))
+			switch name {
+			case "", "Transfer-Encoding", "Trailer", "Content-Length":
+				continue
+			}
+			if vv, ok := h[name]; ok {
+				if t == nil {
+					t = make(http.Header)
+				}
+				t[name] = vv
+			}
+		}
+	}
+	return t
 }

@@ -157,6 +157,17 @@ func TestResponses(t *testing.T) {
 			w.Header().Set("Bad Name", "x")
 			_, _ = io.WriteString(w, "ok")
 		}, "length", false},
+		{"trailers", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Trailer", "X-Sum, X-Never")
+			_, _ = io.WriteString(w, "body")
+			w.Header().Set("X-Sum", "42")
+			w.Header().Set(http.TrailerPrefix+"X-Late", "7")
+		}, "chunked", false},
+		{"trailer by prefix only", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, "body")
+			w.(http.Flusher).Flush()
+			w.Header().Set(http.TrailerPrefix+"X-Late", "7")
+		}, "chunked", false},
 		{"identity transfer encoding", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Transfer-Encoding", "identity")
 			_, _ = io.WriteString(w, "raw until close")
@@ -194,7 +205,7 @@ func TestResponses(t *testing.T) {
 				if len(body) > 64 {
 					body = fmt.Appendf(body[:64], "...(%d bytes)", len(body))
 				}
-				fmt.Fprintf(&sb, "%s %v close=%v body=%q err=%v", resp.Status, h, resp.Close, body, err)
+				fmt.Fprintf(&sb, "%s %v close=%v body=%q err=%v trailer=%v", resp.Status, h, resp.Close, body, err, resp.Trailer)
 				return sb.String(), resp, body
 			}
 			want, _, _ := view(ln.Addr().String())
