@@ -8,8 +8,8 @@ import (
 )
 
 // Record wakes the writer only when a batch is due: the entry that makes
-// the queue hold min(MaxBatch, QueueSize) entries gives the writer its one
-// token; the entries before it give none.
+// the queue hold min(MaxBatch, QueueSize/2) entries gives the writer its
+// one token; the entries before it give none.
 func TestRecordWakesWriterOnlyWhenBatchDue(t *testing.T) {
 	tests := []struct {
 		maxBatch, queue int
@@ -19,8 +19,10 @@ func TestRecordWakesWriterOnlyWhenBatchDue(t *testing.T) {
 		{maxBatch: 4, queue: 16, records: 3, woken: false},
 		{maxBatch: 4, queue: 16, records: 4, woken: true},
 		{maxBatch: 4, queue: 16, records: 9, woken: true}, // one token, not two
-		{maxBatch: 512, queue: 8, records: 7, woken: false},
-		{maxBatch: 512, queue: 8, records: 8, woken: true}, // a full queue is due whatever MaxBatch says
+		{maxBatch: 512, queue: 8, records: 3, woken: false},
+		{maxBatch: 512, queue: 8, records: 4, woken: true}, // half a queue is due whatever MaxBatch says
+		{maxBatch: 8, queue: 8, records: 4, woken: true},
+		{maxBatch: 1, queue: 1, records: 1, woken: true},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprint(tc.maxBatch, "/", tc.queue, "/", tc.records), func(t *testing.T) {
@@ -32,7 +34,7 @@ func TestRecordWakesWriterOnlyWhenBatchDue(t *testing.T) {
 				if !w.Record(Entry{RequestID: fmt.Sprint(i), Attempts: []Attempt{{N: 1}}}) {
 					t.Fatalf("Record %d refused", i)
 				}
-				if i < min(tc.maxBatch, tc.queue)-1 && len(w.wake) != 0 {
+				if i < max(1, min(tc.maxBatch, tc.queue/2))-1 && len(w.wake) != 0 {
 					t.Fatalf("the writer was woken after %d entries, before a batch was due", i+1)
 				}
 			}

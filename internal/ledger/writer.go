@@ -87,7 +87,7 @@ type Writer struct {
 	room    chan struct{} // closed when the writer takes entries; nil while no Record waits
 	closed  bool
 	slow    sync.WaitGroup // Records past the closed check that did not queue at once
-	due     int            // min(MaxBatch, QueueSize)
+	due     int            // min(MaxBatch, QueueSize/2), at least 1: below the queue's spill and refusal marks
 	wake    chan struct{}  // one token: a batch is due
 	closing chan struct{}  // closed by Close once no Record can queue
 	depth   atomic.Int64   // n, for readers that do not lock
@@ -154,7 +154,7 @@ func newWriter(sink Sink, opts Options) (*Writer, error) {
 		opts.Logger = slog.Default()
 	}
 	w := &Writer{sink: sink, opts: opts, done: make(chan struct{}), abort: make(chan struct{}),
-		ring: make([]Entry, opts.QueueSize), due: min(opts.MaxBatch, opts.QueueSize), wake: make(chan struct{}, 1), closing: make(chan struct{})}
+		ring: make([]Entry, opts.QueueSize), due: max(1, min(opts.MaxBatch, opts.QueueSize/2)), wake: make(chan struct{}, 1), closing: make(chan struct{})}
 	if opts.Journal != "" {
 		j, err := openJournal(opts.Journal, opts.JournalMax)
 		if err != nil {

@@ -434,3 +434,34 @@ func TestRecordWaitsForRoomAndCloseWaitsForIt(t *testing.T) {
 		t.Errorf("lost %d, spilled %d; want none", h.Lost, h.Spilled)
 	}
 }
+
+// A batch as large as the queue is not waited for: the writer takes the
+// queue when it is half full, so that a store that writes never sees the
+// queue reach its spill mark (nine tenths) or its refusal mark.
+func TestBatchAsLargeAsQueueSpillsNothing(t *testing.T) {
+	for _, size := range []int{20, 100, 4096} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			sink := newSwitchSink()
+			w, err := ledger.NewWriter(sink, ledger.Options{QueueSize: size, MaxBatch: size, FlushEvery: time.Hour,
+				Journal: filepath.Join(t.TempDir(), "ledger.journal"), Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range size {
+				if h := w.Health(); !h.Ready {
+					t.Fatalf("after %d entries: not ready (%s)", i, h.Reason)
+				}
+				w.Record(billable(fmt.Sprint(i)))
+				if i%(size/10) == 0 {
+					time.Sleep(time.Millisecond) // the writer's turn, even on one processor
+				}
+			}
+			if err := w.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if h := w.Health(); h.Spilled != 0 || len(sink.stored()) != size {
+				t.Errorf("spilled %d, stored %d of %d; want all stored, none spilled", h.Spilled, len(sink.stored()), size)
+			}
+		})
+	}
+}
