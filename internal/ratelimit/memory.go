@@ -28,6 +28,11 @@ type keyState struct {
 	periodStart time.Time
 	spent       int64 // micro-dollars settled in the period
 	reserved    int64 // micro-dollars reserved by this node's requests in flight
+
+	// The period roll last computed (its Start and End, Unix seconds),
+	// so that a roll within it computes no calendar dates.
+	rolledFor              Period
+	rolledFrom, rolledTill int64
 }
 
 func (m *memory) key(id string) *keyState {
@@ -47,8 +52,15 @@ func (s *keyState) roll(lim Limits, now time.Time) {
 	if minute := now.Unix() / 60; s.window != minute {
 		s.window, s.requests, s.tokens = minute, 0, 0
 	}
-	if lim.BudgetPeriod != "" && lim.BudgetPeriod != Total {
-		if start := lim.BudgetPeriod.Start(now); start.After(s.periodStart) {
+	if p := lim.BudgetPeriod; p != "" && p != Total {
+		var start time.Time
+		if sec := now.Unix(); p == s.rolledFor && sec >= s.rolledFrom && sec < s.rolledTill {
+			start = time.Unix(s.rolledFrom, 0).UTC() // p.Start(now), as computed before
+		} else {
+			start = p.Start(now)
+			s.rolledFor, s.rolledFrom, s.rolledTill = p, start.Unix(), p.End(now).Unix()
+		}
+		if start.After(s.periodStart) {
 			s.periodStart, s.spent = start, 0
 		}
 	}
@@ -110,16 +122,17 @@ func (s *keyState) take(lim Limits, worst int64) (reserved int64) {
 // refusal undoes the subjects counted before it, unseen by anyone. It
 // returns the states and reservations by position in active, or the
 // position in subjects of the refusing subject and its Denial.
-func (m *memory) admitAll(subjects []Subject, active []int, now time.Time) ([]*keyState, []int64, int, *Denial) {
-	states := make([]*keyState, len(active))
-	reserved := make([]int64, len(active))
+//
+// states and reserved are the caller's, one element per active subject.
+func (m *memory) admitAll(subjects []Subject, active []int, now time.Time, states []*keyState, reserved []int64) (int, *Denial) {
 	// The distinct states, locked in ID order; a request has a handful of
 	// subjects, so a linear search beats a map.
 	type lockedState struct {
 		id string
 		s  *keyState
 	}
-	locks := make([]lockedState, 0, len(active))
+	var buf [maxStackSubjects]lockedState
+	locks := buf[:0]
 	for j, i := range active {
 		id := subjects[i].ID
 		k := slices.IndexFunc(locks, func(l lockedState) bool { return l.id == id })
@@ -148,11 +161,11 @@ func (m *memory) admitAll(subjects []Subject, active []int, now time.Time) ([]*k
 				states[k].concurrent--
 				states[k].reserved -= reserved[k]
 			}
-			return nil, nil, i, d
+			return i, d
 		}
 		reserved[j] = s.take(sub.Limits, sub.WorstMicros)
 	}
-	return states, reserved, -1, nil
+	return -1, nil
 }
 
 // observe raises this node's counters to the shared ones, never lowering

@@ -26,17 +26,41 @@ type Subject struct {
 // Cancel) must be called once when the request ends.
 type Tickets struct {
 	l  *Limiter
-	ts []*Ticket // in the order of the subjects, zero limits left out
+	ts []Ticket // in the order of the subjects, zero limits left out
 }
 
-// newTickets returns n zero tickets, allocated together.
+// maxStackSubjects is how many subjects a request's admission handles
+// without allocating its working slices (key, application, team,
+// organisation, model and a product's plan fit).
+const maxStackSubjects = 8
+
+// newTickets returns n zero tickets. Up to four come in one allocation
+// with their Tickets (a key, its application, team and organisation).
 func newTickets(l *Limiter, n int) *Tickets {
-	all := make([]Ticket, n)
-	ts := &Tickets{l: l, ts: make([]*Ticket, n)}
-	for i := range all {
-		ts.ts[i] = &all[i]
+	switch {
+	case n == 1:
+		b := &struct {
+			ts  Tickets
+			all [1]Ticket
+		}{}
+		b.ts = Tickets{l: l, ts: b.all[:]}
+		return &b.ts
+	case n == 2:
+		b := &struct {
+			ts  Tickets
+			all [2]Ticket
+		}{}
+		b.ts = Tickets{l: l, ts: b.all[:]}
+		return &b.ts
+	case n <= 4:
+		b := &struct {
+			ts  Tickets
+			all [4]Ticket
+		}{}
+		b.ts = Tickets{l: l, ts: b.all[:n:n]}
+		return &b.ts
 	}
-	return ts
+	return &Tickets{l: l, ts: make([]Ticket, n)}
 }
 
 // Ticket returns the admission at the i-th admitted subject (subjects with
@@ -45,7 +69,7 @@ func (ts *Tickets) Ticket(i int) *Ticket {
 	if ts == nil || i < 0 || i >= len(ts.ts) {
 		return nil
 	}
-	return ts.ts[i]
+	return &ts.ts[i]
 }
 
 // Len returns how many subjects were admitted.
@@ -69,7 +93,8 @@ func (ts *Tickets) Len() int {
 func (l *Limiter) AdmitAll(subjects []Subject) (*Tickets, int, *Denial) {
 	now := l.now()
 	subjects = perRequest(subjects)
-	active := make([]int, 0, len(subjects))
+	var activeBuf [maxStackSubjects]int
+	active := activeBuf[:0]
 	for i, s := range subjects {
 		if !s.Limits.IsZero() {
 			active = append(active, i)
@@ -88,14 +113,20 @@ func (l *Limiter) AdmitAll(subjects []Subject) (*Tickets, int, *Denial) {
 		}
 		l.localDecisions.Add(1)
 	}
-	states, reserved, i, d := l.mem.admitAll(subjects, active, now)
-	if d != nil {
+	var statesBuf [maxStackSubjects]*keyState
+	var reservedBuf [maxStackSubjects]int64
+	states, reserved := statesBuf[:0], reservedBuf[:0]
+	if len(active) > maxStackSubjects {
+		states, reserved = make([]*keyState, 0, len(active)), make([]int64, 0, len(active))
+	}
+	states, reserved = states[:len(active)], reserved[:len(active)]
+	if i, d := l.mem.admitAll(subjects, active, now, states, reserved); d != nil {
 		return nil, i, d
 	}
 	ts := newTickets(l, len(active))
 	for j, i := range active {
 		s := subjects[i]
-		*ts.ts[j] = Ticket{l: l, id: s.ID, s: states[j], reserved: reserved[j], lim: s.Limits, admitted: now}
+		ts.ts[j] = Ticket{l: l, id: s.ID, s: states[j], reserved: reserved[j], lim: s.Limits, admitted: now}
 	}
 	return ts, -1, nil
 }
@@ -139,12 +170,12 @@ func (l *Limiter) admitAllShared(subjects []Subject, active []int, now time.Time
 	}
 	ts := newTickets(l, len(active))
 	for j, a := range as {
-		*ts.ts[j] = Ticket{l: l, id: a.Key, s: l.mem.hold(a.Key, a.WorstMicros), reserved: a.WorstMicros,
+		ts.ts[j] = Ticket{l: l, id: a.Key, s: l.mem.hold(a.Key, a.WorstMicros), reserved: a.WorstMicros,
 			shared: a.Ticket, lim: a.Limits, admitted: now}
 	}
 	l.mu.Lock()
-	for _, t := range ts.ts {
-		l.inflight[t] = struct{}{}
+	for i := range ts.ts {
+		l.inflight[&ts.ts[i]] = struct{}{}
 	}
 	l.mu.Unlock()
 	return ts, -1, nil, nil
@@ -165,14 +196,14 @@ func perRequest(subjects []Subject) []Subject {
 	return subjects
 }
 
-// claim returns the tickets whose first Done or Cancel this is.
-func (ts *Tickets) claim() []*Ticket {
+// claim returns the tickets whose first Done or Cancel this is, appended
+// to out.
+func (ts *Tickets) claim(out []*Ticket) []*Ticket {
 	if ts == nil {
-		return nil
+		return out
 	}
-	var out []*Ticket
-	for _, t := range ts.ts {
-		if t.done.CompareAndSwap(false, true) {
+	for i := range ts.ts {
+		if t := &ts.ts[i]; t.done.CompareAndSwap(false, true) {
 			out = append(out, t)
 		}
 	}
@@ -182,7 +213,8 @@ func (ts *Tickets) claim() []*Ticket {
 // Done settles every admission of the request (see Ticket.Done), in one
 // round trip in shared mode. Calls after the first do nothing.
 func (ts *Tickets) Done(costMicros, tokens int64) {
-	claimed := ts.claim()
+	var buf [maxStackSubjects]*Ticket
+	claimed := ts.claim(buf[:0])
 	if len(claimed) == 0 {
 		return
 	}
@@ -230,7 +262,7 @@ func (ts *Tickets) Done(costMicros, tokens int64) {
 // Ticket.Cancel), in one round trip in shared mode. Calls after the first
 // Done or Cancel do nothing.
 func (ts *Tickets) Cancel() {
-	if claimed := ts.claim(); len(claimed) > 0 {
+	if claimed := ts.claim(nil); len(claimed) > 0 {
 		ts.l.cancel(claimed)
 	}
 }
