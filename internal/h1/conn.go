@@ -60,6 +60,7 @@ type conn struct {
 	rdDirty    bool
 	wrDirty    bool
 	served     int
+	linger     bool // close gracefully: the client may still be sending a body
 	lastPOST   bool
 
 	// The client-close watcher, guarded by mu.
@@ -113,6 +114,9 @@ func (c *conn) serve() {
 	handedOff := false
 	defer func() {
 		if !handedOff {
+			if c.linger {
+				c.lingerClose()
+			}
 			_ = c.rwc.Close()
 		}
 		if c.timer != nil {
@@ -358,7 +362,11 @@ func (c *conn) serveRequest(h *head, remote string) (keep bool) {
 	// A client that went away while the handler ran does not end the
 	// connection here: like net/http, the lean server answers what is
 	// buffered and the next read from the socket ends it.
-	return !w.closeAfter && w.err == nil
+	keep = !w.closeAfter && w.err == nil
+	if !keep && x.body.c != nil && !x.body.ended() {
+		c.linger = true
+	}
+	return keep
 }
 
 // watchFired runs watchDelay after a handler started.
@@ -572,4 +580,25 @@ func (c *conn) releaseBody() {
 		bodyPool.Put(c.bodyp)
 		c.bodyp, c.body = nil, nil
 	}
+}
+
+// lingerTime is how long a connection closed with a request body unread
+// keeps reading (and dropping) what the client still sends, after the
+// response, so that the client reads the response rather than a reset;
+// net/http waits as long (rstAvoidanceDelay).
+const lingerTime = 500 * time.Millisecond
+
+func (c *conn) lingerClose() {
+	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.rwc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.Copy(io.Discard, c.rwc)
+}
+
+// ended reports whether the body was read to its end.
+func (b *body) ended() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sawEOF
 }

@@ -801,3 +801,32 @@ func TestBodyBufferHeldOnlyWhileBuffering(t *testing.T) {
 		t.Errorf("body buffer held while buffering %v, while streaming %v; want true, false", buffering, streaming)
 	}
 }
+
+// TestEarlyAnswerToALargeBody: a handler that answers without reading a
+// large body (413) closes the connection gracefully, as net/http does, so
+// that a client still sending reads the answer instead of a reset.
+func TestEarlyAnswerToALargeBody(t *testing.T) {
+	_, addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+	}), nil)
+	const size = 8 << 20
+	for i := range 10 {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/", io.LimitReader(zeros{}, size))
+		req.ContentLength = size
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("try %d: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("try %d: status %d", i, resp.StatusCode)
+		}
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
