@@ -3,9 +3,12 @@ package provider
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // TestEndpointRequest: a request from an Endpoint is the request
@@ -97,5 +100,52 @@ func TestCopyHeader(t *testing.T) {
 	dst["X-Trace"][0] = "changed"
 	if src["X-Trace"][0] != "a" || src["x-trace"][0] != "c" {
 		t.Fatalf("the copy shares its values with src: %q", src)
+	}
+}
+
+type ctxKey string
+
+// TestWithConnectTimeout: the context carries the connect deadline and is
+// otherwise its parent: values, deadline, cancellation and cause; and
+// contexts made from it are linked to the parent without a goroutine each.
+func TestWithConnectTimeout(t *testing.T) {
+	parent, cancel := context.WithCancelCause(context.WithValue(context.Background(), ctxKey("k"), "v"))
+	parent, stop := context.WithTimeout(parent, time.Hour)
+	defer stop()
+	ctx := WithConnectTimeout(parent, 3*time.Second)
+	if got := ConnectTimeout(ctx, time.Second); got != 3*time.Second {
+		t.Fatalf("connect timeout %s", got)
+	}
+	if got := ConnectTimeout(parent, time.Second); got != time.Second {
+		t.Fatalf("the parent's connect timeout %s, want the default", got)
+	}
+	if ctx.Value(ctxKey("k")) != "v" {
+		t.Fatal("the parent's value is lost")
+	}
+	d1, ok1 := ctx.Deadline()
+	d2, ok2 := parent.Deadline()
+	if !d1.Equal(d2) || ok1 != ok2 {
+		t.Fatal("the deadline differs from the parent's")
+	}
+	before := runtime.NumGoroutine()
+	children := make([]context.CancelFunc, 100)
+	for i := range children {
+		_, children[i] = context.WithCancel(ctx)
+	}
+	if n := runtime.NumGoroutine() - before; n > 10 {
+		t.Fatalf("%d goroutines started for 100 child contexts", n)
+	}
+	for _, c := range children {
+		c()
+	}
+	cause := errors.New("client gone")
+	cancel(cause)
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Second):
+		t.Fatal("not cancelled with its parent")
+	}
+	if !errors.Is(ctx.Err(), context.Canceled) || context.Cause(ctx) != cause {
+		t.Fatalf("err %v, cause %v", ctx.Err(), context.Cause(ctx))
 	}
 }

@@ -111,7 +111,22 @@ type connectKey struct{}
 // WithConnectTimeout returns a context that carries the connect deadline
 // for the upstream dial (the shared transport's dialer reads it).
 func WithConnectTimeout(ctx context.Context, d time.Duration) context.Context {
-	return context.WithValue(ctx, connectKey{}, d)
+	return &connectCtx{Context: ctx, d: d}
+}
+
+// connectCtx is context.WithValue(ctx, connectKey{}, d) in one allocation
+// rather than two (the value's and the context's): everything but the
+// connect deadline is its parent's, Done and cancellation included.
+type connectCtx struct {
+	context.Context
+	d time.Duration
+}
+
+func (c *connectCtx) Value(key any) any {
+	if _, ok := key.(connectKey); ok {
+		return c.d
+	}
+	return c.Context.Value(key)
 }
 
 // ConnectTimeout returns the connect deadline carried by ctx, or def.

@@ -33,6 +33,7 @@ var (
 // attemptRun is one attempt's state: the call and its target, and what the
 // attempt learns on its way (the ledger row, the health verdict, the key).
 type attemptRun struct {
+	h     *Handler
 	w     http.ResponseWriter
 	r     *http.Request
 	c     *Call
@@ -40,9 +41,10 @@ type attemptRun struct {
 	t     runtime.Target
 	n     int  // the attempt's number, from 1
 	probe bool // the target is half-open and this attempt probes it
-	// more reports (and reserves) whether a further target may be tried
-	// after this one.
-	more func() bool
+	last  bool // no attempt follows this one in the plan
+	// holding: the request holds a retry slot (see more), from the
+	// attempts before this one on.
+	holding bool
 
 	passthrough bool
 	u           upstreamReq
@@ -53,6 +55,26 @@ type attemptRun struct {
 	keyIdx      int  // the key picked from the target's pool, or -1
 	cctx        context.Context
 	cancelCause context.CancelCauseFunc
+
+	// Storage that would otherwise be allocated apart: the values of the
+	// X-Sluice-Provider, -Model and -Attempts headers, and the upstream
+	// request.
+	hdrVals [3]string
+	ureq    provider.Request
+}
+
+// more reports (and reserves) whether a further target may be tried
+// after this one: not after the plan's last, nor for a client that left,
+// nor without a retry slot (kept once taken, for the request's next tries).
+func (a *attemptRun) more() bool {
+	if a.last || a.r.Context().Err() != nil {
+		return false
+	}
+	if a.holding {
+		return true // a retrying request keeps its slot for its next tries
+	}
+	a.holding = a.h.budget.acquire()
+	return a.holding
 }
 
 func (a *attemptRun) good() { a.verdict = true; a.t.Health.Success(time.Since(a.start)) }
@@ -83,8 +105,8 @@ func (h *Handler) attempt(a *attemptRun) (attemptResult, error) {
 	}()
 	// The three headers share one allocation (as Set, each replaces the
 	// header; capped slices, so that an append cannot reach a neighbour).
-	vals := [...]string{t.Provider.Name(), t.Model, strconv.Itoa(a.n)}
-	hv := vals[:]
+	a.hdrVals = [...]string{t.Provider.Name(), t.Model, strconv.Itoa(a.n)}
+	hv := a.hdrVals[:]
 	hdr := a.w.Header()
 	hdr["X-Sluice-Provider"], hdr["X-Sluice-Model"], hdr["X-Sluice-Attempts"] = hv[0:1:1], hv[1:2:2], hv[2:3:3]
 
@@ -131,8 +153,9 @@ func (h *Handler) attempt(a *attemptRun) (attemptResult, error) {
 // without it; the stream is then billed by estimate.
 func (h *Handler) send(ctx context.Context, a *attemptRun) (*http.Response, error) {
 	c, fs, t := a.c, a.fs, a.t
-	ureq := &provider.Request{Op: a.u.op, Body: a.u.body, Header: upstreamHeaders(a.r.Header, c.in.proto, t.Provider.Protocol()),
+	a.ureq = provider.Request{Op: a.u.op, Body: a.u.body, Header: upstreamHeaders(a.r.Header, c.in.proto, t.Provider.Protocol()),
 		Model: t.Model, Stream: fs.stream}
+	ureq := &a.ureq
 	a.span.Inject(ureq.Header)
 	if t.Keys != nil {
 		a.keyIdx, ureq.APIKey = t.Keys.Pick()

@@ -59,8 +59,14 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *Call, fs *f
 	w.Header().Set("X-Sluice-Route", fs.model.Name+":"+rt.Name+":"+string(rt.Router.Policy()))
 	h.budget.inflight.Add(1)
 	defer h.budget.inflight.Add(-1)
+	// Whether the request holds a retry slot: carried from attempt to
+	// attempt, and given back when the request ends, a panic included.
+	var a *attemptRun
 	holding := false
 	defer func() {
+		if a != nil {
+			holding = a.holding
+		}
 		if holding {
 			h.budget.retrying.Add(-1)
 		}
@@ -72,17 +78,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *Call, fs *f
 			}
 		}
 		probe := i < len(plan.Probe) && plan.Probe[i]
-		more := func() bool {
-			if i == last || r.Context().Err() != nil {
-				return false
-			}
-			if holding {
-				return true // a retrying request keeps its slot for its next tries
-			}
-			holding = h.budget.acquire()
-			return holding
-		}
-		res, err := h.attempt(&attemptRun{w: w, r: r, c: c, fs: fs, t: rt.Targets[idx], n: i + 1, probe: probe, more: more})
+		a = &attemptRun{h: h, w: w, r: r, c: c, fs: fs, t: rt.Targets[idx], n: i + 1, probe: probe, last: i == last, holding: holding}
+		res, err := h.attempt(a)
+		holding = a.holding
 		if res == answered {
 			return err
 		}

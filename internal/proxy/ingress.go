@@ -224,7 +224,8 @@ func (h *Handler) resolveBody(c *Call) error {
 	if err != nil {
 		return err
 	}
-	c.fs = &forwardSpec{body: body, peek: p, model: m, stream: p.stream}
+	c.spec = forwardSpec{body: body, peek: p, model: m, stream: p.stream}
+	c.fs = &c.spec
 	return nil
 }
 

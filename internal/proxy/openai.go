@@ -216,11 +216,25 @@ func rewriteModel(body []byte, model gjson.Result, upstream string) []byte {
 	if model.Str == upstream {
 		return body
 	}
-	quoted, _ := json.Marshal(upstream)
-	out := make([]byte, 0, len(body)+len(quoted))
+	out := make([]byte, 0, len(body)+len(upstream)+2)
 	out = append(out, body[:model.Index]...)
-	out = append(out, quoted...)
+	out = appendJSONString(out, upstream)
 	return append(out, body[model.Index+len(model.Raw):]...)
+}
+
+// appendJSONString appends s as json.Marshal writes it: a name of
+// printable ASCII that needs no escape is copied between quotes, anything
+// else goes through json.Marshal.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			quoted, _ := json.Marshal(s)
+			return append(b, quoted...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func isEventStream(h http.Header) bool {

@@ -283,3 +283,15 @@ func BenchmarkPeekTwoPass(b *testing.B) {
 		}
 	}
 }
+
+// TestAppendJSONString: the model name written into a rewritten body is
+// what json.Marshal writes.
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{"", "gpt-4o-mini", "models/gemini-2.0:flash", "a b~", `q"uote`, `back\slash`, "<tag>&", "tab\t", "del\x7f",
+		"é", "\u2028", "\xff", "ctl\x01", "emoji 🙂"} {
+		want, _ := json.Marshal(s)
+		if got := appendJSONString([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Errorf("%q: %s, json.Marshal writes %s", s, got, want)
+		}
+	}
+}

@@ -168,6 +168,9 @@ type Call struct {
 	w  http.ResponseWriter
 	r  *http.Request
 	fs *forwardSpec
+	// spec is fs's storage when resolveBody sets it (one allocation less
+	// per request).
+	spec forwardSpec
 	// guard is the request's guardrails (guard_input), nil when none
 	// applies; cacheWrite is a cache miss to store (cache_lookup).
 	guard      *guardState

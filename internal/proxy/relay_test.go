@@ -40,6 +40,7 @@ type gateway struct {
 	url    string
 	rec    *recorder
 	health *route.Registry
+	h      *Handler
 }
 
 // allCodecs are the codecs the app wires.
@@ -108,7 +109,8 @@ func newGateway(t *testing.T, typ string, mutate func(*config.File), handlers ..
 	var holder runtime.Holder
 	holder.Store(snap)
 	mux := http.NewServeMux()
-	New(Options{Snapshots: &holder, Ledger: g.rec, Codecs: allCodecs()}).Register(mux)
+	g.h = New(Options{Snapshots: &holder, Ledger: g.rec, Codecs: allCodecs()})
+	g.h.Register(mux)
 	g.url = newTestServer(t, mux)
 	return g
 }

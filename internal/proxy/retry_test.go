@@ -155,6 +155,11 @@ func TestUpstreamOutcomesWithTwoTargets(t *testing.T) {
 				}
 			}
 			e := g.entry(t)
+			// A retry takes a slot of the retry budget; the request gives
+			// it back when it ends.
+			if n, m := g.h.budget.retrying.Load(), g.h.budget.inflight.Load(); n != 0 || m != 0 {
+				t.Errorf("after the request: %d retry slots and %d requests still counted", n, m)
+			}
 			if got := b.hits.Load() == 1; got != tc.retried {
 				t.Errorf("retried on B: %v, want %v (B hit %d times)", got, tc.retried, b.hits.Load())
 			}
