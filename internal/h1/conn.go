@@ -330,9 +330,11 @@ func (c *conn) serveRequest(h *head, remote string) (keep bool) {
 		c.timer.Reset(watchDelay)
 	}
 
-	panicked := true
+	panicked, watching := true, true
 	defer func() {
-		c.stopWatch()
+		if watching {
+			c.stopWatch()
+		}
 		cancel()
 		if panicked {
 			err := recover()
@@ -350,8 +352,12 @@ func (c *conn) serveRequest(h *head, remote string) (keep bool) {
 	c.srv.Handler.ServeHTTP(w, r)
 	panicked = false
 
-	w.finish()
+	// The watcher stops before the connection's deadlines are looked at
+	// again; it may have set them.
+	c.stopWatch()
+	watching = false
 	x.body.closeAfterHandler()
+	w.finish()
 	if c.rdDirty {
 		c.setReadDeadline(time.Time{})
 	}
@@ -467,11 +473,17 @@ type body struct {
 	sawEOF    bool
 	closed    bool
 	err       error
+	// handlerDone: the handler returned; its reads fail from now on, while
+	// the server may still drain the rest.
+	handlerDone bool
 }
 
 func (b *body) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.handlerDone {
+		return 0, http.ErrBodyReadAfterClose
+	}
 	return b.readLocked(p)
 }
 
@@ -554,13 +566,14 @@ func (b *body) prepareForResponse() (mustClose bool) {
 	return !b.sawEOF
 }
 
-// closeAfterHandler makes later reads fail, as net/http does.
+// closeAfterHandler makes the handler's later reads fail, as net/http
+// does.
 func (b *body) closeAfterHandler() {
 	if b.c == nil {
 		return
 	}
 	b.mu.Lock()
-	b.closed = true
+	b.handlerDone = true
 	b.mu.Unlock()
 }
 
