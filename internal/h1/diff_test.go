@@ -165,6 +165,9 @@ var diffCases = []struct {
 }{
 	{"get", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", true},
 	{"get query escapes", "GET /a%2Fb/c%20d?x=1&y=%20#frag HTTP/1.1\r\n" + okHost + "User-Agent: t\r\nX-Multi: 1\r\nx-multi: 2\r\n\r\n", true},
+	{"double slash target", "GET //evil.example/p HTTP/1.1\r\nHost: a\r\n\r\n", true},
+	{"dot segments", "GET /a/../b/./c HTTP/1.1\r\nHost: a\r\n\r\n", true},
+	{"escaped nul", "GET /%00?q=%zz HTTP/1.1\r\nHost: a\r\n\r\n", true},
 	{"post body", "POST /v1/chat/completions HTTP/1.1\r\n" + okHost + "Content-Length: 5\r\ncontent-TYPE: application/json\r\n\r\nhello", true},
 	{"all methods", "PUT /p HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nxPATCH /p HTTP/1.1\r\nHost: a\r\n\r\nDELETE /p HTTP/1.1\r\nHost: a\r\n\r\nOPTIONS /p HTTP/1.1\r\nHost: a\r\n\r\n", true},
 	{"ows and empty values", "GET / HTTP/1.1\r\nHost:a\r\nX-A:   v  \t\r\nX-E:\r\nX-T:\tt\t\r\n\r\n", true},
