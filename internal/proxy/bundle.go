@@ -22,8 +22,10 @@ type bundle struct {
 	// text, framing); strip hides the usage chunk Sluice asked for.
 	tap func(strip bool) streamer
 	// answerUsage reads the usage of a complete pass-through answer of
-	// this client protocol; ok=false leaves the proxy to estimate.
-	answerUsage func(h *Handler, c *Call, fs *forwardSpec, data []byte) (meter.Usage, bool)
+	// this client protocol; ok=false leaves the proxy to estimate. usage is
+	// the answer's top-level member under usageKey, as gjson.GetBytes finds
+	// it, read in the pass that validated the answer (it points into data).
+	answerUsage func(h *Handler, c *Call, fs *forwardSpec, data []byte, usage gjson.Result) (meter.Usage, bool)
 	// usageOfDoc reads the usage of a (possibly partial) answer document
 	// holding at least its usage member, found under usageKey ("usage"
 	// when empty).
@@ -42,7 +44,7 @@ var bundles = map[provider.Protocol]bundle{
 		},
 	},
 	provider.ProtocolResponses: {
-		answerUsage: func(h *Handler, _ *Call, _ *forwardSpec, data []byte) (meter.Usage, bool) {
+		answerUsage: func(h *Handler, _ *Call, _ *forwardSpec, data []byte, _ gjson.Result) (meter.Usage, bool) {
 			return usageResponses(h, "", data)
 		},
 		usageOfDoc: usageResponses,
@@ -53,8 +55,8 @@ var bundles = map[provider.Protocol]bundle{
 
 // answerUsageOpenAI reads an OpenAI answer's usage, or estimates it from
 // the request and the answer's text.
-func answerUsageOpenAI(_ *Handler, c *Call, fs *forwardSpec, data []byte) (meter.Usage, bool) {
-	if u, ok := usageOpenAI(gjson.GetBytes(data, "usage")); ok {
+func answerUsageOpenAI(_ *Handler, c *Call, fs *forwardSpec, data []byte, usage gjson.Result) (meter.Usage, bool) {
+	if u, ok := usageOpenAI(usage); ok {
 		return u, true
 	}
 	if c.in.op == provider.OpEmbeddings {
@@ -79,7 +81,7 @@ func usageResponses(h *Handler, _ provider.Protocol, doc []byte) (meter.Usage, b
 
 // answerUsageByCodec reads a complete answer's usage by decoding it with
 // its protocol's upstream codec; a token count is not billed.
-func answerUsageByCodec(h *Handler, c *Call, _ *forwardSpec, data []byte) (meter.Usage, bool) {
+func answerUsageByCodec(h *Handler, c *Call, _ *forwardSpec, data []byte, _ gjson.Result) (meter.Usage, bool) {
 	if c.in.op == provider.OpCountTokens {
 		return meter.Usage{}, true
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/provider"
 	"github.com/sluicehq/sluice/internal/runtime"
+
+	"github.com/tidwall/gjson"
 )
 
 // Retry-After carries whole seconds, rounded up: a client told to wait less
@@ -164,7 +166,7 @@ func TestPassthroughUsageCountsEveryChoice(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			data := `{"id":"x","choices":[` + strings.TrimSuffix(strings.Repeat(one+",", tc.choices), ",") + `]}`
-			u := h.passthroughUsage(c, fs, []byte(data))
+			u := h.passthroughUsage(c, fs, []byte(data), gjson.GetBytes([]byte(data), "usage"))
 			if !u.Estimated || u.InputTokens == 0 {
 				t.Fatalf("usage %+v, want an estimate with input", u)
 			}

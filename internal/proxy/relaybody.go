@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
 	oa "github.com/sluicehq/sluice/internal/apischema/openai"
+	"github.com/sluicehq/sluice/internal/jsonlimit"
 	"github.com/sluicehq/sluice/internal/ledger"
 	"github.com/sluicehq/sluice/internal/meter"
 	"github.com/sluicehq/sluice/internal/provider"
@@ -76,7 +78,8 @@ func (h *Handler) relayBody(a *attemptRun, resp *http.Response) bodyOutcome {
 	var u meter.Usage
 	var out []byte
 	if passthrough {
-		if !gjson.ValidBytes(data) {
+		usage, valid := scanAnswer(data, usageKeyOf(c.in.proto))
+		if !valid {
 			msg := errIncompleteJSON.Error()
 			var j jsonChecker
 			if jerr := j.Feed(data); jerr != nil {
@@ -86,7 +89,7 @@ func (h *Handler) relayBody(a *attemptRun, resp *http.Response) bodyOutcome {
 				err: &Error{Status: http.StatusBadGateway, Type: oa.TypeUpstream, Code: "upstream_invalid", Msg: "The upstream answer was not valid JSON."}}
 		}
 		out = data
-		u = h.passthroughUsage(c, fs, data)
+		u = h.passthroughUsage(c, fs, data, usage)
 	} else {
 		ir, derr := uc.DecodeResponse(data)
 		if derr == nil {
@@ -215,9 +218,9 @@ func (h *Handler) estimateBody(c *Call, fs *forwardSpec) meter.Usage {
 
 // passthroughUsage meters a same-protocol non-streamed answer: by its
 // protocol's bundle, or by estimate.
-func (h *Handler) passthroughUsage(c *Call, fs *forwardSpec, data []byte) meter.Usage {
+func (h *Handler) passthroughUsage(c *Call, fs *forwardSpec, data []byte, usage gjson.Result) meter.Usage {
 	if f := bundles[c.in.proto].answerUsage; f != nil {
-		if u, ok := f(h, c, fs, data); ok {
+		if u, ok := f(h, c, fs, data, usage); ok {
 			return u
 		}
 	}
@@ -258,6 +261,38 @@ func (t *tail) Bytes(dst []byte) []byte {
 	}
 	dst = append(dst[:0], t.buf[t.pos:]...)
 	return append(dst, t.buf[:t.pos]...)
+}
+
+// scanAnswer reports whether a complete answer is valid JSON, as
+// gjson.ValidBytes does, and finds its top-level member key, as
+// gjson.GetBytes(data, key) does, in the same pass (jsonlimit.CheckMembers).
+// The member points into data. An answer nested deeper than the pass
+// tracks without allocating is left to gjson, as before.
+func scanAnswer(data []byte, key string) (gjson.Result, bool) {
+	const depth = 256 // jsonlimit allocates nothing up to this depth
+	var found gjson.Result
+	err := jsonlimit.CheckMembers(data, depth, func(k, v []byte, at int) {
+		if found.Exists() || !keyIs(k, key) {
+			return
+		}
+		found = gjson.Parse(unsafe.String(unsafe.SliceData(v), len(v)))
+		found.Index = at
+	})
+	if jsonlimit.TooDeep(err) {
+		if !gjson.ValidBytes(data) {
+			return gjson.Result{}, false
+		}
+		return gjson.GetBytes(data, key), true
+	}
+	return found, err == nil
+}
+
+// keyIs reports whether the raw (quoted) key k names key, escapes undone.
+func keyIs(k []byte, key string) bool {
+	if bytes.IndexByte(k, '\\') < 0 {
+		return len(k) == len(key)+2 && string(k[1:len(k)-1]) == key
+	}
+	return gjson.ParseBytes(k).Str == key
 }
 
 // usageKey is the key under which a protocol's non-streamed answer carries

@@ -432,3 +432,52 @@ func TestUsageOpenAIOnePass(t *testing.T) {
 		}
 	}
 }
+
+var scanAnswerSeeds = []string{
+	`{"id":"c","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":4}}`,
+	`{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2}}`,
+	`{"us\u0061ge":{"prompt_tokens":5},"usage":{"prompt_tokens":6}}`,
+	`{"choices":[{"usage":{"prompt_tokens":9}}],"x":{"usage":1}}`,
+	`{"usage":null}`, `{"usage":"12"}`, `[{"usage":{}}]`, `"usage"`, `{}`, ` {"usage" : 7 } `,
+	`{"usage":{"prompt_tokens":1}`, `{"usage":{"prompt_tokens":1}} x`, `{"a":"\x01"}`, "{\"a\":\"\xff\"}",
+	`{"usageMetadata":{"promptTokenCount":2}}`,
+	`{"a":` + strings.Repeat("[", 300) + strings.Repeat("]", 300) + `,"usage":{"prompt_tokens":8}}`,
+	`{"a":` + strings.Repeat("[", 300) + strings.Repeat("]", 299) + `,"usage":{"prompt_tokens":8}}`,
+}
+
+// TestScanAnswer: the pass that validates a pass-through answer finds its
+// usage member as gjson.GetBytes finds it, and refuses what
+// gjson.ValidBytes refuses.
+func TestScanAnswer(t *testing.T) {
+	for _, s := range scanAnswerSeeds {
+		compareScanAnswer(t, []byte(s))
+	}
+}
+
+func FuzzScanAnswer(f *testing.F) {
+	for _, s := range scanAnswerSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(compareScanAnswer)
+}
+
+func compareScanAnswer(t *testing.T, data []byte) {
+	for _, key := range []string{"usage", "usageMetadata"} {
+		got, ok := scanAnswer(data, key)
+		if want := gjson.ValidBytes(data); ok != want {
+			t.Fatalf("%.200q: valid %v, gjson says %v", data, ok, want)
+		}
+		if !ok {
+			continue
+		}
+		want := gjson.GetBytes(data, key)
+		if got.Exists() != want.Exists() || got.Raw != want.Raw || got.Type != want.Type {
+			t.Fatalf("%.200q %s: found %v %q, gjson.GetBytes %v %q", data, key, got.Exists(), got.Raw, want.Exists(), want.Raw)
+		}
+		gu, gok := usageOpenAI(got)
+		wu, wok := usageOpenAI(want)
+		if gu != wu || gok != wok {
+			t.Fatalf("%.200q: usage %+v %v, from gjson.GetBytes %+v %v", data, gu, gok, wu, wok)
+		}
+	}
+}
