@@ -342,6 +342,23 @@ func (h *Handler) streamEnded(c *Call, s streamer, st ledger.Status) {
 	}
 }
 
+// storeIfComplete stores a cache miss's streamed answer as soon as its
+// terminal event has been read, before the bytes that end the stream reach
+// the client: a client that asks again the moment its stream ends finds
+// the answer stored. A reader that holds events until the body ends
+// (ender) is stored by streamEnded instead.
+func (h *Handler) storeIfComplete(c *Call, s streamer) {
+	es, ok := s.(*eventStreamer)
+	if !ok || es.collect == nil || !es.done() || es.blocked() != "" || es.upstreamErr() != "" || es.broken() != nil {
+		return
+	}
+	if _, holds := es.reader.(ender); holds {
+		return
+	}
+	h.storeAnswer(c, es.collect.response())
+	es.collect = nil // stored once: streamEnded does not store it again
+}
+
 // upstreamReq is an attempt's request as its target reads it.
 type upstreamReq struct {
 	body []byte

@@ -274,6 +274,7 @@ func (h *Handler) relayStream(a *attemptRun, resp *http.Response, s streamer) (l
 		stallTimer.Reset(stall)
 		if n > 0 {
 			out := s.process(buf[:n])
+			h.storeIfComplete(c, s)
 			if len(out) > 0 {
 				if first {
 					c.entry.TTFT = time.Since(c.start)
