@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -24,7 +25,18 @@ func BenchmarkServe(b *testing.B) {
 	reqBody := bytes.Repeat([]byte("a"), 1024-len(`{"p":""}`))
 	reqBody = append(append([]byte(`{"p":"`), reqBody...), `"}`...)
 	respBody := append(append([]byte(`{"r":"`), bytes.Repeat([]byte("b"), 1024-len(`{"r":""}`))...), `"}`...)
+	// proxied: the handler sets the fields a proxied answer carries.
+	proxied, one := false, []string{"1"}
+	proxiedFields := []string{"X-Request-Id", "X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests",
+		"X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens", "X-Sluice-Route", "X-Sluice-Provider",
+		"X-Sluice-Model", "X-Sluice-Attempts", "X-Sluice-Cache", "Openai-Processing-Ms", "X-Sluice-Cost-Usd"}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if proxied {
+			hdr := w.Header()
+			for _, k := range proxiedFields {
+				hdr[k] = one
+			}
+		}
 		var buf [2048]byte
 		n, _ := io.ReadFull(r.Body, buf[:r.ContentLength])
 		if n != 1024 {
@@ -38,8 +50,10 @@ func BenchmarkServe(b *testing.B) {
 		"User-Agent: bench\r\nAuthorization: Bearer sk-test\r\nContent-Type: application/json\r\n"+
 		"Accept: application/json\r\nContent-Length: %d\r\n\r\n%s", len(reqBody), reqBody)
 
-	for _, kind := range []string{"net", "lean", "lean-eager-watch"} {
-		b.Run(kind, func(b *testing.B) {
+	for _, name := range []string{"net", "lean", "lean-eager-watch", "net-proxied-fields", "lean-proxied-fields"} {
+		b.Run(name, func(b *testing.B) {
+			proxied = strings.HasSuffix(name, "-proxied-fields")
+			kind := strings.TrimSuffix(name, "-proxied-fields")
 			if kind == "lean-eager-watch" {
 				// A goroutine watches for the client closing during every
 				// request, as net/http does, instead of only during slow ones.

@@ -43,9 +43,15 @@ var (
 	_ http.Flusher        = (*response)(nil)
 )
 
+// responseFields is the handler header's initial size.
+const responseFields = 16
+
 func (w *response) Header() http.Header {
 	if w.handlerHeader == nil {
-		w.handlerHeader = make(http.Header)
+		// A proxied answer carries a dozen fields or more (request id,
+		// x-ratelimit-*, X-Sluice-*, content type and length): sized
+		// once, the map does not grow twice on the way.
+		w.handlerHeader = make(http.Header, responseFields)
 	}
 	if w.wroteHeader && !w.committed && w.frozen == nil {
 		w.frozen = w.handlerHeader.Clone()
