@@ -169,7 +169,7 @@ func (h *Handler) endpoint(in *ingress) http.Handler {
 // error bodies and in the ledger.
 func requestID(ctx context.Context, c *Call, next Next) error {
 	c.id = newRequestID()
-	c.w.Header().Set("X-Request-Id", c.id)
+	c.w.Header()["X-Request-Id"] = oneValue(&c.idVal, c.id)
 	return next(ctx, c)
 }
 

@@ -56,7 +56,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, c *Call, fs *f
 		order = append(order, plan.Order[len(order)%len(plan.Order)])
 	}
 	last := len(order) - 1
-	w.Header().Set("X-Sluice-Route", fs.model.Name+":"+rt.Name+":"+string(rt.Router.Policy()))
+	w.Header()["X-Sluice-Route"] = oneValue(&c.routeVal, fs.model.Name+":"+rt.Name+":"+string(rt.Router.Policy()))
 	h.budget.inflight.Add(1)
 	defer h.budget.inflight.Add(-1)
 	// Whether the request holds a retry slot: carried from attempt to

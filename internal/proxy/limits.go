@@ -77,7 +77,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *Call, fs *for
 	}
 	ts, refused, d := h.opts.Limiter.AdmitAll(subs)
 	hdr := w.Header()
-	h.rateLimitHeaders(hdr, subs, refused)
+	h.rateLimitHeaders(hdr, &c.limitVals, subs, refused)
 	if d != nil {
 		if d.RetryAfter > 0 {
 			hdr.Set("Retry-After", strconv.FormatInt(int64((d.RetryAfter+time.Second-1)/time.Second), 10))
@@ -103,8 +103,8 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, c *Call, fs *for
 
 // rateLimitHeaders sets the x-ratelimit-* headers: they describe the
 // refusing level (refused >= 0), else the first level with a request or
-// token limit.
-func (h *Handler) rateLimitHeaders(hdr http.Header, subs []ratelimit.Subject, refused int) {
+// token limit. The values are kept in vals (the call's own).
+func (h *Handler) rateLimitHeaders(hdr http.Header, vals *[4]string, subs []ratelimit.Subject, refused int) {
 	shown := refused
 	if shown < 0 {
 		shown = slices.IndexFunc(subs, func(s ratelimit.Subject) bool { return s.Limits.RPM > 0 || s.Limits.TPM > 0 })
@@ -114,7 +114,7 @@ func (h *Handler) rateLimitHeaders(hdr http.Header, subs []ratelimit.Subject, re
 		if lim.RPM > 0 || lim.TPM > 0 {
 			u := h.opts.Limiter.Usage(subs[shown].ID)
 			// The numbers are formatted into one string and the values
-			// share one slice; each header is replaced, as Set does, by a
+			// live in vals; each header is replaced, as Set does, by a
 			// capped slice.
 			var digits [4 * 20]byte
 			var names [4]string
@@ -129,7 +129,7 @@ func (h *Handler) rateLimitHeaders(hdr http.Header, subs []ratelimit.Subject, re
 				add("X-Ratelimit-Limit-Tokens", lim.TPM)
 				add("X-Ratelimit-Remaining-Tokens", max(lim.TPM-u.TokensThisMinute, 0))
 			}
-			all, vals, start := string(b), make([]string, n), 0
+			all, start := string(b), 0
 			for i := range n {
 				vals[i], start = all[start:ends[i]], ends[i]
 				hdr[names[i]] = vals[i : i+1 : i+1]

@@ -175,6 +175,23 @@ type Call struct {
 	// applies; cacheWrite is a cache miss to store (cache_lookup).
 	guard      *guardState
 	cacheWrite *cacheWrite
+
+	// idVal, routeVal and limitVals hold the values of X-Request-Id,
+	// X-Sluice-Route and the x-ratelimit-* headers: the header map gets
+	// capped one-element slices of them (see oneValue), so that setting
+	// them costs no allocation beyond their strings. They are the call's
+	// own, never shared with another request.
+	idVal     [1]string
+	routeVal  [1]string
+	limitVals [4]string
+}
+
+// oneValue stores v in slot and returns it as a header value: a capped
+// slice, as Set makes, so that an append to it cannot write into the
+// call's other fields.
+func oneValue(slot *[1]string, v string) []string {
+	slot[0] = v
+	return slot[:]
 }
 
 func (h *Handler) finish(c *Call) {

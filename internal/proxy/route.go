@@ -9,6 +9,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/route"
 	"github.com/sluicehq/sluice/internal/runtime"
 )
 
@@ -96,7 +97,12 @@ func hasImages(body []byte) bool {
 
 // stickyValue is what pins a canary assignment: the key, the end user, or
 // a session header, as the route says.
+// Only a canary route reads it: for the others it is "", which spares a
+// string per request (and the body's user lookup).
 func stickyValue(rt *runtime.Route, r *http.Request, c *Call, fs *forwardSpec) string {
+	if rt.Router.Policy() != route.Canary {
+		return ""
+	}
 	switch {
 	case rt.Sticky == "user":
 		for _, v := range gjson.GetManyBytes(fs.body, "user", "metadata.user_id") {
