@@ -1050,6 +1050,10 @@ func TestClusterFirstRequestRace(t *testing.T) {
 		t.Errorf("ledger: %d ok entries for the key, the clients saw %d admitted", okEntries, ok)
 	}
 	// Both nodes see the same settled budget: spent, nothing left reserved.
+	// A node answers from the shared counters its own last round trip for
+	// the key returned while they are under 100 ms old (docs/governance.md),
+	// so a node whose last settlement came before the other node's may
+	// show reservations for that long: ask until 1 s has passed.
 	for node := range 2 {
 		var v struct {
 			Budget struct {
@@ -1057,13 +1061,21 @@ func TestClusterFirstRequestRace(t *testing.T) {
 				ReservedMicros int64 `json:"reserved_micros"`
 			} `json:"budget"`
 		}
-		resp, body := raw(t, c.nodes[node], http.MethodGet, "/v1/sluice/usage", nil, bearer(k.Key))
-		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &v) != nil {
-			t.Errorf("node %d: GET /v1/sluice/usage: %d %s", node+1, resp.StatusCode, body)
-			continue
-		}
-		if v.Budget.SpentMicros != 100*cent || v.Budget.ReservedMicros != 0 {
-			t.Errorf("node %d sees the key's budget spent %d reserved %d, want 1000000 and 0", node+1, v.Budget.SpentMicros, v.Budget.ReservedMicros)
+		deadline := time.Now().Add(time.Second)
+		for {
+			resp, body := raw(t, c.nodes[node], http.MethodGet, "/v1/sluice/usage", nil, bearer(k.Key))
+			if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &v) != nil {
+				t.Errorf("node %d: GET /v1/sluice/usage: %d %s", node+1, resp.StatusCode, body)
+				break
+			}
+			if v.Budget.SpentMicros == 100*cent && v.Budget.ReservedMicros == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("node %d sees the key's budget spent %d reserved %d, want 1000000 and 0", node+1, v.Budget.SpentMicros, v.Budget.ReservedMicros)
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	c.checkShared()
