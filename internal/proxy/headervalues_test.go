@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -10,7 +11,7 @@ import (
 )
 
 // TestHeaderValuesAreTheCallsOwn: the values of X-Request-Id,
-// X-Sluice-Route and x-ratelimit-* live in the request's own storage. A
+// X-Sluice-Route, Content-Length and x-ratelimit-* live in the request's own storage. A
 // response's header map, kept after its request ended, still says what it
 // said when it was written after later requests (of another model, with
 // fewer requests left), and each value is a capped one-element slice, so
@@ -19,7 +20,7 @@ func TestHeaderValuesAreTheCallsOwn(t *testing.T) {
 	e := newEnv(t, func(f *config.File) { f.Keys[0].Limits = config.Limits{RPM: 50, TPM: 1e6} })
 	mux := http.NewServeMux()
 	e.h.Register(mux)
-	fields := []string{"X-Request-Id", "X-Sluice-Route", "X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests",
+	fields := []string{"X-Request-Id", "X-Sluice-Route", "Content-Length", "X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests",
 		"X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens"}
 	type answer struct {
 		hdr  http.Header
@@ -28,14 +29,15 @@ func TestHeaderValuesAreTheCallsOwn(t *testing.T) {
 	var answers []answer
 	for _, tc := range []struct {
 		model     string
+		prompt    string // answers of different lengths
 		wantRoute string // prefix of X-Sluice-Route
 	}{
-		{"chat-small", "chat-small:"},
-		{"other", "other:"},
-		{"chat-small", "chat-small:"},
+		{"chat-small", "hi", "chat-small:"},
+		{"other", "a much longer question, so that the answer is longer too", "other:"},
+		{"chat-small", "why", "chat-small:"},
 	} {
 		req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions",
-			strings.NewReader(`{"model":"`+tc.model+`","messages":[{"role":"user","content":"hi"}]}`))
+			strings.NewReader(`{"model":"`+tc.model+`","messages":[{"role":"user","content":"`+tc.prompt+`"}]}`))
 		req.Header.Set("Authorization", "Bearer "+clientKey)
 		req.Header.Set("Content-Type", "application/json")
 		rr := httptest.NewRecorder()
@@ -50,6 +52,9 @@ func TestHeaderValuesAreTheCallsOwn(t *testing.T) {
 				t.Fatalf("%s: %s is %q (cap %d), want one value in a capped slice", tc.model, k, v, cap(v))
 			}
 			a.seen[k] = v[0]
+		}
+		if want := strconv.Itoa(rr.Body.Len()); a.seen["Content-Length"] != want {
+			t.Errorf("%s: Content-Length %q, want %s", tc.model, a.seen["Content-Length"], want)
 		}
 		if !strings.HasPrefix(a.seen["X-Sluice-Route"], tc.wantRoute) {
 			t.Errorf("%s: X-Sluice-Route %q, want %s...", tc.model, a.seen["X-Sluice-Route"], tc.wantRoute)
@@ -67,6 +72,9 @@ func TestHeaderValuesAreTheCallsOwn(t *testing.T) {
 			t.Errorf("answer %d: request id %q given twice", i, a.seen["X-Request-Id"])
 		}
 		ids[a.seen["X-Request-Id"]] = true
+	}
+	if answers[0].seen["Content-Length"] == answers[1].seen["Content-Length"] {
+		t.Errorf("the answers are of one length (%s): the test cannot tell them apart", answers[0].seen["Content-Length"])
 	}
 	if answers[0].seen["X-Ratelimit-Remaining-Requests"] == answers[2].seen["X-Ratelimit-Remaining-Requests"] {
 		t.Errorf("the remaining requests did not change: %q", answers[0].seen["X-Ratelimit-Remaining-Requests"])

@@ -176,13 +176,15 @@ type Call struct {
 	guard      *guardState
 	cacheWrite *cacheWrite
 
-	// idVal, routeVal and limitVals hold the values of X-Request-Id,
-	// X-Sluice-Route and the x-ratelimit-* headers: the header map gets
+	// idVal, routeVal, lenVal and limitVals hold the values of
+	// X-Request-Id, X-Sluice-Route, a whole answer's Content-Length and
+	// the x-ratelimit-* headers: the header map gets
 	// capped one-element slices of them (see oneValue), so that setting
 	// them costs no allocation beyond their strings. They are the call's
 	// own, never shared with another request.
 	idVal     [1]string
 	routeVal  [1]string
+	lenVal    [1]string
 	limitVals [4]string
 }
 

@@ -120,7 +120,7 @@ func (h *Handler) relayBody(a *attemptRun, resp *http.Response) bodyOutcome {
 		copyTranslatedHeaders(hdr, resp.Header)
 		hdr.Set("Content-Type", "application/json")
 	}
-	hdr.Set("Content-Length", strconv.Itoa(len(out)))
+	hdr["Content-Length"] = oneValue(&c.lenVal, strconv.Itoa(len(out)))
 	c.wrote = true
 	w.WriteHeader(resp.StatusCode)
 	if _, werr := w.Write(out); werr != nil {
