@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime"
 	"slices"
@@ -78,8 +79,11 @@ type report struct {
 	// SluiceStopMax is the longest SIGTERM-to-exit of Sluice between runs
 	// (it drains its ledger queue on the way out).
 	SluiceStopMax time.Duration `json:",omitempty"`
-	Profile       string        `json:",omitempty"`
-	Notes         []string      `json:",omitempty"`
+	// FirstRequestMax is, per Sluice row, the slowest first request after a
+	// restart (sent before each measurement, not measured).
+	FirstRequestMax map[string]time.Duration `json:",omitempty"`
+	Profile         string                   `json:",omitempty"`
+	Notes           []string                 `json:",omitempty"`
 }
 
 func machine() string {
@@ -319,6 +323,9 @@ func (r *report) print(w io.Writer) {
 		}
 		if r.SluiceStopMax > 0 {
 			fmt.Fprintf(w, "longest Sluice shutdown between runs (SIGTERM, ledger drain): %s\n", fmtDur(r.SluiceStopMax))
+		}
+		for _, name := range slices.Sorted(maps.Keys(r.FirstRequestMax)) {
+			fmt.Fprintf(w, "slowest first request after a restart (sent before measuring), %s: %s\n", name, fmtDur(r.FirstRequestMax[name]))
 		}
 	}
 	if r.Profile != "" {

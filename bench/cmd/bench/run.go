@@ -91,6 +91,10 @@ type env struct {
 	// sluiceStops records how long each Sluice shutdown took (it drains
 	// its ledger queue on SIGTERM).
 	sluiceStops []time.Duration
+	// firstRequests records, per Sluice row, how long the first request
+	// after each restart took (prepare sends it before measuring): a
+	// budgeted key's first request reads its spend from the ledger.
+	firstRequests map[string][]time.Duration
 }
 
 func run(ctx context.Context, c *config) error {
@@ -144,6 +148,12 @@ func run(ctx context.Context, c *config) error {
 		rep.Ledger = &lc
 		if len(e.sluiceStops) > 0 {
 			rep.SluiceStopMax = slices.Max(e.sluiceStops)
+		}
+		for name, ds := range e.firstRequests {
+			if rep.FirstRequestMax == nil {
+				rep.FirstRequestMax = map[string]time.Duration{}
+			}
+			rep.FirstRequestMax[name] = slices.Max(ds)
 		}
 	}
 	if c.profile > 0 && e.row(pathSluice) != nil {
