@@ -2,7 +2,9 @@ package h1
 
 import (
 	"net/http"
+	"net/textproto"
 	"net/url"
+	"strings"
 )
 
 // head is one request head in the lean subset, parsed.
@@ -114,7 +116,7 @@ func parseHead(s string) (h head, ok bool) {
 		if colon <= 0 {
 			return h, false
 		}
-		value := trimOWS(line[colon+1:])
+		value := strings.Trim(line[colon+1:], " \t") // OWS
 		for k := 0; k < len(value); k++ {
 			if c := value[k]; (c < ' ' && c != '\t') || c == 0x7f {
 				return h, false
@@ -202,16 +204,6 @@ func indexCRLF(s string) int {
 	return len(s)
 }
 
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
 // equalFold reports whether s equals the lower-case ASCII word t, ignoring
 // case.
 func equalFold(s, t string) bool {
@@ -274,7 +266,7 @@ var tokenTable = func() (t [128]bool) {
 func canonicalKey(name string) string {
 	var buf [64]byte
 	if len(name) > len(buf) {
-		return slowCanonical(name)
+		return textproto.CanonicalMIMEHeaderKey(name) // token bytes: the same rule
 	}
 	b := buf[:len(name)]
 	same := true
@@ -297,21 +289,6 @@ func canonicalKey(name string) string {
 	}
 	if same {
 		return name
-	}
-	return string(b)
-}
-
-func slowCanonical(name string) string {
-	b := []byte(name)
-	upper := true
-	for i, c := range b {
-		if upper && 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		} else if !upper && 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		upper = c == '-'
-		b[i] = c
 	}
 	return string(b)
 }
