@@ -107,7 +107,11 @@ func holdQueue(t *testing.T, size int) *ledger.Writer {
 	t.Helper()
 	sink := newSwitchSink()
 	sink.down.Store(true)
-	w, err := ledger.NewWriter(sink, ledger.Options{QueueSize: size, MaxBatch: size, FlushEvery: time.Hour, Logger: quiet})
+	// MaxBatch 1 makes every entry a due batch: the writer is woken until the
+	// queue is empty, so all size entries reach it without the FlushEvery
+	// timer. (With larger batches, entries left below one batch wait for the
+	// timer, an hour here.)
+	w, err := ledger.NewWriter(sink, ledger.Options{QueueSize: size, MaxBatch: 1, FlushEvery: time.Hour, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +394,7 @@ func (s *gateSink) InsertEntries(ctx context.Context, b []ledger.Entry) error {
 func TestRecordWaitsForRoomAndCloseWaitsForIt(t *testing.T) {
 	const size = 4
 	sink := &gateSink{switchSink: newSwitchSink(), entered: make(chan struct{}), release: make(chan struct{})}
-	w, err := ledger.NewWriter(sink, ledger.Options{QueueSize: size, MaxBatch: size, FlushEvery: time.Hour, RecordWait: time.Minute, Logger: quiet})
+	w, err := ledger.NewWriter(sink, ledger.Options{QueueSize: size, MaxBatch: 1, FlushEvery: time.Hour, RecordWait: time.Minute, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +446,7 @@ func TestBatchAsLargeAsQueueSpillsNothing(t *testing.T) {
 	for _, size := range []int{20, 100, 4096} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			sink := newSwitchSink()
-			w, err := ledger.NewWriter(sink, ledger.Options{QueueSize: size, MaxBatch: size, FlushEvery: time.Hour,
+			w, err := ledger.NewWriter(sink, ledger.Options{QueueSize: size, MaxBatch: 1, FlushEvery: time.Hour,
 				Journal: filepath.Join(t.TempDir(), "ledger.journal"), Logger: quiet})
 			if err != nil {
 				t.Fatal(err)
