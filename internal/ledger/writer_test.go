@@ -394,16 +394,23 @@ func (s *gateSink) InsertEntries(ctx context.Context, b []ledger.Entry) error {
 func TestRecordWaitsForRoomAndCloseWaitsForIt(t *testing.T) {
 	const size = 4
 	sink := &gateSink{switchSink: newSwitchSink(), entered: make(chan struct{}), release: make(chan struct{})}
-	w, err := ledger.NewWriter(sink, ledger.Options{QueueSize: size, MaxBatch: 1, FlushEvery: time.Hour, RecordWait: time.Minute, Logger: quiet})
+	w, err := ledger.NewWriter(sink, ledger.Options{QueueSize: size, MaxBatch: size, FlushEvery: time.Hour, RecordWait: time.Minute, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 2 * size { // one batch in the store, which blocks, and a full queue
-		if !w.Record(billable(fmt.Sprint(i))) {
-			t.Fatalf("Record %d refused", i)
+	// One batch in the store, which blocks, and a full queue. The writer is
+	// woken at half the queue and takes what is queued then (2 to size
+	// entries), so the queue is filled up to size after it has entered.
+	n := 0
+	for ; n < size; n++ {
+		if !w.Record(billable(fmt.Sprint(n))) {
+			t.Fatalf("Record %d refused", n)
 		}
-		if i == size-1 {
-			<-sink.entered
+	}
+	<-sink.entered
+	for ; w.Pending() < size; n++ {
+		if !w.Record(billable(fmt.Sprint(n))) {
+			t.Fatalf("Record %d refused", n)
 		}
 	}
 	recorded := make(chan time.Duration)
@@ -431,8 +438,8 @@ func TestRecordWaitsForRoomAndCloseWaitsForIt(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
-	if got := sink.stored(); len(got) != 2*size+1 || got["waiting"] != 1 {
-		t.Errorf("stored %d entries (the waiting one %d times), want %d", len(got), got["waiting"], 2*size+1)
+	if got := sink.stored(); len(got) != n+1 || got["waiting"] != 1 {
+		t.Errorf("stored %d entries (the waiting one %d times), want %d", len(got), got["waiting"], n+1)
 	}
 	if h := w.Health(); h.Lost != 0 || h.Spilled != 0 {
 		t.Errorf("lost %d, spilled %d; want none", h.Lost, h.Spilled)
@@ -446,7 +453,7 @@ func TestBatchAsLargeAsQueueSpillsNothing(t *testing.T) {
 	for _, size := range []int{20, 100, 4096} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			sink := newSwitchSink()
-			w, err := ledger.NewWriter(sink, ledger.Options{QueueSize: size, MaxBatch: 1, FlushEvery: time.Hour,
+			w, err := ledger.NewWriter(sink, ledger.Options{QueueSize: size, MaxBatch: size, FlushEvery: time.Hour,
 				Journal: filepath.Join(t.TempDir(), "ledger.journal"), Logger: quiet})
 			if err != nil {
 				t.Fatal(err)
