@@ -66,23 +66,29 @@ func peek(body []byte) (peeked, error) {
 	if s.streamErr != nil {
 		return p, s.streamErr
 	}
-	// The reservation reads one output limit; an upstream may honour
-	// another. Two limits that disagree are refused rather than guessed.
+	return p, p.settle()
+}
+
+// settle checks what a peek read, whichever scan read it: the output limits
+// agree (the reservation reads one; an upstream may honour another, so two
+// that disagree are refused rather than guessed) and model is a non-empty
+// UTF-8 string.
+func (p *peeked) settle() error {
 	for _, a := range p.limits {
 		for _, b := range p.limits {
 			if a.Exists() && b.Exists() && a.Raw != b.Raw {
-				return p, errBadRequest("conflicting_limits", "max_tokens",
+				return errBadRequest("conflicting_limits", "max_tokens",
 					"The request body sets output limits that disagree (max_tokens, max_completion_tokens, max_output_tokens); set one.")
 			}
 		}
 	}
 	if !p.model.Exists() || p.model.Type == gjson.Null {
-		return p, errBadRequest("missing_model", "model", "You must provide a model parameter.")
+		return errBadRequest("missing_model", "model", "You must provide a model parameter.")
 	}
 	if p.model.Type != gjson.String || p.model.Str == "" || !utf8.ValidString(p.model.Str) {
-		return p, errBadRequest("invalid_type", "model", "'model' must be a non-empty UTF-8 string.")
+		return errBadRequest("invalid_type", "model", "'model' must be a non-empty UTF-8 string.")
 	}
-	return p, nil
+	return nil
 }
 
 // checkObject is checkJSON, then the body must be a JSON object whose

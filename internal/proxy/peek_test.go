@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
@@ -182,21 +181,7 @@ func peekTwoPass(body []byte) (peeked, error) {
 	if err != nil {
 		return p, err
 	}
-	for _, a := range p.limits {
-		for _, b := range p.limits {
-			if a.Exists() && b.Exists() && a.Raw != b.Raw {
-				return p, errBadRequest("conflicting_limits", "max_tokens",
-					"The request body sets output limits that disagree (max_tokens, max_completion_tokens, max_output_tokens); set one.")
-			}
-		}
-	}
-	if !p.model.Exists() || p.model.Type == gjson.Null {
-		return p, errBadRequest("missing_model", "model", "You must provide a model parameter.")
-	}
-	if p.model.Type != gjson.String || p.model.Str == "" || !utf8.ValidString(p.model.Str) {
-		return p, errBadRequest("invalid_type", "model", "'model' must be a non-empty UTF-8 string.")
-	}
-	return p, nil
+	return p, p.settle() // the checks after the scan are shared; the scans are compared
 }
 
 // describe is what a client and the data plane see of a peek.
